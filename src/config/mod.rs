@@ -1,0 +1,300 @@
+//! The configuration file: its schema, `${ENV}` interpolation and validation.
+//!
+//! Loading never stops at the first mistake: every problem found is reported as
+//! `FILE: key.path: what is wrong`, and a config with any problem is refused whole.
+
+mod duration;
+mod env;
+mod raw;
+mod validate;
+
+pub use duration::Duration;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from, for messages.
+    pub file: PathBuf,
+    /// The issuer identifier, without a trailing slash.
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// A folder whose templates replace the embedded ones of the same name.
+    pub templates_dir: Option<PathBuf>,
+    pub tokens: TokenSettings,
+    /// Custom scopes and the claims each one releases.
+    pub scopes: BTreeMap<String, Vec<String>>,
+    pub clients: Vec<Client>,
+    pub upstreams: Vec<Upstream>,
+}
+
+impl Config {
+    /// Reads, interpolates and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(vec![Problem::new("", format!("cannot read the file: {e}"))]))?;
+        Config::parse(path, &text).map_err(fail)
+    }
+
+    /// Validates `text` as if it had been read from `path` (relative paths in it are
+    /// resolved against the folder of `path`).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+        let root = raw::parse(text, &mut problems);
+        let config = root.and_then(|root| validate::validate(root, path, base, &mut problems));
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(problems),
+        }
+    }
+
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    pub fn upstream(&self, id: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.id == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub signing_alg: SigningAlg,
+    pub id_token_ttl: Duration,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub code_ttl: Duration,
+    pub session_ttl: Duration,
+    pub key_rotation: Duration,
+}
+
+impl TokenSettings {
+    /// How long a retired signing key must stay published: the longest lifetime of
+    /// any token it may have signed.
+    pub fn longest_signed_token_ttl(&self) -> Duration {
+        self.id_token_ttl.max(self.access_token_ttl)
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            signing_alg: SigningAlg::RS256,
+            id_token_ttl: Duration::seconds(3600),
+            access_token_ttl: Duration::seconds(15 * 60),
+            refresh_token_ttl: Duration::seconds(30 * 86_400),
+            code_ttl: Duration::seconds(60),
+            session_ttl: Duration::seconds(12 * 3600),
+            key_rotation: Duration::seconds(30 * 86_400),
+        }
+    }
+}
+
+/// The JWS algorithms Gatehouse signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub fn jwt_algorithm(self) -> jsonwebtoken::Algorithm {
+        match self {
+            SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
+            SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+            SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A relying party.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub secret: Option<ClientSecret>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub name: String,
+    pub consent: bool,
+    /// The upstreams this client may use; `None` means all of them.
+    pub upstreams: Option<Vec<String>>,
+    pub grant_types: Vec<GrantType>,
+    pub token_endpoint_auth_method: AuthMethod,
+}
+
+/// A client secret as configured: in clear (usually from `${ENV}`) or as an argon2 PHC hash.
+#[derive(Clone)]
+pub enum ClientSecret {
+    Plain(String),
+    Argon2Hash(String),
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientSecret::Plain(_) => f.write_str("ClientSecret::Plain(<redacted>)"),
+            ClientSecret::Argon2Hash(_) => f.write_str("ClientSecret::Argon2Hash(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+/// An identity provider people are sent to.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub id: String,
+    pub name: String,
+    /// The claim-mapping file, resolved against the config file's folder.
+    pub mapping: Option<PathBuf>,
+    pub kind: UpstreamKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum UpstreamKind {
+    Oidc(OidcUpstream),
+    OAuth2(OAuth2Upstream),
+    Local(LocalUpstream),
+}
+
+#[derive(Clone)]
+pub struct OidcUpstream {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+    /// Also fetch the upstream's userinfo and merge it over the ID token claims.
+    pub userinfo: bool,
+}
+
+#[derive(Clone)]
+pub struct OAuth2Upstream {
+    pub authorization_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+// Hand-written so that upstream client secrets never reach a log line.
+impl fmt::Debug for OidcUpstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcUpstream")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("userinfo", &self.userinfo)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for OAuth2Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2Upstream")
+            .field("authorization_url", &self.authorization_url)
+            .field("token_url", &self.token_url)
+            .field("userinfo_url", &self.userinfo_url)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// People kept in the config file itself (for demos and break-glass accounts).
+#[derive(Debug, Clone)]
+pub struct LocalUpstream {
+    pub users: Vec<LocalUser>,
+}
+
+#[derive(Clone)]
+pub struct LocalUser {
+    pub username: String,
+    /// An argon2 PHC string.
+    pub password_hash: String,
+    /// What the claim mapping reads for this person.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl fmt::Debug for LocalUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One thing wrong with a config: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key path, like `clients[0].redirect_uris[1]`; empty for the file as a whole.
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in one config file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if problem.key.is_empty() {
+                write!(f, "{file}: {}", problem.message)?;
+            } else {
+                write!(f, "{file}: {}: {}", problem.key, problem.message)?;
+            }
+        }
+        Ok(())
+    }
+}

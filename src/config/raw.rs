@@ -1,0 +1,219 @@
+//! The file as written: loosely typed structs that serde fills in, decoded one
+//! section at a time so that a mistake in one client does not hide those in the next.
+
+use super::{AuthMethod, Duration, GrantType, Problem, SigningAlg};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+pub struct RawRoot {
+    pub issuer: Option<String>,
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub templates_dir: Option<String>,
+    pub tokens: Option<toml::Value>,
+    #[serde(default)]
+    pub scopes: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub clients: Vec<toml::Value>,
+    #[serde(default)]
+    pub upstreams: Vec<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RawTokens {
+    pub signing_alg: Option<SigningAlg>,
+    pub id_token_ttl: Option<Duration>,
+    pub access_token_ttl: Option<Duration>,
+    pub refresh_token_ttl: Option<Duration>,
+    pub code_ttl: Option<Duration>,
+    pub session_ttl: Option<Duration>,
+    pub key_rotation: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+pub struct RawScope {
+    pub claims: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RawClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub name: Option<String>,
+    pub consent: Option<bool>,
+    pub upstreams: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+}
+
+#[derive(Deserialize)]
+pub struct RawUpstream {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: RawKind,
+    pub mapping: Option<String>,
+    // oidc
+    pub issuer: Option<String>,
+    pub userinfo: Option<bool>,
+    // oauth2
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    // oidc and oauth2
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    // local
+    pub users: Option<Vec<RawLocalUser>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum RawKind {
+    Oidc,
+    Oauth2,
+    Local,
+}
+
+#[derive(Deserialize)]
+pub struct RawLocalUser {
+    pub username: String,
+    pub password_hash: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
+}
+
+/// Parses the TOML text and interpolates the environment into it.
+pub fn parse(text: &str, problems: &mut Vec<Problem>) -> Option<RawRoot> {
+    let mut root: toml::Value = match toml::from_str::<toml::Table>(text) {
+        Ok(table) => toml::Value::Table(table),
+        Err(e) => {
+            problems.push(Problem::new("", format!("not valid TOML: {}", e.message().trim())));
+            if let Some(span) = e.span() {
+                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                if let Some(last) = problems.last_mut() {
+                    last.message.push_str(&format!(" (line {line})"));
+                }
+            }
+            return None;
+        }
+    };
+    super::env::interpolate(&mut root, "", problems);
+    decode(root, "", problems)
+}
+
+/// Deserializes one section, reporting unknown keys and type mistakes under `at`.
+///
+/// serde stops at the first mistake; to report them all, the offending key is removed
+/// and decoding runs again, until it succeeds or a mistake cannot be removed (a
+/// missing key). The value is only returned when there was no mistake at all.
+pub fn decode<T: DeserializeOwned>(mut value: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option<T> {
+    let mut unknown: Vec<String> = Vec::new();
+    let mut mistakes = Vec::new();
+    let mut removed_keys: Vec<String> = Vec::new();
+    let decoded = loop {
+        let mut seen = Vec::new();
+        let result: Result<T, _> = {
+            let mut note_unknown = |path: serde_ignored::Path| seen.push(ignored_path(&path));
+            let deserializer = serde_ignored::Deserializer::new(value.clone(), &mut note_unknown);
+            serde_path_to_error::deserialize(deserializer)
+        };
+        for key in seen {
+            if !unknown.contains(&key) {
+                unknown.push(key);
+            }
+        }
+        match result {
+            Ok(decoded) => break Some(decoded),
+            Err(e) => {
+                let path = e.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                let removed = remove_at(&mut value, e.path());
+                let message = e.into_inner().message().to_string();
+                // A required key removed by an earlier round is already reported.
+                let echo = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.strip_suffix('`'))
+                    .is_some_and(|field| removed_keys.contains(&join_path(&path, field)));
+                if !echo {
+                    mistakes.push(Problem::new(join_path(at, &path), message));
+                }
+                if !removed {
+                    break None;
+                }
+                removed_keys.push(path);
+            }
+        }
+    };
+    problems.extend(
+        unknown
+            .iter()
+            .map(|key| Problem::new(join_path(at, key), "unknown key")),
+    );
+    let clean = mistakes.is_empty();
+    problems.extend(mistakes);
+    decoded.filter(|_| clean)
+}
+
+/// Removes the table entry at `path`; false when there is none (array elements are
+/// never removed: that would shift the indexes of the ones after them).
+fn remove_at(value: &mut toml::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut current = value;
+    for segment in parents {
+        let next = match (segment, current) {
+            (Segment::Map { key }, toml::Value::Table(table)) => table.get_mut(key.as_str()),
+            (Segment::Seq { index }, toml::Value::Array(items)) => items.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    match (last, current) {
+        (Segment::Map { key }, toml::Value::Table(table)) => table.remove(key.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// `a` + `b` → `a.b`; `a` + `[0]` → `a[0]`.
+pub fn join_path(at: &str, path: &str) -> String {
+    match (at.is_empty(), path.is_empty()) {
+        (true, _) => path.to_string(),
+        (false, true) => at.to_string(),
+        (false, false) if path.starts_with('[') => format!("{at}{path}"),
+        (false, false) => format!("{at}.{path}"),
+    }
+}
+
+/// Appends a table key, quoting it when it would not read as one key.
+pub fn join_key(at: &str, key: &str) -> String {
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_string()
+    } else {
+        format!("\"{}\"", key.replace('"', "\\\""))
+    };
+    join_path(at, &key)
+}
+
+fn ignored_path(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        P::Map { parent, key } => join_key(&ignored_path(parent), key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}

@@ -1,0 +1,325 @@
+//! Signing keys: generated on first start, persisted, rotated, published as a JWKS.
+//!
+//! One key is active and signs everything. `rotate` makes a new active key and retires
+//! the old one, which stays in the JWKS for as long as a token it signed can live and
+//! then expires from the store.
+
+use crate::config::{SigningAlg, TokenSettings};
+use crate::store::{SigningKeyRecord, Store, StoreError};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{EncodingKey, Header};
+use serde::Serialize;
+use std::sync::{Mutex, RwLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {detail}")]
+    Crypto { kid: String, detail: String },
+}
+
+/// What `keys list` shows of a key.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    /// When a retired key leaves the JWKS.
+    pub published_until: Option<i64>,
+}
+
+impl KeyInfo {
+    pub fn state(&self) -> &'static str {
+        if self.retired_at.is_some() { "retired" } else { "active" }
+    }
+}
+
+/// The key ring in use by a running server.
+pub struct Keys {
+    store: Store,
+    alg: SigningAlg,
+    rotation_secs: i64,
+    /// How long a retired key stays published.
+    retire_secs: i64,
+    ring: RwLock<Ring>,
+    /// Held while deciding on and making a rotation, so two callers never both rotate.
+    rotating: Mutex<()>,
+}
+
+struct Ring {
+    active_kid: String,
+    active_alg: jsonwebtoken::Algorithm,
+    active_key: EncodingKey,
+    /// Every published public key with the time it leaves the JWKS (`None`: active).
+    published: Vec<(Jwk, Option<i64>)>,
+}
+
+impl Keys {
+    /// Loads the persisted keys, first generating (and persisting) an active key when
+    /// there is none, when it uses another algorithm than `signing_alg`, or when it is
+    /// older than `key_rotation`. Generating an RSA key takes a while: call from a
+    /// blocking context.
+    pub fn open(store: Store, tokens: &TokenSettings, now: i64) -> Result<Keys, KeyError> {
+        let ring = load_ring(&store, now)?;
+        let keys = Keys {
+            alg: tokens.signing_alg,
+            rotation_secs: tokens.key_rotation.as_secs_i64(),
+            retire_secs: tokens.longest_signed_token_ttl().as_secs_i64(),
+            ring: RwLock::new(ring.unwrap_or_else(|| Ring {
+                active_kid: String::new(),
+                active_alg: tokens.signing_alg.jwt_algorithm(),
+                active_key: EncodingKey::from_secret(&[]),
+                published: Vec::new(),
+            })),
+            rotating: Mutex::new(()),
+            store,
+        };
+        keys.rotate_if_due(now)?;
+        Ok(keys)
+    }
+
+    /// Makes a new active key and retires the current one; returns the new `kid`.
+    pub fn rotate(&self, now: i64) -> Result<String, KeyError> {
+        let _rotating = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
+        self.rotate_locked(now)
+    }
+
+    fn rotate_locked(&self, now: i64) -> Result<String, KeyError> {
+        let kid = rotate_in_store(&self.store, self.alg, self.retire_secs, now)?;
+        self.reload(now)?;
+        Ok(kid)
+    }
+
+    /// Rotates when the active key is missing, of the wrong algorithm, or due;
+    /// otherwise re-reads the keys from the store.
+    pub fn rotate_if_due(&self, now: i64) -> Result<Option<String>, KeyError> {
+        let _rotating = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
+        let due = {
+            let ring = self.read();
+            let active = ring
+                .published
+                .iter()
+                .find(|(jwk, until)| until.is_none() && jwk.common.key_id.as_deref() == Some(ring.active_kid.as_str()));
+            match active {
+                None => true,
+                Some(_) if ring.active_alg != self.alg.jwt_algorithm() => true,
+                Some(_) => self
+                    .store
+                    .keys
+                    .get(&ring.active_kid, now)?
+                    .is_none_or(|record| record.created_at.saturating_add(self.rotation_secs) <= now),
+            }
+        };
+        if due {
+            self.rotate_locked(now).map(Some)
+        } else {
+            // Picks up what changed in the store meanwhile, such as retired keys that expired.
+            self.reload(now)?;
+            Ok(None)
+        }
+    }
+
+    /// Re-reads the keys from the store; callers hold `rotating`.
+    fn reload(&self, now: i64) -> Result<(), KeyError> {
+        if let Some(ring) = load_ring(&self.store, now)? {
+            *self.ring.write().unwrap_or_else(|e| e.into_inner()) = ring;
+        }
+        Ok(())
+    }
+
+    /// The public keys a relying party may see signatures from at `now`.
+    pub fn jwks(&self, now: i64) -> JwkSet {
+        let ring = self.read();
+        let keys = ring
+            .published
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|until| until > now))
+            .map(|(jwk, _)| jwk.clone())
+            .collect();
+        JwkSet { keys }
+    }
+
+    /// The `kid` of the key that signs now.
+    pub fn active_kid(&self) -> String {
+        self.read().active_kid.clone()
+    }
+
+    /// The algorithm new tokens are signed with.
+    pub fn signing_alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// Signs `claims` as a JWT with the active key; `typ` goes in the header.
+    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, KeyError> {
+        let ring = self.read();
+        let mut header = Header::new(ring.active_alg);
+        header.kid = Some(ring.active_kid.clone());
+        header.typ = Some(typ.to_string());
+        jsonwebtoken::encode(&header, claims, &ring.active_key).map_err(|e| KeyError::Crypto {
+            kid: ring.active_kid.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Ring> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Every key still in the store, newest first, for `keys list`.
+pub fn list(store: &Store, tokens: &TokenSettings, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
+    let retire_secs = tokens.longest_signed_token_ttl().as_secs_i64();
+    let mut keys: Vec<KeyInfo> = store
+        .keys
+        .entries(now)?
+        .into_iter()
+        .map(|(_, record)| KeyInfo {
+            published_until: record.retired_at.map(|at| at.saturating_add(retire_secs)),
+            kid: record.kid,
+            alg: record.alg,
+            created_at: record.created_at,
+            retired_at: record.retired_at,
+        })
+        .collect();
+    // The active key first, then the newest.
+    keys.sort_by_key(|k| {
+        (
+            k.retired_at.is_some(),
+            std::cmp::Reverse(k.retired_at),
+            std::cmp::Reverse(k.created_at),
+        )
+    });
+    Ok(keys)
+}
+
+/// Generates and stores a new active key, retires every other active key, and waits
+/// for the disk; returns the new `kid`. Used by the server and by `keys rotate`.
+pub fn rotate_in_store(store: &Store, alg: SigningAlg, retire_secs: i64, now: i64) -> Result<String, KeyError> {
+    let record = generate(alg, now)?;
+    let kid = record.kid.clone();
+    // The new key is stored first: a crash between the two steps leaves two active
+    // keys, and loading retires all but the newest.
+    store.keys.put(&kid, &record, None)?;
+    retire_all_but(store, &kid, retire_secs, now)?;
+    store.flush_blocking()?;
+    Ok(kid)
+}
+
+fn retire_all_but(store: &Store, keep: &str, retire_secs: i64, now: i64) -> Result<(), KeyError> {
+    for (kid, record) in store.keys.entries(now)? {
+        if kid != keep && record.retired_at.is_none() {
+            let until = now.saturating_add(retire_secs);
+            store.keys.update(&kid, now, |current| {
+                current.map(|mut r| {
+                    r.retired_at = Some(now);
+                    (r, Some(until))
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
+    let mut records: Vec<_> = store.keys.entries(now)?.into_iter().map(|(_, r)| r).collect();
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.kid.cmp(&b.kid)));
+    let Some(active) = records.iter().find(|r| r.retired_at.is_none()).cloned() else {
+        return Ok(None);
+    };
+    let mut published = Vec::new();
+    for record in &records {
+        let (_, jwk) = decode_key(record)?;
+        let until = match record.retired_at {
+            None if record.kid == active.kid => None,
+            // Another active key that lost to a newer one (a crash mid-rotation).
+            None => Some(now),
+            Some(_) => store_expiry(store, &record.kid, now)?,
+        };
+        published.push((jwk, until));
+    }
+    let (active_key, _) = decode_key(&active)?;
+    Ok(Some(Ring {
+        active_kid: active.kid,
+        active_alg: active.alg.jwt_algorithm(),
+        active_key,
+        published,
+    }))
+}
+
+/// A retired key's end of publication is its record's expiry in the store.
+fn store_expiry(store: &Store, kid: &str, now: i64) -> Result<Option<i64>, KeyError> {
+    Ok(store
+        .keys
+        .get_with_expiry(kid, now)?
+        .and_then(|(_, expires_at)| expires_at))
+}
+
+fn decode_key(record: &SigningKeyRecord) -> Result<(EncodingKey, Jwk), KeyError> {
+    let crypto = |detail: String| KeyError::Crypto {
+        kid: record.kid.clone(),
+        detail,
+    };
+    let pem = record.private_key_pem.as_bytes();
+    let key = match record.alg {
+        SigningAlg::RS256 => EncodingKey::from_rsa_pem(pem),
+        SigningAlg::ES256 => EncodingKey::from_ec_pem(pem),
+        SigningAlg::EdDSA => EncodingKey::from_ed_pem(pem),
+    }
+    .map_err(|e| crypto(e.to_string()))?;
+    let mut jwk = Jwk::from_encoding_key(&key, record.alg.jwt_algorithm()).map_err(|e| crypto(e.to_string()))?;
+    jwk.common.key_id = Some(record.kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok((key, jwk))
+}
+
+fn generate(alg: SigningAlg, now: i64) -> Result<SigningKeyRecord, KeyError> {
+    use rand::rngs::OsRng;
+    let crypto = |detail: String| KeyError::Crypto {
+        kid: "(new)".into(),
+        detail,
+    };
+    let pem = match alg {
+        SigningAlg::RS256 => {
+            use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+            let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| crypto(e.to_string()))?;
+            key.to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| crypto(e.to_string()))?
+                .to_string()
+        }
+        SigningAlg::ES256 => {
+            use p256::pkcs8::{EncodePrivateKey, LineEnding};
+            let key = p256::SecretKey::random(&mut OsRng);
+            key.to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| crypto(e.to_string()))?
+                .to_string()
+        }
+        SigningAlg::EdDSA => {
+            use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes, spki::der::pem::LineEnding};
+            let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+            // PKCS#8 v1 (no embedded public key): the form jsonwebtoken reads.
+            let bytes = KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            };
+            bytes
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| crypto(e.to_string()))?
+                .to_string()
+        }
+    };
+    let mut record = SigningKeyRecord {
+        kid: String::new(),
+        alg,
+        private_key_pem: pem,
+        created_at: now,
+        retired_at: None,
+    };
+    let (_, jwk) = decode_key(&record)?;
+    // RFC 7638 thumbprint: a kid that names the key itself.
+    record.kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| crypto(e.to_string()))?;
+    Ok(record)
+}

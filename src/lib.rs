@@ -1,0 +1,151 @@
+//! Gatehouse: a federating OpenID Connect provider.
+//!
+//! [`App::build`] turns a validated [`Config`] into a running application (database,
+//! signing keys, page templates); [`serve`] runs it on a listener until told to stop.
+//! `main.rs` and the integration tests both start Gatehouse this way.
+
+pub mod clock;
+pub mod config;
+pub mod keys;
+pub mod op;
+pub mod store;
+pub mod web;
+
+pub use clock::Clock;
+pub use config::Config;
+
+use keys::{KeyError, Keys};
+use std::future::Future;
+use std::sync::Arc;
+use store::{Store, StoreError};
+use web::{Pages, TemplateProblem};
+
+/// How often expired records are swept and key rotation is checked.
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why Gatehouse could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Templates(Vec<TemplateProblem>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Selects jsonwebtoken's pure-Rust crypto backend for this process. jsonwebtoken
+/// panics at signing time when no backend is chosen; choosing explicitly at start-up
+/// keeps that from ever happening. Calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _already_installed = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub keys: Keys,
+    pub pages: Pages,
+    pub clock: Clock,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A built application: open database, loaded keys, compiled pages.
+#[derive(Clone)]
+pub struct App {
+    state: AppState,
+}
+
+impl App {
+    /// Opens the database in `config.data_dir`, loads (or first generates) the signing
+    /// keys and compiles the page templates.
+    pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
+        install_crypto_provider();
+        let pages = Pages::load(config.templates_dir.as_deref()).map_err(StartError::Templates)?;
+        let store = Store::open(&config.data_dir)?;
+        let tokens = config.tokens.clone();
+        let now = clock.now();
+        let keys_store = store.clone();
+        // Generating an RSA key is CPU-bound: keep it off the async workers.
+        let keys = tokio::task::spawn_blocking(move || Keys::open(keys_store, &tokens, now))
+            .await
+            .map_err(|e| StartError::Runtime(format!("key loading stopped: {e}")))??;
+        Ok(App {
+            state: AppState(Arc::new(Inner {
+                config,
+                store,
+                keys,
+                pages,
+                clock,
+            })),
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        op::router(self.state.clone())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Sweeps expired records and rotates the signing key when due.
+    pub async fn maintain(&self) -> Result<(), StartError> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), StartError> {
+            let now = state.clock.now();
+            let swept = state.store.sweep(now)?;
+            if swept > 0 {
+                tracing::debug!(swept, "expired records removed");
+            }
+            if let Some(kid) = state.keys.rotate_if_due(now)? {
+                tracing::info!(%kid, "signing key rotated");
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StartError::Runtime(format!("maintenance stopped: {e}")))?
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, running maintenance in the
+/// background; then waits for open requests and flushes the database.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let maintenance = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = app.maintain().await {
+                    tracing::error!(error = %e, "maintenance failed");
+                }
+            }
+        })
+    };
+    let served = axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    maintenance.abort();
+    let _ = maintenance.await;
+    app.state.store.flush().await?;
+    served.map_err(|e| StartError::Runtime(format!("the server stopped: {e}")))
+}

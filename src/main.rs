@@ -1,0 +1,204 @@
+//! The `gatehouse` command: wiring only; the work happens in the library.
+
+use clap::{Parser, Subcommand};
+use gatehouse::clock::{Clock, iso8601};
+use gatehouse::store::Store;
+use gatehouse::web::Pages;
+use gatehouse::{App, Config, keys};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: a federating OpenID Connect provider.",
+    long_about = "Gatehouse: a federating OpenID Connect provider.\n\n\
+        Applications log people in through Gatehouse with standard OpenID Connect; Gatehouse sends \
+        them on to an upstream identity provider (Google, Entra ID, a corporate IdP...), maps what \
+        comes back to standard claims and issues its own tokens. Everything is configured in one \
+        TOML file; state is kept in the folder named by its `data_dir`.\n\n\
+        Start with: gatehouse serve --config examples/quickstart.toml"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The TOML config file.
+    #[arg(long, short, value_name = "FILE", env = "GATEHOUSE_CONFIG")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (stop it with Ctrl-C or SIGTERM).
+    Serve(ConfigArg),
+    /// Validate the config, its mapping files and templates without starting anything.
+    ///
+    /// Exits 0 with a one-line summary, or non-zero listing every problem as
+    /// `FILE: key.path: what is wrong`.
+    Check(ConfigArg),
+    /// List or rotate the signing keys (while the server is stopped).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Hash a secret read from standard input, for `secret_hash` or `password_hash`.
+    HashSecret,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print every key: kid, algorithm, when it was made, and whether it signs (active)
+    /// or is only still published (retired).
+    List(ConfigArg),
+    /// Make a new active signing key. The old one stays in the JWKS until every token
+    /// it signed has expired.
+    Rotate(ConfigArg),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args.config),
+        Command::Check(args) => check(&args.config),
+        Command::Keys {
+            action: KeysCommand::List(args),
+        } => keys_list(&args.config),
+        Command::Keys {
+            action: KeysCommand::Rotate(args),
+        } => keys_rotate(&args.config),
+        Command::HashSecret => hash_secret(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads and validates the config; every problem becomes one line of the error.
+fn load(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| e.to_string())
+}
+
+fn check(path: &Path) -> Result<(), String> {
+    let config = load(path)?;
+    let pages = Pages::load(config.templates_dir.as_deref())
+        .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    println!(
+        "{}: OK: issuer {}, {} client(s), {} upstream(s), {} template(s)",
+        path.display(),
+        config.issuer,
+        config.clients.len(),
+        config.upstreams.len(),
+        pages.len()
+    );
+    Ok(())
+}
+
+fn serve(path: &Path) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let config = load(path)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let listen = config.listen;
+        let issuer = config.issuer.clone();
+        let app = App::build(config, Clock::System).await.map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(%listen, %issuer, "Gatehouse is serving");
+        gatehouse::serve(app, listener, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+fn keys_list(path: &Path) -> Result<(), String> {
+    let config = load(path)?;
+    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let now = Clock::System.now();
+    let keys = keys::list(&store, &config.tokens, now).map_err(|e| e.to_string())?;
+    if keys.is_empty() {
+        println!("no signing keys yet: `gatehouse serve` or `gatehouse keys rotate` makes the first");
+        return Ok(());
+    }
+    println!("{:<45} {:<6} {:<21} STATE", "KID", "ALG", "CREATED");
+    for key in keys {
+        let state = match key.published_until {
+            Some(until) => format!("retired, published until {}", iso8601(until)),
+            None => key.state().to_string(),
+        };
+        println!(
+            "{:<45} {:<6} {:<21} {state}",
+            key.kid,
+            key.alg.to_string(),
+            iso8601(key.created_at)
+        );
+    }
+    Ok(())
+}
+
+fn keys_rotate(path: &Path) -> Result<(), String> {
+    gatehouse::install_crypto_provider();
+    let config = load(path)?;
+    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let now = Clock::System.now();
+    let retire_secs = config.tokens.longest_signed_token_ttl().as_secs_i64();
+    let kid = keys::rotate_in_store(&store, config.tokens.signing_alg, retire_secs, now).map_err(|e| e.to_string())?;
+    println!(
+        "new active key {kid} ({}); keys it replaced stay published until {}",
+        config.tokens.signing_alg,
+        iso8601(now.saturating_add(retire_secs))
+    );
+    Ok(())
+}
+
+fn hash_secret() -> Result<(), String> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let mut secret = String::new();
+    std::io::stdin()
+        .read_line(&mut secret)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let secret = secret.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err("no secret on standard input: echo -n 'the secret' | gatehouse hash-secret".into());
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| format!("cannot hash: {e}"))?;
+    println!("{hash}");
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! HTML pages shown to people: the template registry and its embedded defaults.
+
+mod templates;
+
+pub use templates::{Pages, TemplateProblem};

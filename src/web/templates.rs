@@ -1,0 +1,113 @@
+//! Page templates: the defaults are compiled into the binary; a folder named by
+//! `templates_dir` may replace any of them by file name.
+
+use handlebars::Handlebars;
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Every template Gatehouse renders, with its embedded default. Partials are named
+/// here too, so an override folder can restyle the shared layout.
+const EMBEDDED: &[(&str, &str)] = &[
+    ("layout", include_str!("../../templates/layout.hbs")),
+    ("error", include_str!("../../templates/error.hbs")),
+];
+
+/// A template that does not load: which file, and why.
+#[derive(Debug, Clone)]
+pub struct TemplateProblem {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// The compiled page templates.
+pub struct Pages {
+    registry: Handlebars<'static>,
+}
+
+impl Pages {
+    /// Compiles the embedded templates, each replaced by `<dir>/<name>.hbs` when that
+    /// file exists. Reports every template that fails and every `.hbs` file in `dir`
+    /// that names no template (a typo would otherwise be ignored).
+    pub fn load(dir: Option<&Path>) -> Result<Pages, Vec<TemplateProblem>> {
+        let mut registry = Handlebars::new();
+        let mut problems = Vec::new();
+        for (name, embedded) in EMBEDDED {
+            let (file, source) = match dir.map(|d| d.join(format!("{name}.hbs"))) {
+                Some(path) if path.is_file() => match std::fs::read_to_string(&path) {
+                    Ok(text) => (path, text),
+                    Err(e) => {
+                        problems.push(TemplateProblem {
+                            file: path,
+                            message: format!("cannot read: {e}"),
+                        });
+                        continue;
+                    }
+                },
+                _ => (
+                    PathBuf::from(format!("templates/{name}.hbs (embedded)")),
+                    (*embedded).to_string(),
+                ),
+            };
+            if let Err(e) = registry.register_template_string(name, source) {
+                problems.push(TemplateProblem {
+                    file,
+                    message: e.to_string(),
+                });
+            }
+        }
+        if let Some(dir) = dir {
+            problems.extend(unknown_files(dir));
+        }
+        if problems.is_empty() {
+            Ok(Pages { registry })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// How many templates are loaded.
+    pub fn len(&self) -> usize {
+        self.registry.get_templates().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Renders the template `name` with `data` (escaped by handlebars).
+    pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, handlebars::RenderError> {
+        self.registry.render(name, data)
+    }
+}
+
+fn unknown_files(dir: &Path) -> Vec<TemplateProblem> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![TemplateProblem {
+            file: dir.to_path_buf(),
+            message: "cannot read this folder".into(),
+        }];
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "hbs"))
+        .filter(|path| {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            !EMBEDDED.iter().any(|(name, _)| *name == stem)
+        })
+        .map(|file| TemplateProblem {
+            file,
+            message: format!(
+                "names no Gatehouse template (known: {})",
+                EMBEDDED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        })
+        .collect()
+}

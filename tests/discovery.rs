@@ -1,0 +1,123 @@
+//! Discovery, JWKS and health over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use gatehouse::Clock;
+use support::*;
+
+#[tokio::test]
+async fn discovery_lists_exactly_what_is_implemented() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), "", Clock::System).await;
+    let response = server.get("/.well-known/openid-configuration").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "discovery is JSON"
+    );
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["issuer"], server.base.as_str(), "issuer equals the config's");
+    assert_eq!(doc["jwks_uri"], format!("{}/jwks", server.base));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    let mut fields: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["id_token_signing_alg_values_supported", "issuer", "jwks_uri"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_advertised_url_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), "", Clock::System).await;
+    let doc = server.get_json("/.well-known/openid-configuration").await;
+    for (field, value) in doc.as_object().unwrap() {
+        if let Some(url) = value.as_str().filter(|v| v.starts_with("http") && field != "issuer") {
+            let response = client().get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{field}: {url}");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_trailing_slash_on_the_issuer_is_not_repeated_in_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, format!("issuer = \"http://127.0.0.1:{port}/\"\n")).unwrap();
+    let config = gatehouse::Config::load(&path).unwrap();
+    assert_eq!(config.issuer, format!("http://127.0.0.1:{port}"));
+}
+
+#[tokio::test]
+async fn the_jwks_verifies_a_token_the_server_signed_with_each_algorithm() {
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("[tokens]\nsigning_alg = \"{alg}\"\n");
+        let server = TestServer::start(dir.path(), &config, Clock::System).await;
+        let doc = server.get_json("/.well-known/openid-configuration").await;
+        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!([alg]));
+        let jwks = server.get_json("/jwks").await;
+        let key = &jwks["keys"][0];
+        assert_eq!(key["alg"], alg);
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private).is_none(),
+                "{alg}: the JWKS leaks the private part {private}"
+            );
+        }
+        let token = sign_test_token(&server);
+        let claims = verify_with_jwks(&server, &token)
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(claims["sub"], "test");
+        // A token whose signature was tampered with does not verify.
+        let mut forged = token.clone();
+        forged.truncate(forged.len() - 4);
+        forged.push_str("AAAA");
+        assert!(
+            verify_with_jwks(&server, &forged).await.is_err(),
+            "{alg}: a forged token verified"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn health_answers_and_unknown_paths_get_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), "", Clock::System).await;
+    assert_eq!(server.get_json("/healthz").await["status"], "ok");
+    let response = server.get("/no/such/page?code=secret").await;
+    assert_eq!(response.status(), 404);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("<h1>Page not found</h1>"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn templates_can_be_overridden_from_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("pages");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(templates.join("error.hbs"), "<p class=custom>{{title}}</p>").unwrap();
+    let server = TestServer::start(dir.path(), "templates_dir = \"pages\"\n", Clock::System).await;
+    let body = server.get("/nowhere").await.text().await.unwrap();
+    assert_eq!(body, "<p class=custom>Page not found</p>");
+    server.stop().await;
+}

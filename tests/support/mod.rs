@@ -1,0 +1,152 @@
+//! Starting Gatehouse for a test: a config in a temporary folder, the real HTTP
+//! server on an ephemeral loopback port, and a stop that releases the database.
+#![allow(dead_code)]
+
+use gatehouse::{App, Clock, Config};
+
+use std::path::{Path, PathBuf};
+use tokio::sync::oneshot;
+
+/// A running Gatehouse.
+pub struct TestServer {
+    pub base: String,
+    pub app: App,
+    pub clock: Clock,
+    pub config_path: PathBuf,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), gatehouse::StartError>>,
+}
+
+/// Writes `dir/gatehouse.toml` with the issuer for `port` followed by `rest`.
+pub fn write_config(dir: &Path, port: u16, rest: &str) -> PathBuf {
+    let path = dir.join("gatehouse.toml");
+    let text = format!("issuer = \"http://127.0.0.1:{port}\"\n{rest}");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+impl TestServer {
+    /// Starts Gatehouse on a new port with the config `rest` (everything but the issuer),
+    /// its database in `dir/data`, and waits until it answers.
+    pub async fn start(dir: &Path, rest: &str, clock: Clock) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let config_path = write_config(dir, port, rest);
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("config: {e}"));
+        let app = App::build(config, clock.clone())
+            .await
+            .unwrap_or_else(|e| panic!("build: {e}"));
+        let (shutdown, stopped) = oneshot::channel();
+        let task = tokio::spawn(gatehouse::serve(app.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let server = TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            app,
+            clock,
+            config_path,
+            shutdown,
+            task,
+        };
+        // The listener is bound before serving starts, so the first request is answered.
+        let health = server.get("/healthz").await;
+        assert_eq!(health.status(), 200);
+        server
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        client()
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    /// Stops the server and waits until the database is released.
+    pub async fn stop(self) {
+        let data_dir = self.app.state().config.data_dir.clone();
+        let _ = self.shutdown.send(());
+        self.task.await.expect("join").expect("serve");
+        drop(self.app);
+        // sled's I/O threads let go of the file lock a moment after the last handle
+        // is dropped; a restart in the same process must wait for that.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match gatehouse::store::Store::open(&data_dir) {
+                Ok(_) => return,
+                Err(gatehouse::store::StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("the database was not released: {e}"),
+            }
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Runs the `gatehouse` binary with `args`; returns (exit code, stdout, stderr).
+pub fn gatehouse(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .output()
+        .expect("run gatehouse");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The JWKS `kid`s, in the order served.
+pub async fn jwks_kids(server: &TestServer) -> Vec<String> {
+    let jwks = server.get_json("/jwks").await;
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_string())
+        .collect()
+}
+
+/// The `iss` of test tokens: fixed, because a restarted test server gets a new port.
+const TEST_ISSUER: &str = "https://issuer.test";
+
+/// Signs a small ID-token-shaped JWT with the server's active key.
+pub fn sign_test_token(server: &TestServer) -> String {
+    let now = server.clock.now();
+    let claims = serde_json::json!({
+        "iss": TEST_ISSUER, "sub": "test", "aud": "client", "iat": now, "exp": now + 600,
+    });
+    server.app.state().keys.sign(&claims, "JWT").expect("sign")
+}
+
+/// Verifies `token` against the server's JWKS as a relying party would; returns its claims.
+pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Result<serde_json::Value, String> {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+    let jwks: JwkSet = server.get("/jwks").await.json().await.map_err(|e| e.to_string())?;
+    let header = decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid in the header")?;
+    let jwk = jwks.find(&kid).ok_or(format!("kid {kid} is not in the JWKS"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&["client"]);
+    validation.set_issuer(&[TEST_ISSUER]);
+    // The test clock may be far from the real one.
+    validation.validate_exp = false;
+    decode::<serde_json::Value>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
