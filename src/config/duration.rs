@@ -1,7 +1,6 @@
 //! Durations written the way operators write them: "90s", "15m", "12h", "30d".
 
 use serde::{Deserialize, Deserializer};
-use std::fmt;
 
 /// A whole number of seconds, parsed from `<number><unit>` with unit s, m, h or d.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,18 +47,6 @@ impl Duration {
     }
 }
 
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        match s {
-            _ if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
-            _ if s % 3600 == 0 => write!(f, "{}h", s / 3600),
-            _ if s % 60 == 0 => write!(f, "{}m", s / 60),
-            _ => write!(f, "{s}s"),
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -84,11 +71,5 @@ mod tests {
         for bad in ["", "15", "m", "15x", "-5m", "0s", "1.5h", "99999999999999999999d"] {
             assert!(Duration::parse(bad).is_err(), "{bad} was accepted");
         }
-    }
-
-    #[test]
-    fn displays_in_the_largest_whole_unit() {
-        assert_eq!(Duration(90).to_string(), "90s");
-        assert_eq!(Duration(2_592_000).to_string(), "30d");
     }
 }

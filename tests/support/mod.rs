@@ -74,17 +74,22 @@ impl TestServer {
         let _ = self.shutdown.send(());
         self.task.await.expect("join").expect("serve");
         drop(self.app);
-        // sled's I/O threads let go of the file lock a moment after the last handle
-        // is dropped; a restart in the same process must wait for that.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match gatehouse::store::Store::open(&data_dir) {
-                Ok(_) => return,
-                Err(gatehouse::store::StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                Err(e) => panic!("the database was not released: {e}"),
+        drop(open_when_released(&data_dir));
+    }
+}
+
+/// Opens the store in `dir` once no other handle holds it. sled's I/O threads let go of
+/// the file lock a moment after the last handle is dropped, so a reopen in the same
+/// process waits for that (at most ten seconds).
+pub fn open_when_released(dir: &Path) -> gatehouse::store::Store {
+    use gatehouse::store::{Store, StoreError};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
             }
+            other => return other.unwrap_or_else(|e| panic!("the database was not released: {e}")),
         }
     }
 }

@@ -1,0 +1,299 @@
+//! Config validation through the real command line: every mistake is reported as
+//! `FILE: key.path: what is wrong`, all at once, and nothing starts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::gatehouse;
+
+const GOOD: &str = r#"
+issuer = "https://login.example.com"
+listen = "127.0.0.1:0"
+
+[[clients]]
+id = "app"
+secret = "s3cret"
+redirect_uris = ["https://app.example.com/callback"]
+
+[[upstreams]]
+id = "corp"
+kind = "oidc"
+issuer = "https://idp.example.com"
+client_id = "gatehouse"
+"#;
+
+/// Writes `text` as a config in a fresh folder and runs `gatehouse check` on it.
+fn check(text: &str) -> (i32, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, text).unwrap();
+    let (code, stdout, stderr) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    (code, stdout, stderr.replace(path.to_str().unwrap(), "FILE"), dir)
+}
+
+fn assert_reports(text: &str, expected: &[&str]) {
+    let (code, stdout, stderr, _dir) = check(text);
+    assert_ne!(code, 0, "accepted:\n{text}\n{stdout}");
+    for line in expected {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(line)),
+            "missing `{line}` in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_good_config_passes_with_a_summary() {
+    let (code, stdout, stderr, _dir) = check(GOOD);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("OK: issuer https://login.example.com, 1 client(s), 1 upstream(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_quickstart_config_passes() {
+    let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let (code, stdout, stderr) = gatehouse(&["check", "--config", quickstart]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
+fn an_http_issuer_is_refused_unless_loopback() {
+    assert_reports(
+        &GOOD.replace("https://login.example.com", "http://login.example.com"),
+        &["FILE: issuer: \"http://login.example.com\" must use https"],
+    );
+    for loopback in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"] {
+        let (code, _, stderr, _dir) = check(&GOOD.replace("https://login.example.com", loopback));
+        assert_eq!(code, 0, "{loopback}: {stderr}");
+    }
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let twice = format!(
+        "{GOOD}\n[[clients]]\nid = \"app\"\nredirect_uris = [\"https://b.example.com/cb\"]\n\
+         [[upstreams]]\nid = \"corp\"\nkind = \"local\"\n"
+    );
+    assert_reports(
+        &twice,
+        &[
+            "FILE: clients[1].id: \"app\" is used by another client",
+            "FILE: upstreams[1].id: \"corp\" is used by another upstream",
+        ],
+    );
+}
+
+#[test]
+fn redirect_uris_must_be_absolute_and_without_fragment() {
+    let text = GOOD.replace(
+        r#"redirect_uris = ["https://app.example.com/callback"]"#,
+        r#"redirect_uris = ["/callback", "https://app.example.com/cb#top"]
+post_logout_redirect_uris = ["logged-out"]"#,
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[0].redirect_uris[0]: \"/callback\" is not an absolute URI",
+            "FILE: clients[0].redirect_uris[1]: \"https://app.example.com/cb#top\" must not have a fragment",
+            "FILE: clients[0].post_logout_redirect_uris[0]: \"logged-out\" is not an absolute URI",
+        ],
+    );
+}
+
+#[test]
+fn a_client_may_only_name_known_upstreams() {
+    let text = GOOD.replace(
+        "secret = \"s3cret\"",
+        "secret = \"s3cret\"\nupstreams = [\"corp\", \"google\"]",
+    );
+    assert_reports(&text, &["FILE: clients[0].upstreams[1]: no upstream has id \"google\""]);
+}
+
+#[test]
+fn an_unknown_kind_is_refused() {
+    assert_reports(
+        &GOOD.replace("kind = \"oidc\"", "kind = \"saml\""),
+        &["FILE: upstreams[0].kind: unknown variant `saml`, expected one of `oidc`, `oauth2`, `local`"],
+    );
+}
+
+#[test]
+fn a_missing_mapping_file_is_refused() {
+    let text = GOOD.replace(
+        "client_id = \"gatehouse\"",
+        "client_id = \"gatehouse\"\nmapping = \"maps/corp.toml\"",
+    );
+    assert_reports(&text, &["FILE: upstreams[0].mapping: file not found:"]);
+    let (code, _, stderr, dir) = check(&text);
+    assert_ne!(code, 0);
+    std::fs::create_dir(dir.path().join("maps")).unwrap();
+    std::fs::write(dir.path().join("maps/corp.toml"), "").unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    let (code, _, stderr_after) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(
+        code, 0,
+        "the mapping path is relative to the config file: {stderr}\n{stderr_after}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_everywhere() {
+    let text = r#"
+issuer = "https://login.example.com"
+listen = "127.0.0.1:0"
+isuser = "typo"
+[tokens]
+id_token_tll = "1h"
+[scopes.tenant]
+claims = ["tenant_name"]
+claim = "x"
+[[clients]]
+id = "app"
+redirect_uri = "https://app.example.com/cb"
+redirect_uris = ["https://app.example.com/cb"]
+[[upstreams]]
+id = "local"
+kind = "local"
+[[upstreams.users]]
+username = "a"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$aQFj0jTUZMtHsG+aJTkNsg$fh8CTh/zu2okcTbnh+r4C7GP/lmelsPBbnSK9nIY9uI"
+pasword = "oops"
+"#;
+    assert_reports(
+        text,
+        &[
+            "FILE: isuser: unknown key",
+            "FILE: tokens.id_token_tll: unknown key",
+            "FILE: scopes.tenant.claim: unknown key",
+            "FILE: clients[0].redirect_uri: unknown key",
+            "FILE: upstreams[0].users[0].pasword: unknown key",
+        ],
+    );
+}
+
+#[test]
+fn values_of_the_wrong_shape_are_each_reported() {
+    let text = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\n[tokens]\nsigning_alg = \"HS256\"\ncode_ttl = \"5x\"\nsession_ttl = 60",
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: tokens.signing_alg: unknown variant `HS256`",
+            "FILE: tokens.code_ttl: \"5x\" has unknown unit \"x\"",
+            "FILE: tokens.session_ttl: invalid type: integer `60`, expected a string",
+        ],
+    );
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_a_missing_variable_is_an_error() {
+    let text = GOOD.replace("secret = \"s3cret\"", "secret = \"${GATEHOUSE_TEST_SECRET_NOT_SET}\"");
+    assert_reports(
+        &text,
+        &["FILE: clients[0].secret: environment variable GATEHOUSE_TEST_SECRET_NOT_SET is not set"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &path,
+        GOOD.replace("secret = \"s3cret\"", "secret = \"${GATEHOUSE_TEST_SECRET}\""),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .env("GATEHOUSE_TEST_SECRET", "from-the-environment")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn client_secrets_and_auth_methods_must_agree() {
+    let text = format!(
+        "{GOOD}\n[[clients]]\nid = \"public\"\nredirect_uris = [\"https://p.example.com/cb\"]\n\
+         token_endpoint_auth_method = \"client_secret_post\"\n\
+         [[clients]]\nid = \"both\"\nsecret = \"a\"\nsecret_hash = \"b\"\nredirect_uris = [\"https://b.example.com/cb\"]\n\
+         [[clients]]\nid = \"badhash\"\nsecret_hash = \"not-a-hash\"\nredirect_uris = [\"https://c.example.com/cb\"]\n"
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[1].token_endpoint_auth_method: needs secret or secret_hash",
+            "FILE: clients[2].secret_hash: set either secret or secret_hash, not both",
+            "FILE: clients[3].secret_hash: is not an argon2 PHC string",
+        ],
+    );
+}
+
+#[test]
+fn invalid_toml_names_the_line() {
+    assert_reports(
+        "issuer = \"https://a.example.com\"\n\nclients = [\n",
+        &["FILE: not valid TOML"],
+    );
+    let (_, _, stderr, _dir) = check("issuer = \"https://a.example.com\"\nlisten = \n");
+    assert!(stderr.contains("(line 2)"), "{stderr}");
+}
+
+#[test]
+fn every_problem_is_listed_at_once_and_serve_refuses_to_start() {
+    let text = r#"
+issuer = "http://login.example.com"
+listen = "127.0.0.1:0"
+data_dir = "state"
+colour = "blue"
+[[clients]]
+id = "app"
+redirect_uris = ["relative"]
+upstreams = ["nope"]
+[[upstreams]]
+id = "corp"
+kind = "oidc"
+issuer = "https://idp.example.com"
+client_id = "x"
+mapping = "missing.toml"
+"#;
+    let (code, _, check_stderr, dir) = check(text);
+    assert_ne!(code, 0);
+    let expected = [
+        "FILE: issuer:",
+        "FILE: colour: unknown key",
+        "FILE: clients[0].redirect_uris[0]:",
+        "FILE: clients[0].upstreams[0]:",
+        "FILE: upstreams[0].mapping:",
+    ];
+    for line in expected {
+        assert!(
+            check_stderr.lines().any(|l| l.starts_with(line)),
+            "missing `{line}` in:\n{check_stderr}"
+        );
+    }
+    assert_eq!(check_stderr.lines().count(), expected.len(), "{check_stderr}");
+
+    let path = dir.path().join("gatehouse.toml");
+    let (code, _, serve_stderr) = gatehouse(&["serve", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0, "serve started with a broken config");
+    let serve_stderr = serve_stderr.replace(path.to_str().unwrap(), "FILE");
+    assert_eq!(serve_stderr, check_stderr, "serve and check print the same problems");
+    assert!(
+        !dir.path().join("state").exists(),
+        "nothing was created by a refused start"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_reported() {
+    let (code, _, stderr) = gatehouse(&["check", "--config", "/nonexistent/gatehouse.toml"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.starts_with("/nonexistent/gatehouse.toml: cannot read the file"),
+        "{stderr}"
+    );
+}
