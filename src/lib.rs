@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod keys;
+pub mod mapping;
 pub mod op;
 pub mod store;
 pub mod web;
@@ -15,10 +16,12 @@ pub use clock::Clock;
 pub use config::Config;
 
 use keys::{KeyError, Keys};
+use mapping::Mapping;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use store::{Store, StoreError};
-use web::{Pages, TemplateProblem};
+use web::Pages;
 
 /// How often expired records are swept and key rotation is checked.
 const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -28,8 +31,9 @@ const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Templates(Vec<TemplateProblem>),
+    /// Problems in the files the config refers to (mappings, templates), one per line.
+    #[error("{}", .0.join("\n"))]
+    Files(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -45,6 +49,61 @@ pub fn install_crypto_provider() {
     let _already_installed = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
 }
 
+/// The mapping of an upstream that names none: standard claims passed through.
+const DEFAULT_MAPPING: &str = include_str!("../claim-mappings/generic-oidc.toml");
+
+/// Each upstream's claim mapping, by upstream id.
+pub type Mappings = HashMap<String, Arc<Mapping>>;
+
+/// Reads and compiles the claim mapping of every upstream (the built-in pass-through
+/// of standard claims for those that name none); reports every broken file.
+pub fn load_mappings(config: &Config) -> Result<Mappings, Vec<config::ConfigError>> {
+    let mut mappings = HashMap::new();
+    let mut errors = Vec::new();
+    for upstream in &config.upstreams {
+        let parsed = match &upstream.mapping {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Mapping::parse(path, &text),
+                Err(e) => Err(config::ConfigError {
+                    file: path.clone(),
+                    problems: vec![config::Problem::new("", format!("cannot read: {e}"))],
+                }),
+            },
+            None => Mapping::parse(
+                std::path::Path::new("claim-mappings/generic-oidc.toml (built in)"),
+                DEFAULT_MAPPING,
+            ),
+        };
+        match parsed {
+            Ok(mapping) => {
+                mappings.insert(upstream.id.clone(), Arc::new(mapping));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(mappings) } else { Err(errors) }
+}
+
+/// Loads the mapping files and page templates the config refers to, as `serve` and
+/// `check` both do, reporting every problem in any of them.
+pub fn load_referenced_files(config: &Config) -> Result<(Mappings, Pages), StartError> {
+    let mappings = load_mappings(config);
+    let pages = Pages::load(config.templates_dir.as_deref());
+    match (mappings, pages) {
+        (Ok(mappings), Ok(pages)) => Ok((mappings, pages)),
+        (mappings, pages) => {
+            let mut problems: Vec<String> = Vec::new();
+            if let Err(errors) = mappings {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+            if let Err(errors) = pages {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+            Err(StartError::Files(problems))
+        }
+    }
+}
+
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -54,6 +113,7 @@ pub struct Inner {
     pub store: Store,
     pub keys: Keys,
     pub pages: Pages,
+    pub mappings: Mappings,
     pub clock: Clock,
 }
 
@@ -75,7 +135,7 @@ impl App {
     /// keys and compiles the page templates.
     pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
         install_crypto_provider();
-        let pages = Pages::load(config.templates_dir.as_deref()).map_err(StartError::Templates)?;
+        let (mappings, pages) = load_referenced_files(&config)?;
         let store = Store::open(&config.data_dir)?;
         let tokens = config.tokens.clone();
         let now = clock.now();
@@ -90,6 +150,7 @@ impl App {
                 store,
                 keys,
                 pages,
+                mappings,
                 clock,
             })),
         })

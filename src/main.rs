@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use gatehouse::clock::{Clock, iso8601};
+use gatehouse::mapping::Mapping;
 use gatehouse::store::Store;
-use gatehouse::web::Pages;
 use gatehouse::{App, Config, keys};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,8 +46,29 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Try a claim mapping on a sample of what an upstream sends, without logging in.
+    ///
+    /// Prints the claims as JSON with sorted keys (with --scope, only those that scope set
+    /// releases), and the subject found to standard error. Exits non-zero on any problem.
+    Map(MapArgs),
     /// Hash a secret read from standard input, for `secret_hash` or `password_hash`.
     HashSecret,
+}
+
+#[derive(clap::Args)]
+struct MapArgs {
+    /// The mapping file, e.g. claim-mappings/google.toml.
+    #[arg(long, value_name = "FILE")]
+    mapping: PathBuf,
+    /// A JSON sample: the upstream's ID token claims and userinfo as one object.
+    #[arg(long, value_name = "SAMPLE.json")]
+    input: PathBuf,
+    /// Only print what these space-separated scopes release, e.g. "openid profile email".
+    #[arg(long)]
+    scope: Option<String>,
+    /// A Gatehouse config whose custom [scopes.*] --scope may name.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +92,7 @@ fn main() -> ExitCode {
         Command::Keys {
             action: KeysCommand::Rotate(args),
         } => keys_rotate(&args.config),
+        Command::Map(args) => map(&args),
         Command::HashSecret => hash_secret(),
     };
     match result {
@@ -89,14 +111,14 @@ fn load(path: &Path) -> Result<Config, String> {
 
 fn check(path: &Path) -> Result<(), String> {
     let config = load(path)?;
-    let pages = Pages::load(config.templates_dir.as_deref())
-        .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    let (mappings, pages) = gatehouse::load_referenced_files(&config).map_err(|e| e.to_string())?;
     println!(
-        "{}: OK: issuer {}, {} client(s), {} upstream(s), {} template(s)",
+        "{}: OK: issuer {}, {} client(s), {} upstream(s), {} mapping(s), {} template(s)",
         path.display(),
         config.issuer,
         config.clients.len(),
         config.upstreams.len(),
+        mappings.len(),
         pages.len()
     );
     Ok(())
@@ -182,6 +204,32 @@ fn keys_rotate(path: &Path) -> Result<(), String> {
         config.tokens.signing_alg,
         iso8601(now.saturating_add(retire_secs))
     );
+    Ok(())
+}
+
+fn map(args: &MapArgs) -> Result<(), String> {
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()));
+    let mapping = Mapping::parse(&args.mapping, &read(&args.mapping)?).map_err(|e| e.to_string())?;
+    let input: serde_json::Value = serde_json::from_str(&read(&args.input)?)
+        .map_err(|e| format!("{}: not valid JSON: {e}", args.input.display()))?;
+    if !input.is_object() {
+        return Err(format!("{}: must be a JSON object", args.input.display()));
+    }
+    let mapped = mapping
+        .evaluate(&input)
+        .map_err(|e| format!("{}: {e}", args.mapping.display()))?;
+    let custom_scopes = match &args.config {
+        Some(path) => load(path)?.scopes,
+        None => Default::default(),
+    };
+    let claims = match &args.scope {
+        Some(scope) => gatehouse::mapping::release(&mapped.claims, scope, &custom_scopes),
+        None => mapped.claims,
+    };
+    let pretty = serde_json::to_string_pretty(&serde_json::Value::Object(claims))
+        .map_err(|e| format!("cannot print the claims: {e}"))?;
+    eprintln!("subject: {}", mapped.subject);
+    println!("{pretty}");
     Ok(())
 }
 

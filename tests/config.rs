@@ -297,3 +297,57 @@ fn a_missing_config_file_is_reported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_validates_the_referenced_mapping_files_and_serve_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("maps")).unwrap();
+    std::fs::write(
+        dir.path().join("maps/corp.toml"),
+        "[claims]\nname = \"{{shout name}}\"\nsub = \"x\"\n",
+    )
+    .unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    let text = GOOD.replace(
+        "client_id = \"gatehouse\"",
+        "client_id = \"gatehouse\"\nmapping = \"maps/corp.toml\"",
+    );
+    std::fs::write(
+        &path,
+        text.replace(
+            "listen = \"127.0.0.1:0\"",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"state\"",
+        ),
+    )
+    .unwrap();
+    let mapping_file = dir.path().join("maps/corp.toml");
+    let mapping_file = mapping_file.to_str().unwrap();
+
+    let (code, _, check_stderr) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        check_stderr.contains(&format!("{mapping_file}: claims.name: unknown helper \"shout\"")),
+        "{check_stderr}"
+    );
+    assert!(
+        check_stderr.contains(&format!("{mapping_file}: claims.sub: ")),
+        "{check_stderr}"
+    );
+
+    let (code, _, serve_stderr) = gatehouse(&["serve", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert_eq!(serve_stderr.trim_end(), check_stderr.trim_end());
+    assert!(
+        !dir.path().join("state").exists(),
+        "nothing was created by a refused start"
+    );
+
+    std::fs::write(
+        dir.path().join("maps/corp.toml"),
+        "subject = \"{{oid}}\"\n[claims]\nname = \"{{name}}\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 mapping(s)"), "{stdout}");
+}

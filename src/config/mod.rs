@@ -9,6 +9,7 @@ mod raw;
 mod validate;
 
 pub use duration::Duration;
+pub(crate) use raw::join_key;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -296,5 +297,19 @@ impl fmt::Display for ConfigError {
             }
         }
         Ok(())
+    }
+}
+
+/// A TOML value as JSON; dates and times become their TOML text.
+pub fn toml_to_json(value: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        toml::Value::String(s) => Json::String(s.clone()),
+        toml::Value::Integer(i) => Json::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        toml::Value::Boolean(b) => Json::Bool(*b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Json::Object(table.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
     }
 }

@@ -471,18 +471,11 @@ fn validate_local_users(users: &[RawLocalUser], at: &str, problems: &mut Vec<Pro
             ));
         }
         check_argon2_hash(&format!("{at}.password_hash"), &user.password_hash, problems);
-        let mut attributes = serde_json::Map::new();
-        for (key, value) in &user.attributes {
-            match serde_json::to_value(value) {
-                Ok(json) => {
-                    attributes.insert(key.clone(), json);
-                }
-                Err(e) => problems.push(Problem::new(
-                    raw::join_key(&format!("{at}.attributes"), key),
-                    e.to_string(),
-                )),
-            }
-        }
+        let attributes = user
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect();
         out.push(LocalUser {
             username: user.username.clone(),
             password_hash: user.password_hash.clone(),
