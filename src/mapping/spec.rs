@@ -1,7 +1,7 @@
 //! A compiled mapping and its evaluation.
 
 use super::helpers::is_empty;
-use handlebars::Handlebars;
+use handlebars::{Context, Handlebars};
 use serde_json::{Map, Value as Json};
 use std::fmt;
 
@@ -68,14 +68,17 @@ impl Mapping {
     /// Claims whose result is empty are left out; a value that cannot take the
     /// declared `type` is an error naming the claim.
     pub fn evaluate(&self, input: &Json) -> Result<Mapped, EvalError> {
-        let subject = self.render(&self.subject, input, "subject")?;
+        // One context for every template: building it copies the whole input.
+        let context = Context::from(input.clone());
+        let input = Input { json: input, context };
+        let subject = self.render(&self.subject, &input, "subject")?;
         if subject.is_empty() {
             return Err(EvalError {
                 key: "subject".into(),
                 message: "is empty: the input has no value where `subject` looks".into(),
             });
         }
-        let claims = self.evaluate_fields(&self.claims, input, "claims")?;
+        let claims = self.evaluate_fields(&self.claims, &input, "claims")?;
         Ok(Mapped { subject, claims })
     }
 
@@ -87,7 +90,7 @@ impl Mapping {
     fn evaluate_fields(
         &self,
         fields: &[(String, Claim)],
-        input: &Json,
+        input: &Input,
         at: &str,
     ) -> Result<Map<String, Json>, EvalError> {
         let mut out = Map::new();
@@ -100,7 +103,7 @@ impl Mapping {
         Ok(out)
     }
 
-    fn evaluate_claim(&self, claim: &Claim, input: &Json, key: &str) -> Result<Option<Json>, EvalError> {
+    fn evaluate_claim(&self, claim: &Claim, input: &Input, key: &str) -> Result<Option<Json>, EvalError> {
         let (source, coerce, default) = match claim {
             Claim::Object(fields) => {
                 let fields = self.evaluate_fields(fields, input, key)?;
@@ -114,7 +117,7 @@ impl Mapping {
         };
         let value = match source {
             Source::Template(name) => Json::String(self.render(name, input, key)?),
-            Source::From(path) => lookup(input, path).cloned().unwrap_or(Json::Null),
+            Source::From(path) => lookup(input.json, path).cloned().unwrap_or(Json::Null),
             Source::Value(value) => value.clone(),
         };
         let value = if is_empty(&value) { default.clone() } else { Some(value) };
@@ -128,13 +131,22 @@ impl Mapping {
     }
 
     /// Renders a template, trims it and collapses inner runs of whitespace.
-    fn render(&self, name: &str, input: &Json, key: &str) -> Result<String, EvalError> {
-        let text = self.registry.render(name, input).map_err(|e| EvalError {
-            key: key.to_string(),
-            message: format!("the template fails: {}", e.reason()),
-        })?;
+    fn render(&self, name: &str, input: &Input, key: &str) -> Result<String, EvalError> {
+        let text = self
+            .registry
+            .render_with_context(name, &input.context)
+            .map_err(|e| EvalError {
+                key: key.to_string(),
+                message: format!("the template fails: {}", e.reason()),
+            })?;
         Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
     }
+}
+
+/// The document being mapped, with its template context built once.
+struct Input<'a> {
+    json: &'a Json,
+    context: Context,
 }
 
 /// Follows a path of object keys and array indexes.
