@@ -7,9 +7,13 @@
 pub mod clock;
 pub mod config;
 pub mod keys;
+pub mod login;
 pub mod mapping;
 pub mod op;
+pub mod secrets;
 pub mod store;
+pub mod tokens;
+pub mod upstream;
 pub mod web;
 
 pub use clock::Clock;

@@ -4,7 +4,9 @@
 mod support;
 
 use gatehouse::Clock;
-use gatehouse::store::{AuthorizationCode, RevokedToken, Session, Store, StoreError};
+use gatehouse::store::{
+    AuthorizationCode, AuthorizationRequest, CompletedLogin, RevokedToken, Session, Store, StoreError,
+};
 use support::{TestServer, open_when_released};
 
 const NOW: i64 = 1_800_000_000;
@@ -20,15 +22,25 @@ fn session(sid: &str) -> Session {
 
 fn code() -> AuthorizationCode {
     AuthorizationCode {
-        client_id: "demo".into(),
-        redirect_uri: "https://app.example/cb".into(),
-        sub: "sub-1".into(),
-        sid: "sid-1".into(),
-        scope: "openid".into(),
-        nonce: None,
-        code_challenge: None,
-        auth_time: NOW,
+        request: AuthorizationRequest {
+            client_id: "demo".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            scope: "openid".into(),
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            form_post: false,
+            prompt: Vec::new(),
+            max_age: None,
+            login_hint: None,
+        },
+        login: CompletedLogin {
+            sub: "sub-1".into(),
+            sid: "sid-1".into(),
+            auth_time: NOW,
+        },
         issued_at: NOW,
+        redeemed: None,
     }
 }
 

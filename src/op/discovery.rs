@@ -6,20 +6,60 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 #[derive(Serialize)]
 pub struct ProviderMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
     pub jwks_uri: String,
+    pub scopes_supported: Vec<String>,
+    pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub claims_supported: Vec<String>,
+    pub authorization_response_iss_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
 }
 
 pub fn metadata(state: &AppState) -> ProviderMetadata {
     let issuer = &state.config.issuer;
+    let url = |path: &str| format!("{issuer}{path}");
+    let mut scopes: Vec<String> = ["openid", "profile", "email", "address", "phone", "offline_access"]
+        .map(String::from)
+        .to_vec();
+    scopes.extend(state.config.scopes.keys().cloned());
+    let mut claims: BTreeSet<String> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"]
+        .map(String::from)
+        .into();
+    claims.extend(state.mappings.values().flat_map(|m| m.claim_names().map(String::from)));
     ProviderMetadata {
         issuer: issuer.clone(),
-        jwks_uri: format!("{issuer}{}", routes::JWKS),
+        authorization_endpoint: url(routes::AUTHORIZE),
+        token_endpoint: url(routes::TOKEN),
+        userinfo_endpoint: url(routes::USERINFO),
+        jwks_uri: url(routes::JWKS),
+        scopes_supported: scopes,
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query", "form_post"],
+        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec![state.keys.signing_alg().to_string()],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "none"],
+        code_challenge_methods_supported: vec!["S256"],
+        claims_supported: claims.into_iter().collect(),
+        authorization_response_iss_parameter_supported: true,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
     }
 }
 

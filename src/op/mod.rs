@@ -1,19 +1,26 @@
 //! The OP face toward relying parties: one file per endpoint, one router.
 
+mod authorize;
+mod consent;
 mod discovery;
+pub mod error;
 mod health;
 mod jwks;
+mod login;
+mod respond;
 pub mod routes;
+mod token;
+mod userinfo;
 
 pub use discovery::ProviderMetadata;
 
 use crate::AppState;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
+use axum::routing::{get, post};
 use tracing::Instrument;
 
 pub fn router(state: AppState) -> Router {
@@ -21,6 +28,11 @@ pub fn router(state: AppState) -> Router {
         .route(routes::DISCOVERY, get(discovery::handler))
         .route(routes::JWKS, get(jwks::handler))
         .route(routes::HEALTH, get(health::handler))
+        .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(routes::LOGIN, get(login::start).post(login::submit))
+        .route(routes::CONSENT, post(consent::submit))
+        .route(routes::TOKEN, post(token::handler))
+        .route(routes::USERINFO, get(userinfo::get).post(userinfo::post))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))
         .with_state(state)
@@ -40,24 +52,10 @@ async fn request_span(request: Request, next: Next) -> Response {
 }
 
 async fn not_found(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let page = state.pages.render(
-        "error",
-        &serde_json::json!({
-            "title": "Page not found",
-            "message": "There is no page at this address.",
-            "hint": "If you followed a link from an application, go back to it and sign in again from there.",
-        }),
-    );
-    match page {
-        Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "the error page does not render");
-            (
-                StatusCode::NOT_FOUND,
-                [(header::CONTENT_TYPE, "text/plain")],
-                "not found",
-            )
-                .into_response()
-        }
-    }
+    state.pages.error(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address.",
+        "If you followed a link from an application, go back to it and sign in again from there.",
+    )
 }

@@ -1,5 +1,15 @@
-//! Every path Gatehouse serves, shared by the router and the discovery document.
+//! Every path Gatehouse serves, shared by the router, the pages and the discovery document.
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks";
 pub const HEALTH: &str = "/healthz";
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const CONSENT: &str = "/consent";
+/// `/login/{pending}/{upstream}`: starts a login at an upstream (and takes the local form).
+pub const LOGIN: &str = "/login/{pending}/{upstream}";
+
+pub fn login_start(pending: &str, upstream: &str) -> String {
+    format!("/login/{pending}/{upstream}")
+}

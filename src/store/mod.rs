@@ -43,6 +43,7 @@ pub struct Store {
     pub pending_authorizations: Table<PendingAuthorization>,
     pub codes: Table<AuthorizationCode>,
     pub refresh_tokens: Table<RefreshToken>,
+    pub refresh_families: Table<RefreshFamily>,
     pub consents: Table<Consent>,
     pub revoked_tokens: Table<RevokedToken>,
 }
@@ -69,6 +70,7 @@ impl Store {
             pending_authorizations: opener.table("pending-authorizations")?,
             codes: opener.table("codes")?,
             refresh_tokens: opener.table("refresh-tokens")?,
+            refresh_families: opener.table("refresh-families")?,
             consents: opener.table("consents")?,
             revoked_tokens: opener.table("revoked-tokens")?,
             trees: opener.trees,

@@ -33,7 +33,12 @@ impl fmt::Debug for SigningKeyRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {
     pub sub: String,
+    pub upstream: String,
+    pub upstream_subject: String,
+    /// The mapped claims of the latest login (what userinfo and ID tokens release from).
+    pub claims: serde_json::Map<String, serde_json::Value>,
     pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// Links (upstream id, upstream subject) to a local account.
@@ -50,58 +55,92 @@ impl UpstreamLink {
     }
 }
 
-/// A browser session: one login on one device.
+/// A browser session (one login on one device), keyed by the hash of its cookie.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
+    /// The session id RPs see in the `sid` claim; not the cookie.
     pub sid: String,
     pub sub: String,
     pub upstream: String,
     pub auth_time: i64,
 }
 
-/// An authorization request parked while the person logs in upstream.
+/// A validated authorization request, as the relying party sent it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingAuthorization {
+pub struct AuthorizationRequest {
     pub client_id: String,
     pub redirect_uri: String,
+    /// The scopes that will be granted, space-separated.
     pub scope: String,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
-    pub response_mode: Option<String>,
-    pub prompt: Option<String>,
+    pub form_post: bool,
+    pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+}
+
+/// An authorization request parked while the person logs in upstream or decides on
+/// consent, keyed by a random id that is also the upstream `state`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    pub request: AuthorizationRequest,
+    /// The hash of the browser cookie of the browser that started it (login CSRF).
+    pub browser: String,
+    /// The token every form of this login carries.
+    pub csrf: String,
     pub upstream: Option<String>,
-    pub created_at: i64,
+    pub upstream_nonce: Option<String>,
+    pub pkce_verifier: Option<String>,
+    /// Set once the person has logged in and consent is the only step left.
+    pub login: Option<CompletedLogin>,
+}
+
+/// Who logged in, in which session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletedLogin {
+    pub sub: String,
+    pub sid: String,
+    pub auth_time: i64,
 }
 
 /// An issued authorization code, keyed by the hash of the code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationCode {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub sub: String,
-    pub sid: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub auth_time: i64,
+    pub request: AuthorizationRequest,
+    pub login: CompletedLogin,
     pub issued_at: i64,
+    /// Set when the code is exchanged: what it issued, so a replay can revoke it.
+    pub redeemed: Option<Redeemed>,
 }
 
-/// A refresh token, keyed by the hash of the token. Every rotation issues a new one in
-/// the same family; presenting a rotated one revokes the family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Redeemed {
+    pub access_token_jti: String,
+    pub access_token_exp: i64,
+    pub refresh_family: Option<String>,
+}
+
+/// A refresh token, keyed by its hash: which family it belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshToken {
     pub family: String,
+    pub issued_at: i64,
+}
+
+/// One login's chain of refresh tokens. Only `current` may be used; presenting an older
+/// one means it was stolen or replayed, and the family is revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshFamily {
     pub client_id: String,
     pub sub: String,
     pub sid: String,
     pub scope: String,
-    pub issued_at: i64,
-    /// Set once this token has been exchanged for its successor.
-    pub rotated_at: Option<i64>,
+    pub auth_time: i64,
+    /// The hash of the one token of this family that may be used.
+    pub current: String,
+    pub revoked: bool,
 }
 
 /// The scopes a person has allowed a client to receive, keyed by `Consent::key`.

@@ -1,6 +1,8 @@
 //! Page templates: the defaults are compiled into the binary; a folder named by
 //! `templates_dir` may replace any of them by file name.
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use handlebars::Handlebars;
 use serde::Serialize;
 use std::fmt;
@@ -11,6 +13,10 @@ use std::path::{Path, PathBuf};
 const EMBEDDED: &[(&str, &str)] = &[
     ("layout", include_str!("../../templates/layout.hbs")),
     ("error", include_str!("../../templates/error.hbs")),
+    ("chooser", include_str!("../../templates/chooser.hbs")),
+    ("login", include_str!("../../templates/login.hbs")),
+    ("consent", include_str!("../../templates/consent.hbs")),
+    ("form_post", include_str!("../../templates/form_post.hbs")),
 ];
 
 /// A template that does not load: which file, and why.
@@ -84,6 +90,38 @@ impl Pages {
     /// Renders the template `name` with `data` (escaped by handlebars).
     pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, handlebars::RenderError> {
         self.registry.render(name, data)
+    }
+
+    /// A page as an HTML response that is never cached nor framed.
+    pub fn page<T: Serialize>(&self, status: StatusCode, name: &str, data: &T) -> Response {
+        match self.render(name, data) {
+            Ok(html) => {
+                let mut response = (status, Html(html)).into_response();
+                let headers = response.headers_mut();
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+                let policy = if name == "form_post" {
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+                } else {
+                    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+                };
+                headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+                response
+            }
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "a page does not render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "this page cannot be shown").into_response()
+            }
+        }
+    }
+
+    /// The error page: what happened, and what the person can do about it.
+    pub fn error(&self, status: StatusCode, title: &str, message: &str, hint: &str) -> Response {
+        self.page(
+            status,
+            "error",
+            &serde_json::json!({ "title": title, "message": message, "hint": hint }),
+        )
     }
 }
 

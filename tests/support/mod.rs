@@ -2,6 +2,8 @@
 //! server on an ephemeral loopback port, and a stop that releases the database.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use gatehouse::{App, Clock, Config};
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,168 @@
+//! `/authorize` (OpenID Connect Core §3.1.2): validates the request, then answers at once
+//! from a live session, or parks the request and sends the person to log in.
+
+use super::respond::{authorize_error, internal_error, redirect, reply};
+use super::routes;
+use crate::AppState;
+use crate::login::{self, AuthorizeError, AuthorizeParams, ReplyTo};
+use crate::store::{AuthorizationRequest, CompletedLogin};
+use crate::web::cookies;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde_json::json;
+
+pub async fn get(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<AuthorizeParams>) -> Response {
+    authorize(&state, &headers, params)
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, Form(params): Form<AuthorizeParams>) -> Response {
+    authorize(&state, &headers, params)
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap, params: AuthorizeParams) -> Response {
+    let now = state.clock.now();
+    let validated = match login::validate(&state.config, params) {
+        Ok(validated) => validated,
+        Err(error) => return authorize_error(state, error),
+    };
+    let (browser, new_browser) = match cookies::get(headers, cookies::BROWSER) {
+        Some(browser) => (browser, false),
+        None => (crate::secrets::random_token(), true),
+    };
+    let mut response = match decide(state, validated, &browser, headers, now) {
+        Ok(response) => response,
+        Err(e) => internal_error(state, e),
+    };
+    if new_browser {
+        let cookie = cookies::set(cookies::BROWSER, &browser, state.config.issuer_is_https(), None);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn decide(
+    state: &AppState,
+    validated: login::Validated,
+    browser: &str,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Response, crate::store::StoreError> {
+    let login::Validated {
+        client,
+        request,
+        upstream,
+    } = validated;
+    let to = ReplyTo::of(&request);
+    let session = login::find_session(&state.store, cookies::get(headers, cookies::SESSION).as_deref(), now)?
+        .filter(|s| login::may_use(&state.config, client, &s.upstream))
+        .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
+    if let Some(session) = session.filter(|s| login::session_fits(s, &request, now)) {
+        let done = CompletedLogin {
+            sub: session.sub.clone(),
+            sid: session.sid.clone(),
+            auth_time: session.auth_time,
+        };
+        return after_login(state, request, done, browser, now);
+    }
+    if request.prompt.iter().any(|p| p == "none") {
+        return Ok(authorize_error(
+            state,
+            AuthorizeError::reply(&to, "login_required", "the person is not logged in"),
+        ));
+    }
+    let (pid, _) = login::park(&state.store, request, browser, None, now)?;
+    let usable = login::usable_upstreams(&state.config, client);
+    let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
+    if let Some(chosen) = chosen {
+        return Ok(redirect(&routes::login_start(&pid, &chosen)));
+    }
+    if usable.is_empty() {
+        return Ok(authorize_error(
+            state,
+            AuthorizeError::reply(
+                &to,
+                "temporarily_unavailable",
+                "no identity provider is available to this client",
+            ),
+        ));
+    }
+    let upstreams: Vec<_> = usable
+        .iter()
+        .map(|u| json!({ "name": u.name, "href": routes::login_start(&pid, &u.id) }))
+        .collect();
+    Ok(state.pages.page(
+        StatusCode::OK,
+        "chooser",
+        &json!({ "title": "Choose how to sign in", "client_name": client.name, "upstreams": upstreams }),
+    ))
+}
+
+/// The person is logged in: ask for consent if needed, else answer with a code.
+pub fn after_login(
+    state: &AppState,
+    request: AuthorizationRequest,
+    done: CompletedLogin,
+    browser: &str,
+    now: i64,
+) -> Result<Response, crate::store::StoreError> {
+    let Some(client) = state.config.client(&request.client_id) else {
+        return Ok(internal_error(
+            state,
+            "the client of a parked request is no longer configured",
+        ));
+    };
+    if !login::needs_consent(&state.store, client, &done.sub, &request, now)? {
+        return deliver_code(state, request, done, now);
+    }
+    if request.prompt.iter().any(|p| p == "none") {
+        let to = ReplyTo::of(&request);
+        return Ok(authorize_error(
+            state,
+            AuthorizeError::reply(&to, "consent_required", "the person has not consented"),
+        ));
+    }
+    let scopes: Vec<String> = request
+        .scope
+        .split_whitespace()
+        .map(|s| describe_scope(state, s))
+        .collect();
+    let client_name = client.name.clone();
+    let (pid, pending) = login::park(&state.store, request, browser, Some(done), now)?;
+    Ok(state.pages.page(
+        StatusCode::OK,
+        "consent",
+        &json!({
+            "title": "Allow access", "client_name": client_name, "scopes": scopes,
+            "action": routes::CONSENT, "pending": pid, "csrf": pending.csrf,
+        }),
+    ))
+}
+
+/// Issues a code and sends it to the relying party.
+pub fn deliver_code(
+    state: &AppState,
+    request: AuthorizationRequest,
+    done: CompletedLogin,
+    now: i64,
+) -> Result<Response, crate::store::StoreError> {
+    let to = ReplyTo::of(&request);
+    let code = login::issue_code(&state.store, &state.config, request, done, now)?;
+    Ok(reply(state, &to, vec![("code", code)]))
+}
+
+fn describe_scope(state: &AppState, scope: &str) -> String {
+    match scope {
+        "openid" => "Who you are: a stable id for your account".into(),
+        "profile" => "Your name and profile (picture, locale, ...)".into(),
+        "email" => "Your email address".into(),
+        "address" => "Your postal address".into(),
+        "phone" => "Your phone number".into(),
+        "offline_access" => "Access to these while you are not signed in".into(),
+        custom => match state.config.scopes.get(custom) {
+            Some(claims) => format!("{custom}: {}", claims.join(", ")),
+            None => custom.into(),
+        },
+    }
+}

@@ -1,0 +1,54 @@
+//! `POST /consent`: the person's answer on the consent page.
+
+use super::authorize::deliver_code;
+use super::respond::{internal_error, login_expired, reply};
+use crate::AppState;
+use crate::login::{self, ReplyTo};
+use crate::web::cookies;
+use axum::Form;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    pending: String,
+    csrf: String,
+    decision: String,
+}
+
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Response {
+    let now = state.clock.now();
+    let browser = cookies::get(&headers, cookies::BROWSER);
+    let pending = match login::resume(&state.store, &form.pending, browser.as_deref(), now) {
+        Ok(Some(pending)) if crate::secrets::equal(&pending.csrf, &form.csrf) => pending,
+        Ok(_) => return login_expired(&state),
+        Err(e) => return internal_error(&state, e),
+    };
+    match state.store.pending_authorizations.take(&form.pending, now) {
+        Ok(Some(_)) => {}
+        Ok(None) => return login_expired(&state),
+        Err(e) => return internal_error(&state, e),
+    }
+    let Some(done) = pending.login else {
+        return login_expired(&state);
+    };
+    let request = pending.request;
+    if form.decision != "allow" {
+        let to = ReplyTo::of(&request);
+        return reply(
+            &state,
+            &to,
+            vec![
+                ("error", "access_denied".into()),
+                ("error_description", "the person did not allow access".into()),
+            ],
+        );
+    }
+    let remembered = login::remember_consent(&state.store, &done.sub, &request.client_id, &request.scope, now);
+    match remembered.and_then(|()| deliver_code(&state, request, done, now)) {
+        Ok(response) => response,
+        Err(e) => internal_error(&state, e),
+    }
+}

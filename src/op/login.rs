@@ -1,0 +1,206 @@
+//! Sending the person to the upstream they chose, and the login form of `local`
+//! upstreams. Every step checks that the parked request belongs to this browser.
+
+use super::authorize::after_login;
+use super::respond::{internal_error, login_expired, reply};
+use super::routes;
+use crate::AppState;
+use crate::config::UpstreamKind;
+use crate::login::{self, ReplyTo};
+use crate::store::{CompletedLogin, PendingAuthorization};
+use crate::web::cookies;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+/// `GET /login/{pending}/{upstream}`: starts the login at the chosen upstream.
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((pid, upstream_id)): Path<(String, String)>,
+) -> Response {
+    let now = state.clock.now();
+    let browser = cookies::get(&headers, cookies::BROWSER);
+    let pending = match login::resume(&state.store, &pid, browser.as_deref(), now) {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return login_expired(&state),
+        Err(e) => return internal_error(&state, e),
+    };
+    let Some(client) = state.config.client(&pending.request.client_id) else {
+        return login_expired(&state);
+    };
+    if !login::may_use(&state.config, client, &upstream_id) {
+        return login_expired(&state);
+    }
+    let Some(upstream) = state.config.upstream(&upstream_id) else {
+        return login_expired(&state);
+    };
+    match &upstream.kind {
+        UpstreamKind::Local(_) => login_form(&state, &pid, &pending, &upstream_id, "", None),
+        UpstreamKind::Oidc(_) | UpstreamKind::OAuth2(_) => state.pages.error(
+            StatusCode::NOT_IMPLEMENTED,
+            "This sign-in method is not available yet",
+            &format!(
+                "Signing in with {} is not supported by this version of Gatehouse.",
+                upstream.name
+            ),
+            "Go back and choose another way to sign in.",
+        ),
+    }
+}
+
+fn login_form(
+    state: &AppState,
+    pid: &str,
+    pending: &PendingAuthorization,
+    upstream_id: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let client_name = state
+        .config
+        .client(&pending.request.client_id)
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let upstream_name = state
+        .config
+        .upstream(upstream_id)
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    state.pages.page(
+        status,
+        "login",
+        &json!({
+            "title": format!("Sign in to {client_name}"), "client_name": client_name, "upstream_name": upstream_name,
+            "action": routes::login_start(pid, upstream_id), "csrf": pending.csrf, "username": username, "error": error,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+/// `POST /login/{pending}/{upstream}`: the login form of a `local` upstream.
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((pid, upstream_id)): Path<(String, String)>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let now = state.clock.now();
+    let browser = cookies::get(&headers, cookies::BROWSER);
+    let pending = match login::resume(&state.store, &pid, browser.as_deref(), now) {
+        Ok(Some(pending)) if crate::secrets::equal(&pending.csrf, &form.csrf) => pending,
+        Ok(_) => return login_expired(&state),
+        Err(e) => return internal_error(&state, e),
+    };
+    let Some(UpstreamKind::Local(local)) = state.config.upstream(&upstream_id).map(|u| &u.kind) else {
+        return login_expired(&state);
+    };
+    let allowed = state
+        .config
+        .client(&pending.request.client_id)
+        .is_some_and(|c| login::may_use(&state.config, c, &upstream_id));
+    if !allowed {
+        return login_expired(&state);
+    }
+    let local = local.clone();
+    let (username, password) = (form.username.clone(), form.password);
+    // argon2 is deliberately slow: keep it off the async workers.
+    let document =
+        tokio::task::spawn_blocking(move || crate::upstream::local::authenticate(&local, &username, &password)).await;
+    match document {
+        Ok(Some(document)) => finish(
+            &state,
+            &pid,
+            pending,
+            &upstream_id,
+            document,
+            browser.as_deref().unwrap_or_default(),
+            now,
+        ),
+        Ok(None) => {
+            tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
+            login_form(
+                &state,
+                &pid,
+                &pending,
+                &upstream_id,
+                &form.username,
+                Some("Wrong username or password."),
+            )
+        }
+        Err(e) => internal_error(&state, e),
+    }
+}
+
+/// The person logged in at `upstream_id` and it said `document` about them: map it,
+/// link the account, start the session, and go on to consent or the code.
+pub fn finish(
+    state: &AppState,
+    pid: &str,
+    pending: PendingAuthorization,
+    upstream_id: &str,
+    document: Json,
+    browser: &str,
+    now: i64,
+) -> Response {
+    // The parked request is used up by this login, whatever happens next.
+    match state.store.pending_authorizations.take(pid, now) {
+        Ok(Some(_)) => {}
+        Ok(None) => return login_expired(state),
+        Err(e) => return internal_error(state, e),
+    }
+    let to = ReplyTo::of(&pending.request);
+    let Some(mapping) = state.mappings.get(upstream_id) else {
+        return internal_error(state, format!("upstream {upstream_id} has no mapping"));
+    };
+    let mapped = match mapping.evaluate(&document) {
+        Ok(mapped) => mapped,
+        Err(e) => {
+            tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
+            return reply(
+                state,
+                &to,
+                vec![
+                    ("error", "access_denied".into()),
+                    (
+                        "error_description",
+                        "the identity provider's answer could not be used".into(),
+                    ),
+                ],
+            );
+        }
+    };
+    let started = login::link_account(&state.store, upstream_id, &mapped, now)
+        .and_then(|sub| login::start_session(&state.store, &state.config, &sub, upstream_id, now));
+    let (cookie, session) = match started {
+        Ok(started) => started,
+        Err(e) => return internal_error(state, e),
+    };
+    let done = CompletedLogin {
+        sub: session.sub,
+        sid: session.sid,
+        auth_time: session.auth_time,
+    };
+    let mut response = match after_login(state, pending.request, done, browser, now) {
+        Ok(response) => response,
+        Err(e) => internal_error(state, e),
+    };
+    let max_age = state.config.tokens.session_ttl.as_secs_i64();
+    let cookie = cookies::set(cookies::SESSION, &cookie, state.config.issuer_is_https(), Some(max_age));
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}

@@ -1,0 +1,96 @@
+//! Answers to the relying party from the authorization endpoint and the pages after it:
+//! a redirect with query parameters, or an auto-submitted form (form_post).
+
+use crate::AppState;
+use crate::login::{AuthorizeError, ReplyTo};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Sends `params` (plus `state` and the RFC 9207 `iss`) to the relying party.
+pub fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>) -> Response {
+    let mut params = params;
+    if let Some(s) = &to.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", state.config.issuer.clone()));
+    if to.form_post {
+        let fields: Vec<_> = params
+            .iter()
+            .map(|(name, value)| json!({ "name": name, "value": value }))
+            .collect();
+        return state.pages.page(
+            StatusCode::OK,
+            "form_post",
+            &json!({ "action": to.redirect_uri, "fields": fields }),
+        );
+    }
+    // The redirect URI is registered and absolute (checked at load), so it parses.
+    let Ok(mut url) = url::Url::parse(&to.redirect_uri) else {
+        return state.pages.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "The application's return address cannot be used.",
+            "",
+        );
+    };
+    url.query_pairs_mut()
+        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    redirect(url.as_str())
+}
+
+/// A 303 redirect to `location`.
+pub fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, value),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid redirect").into_response(),
+    }
+}
+
+/// Shows an untrusted request's error, or sends the error to the relying party.
+pub fn authorize_error(state: &AppState, error: AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::Untrusted { title, message } => state.pages.error(
+            StatusCode::BAD_REQUEST,
+            &title,
+            &message,
+            "Go back to the application and try again. If this keeps happening, tell the application's support team.",
+        ),
+        AuthorizeError::Reply { to, error, description } => {
+            tracing::info!(error, %description, "authorization request refused");
+            reply(
+                state,
+                &to,
+                vec![("error", error.to_string()), ("error_description", description)],
+            )
+        }
+    }
+}
+
+/// An internal failure during a login: logged, and a page that says so.
+pub fn internal_error(state: &AppState, detail: impl std::fmt::Display) -> Response {
+    tracing::error!(%detail, "a login step failed");
+    state.pages.error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Gatehouse could not complete this step of your sign-in.",
+        "Go back to the application and try again in a moment.",
+    )
+}
+
+/// The page for a login link that is no longer valid (expired, used, or another browser's).
+pub fn login_expired(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "The sign-in you were in the middle of has expired or was started in another browser.",
+        "Go back to the application and sign in again.",
+    )
+}

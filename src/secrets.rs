@@ -1,0 +1,65 @@
+//! Random secrets and the hashes they are stored under. Codes, refresh tokens, session
+//! cookies and CSRF tokens are handed out once and kept only as SHA-256 hashes, so a copy
+//! of the database does not let anyone use them.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// 256 random bits, base64url without padding.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 of `secret`, base64url: the key a secret is stored under.
+pub fn hash(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn equal(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The PKCE S256 challenge of a verifier (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    hash(verifier)
+}
+
+/// The left half of the SHA-256 of a token, base64url: `at_hash` and `c_hash`
+/// (OpenID Connect Core §3.1.3.6) for the 256-bit algorithms Gatehouse signs with.
+pub fn half_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn random_tokens_differ_and_carry_256_bits() {
+        let (a, b) = (random_token(), random_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+    }
+
+    #[test]
+    fn equal_compares_whole_strings() {
+        assert!(equal("abc", "abc"));
+        assert!(!equal("abc", "abd"));
+        assert!(!equal("abc", "abcd"));
+    }
+}

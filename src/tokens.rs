@@ -1,0 +1,317 @@
+//! Gatehouse's own tokens: exchanging a code, refreshing, and signing the ID token and
+//! the access token (RFC 9068 shape). Plain functions over the store and keys, taking `now`.
+
+use crate::config::{Client, Config, GrantType};
+use crate::keys::Keys;
+use crate::mapping::release;
+use crate::op::error::OAuthError;
+use crate::secrets;
+use crate::store::{
+    AuthorizationCode, AuthorizationRequest, CompletedLogin, Redeemed, RefreshFamily, RefreshToken, RevokedToken, Store,
+};
+use serde::Serialize;
+use serde_json::{Map, Value as Json, json};
+
+/// What the token endpoint answers (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Everything issuing needs.
+pub struct Issuer<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub keys: &'a Keys,
+    pub now: i64,
+}
+
+/// What a grant produced, before it is signed.
+struct Grant<'r> {
+    client_id: &'r str,
+    scope: &'r str,
+    login: &'r CompletedLogin,
+    nonce: Option<&'r str>,
+}
+
+impl Issuer<'_> {
+    /// The authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let key = secrets::hash(code);
+        let invalid = || OAuthError::InvalidGrant("the code is invalid, expired or already used".into());
+        let record = self.store.codes.get(&key, self.now)?.ok_or_else(invalid)?;
+        if let Some(redeemed) = &record.redeemed {
+            self.revoke_redeemed(redeemed).await?;
+            tracing::warn!(client = %client.id, "an authorization code was used twice: its tokens are revoked");
+            return Err(invalid());
+        }
+        if record.request.client_id != client.id {
+            return Err(invalid());
+        }
+        if self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64() {
+            return Err(invalid());
+        }
+        if redirect_uri != Some(record.request.redirect_uri.as_str()) {
+            return Err(OAuthError::InvalidGrant(
+                "redirect_uri does not match the authorization request".into(),
+            ));
+        }
+        match (&record.request.code_challenge, verifier) {
+            (Some(challenge), Some(verifier)) if secrets::equal(&secrets::s256(verifier), challenge) => {}
+            (Some(_), _) => {
+                return Err(OAuthError::InvalidGrant(
+                    "code_verifier does not match the code_challenge".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(OAuthError::InvalidGrant(
+                    "code_verifier sent but no code_challenge was".into(),
+                ));
+            }
+            (None, None) => {}
+        }
+        let offline =
+            has_scope(&record.request.scope, "offline_access") && client.grant_types.contains(&GrantType::RefreshToken);
+        let jti = secrets::random_token();
+        let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let family = offline.then(secrets::random_token);
+        let redeemed = Redeemed {
+            access_token_jti: jti.clone(),
+            access_token_exp: access_exp,
+            refresh_family: family.clone(),
+        };
+        // Single use: only the first exchange marks the code; a concurrent one sees it marked.
+        let marked = self.store.codes.update(&key, self.now, |current| {
+            let mut current: AuthorizationCode = current?;
+            current.redeemed.get_or_insert_with(|| redeemed.clone());
+            let expires = self.now + self.config.tokens.refresh_token_ttl.as_secs_i64();
+            Some((current, Some(expires)))
+        })?;
+        if marked.and_then(|c| c.redeemed).map(|r| r.access_token_jti) != Some(jti.clone()) {
+            return Err(invalid());
+        }
+        let request = &record.request;
+        let grant = Grant {
+            client_id: &client.id,
+            scope: &request.scope,
+            login: &record.login,
+            nonce: request.nonce.as_deref(),
+        };
+        let refresh_token = match &family {
+            Some(family) => Some(self.start_family(family, request, &record.login)?),
+            None => None,
+        };
+        let response = self.sign(&grant, &jti, access_exp, refresh_token)?;
+        self.store.flush().await?;
+        Ok(response)
+    }
+
+    /// The refresh_token grant (RFC 6749 §6): rotates the token; a token that was
+    /// already rotated revokes its whole family.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let invalid = || OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
+        if !client.grant_types.contains(&GrantType::RefreshToken) {
+            return Err(OAuthError::UnauthorizedClient(
+                "this client may not use refresh tokens".into(),
+            ));
+        }
+        let hash = secrets::hash(token);
+        let record = self.store.refresh_tokens.get(&hash, self.now)?.ok_or_else(invalid)?;
+        let family = self
+            .store
+            .refresh_families
+            .get(&record.family, self.now)?
+            .ok_or_else(invalid)?;
+        if family.client_id != client.id || family.revoked {
+            return Err(invalid());
+        }
+        if family.current != hash {
+            self.revoke_family(&record.family).await?;
+            tracing::warn!(client = %client.id, "a rotated refresh token was used again: its family is revoked");
+            return Err(invalid());
+        }
+        let scope = match scope {
+            None => family.scope.clone(),
+            Some(asked) => {
+                let asked: Vec<&str> = asked.split_whitespace().collect();
+                if let Some(extra) = asked.iter().find(|s| !has_scope(&family.scope, s)) {
+                    return Err(OAuthError::InvalidScope(format!(
+                        "\"{extra}\" was not granted to this token"
+                    )));
+                }
+                asked.join(" ")
+            }
+        };
+        let next = secrets::random_token();
+        let next_hash = secrets::hash(&next);
+        let ttl = self.config.tokens.refresh_token_ttl.as_secs_i64();
+        // Rotation: the family moves to the new token only if the old one was still current.
+        let rotated = self
+            .store
+            .refresh_families
+            .update(&record.family, self.now, |current| {
+                let mut current: RefreshFamily = current?;
+                if current.current == hash && !current.revoked {
+                    current.current = next_hash.clone();
+                }
+                Some((current, Some(self.now + ttl)))
+            })?;
+        if rotated.map(|f| f.current) != Some(next_hash.clone()) {
+            return Err(invalid());
+        }
+        self.store.refresh_tokens.put(
+            &next_hash,
+            &RefreshToken {
+                family: record.family.clone(),
+                issued_at: self.now,
+            },
+            Some(self.now + ttl),
+        )?;
+        let login = CompletedLogin {
+            sub: family.sub.clone(),
+            sid: family.sid.clone(),
+            auth_time: family.auth_time,
+        };
+        let grant = Grant {
+            client_id: &client.id,
+            scope: &scope,
+            login: &login,
+            nonce: None,
+        };
+        let jti = secrets::random_token();
+        let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let response = self.sign(&grant, &jti, access_exp, Some(next))?;
+        self.store.flush().await?;
+        Ok(response)
+    }
+
+    fn start_family(
+        &self,
+        family: &str,
+        request: &AuthorizationRequest,
+        login: &CompletedLogin,
+    ) -> Result<String, OAuthError> {
+        let token = secrets::random_token();
+        let hash = secrets::hash(&token);
+        let expires = Some(self.now + self.config.tokens.refresh_token_ttl.as_secs_i64());
+        self.store.refresh_families.put(
+            family,
+            &RefreshFamily {
+                client_id: request.client_id.clone(),
+                sub: login.sub.clone(),
+                sid: login.sid.clone(),
+                scope: request.scope.clone(),
+                auth_time: login.auth_time,
+                current: hash.clone(),
+                revoked: false,
+            },
+            expires,
+        )?;
+        self.store.refresh_tokens.put(
+            &hash,
+            &RefreshToken {
+                family: family.to_string(),
+                issued_at: self.now,
+            },
+            expires,
+        )?;
+        Ok(token)
+    }
+
+    fn sign(
+        &self,
+        grant: &Grant,
+        jti: &str,
+        access_exp: i64,
+        refresh_token: Option<String>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let issuer = &self.config.issuer;
+        let access_claims = json!({
+            "iss": issuer, "sub": grant.login.sub, "aud": grant.client_id, "client_id": grant.client_id,
+            "scope": grant.scope, "iat": self.now, "exp": access_exp, "jti": jti,
+            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+        });
+        let access_token = self.keys.sign(&access_claims, "at+jwt")?;
+        let mut id_claims = self.released_claims(&grant.login.sub, grant.scope)?;
+        let standard = json!({
+            "iss": issuer, "sub": grant.login.sub, "aud": grant.client_id, "iat": self.now,
+            "exp": self.now + self.config.tokens.id_token_ttl.as_secs_i64(),
+            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+            "at_hash": secrets::half_hash(&access_token),
+        });
+        if let Json::Object(standard) = standard {
+            id_claims.extend(standard);
+        }
+        if let Some(nonce) = grant.nonce {
+            id_claims.insert("nonce".into(), Json::String(nonce.to_string()));
+        }
+        let id_token = has_scope(grant.scope, "openid")
+            .then(|| self.keys.sign(&Json::Object(id_claims), "JWT"))
+            .transpose()?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: access_exp - self.now,
+            scope: grant.scope.to_string(),
+            id_token,
+            refresh_token,
+        })
+    }
+
+    /// The account's mapped claims that `scope` releases.
+    pub fn released_claims(&self, sub: &str, scope: &str) -> Result<Map<String, Json>, OAuthError> {
+        let claims = self
+            .store
+            .accounts
+            .get(sub, self.now)?
+            .map(|a| a.claims)
+            .unwrap_or_default();
+        Ok(release(&claims, scope, &self.config.scopes))
+    }
+
+    async fn revoke_redeemed(&self, redeemed: &Redeemed) -> Result<(), OAuthError> {
+        self.store.revoked_tokens.put(
+            &redeemed.access_token_jti,
+            &RevokedToken { revoked_at: self.now },
+            Some(redeemed.access_token_exp),
+        )?;
+        if let Some(family) = &redeemed.refresh_family {
+            self.revoke_family(family).await?;
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family: &str) -> Result<(), OAuthError> {
+        self.store.refresh_families.update(family, self.now, |current| {
+            current.map(|mut f: RefreshFamily| {
+                f.revoked = true;
+                (f, Some(self.now + self.config.tokens.refresh_token_ttl.as_secs_i64()))
+            })
+        })?;
+        self.store.flush().await?;
+        Ok(())
+    }
+}
+
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split_whitespace().any(|s| s == wanted)
+}

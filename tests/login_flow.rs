@@ -1,0 +1,754 @@
+//! Logging in end to end through a `local` upstream, with the openidconnect crate as a
+//! strict relying party (it validates the ID token: signature, iss, aud, nonce, at_hash).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use gatehouse::Clock;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::{
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use support::browser::{Browser, Page};
+use support::{TestServer, client};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const ALICE_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$aQFj0jTUZMtHsG+aJTkNsg$fh8CTh/zu2okcTbnh+r4C7GP/lmelsPBbnSK9nIY9uI";
+const BOB_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
+
+fn config() -> String {
+    format!(
+        r#"
+[scopes.tenant]
+claims = ["tenant_name"]
+
+[[clients]]
+id = "confidential"
+secret = "s3cret"
+name = "Confidential App"
+redirect_uris = ["{REDIRECT}"]
+
+[[clients]]
+id = "public"
+name = "Public App"
+redirect_uris = ["{REDIRECT}"]
+consent = false
+
+[[upstreams]]
+id = "demo"
+name = "Demo accounts"
+kind = "local"
+mapping = "mapping.toml"
+
+[[upstreams.users]]
+username = "alice"
+password_hash = "{ALICE_HASH}"
+[upstreams.users.attributes]
+name = "Alice Example"
+email = "alice@example.com"
+email_verified = true
+
+[[upstreams.users]]
+username = "bob"
+password_hash = "{BOB_HASH}"
+[upstreams.users.attributes]
+name = "Bob Example"
+email = "bob@example.com"
+"#
+    )
+}
+
+const MAPPING: &str = r#"
+[claims]
+name = "{{name}}"
+email = { from = "email" }
+email_verified = { from = "email_verified", type = "bool", default = false }
+tenant_name = { value = "Acme" }
+"#;
+
+async fn start(dir: &std::path::Path, clock: Clock) -> TestServer {
+    std::fs::write(dir.join("mapping.toml"), MAPPING).unwrap();
+    TestServer::start(dir, &config(), clock).await
+}
+
+/// A relying party, configured by discovery like any OIDC library would be.
+struct Rp {
+    client: CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    http: reqwest::Client,
+}
+
+impl Rp {
+    async fn discover(server: &TestServer, id: &str, secret: Option<&str>) -> Rp {
+        let http = client();
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(id.into()),
+            secret.map(|s| ClientSecret::new(s.into())),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+        Rp { client, http }
+    }
+}
+
+/// One authorization request, from the RP's side.
+struct Attempt {
+    url: String,
+    state: CsrfToken,
+    nonce: Nonce,
+    verifier: openidconnect::PkceCodeVerifier,
+}
+
+fn attempt(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Attempt {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = rp
+        .client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for scope in scopes {
+        request = request.add_scope(Scope::new(scope.to_string()));
+    }
+    for (k, v) in extra {
+        request = request.add_extra_param(*k, *v);
+    }
+    let (url, state, nonce) = request.url();
+    Attempt {
+        url: url.to_string(),
+        state,
+        nonce,
+        verifier,
+    }
+}
+
+/// Logs in through the local form (and allows on the consent page if it is shown);
+/// returns the redirect to the relying party.
+async fn log_in(server: &TestServer, browser: &Browser, url: &str, user: &str, password: &str) -> Page {
+    let page = browser.follow(&server.base, browser.get(url).await).await;
+    if page.location.is_some() {
+        return page;
+    }
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Sign in to"), "{}", page.body);
+    let action = format!("{}{}", server.base, between(&page.body, "action=\"", "\""));
+    let csrf = page.field("csrf");
+    let page = browser
+        .post(&action, &[("csrf", &csrf), ("username", user), ("password", password)])
+        .await;
+    // The consent page, when this client asks for it; otherwise the answer to the RP.
+    if page.location.is_some() || !page.body.contains("name=\"decision\"") {
+        return page;
+    }
+    allow(server, browser, &page).await
+}
+
+async fn allow(server: &TestServer, browser: &Browser, consent: &Page) -> Page {
+    let pending = consent.field("pending");
+    let csrf = consent.field("csrf");
+    browser
+        .post(
+            &format!("{}/consent", server.base),
+            &[("pending", &pending), ("csrf", &csrf), ("decision", "allow")],
+        )
+        .await
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text.find(start).unwrap() + start.len();
+    &text[from..from + text[from..].find(end).unwrap()]
+}
+
+fn code_of(page: &Page, attempt: &Attempt, server: &TestServer) -> String {
+    assert!(
+        page.location.as_deref().unwrap_or_default().starts_with(REDIRECT),
+        "{page:?}"
+    );
+    let params = page.redirect_params();
+    assert_eq!(params.get("state"), Some(attempt.state.secret()), "state comes back");
+    assert_eq!(params.get("iss"), Some(&server.base), "RFC 9207 iss");
+    params
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {params:?}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn a_confidential_client_logs_in_with_pkce_and_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "confidential", Some("s3cret")).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &["email"], &[]);
+    let redirect = log_in(&server, &browser, &attempt.url, "alice", "alice").await;
+    let code = code_of(&redirect, &attempt, &server);
+
+    let tokens = rp
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(attempt.verifier)
+        .request_async(&rp.http)
+        .await
+        .expect("token exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let claims = id_token
+        .claims(&rp.client.id_token_verifier(), &attempt.nonce)
+        .expect("a valid ID token");
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
+    assert_eq!(claims.email_verified(), Some(true));
+    assert!(claims.name().is_none(), "profile was not granted, so no name");
+    assert!(tokens.refresh_token().is_none(), "no offline_access, no refresh token");
+    let sub = claims.subject().clone();
+
+    let userinfo: CoreUserInfoClaims = rp
+        .client
+        .user_info(tokens.access_token().clone(), Some(sub.clone()))
+        .unwrap()
+        .request_async(&rp.http)
+        .await
+        .expect("userinfo");
+    assert_eq!(userinfo.subject(), &sub);
+    assert_eq!(userinfo.email().map(|e| e.as_str()), Some("alice@example.com"));
+    assert!(userinfo.name().is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn consent_is_remembered_and_the_session_skips_the_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "confidential", Some("s3cret")).await;
+    let browser = Browser::default();
+    let first = attempt(&rp, &["profile"], &[]);
+    let redirect = log_in(&server, &browser, &first.url, "alice", "alice").await;
+    code_of(&redirect, &first, &server);
+
+    let second = attempt(&rp, &["profile"], &[]);
+    let page = browser.get(&second.url).await;
+    code_of(&page, &second, &server);
+
+    // A scope not yet allowed asks again; prompt=consent asks again too.
+    let wider = attempt(&rp, &["profile", "email"], &[]);
+    let page = browser.get(&wider.url).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Your email address"), "{}", page.body);
+    let again = attempt(&rp, &["profile"], &[("prompt", "consent")]);
+    let page = browser.get(&again.url).await;
+    assert!(page.body.contains("Allow Confidential App"), "{}", page.body);
+    let redirect = allow(&server, &browser, &page).await;
+    code_of(&redirect, &again, &server);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_public_client_must_use_pkce_and_authenticates_with_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let browser = Browser::default();
+    let without_pkce = format!(
+        "{}/authorize?client_id=public&response_type=code&scope=openid&redirect_uri={REDIRECT}&state=xyz",
+        server.base
+    );
+    let page = browser.get(&without_pkce).await;
+    let params = page.redirect_params();
+    assert_eq!(params["error"], "invalid_request");
+    assert_eq!(params["state"], "xyz");
+    assert_eq!(params["iss"], server.base);
+
+    let rp = Rp::discover(&server, "public", None).await;
+    let attempt = attempt(&rp, &["email"], &[]);
+    let redirect = log_in(&server, &browser, &attempt.url, "bob", "bob").await;
+    let code = code_of(&redirect, &attempt, &server);
+    let tokens = rp
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(attempt.verifier)
+        .request_async(&rp.http)
+        .await
+        .expect("token exchange");
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.client.id_token_verifier(), &attempt.nonce)
+        .unwrap();
+    assert_eq!(claims.email_verified(), Some(false), "the mapping's default");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn prompt_none_answers_login_required_without_a_session_and_a_code_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let silent = attempt(&rp, &[], &[("prompt", "none")]);
+    let params = browser.get(&silent.url).await.redirect_params();
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], *silent.state.secret());
+
+    let login = attempt(&rp, &[], &[]);
+    code_of(
+        &log_in(&server, &browser, &login.url, "bob", "bob").await,
+        &login,
+        &server,
+    );
+    let silent = attempt(&rp, &[], &[("prompt", "none")]);
+    code_of(&browser.get(&silent.url).await, &silent, &server);
+
+    // A client with consent = true gets consent_required when nothing was allowed yet.
+    let confidential = Rp::discover(&server, "confidential", Some("s3cret")).await;
+    let silent = attempt(&confidential, &[], &[("prompt", "none")]);
+    assert_eq!(
+        browser.get(&silent.url).await.redirect_params()["error"],
+        "consent_required"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn max_age_and_prompt_login_send_the_person_to_log_in_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(1_800_000_000);
+    let server = start(dir.path(), clock.clone()).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let first = attempt(&rp, &[], &[]);
+    code_of(
+        &log_in(&server, &browser, &first.url, "bob", "bob").await,
+        &first,
+        &server,
+    );
+    clock.advance(120);
+
+    let fresh_enough = attempt(&rp, &[], &[("max_age", "300")]);
+    code_of(&browser.get(&fresh_enough.url).await, &fresh_enough, &server);
+    for extra in [("max_age", "60"), ("prompt", "login")] {
+        let again = attempt(&rp, &[], &[extra]);
+        let page = browser.follow(&server.base, browser.get(&again.url).await).await;
+        assert!(page.body.contains("Sign in to Public App"), "{extra:?}: {}", page.body);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &["offline_access", "email", "profile"], &[]);
+    let code = code_of(
+        &log_in(&server, &browser, &attempt.url, "bob", "bob").await,
+        &attempt,
+        &server,
+    );
+    let tokens = rp
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(attempt.verifier)
+        .request_async(&rp.http)
+        .await
+        .unwrap();
+    let first = tokens
+        .refresh_token()
+        .expect("offline_access gives a refresh token")
+        .clone();
+
+    let refreshed = rp
+        .client
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&rp.http)
+        .await
+        .unwrap();
+    let second = refreshed.refresh_token().expect("a rotated refresh token").clone();
+    assert_ne!(second.secret(), first.secret());
+    let narrower = rp
+        .client
+        .exchange_refresh_token(&second)
+        .unwrap()
+        .add_scope(Scope::new("openid".into()))
+        .add_scope(Scope::new("email".into()))
+        .request_async(&rp.http)
+        .await
+        .unwrap();
+    assert_eq!(narrower.scopes().unwrap().len(), 2, "a narrower scope may be asked for");
+    let third = narrower.refresh_token().unwrap().clone();
+
+    // Reusing a rotated token fails and revokes the family: the newest one fails too.
+    let reuse = post_token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first.secret()),
+            ("client_id", "public"),
+        ],
+    )
+    .await;
+    assert_eq!((reuse.0, reuse.1["error"].as_str()), (400, Some("invalid_grant")));
+    let newest = post_token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", third.secret()),
+            ("client_id", "public"),
+        ],
+    )
+    .await;
+    assert_eq!((newest.0, newest.1["error"].as_str()), (400, Some("invalid_grant")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_login_has_its_own_refresh_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let browser = Browser::default();
+        let attempt = attempt(&rp, &["offline_access"], &[]);
+        let code = code_of(
+            &log_in(&server, &browser, &attempt.url, "bob", "bob").await,
+            &attempt,
+            &server,
+        );
+        let response = rp
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(attempt.verifier)
+            .request_async(&rp.http)
+            .await
+            .unwrap();
+        tokens.push(response.refresh_token().unwrap().clone());
+    }
+    for token in &tokens {
+        rp.client
+            .exchange_refresh_token(token)
+            .unwrap()
+            .request_async(&rp.http)
+            .await
+            .expect("both devices keep working");
+    }
+    server.stop().await;
+}
+
+async fn post_token(
+    server: &TestServer,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let response = client()
+        .post(format!("{}/token", server.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.json().await.unwrap(), headers)
+}
+
+#[tokio::test]
+async fn a_replayed_code_fails_and_revokes_what_it_issued() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &["offline_access"], &[]);
+    let code = code_of(
+        &log_in(&server, &browser, &attempt.url, "bob", "bob").await,
+        &attempt,
+        &server,
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "public"),
+        ("code_verifier", attempt.verifier.secret().as_str()),
+    ];
+    let (status, first, _) = post_token(&server, &form).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["token_type"], "Bearer");
+    let access = first["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(access).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(userinfo_status(&server, access).await, 200);
+
+    let (status, second, _) = post_token(&server, &form).await;
+    assert_eq!((status, second["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        userinfo_status(&server, access).await,
+        401,
+        "the first access token is revoked"
+    );
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let (status, _, _) = post_token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "public"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "and so is its refresh token");
+    server.stop().await;
+}
+
+async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
+    client()
+        .get(format!("{}/userinfo", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn wrong_verifier_and_wrong_secret_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "confidential", Some("s3cret")).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &[], &[]);
+    let code = code_of(
+        &log_in(&server, &browser, &attempt.url, "alice", "alice").await,
+        &attempt,
+        &server,
+    );
+
+    let response = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth("confidential", Some("wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", attempt.verifier.secret()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
+    let wrong_verifier = "x".repeat(43);
+    let response = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth("confidential", Some("s3cret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &wrong_verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+
+    let (status, body, _) = post_token(&server, &[("grant_type", "password"), ("client_id", "public")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_clients_and_unregistered_redirect_uris_get_a_page_not_a_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let browser = Browser::default();
+    for query in [
+        format!("client_id=nobody&response_type=code&scope=openid&redirect_uri={REDIRECT}"),
+        "client_id=confidential&response_type=code&scope=openid&redirect_uri=https://evil.example/cb".to_string(),
+        format!("client_id=confidential&response_type=code&scope=openid&redirect_uri={REDIRECT}/extra"),
+    ] {
+        let page = browser.get(&format!("{}/authorize?{query}", server.base)).await;
+        assert_eq!(page.status, 400, "{query}");
+        assert!(page.location.is_none(), "{query}: redirected to {:?}", page.location);
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn userinfo_takes_the_token_by_get_and_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &["tenant", "profile"], &[]);
+    let code = code_of(
+        &log_in(&server, &browser, &attempt.url, "bob", "bob").await,
+        &attempt,
+        &server,
+    );
+    let tokens = rp
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(attempt.verifier)
+        .request_async(&rp.http)
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    let url = format!("{}/userinfo", server.base);
+    let by_get: serde_json::Value = client()
+        .get(&url)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_post: serde_json::Value = client()
+        .post(&url)
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by_body: serde_json::Value = client()
+        .post(&url)
+        .form(&[("access_token", &access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_get, by_post);
+    assert_eq!(by_get, by_body);
+    assert_eq!(by_get["tenant_name"], "Acme", "the custom scope releases its claim");
+    assert_eq!(by_get["name"], "Bob Example");
+    assert!(by_get.get("email").is_none(), "email was not granted");
+
+    let response = client().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"gatehouse\"");
+    let response = client().get(&url).bearer_auth("not-a-token").send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let _ = AccessToken::new(access);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_person_gets_the_same_sub_and_another_person_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let mut subs = Vec::new();
+    for user in ["alice", "alice", "bob"] {
+        let browser = Browser::default();
+        let attempt = attempt(&rp, &[], &[]);
+        let code = code_of(
+            &log_in(&server, &browser, &attempt.url, user, user).await,
+            &attempt,
+            &server,
+        );
+        let tokens = rp
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(attempt.verifier)
+            .request_async(&rp.http)
+            .await
+            .unwrap();
+        let claims = tokens
+            .id_token()
+            .unwrap()
+            .claims(&rp.client.id_token_verifier(), &attempt.nonce)
+            .unwrap();
+        subs.push(claims.subject().to_string());
+    }
+    assert_eq!(subs[0], subs[1], "alice twice: the same sub");
+    assert_ne!(subs[0], subs[2], "bob: another sub");
+    assert_ne!(subs[0], "alice", "the sub is Gatehouse's own, not the upstream's");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_the_form_again_and_issues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &[], &[]);
+    let page = browser.follow(&server.base, browser.get(&attempt.url).await).await;
+    let action = format!("{}{}", server.base, between(&page.body, "action=\"", "\""));
+    let csrf = page.field("csrf");
+    let page = browser
+        .post(&action, &[("csrf", &csrf), ("username", "bob"), ("password", "nope")])
+        .await;
+    assert_eq!(page.status, 401);
+    assert!(page.location.is_none());
+    assert!(page.body.contains("Wrong username or password."), "{}", page.body);
+    assert!(browser.cookie("gatehouse_session").is_none(), "no session");
+
+    // Another browser cannot use this login's form (login CSRF).
+    let other = Browser::default();
+    let page = other
+        .post(&action, &[("csrf", &csrf), ("username", "bob"), ("password", "bob")])
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.location.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn form_post_answers_with_an_auto_submitting_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &[], &[("response_mode", "form_post")]);
+    let page = log_in(&server, &browser, &attempt.url, "bob", "bob").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!("action=\"{REDIRECT}\"")), "{}", page.body);
+    assert!(
+        page.body.contains("<button type=\"submit\">Continue</button>"),
+        "works without JavaScript"
+    );
+    assert_eq!(page.field("state"), *attempt.state.secret());
+    assert_eq!(page.field("iss"), server.base);
+    assert_eq!(page.field("code").len(), 43);
+    server.stop().await;
+}

@@ -1,0 +1,131 @@
+//! A person's browser, as far as the tests need one: it keeps cookies and follows
+//! nothing by itself, so each step of a login can be looked at.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub struct Browser {
+    http: reqwest::Client,
+    cookies: Mutex<HashMap<String, String>>,
+}
+
+/// What a request answered.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of the form field `name` (hidden inputs carry the CSRF token and ids).
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote");
+        self.body[start..start + end].to_string()
+    }
+
+    /// The query parameters of the redirect.
+    pub fn redirect_params(&self) -> HashMap<String, String> {
+        let location = self
+            .location
+            .as_deref()
+            .unwrap_or_else(|| panic!("not a redirect: {self:?}"));
+        let url = url::Url::parse(location).expect("absolute redirect");
+        url.query_pairs().into_owned().collect()
+    }
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser {
+            http: super::client(),
+            cookies: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Browser {
+    pub async fn get(&self, url: &str) -> Page {
+        let request = self.http.get(url);
+        self.send(request).await
+    }
+
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.http.post(url).form(form);
+        self.send(request).await
+    }
+
+    /// Follows redirects that stay on `base` (Gatehouse's own pages); stops at the first
+    /// page, or at a redirect elsewhere (to the relying party).
+    pub async fn follow(&self, base: &str, mut page: Page) -> Page {
+        while let Some(location) = page
+            .location
+            .clone()
+            .filter(|l| l.starts_with('/') || l.starts_with(base))
+        {
+            let url = if location.starts_with('/') {
+                format!("{base}{location}")
+            } else {
+                location
+            };
+            page = self.get(&url).await;
+        }
+        page
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn forget_cookies(&self) {
+        self.cookies.lock().unwrap().clear();
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        let cookie_header = {
+            let cookies = self.cookies.lock().unwrap();
+            cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let request = if cookie_header.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookie_header)
+        };
+        let response = request.send().await.expect("request");
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            let (name, content) = pair.split_once('=').unwrap();
+            let mut cookies = self.cookies.lock().unwrap();
+            if attributes.contains("Max-Age=0") {
+                cookies.remove(name);
+            } else {
+                cookies.insert(name.to_string(), content.to_string());
+            }
+        }
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            location,
+            headers,
+            body,
+        }
+    }
+}
