@@ -118,6 +118,10 @@ pub struct Inner {
     pub keys: Keys,
     pub pages: Pages,
     pub mappings: Mappings,
+    /// The `oidc` upstreams by id, with what their discovery said.
+    pub oidc: HashMap<String, Arc<upstream::oidc::OidcProvider>>,
+    /// The one client for calls to upstreams.
+    pub http: reqwest::Client,
     pub clock: Clock,
 }
 
@@ -148,6 +152,22 @@ impl App {
         let keys = tokio::task::spawn_blocking(move || Keys::open(keys_store, &tokens, now))
             .await
             .map_err(|e| StartError::Runtime(format!("key loading stopped: {e}")))??;
+        let http = upstream::http_client().map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
+        let oidc = config
+            .upstreams
+            .iter()
+            .filter_map(|u| match &u.kind {
+                config::UpstreamKind::Oidc(settings) => Some((
+                    u.id.clone(),
+                    Arc::new(upstream::oidc::OidcProvider::new(
+                        &u.id,
+                        settings.clone(),
+                        &config.issuer,
+                    )),
+                )),
+                _ => None,
+            })
+            .collect();
         Ok(App {
             state: AppState(Arc::new(Inner {
                 config,
@@ -155,6 +175,8 @@ impl App {
                 keys,
                 pages,
                 mappings,
+                oidc,
+                http,
                 clock,
             })),
         })
@@ -187,6 +209,33 @@ impl App {
     }
 }
 
+/// Discovers each `oidc` upstream, retrying with growing pauses until it answers: an
+/// upstream that is down at start-up does not stop Gatehouse, and its logins work once
+/// it is back (a login also tries discovery itself).
+fn discover_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+    app.state
+        .oidc
+        .values()
+        .map(|provider| {
+            let provider = provider.clone();
+            let http = app.state.http.clone();
+            tokio::spawn(async move {
+                let mut pause = std::time::Duration::from_secs(1);
+                while !provider.is_discovered() {
+                    match provider.discover(&http).await {
+                        Ok(()) => tracing::info!(upstream = provider.id(), "upstream discovered"),
+                        Err(e) => {
+                            tracing::warn!(upstream = provider.id(), error = %e, retry_in = ?pause, "upstream discovery failed");
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(std::time::Duration::from_secs(60));
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, running maintenance in the
 /// background; then waits for open requests and flushes the database.
 pub async fn serve(
@@ -206,11 +255,14 @@ pub async fn serve(
             }
         })
     };
+    let discovery = discover_upstreams(&app);
     let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
         .await;
-    maintenance.abort();
-    let _ = maintenance.await;
+    for task in discovery.into_iter().chain([maintenance]) {
+        task.abort();
+        let _ = task.await;
+    }
     app.state.store.flush().await?;
     served.map_err(|e| StartError::Runtime(format!("the server stopped: {e}")))
 }

@@ -276,6 +276,7 @@ pub fn park(
     request: AuthorizationRequest,
     browser: &str,
     login: Option<CompletedLogin>,
+    force_login: bool,
     now: i64,
 ) -> Result<(String, PendingAuthorization), StoreError> {
     let id = secrets::random_token();
@@ -286,6 +287,7 @@ pub fn park(
         upstream: None,
         upstream_nonce: None,
         pkce_verifier: None,
+        force_login,
         login,
     };
     store

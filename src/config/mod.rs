@@ -192,11 +192,21 @@ pub enum UpstreamKind {
     Local(LocalUpstream),
 }
 
+/// How Gatehouse authenticates itself at an upstream's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
 #[derive(Clone)]
 pub struct OidcUpstream {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: Option<String>,
+    pub auth_method: UpstreamAuthMethod,
     pub scopes: Vec<String>,
     /// Also fetch the upstream's userinfo and merge it over the ID token claims.
     pub userinfo: bool,
@@ -209,6 +219,7 @@ pub struct OAuth2Upstream {
     pub userinfo_url: String,
     pub client_id: String,
     pub client_secret: Option<String>,
+    pub auth_method: UpstreamAuthMethod,
     pub scopes: Vec<String>,
 }
 

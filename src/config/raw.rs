@@ -68,6 +68,7 @@ pub struct RawUpstream {
     // oidc and oauth2
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub auth_method: Option<super::UpstreamAuthMethod>,
     pub scopes: Option<Vec<String>>,
     // local
     pub users: Option<Vec<RawLocalUser>>,

@@ -376,7 +376,7 @@ fn validate_kind(raw: &RawUpstream, at: &str, problems: &mut Vec<Problem>) -> Op
         RawKind::Oauth2 => "oauth2",
         RawKind::Local => "local",
     };
-    let present: [(&str, bool, &[RawKind]); 9] = [
+    let present: [(&str, bool, &[RawKind]); 10] = [
         ("issuer", raw.issuer.is_some(), &[RawKind::Oidc]),
         ("userinfo", raw.userinfo.is_some(), &[RawKind::Oidc]),
         ("authorization_url", raw.authorization_url.is_some(), &[RawKind::Oauth2]),
@@ -389,6 +389,11 @@ fn validate_kind(raw: &RawUpstream, at: &str, problems: &mut Vec<Problem>) -> Op
             &[RawKind::Oidc, RawKind::Oauth2],
         ),
         ("scopes", raw.scopes.is_some(), &[RawKind::Oidc, RawKind::Oauth2]),
+        (
+            "auth_method",
+            raw.auth_method.is_some(),
+            &[RawKind::Oidc, RawKind::Oauth2],
+        ),
         ("users", raw.users.is_some(), &[RawKind::Local]),
     ];
     for (key, is_set, kinds) in present {
@@ -430,6 +435,7 @@ fn validate_kind(raw: &RawUpstream, at: &str, problems: &mut Vec<Problem>) -> Op
                 issuer: issuer?,
                 client_id: client_id?,
                 client_secret: raw.client_secret.clone(),
+                auth_method: raw.auth_method.unwrap_or_default(),
                 scopes,
                 userinfo: raw.userinfo.unwrap_or(false),
             }))
@@ -445,6 +451,7 @@ fn validate_kind(raw: &RawUpstream, at: &str, problems: &mut Vec<Problem>) -> Op
                 userinfo_url: userinfo_url?,
                 client_id: client_id?,
                 client_secret: raw.client_secret.clone(),
+                auth_method: raw.auth_method.unwrap_or_default(),
                 scopes: raw.scopes.clone().unwrap_or_default(),
             }))
         }

@@ -58,7 +58,8 @@ fn decide(
     let session = login::find_session(&state.store, cookies::get(headers, cookies::SESSION).as_deref(), now)?
         .filter(|s| login::may_use(&state.config, client, &s.upstream))
         .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
-    if let Some(session) = session.filter(|s| login::session_fits(s, &request, now)) {
+    let fitting = session.as_ref().filter(|s| login::session_fits(s, &request, now));
+    if let Some(session) = fitting {
         let done = CompletedLogin {
             sub: session.sub.clone(),
             sid: session.sid.clone(),
@@ -72,7 +73,10 @@ fn decide(
             AuthorizeError::reply(&to, "login_required", "the person is not logged in"),
         ));
     }
-    let (pid, _) = login::park(&state.store, request, browser, None, now)?;
+    // A session that is too old for max_age, or prompt=login: the upstream must
+    // authenticate the person again, not just vouch for its own session.
+    let force_login = session.is_some() || request.prompt.iter().any(|p| p == "login");
+    let (pid, _) = login::park(&state.store, request, browser, None, force_login, now)?;
     let usable = login::usable_upstreams(&state.config, client);
     let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
     if let Some(chosen) = chosen {
@@ -129,7 +133,7 @@ pub fn after_login(
         .map(|s| describe_scope(state, s))
         .collect();
     let client_name = client.name.clone();
-    let (pid, pending) = login::park(&state.store, request, browser, Some(done), now)?;
+    let (pid, pending) = login::park(&state.store, request, browser, Some(done), false, now)?;
     Ok(state.pages.page(
         StatusCode::OK,
         "consent",

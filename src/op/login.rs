@@ -2,15 +2,17 @@
 //! upstreams. Every step checks that the parked request belongs to this browser.
 
 use super::authorize::after_login;
-use super::respond::{internal_error, login_expired, reply};
+use super::respond::{internal_error, login_expired, redirect, reply};
 use super::routes;
 use crate::AppState;
 use crate::config::UpstreamKind;
 use crate::login::{self, ReplyTo};
 use crate::store::{CompletedLogin, PendingAuthorization};
+use crate::upstream::oidc::LoginOptions;
+use crate::upstream::{CallbackParams, UpstreamError};
 use crate::web::cookies;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -40,16 +42,116 @@ pub async fn start(
     };
     match &upstream.kind {
         UpstreamKind::Local(_) => login_form(&state, &pid, &pending, &upstream_id, "", None),
-        UpstreamKind::Oidc(_) | UpstreamKind::OAuth2(_) => state.pages.error(
+        UpstreamKind::Oidc(_) => start_oidc(&state, &pid, pending, &upstream_id, now).await,
+        UpstreamKind::OAuth2(_) => state.pages.error(
             StatusCode::NOT_IMPLEMENTED,
             "This sign-in method is not available yet",
             &format!(
-                "Signing in with {} is not supported by this version of Gatehouse.",
+                "Signing in with {} (an OAuth 2.0 upstream) is not supported by this version of Gatehouse.",
                 upstream.name
             ),
             "Go back and choose another way to sign in.",
         ),
     }
+}
+
+/// Sends the person to an OpenID Connect upstream, keeping the nonce and PKCE verifier
+/// with the parked request (whose id is the `state`).
+async fn start_oidc(
+    state: &AppState,
+    pid: &str,
+    pending: PendingAuthorization,
+    upstream_id: &str,
+    now: i64,
+) -> Response {
+    let Some(provider) = state.oidc.get(upstream_id) else {
+        return internal_error(state, format!("no provider for oidc upstream {upstream_id}"));
+    };
+    let options = LoginOptions {
+        state: pid,
+        login_hint: pending.request.login_hint.as_deref(),
+        force_login: pending.force_login,
+    };
+    let begin = match provider.begin(&state.http, options).await {
+        Ok(begin) => begin,
+        Err(e) => {
+            tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a login upstream");
+            let _ = state.store.pending_authorizations.take(pid, now);
+            return upstream_failed(state, &pending, &e);
+        }
+    };
+    let mut pending = pending;
+    pending.upstream = Some(upstream_id.to_string());
+    pending.upstream_nonce = Some(begin.nonce);
+    pending.pkce_verifier = Some(begin.pkce_verifier);
+    if let Err(e) = state
+        .store
+        .pending_authorizations
+        .put(pid, &pending, Some(now + login::PENDING_TTL))
+    {
+        return internal_error(state, e);
+    }
+    redirect(&begin.url)
+}
+
+/// `GET /callback/{upstream}`: the person is back from an OpenID Connect upstream.
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(upstream_id): Path<String>,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let now = state.clock.now();
+    let browser = cookies::get(&headers, cookies::BROWSER);
+    let Some(pid) = params.state.clone() else {
+        return login_expired(&state);
+    };
+    let pending = match login::resume(&state.store, &pid, browser.as_deref(), now) {
+        Ok(Some(pending)) if pending.upstream.as_deref() == Some(upstream_id.as_str()) => pending,
+        Ok(_) => return login_expired(&state),
+        Err(e) => return internal_error(&state, e),
+    };
+    // The state is single use: a replayed callback finds nothing.
+    match state.store.pending_authorizations.take(&pid, now) {
+        Ok(Some(_)) => {}
+        Ok(None) => return login_expired(&state),
+        Err(e) => return internal_error(&state, e),
+    }
+    let (Some(provider), Some(nonce), Some(verifier)) = (
+        state.oidc.get(&upstream_id),
+        pending.upstream_nonce.as_deref(),
+        pending.pkce_verifier.as_deref(),
+    ) else {
+        return login_expired(&state);
+    };
+    match provider.finish(&state.http, &params, nonce, verifier, now).await {
+        Ok(document) => complete(
+            &state,
+            pending,
+            &upstream_id,
+            document,
+            browser.as_deref().unwrap_or_default(),
+            now,
+        ),
+        Err(e) => {
+            tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
+            upstream_failed(&state, &pending, &e)
+        }
+    }
+}
+
+/// Ends a login whose upstream failed: the RP hears why, in OAuth terms, and gets no code.
+fn upstream_failed(state: &AppState, pending: &PendingAuthorization, error: &UpstreamError) -> Response {
+    let to = ReplyTo::of(&pending.request);
+    let (code, description) = match error {
+        UpstreamError::Unavailable(_) => ("temporarily_unavailable", "the identity provider is not available"),
+        UpstreamError::Denied(_) => ("access_denied", "the identity provider did not log the person in"),
+    };
+    reply(
+        state,
+        &to,
+        vec![("error", code.into()), ("error_description", description.into())],
+    )
 }
 
 fn login_form(
@@ -148,7 +250,7 @@ pub async fn submit(
 
 /// The person logged in at `upstream_id` and it said `document` about them: map it,
 /// link the account, start the session, and go on to consent or the code.
-pub fn finish(
+fn finish(
     state: &AppState,
     pid: &str,
     pending: PendingAuthorization,
@@ -159,10 +261,21 @@ pub fn finish(
 ) -> Response {
     // The parked request is used up by this login, whatever happens next.
     match state.store.pending_authorizations.take(pid, now) {
-        Ok(Some(_)) => {}
-        Ok(None) => return login_expired(state),
-        Err(e) => return internal_error(state, e),
+        Ok(Some(_)) => complete(state, pending, upstream_id, document, browser, now),
+        Ok(None) => login_expired(state),
+        Err(e) => internal_error(state, e),
     }
+}
+
+/// [`finish`] for a parked request already taken out of the store.
+fn complete(
+    state: &AppState,
+    pending: PendingAuthorization,
+    upstream_id: &str,
+    document: Json,
+    browser: &str,
+    now: i64,
+) -> Response {
     let to = ReplyTo::of(&pending.request);
     let Some(mapping) = state.mappings.get(upstream_id) else {
         return internal_error(state, format!("upstream {upstream_id} has no mapping"));

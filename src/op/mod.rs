@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::HEALTH, get(health::handler))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::start).post(login::submit))
+        .route(routes::CALLBACK, get(login::callback))
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::USERINFO, get(userinfo::get).post(userinfo::post))

@@ -13,3 +13,6 @@ pub const LOGIN: &str = "/login/{pending}/{upstream}";
 pub fn login_start(pending: &str, upstream: &str) -> String {
     format!("/login/{pending}/{upstream}")
 }
+
+/// `/callback/{upstream}`: where upstreams send the person back.
+pub const CALLBACK: &str = "/callback/{upstream}";

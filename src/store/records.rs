@@ -93,6 +93,9 @@ pub struct PendingAuthorization {
     pub upstream: Option<String>,
     pub upstream_nonce: Option<String>,
     pub pkce_verifier: Option<String>,
+    /// The upstream must authenticate the person again (prompt=login or max_age exceeded).
+    #[serde(default)]
+    pub force_login: bool,
     /// Set once the person has logged in and consent is the only step left.
     pub login: Option<CompletedLogin>,
 }

@@ -12,6 +12,8 @@ pub struct Browser {
 /// What a request answered.
 #[derive(Debug)]
 pub struct Page {
+    /// The URL this page was fetched from.
+    pub url: String,
     pub status: u16,
     pub location: Option<String>,
     pub headers: reqwest::header::HeaderMap,
@@ -54,30 +56,34 @@ impl Default for Browser {
 impl Browser {
     pub async fn get(&self, url: &str) -> Page {
         let request = self.http.get(url);
-        self.send(request).await
+        self.send(url, request).await
     }
 
     pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
         let request = self.http.post(url).form(form);
-        self.send(request).await
+        self.send(url, request).await
     }
 
     /// Follows redirects that stay on `base` (Gatehouse's own pages); stops at the first
     /// page, or at a redirect elsewhere (to the relying party).
-    pub async fn follow(&self, base: &str, mut page: Page) -> Page {
-        while let Some(location) = page
-            .location
-            .clone()
-            .filter(|l| l.starts_with('/') || l.starts_with(base))
-        {
-            let url = if location.starts_with('/') {
-                format!("{base}{location}")
-            } else {
-                location
+    pub async fn follow(&self, base: &str, page: Page) -> Page {
+        self.follow_while(page, |url| url.starts_with(base)).await
+    }
+
+    /// Follows redirects (relative ones against the page that sent them) while `more`
+    /// says so of the next URL.
+    pub async fn follow_while(&self, mut page: Page, more: impl Fn(&str) -> bool) -> Page {
+        for _ in 0..20 {
+            let Some(location) = page.location.clone() else {
+                return page;
             };
-            page = self.get(&url).await;
+            let next = url::Url::parse(&page.url).unwrap().join(&location).unwrap().to_string();
+            if !more(&next) {
+                return page;
+            }
+            page = self.get(&next).await;
         }
-        page
+        panic!("too many redirects");
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -88,7 +94,7 @@ impl Browser {
         self.cookies.lock().unwrap().clear();
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+    async fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Page {
         let cookie_header = {
             let cookies = self.cookies.lock().unwrap();
             cookies
@@ -122,6 +128,7 @@ impl Browser {
         let headers = response.headers().clone();
         let body = response.text().await.unwrap();
         Page {
+            url: url.to_string(),
             status,
             location,
             headers,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod mock_op;
 
 use gatehouse::{App, Clock, Config};
 

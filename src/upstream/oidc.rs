@@ -1,0 +1,311 @@
+//! `kind = "oidc"` upstreams, through the openidconnect crate: discovery (retried until
+//! the upstream answers), the authorization request with state, nonce and PKCE S256, and
+//! the strict validation of what comes back.
+
+use super::{CallbackParams, UpstreamError};
+use crate::config::{OidcUpstream, UpstreamAuthMethod};
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    TokenResponse,
+};
+use serde_json::{Map, Value as Json};
+use std::sync::RwLock;
+
+/// How far an upstream ID token's `iat` may be from our clock.
+const IAT_WINDOW_SECS: i64 = 300;
+
+/// Only asymmetric signatures: `none` and HMAC (which a confused verifier would check
+/// with a public key) are refused.
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+/// One OpenID Connect upstream and what its discovery said.
+pub struct OidcProvider {
+    id: String,
+    settings: OidcUpstream,
+    redirect_uri: String,
+    metadata: RwLock<Option<CoreProviderMetadata>>,
+}
+
+/// The start of a login: where to send the person, and what to keep for the callback.
+pub struct Begin {
+    pub url: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// What a login asks of the upstream besides the person's identity.
+pub struct LoginOptions<'a> {
+    pub state: &'a str,
+    pub login_hint: Option<&'a str>,
+    /// Ask the upstream to authenticate the person again (prompt=login, max_age=0).
+    pub force_login: bool,
+}
+
+impl OidcProvider {
+    pub fn new(id: &str, settings: OidcUpstream, issuer: &str) -> OidcProvider {
+        OidcProvider {
+            id: id.to_string(),
+            settings,
+            redirect_uri: format!("{issuer}/callback/{id}"),
+            metadata: RwLock::new(None),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn is_discovered(&self) -> bool {
+        self.metadata.read().is_ok_and(|m| m.is_some())
+    }
+
+    /// Fetches the upstream's discovery document and JWKS.
+    pub async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+        let issuer =
+            IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, http)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
+        Ok(())
+    }
+
+    async fn metadata(&self, http: &reqwest::Client) -> Result<CoreProviderMetadata, UpstreamError> {
+        let known = self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match known {
+            Some(metadata) => Ok(metadata),
+            None => {
+                self.discover(http).await?;
+                self.metadata
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                    .ok_or_else(|| UpstreamError::Unavailable("not discovered".into()))
+            }
+        }
+    }
+
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        UpstreamError,
+    > {
+        let redirect =
+            RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let auth_type = match self.settings.auth_method {
+            UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+            UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
+        };
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            self.settings.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect)
+        .set_auth_type(auth_type))
+    }
+
+    /// The authorization request to send the person to.
+    pub async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+        let client = self.client(self.metadata(http).await?)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = options.state.to_string();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in self.settings.scopes.iter().filter(|s| *s != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if let Some(hint) = options.login_hint {
+            request = request.set_login_hint(LoginHint::new(hint.to_string()));
+        }
+        if options.force_login {
+            request = request
+                .add_prompt(CoreAuthPrompt::Login)
+                .set_max_age(std::time::Duration::ZERO);
+        }
+        let (url, _, nonce) = request.url();
+        Ok(Begin {
+            url: url.to_string(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Finishes the login from the callback: exchanges the code, validates the ID token,
+    /// and returns its claims with the userinfo merged over them (when configured).
+    pub async fn finish(
+        &self,
+        http: &reqwest::Client,
+        callback: &CallbackParams,
+        nonce: &str,
+        pkce_verifier: &str,
+        now: i64,
+    ) -> Result<Json, UpstreamError> {
+        let denied = |why: String| UpstreamError::Denied(why);
+        if let Some(error) = &callback.error {
+            let description = callback.error_description.as_deref().unwrap_or_default();
+            let message = format!("the upstream answered {error}: {description}");
+            return Err(match error.as_str() {
+                "temporarily_unavailable" | "server_error" => UpstreamError::Unavailable(message),
+                _ => denied(message),
+            });
+        }
+        let metadata = self.metadata(http).await?;
+        // RFC 9207: a callback that names its issuer must name this upstream's.
+        if let Some(iss) = &callback.iss
+            && iss.as_str() != metadata.issuer().as_str()
+        {
+            return Err(denied(format!(
+                "the callback's iss {iss} is not this upstream's issuer"
+            )));
+        }
+        let code = callback
+            .code
+            .clone()
+            .ok_or_else(|| denied("the callback has no code".into()))?;
+        let client = self.client(metadata.clone())?;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::RequestTokenError::ServerResponse(r) => {
+                    denied(format!("the token endpoint answered {}", r.error()))
+                }
+                openidconnect::RequestTokenError::Parse(e, _) => {
+                    denied(format!("the token response is malformed: {e}"))
+                }
+                other => UpstreamError::Unavailable(format!("the token request failed: {other}")),
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| denied("the token response has no ID token".into()))?;
+        let nonce = Nonce::new(nonce.to_string());
+        let verified = {
+            let verifier = self.verifier(&client, now);
+            id_token.claims(&verifier, &nonce).map(|c| c.subject().to_string())
+        };
+        let subject = match verified {
+            Ok(subject) => subject,
+            // A key the upstream started using since discovery: fetch the JWKS once more.
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
+                    .await
+                    .map_err(|e| UpstreamError::Unavailable(format!("the JWKS cannot be fetched: {e}")))?;
+                let refreshed = metadata.clone().set_jwks(jwks);
+                *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(refreshed.clone());
+                let client = self.client(refreshed)?;
+                let verifier = self.verifier(&client, now);
+                id_token
+                    .claims(&verifier, &nonce)
+                    .map(|c| c.subject().to_string())
+                    .map_err(|e| denied(format!("the ID token is not valid: {e}")))?
+            }
+            Err(e) => return Err(denied(format!("the ID token is not valid: {e}"))),
+        };
+        // The signature is verified: read the claims as sent, custom and nested ones included.
+        let mut document =
+            jwt_payload(&id_token.to_string()).ok_or_else(|| denied("the ID token payload is not JSON".into()))?;
+        if self.settings.userinfo
+            && let Some(endpoint) = metadata.userinfo_endpoint()
+        {
+            let userinfo = fetch_userinfo(http, endpoint.as_str(), tokens.access_token().secret()).await?;
+            if userinfo.get("sub").and_then(Json::as_str) != Some(subject.as_str()) {
+                return Err(denied("the userinfo sub differs from the ID token's".into()));
+            }
+            document.extend(userinfo);
+        }
+        Ok(Json::Object(document))
+    }
+
+    fn verifier<'a>(
+        &self,
+        client: &'a CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        now: i64,
+    ) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+        let clock = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+        client
+            .id_token_verifier()
+            .set_allowed_algs(ALLOWED_ALGS)
+            .set_time_fn(move || clock)
+            .set_issue_time_verifier_fn(move |iat| {
+                if (iat.timestamp() - now).abs() <= IAT_WINDOW_SECS {
+                    Ok(())
+                } else {
+                    Err(format!("iat is more than {IAT_WINDOW_SECS}s away from now"))
+                }
+            })
+    }
+}
+
+/// The claims of a JWT whose signature has been checked.
+fn jwt_payload(jwt: &str) -> Option<Map<String, Json>> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+async fn fetch_userinfo(
+    http: &reqwest::Client,
+    url: &str,
+    access_token: &str,
+) -> Result<Map<String, Json>, UpstreamError> {
+    let response = http
+        .get(url)
+        .bearer_auth(access_token)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Unavailable(format!("userinfo failed: {e}")))?;
+    if !response.status().is_success() {
+        return Err(UpstreamError::Unavailable(format!(
+            "userinfo answered {}",
+            response.status()
+        )));
+    }
+    response
+        .json::<Map<String, Json>>()
+        .await
+        .map_err(|e| UpstreamError::Denied(format!("userinfo is not a JSON object: {e}")))
+}

@@ -1,0 +1,300 @@
+//! A mock upstream OpenID Provider: discovery, JWKS, authorize (the person is logged in
+//! at once), token and userinfo; it can misbehave on demand.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use serde_json::{Value, json};
+use sha2::Digest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const CLIENT_ID: &str = "gatehouse";
+pub const CLIENT_SECRET: &str = "upstream-secret";
+
+/// The ways the mock can go wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    None,
+    BadSignature,
+    AlgNone,
+    Hs256WithPublicKey,
+    WrongIss,
+    WrongAud,
+    Expired,
+    NonceMismatch,
+    MissingSub,
+    /// The authorization endpoint sends the person back with error=access_denied.
+    ErrorResponse,
+    /// The token endpoint answers 400 invalid_grant.
+    TokenError,
+    /// The callback carries an `iss` (RFC 9207) that is not the mock's.
+    WrongCallbackIss,
+    /// Userinfo answers for another `sub`.
+    UserinfoOtherSub,
+}
+
+struct SigningKey {
+    kid: String,
+    key: EncodingKey,
+    jwk: Jwk,
+    public_pem: String,
+}
+
+fn signing_key(kid: &str) -> SigningKey {
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+    let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some(kid.to_string());
+    let public_pem = private.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+    SigningKey {
+        kid: kid.to_string(),
+        key,
+        jwk,
+        public_pem,
+    }
+}
+
+struct Issued {
+    nonce: Option<String>,
+    challenge: Option<String>,
+}
+
+pub struct MockState {
+    pub issuer: String,
+    key: Mutex<SigningKey>,
+    pub misbehaviour: Mutex<Misbehaviour>,
+    /// The claims of the person who logs in (besides iss, aud, exp, iat, nonce).
+    pub person: Mutex<Value>,
+    /// What userinfo answers (its `sub` is set by the mock).
+    pub userinfo: Mutex<Value>,
+    /// The query of every authorization request, in order.
+    pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
+    issued: Mutex<HashMap<String, Issued>>,
+}
+
+pub struct MockOp {
+    pub state: Arc<MockState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MockOp {
+    pub async fn start() -> MockOp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = Arc::new(MockState {
+            issuer,
+            key: Mutex::new(signing_key("k1")),
+            misbehaviour: Mutex::new(Misbehaviour::None),
+            person: Mutex::new(json!({ "sub": "upstream-user-1", "name": "Una Upstream" })),
+            userinfo: Mutex::new(json!({})),
+            authorize_requests: Mutex::new(Vec::new()),
+            issued: Mutex::new(HashMap::new()),
+        });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .with_state(state.clone());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        MockOp {
+            state,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    pub fn misbehave(&self, how: Misbehaviour) {
+        *self.state.misbehaviour.lock().unwrap() = how;
+    }
+
+    /// Starts signing with a new key (a new `kid`), as an upstream rotating its keys.
+    pub fn rotate_key(&self, kid: &str) {
+        *self.state.key.lock().unwrap() = signing_key(kid);
+    }
+
+    /// Stops answering: the port is closed.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub fn last_authorize_request(&self) -> HashMap<String, String> {
+        self.state
+            .authorize_requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("an authorization request")
+    }
+}
+
+async fn discovery(State(state): State<Arc<MockState>>) -> Json<Value> {
+    let base = &state.issuer;
+    Json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "userinfo_endpoint": format!("{base}/userinfo"),
+        "jwks_uri": format!("{base}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+}
+
+async fn jwks(State(state): State<Arc<MockState>>) -> Json<Value> {
+    let key = state.key.lock().unwrap();
+    Json(json!({ "keys": [key.jwk] }))
+}
+
+async fn authorize(State(state): State<Arc<MockState>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    state.authorize_requests.lock().unwrap().push(query.clone());
+    let redirect_uri = query.get("redirect_uri").cloned().unwrap_or_default();
+    let mut url = url::Url::parse(&redirect_uri).unwrap();
+    let misbehaviour = *state.misbehaviour.lock().unwrap();
+    {
+        let mut pairs = url.query_pairs_mut();
+        if misbehaviour == Misbehaviour::ErrorResponse {
+            pairs.append_pair("error", "access_denied");
+        } else {
+            let code = format!("code-{}", state.authorize_requests.lock().unwrap().len());
+            state.issued.lock().unwrap().insert(
+                code.clone(),
+                Issued {
+                    nonce: query.get("nonce").cloned(),
+                    challenge: query.get("code_challenge").cloned(),
+                },
+            );
+            pairs.append_pair("code", &code);
+        }
+        if let Some(s) = query.get("state") {
+            pairs.append_pair("state", s);
+        }
+        let iss = if misbehaviour == Misbehaviour::WrongCallbackIss {
+            "https://evil.example"
+        } else {
+            &state.issuer
+        };
+        pairs.append_pair("iss", iss);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn token(
+    State(state): State<Arc<MockState>>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let misbehaviour = *state.misbehaviour.lock().unwrap();
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
+    }
+    let code = form.get("code").cloned().unwrap_or_default();
+    let Some(issued) = state.issued.lock().unwrap().remove(&code) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))).into_response();
+    };
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    if issued.challenge.as_deref() != Some(challenge.as_str()) || misbehaviour == Misbehaviour::TokenError {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))).into_response();
+    }
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let mut claims = state.person.lock().unwrap().clone();
+    let fields = claims.as_object_mut().unwrap();
+    fields.insert("iss".into(), json!(state.issuer));
+    fields.insert("aud".into(), json!(CLIENT_ID));
+    fields.insert("iat".into(), json!(now));
+    fields.insert("exp".into(), json!(now + 300));
+    if let Some(nonce) = &issued.nonce {
+        fields.insert("nonce".into(), json!(nonce));
+    }
+    match misbehaviour {
+        Misbehaviour::WrongIss => drop(fields.insert("iss".into(), json!("https://other.example"))),
+        Misbehaviour::WrongAud => drop(fields.insert("aud".into(), json!("someone-else"))),
+        Misbehaviour::Expired => {
+            fields.insert("iat".into(), json!(now - 3600));
+            fields.insert("exp".into(), json!(now - 1800));
+        }
+        Misbehaviour::NonceMismatch => drop(fields.insert("nonce".into(), json!("not-the-nonce"))),
+        Misbehaviour::MissingSub => drop(fields.remove("sub")),
+        _ => {}
+    }
+    let id_token = sign(&state, &claims, misbehaviour);
+    Json(json!({
+        "access_token": "upstream-access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    }))
+    .into_response()
+}
+
+fn sign(state: &MockState, claims: &Value, misbehaviour: Misbehaviour) -> String {
+    let key = state.key.lock().unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    match misbehaviour {
+        Misbehaviour::AlgNone => {
+            let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT", "kid": key.kid }).to_string());
+            let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+            format!("{header}.{payload}.")
+        }
+        Misbehaviour::Hs256WithPublicKey => {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(key.kid.clone());
+            jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key.public_pem.as_bytes())).unwrap()
+        }
+        Misbehaviour::BadSignature => {
+            let other = signing_key(&key.kid);
+            jsonwebtoken::encode(&header, claims, &other.key).unwrap()
+        }
+        _ => jsonwebtoken::encode(&header, claims, &key.key).unwrap(),
+    }
+}
+
+async fn userinfo(State(state): State<Arc<MockState>>, headers: axum::http::HeaderMap) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer upstream-access-token") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mut info = state.userinfo.lock().unwrap().clone();
+    let sub = if *state.misbehaviour.lock().unwrap() == Misbehaviour::UserinfoOtherSub {
+        json!("someone-else")
+    } else {
+        state.person.lock().unwrap()["sub"].clone()
+    };
+    info.as_object_mut().unwrap().insert("sub".into(), sub);
+    Json(info).into_response()
+}
