@@ -118,8 +118,8 @@ pub struct Inner {
     pub keys: Keys,
     pub pages: Pages,
     pub mappings: Mappings,
-    /// The `oidc` upstreams by id, with what their discovery said.
-    pub oidc: HashMap<String, Arc<upstream::oidc::OidcProvider>>,
+    /// The upstreams people are sent to (`oidc`, `oauth2`), by id.
+    pub remotes: HashMap<String, Arc<upstream::Remote>>,
     /// The one client for calls to upstreams.
     pub http: reqwest::Client,
     pub clock: Clock,
@@ -153,21 +153,7 @@ impl App {
             .await
             .map_err(|e| StartError::Runtime(format!("key loading stopped: {e}")))??;
         let http = upstream::http_client().map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
-        let oidc = config
-            .upstreams
-            .iter()
-            .filter_map(|u| match &u.kind {
-                config::UpstreamKind::Oidc(settings) => Some((
-                    u.id.clone(),
-                    Arc::new(upstream::oidc::OidcProvider::new(
-                        &u.id,
-                        settings.clone(),
-                        &config.issuer,
-                    )),
-                )),
-                _ => None,
-            })
-            .collect();
+        let remotes = upstream::remotes(&config);
         Ok(App {
             state: AppState(Arc::new(Inner {
                 config,
@@ -175,7 +161,7 @@ impl App {
                 keys,
                 pages,
                 mappings,
-                oidc,
+                remotes,
                 http,
                 clock,
             })),
@@ -214,12 +200,16 @@ impl App {
 /// it is back (a login also tries discovery itself).
 fn discover_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     app.state
-        .oidc
+        .remotes
         .values()
-        .map(|provider| {
-            let provider = provider.clone();
+        .filter_map(|remote| match remote.as_ref() {
+            upstream::Remote::Oidc(_) => Some(remote.clone()),
+            upstream::Remote::OAuth2(_) => None,
+        })
+        .map(|remote| {
             let http = app.state.http.clone();
             tokio::spawn(async move {
+                let upstream::Remote::Oidc(provider) = remote.as_ref() else { return };
                 let mut pause = std::time::Duration::from_secs(1);
                 while !provider.is_discovered() {
                     match provider.discover(&http).await {

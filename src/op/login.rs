@@ -8,8 +8,7 @@ use crate::AppState;
 use crate::config::UpstreamKind;
 use crate::login::{self, ReplyTo};
 use crate::store::{CompletedLogin, PendingAuthorization};
-use crate::upstream::oidc::LoginOptions;
-use crate::upstream::{CallbackParams, UpstreamError};
+use crate::upstream::{CallbackParams, LoginOptions, UpstreamError};
 use crate::web::cookies;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -42,30 +41,23 @@ pub async fn start(
     };
     match &upstream.kind {
         UpstreamKind::Local(_) => login_form(&state, &pid, &pending, &upstream_id, "", None),
-        UpstreamKind::Oidc(_) => start_oidc(&state, &pid, pending, &upstream_id, now).await,
-        UpstreamKind::OAuth2(_) => state.pages.error(
-            StatusCode::NOT_IMPLEMENTED,
-            "This sign-in method is not available yet",
-            &format!(
-                "Signing in with {} (an OAuth 2.0 upstream) is not supported by this version of Gatehouse.",
-                upstream.name
-            ),
-            "Go back and choose another way to sign in.",
-        ),
+        UpstreamKind::Oidc(_) | UpstreamKind::OAuth2(_) => {
+            send_upstream(&state, &pid, pending, &upstream_id, now).await
+        }
     }
 }
 
-/// Sends the person to an OpenID Connect upstream, keeping the nonce and PKCE verifier
-/// with the parked request (whose id is the `state`).
-async fn start_oidc(
+/// Sends the person to a remote upstream, keeping the nonce and PKCE verifier with the
+/// parked request (whose id is the `state`).
+async fn send_upstream(
     state: &AppState,
     pid: &str,
     pending: PendingAuthorization,
     upstream_id: &str,
     now: i64,
 ) -> Response {
-    let Some(provider) = state.oidc.get(upstream_id) else {
-        return internal_error(state, format!("no provider for oidc upstream {upstream_id}"));
+    let Some(provider) = state.remotes.get(upstream_id) else {
+        return internal_error(state, format!("no provider for upstream {upstream_id}"));
     };
     let options = LoginOptions {
         state: pid,
@@ -82,7 +74,7 @@ async fn start_oidc(
     };
     let mut pending = pending;
     pending.upstream = Some(upstream_id.to_string());
-    pending.upstream_nonce = Some(begin.nonce);
+    pending.upstream_nonce = begin.nonce;
     pending.pkce_verifier = Some(begin.pkce_verifier);
     if let Err(e) = state
         .store
@@ -94,7 +86,7 @@ async fn start_oidc(
     redirect(&begin.url)
 }
 
-/// `GET /callback/{upstream}`: the person is back from an OpenID Connect upstream.
+/// `GET /callback/{upstream}`: the person is back from a remote upstream.
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -117,13 +109,10 @@ pub async fn callback(
         Ok(None) => return login_expired(&state),
         Err(e) => return internal_error(&state, e),
     }
-    let (Some(provider), Some(nonce), Some(verifier)) = (
-        state.oidc.get(&upstream_id),
-        pending.upstream_nonce.as_deref(),
-        pending.pkce_verifier.as_deref(),
-    ) else {
+    let (Some(provider), Some(verifier)) = (state.remotes.get(&upstream_id), pending.pkce_verifier.as_deref()) else {
         return login_expired(&state);
     };
+    let nonce = pending.upstream_nonce.as_deref();
     match provider.finish(&state.http, &params, nonce, verifier, now).await {
         Ok(document) => complete(
             &state,

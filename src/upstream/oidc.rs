@@ -2,7 +2,7 @@
 //! the upstream answers), the authorization request with state, nonce and PKCE S256, and
 //! the strict validation of what comes back.
 
-use super::{CallbackParams, UpstreamError};
+use super::{Begin, CallbackParams, LoginOptions, UpstreamError};
 use crate::config::{OidcUpstream, UpstreamAuthMethod};
 use base64::Engine;
 use openidconnect::core::{
@@ -40,21 +40,6 @@ pub struct OidcProvider {
     settings: OidcUpstream,
     redirect_uri: String,
     metadata: RwLock<Option<CoreProviderMetadata>>,
-}
-
-/// The start of a login: where to send the person, and what to keep for the callback.
-pub struct Begin {
-    pub url: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
-}
-
-/// What a login asks of the upstream besides the person's identity.
-pub struct LoginOptions<'a> {
-    pub state: &'a str,
-    pub login_hint: Option<&'a str>,
-    /// Ask the upstream to authenticate the person again (prompt=login, max_age=0).
-    pub force_login: bool,
 }
 
 impl OidcProvider {
@@ -156,7 +141,7 @@ impl OidcProvider {
         let (url, _, nonce) = request.url();
         Ok(Begin {
             url: url.to_string(),
-            nonce: nonce.secret().clone(),
+            nonce: Some(nonce.secret().clone()),
             pkce_verifier: verifier.secret().clone(),
         })
     }
@@ -173,12 +158,7 @@ impl OidcProvider {
     ) -> Result<Json, UpstreamError> {
         let denied = |why: String| UpstreamError::Denied(why);
         if let Some(error) = &callback.error {
-            let description = callback.error_description.as_deref().unwrap_or_default();
-            let message = format!("the upstream answered {error}: {description}");
-            return Err(match error.as_str() {
-                "temporarily_unavailable" | "server_error" => UpstreamError::Unavailable(message),
-                _ => denied(message),
-            });
+            return Err(super::refusal(error, callback.error_description.as_deref()));
         }
         let metadata = self.metadata(http).await?;
         // RFC 9207: a callback that names its issuer must name this upstream's.
@@ -241,7 +221,7 @@ impl OidcProvider {
         if self.settings.userinfo
             && let Some(endpoint) = metadata.userinfo_endpoint()
         {
-            let userinfo = fetch_userinfo(http, endpoint.as_str(), tokens.access_token().secret()).await?;
+            let userinfo = super::fetch_json(http, endpoint.as_str(), tokens.access_token().secret()).await?;
             if userinfo.get("sub").and_then(Json::as_str) != Some(subject.as_str()) {
                 return Err(denied("the userinfo sub differs from the ID token's".into()));
             }
@@ -284,28 +264,4 @@ fn jwt_payload(jwt: &str) -> Option<Map<String, Json>> {
         .decode(payload.trim_end_matches('='))
         .ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-async fn fetch_userinfo(
-    http: &reqwest::Client,
-    url: &str,
-    access_token: &str,
-) -> Result<Map<String, Json>, UpstreamError> {
-    let response = http
-        .get(url)
-        .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| UpstreamError::Unavailable(format!("userinfo failed: {e}")))?;
-    if !response.status().is_success() {
-        return Err(UpstreamError::Unavailable(format!(
-            "userinfo answered {}",
-            response.status()
-        )));
-    }
-    response
-        .json::<Map<String, Json>>()
-        .await
-        .map_err(|e| UpstreamError::Denied(format!("userinfo is not a JSON object: {e}")))
 }

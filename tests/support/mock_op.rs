@@ -76,6 +76,8 @@ pub struct MockState {
     pub person: Mutex<Value>,
     /// What userinfo answers (its `sub` is set by the mock).
     pub userinfo: Mutex<Value>,
+    /// Expect client_secret_post (credentials in the form) instead of client_secret_basic.
+    pub expect_post_auth: Mutex<bool>,
     /// The query of every authorization request, in order.
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
     issued: Mutex<HashMap<String, Issued>>,
@@ -97,6 +99,7 @@ impl MockOp {
             misbehaviour: Mutex::new(Misbehaviour::None),
             person: Mutex::new(json!({ "sub": "upstream-user-1", "name": "Una Upstream" })),
             userinfo: Mutex::new(json!({})),
+            expect_post_auth: Mutex::new(false),
             authorize_requests: Mutex::new(Vec::new()),
             issued: Mutex::new(HashMap::new()),
         });
@@ -219,7 +222,14 @@ async fn token(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    let authenticated = if *state.expect_post_auth.lock().unwrap() {
+        headers.get("authorization").is_none()
+            && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+    } else {
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+    };
+    if !authenticated {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
     }
     let code = form.get("code").cloned().unwrap_or_default();
