@@ -54,7 +54,8 @@ pub struct Begin {
 
 /// An upstream that the person is sent to.
 pub enum Remote {
-    Oidc(oidc::OidcProvider),
+    // Boxed: its discovery document is large.
+    Oidc(Box<oidc::OidcProvider>),
     OAuth2(oauth2::OAuth2Provider),
 }
 
@@ -96,9 +97,11 @@ pub fn remotes(config: &Config) -> HashMap<String, Arc<Remote>> {
         .iter()
         .filter_map(|u| {
             let remote = match &u.kind {
-                UpstreamKind::Oidc(settings) => {
-                    Remote::Oidc(oidc::OidcProvider::new(&u.id, settings.clone(), &config.issuer))
-                }
+                UpstreamKind::Oidc(settings) => Remote::Oidc(Box::new(oidc::OidcProvider::new(
+                    &u.id,
+                    settings.clone(),
+                    &config.issuer,
+                ))),
                 UpstreamKind::OAuth2(settings) => {
                     Remote::OAuth2(oauth2::OAuth2Provider::new(&u.id, settings.clone(), &config.issuer))
                 }
