@@ -52,6 +52,7 @@ enum Command {
     /// releases), and the subject found to standard error. Exits non-zero on any problem.
     Map(MapArgs),
     /// Hash a secret read from standard input, for `secret_hash` or `password_hash`.
+    #[command(visible_alias = "hash-password")]
     HashSecret,
 }
 

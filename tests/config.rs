@@ -351,3 +351,65 @@ fn check_validates_the_referenced_mapping_files_and_serve_refuses_them() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("1 mapping(s)"), "{stdout}");
 }
+
+#[test]
+fn local_users_may_come_from_a_file_whose_problems_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    let config =
+        "issuer = \"http://127.0.0.1:8080\"\n[[upstreams]]\nid = \"demo\"\nkind = \"local\"\nusers = \"people.toml\"\n";
+    std::fs::write(&path, config).unwrap();
+    let (code, _, stderr) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("upstreams[0].users: cannot read"), "{stderr}");
+
+    let people = dir.path().join("people.toml");
+    std::fs::write(
+        &people,
+        "[[users]]\nusername = \"a\"\npassword_hash = \"nope\"\nnickname = \"x\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    let people = people.to_str().unwrap();
+    assert!(
+        stderr.contains(&format!("upstreams[0].users: {people}: users[0].nickname: unknown key")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "upstreams[0].users: {people}: users[0].password_hash: is not an argon2"
+        )),
+        "{stderr}"
+    );
+
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$aQFj0jTUZMtHsG+aJTkNsg$fh8CTh/zu2okcTbnh+r4C7GP/lmelsPBbnSK9nIY9uI";
+    std::fs::write(
+        dir.path().join("people.toml"),
+        format!("[[users]]\nusername = \"a\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = gatehouse(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn hash_password_makes_an_argon2_hash_that_check_accepts() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"correct horse\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(output.status.success());
+    let hash = String::from_utf8(output.stdout).unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let text = GOOD.replace("secret = \"s3cret\"", &format!("secret_hash = \"{}\"", hash.trim()));
+    let (code, _, stderr, _dir) = check(&text);
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -30,12 +30,26 @@ id = "confidential"
 secret = "s3cret"
 name = "Confidential App"
 redirect_uris = ["{REDIRECT}"]
+upstreams = ["demo"]
 
 [[clients]]
 id = "public"
 name = "Public App"
 redirect_uris = ["{REDIRECT}"]
 consent = false
+upstreams = ["demo"]
+
+[[clients]]
+id = "everywhere"
+name = "Choosy <App>"
+secret = "s3cret"
+redirect_uris = ["{REDIRECT}"]
+consent = false
+
+[[upstreams]]
+id = "staff"
+name = "Staff directory"
+kind = "local"
 
 [[upstreams]]
 id = "demo"
@@ -750,5 +764,128 @@ async fn form_post_answers_with_an_auto_submitting_form() {
     assert_eq!(page.field("state"), *attempt.state.secret());
     assert_eq!(page.field("iss"), server.base);
     assert_eq!(page.field("code").len(), 43);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_chooser_lists_the_upstreams_a_client_may_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let browser = Browser::default();
+    let url = format!(
+        "{}/authorize?client_id=everywhere&response_type=code&scope=openid&redirect_uri={REDIRECT}",
+        server.base
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Sign in to Choosy &lt;App&gt;"),
+        "the client's name, escaped: {}",
+        page.body
+    );
+    assert!(page.body.contains("Continue with Demo accounts") && page.body.contains("Continue with Staff directory"));
+
+    // upstream=<id> skips the chooser.
+    let page = browser
+        .follow(&server.base, browser.get(&format!("{url}&upstream=staff")).await)
+        .await;
+    assert!(page.body.contains("with your Staff directory account"), "{}", page.body);
+
+    // A client limited to one upstream never sees the chooser, and may not ask for another.
+    let limited = format!(
+        "{}/authorize?client_id=confidential&response_type=code&scope=openid&redirect_uri={REDIRECT}&state=s",
+        server.base
+    );
+    let page = browser.follow(&server.base, browser.get(&limited).await).await;
+    assert!(page.body.contains("with your Demo accounts account"), "{}", page.body);
+    let params = browser
+        .get(&format!("{limited}&upstream=staff"))
+        .await
+        .redirect_params();
+    assert_eq!(params["error"], "invalid_request");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn authorize_accepts_post_and_refuses_what_it_does_not_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let browser = Browser::default();
+    let page = browser
+        .post(
+            &format!("{}/authorize", server.base),
+            &[
+                ("client_id", "confidential"),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    let page = browser.follow(&server.base, page).await;
+    assert!(
+        page.body.contains("Sign in to Confidential App"),
+        "POST works: {}",
+        page.body
+    );
+
+    let base = format!(
+        "{}/authorize?client_id=confidential&redirect_uri={REDIRECT}&state=s",
+        server.base
+    );
+    for (query, error) in [
+        ("&response_type=token&scope=openid", "unsupported_response_type"),
+        ("&response_type=code&scope=profile", "invalid_scope"),
+        (
+            "&response_type=code&scope=openid&code_challenge=abc&code_challenge_method=plain",
+            "invalid_request",
+        ),
+        (
+            "&response_type=code&scope=openid&prompt=none%20login",
+            "invalid_request",
+        ),
+        ("&response_type=code&scope=openid&max_age=soon", "invalid_request"),
+        ("&response_type=code&scope=openid&request=eyJ", "request_not_supported"),
+    ] {
+        let params = browser.get(&format!("{base}{query}")).await.redirect_params();
+        assert_eq!(params.get("error").map(String::as_str), Some(error), "{query}");
+        assert_eq!(params["state"], "s");
+        assert_eq!(params["iss"], server.base);
+        assert!(params.contains_key("error_description"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_http_only_and_same_site_lax() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let browser = Browser::default();
+    let attempt = attempt(&rp, &[], &[]);
+    let first = browser.get(&attempt.url).await;
+    let page = browser.follow(&server.base, first).await;
+    let action = format!("{}{}", server.base, between(&page.body, "action=\"", "\""));
+    let done = browser
+        .post(
+            &action,
+            &[("csrf", &page.field("csrf")), ("username", "bob"), ("password", "bob")],
+        )
+        .await;
+    let cookie = done
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gatehouse_session="));
+    let cookie = cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "http issuer on loopback: not Secure ({cookie})"
+    );
     server.stop().await;
 }

@@ -71,7 +71,8 @@ pub struct RawUpstream {
     pub auth_method: Option<super::UpstreamAuthMethod>,
     pub scopes: Option<Vec<String>>,
     // local
-    pub users: Option<Vec<RawLocalUser>>,
+    /// Inline `[[upstreams.users]]`, or the path of a file of `[[users]]`.
+    pub users: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -80,6 +81,12 @@ pub enum RawKind {
     Oidc,
     Oauth2,
     Local,
+}
+
+/// A users file: `[[users]]` tables.
+#[derive(Deserialize)]
+pub struct RawUsersFile {
+    pub users: Vec<toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -357,7 +357,7 @@ fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &mut V
                 format!("file not found: {}", path.display()),
             ));
         }
-        let kind = validate_kind(&raw, &at, problems);
+        let kind = validate_kind(&raw, &at, base, problems);
         if let (Some(kind), true) = (kind, problems.len() == start) {
             out.push(Upstream {
                 name: raw.name.unwrap_or_else(|| raw.id.clone()),
@@ -370,7 +370,7 @@ fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &mut V
     out
 }
 
-fn validate_kind(raw: &RawUpstream, at: &str, problems: &mut Vec<Problem>) -> Option<UpstreamKind> {
+fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Problem>) -> Option<UpstreamKind> {
     let kind_name = match raw.kind {
         RawKind::Oidc => "oidc",
         RawKind::Oauth2 => "oauth2",
@@ -455,13 +455,72 @@ fn validate_kind(raw: &RawUpstream, at: &str, problems: &mut Vec<Problem>) -> Op
                 scopes: raw.scopes.clone().unwrap_or_default(),
             }))
         }
-        RawKind::Local => {
-            let users = raw.users.as_deref().unwrap_or_default();
-            Some(UpstreamKind::Local(LocalUpstream {
-                users: validate_local_users(users, &format!("{at}.users"), problems),
-            }))
+        RawKind::Local => Some(UpstreamKind::Local(LocalUpstream {
+            users: load_local_users(raw.users.clone(), &format!("{at}.users"), base, problems),
+        })),
+    }
+}
+
+/// The users of a `local` upstream: inline, or from the file the key names (relative to
+/// the config file); problems in that file are reported under the key, naming the file.
+fn load_local_users(users: Option<toml::Value>, at: &str, base: &Path, problems: &mut Vec<Problem>) -> Vec<LocalUser> {
+    let (values, file) = match users {
+        None => return Vec::new(),
+        Some(toml::Value::Array(values)) => (values, None),
+        Some(toml::Value::String(path)) => {
+            let path = base.join(path);
+            let parsed = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| {
+                    toml::from_str::<toml::Value>(&text)
+                        .map_err(|e| format!("{}: not valid TOML: {}", path.display(), e.message().trim()))
+                });
+            let value = match parsed {
+                Ok(value) => value,
+                Err(message) => {
+                    problems.push(Problem::new(at, message));
+                    return Vec::new();
+                }
+            };
+            let mut in_file = Vec::new();
+            let Some(raw::RawUsersFile { users }) = decode(value, "", &mut in_file) else {
+                problems.extend(
+                    in_file
+                        .into_iter()
+                        .map(|p| Problem::new(at, format!("{}: {}: {}", path.display(), p.key, p.message))),
+                );
+                return Vec::new();
+            };
+            (users, Some(path))
+        }
+        Some(_) => {
+            problems.push(Problem::new(
+                at,
+                "must be [[upstreams.users]] tables or the path of a users file",
+            ));
+            return Vec::new();
+        }
+    };
+    // Problems inside a users file name the file and the path within it.
+    let (key_base, mut own) = match &file {
+        Some(_) => ("users".to_string(), Vec::new()),
+        None => (at.to_string(), Vec::new()),
+    };
+    let mut raw_users = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        if let Some(user) = decode::<RawLocalUser>(value, &format!("{key_base}[{i}]"), &mut own) {
+            raw_users.push(user);
         }
     }
+    let users = validate_local_users(&raw_users, &key_base, &mut own);
+    match file {
+        Some(path) => problems.extend(
+            own.into_iter()
+                .map(|p| Problem::new(at, format!("{}: {}: {}", path.display(), p.key, p.message))),
+        ),
+        None => problems.extend(own),
+    }
+    users
 }
 
 fn validate_local_users(users: &[RawLocalUser], at: &str, problems: &mut Vec<Problem>) -> Vec<LocalUser> {
