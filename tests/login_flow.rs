@@ -102,6 +102,21 @@ struct Rp {
 }
 
 impl Rp {
+    /// Exchanges a code as a strict RP library does (the ID token is parsed and checked).
+    async fn exchange(
+        &self,
+        code: String,
+        verifier: openidconnect::PkceCodeVerifier,
+    ) -> openidconnect::core::CoreTokenResponse {
+        self.client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .expect("token exchange")
+    }
+
     async fn discover(server: &TestServer, id: &str, secret: Option<&str>) -> Rp {
         let http = client();
         let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
@@ -211,14 +226,7 @@ async fn a_confidential_client_logs_in_with_pkce_and_consent() {
     let redirect = log_in(&server, &browser, &attempt.url, "alice", "alice").await;
     let code = code_of(&redirect, &attempt, &server);
 
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(attempt.verifier)
-        .request_async(&rp.http)
-        .await
-        .expect("token exchange");
+    let tokens = rp.exchange(code, attempt.verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
     let claims = id_token
         .claims(&rp.client.id_token_verifier(), &attempt.nonce)
@@ -288,14 +296,7 @@ async fn a_public_client_must_use_pkce_and_authenticates_with_none() {
     let attempt = attempt(&rp, &["email"], &[]);
     let redirect = log_in(&server, &browser, &attempt.url, "bob", "bob").await;
     let code = code_of(&redirect, &attempt, &server);
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(attempt.verifier)
-        .request_async(&rp.http)
-        .await
-        .expect("token exchange");
+    let tokens = rp.exchange(code, attempt.verifier).await;
     let claims = tokens
         .id_token()
         .unwrap()
@@ -372,14 +373,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         &attempt,
         &server,
     );
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(attempt.verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code, attempt.verifier).await;
     let first = tokens
         .refresh_token()
         .expect("offline_access gives a refresh token")
@@ -444,14 +438,7 @@ async fn each_login_has_its_own_refresh_family() {
             &attempt,
             &server,
         );
-        let response = rp
-            .client
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(attempt.verifier)
-            .request_async(&rp.http)
-            .await
-            .unwrap();
+        let response = rp.exchange(code, attempt.verifier).await;
         tokens.push(response.refresh_token().unwrap().clone());
     }
     for token in &tokens {
@@ -626,14 +613,7 @@ async fn userinfo_takes_the_token_by_get_and_post() {
         &attempt,
         &server,
     );
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(attempt.verifier)
-        .request_async(&rp.http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange(code, attempt.verifier).await;
     let access = tokens.access_token().secret().clone();
     let url = format!("{}/userinfo", server.base);
     let by_get: serde_json::Value = client()
@@ -698,14 +678,7 @@ async fn the_same_person_gets_the_same_sub_and_another_person_another() {
             &attempt,
             &server,
         );
-        let tokens = rp
-            .client
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(attempt.verifier)
-            .request_async(&rp.http)
-            .await
-            .unwrap();
+        let tokens = rp.exchange(code, attempt.verifier).await;
         let claims = tokens
             .id_token()
             .unwrap()

@@ -5,8 +5,8 @@
 mod support;
 
 use gatehouse::Clock;
+use support::TestServer;
 use support::browser::Browser;
-use support::{TestServer, client};
 
 #[tokio::test]
 async fn alice_logs_in_with_the_quickstart_config() {
@@ -64,29 +64,10 @@ async fn alice_logs_in_with_the_quickstart_config() {
         .await;
     let code = redirect.redirect_params()["code"].clone();
 
-    let tokens: serde_json::Value = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("demo", Some("demo-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9000/callback"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let info: serde_json::Value = client()
-        .get(format!("{}/userinfo", server.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = server
+        .redeem(("demo", "demo-secret"), &code, "http://127.0.0.1:9000/callback", None)
+        .await;
+    let info = server.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info["name"], "Alice Example");
     assert_eq!(info["email"], "alice@example.com");
     assert_eq!(info["email_verified"], true);

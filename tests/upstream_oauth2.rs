@@ -6,9 +6,9 @@ mod support;
 
 use gatehouse::Clock;
 use serde_json::json;
+use support::TestServer;
 use support::browser::{Browser, Page};
 use support::mock_op::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, MockOp};
-use support::{TestServer, client};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
@@ -75,29 +75,8 @@ async fn a_github_style_login_maps_the_user_object() {
     assert_eq!(sent["redirect_uri"], format!("{}/callback/gh", server.base));
     assert!(!sent.contains_key("nonce"), "plain OAuth 2.0 has no nonce");
 
-    let response = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("s3cret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let tokens: serde_json::Value = response.json().await.unwrap();
-    let access = tokens["access_token"].as_str().unwrap();
-    let info: serde_json::Value = client()
-        .get(format!("{}/userinfo", server.base))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = server.redeem(("app", "s3cret"), code, REDIRECT, Some(VERIFIER)).await;
+    let info = server.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info["preferred_username"], "octocat");
     assert_eq!(info["name"], "The Octocat");
     assert_eq!(info["picture"], "https://avatars.example/u/583231");

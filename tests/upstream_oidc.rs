@@ -6,9 +6,9 @@ mod support;
 
 use gatehouse::Clock;
 use serde_json::json;
+use support::TestServer;
 use support::browser::{Browser, Page};
 use support::mock_op::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, MockOp};
-use support::{TestServer, client};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
@@ -67,23 +67,6 @@ async fn run(browser: &Browser, url: &str) -> Page {
     browser.follow_while(page, |next| !next.starts_with(REDIRECT)).await
 }
 
-async fn exchange(server: &TestServer, code: &str) -> serde_json::Value {
-    let response = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("s3cret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 fn id_token_claims(tokens: &serde_json::Value) -> serde_json::Value {
     let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
     use base64::Engine;
@@ -122,7 +105,7 @@ async fn a_login_through_an_oidc_upstream_maps_its_nested_claims() {
     assert_eq!(sent["login_hint"], "grace", "login_hint is passed upstream");
     assert!(!sent.contains_key("prompt"));
 
-    let tokens = exchange(&server, code).await;
+    let tokens = server.redeem(("app", "s3cret"), code, REDIRECT, Some(VERIFIER)).await;
     let claims = id_token_claims(&tokens);
     assert_eq!(claims["name"], "Grace Hopper");
     assert_eq!(claims["department"], "Navy");
@@ -141,7 +124,14 @@ async fn userinfo_is_merged_when_configured_and_must_name_the_same_sub() {
     let server = start(dir.path(), &upstream, "userinfo = true").await;
     let browser = Browser::default();
     let page = run(&browser, &authorize_url(&server, "openid email", "")).await;
-    let tokens = exchange(&server, &page.redirect_params()["code"]).await;
+    let tokens = server
+        .redeem(
+            ("app", "s3cret"),
+            &page.redirect_params()["code"],
+            REDIRECT,
+            Some(VERIFIER),
+        )
+        .await;
     assert_eq!(id_token_claims(&tokens)["email"], "grace@navy.example");
 
     upstream.misbehave(Misbehaviour::UserinfoOtherSub);

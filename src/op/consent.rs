@@ -1,7 +1,7 @@
 //! `POST /consent`: the person's answer on the consent page.
 
 use super::authorize::deliver_code;
-use super::respond::{internal_error, login_expired, reply};
+use super::respond::{internal_error, login_expired, reply, resume, use_up};
 use crate::AppState;
 use crate::login::{self, ReplyTo};
 use crate::web::cookies;
@@ -21,16 +21,14 @@ pub struct ConsentForm {
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Response {
     let now = state.clock.now();
     let browser = cookies::get(&headers, cookies::BROWSER);
-    let pending = match login::resume(&state.store, &form.pending, browser.as_deref(), now) {
-        Ok(Some(pending)) if crate::secrets::equal(&pending.csrf, &form.csrf) => pending,
-        Ok(_) => return login_expired(&state),
-        Err(e) => return internal_error(&state, e),
+    let taken = resume(&state, &form.pending, browser.as_deref(), now, |p| {
+        crate::secrets::equal(&p.csrf, &form.csrf)
+    })
+    .and_then(|pending| use_up(&state, &form.pending, now).map(|()| pending));
+    let pending = match taken {
+        Ok(pending) => pending,
+        Err(page) => return *page,
     };
-    match state.store.pending_authorizations.take(&form.pending, now) {
-        Ok(Some(_)) => {}
-        Ok(None) => return login_expired(&state),
-        Err(e) => return internal_error(&state, e),
-    }
     let Some(done) = pending.login else {
         return login_expired(&state);
     };

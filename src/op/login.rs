@@ -2,7 +2,7 @@
 //! upstreams. Every step checks that the parked request belongs to this browser.
 
 use super::authorize::after_login;
-use super::respond::{internal_error, login_expired, redirect, reply};
+use super::respond::{internal_error, login_expired, redirect, reply, resume, use_up};
 use super::routes;
 use crate::AppState;
 use crate::config::UpstreamKind;
@@ -25,10 +25,9 @@ pub async fn start(
 ) -> Response {
     let now = state.clock.now();
     let browser = cookies::get(&headers, cookies::BROWSER);
-    let pending = match login::resume(&state.store, &pid, browser.as_deref(), now) {
-        Ok(Some(pending)) => pending,
-        Ok(None) => return login_expired(&state),
-        Err(e) => return internal_error(&state, e),
+    let pending = match resume(&state, &pid, browser.as_deref(), now, |_| true) {
+        Ok(pending) => pending,
+        Err(page) => return *page,
     };
     let Some(client) = state.config.client(&pending.request.client_id) else {
         return login_expired(&state);
@@ -98,17 +97,15 @@ pub async fn callback(
     let Some(pid) = params.state.clone() else {
         return login_expired(&state);
     };
-    let pending = match login::resume(&state.store, &pid, browser.as_deref(), now) {
-        Ok(Some(pending)) if pending.upstream.as_deref() == Some(upstream_id.as_str()) => pending,
-        Ok(_) => return login_expired(&state),
-        Err(e) => return internal_error(&state, e),
-    };
     // The state is single use: a replayed callback finds nothing.
-    match state.store.pending_authorizations.take(&pid, now) {
-        Ok(Some(_)) => {}
-        Ok(None) => return login_expired(&state),
-        Err(e) => return internal_error(&state, e),
-    }
+    let taken = resume(&state, &pid, browser.as_deref(), now, |p| {
+        p.upstream.as_deref() == Some(upstream_id.as_str())
+    })
+    .and_then(|pending| use_up(&state, &pid, now).map(|()| pending));
+    let pending = match taken {
+        Ok(pending) => pending,
+        Err(page) => return *page,
+    };
     let (Some(provider), Some(verifier)) = (state.remotes.get(&upstream_id), pending.pkce_verifier.as_deref()) else {
         return login_expired(&state);
     };
@@ -192,10 +189,11 @@ pub async fn submit(
 ) -> Response {
     let now = state.clock.now();
     let browser = cookies::get(&headers, cookies::BROWSER);
-    let pending = match login::resume(&state.store, &pid, browser.as_deref(), now) {
-        Ok(Some(pending)) if crate::secrets::equal(&pending.csrf, &form.csrf) => pending,
-        Ok(_) => return login_expired(&state),
-        Err(e) => return internal_error(&state, e),
+    let pending = match resume(&state, &pid, browser.as_deref(), now, |p| {
+        crate::secrets::equal(&p.csrf, &form.csrf)
+    }) {
+        Ok(pending) => pending,
+        Err(page) => return *page,
     };
     let Some(UpstreamKind::Local(local)) = state.config.upstream(&upstream_id).map(|u| &u.kind) else {
         return login_expired(&state);
@@ -213,15 +211,17 @@ pub async fn submit(
     let document =
         tokio::task::spawn_blocking(move || crate::upstream::local::authenticate(&local, &username, &password)).await;
     match document {
-        Ok(Some(document)) => finish(
-            &state,
-            &pid,
-            pending,
-            &upstream_id,
-            document,
-            browser.as_deref().unwrap_or_default(),
-            now,
-        ),
+        Ok(Some(document)) => match use_up(&state, &pid, now) {
+            Ok(()) => complete(
+                &state,
+                pending,
+                &upstream_id,
+                document,
+                browser.as_deref().unwrap_or_default(),
+                now,
+            ),
+            Err(page) => *page,
+        },
         Ok(None) => {
             tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
             login_form(
@@ -238,25 +238,8 @@ pub async fn submit(
 }
 
 /// The person logged in at `upstream_id` and it said `document` about them: map it,
-/// link the account, start the session, and go on to consent or the code.
-fn finish(
-    state: &AppState,
-    pid: &str,
-    pending: PendingAuthorization,
-    upstream_id: &str,
-    document: Json,
-    browser: &str,
-    now: i64,
-) -> Response {
-    // The parked request is used up by this login, whatever happens next.
-    match state.store.pending_authorizations.take(pid, now) {
-        Ok(Some(_)) => complete(state, pending, upstream_id, document, browser, now),
-        Ok(None) => login_expired(state),
-        Err(e) => internal_error(state, e),
-    }
-}
-
-/// [`finish`] for a parked request already taken out of the store.
+/// link the account, start the session, and go on to consent or the code. The parked
+/// request has been used up already.
 fn complete(
     state: &AppState,
     pending: PendingAuthorization,

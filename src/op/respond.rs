@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::login::{AuthorizeError, ReplyTo};
+use crate::store::PendingAuthorization;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -93,4 +94,29 @@ pub fn login_expired(state: &AppState) -> Response {
         "The sign-in you were in the middle of has expired or was started in another browser.",
         "Go back to the application and sign in again.",
     )
+}
+
+/// The parked request `pid`, if it belongs to this browser and `accept` agrees (a CSRF
+/// token, the upstream it went to); otherwise the page that says the login expired.
+pub fn resume(
+    state: &AppState,
+    pid: &str,
+    browser: Option<&str>,
+    now: i64,
+    accept: impl Fn(&PendingAuthorization) -> bool,
+) -> Result<PendingAuthorization, Box<Response>> {
+    match crate::login::resume(&state.store, pid, browser, now) {
+        Ok(Some(pending)) if accept(&pending) => Ok(pending),
+        Ok(_) => Err(Box::new(login_expired(state))),
+        Err(e) => Err(Box::new(internal_error(state, e))),
+    }
+}
+
+/// Takes the parked request `pid` out of the store: each one finishes at most once.
+pub fn use_up(state: &AppState, pid: &str, now: i64) -> Result<(), Box<Response>> {
+    match state.store.pending_authorizations.take(pid, now) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Box::new(login_expired(state))),
+        Err(e) => Err(Box::new(internal_error(state, e))),
+    }
 }

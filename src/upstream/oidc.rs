@@ -34,6 +34,17 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
+/// A client made from discovery: authorization endpoint known, token and userinfo
+/// endpoints as the upstream announced them.
+type Client = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// One OpenID Connect upstream and what its discovery said.
 pub struct OidcProvider {
     id: String,
@@ -86,20 +97,7 @@ impl OidcProvider {
         }
     }
 
-    fn client(
-        &self,
-        metadata: CoreProviderMetadata,
-    ) -> Result<
-        CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
-        UpstreamError,
-    > {
+    fn client(&self, metadata: CoreProviderMetadata) -> Result<Client, UpstreamError> {
         let redirect =
             RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let auth_type = match self.settings.auth_method {
@@ -230,18 +228,7 @@ impl OidcProvider {
         Ok(Json::Object(document))
     }
 
-    fn verifier<'a>(
-        &self,
-        client: &'a CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
-        now: i64,
-    ) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+    fn verifier<'a>(&self, client: &'a Client, now: i64) -> openidconnect::core::CoreIdTokenVerifier<'a> {
         let clock = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         client
             .id_token_verifier()

@@ -40,3 +40,36 @@ pub fn set(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> Heade
 pub fn clear(name: &str, secure: bool) -> HeaderValue {
     set(name, "", secure, Some(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cookie_is_http_only_and_lax_and_secure_on_https() {
+        let cookie = set(SESSION, "v", true, Some(60));
+        assert_eq!(
+            cookie,
+            "gatehouse_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        assert_eq!(
+            set(BROWSER, "v", false, None),
+            "gatehouse_browser=v; Path=/; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            clear(SESSION, true),
+            "gatehouse_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
+        );
+    }
+
+    #[test]
+    fn reads_one_cookie_among_many() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; gatehouse_session=abc; b=2"),
+        );
+        assert_eq!(get(&headers, SESSION).as_deref(), Some("abc"));
+        assert_eq!(get(&headers, BROWSER), None);
+    }
+}

@@ -71,6 +71,46 @@ impl TestServer {
         response.json().await.expect("json")
     }
 
+    /// The token endpoint's JSON answer to an authorization_code grant by a confidential
+    /// client (client_secret_basic).
+    pub async fn redeem(
+        &self,
+        (id, secret): (&str, &str),
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> serde_json::Value {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(verifier) = verifier {
+            form.push(("code_verifier", verifier));
+        }
+        let response = client()
+            .post(format!("{}/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200, "token endpoint");
+        response.json().await.expect("token JSON")
+    }
+
+    /// What /userinfo answers for `access_token`.
+    pub async fn userinfo(&self, access_token: &str) -> serde_json::Value {
+        let response = client()
+            .get(format!("{}/userinfo", self.base))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("userinfo request");
+        assert_eq!(response.status(), 200, "userinfo");
+        response.json().await.expect("userinfo JSON")
+    }
+
     /// Stops the server and waits until the database is released.
     pub async fn stop(self) {
         let data_dir = self.app.state().config.data_dir.clone();
