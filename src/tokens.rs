@@ -315,3 +315,131 @@ impl Issuer<'_> {
 fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split_whitespace().any(|s| s == wanted)
 }
+
+/// Why an access token is not active.
+pub fn active_access_token(
+    config: &Config,
+    keys: &Keys,
+    store: &Store,
+    token: &str,
+    now: i64,
+) -> Result<Map<String, Json>, &'static str> {
+    let claims = keys
+        .verify(token, "at+jwt", now)
+        .map_err(|_| "the access token is not valid")?;
+    let Json::Object(claims) = claims else {
+        return Err("the access token is not valid");
+    };
+    if claims.get("iss").and_then(Json::as_str) != Some(config.issuer.as_str()) {
+        return Err("the access token is not from this issuer");
+    }
+    if claims.get("exp").and_then(Json::as_i64).is_none_or(|exp| exp <= now) {
+        return Err("the access token has expired");
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(Json::as_str)
+        .ok_or("the access token has no jti")?;
+    match store.revoked_tokens.get(jti, now) {
+        Ok(None) => Ok(claims),
+        Ok(Some(_)) => Err("the access token was revoked"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check token revocation");
+            Err("the access token cannot be checked now")
+        }
+    }
+}
+
+impl Issuer<'_> {
+    /// The client_credentials grant (RFC 6749 §4.4): an access token whose `sub` is the
+    /// client, for the custom scopes it asks for.
+    pub fn client_credentials(&self, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+        if !client.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(OAuthError::UnauthorizedClient(
+                "this client may not use client_credentials".into(),
+            ));
+        }
+        let asked: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
+        if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(**s)) {
+            return Err(OAuthError::InvalidScope(format!(
+                "\"{unknown}\" is not a scope a client can be granted alone"
+            )));
+        }
+        let scope = asked.join(" ");
+        let jti = secrets::random_token();
+        let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let claims = json!({
+            "iss": self.config.issuer, "sub": client.id, "aud": client.id, "client_id": client.id,
+            "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
+        });
+        Ok(TokenResponse {
+            access_token: self.keys.sign(&claims, "at+jwt")?,
+            token_type: "Bearer",
+            expires_in: exp - self.now,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        })
+    }
+
+    /// Token revocation (RFC 7009): an access token is revoked by its `jti` until it
+    /// would expire; a refresh token revokes its family. Unknown tokens are not an error.
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), OAuthError> {
+        let not_yours = || OAuthError::UnauthorizedClient("the token was not issued to this client".into());
+        if let Ok(claims) = active_access_token(self.config, self.keys, self.store, token, self.now) {
+            if claims.get("client_id").and_then(Json::as_str) != Some(client.id.as_str()) {
+                return Err(not_yours());
+            }
+            let jti = claims.get("jti").and_then(Json::as_str).unwrap_or_default();
+            let exp = claims.get("exp").and_then(Json::as_i64).unwrap_or(self.now);
+            self.store
+                .revoked_tokens
+                .put(jti, &RevokedToken { revoked_at: self.now }, Some(exp))?;
+            self.store.flush().await?;
+            return Ok(());
+        }
+        if let Some(record) = self.store.refresh_tokens.get(&secrets::hash(token), self.now)?
+            && let Some(family) = self.store.refresh_families.get(&record.family, self.now)?
+        {
+            if family.client_id != client.id {
+                return Err(not_yours());
+            }
+            self.revoke_family(&record.family).await?;
+        }
+        Ok(())
+    }
+
+    /// Token introspection (RFC 7662): what is known of an active token, told only to the
+    /// client it was issued to or to a client with `introspect = true`.
+    pub fn introspect(&self, caller: &Client, token: &str) -> Result<Json, OAuthError> {
+        let inactive = json!({ "active": false });
+        let may_see = |client_id: &str| caller.introspect || caller.id == client_id;
+        if let Ok(claims) = active_access_token(self.config, self.keys, self.store, token, self.now) {
+            let client_id = claims.get("client_id").and_then(Json::as_str).unwrap_or_default();
+            if !may_see(client_id) {
+                return Ok(inactive);
+            }
+            let mut answer = json!({ "active": true, "token_type": "Bearer" });
+            for field in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid"] {
+                if let (Some(value), Json::Object(out)) = (claims.get(field), &mut answer) {
+                    out.insert(field.into(), value.clone());
+                }
+            }
+            return Ok(answer);
+        }
+        let hash = secrets::hash(token);
+        let Some(record) = self.store.refresh_tokens.get(&hash, self.now)? else {
+            return Ok(inactive);
+        };
+        let Some((family, expires)) = self.store.refresh_families.get_with_expiry(&record.family, self.now)? else {
+            return Ok(inactive);
+        };
+        if family.revoked || family.current != hash || !may_see(&family.client_id) {
+            return Ok(inactive);
+        }
+        Ok(json!({
+            "active": true, "token_type": "refresh_token", "scope": family.scope, "client_id": family.client_id,
+            "sub": family.sub, "iat": record.issued_at, "exp": expires, "iss": self.config.issuer, "sid": family.sid,
+        }))
+    }
+}

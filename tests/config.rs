@@ -413,3 +413,20 @@ fn hash_password_makes_an_argon2_hash_that_check_accepts() {
     let (code, _, stderr, _dir) = check(&text);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn client_credentials_backchannel_and_admin_settings_are_checked() {
+    let text = format!(
+        "{GOOD}\n[[clients]]\nid = \"m2m\"\ngrant_types = [\"client_credentials\"]\n\
+         [[clients]]\nid = \"bcl\"\nsecret = \"x\"\nredirect_uris = [\"https://b.example.com/cb\"]\nbackchannel_logout_uri = \"logout\"\n"
+    )
+    .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nadmin_listen = 9091");
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[1].grant_types: client_credentials is for confidential clients",
+            "FILE: clients[2].backchannel_logout_uri: \"logout\" must be an absolute http(s) URL",
+            "FILE: admin_token: is required when admin_listen is set",
+        ],
+    );
+}

@@ -35,9 +35,11 @@ async fn discovery_lists_exactly_what_is_implemented() {
         doc["response_modes_supported"],
         serde_json::json!(["query", "form_post"])
     );
+    assert_eq!(doc["revocation_endpoint"], endpoint("/revoke"));
+    assert_eq!(doc["introspection_endpoint"], endpoint("/introspect"));
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(
@@ -65,12 +67,16 @@ async fn discovery_lists_exactly_what_is_implemented() {
             "code_challenge_methods_supported",
             "grant_types_supported",
             "id_token_signing_alg_values_supported",
+            "introspection_endpoint",
+            "introspection_endpoint_auth_methods_supported",
             "issuer",
             "jwks_uri",
             "request_parameter_supported",
             "request_uri_parameter_supported",
             "response_modes_supported",
             "response_types_supported",
+            "revocation_endpoint",
+            "revocation_endpoint_auth_methods_supported",
             "scopes_supported",
             "subject_types_supported",
             "token_endpoint",

@@ -27,6 +27,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A folder whose templates replace the embedded ones of the same name.
     pub templates_dir: Option<PathBuf>,
+    /// The admin API's address; off when `None`.
+    pub admin_listen: Option<SocketAddr>,
+    /// The bearer token every admin API request must carry.
+    pub admin_token: Option<Secret>,
     pub tokens: TokenSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
@@ -129,6 +133,16 @@ impl fmt::Display for SigningAlg {
     }
 }
 
+/// A secret from the config; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// A relying party.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -142,6 +156,10 @@ pub struct Client {
     pub upstreams: Option<Vec<String>>,
     pub grant_types: Vec<GrantType>,
     pub token_endpoint_auth_method: AuthMethod,
+    /// A resource server: may introspect tokens issued to other clients.
+    pub introspect: bool,
+    /// Where logout tokens go when a session this client has tokens from ends.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A client secret as configured: in clear (usually from `${ENV}`) or as an argon2 PHC hash.
@@ -165,6 +183,7 @@ impl fmt::Debug for ClientSecret {
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
+    ClientCredentials,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -210,6 +229,8 @@ pub struct OidcUpstream {
     pub scopes: Vec<String>,
     /// Also fetch the upstream's userinfo and merge it over the ID token claims.
     pub userinfo: bool,
+    /// On logout, also send the person to the upstream's end_session_endpoint.
+    pub logout_upstream: bool,
 }
 
 #[derive(Clone)]

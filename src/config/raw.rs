@@ -12,6 +12,9 @@ pub struct RawRoot {
     pub listen: Option<String>,
     pub data_dir: Option<String>,
     pub templates_dir: Option<String>,
+    /// An address, or a port on 127.0.0.1.
+    pub admin_listen: Option<toml::Value>,
+    pub admin_token: Option<String>,
     pub tokens: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
@@ -42,6 +45,7 @@ pub struct RawClient {
     pub id: String,
     pub secret: Option<String>,
     pub secret_hash: Option<String>,
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
@@ -50,6 +54,8 @@ pub struct RawClient {
     pub upstreams: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
+    pub introspect: Option<bool>,
+    pub backchannel_logout_uri: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +67,7 @@ pub struct RawUpstream {
     // oidc
     pub issuer: Option<String>,
     pub userinfo: Option<bool>,
+    pub logout_upstream: Option<bool>,
     // oauth2
     pub authorization_url: Option<String>,
     pub token_url: Option<String>,

@@ -19,6 +19,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let clients = validate_clients(root.clients, &upstream_ids, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
     let templates_dir = root.templates_dir.map(|dir| base.join(dir));
+    let (admin_listen, admin_token) = validate_admin(root.admin_listen, root.admin_token, problems);
     if let Some(dir) = &templates_dir
         && !dir.is_dir()
     {
@@ -33,6 +34,8 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         listen: listen?,
         data_dir,
         templates_dir,
+        admin_listen,
+        admin_token,
         tokens,
         scopes,
         clients,
@@ -119,6 +122,57 @@ fn validate_listen(listen: Option<&str>, issuer: Option<&Url>, problems: &mut Ve
         }
     };
     Some(SocketAddr::new(ip, port))
+}
+
+/// The admin API: off unless `admin_listen` is set (an address, or a port on loopback);
+/// then `admin_token` is required.
+fn validate_admin(
+    listen: Option<toml::Value>,
+    token: Option<String>,
+    problems: &mut Vec<Problem>,
+) -> (Option<SocketAddr>, Option<Secret>) {
+    let listen = match listen {
+        None => None,
+        Some(toml::Value::Integer(port)) => match u16::try_from(port) {
+            Ok(port) if port > 0 => Some(SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port)),
+            _ => {
+                problems.push(Problem::new("admin_listen", format!("{port} is not a port number")));
+                None
+            }
+        },
+        Some(toml::Value::String(text)) => match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.push(Problem::new(
+                    "admin_listen",
+                    format!("\"{text}\" is not an address like \"127.0.0.1:9091\""),
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(Problem::new(
+                "admin_listen",
+                "must be an address (\"127.0.0.1:9091\") or a port (9091)",
+            ));
+            None
+        }
+    };
+    let token = match (&listen, token) {
+        (_, Some(token)) if token.len() < 16 => {
+            problems.push(Problem::new(
+                "admin_token",
+                "must be at least 16 characters (use ${ADMIN_TOKEN})",
+            ));
+            None
+        }
+        (Some(_), None) => {
+            problems.push(Problem::new("admin_token", "is required when admin_listen is set"));
+            None
+        }
+        (_, token) => token.map(Secret),
+    };
+    (listen, token)
 }
 
 fn validate_tokens(tokens: Option<toml::Value>, problems: &mut Vec<Problem>) -> TokenSettings {
@@ -231,11 +285,24 @@ fn validate_client(
         }
         (None, None) => None,
     };
-    if raw.redirect_uris.is_empty() {
+    let grant_types = raw
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    if raw.redirect_uris.is_empty() && grant_types.contains(&GrantType::AuthorizationCode) {
         problems.push(Problem::new(
             format!("{at}.redirect_uris"),
             "must list at least one redirect URI",
         ));
+    }
+    if let Some(uri) = &raw.backchannel_logout_uri {
+        match Url::parse(uri) {
+            Ok(url) if url.fragment().is_none() && matches!(url.scheme(), "https" | "http") => {}
+            _ => problems.push(Problem::new(
+                format!("{at}.backchannel_logout_uri"),
+                format!("\"{uri}\" must be an absolute http(s) URL without fragment"),
+            )),
+        }
     }
     check_redirect_uris(&format!("{at}.redirect_uris"), &raw.redirect_uris, problems);
     check_redirect_uris(
@@ -253,9 +320,6 @@ fn validate_client(
             }
         }
     }
-    let grant_types = raw
-        .grant_types
-        .unwrap_or_else(|| vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
     if grant_types.is_empty() {
         problems.push(Problem::new(
             format!("{at}.grant_types"),
@@ -265,6 +329,11 @@ fn validate_client(
         problems.push(Problem::new(
             format!("{at}.grant_types"),
             "refresh_token needs authorization_code",
+        ));
+    } else if grant_types.contains(&GrantType::ClientCredentials) && secret.is_none() {
+        problems.push(Problem::new(
+            format!("{at}.grant_types"),
+            "client_credentials is for confidential clients: set secret or secret_hash",
         ));
     }
     let default_method = if secret.is_some() {
@@ -294,6 +363,8 @@ fn validate_client(
         upstreams: raw.upstreams,
         grant_types,
         token_endpoint_auth_method: method,
+        introspect: raw.introspect.unwrap_or(false),
+        backchannel_logout_uri: raw.backchannel_logout_uri,
     })
 }
 
@@ -376,9 +447,10 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
         RawKind::Oauth2 => "oauth2",
         RawKind::Local => "local",
     };
-    let present: [(&str, bool, &[RawKind]); 10] = [
+    let present: [(&str, bool, &[RawKind]); 11] = [
         ("issuer", raw.issuer.is_some(), &[RawKind::Oidc]),
         ("userinfo", raw.userinfo.is_some(), &[RawKind::Oidc]),
+        ("logout_upstream", raw.logout_upstream.is_some(), &[RawKind::Oidc]),
         ("authorization_url", raw.authorization_url.is_some(), &[RawKind::Oauth2]),
         ("token_url", raw.token_url.is_some(), &[RawKind::Oauth2]),
         ("userinfo_url", raw.userinfo_url.is_some(), &[RawKind::Oauth2]),
@@ -438,6 +510,7 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
                 auth_method: raw.auth_method.unwrap_or_default(),
                 scopes,
                 userinfo: raw.userinfo.unwrap_or(false),
+                logout_upstream: raw.logout_upstream.unwrap_or(false),
             }))
         }
         RawKind::Oauth2 => {

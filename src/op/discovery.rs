@@ -14,6 +14,8 @@ pub struct ProviderMetadata {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub userinfo_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
     pub jwks_uri: String,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
@@ -22,6 +24,8 @@ pub struct ProviderMetadata {
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub claims_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
@@ -29,6 +33,9 @@ pub struct ProviderMetadata {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
 }
+
+/// Client authentication, the same at every endpoint that takes it.
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 pub fn metadata(state: &AppState) -> ProviderMetadata {
     let issuer = &state.config.issuer;
@@ -46,14 +53,18 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         authorization_endpoint: url(routes::AUTHORIZE),
         token_endpoint: url(routes::TOKEN),
         userinfo_endpoint: url(routes::USERINFO),
+        revocation_endpoint: url(routes::REVOKE),
+        introspection_endpoint: url(routes::INTROSPECT),
         jwks_uri: url(routes::JWKS),
         scopes_supported: scopes,
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query", "form_post"],
-        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        grant_types_supported: vec!["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec![state.keys.signing_alg().to_string()],
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "none"],
+        token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
         code_challenge_methods_supported: vec!["S256"],
         claims_supported: claims.into_iter().collect(),
         authorization_response_iss_parameter_supported: true,

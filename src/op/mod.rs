@@ -1,13 +1,16 @@
 //! The OP face toward relying parties: one file per endpoint, one router.
 
 mod authorize;
+mod client_auth;
 mod consent;
 mod discovery;
 pub mod error;
 mod health;
+mod introspect;
 mod jwks;
 mod login;
 mod respond;
+mod revoke;
 pub mod routes;
 mod token;
 mod userinfo;
@@ -33,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::CALLBACK, get(login::callback))
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::TOKEN, post(token::handler))
+        .route(routes::REVOKE, post(revoke::handler))
+        .route(routes::INTROSPECT, post(introspect::handler))
         .route(routes::USERINFO, get(userinfo::get).post(userinfo::post))
         .fallback(not_found)
         .layer(middleware::from_fn(request_span))

@@ -63,42 +63,22 @@ fn respond(state: &AppState, token: Result<Option<String>, BearerError>) -> Resp
 
 fn claims(state: &AppState, token: &str) -> Result<Json_, BearerError> {
     let now = state.clock.now();
-    let invalid = |why: &str| BearerError::InvalidToken(why.to_string());
-    let claims = state
-        .keys
-        .verify(token, "at+jwt", now)
-        .map_err(|_| invalid("the access token is not valid"))?;
-    if claims["iss"] != state.config.issuer.as_str() {
-        return Err(invalid("the access token is not from this issuer"));
-    }
-    if claims["exp"].as_i64().is_none_or(|exp| exp <= now) {
-        return Err(invalid("the access token has expired"));
-    }
-    let jti = claims["jti"]
-        .as_str()
-        .ok_or_else(|| invalid("the access token has no jti"))?;
-    if state
-        .store
-        .revoked_tokens
-        .get(jti, now)
-        .map_err(|e| BearerError::Server(e.to_string()))?
-        .is_some()
-    {
-        return Err(invalid("the access token was revoked"));
-    }
-    let scope = claims["scope"].as_str().unwrap_or_default();
+    let claims = crate::tokens::active_access_token(&state.config, &state.keys, &state.store, token, now)
+        .map_err(|why| BearerError::InvalidToken(why.to_string()))?;
+    let scope = claims.get("scope").and_then(Json_::as_str).unwrap_or_default();
     if !scope.split_whitespace().any(|s| s == "openid") {
         return Err(BearerError::InsufficientScope("userinfo needs the openid scope".into()));
     }
-    let sub = claims["sub"]
-        .as_str()
-        .ok_or_else(|| invalid("the access token has no sub"))?;
+    let sub = claims
+        .get("sub")
+        .and_then(Json_::as_str)
+        .ok_or_else(|| BearerError::InvalidToken("the access token has no sub".into()))?;
     let account = state
         .store
         .accounts
         .get(sub, now)
         .map_err(|e| BearerError::Server(e.to_string()))?
-        .ok_or_else(|| invalid("the account no longer exists"))?;
+        .ok_or_else(|| BearerError::InvalidToken("the account no longer exists".into()))?;
     let mut released = release(&account.claims, scope, &state.config.scopes);
     released.insert("sub".into(), Json_::String(sub.to_string()));
     Ok(Json_::Object(released))

@@ -136,3 +136,41 @@ impl Browser {
         }
     }
 }
+
+/// Logs in through a `local` upstream's form as `user`, allowing on the consent page if
+/// one is shown; returns the answer to the relying party.
+pub async fn local_login(base: &str, browser: &Browser, authorize_url: &str, user: &str, password: &str) -> Page {
+    let page = browser.follow(base, browser.get(authorize_url).await).await;
+    if page.location.is_some() {
+        return page;
+    }
+    let action = page
+        .body
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form");
+    let page = browser
+        .post(
+            &format!("{base}{action}"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("username", user),
+                ("password", password),
+            ],
+        )
+        .await;
+    if page.location.is_some() || !page.body.contains("name=\"decision\"") {
+        return page;
+    }
+    browser
+        .post(
+            &format!("{base}/consent"),
+            &[
+                ("pending", &page.field("pending")),
+                ("csrf", &page.field("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await
+}

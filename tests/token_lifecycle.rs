@@ -1,0 +1,260 @@
+//! Introspection (RFC 7662), revocation (RFC 7009) and the client_credentials grant.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use gatehouse::Clock;
+use serde_json::Value;
+use support::browser::{Browser, local_login};
+use support::{TestServer, client};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const BOB_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
+
+fn config() -> String {
+    format!(
+        r#"
+[scopes."api:read"]
+claims = ["name"]
+
+[[clients]]
+id = "app"
+secret = "app-secret"
+redirect_uris = ["{REDIRECT}"]
+consent = false
+
+[[clients]]
+id = "other"
+secret = "other-secret"
+redirect_uris = ["{REDIRECT}"]
+consent = false
+
+[[clients]]
+id = "resource-server"
+secret = "rs-secret-rs-secret"
+grant_types = ["client_credentials"]
+introspect = true
+
+[[clients]]
+id = "machine"
+secret = "machine-secret"
+grant_types = ["client_credentials"]
+
+[[upstreams]]
+id = "demo"
+kind = "local"
+[[upstreams.users]]
+username = "bob"
+password_hash = "{BOB_HASH}"
+[upstreams.users.attributes]
+name = "Bob"
+"#
+    )
+}
+
+/// Logs bob in for `app` with offline_access; returns the token response.
+async fn tokens_for_app(server: &TestServer) -> Value {
+    let url = format!(
+        "{}/authorize?client_id=app&response_type=code&scope=openid%20profile%20offline_access&redirect_uri={REDIRECT}",
+        server.base
+    );
+    let page = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
+    let code = page.redirect_params()["code"].clone();
+    server.redeem(("app", "app-secret"), &code, REDIRECT, None).await
+}
+
+async fn post(server: &TestServer, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> (u16, Value) {
+    let response = client()
+        .post(format!("{}{path}", server.base))
+        .basic_auth(auth.0, Some(auth.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn introspect(server: &TestServer, auth: (&str, &str), token: &str) -> Value {
+    let (status, body) = post(server, "/introspect", auth, &[("token", token)]).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn introspection_tells_the_owner_and_resource_servers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    let tokens = tokens_for_app(&server).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    let own = introspect(&server, ("app", "app-secret"), access).await;
+    assert_eq!(own["active"], true);
+    assert_eq!(own["client_id"], "app");
+    assert_eq!(own["scope"], "openid profile offline_access");
+    assert_eq!(own["token_type"], "Bearer");
+    assert!(own["sub"].is_string() && own["exp"].is_i64() && own["iat"].is_i64());
+
+    let by_rs = introspect(&server, ("resource-server", "rs-secret-rs-secret"), access).await;
+    assert_eq!(
+        by_rs["active"], true,
+        "a client with introspect = true sees other clients' tokens"
+    );
+    assert_eq!(
+        introspect(&server, ("other", "other-secret"), access).await,
+        serde_json::json!({ "active": false })
+    );
+
+    let refresh_info = introspect(&server, ("app", "app-secret"), refresh).await;
+    assert_eq!(refresh_info["active"], true);
+    assert_eq!(refresh_info["token_type"], "refresh_token");
+    assert_eq!(
+        introspect(&server, ("other", "other-secret"), refresh).await["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&server, ("app", "app-secret"), "garbage").await,
+        serde_json::json!({ "active": false })
+    );
+
+    let (status, body) = post(&server, "/introspect", ("app", "wrong"), &[("token", access)]).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_access_tokens_are_inactive() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(Clock::System.now());
+    let server = TestServer::start(dir.path(), &config(), clock.clone()).await;
+    let tokens = tokens_for_app(&server).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    clock.advance(15 * 60);
+    assert_eq!(
+        introspect(&server, ("app", "app-secret"), access).await["active"],
+        false
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_an_access_token_stops_it_at_userinfo_and_introspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    let tokens = tokens_for_app(&server).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    server.userinfo(access).await;
+
+    let (status, _) = post(&server, "/revoke", ("other", "other-secret"), &[("token", access)]).await;
+    assert_eq!(status, 400, "another client may not revoke it");
+    assert_eq!(introspect(&server, ("app", "app-secret"), access).await["active"], true);
+
+    let (status, _) = post(
+        &server,
+        "/revoke",
+        ("app", "app-secret"),
+        &[("token", access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        introspect(&server, ("app", "app-secret"), access).await["active"],
+        false
+    );
+    let response = client()
+        .get(format!("{}/userinfo", server.base))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let (status, _) = post(&server, "/revoke", ("app", "app-secret"), &[("token", "never-issued")]).await;
+    assert_eq!(status, 200, "unknown tokens answer 200 (RFC 7009 §2.2)");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_revokes_its_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    let tokens = tokens_for_app(&server).await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let (status, rotated) = post(
+        &server,
+        "/token",
+        ("app", "app-secret"),
+        &[("grant_type", "refresh_token"), ("refresh_token", first)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = rotated["refresh_token"].as_str().unwrap();
+
+    let (status, _) = post(&server, "/revoke", ("app", "app-secret"), &[("token", second)]).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(
+        &server,
+        "/token",
+        ("app", "app-secret"),
+        &[("grant_type", "refresh_token"), ("refresh_token", second)],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        introspect(&server, ("app", "app-secret"), second).await["active"],
+        false
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_credentials_gives_an_access_token_for_the_client_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    let (status, body) = post(
+        &server,
+        "/token",
+        ("machine", "machine-secret"),
+        &[("grant_type", "client_credentials"), ("scope", "api:read")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("id_token").is_none() && body.get("refresh_token").is_none(),
+        "{body}"
+    );
+    assert_eq!(body["scope"], "api:read");
+    let info = introspect(
+        &server,
+        ("machine", "machine-secret"),
+        body["access_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(info["sub"], "machine");
+    assert_eq!(info["client_id"], "machine");
+
+    let (status, body) = post(
+        &server,
+        "/token",
+        ("machine", "machine-secret"),
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = post(
+        &server,
+        "/token",
+        ("app", "app-secret"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "app does not have the grant"
+    );
+    server.stop().await;
+}
