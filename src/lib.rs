@@ -4,6 +4,7 @@
 //! signing keys, page templates); [`serve`] runs it on a listener until told to stop.
 //! `main.rs` and the integration tests both start Gatehouse this way.
 
+pub mod backchannel;
 pub mod clock;
 pub mod config;
 pub mod keys;

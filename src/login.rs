@@ -257,10 +257,11 @@ pub fn usable_upstreams<'c>(config: &'c Config, client: &Client) -> Vec<&'c crat
 
 /// The live session behind the session cookie `cookie`.
 pub fn find_session(store: &Store, cookie: Option<&str>, now: i64) -> Result<Option<Session>, StoreError> {
-    match cookie {
-        Some(cookie) => store.sessions.get(&secrets::hash(cookie), now),
-        None => Ok(None),
-    }
+    let Some((sid, secret)) = cookie.and_then(|c| c.split_once('.')) else {
+        return Ok(None);
+    };
+    let session = store.sessions.get(sid, now)?;
+    Ok(session.filter(|s| secrets::equal(&s.secret_hash, &secrets::hash(secret))))
 }
 
 /// Whether `session` satisfies the request's `prompt` and `max_age`.
@@ -349,16 +350,35 @@ pub fn start_session(
     upstream: &str,
     now: i64,
 ) -> Result<(String, Session), StoreError> {
-    let cookie = secrets::random_token();
+    let secret = secrets::random_token();
     let session = Session {
         sid: secrets::random_token(),
+        secret_hash: secrets::hash(&secret),
         sub: sub.to_string(),
         upstream: upstream.to_string(),
         auth_time: now,
+        clients: Vec::new(),
     };
     let expires = now + config.tokens.session_ttl.as_secs_i64();
-    store.sessions.put(&secrets::hash(&cookie), &session, Some(expires))?;
-    Ok((cookie, session))
+    store.sessions.put(&session.sid, &session, Some(expires))?;
+    Ok((format!("{}.{secret}", session.sid), session))
+}
+
+/// Ends the session `sid`: removes it and revokes the refresh tokens its logins got.
+/// Returns the session, so its clients can be told.
+pub fn end_session(store: &Store, sid: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    let Some(session) = store.sessions.take(sid, now)? else {
+        return Ok(None);
+    };
+    for (family, _) in store.refresh_families.entries_with_prefix(&format!("{sid}:"), now)? {
+        store.refresh_families.update(&family, now, |current| {
+            current.map(|mut f| {
+                f.revoked = true;
+                (f, Some(now + 24 * 3600))
+            })
+        })?;
+    }
+    Ok(Some(session))
 }
 
 /// Whether the person must be asked before `request`'s claims go to `client`.
@@ -412,6 +432,16 @@ pub fn issue_code(
     login: CompletedLogin,
     now: i64,
 ) -> Result<String, StoreError> {
+    // Remember that this client has something from the session, for back-channel logout.
+    store.sessions.update(&login.sid, now, |session| {
+        session.map(|mut s| {
+            if !s.clients.contains(&request.client_id) {
+                s.clients.push(request.client_id.clone());
+            }
+            let expires = s.auth_time + config.tokens.session_ttl.as_secs_i64();
+            (s, Some(expires))
+        })
+    })?;
     let code = secrets::random_token();
     let record = AuthorizationCode {
         request,

@@ -87,7 +87,7 @@ impl Issuer<'_> {
             has_scope(&record.request.scope, "offline_access") && client.grant_types.contains(&GrantType::RefreshToken);
         let jti = secrets::random_token();
         let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
-        let family = offline.then(secrets::random_token);
+        let family = offline.then(|| format!("{}:{}", record.login.sid, secrets::random_token()));
         let redeemed = Redeemed {
             access_token_jti: jti.clone(),
             access_token_exp: access_exp,

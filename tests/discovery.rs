@@ -37,6 +37,8 @@ async fn discovery_lists_exactly_what_is_implemented() {
     );
     assert_eq!(doc["revocation_endpoint"], endpoint("/revoke"));
     assert_eq!(doc["introspection_endpoint"], endpoint("/introspect"));
+    assert_eq!(doc["end_session_endpoint"], endpoint("/end_session"));
+    assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(
         doc["grant_types_supported"],
         serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
@@ -62,9 +64,12 @@ async fn discovery_lists_exactly_what_is_implemented() {
         [
             "authorization_endpoint",
             "authorization_response_iss_parameter_supported",
+            "backchannel_logout_session_supported",
+            "backchannel_logout_supported",
             "claims_parameter_supported",
             "claims_supported",
             "code_challenge_methods_supported",
+            "end_session_endpoint",
             "grant_types_supported",
             "id_token_signing_alg_values_supported",
             "introspection_endpoint",

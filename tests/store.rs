@@ -14,9 +14,11 @@ const NOW: i64 = 1_800_000_000;
 fn session(sid: &str) -> Session {
     Session {
         sid: sid.into(),
+        secret_hash: "hash".into(),
         sub: "sub-1".into(),
         upstream: "corp".into(),
         auth_time: NOW,
+        clients: Vec::new(),
     }
 }
 

@@ -16,6 +16,7 @@ pub struct ProviderMetadata {
     pub userinfo_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
+    pub end_session_endpoint: String,
     pub jwks_uri: String,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
@@ -32,6 +33,8 @@ pub struct ProviderMetadata {
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
 }
 
 /// Client authentication, the same at every endpoint that takes it.
@@ -55,6 +58,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         userinfo_endpoint: url(routes::USERINFO),
         revocation_endpoint: url(routes::REVOKE),
         introspection_endpoint: url(routes::INTROSPECT),
+        end_session_endpoint: url(routes::END_SESSION),
         jwks_uri: url(routes::JWKS),
         scopes_supported: scopes,
         response_types_supported: vec!["code"],
@@ -71,6 +75,8 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
     }
 }
 

@@ -4,6 +4,7 @@ mod authorize;
 mod client_auth;
 mod consent;
 mod discovery;
+mod end_session;
 pub mod error;
 mod health;
 mod introspect;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::LOGIN, get(login::start).post(login::submit))
         .route(routes::CALLBACK, get(login::callback))
         .route(routes::CONSENT, post(consent::submit))
+        .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::REVOKE, post(revoke::handler))
         .route(routes::INTROSPECT, post(introspect::handler))

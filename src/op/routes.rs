@@ -8,6 +8,7 @@ pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
+pub const END_SESSION: &str = "/end_session";
 pub const CONSENT: &str = "/consent";
 /// `/login/{pending}/{upstream}`: starts a login at an upstream (and takes the local form).
 pub const LOGIN: &str = "/login/{pending}/{upstream}";

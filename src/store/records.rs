@@ -55,14 +55,19 @@ impl UpstreamLink {
     }
 }
 
-/// A browser session (one login on one device), keyed by the hash of its cookie.
+/// A browser session (one login on one device), keyed by its `sid`. The cookie is
+/// `{sid}.{secret}`; only the secret's hash is kept, so the `sid` RPs see in ID tokens
+/// is no key to the session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
-    /// The session id RPs see in the `sid` claim; not the cookie.
     pub sid: String,
+    pub secret_hash: String,
     pub sub: String,
     pub upstream: String,
     pub auth_time: i64,
+    /// The clients that received a code in this session (told of its end).
+    #[serde(default)]
+    pub clients: Vec<String>,
 }
 
 /// A validated authorization request, as the relying party sent it.
@@ -132,7 +137,8 @@ pub struct RefreshToken {
     pub issued_at: i64,
 }
 
-/// One login's chain of refresh tokens. Only `current` may be used; presenting an older
+/// One login's chain of refresh tokens, keyed `{sid}:{random}` so that the families of a
+/// session can be found when it ends. Only `current` may be used; presenting an older
 /// one means it was stolen or replayed, and the family is revoked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshFamily {

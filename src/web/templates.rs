@@ -17,6 +17,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("login", include_str!("../../templates/login.hbs")),
     ("consent", include_str!("../../templates/consent.hbs")),
     ("form_post", include_str!("../../templates/form_post.hbs")),
+    ("logout", include_str!("../../templates/logout.hbs")),
 ];
 
 /// A template that does not load: which file, and why.

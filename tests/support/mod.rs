@@ -198,3 +198,21 @@ pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Result<serde_
         .map(|data| data.claims)
         .map_err(|e| e.to_string())
 }
+
+/// Verifies a JWT from the server against its JWKS with `aud`; returns the claims.
+pub async fn verify_jwt(server: &TestServer, token: &str, aud: &str) -> Result<serde_json::Value, String> {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+    let jwks: JwkSet = server.get("/jwks").await.json().await.map_err(|e| e.to_string())?;
+    let header = decode_header(token).map_err(|e| e.to_string())?;
+    let jwk = jwks
+        .find(header.kid.as_deref().ok_or("no kid")?)
+        .ok_or("kid not in the JWKS")?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[aud]);
+    validation.set_issuer(&[&server.base]);
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    decode::<serde_json::Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,236 @@
+//! RP-initiated logout and back-channel logout.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use axum::routing::post;
+use gatehouse::Clock;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use support::browser::{Browser, local_login};
+use support::{TestServer, client, verify_jwt};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
+const BOB_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
+
+fn config(backchannel: &str) -> String {
+    format!(
+        r#"
+[[clients]]
+id = "app"
+secret = "app-secret"
+redirect_uris = ["{REDIRECT}"]
+post_logout_redirect_uris = ["{AFTER_LOGOUT}"]
+consent = false
+{backchannel}
+
+[[upstreams]]
+id = "demo"
+kind = "local"
+[[upstreams.users]]
+username = "bob"
+password_hash = "{BOB_HASH}"
+"#
+    )
+}
+
+fn authorize(server: &TestServer, extra: &str) -> String {
+    format!(
+        "{}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}{extra}",
+        server.base
+    )
+}
+
+/// Logs bob in; returns the token response.
+async fn log_in(server: &TestServer, browser: &Browser) -> Value {
+    let page = local_login(&server.base, browser, &authorize(server, ""), "bob", "bob").await;
+    server
+        .redeem(("app", "app-secret"), &page.redirect_params()["code"], REDIRECT, None)
+        .await
+}
+
+async fn silent_login_error(server: &TestServer, browser: &Browser) -> Option<String> {
+    browser
+        .get(&authorize(server, "&prompt=none"))
+        .await
+        .redirect_params()
+        .get("error")
+        .cloned()
+}
+
+#[tokio::test]
+async fn logout_with_a_hint_ends_the_session_and_returns_to_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    let browser = Browser::default();
+    let tokens = log_in(&server, &browser).await;
+    assert_eq!(silent_login_error(&server, &browser).await, None, "logged in");
+
+    let url = format!(
+        "{}/end_session?id_token_hint={}&post_logout_redirect_uri={AFTER_LOGOUT}&state=st",
+        server.base,
+        tokens["id_token"].as_str().unwrap()
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some(format!("{AFTER_LOGOUT}?state=st").as_str())
+    );
+    assert!(
+        browser.cookie("gatehouse_session").is_none(),
+        "the session cookie is cleared"
+    );
+    assert_eq!(
+        silent_login_error(&server, &browser).await.as_deref(),
+        Some("login_required")
+    );
+
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let response = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "the session's refresh tokens end with it");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unregistered_post_logout_redirect_uri_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    let browser = Browser::default();
+    let tokens = log_in(&server, &browser).await;
+    let url = format!(
+        "{}/end_session?id_token_hint={}&post_logout_redirect_uri=https://evil.example/",
+        server.base,
+        tokens["id_token"].as_str().unwrap()
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 400);
+    assert!(page.location.is_none());
+    assert_eq!(silent_login_error(&server, &browser).await, None, "still logged in");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_the_person_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    let browser = Browser::default();
+    log_in(&server, &browser).await;
+    let page = browser
+        .get(&format!(
+            "{}/end_session?client_id=app&post_logout_redirect_uri={AFTER_LOGOUT}",
+            server.base
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Sign out"), "{}", page.body);
+    let csrf = page.field("csrf");
+
+    // A forged form (no or wrong CSRF token) ends nothing.
+    let forged = browser
+        .post(
+            &format!("{}/end_session", server.base),
+            &[("csrf", "forged"), ("decision", "logout"), ("client_id", "app")],
+        )
+        .await;
+    assert_eq!(forged.status, 200, "asked again");
+    assert_eq!(silent_login_error(&server, &browser).await, None, "still logged in");
+
+    let page = browser
+        .post(
+            &format!("{}/end_session", server.base),
+            &[
+                ("csrf", &csrf),
+                ("decision", "logout"),
+                ("client_id", "app"),
+                ("post_logout_redirect_uri", AFTER_LOGOUT),
+            ],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some(AFTER_LOGOUT));
+    assert_eq!(
+        silent_login_error(&server, &browser).await.as_deref(),
+        Some("login_required")
+    );
+    server.stop().await;
+}
+
+/// A relying party's back-channel logout endpoint that fails its first request.
+struct Receiver {
+    url: String,
+    tokens: Arc<Mutex<Vec<String>>>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+async fn receiver() -> Receiver {
+    let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let attempts = Arc::new(Mutex::new(0));
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let (t, a, n) = (tokens.clone(), attempts.clone(), notify.clone());
+    let app = axum::Router::new().route(
+        "/backchannel",
+        post(
+            move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+                let (t, a, n) = (t.clone(), a.clone(), n.clone());
+                async move {
+                    *a.lock().unwrap() += 1;
+                    if *a.lock().unwrap() == 1 {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    t.lock().unwrap().push(form["logout_token"].clone());
+                    n.notify_one();
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/backchannel", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, tokens, notify }
+}
+
+#[tokio::test]
+async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
+    let receiver = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        &config(&format!("backchannel_logout_uri = \"{}\"", receiver.url)),
+        Clock::System,
+    )
+    .await;
+    let browser = Browser::default();
+    let tokens = log_in(&server, &browser).await;
+    let id_token = verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
+        .await
+        .unwrap();
+
+    let url = format!(
+        "{}/end_session?id_token_hint={}",
+        server.base,
+        tokens["id_token"].as_str().unwrap()
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 200, "the logout page does not wait for the back channel");
+    tokio::time::timeout(std::time::Duration::from_secs(20), receiver.notify.notified())
+        .await
+        .expect("a logout token arrives after a retry");
+
+    let logout_token = receiver.tokens.lock().unwrap()[0].clone();
+    let header = jsonwebtoken::decode_header(&logout_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let claims = verify_jwt(&server, &logout_token, "app").await.unwrap();
+    assert_eq!(claims["sid"], id_token["sid"]);
+    assert_eq!(claims["sub"], id_token["sub"]);
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none());
+    server.stop().await;
+}
