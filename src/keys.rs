@@ -20,7 +20,7 @@ pub enum KeyError {
 }
 
 /// What `keys list` shows of a key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct KeyInfo {
     pub kid: String,
     pub alg: SigningAlg,

@@ -232,8 +232,23 @@ fn discover_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let admin = admin.map(|listener| {
+        let router = op::admin::router(app.state.clone());
+        let stopped = until_stopped(stopped.clone());
+        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stopped).await })
+    });
     let maintenance = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -248,8 +263,15 @@ pub async fn serve(
     };
     let discovery = discover_upstreams(&app);
     let served = axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(until_stopped(stopped))
         .await;
+    if let Some(admin) = admin {
+        match admin.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the admin API stopped"),
+            Err(e) => tracing::error!(error = %e, "the admin API task failed"),
+        }
+    }
     for task in discovery.into_iter().chain([maintenance]) {
         task.abort();
         let _ = task.await;

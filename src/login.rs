@@ -364,6 +364,39 @@ pub fn start_session(
     Ok((format!("{}.{secret}", session.sid), session))
 }
 
+/// What `sessions list` shows of a session.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub sid: String,
+    pub sub: String,
+    pub upstream: String,
+    pub auth_time: i64,
+    pub expires_at: Option<i64>,
+    pub clients: Vec<String>,
+}
+
+/// The live sessions, of one person when `sub` is given, newest first.
+pub fn list_sessions(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
+    let mut sessions = Vec::new();
+    for (sid, _) in store.sessions.entries(now)? {
+        let Some((session, expires_at)) = store.sessions.get_with_expiry(&sid, now)? else {
+            continue;
+        };
+        if sub.is_none_or(|sub| sub == session.sub) {
+            sessions.push(SessionInfo {
+                sid: session.sid,
+                sub: session.sub,
+                upstream: session.upstream,
+                auth_time: session.auth_time,
+                expires_at,
+                clients: session.clients,
+            });
+        }
+    }
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.auth_time));
+    Ok(sessions)
+}
+
 /// Ends the session `sid`: removes it and revokes the refresh tokens its logins got.
 /// Returns the session, so its clients can be told.
 pub fn end_session(store: &Store, sid: &str, now: i64) -> Result<Option<Session>, StoreError> {

@@ -2,8 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use gatehouse::clock::{Clock, iso8601};
+use gatehouse::login::{self, SessionInfo};
 use gatehouse::mapping::Mapping;
-use gatehouse::store::Store;
+use gatehouse::store::{Store, StoreError};
 use gatehouse::{App, Config, keys};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,10 +42,15 @@ enum Command {
     /// Exits 0 with a one-line summary, or non-zero listing every problem as
     /// `FILE: key.path: what is wrong`.
     Check(ConfigArg),
-    /// List or rotate the signing keys (while the server is stopped).
+    /// List or rotate the signing keys (through the admin API while the server runs).
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
+    },
+    /// List or end browser sessions (through the admin API while the server runs).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCommand,
     },
     /// Try a claim mapping on a sample of what an upstream sends, without logging in.
     ///
@@ -73,6 +79,26 @@ struct MapArgs {
 }
 
 #[derive(Subcommand)]
+enum SessionsCommand {
+    /// Print the live sessions (one per login on one device), newest first.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this person's sessions (their `sub`).
+        #[arg(long)]
+        sub: Option<String>,
+    },
+    /// End a session: the browser is logged out and the refresh tokens of its logins stop
+    /// working. A running server also sends back-channel logout to the session's clients.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The session id (`sid`, as `sessions list` and ID tokens show it).
+        sid: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Print every key: kid, algorithm, when it was made, and whether it signs (active)
     /// or is only still published (retired).
@@ -93,6 +119,12 @@ fn main() -> ExitCode {
         Command::Keys {
             action: KeysCommand::Rotate(args),
         } => keys_rotate(&args.config),
+        Command::Sessions {
+            action: SessionsCommand::List { config, sub },
+        } => sessions_list(&config.config, sub.as_deref()),
+        Command::Sessions {
+            action: SessionsCommand::Revoke { config, sid },
+        } => sessions_revoke(&config.config, &sid),
         Command::Map(args) => map(&args),
         Command::HashSecret => hash_secret(),
     };
@@ -133,13 +165,22 @@ fn serve(path: &Path) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let listen = config.listen;
+        let config_admin = config.admin_listen;
         let issuer = config.issuer.clone();
         let app = App::build(config, Clock::System).await.map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let admin = match config_admin {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} (admin_listen): {e}"))?,
+            ),
+            None => None,
+        };
         tracing::info!(%listen, %issuer, "Gatehouse is serving");
-        gatehouse::serve(app, listener, shutdown_signal())
+        gatehouse::serve(app, listener, admin, shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     })
@@ -168,11 +209,80 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// How an operator command reaches the state: the database itself when no server holds
+/// it, or the running server's admin API.
+enum Access {
+    // Boxed: a store is large beside a client.
+    Direct(Box<Store>),
+    Admin(AdminClient),
+}
+
+fn access(config: &Config) -> Result<Access, String> {
+    match Store::open(&config.data_dir) {
+        Ok(store) => Ok(Access::Direct(Box::new(store))),
+        Err(e @ StoreError::Locked(_)) => match (config.admin_listen, &config.admin_token) {
+            (Some(addr), Some(token)) => AdminClient::new(addr, &token.0).map(Access::Admin),
+            _ => Err(format!(
+                "{e}\nTo manage a running server, set admin_listen and admin_token in the config (see the README)."
+            )),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Calls to the admin API of the server running with this config.
+struct AdminClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl AdminClient {
+    fn new(addr: std::net::SocketAddr, token: &str) -> Result<AdminClient, String> {
+        // A server listening on every address is reached on loopback.
+        let host = if addr.ip().is_unspecified() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            addr.ip()
+        };
+        Ok(AdminClient {
+            base: format!("http://{}", std::net::SocketAddr::new(host, addr.port())),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+            runtime: tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?,
+        })
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str) -> Result<Option<T>, String> {
+        self.runtime.block_on(async {
+            let url = format!("{}{path}", self.base);
+            let response = self
+                .http
+                .request(method, &url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .map_err(|e| format!("the admin API at {} does not answer: {e}", self.base))?;
+            match response.status() {
+                reqwest::StatusCode::NO_CONTENT => Ok(None),
+                reqwest::StatusCode::NOT_FOUND => Err("not found".to_string()),
+                reqwest::StatusCode::UNAUTHORIZED => Err("the admin API refused the admin_token".to_string()),
+                status if status.is_success() => response.json().await.map(Some).map_err(|e| e.to_string()),
+                status => Err(format!("the admin API answered {status}")),
+            }
+        })
+    }
+}
+
 fn keys_list(path: &Path) -> Result<(), String> {
     let config = load(path)?;
-    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
-    let now = Clock::System.now();
-    let keys = keys::list(&store, &config.tokens, now).map_err(|e| e.to_string())?;
+    let keys = match access(&config)? {
+        Access::Direct(store) => keys::list(&store, &config.tokens, Clock::System.now()).map_err(|e| e.to_string())?,
+        Access::Admin(admin) => admin
+            .call(reqwest::Method::GET, gatehouse::op::admin::KEYS)?
+            .unwrap_or_default(),
+    };
     if keys.is_empty() {
         println!("no signing keys yet: `gatehouse serve` or `gatehouse keys rotate` makes the first");
         return Ok(());
@@ -196,15 +306,90 @@ fn keys_list(path: &Path) -> Result<(), String> {
 fn keys_rotate(path: &Path) -> Result<(), String> {
     gatehouse::install_crypto_provider();
     let config = load(path)?;
-    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
     let now = Clock::System.now();
     let retire_secs = config.tokens.longest_signed_token_ttl().as_secs_i64();
-    let kid = keys::rotate_in_store(&store, config.tokens.signing_alg, retire_secs, now).map_err(|e| e.to_string())?;
+    let kid = match access(&config)? {
+        Access::Direct(store) => {
+            keys::rotate_in_store(&store, config.tokens.signing_alg, retire_secs, now).map_err(|e| e.to_string())?
+        }
+        Access::Admin(admin) => {
+            let answer: serde_json::Value = admin
+                .call(reqwest::Method::POST, gatehouse::op::admin::KEYS_ROTATE)?
+                .unwrap_or_default();
+            answer["kid"].as_str().unwrap_or_default().to_string()
+        }
+    };
     println!(
         "new active key {kid} ({}); keys it replaced stay published until {}",
         config.tokens.signing_alg,
         iso8601(now.saturating_add(retire_secs))
     );
+    Ok(())
+}
+
+fn sessions_list(path: &Path, sub: Option<&str>) -> Result<(), String> {
+    let config = load(path)?;
+    let sessions: Vec<SessionInfo> = match access(&config)? {
+        Access::Direct(store) => login::list_sessions(&store, sub, Clock::System.now()).map_err(|e| e.to_string())?,
+        Access::Admin(admin) => {
+            let query = sub.map(|s| {
+                format!(
+                    "?sub={}",
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                )
+            });
+            let path = format!("{}{}", gatehouse::op::admin::SESSIONS, query.unwrap_or_default());
+            admin.call(reqwest::Method::GET, &path)?.unwrap_or_default()
+        }
+    };
+    if sessions.is_empty() {
+        println!("no live sessions");
+        return Ok(());
+    }
+    println!(
+        "{:<44} {:<44} {:<12} {:<21} {:<21} CLIENTS",
+        "SID", "SUB", "UPSTREAM", "SINCE", "EXPIRES"
+    );
+    for s in sessions {
+        let expires = s.expires_at.map(iso8601).unwrap_or_default();
+        println!(
+            "{:<44} {:<44} {:<12} {:<21} {:<21} {}",
+            s.sid,
+            s.sub,
+            s.upstream,
+            iso8601(s.auth_time),
+            expires,
+            s.clients.join(",")
+        );
+    }
+    Ok(())
+}
+
+fn sessions_revoke(path: &Path, sid: &str) -> Result<(), String> {
+    let config = load(path)?;
+    match access(&config)? {
+        Access::Direct(store) => {
+            let ended = login::end_session(&store, sid, Clock::System.now()).map_err(|e| e.to_string())?;
+            store.flush_blocking().map_err(|e| e.to_string())?;
+            if ended.is_none() {
+                return Err(format!("no live session {sid}"));
+            }
+            println!("session {sid} ended (the server is not running: no back-channel logout was sent)");
+        }
+        Access::Admin(admin) => {
+            let path = gatehouse::op::admin::SESSION.replace("{sid}", sid);
+            admin
+                .call::<serde_json::Value>(reqwest::Method::DELETE, &path)
+                .map_err(|e| {
+                    if e == "not found" {
+                        format!("no live session {sid}")
+                    } else {
+                        e
+                    }
+                })?;
+            println!("session {sid} ended; its clients are told by back-channel logout");
+        }
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The OP face toward relying parties: one file per endpoint, one router.
 
+pub mod admin;
 mod authorize;
 mod client_auth;
 mod consent;

@@ -10,6 +10,9 @@ use gatehouse::{App, Clock, Config};
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 
+/// The admin token of servers started with the admin API.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// A running Gatehouse.
 pub struct TestServer {
     pub base: String,
@@ -32,15 +35,34 @@ impl TestServer {
     /// Starts Gatehouse on a new port with the config `rest` (everything but the issuer),
     /// its database in `dir/data`, and waits until it answers.
     pub async fn start(dir: &Path, rest: &str, clock: Clock) -> TestServer {
+        TestServer::start_with(dir, rest, clock, false).await
+    }
+
+    /// Like [`TestServer::start`], with the admin API on another ephemeral port and
+    /// `ADMIN_TOKEN` as its token.
+    pub async fn start_with_admin(dir: &Path, rest: &str, clock: Clock) -> TestServer {
+        TestServer::start_with(dir, rest, clock, true).await
+    }
+
+    async fn start_with(dir: &Path, rest: &str, clock: Clock, with_admin: bool) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let config_path = write_config(dir, port, rest);
+        let (admin, rest) = if with_admin {
+            let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+            let admin_port = admin.local_addr().expect("addr").port();
+            let settings =
+                format!("admin_listen = \"127.0.0.1:{admin_port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n{rest}");
+            (Some(admin), settings)
+        } else {
+            (None, rest.to_string())
+        };
+        let config_path = write_config(dir, port, &rest);
         let config = Config::load(&config_path).unwrap_or_else(|e| panic!("config: {e}"));
         let app = App::build(config, clock.clone())
             .await
             .unwrap_or_else(|e| panic!("build: {e}"));
         let (shutdown, stopped) = oneshot::channel();
-        let task = tokio::spawn(gatehouse::serve(app.clone(), listener, async {
+        let task = tokio::spawn(gatehouse::serve(app.clone(), listener, admin, async {
             let _ = stopped.await;
         }));
         let server = TestServer {
@@ -142,6 +164,15 @@ pub fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
+}
+
+/// Runs the `gatehouse` binary off the async runtime, so that a server running in this
+/// test can answer it; returns (exit code, stdout, stderr).
+pub async fn gatehouse_async(args: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || gatehouse(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .expect("join")
 }
 
 /// Runs the `gatehouse` binary with `args`; returns (exit code, stdout, stderr).
