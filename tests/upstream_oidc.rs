@@ -11,6 +11,7 @@ use support::browser::{Browser, Page};
 use support::mock_op::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, MockOp};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
 
 const MAPPING: &str = r#"
@@ -35,6 +36,7 @@ id = "app"
 secret = "s3cret"
 name = "The App"
 redirect_uris = ["{REDIRECT}"]
+post_logout_redirect_uris = ["{AFTER_LOGOUT}"]
 consent = false
 
 [[upstreams]]
@@ -278,5 +280,51 @@ async fn a_callback_in_another_browser_or_replayed_gets_no_code() {
     );
     let page = victim.get(callback.as_str()).await;
     assert_eq!(page.status, 400, "a replayed callback finds nothing");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logout_upstream_sends_the_person_through_the_upstreams_logout_and_back() {
+    let upstream = MockOp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let after = AFTER_LOGOUT;
+    let server = start(dir.path(), &upstream, "logout_upstream = true").await;
+
+    let browser = Browser::default();
+    let page = run(&browser, &authorize_url(&server, "openid", "")).await;
+    let tokens = server
+        .redeem(
+            ("app", "s3cret"),
+            &page.redirect_params()["code"],
+            REDIRECT,
+            Some(VERIFIER),
+        )
+        .await;
+    let url = format!(
+        "{}/end_session?id_token_hint={}&post_logout_redirect_uri={after}&state=bye-state",
+        server.base,
+        tokens["id_token"].as_str().unwrap()
+    );
+    let page = browser.get(&url).await;
+    let page = browser.follow_while(page, |next| !next.starts_with(after)).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some(format!("{after}?state=bye-state").as_str())
+    );
+    let sent = upstream
+        .state
+        .logout_requests
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("the upstream's logout was visited");
+    assert_eq!(sent["client_id"], CLIENT_ID);
+    assert_eq!(
+        sent["post_logout_redirect_uri"],
+        format!("{}/end_session/upstream", server.base)
+    );
+    let silent = run(&browser, &authorize_url(&server, "openid", "&prompt=none")).await;
+    assert_eq!(silent.redirect_params()["error"], "login_required");
     server.stop().await;
 }

@@ -229,6 +229,8 @@ pub struct OidcUpstream {
     pub scopes: Vec<String>,
     /// Also fetch the upstream's userinfo and merge it over the ID token claims.
     pub userinfo: bool,
+    /// On logout, also send the person to the upstream's end_session_endpoint.
+    pub logout_upstream: bool,
 }
 
 #[derive(Clone)]

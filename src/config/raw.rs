@@ -67,6 +67,7 @@ pub struct RawUpstream {
     // oidc
     pub issuer: Option<String>,
     pub userinfo: Option<bool>,
+    pub logout_upstream: Option<bool>,
     // oauth2
     pub authorization_url: Option<String>,
     pub token_url: Option<String>,

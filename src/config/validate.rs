@@ -447,9 +447,10 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
         RawKind::Oauth2 => "oauth2",
         RawKind::Local => "local",
     };
-    let present: [(&str, bool, &[RawKind]); 10] = [
+    let present: [(&str, bool, &[RawKind]); 11] = [
         ("issuer", raw.issuer.is_some(), &[RawKind::Oidc]),
         ("userinfo", raw.userinfo.is_some(), &[RawKind::Oidc]),
+        ("logout_upstream", raw.logout_upstream.is_some(), &[RawKind::Oidc]),
         ("authorization_url", raw.authorization_url.is_some(), &[RawKind::Oauth2]),
         ("token_url", raw.token_url.is_some(), &[RawKind::Oauth2]),
         ("userinfo_url", raw.userinfo_url.is_some(), &[RawKind::Oauth2]),
@@ -509,6 +510,7 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
                 auth_method: raw.auth_method.unwrap_or_default(),
                 scopes,
                 userinfo: raw.userinfo.unwrap_or(false),
+                logout_upstream: raw.logout_upstream.unwrap_or(false),
             }))
         }
         RawKind::Oauth2 => {

@@ -6,6 +6,7 @@ use super::routes;
 use crate::AppState;
 use crate::config::Client;
 use crate::secrets;
+use crate::store::PendingLogout;
 use crate::web::cookies;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -26,15 +27,15 @@ pub struct LogoutParams {
 }
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<LogoutParams>) -> Response {
-    logout(&state, &headers, params, false)
+    logout(&state, &headers, params, false).await
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, Form(params): Form<LogoutParams>) -> Response {
     let confirming = params.csrf.is_some();
-    logout(&state, &headers, params, confirming)
+    logout(&state, &headers, params, confirming).await
 }
 
-fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirming: bool) -> Response {
+async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirming: bool) -> Response {
     let now = state.clock.now();
     let hint = params.id_token_hint.as_deref().and_then(|t| verified_hint(state, t));
     if params.id_token_hint.is_some() && hint.is_none() {
@@ -92,6 +93,10 @@ fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirmin
             }
             tracing::info!("session ended by logout");
             let clear = cookies::clear(cookies::SESSION, state.config.issuer_is_https());
+            if let Some(mut upstream_logout) = upstream_logout(state, &session.upstream, client, &params, now).await {
+                upstream_logout.headers_mut().append(header::SET_COOKIE, clear);
+                return upstream_logout;
+            }
             done(
                 state,
                 client,
@@ -111,6 +116,69 @@ fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirmin
             }),
         ),
     }
+}
+
+/// Sends the person on to the upstream's own logout when its `logout_upstream` is on; they
+/// come back to [`upstream_done`], which finishes as this logout would have.
+async fn upstream_logout(
+    state: &AppState,
+    upstream: &str,
+    client: Option<&Client>,
+    params: &LogoutParams,
+    now: i64,
+) -> Option<Response> {
+    let crate::upstream::Remote::Oidc(provider) = state.remotes.get(upstream)?.as_ref() else {
+        return None;
+    };
+    let id = secrets::random_token();
+    let back = format!("{}{}", state.config.issuer, routes::UPSTREAM_LOGGED_OUT);
+    let url = provider.logout_url(&state.http, &back, &id).await?;
+    let pending = PendingLogout {
+        client_id: client.map(|c| c.id.clone()),
+        post_logout_redirect_uri: params.post_logout_redirect_uri.clone(),
+        state: params.state.clone(),
+    };
+    if let Err(e) = state.store.pending_logouts.put(&id, &pending, Some(now + 600)) {
+        tracing::error!(error = %e, "cannot remember a logout going upstream");
+        return None;
+    }
+    Some(redirect(&url))
+}
+
+#[derive(Deserialize)]
+pub struct UpstreamLoggedOut {
+    state: Option<String>,
+}
+
+/// `GET /end_session/upstream`: back from the upstream's logout.
+pub async fn upstream_done(State(state): State<AppState>, Query(back): Query<UpstreamLoggedOut>) -> Response {
+    let now = state.clock.now();
+    let pending = match back
+        .state
+        .as_deref()
+        .map(|id| state.store.pending_logouts.take(id, now))
+    {
+        Some(Ok(Some(pending))) => pending,
+        Some(Err(e)) => return internal_error(&state, e),
+        _ => {
+            let page = json!({ "title": "You are signed out", "message": "You have been signed out." });
+            return state.pages.page(StatusCode::OK, "logout", &page);
+        }
+    };
+    let client = pending.client_id.as_deref().and_then(|id| state.config.client(id));
+    let params = LogoutParams {
+        post_logout_redirect_uri: pending.post_logout_redirect_uri,
+        state: pending.state,
+        ..LogoutParams::default()
+    };
+    done(
+        &state,
+        client,
+        &params,
+        "You are signed out",
+        "You have been signed out.",
+        None,
+    )
 }
 
 /// The claims of an ID token this server issued (an expired one is still a fine hint).

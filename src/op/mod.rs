@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::CALLBACK, get(login::callback))
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
+        .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::REVOKE, post(revoke::handler))
         .route(routes::INTROSPECT, post(introspect::handler))

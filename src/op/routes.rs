@@ -9,6 +9,8 @@ pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/end_session";
+/// Where upstreams send the person back after their own logout.
+pub const UPSTREAM_LOGGED_OUT: &str = "/end_session/upstream";
 pub const CONSENT: &str = "/consent";
 /// `/login/{pending}/{upstream}`: starts a login at an upstream (and takes the local form).
 pub const LOGIN: &str = "/login/{pending}/{upstream}";

@@ -46,6 +46,7 @@ pub struct Store {
     pub refresh_families: Table<RefreshFamily>,
     pub consents: Table<Consent>,
     pub revoked_tokens: Table<RevokedToken>,
+    pub pending_logouts: Table<PendingLogout>,
 }
 
 impl Store {
@@ -73,6 +74,7 @@ impl Store {
             refresh_families: opener.table("refresh-families")?,
             consents: opener.table("consents")?,
             revoked_tokens: opener.table("revoked-tokens")?,
+            pending_logouts: opener.table("pending-logouts")?,
             trees: opener.trees,
             db: db.clone(),
             expiry: expiry.clone(),

@@ -170,3 +170,12 @@ impl Consent {
 pub struct RevokedToken {
     pub revoked_at: i64,
 }
+
+/// A logout that went on to the upstream's own logout, keyed by the `state` sent there:
+/// where to send the person when they come back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogout {
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+}

@@ -6,8 +6,10 @@ use super::{Begin, CallbackParams, LoginOptions, UpstreamError};
 use crate::config::{OidcUpstream, UpstreamAuthMethod};
 use base64::Engine;
 use openidconnect::core::{
-    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint,
@@ -34,6 +36,30 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
+/// What discovery says beyond OpenID Connect Discovery 1.0: the RP-Initiated Logout
+/// endpoint.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct LogoutMetadata {
+    end_session_endpoint: Option<String>,
+}
+
+impl openidconnect::AdditionalProviderMetadata for LogoutMetadata {}
+
+type Metadata = openidconnect::ProviderMetadata<
+    LogoutMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 /// A client made from discovery: authorization endpoint known, token and userinfo
 /// endpoints as the upstream announced them.
 type Client = CoreClient<
@@ -50,7 +76,7 @@ pub struct OidcProvider {
     id: String,
     settings: OidcUpstream,
     redirect_uri: String,
-    metadata: RwLock<Option<CoreProviderMetadata>>,
+    metadata: RwLock<Option<Metadata>>,
 }
 
 impl OidcProvider {
@@ -75,14 +101,14 @@ impl OidcProvider {
     pub async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
         let issuer =
             IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        let metadata = Metadata::discover_async(issuer, http)
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
         Ok(())
     }
 
-    async fn metadata(&self, http: &reqwest::Client) -> Result<CoreProviderMetadata, UpstreamError> {
+    async fn metadata(&self, http: &reqwest::Client) -> Result<Metadata, UpstreamError> {
         let known = self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone();
         match known {
             Some(metadata) => Ok(metadata),
@@ -97,7 +123,7 @@ impl OidcProvider {
         }
     }
 
-    fn client(&self, metadata: CoreProviderMetadata) -> Result<Client, UpstreamError> {
+    fn client(&self, metadata: Metadata) -> Result<Client, UpstreamError> {
         let redirect =
             RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let auth_type = match self.settings.auth_method {
@@ -111,6 +137,33 @@ impl OidcProvider {
         )
         .set_redirect_uri(redirect)
         .set_auth_type(auth_type))
+    }
+
+    /// Where to send the person to log out at the upstream too (RP-Initiated Logout 1.0),
+    /// when `logout_upstream` is on and the upstream announces an end_session_endpoint.
+    pub async fn logout_url(
+        &self,
+        http: &reqwest::Client,
+        post_logout_redirect_uri: &str,
+        state: &str,
+    ) -> Option<String> {
+        if !self.settings.logout_upstream {
+            return None;
+        }
+        let metadata = match self.metadata(http).await {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                tracing::warn!(upstream = %self.id, error = %e, "cannot log out upstream");
+                return None;
+            }
+        };
+        let endpoint = metadata.additional_metadata().end_session_endpoint.as_deref()?;
+        let mut url = url::Url::parse(endpoint).ok()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+            .append_pair("state", state);
+        Some(url.to_string())
     }
 
     /// The authorization request to send the person to.

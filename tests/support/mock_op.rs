@@ -78,6 +78,8 @@ pub struct MockState {
     pub userinfo: Mutex<Value>,
     /// Expect client_secret_post (credentials in the form) instead of client_secret_basic.
     pub expect_post_auth: Mutex<bool>,
+    /// The query of every logout request, in order.
+    pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
     /// The query of every authorization request, in order.
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
     issued: Mutex<HashMap<String, Issued>>,
@@ -101,6 +103,7 @@ impl MockOp {
             userinfo: Mutex::new(json!({})),
             expect_post_auth: Mutex::new(false),
             authorize_requests: Mutex::new(Vec::new()),
+            logout_requests: Mutex::new(Vec::new()),
             issued: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
@@ -109,6 +112,7 @@ impl MockOp {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
+            .route("/logout", get(logout))
             .with_state(state.clone());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -167,7 +171,8 @@ async fn discovery(State(state): State<Arc<MockState>>) -> Json<Value> {
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
         "userinfo_endpoint": format!("{base}/userinfo"),
-        "jwks_uri": format!("{base}/jwks"),
+                "jwks_uri": format!("{base}/jwks"),
+        "end_session_endpoint": format!("{base}/logout"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -307,4 +312,11 @@ async fn userinfo(State(state): State<Arc<MockState>>, headers: axum::http::Head
     };
     info.as_object_mut().unwrap().insert("sub".into(), sub);
     Json(info).into_response()
+}
+
+async fn logout(State(state): State<Arc<MockState>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    state.logout_requests.lock().unwrap().push(query.clone());
+    let mut url = url::Url::parse(&query["post_logout_redirect_uri"]).unwrap();
+    url.query_pairs_mut().append_pair("state", &query["state"]);
+    Redirect::to(url.as_str()).into_response()
 }
