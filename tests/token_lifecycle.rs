@@ -258,3 +258,23 @@ async fn client_credentials_gives_an_access_token_for_the_client_itself() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_a_form_gets_an_oauth_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    for path in ["/token", "/revoke", "/introspect"] {
+        let response = client()
+            .post(format!("{}{path}", server.base))
+            .basic_auth("app", Some("app-secret"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}");
+    }
+    server.stop().await;
+}

@@ -20,6 +20,12 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
+    /// The parameters of a form request, or `invalid_request` in OAuth's shape.
+    pub fn form<T>(form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>) -> Result<T, OAuthError> {
+        form.map(|axum::Form(params)| params)
+            .map_err(|e| OAuthError::InvalidRequest(format!("the request body is not a valid form: {e}")))
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",

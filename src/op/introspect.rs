@@ -24,8 +24,7 @@ pub async fn handler(
     form: Result<Form<IntrospectParams>, FormRejection>,
 ) -> Response {
     let answer = async {
-        let Form(params) =
-            form.map_err(|e| OAuthError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
+        let params = OAuthError::form(form)?;
         let client = authenticate(
             &state,
             &headers,

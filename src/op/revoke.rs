@@ -34,8 +34,7 @@ async fn revoke(
     headers: &HeaderMap,
     form: Result<Form<RevokeParams>, FormRejection>,
 ) -> Result<(), OAuthError> {
-    let Form(params) =
-        form.map_err(|e| OAuthError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
+    let params = OAuthError::form(form)?;
     let client = authenticate(
         state,
         headers,

@@ -38,8 +38,7 @@ async fn token(
     headers: &HeaderMap,
     form: Result<Form<TokenParams>, FormRejection>,
 ) -> Result<Response, OAuthError> {
-    let Form(params) =
-        form.map_err(|e| OAuthError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
+    let params = OAuthError::form(form)?;
     let client = authenticate(
         state,
         headers,
