@@ -21,7 +21,8 @@ use openidconnect::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// A login on its way: what the callback needs to finish it.
 struct Pending {
@@ -54,7 +55,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = setting("GATEHOUSE_ISSUER", "http://127.0.0.1:8080");
     let listen = setting("RP_LISTEN", "127.0.0.1:9000");
     let base = format!("http://{listen}");
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone())?, &http)
         .await
         .map_err(|e| format!("cannot discover Gatehouse at {issuer} (is it running?): {e}"))?;
@@ -85,7 +88,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn page(body: &str) -> Html<String> {
@@ -117,7 +123,12 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
                 "<p>Logged in as <strong>{}</strong>.</p><form method=\"post\" action=\"/logout\">\
                  <button type=\"submit\">Log out</button></form>\
                  <h2>ID token claims</h2><pre>{}</pre><h2>Userinfo</h2><pre>{}</pre><h2>Raw ID token</h2><pre>{}</pre>",
-                escape(person.claims["name"].as_str().or(person.claims["sub"].as_str()).unwrap_or_default()),
+                escape(
+                    person.claims["name"]
+                        .as_str()
+                        .or(person.claims["sub"].as_str())
+                        .unwrap_or_default()
+                ),
                 pretty(&person.claims),
                 pretty(&person.userinfo),
                 escape(&person.id_token)
@@ -130,7 +141,11 @@ async fn login(State(app): State<Arc<App>>) -> Redirect {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = app
         .client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
@@ -145,18 +160,33 @@ async fn login(State(app): State<Arc<App>>) -> Redirect {
 async fn callback(State(app): State<Arc<App>>, Query(query): Query<HashMap<String, String>>) -> Response {
     if let Some(error) = query.get("error") {
         let description = query.get("error_description").map(String::as_str).unwrap_or_default();
-        return (StatusCode::BAD_REQUEST, page(&format!("<p>Login failed: {} ({})</p><p><a href=\"/\">Back</a></p>", escape(error), escape(description)))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            page(&format!(
+                "<p>Login failed: {} ({})</p><p><a href=\"/\">Back</a></p>",
+                escape(error),
+                escape(description)
+            )),
+        )
+            .into_response();
     }
     let pending = query
         .get("state")
         .and_then(|s| app.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(s));
     let (Some(pending), Some(code)) = (pending, query.get("code")) else {
-        return (StatusCode::BAD_REQUEST, page("<p>This login is unknown or already used.</p><p><a href=\"/\">Back</a></p>")).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            page("<p>This login is unknown or already used.</p><p><a href=\"/\">Back</a></p>"),
+        )
+            .into_response();
     };
     match finish(&app, code, pending).await {
         Ok(person) => {
             let session = CsrfToken::new_random().secret().clone();
-            app.people.lock().unwrap_or_else(|e| e.into_inner()).insert(session.clone(), person);
+            app.people
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(session.clone(), person);
             let cookie = format!("rp_session={session}; Path=/; HttpOnly; SameSite=Lax");
             let mut response = Redirect::to("/").into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -164,7 +194,11 @@ async fn callback(State(app): State<Arc<App>>, Query(query): Query<HashMap<Strin
             }
             response
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, page(&format!("<p>Login failed: {}</p>", escape(&e)))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            page(&format!("<p>Login failed: {}</p>", escape(&e))),
+        )
+            .into_response(),
     }
 }
 
@@ -181,7 +215,9 @@ async fn finish(app: &App, code: &str, pending: Pending) -> Result<Person, Strin
         .map_err(|e| format!("token exchange: {e}"))?;
     let id_token = tokens.id_token().ok_or("no ID token")?;
     let verifier = app.client.id_token_verifier();
-    let claims = id_token.claims(&verifier, &pending.nonce).map_err(|e| format!("ID token: {e}"))?;
+    let claims = id_token
+        .claims(&verifier, &pending.nonce)
+        .map_err(|e| format!("ID token: {e}"))?;
     let userinfo: serde_json::Value = app
         .http
         .get(format!("{}/userinfo", app.issuer))
@@ -208,8 +244,22 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, _: Form<Nothing
         return Redirect::to("/").into_response();
     };
     let mut url = format!("{}/end_session", app.issuer);
-    let params = [("id_token_hint", person.id_token.as_str()), ("post_logout_redirect_uri", &format!("{}/", app.base))];
+    let params = [
+        ("id_token_hint", person.id_token.as_str()),
+        ("post_logout_redirect_uri", &format!("{}/", app.base)),
+    ];
     url.push('?');
-    url.push_str(&params.iter().map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())).collect::<Vec<_>>().join("&"));
+    url.push_str(
+        &params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&"),
+    );
     Redirect::to(&url).into_response()
 }
