@@ -1,0 +1,335 @@
+// Gatehouse between software nobody here wrote: node-oidc-provider (an OpenID-certified
+// OP) is the upstream, openid-client (a certified RP library) is the application, and
+// headless Chromium is the person, clicking through every page. Prints one line per case
+// and ends with "N passed, M failed"; exits non-zero on any failure.
+//
+//   node run.mjs        (after `cargo build`; GATEHOUSE_BIN overrides the binary)
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Provider from 'oidc-provider';
+import * as client from 'openid-client';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const BIN = process.env.GATEHOUSE_BIN ?? join(root, 'target/debug/gatehouse');
+const SHOTS = join(root, 'target/interop-screenshots');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const freePort = () => new Promise((ok, fail) => {
+  const s = netServer();
+  s.on('error', fail);
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
+});
+
+const [UP_PORT, GH_PORT, RP_PORT] = [await freePort(), await freePort(), await freePort()];
+const UPSTREAM = `http://127.0.0.1:${UP_PORT}`;
+const GH = `http://127.0.0.1:${GH_PORT}`;
+const RP = `http://127.0.0.1:${RP_PORT}`;
+const REDIRECT = `${RP}/cb`;
+const AFTER_LOGOUT = `${RP}/bye`;
+
+// ---- the upstream: node-oidc-provider ------------------------------------------------
+const people = {
+  grace: { name: { first: 'Grace', last: 'Hopper' }, city: 'Arlington' },
+};
+const provider = new Provider(UPSTREAM, {
+  clients: [{
+    client_id: 'gatehouse',
+    client_secret: 'upstream-secret-for-interop',
+    redirect_uris: [`${GH}/callback/corp`],
+    post_logout_redirect_uris: [`${GH}/end_session/upstream`],
+  }],
+  cookies: { keys: ['interop-cookie-key-0123456789'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'person'] },
+  async findAccount(ctx, id) {
+    const person = people[id] ?? { name: { first: id, last: 'Example' }, city: 'Nowhere' };
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id, name: `${person.name.first} ${person.name.last}`, email: `${id}@corp.example`,
+          email_verified: true, person,
+        };
+      },
+    };
+  },
+  features: { devInteractions: { enabled: true } },
+});
+const upstreamServer = createServer(provider.callback());
+await new Promise((ok) => upstreamServer.listen(UP_PORT, '127.0.0.1', ok));
+
+// ---- Gatehouse ------------------------------------------------------------------------
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-interop-'));
+writeFileSync(join(dir, 'corp.toml'), `
+[claims]
+name = "{{person.name.first}} {{person.name.last}}"
+given_name = "{{person.name.first}}"
+family_name = "{{person.name.last}}"
+email = { from = "email" }
+email_verified = { from = "email_verified", type = "bool" }
+[claims.address]
+locality = "{{person.city}}"
+`);
+writeFileSync(join(dir, 'gatehouse.toml'), `
+issuer = "${GH}"
+
+[[clients]]
+id = "interop-confidential"
+name = "Interop App"
+secret = "interop-secret"
+redirect_uris = ["${REDIRECT}"]
+post_logout_redirect_uris = ["${AFTER_LOGOUT}"]
+
+[[clients]]
+id = "interop-public"
+name = "Interop SPA"
+redirect_uris = ["${REDIRECT}"]
+consent = false
+upstreams = ["corp"]
+
+[[upstreams]]
+id = "corp"
+name = "Corporate SSO"
+kind = "oidc"
+issuer = "${UPSTREAM}"
+client_id = "gatehouse"
+client_secret = "upstream-secret-for-interop"
+scopes = ["openid", "profile", "email"]
+userinfo = true
+mapping = "corp.toml"
+
+[[upstreams]]
+id = "staff"
+name = "Staff accounts"
+kind = "local"
+users = []
+`);
+
+let gatehouse;
+const gatehouseLog = [];
+async function startGatehouse() {
+  gatehouse = spawn(BIN, ['serve', '--config', join(dir, 'gatehouse.toml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [gatehouse.stdout, gatehouse.stderr]) stream.on('data', (d) => gatehouseLog.push(String(d)));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${GH}/healthz`)).ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  throw new Error(`Gatehouse did not start:\n${gatehouseLog.join('')}`);
+}
+async function stopGatehouse() {
+  const exited = new Promise((ok) => gatehouse.once('exit', ok));
+  gatehouse.kill('SIGTERM');
+  await exited;
+}
+
+// ---- the relying parties: openid-client -------------------------------------------------
+const insecure = { execute: [client.allowInsecureRequests] };
+async function relyingParty(id, secret) {
+  const auth = secret ? client.ClientSecretBasic(secret) : client.None();
+  return client.discovery(new URL(GH), id, undefined, auth, insecure);
+}
+
+// ---- the person: headless Chromium ---------------------------------------------------------
+mkdirSync(SHOTS, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext();
+const page = await context.newPage();
+let landed = null;
+// The application's pages: a tiny server that notes where Chromium arrived.
+const appServer = createServer((request, response) => {
+  landed = `${RP}${request.url}`;
+  response.writeHead(200, { 'content-type': 'text/html' });
+  response.end('<p>back at the application</p>');
+});
+await new Promise((ok) => appServer.listen(RP_PORT, '127.0.0.1', ok));
+const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+/** Sends the person to `url` and lets `steps` act on each page until the app is reached. */
+async function visit(url, steps = async () => {}) {
+  landed = null;
+  await page.goto(url);
+  for (let i = 0; i < 10 && !landed; i += 1) {
+    if (page.url().startsWith(RP)) break;
+    const before = page.url();
+    await steps(page);
+    if (landed) break;
+    if (page.url() === before) await page.waitForURL((u) => u.toString() !== before, { timeout: 10_000 });
+  }
+  if (!landed) throw new Error(`never got back to the application; stuck at ${page.url()}`);
+  return new URL(landed);
+}
+
+/** Clicks through whatever page the person is on: chooser, upstream login and consent, Gatehouse consent. */
+async function personClicksThrough(p) {
+  const url = p.url();
+  if (url.startsWith(GH) && await p.locator('text=Continue with Corporate SSO').count()) {
+    await shot('chooser');
+    await p.click('text=Continue with Corporate SSO');
+  } else if (url.startsWith(UPSTREAM) && await p.locator('input[name="login"]').count()) {
+    await p.fill('input[name="login"]', 'grace');
+    await p.fill('input[name="password"]', 'any password');
+    await p.click('button[type="submit"]');
+  } else if (url.startsWith(UPSTREAM)) {
+    await p.click('button[type="submit"]');
+  } else if (url.startsWith(GH) && await p.locator('button[value="allow"]').count()) {
+    await shot('consent');
+    await p.click('button[value="allow"]');
+  } else {
+    await p.waitForLoadState();
+  }
+}
+
+async function login(config, { scope = 'openid profile email address offline_access', extra = {} } = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT, scope, state, nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+  });
+  const back = await visit(url.href, personClicksThrough);
+  return client.authorizationCodeGrant(config, back, {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+  });
+}
+
+// ---- the cases ---------------------------------------------------------------------------
+const results = [];
+async function test(name, body) {
+  try {
+    await body();
+    results.push(true);
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    results.push(false);
+    console.log(`not ok - ${name}: ${e?.stack ?? e}`);
+  }
+}
+function equal(actual, expected, what) {
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+async function fails(promise, what) {
+  try { await promise; } catch { return; }
+  throw new Error(`${what} did not fail`);
+}
+
+let confidential;
+let publicRp;
+let tokens;
+
+try {
+  await startGatehouse();
+  confidential = await relyingParty('interop-confidential', 'interop-secret');
+  publicRp = await relyingParty('interop-public');
+
+  await test('an unknown redirect_uri gets an error page, not a redirect', async () => {
+    const response = await page.goto(`${GH}/authorize?client_id=interop-confidential&response_type=code&scope=openid&redirect_uri=https://evil.example/cb`);
+    equal(response.status(), 400, 'status');
+    await shot('error');
+  });
+
+  await test('code flow with PKCE, confidential client, through the upstream and both consent pages', async () => {
+    tokens = await login(confidential);
+    const claims = tokens.claims();
+    equal(claims.name, 'Grace Hopper', 'name mapped from the nested upstream claim');
+    equal(claims.address, { locality: 'Arlington' }, 'address');
+    equal(claims.email, 'grace@corp.example', 'email');
+    if (!tokens.refresh_token) throw new Error('no refresh token for offline_access');
+  });
+
+  await test('userinfo as the mapping says, for the same sub', async () => {
+    const info = await client.fetchUserInfo(confidential, tokens.access_token, tokens.claims().sub);
+    equal([info.name, info.given_name, info.family_name, info.email_verified], ['Grace Hopper', 'Grace', 'Hopper', true], 'userinfo');
+  });
+
+  await test('code flow with PKCE, public client, from the live session', async () => {
+    const publicTokens = await login(publicRp, { scope: 'openid email' });
+    equal(publicTokens.claims().email, 'grace@corp.example', 'email');
+    equal(publicTokens.claims().name, undefined, 'no profile scope, no name');
+  });
+
+  await test('refresh rotates the refresh token', async () => {
+    const first = tokens.refresh_token;
+    const refreshed = await client.refreshTokenGrant(confidential, first);
+    if (!refreshed.refresh_token || refreshed.refresh_token === first) throw new Error('not rotated');
+    equal(refreshed.claims().sub, tokens.claims().sub, 'the refreshed ID token names the same person');
+    tokens = { ...tokens, rotatedFrom: first, refresh_token: refreshed.refresh_token, access_token: refreshed.access_token };
+  });
+
+  await test('reusing a rotated refresh token revokes the family', async () => {
+    await fails(client.refreshTokenGrant(confidential, tokens.rotatedFrom), 'reuse');
+    await fails(client.refreshTokenGrant(confidential, tokens.refresh_token), 'the newest token after reuse');
+  });
+
+  await test('introspection and revocation', async () => {
+    const fresh = await login(confidential);
+    const active = await client.tokenIntrospection(confidential, fresh.access_token);
+    equal([active.active, active.client_id], [true, 'interop-confidential'], 'introspection');
+    await client.tokenRevocation(confidential, fresh.access_token);
+    equal((await client.tokenIntrospection(confidential, fresh.access_token)).active, false, 'after revocation');
+    tokens = fresh;
+  });
+
+  await test('a restart keeps the signing keys and the refresh tokens', async () => {
+    const kids = async () => (await (await fetch(`${GH}/jwks`)).json()).keys.map((k) => k.kid);
+    const before = await kids();
+    await stopGatehouse();
+    await startGatehouse();
+    equal(await kids(), before, 'kids');
+    const again = await relyingParty('interop-confidential', 'interop-secret');
+    const refreshed = await client.refreshTokenGrant(again, tokens.refresh_token);
+    equal(refreshed.claims().sub, tokens.claims().sub, 'refresh after restart');
+    tokens = { ...tokens, id_token: refreshed.id_token };
+  });
+
+  await test('the login page of a local upstream', async () => {
+    await page.goto(`${GH}/authorize?client_id=interop-confidential&response_type=code&scope=openid&redirect_uri=${REDIRECT}&upstream=staff&prompt=login`);
+    await page.waitForSelector('input[name="username"]');
+    await shot('login');
+  });
+
+  await test('RP-initiated logout ends the session', async () => {
+    await page.goto(`${GH}/end_session`);
+    await page.waitForSelector('button[value="logout"]');
+    await shot('logout');
+    const url = client.buildEndSessionUrl(confidential, {
+      id_token_hint: tokens.id_token, post_logout_redirect_uri: AFTER_LOGOUT, state: 'bye',
+    });
+    const back = await visit(url.href);
+    equal([back.origin + back.pathname, back.searchParams.get('state')], [AFTER_LOGOUT, 'bye'], 'back at the app');
+    const silent = client.buildAuthorizationUrl(confidential, { redirect_uri: REDIRECT, scope: 'openid', prompt: 'none', state: 's' });
+    const answer = await visit(silent.href);
+    equal(answer.searchParams.get('error'), 'login_required', 'prompt=none after logout');
+  });
+} catch (e) {
+  results.push(false);
+  console.log(`not ok - the suite could not run: ${e?.stack ?? e}`);
+} finally {
+  await browser.close().catch(() => {});
+  if (gatehouse && gatehouse.exitCode === null) await stopGatehouse().catch(() => {});
+  upstreamServer.close();
+  appServer.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const passed = results.filter(Boolean).length;
+const failed = results.length - passed;
+if (failed) console.log(`--- Gatehouse's log ---\n${gatehouseLog.join('')}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
