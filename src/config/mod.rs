@@ -231,6 +231,9 @@ pub struct OidcUpstream {
     pub userinfo: bool,
     /// On logout, also send the person to the upstream's end_session_endpoint.
     pub logout_upstream: bool,
+    /// A "Person API": fetched with the upstream access token after the code exchange and
+    /// merged over the ID token and userinfo claims.
+    pub attributes_url: Option<String>,
 }
 
 #[derive(Clone)]

@@ -68,6 +68,7 @@ pub struct RawUpstream {
     pub issuer: Option<String>,
     pub userinfo: Option<bool>,
     pub logout_upstream: Option<bool>,
+    pub attributes_url: Option<String>,
     // oauth2
     pub authorization_url: Option<String>,
     pub token_url: Option<String>,

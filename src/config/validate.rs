@@ -447,10 +447,11 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
         RawKind::Oauth2 => "oauth2",
         RawKind::Local => "local",
     };
-    let present: [(&str, bool, &[RawKind]); 11] = [
+    let present: [(&str, bool, &[RawKind]); 12] = [
         ("issuer", raw.issuer.is_some(), &[RawKind::Oidc]),
         ("userinfo", raw.userinfo.is_some(), &[RawKind::Oidc]),
         ("logout_upstream", raw.logout_upstream.is_some(), &[RawKind::Oidc]),
+        ("attributes_url", raw.attributes_url.is_some(), &[RawKind::Oidc]),
         ("authorization_url", raw.authorization_url.is_some(), &[RawKind::Oauth2]),
         ("token_url", raw.token_url.is_some(), &[RawKind::Oauth2]),
         ("userinfo_url", raw.userinfo_url.is_some(), &[RawKind::Oauth2]),
@@ -502,6 +503,10 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
                 ));
             }
             let issuer = url("issuer", &raw.issuer, problems);
+            let attributes_url = match &raw.attributes_url {
+                Some(_) => Some(url("attributes_url", &raw.attributes_url, problems)?),
+                None => None,
+            };
             let client_id = required("client_id", &raw.client_id, problems);
             Some(UpstreamKind::Oidc(OidcUpstream {
                 issuer: issuer?,
@@ -511,6 +516,7 @@ fn validate_kind(raw: &RawUpstream, at: &str, base: &Path, problems: &mut Vec<Pr
                 scopes,
                 userinfo: raw.userinfo.unwrap_or(false),
                 logout_upstream: raw.logout_upstream.unwrap_or(false),
+                attributes_url,
             }))
         }
         RawKind::Oauth2 => {

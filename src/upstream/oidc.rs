@@ -278,6 +278,13 @@ impl OidcProvider {
             }
             document.extend(userinfo);
         }
+        if let Some(url) = &self.settings.attributes_url {
+            // The person's record: all or nothing, never a half-mapped account.
+            let mut attributes = super::fetch_json(http, url, tokens.access_token().secret()).await?;
+            // Who the person is stays what the verified ID token says.
+            attributes.remove("sub");
+            document.extend(attributes);
+        }
         Ok(Json::Object(document))
     }
 

@@ -151,6 +151,11 @@ const page = await context.newPage();
 let landed = null;
 // The application's pages: a tiny server that notes where Chromium arrived.
 const appServer = createServer((request, response) => {
+  // Chromium also asks for /favicon.ico, at a moment of its choosing: that is no arrival.
+  if (request.url.startsWith('/favicon')) {
+    response.writeHead(404).end();
+    return;
+  }
   landed = `${RP}${request.url}`;
   response.writeHead(200, { 'content-type': 'text/html' });
   response.end('<p>back at the application</p>');
@@ -216,7 +221,7 @@ async function test(name, body) {
     console.log(`ok - ${name}`);
   } catch (e) {
     results.push(false);
-    console.log(`not ok - ${name}: ${e?.stack ?? e}`);
+    console.log(`not ok - ${name}: ${e?.stack ?? e}${e?.cause ? `\n  cause: ${e.cause.message ?? ''} ${JSON.stringify(e.cause)}` : ''}`);
   }
 }
 function equal(actual, expected, what) {

@@ -78,6 +78,8 @@ pub struct MockState {
     pub userinfo: Mutex<Value>,
     /// Expect client_secret_post (credentials in the form) instead of client_secret_basic.
     pub expect_post_auth: Mutex<bool>,
+    /// What the Person API at `/person` answers: a JSON value, or a status with a body.
+    pub person_api: Mutex<(StatusCode, String)>,
     /// The query of every logout request, in order.
     pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
     /// The query of every authorization request, in order.
@@ -104,6 +106,7 @@ impl MockOp {
             expect_post_auth: Mutex::new(false),
             authorize_requests: Mutex::new(Vec::new()),
             logout_requests: Mutex::new(Vec::new()),
+            person_api: Mutex::new((StatusCode::OK, "{}".into())),
             issued: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
@@ -113,6 +116,7 @@ impl MockOp {
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
             .route("/logout", get(logout))
+            .route("/person", get(person_api))
             .with_state(state.clone());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -319,4 +323,12 @@ async fn logout(State(state): State<Arc<MockState>>, Query(query): Query<HashMap
     let mut url = url::Url::parse(&query["post_logout_redirect_uri"]).unwrap();
     url.query_pairs_mut().append_pair("state", &query["state"]);
     Redirect::to(url.as_str()).into_response()
+}
+
+async fn person_api(State(state): State<Arc<MockState>>, headers: axum::http::HeaderMap) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer upstream-access-token") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let (status, body) = state.person_api.lock().unwrap().clone();
+    (status, [("content-type", "application/json")], body).into_response()
 }
