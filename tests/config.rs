@@ -430,3 +430,15 @@ fn client_credentials_backchannel_and_admin_settings_are_checked() {
         ],
     );
 }
+
+#[test]
+fn the_person_api_example_config_passes_with_its_secrets_set() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/person-api-upstream.toml");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["check", "--config", example])
+        .env("PORTAL_SECRET", "portal-secret")
+        .env("EID_SECRET", "eid-secret")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
