@@ -10,7 +10,7 @@ use openidconnect::{
     AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use support::browser::{Browser, Page};
+use support::browser::{Browser, Page, local_login};
 use support::{TestServer, client};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -168,22 +168,7 @@ fn attempt(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Attempt {
 /// Logs in through the local form (and allows on the consent page if it is shown);
 /// returns the redirect to the relying party.
 async fn log_in(server: &TestServer, browser: &Browser, url: &str, user: &str, password: &str) -> Page {
-    let page = browser.follow(&server.base, browser.get(url).await).await;
-    if page.location.is_some() {
-        return page;
-    }
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Sign in to"), "{}", page.body);
-    let action = format!("{}{}", server.base, between(&page.body, "action=\"", "\""));
-    let csrf = page.field("csrf");
-    let page = browser
-        .post(&action, &[("csrf", &csrf), ("username", user), ("password", password)])
-        .await;
-    // The consent page, when this client asks for it; otherwise the answer to the RP.
-    if page.location.is_some() || !page.body.contains("name=\"decision\"") {
-        return page;
-    }
-    allow(server, browser, &page).await
+    local_login(&server.base, browser, url, user, password).await
 }
 
 async fn allow(server: &TestServer, browser: &Browser, consent: &Page) -> Page {
