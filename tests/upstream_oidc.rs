@@ -69,6 +69,19 @@ async fn run(browser: &Browser, url: &str) -> Page {
     browser.follow_while(page, |next| !next.starts_with(REDIRECT)).await
 }
 
+/// Logs the person in through the upstream and redeems the code; returns the token response.
+async fn log_in(server: &TestServer, browser: &Browser, scope: &str) -> serde_json::Value {
+    let page = run(browser, &authorize_url(server, scope, "")).await;
+    server
+        .redeem(
+            ("app", "s3cret"),
+            &page.redirect_params()["code"],
+            REDIRECT,
+            Some(VERIFIER),
+        )
+        .await
+}
+
 fn id_token_claims(tokens: &serde_json::Value) -> serde_json::Value {
     let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
     use base64::Engine;
@@ -125,15 +138,7 @@ async fn userinfo_is_merged_when_configured_and_must_name_the_same_sub() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &upstream, "userinfo = true").await;
     let browser = Browser::default();
-    let page = run(&browser, &authorize_url(&server, "openid email", "")).await;
-    let tokens = server
-        .redeem(
-            ("app", "s3cret"),
-            &page.redirect_params()["code"],
-            REDIRECT,
-            Some(VERIFIER),
-        )
-        .await;
+    let tokens = log_in(&server, &browser, "openid email").await;
     assert_eq!(id_token_claims(&tokens)["email"], "grace@navy.example");
 
     upstream.misbehave(Misbehaviour::UserinfoOtherSub);
@@ -291,15 +296,7 @@ async fn logout_upstream_sends_the_person_through_the_upstreams_logout_and_back(
     let server = start(dir.path(), &upstream, "logout_upstream = true").await;
 
     let browser = Browser::default();
-    let page = run(&browser, &authorize_url(&server, "openid", "")).await;
-    let tokens = server
-        .redeem(
-            ("app", "s3cret"),
-            &page.redirect_params()["code"],
-            REDIRECT,
-            Some(VERIFIER),
-        )
-        .await;
+    let tokens = log_in(&server, &browser, "openid").await;
     let url = format!(
         "{}/end_session?id_token_hint={}&post_logout_redirect_uri={after}&state=bye-state",
         server.base,
