@@ -5,19 +5,14 @@
 mod support;
 
 use gatehouse::Clock;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
-use openidconnect::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
+use openidconnect::{AccessToken, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse};
 use support::browser::{Browser, Page, local_login};
-use support::{TestServer, client};
+use support::rp::{REDIRECT, Rp};
+use support::{BOB_HASH, TestServer, client};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const ALICE_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$aQFj0jTUZMtHsG+aJTkNsg$fh8CTh/zu2okcTbnh+r4C7GP/lmelsPBbnSK9nIY9uI";
-const BOB_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
 
 fn config() -> String {
     format!(
@@ -86,50 +81,6 @@ tenant_name = { value = "Acme" }
 async fn start(dir: &std::path::Path, clock: Clock) -> TestServer {
     std::fs::write(dir.join("mapping.toml"), MAPPING).unwrap();
     TestServer::start(dir, &config(), clock).await
-}
-
-/// A relying party, configured by discovery like any OIDC library would be.
-struct Rp {
-    client: CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    http: reqwest::Client,
-}
-
-impl Rp {
-    /// Exchanges a code as a strict RP library does (the ID token is parsed and checked).
-    async fn exchange(
-        &self,
-        code: String,
-        verifier: openidconnect::PkceCodeVerifier,
-    ) -> openidconnect::core::CoreTokenResponse {
-        self.client
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&self.http)
-            .await
-            .expect("token exchange")
-    }
-
-    async fn discover(server: &TestServer, id: &str, secret: Option<&str>) -> Rp {
-        let http = client();
-        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(id.into()),
-            secret.map(|s| ClientSecret::new(s.into())),
-        )
-        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
-        Rp { client, http }
-    }
 }
 
 /// One authorization request, from the RP's side.

@@ -8,12 +8,10 @@ use gatehouse::Clock;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use support::browser::{Browser, local_login};
-use support::{TestServer, client, verify_jwt};
+use support::{BOB_HASH, TestServer, client, verify_jwt};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
-const BOB_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
 
 fn config(backchannel: &str) -> String {
     format!(

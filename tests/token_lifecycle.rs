@@ -6,11 +6,9 @@ mod support;
 use gatehouse::Clock;
 use serde_json::Value;
 use support::browser::{Browser, local_login};
-use support::{TestServer, client};
+use support::{BOB_HASH, TestServer, client};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const BOB_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
 
 fn config() -> String {
     format!(

@@ -33,6 +33,32 @@ impl Page {
         self.body[start..start + end].to_string()
     }
 
+    /// Every hidden field of the page's form, in order, with HTML escapes undone.
+    pub fn hidden_fields(&self) -> Vec<(String, String)> {
+        let unescape = |text: &str| {
+            text.replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&#x27;", "'")
+                .replace("&#x60;", "`")
+                .replace("&#x3D;", "=")
+                .replace("&amp;", "&")
+        };
+        self.body
+            .split("<input type=\"hidden\" name=\"")
+            .skip(1)
+            .map(|rest| {
+                let (name, rest) = rest.split_once('"').expect("a field name");
+                let value = rest
+                    .strip_prefix(" value=\"")
+                    .and_then(|v| v.split_once('"'))
+                    .expect("a field value")
+                    .0;
+                (unescape(name), unescape(value))
+            })
+            .collect()
+    }
+
     /// The query parameters of the redirect.
     pub fn redirect_params(&self) -> HashMap<String, String> {
         let location = self

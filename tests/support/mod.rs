@@ -4,11 +4,16 @@
 
 pub mod browser;
 pub mod mock_op;
+pub mod rp;
 
 use gatehouse::{App, Clock, Config};
 
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
+
+/// The argon2 hash of the password "bob", for `local` test users.
+pub const BOB_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$SV0T94aGqf4ixWIFAf3Xug$iGABrLr3GJUvBLYQU2zW7DDjNMci0erQ0XRLstCuBHA";
 
 /// The admin token of servers started with the admin API.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";

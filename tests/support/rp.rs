@@ -1,0 +1,52 @@
+//! A relying party built on the openidconnect crate, configured by discovery like any
+//! OIDC library would be: it checks ID tokens strictly (signature, iss, aud, nonce).
+
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{AuthorizationCode, ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+
+/// The redirect URI test clients register: nothing listens there, the tests read the
+/// redirect to it.
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+pub struct Rp {
+    pub client: CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    pub http: reqwest::Client,
+}
+
+impl Rp {
+    /// Exchanges a code as a strict RP library does (the ID token is parsed and checked).
+    pub async fn exchange(
+        &self,
+        code: String,
+        verifier: openidconnect::PkceCodeVerifier,
+    ) -> openidconnect::core::CoreTokenResponse {
+        self.client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .expect("token exchange")
+    }
+
+    pub async fn discover(server: &super::TestServer, id: &str, secret: Option<&str>) -> Rp {
+        let http = super::client();
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(id.into()),
+            secret.map(|s| ClientSecret::new(s.into())),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+        Rp { client, http }
+    }
+}
