@@ -11,6 +11,7 @@ pub mod keys;
 pub mod login;
 pub mod mapping;
 pub mod op;
+pub mod response;
 pub mod secrets;
 pub mod store;
 pub mod tokens;

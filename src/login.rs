@@ -4,6 +4,7 @@
 
 use crate::config::{Client, Config, GrantType};
 use crate::mapping::Mapped;
+use crate::response::{ResponseMode, ResponseType};
 use crate::secrets;
 use crate::store::{
     Account, AuthorizationCode, AuthorizationRequest, CompletedLogin, Consent, PendingAuthorization, Session, Store,
@@ -42,7 +43,7 @@ pub struct AuthorizeParams {
 #[derive(Debug, Clone)]
 pub struct ReplyTo {
     pub redirect_uri: String,
-    pub form_post: bool,
+    pub mode: ResponseMode,
     pub state: Option<String>,
 }
 
@@ -50,7 +51,7 @@ impl ReplyTo {
     pub fn of(request: &AuthorizationRequest) -> ReplyTo {
         ReplyTo {
             redirect_uri: request.redirect_uri.clone(),
-            form_post: request.form_post,
+            mode: request.response_mode,
             state: request.state.clone(),
         }
     }
@@ -114,10 +115,18 @@ pub fn validate<'c>(config: &'c Config, params: AuthorizeParams) -> Result<Valid
             ),
         ));
     }
-    let form_post = params.response_mode.as_deref() == Some("form_post");
+    // The response type decides where answers go (a code in the query, tokens in the
+    // fragment), so it is read before any error is sent back.
+    let response_type = params.response_type.as_deref().and_then(ResponseType::parse);
+    let returns_tokens = response_type.is_some_and(ResponseType::returns_tokens);
+    let asked_mode = params.response_mode.as_deref().map(|m| ResponseMode::parse(m).ok_or(m));
+    let mode = match asked_mode {
+        Some(Ok(mode)) if !(mode == ResponseMode::Query && returns_tokens) => mode,
+        _ => response_type.unwrap_or_default().default_mode(),
+    };
     let to = ReplyTo {
         redirect_uri: redirect_uri.clone(),
-        form_post,
+        mode,
         state: params.state.clone(),
     };
     let fail = |error, description: &str| Err(AuthorizeError::reply(&to, error, description));
@@ -127,19 +136,36 @@ pub fn validate<'c>(config: &'c Config, params: AuthorizeParams) -> Result<Valid
     if params.request_uri.is_some() {
         return fail("request_uri_not_supported", "request_uri is not supported");
     }
-    match params.response_mode.as_deref() {
-        None | Some("query") | Some("form_post") => {}
-        Some(_) => return fail("invalid_request", "response_mode must be query or form_post"),
+    match asked_mode {
+        Some(Err(_)) => return fail("invalid_request", "response_mode must be query, fragment or form_post"),
+        Some(Ok(ResponseMode::Query)) if returns_tokens => {
+            return fail(
+                "invalid_request",
+                "response_mode=query cannot carry tokens: use fragment or form_post",
+            );
+        }
+        _ => {}
     }
-    match params.response_type.as_deref() {
-        Some("code") => {}
-        None => return fail("invalid_request", "response_type is missing"),
-        Some(_) => return fail("unsupported_response_type", "only response_type=code is supported"),
-    }
-    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+    let response_type = match (params.response_type.as_deref(), response_type) {
+        (None, _) => return fail("invalid_request", "response_type is missing"),
+        (Some(text), None) => {
+            return fail(
+                "unsupported_response_type",
+                &format!("\"{text}\" is not a response type this provider supports"),
+            );
+        }
+        (Some(_), Some(response_type)) => response_type,
+    };
+    if !client.response_types.contains(&response_type) {
         return fail(
-            "unauthorized_client",
-            "this client may not use the authorization code flow",
+            "unsupported_response_type",
+            &format!("this client may not use response_type={response_type}"),
+        );
+    }
+    if response_type.id_token && params.nonce.is_none() {
+        return fail(
+            "invalid_request",
+            "nonce is required when the authorization endpoint returns an ID token",
         );
     }
     let requested: Vec<&str> = params.scope.as_deref().unwrap_or_default().split_whitespace().collect();
@@ -149,40 +175,21 @@ pub fn validate<'c>(config: &'c Config, params: AuthorizeParams) -> Result<Valid
     let mut granted: Vec<&str> = Vec::new();
     for scope in requested {
         let known = STANDARD_SCOPES.contains(&scope) || config.scopes.contains_key(scope);
-        let allowed = scope != "offline_access" || client.grant_types.contains(&GrantType::RefreshToken);
+        // A refresh token comes only from exchanging a code (OIDC Core §11).
+        let allowed =
+            scope != "offline_access" || (response_type.code && client.grant_types.contains(&GrantType::RefreshToken));
         if known && allowed && !granted.contains(&scope) {
             granted.push(scope);
         }
     }
-    let code_challenge = match (params.code_challenge, params.code_challenge_method.as_deref()) {
-        (Some(challenge), Some("S256")) => {
-            let valid = challenge.len() == 43
-                && challenge
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !valid {
-                return fail(
-                    "invalid_request",
-                    "code_challenge must be a base64url SHA-256 (43 characters)",
-                );
-            }
-            Some(challenge)
+    // PKCE binds a code to its redemption: without a code there is nothing to bind.
+    let code_challenge = if response_type.code {
+        match code_challenge(client, params.code_challenge, params.code_challenge_method.as_deref()) {
+            Ok(challenge) => challenge,
+            Err(description) => return fail("invalid_request", description),
         }
-        (Some(_), None | Some("plain")) => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is not accepted)",
-            );
-        }
-        (Some(_), Some(_)) => return fail("invalid_request", "code_challenge_method must be S256"),
-        (None, Some(_)) => return fail("invalid_request", "code_challenge_method without code_challenge"),
-        (None, None) if client.secret.is_none() => {
-            return fail(
-                "invalid_request",
-                "PKCE (code_challenge with S256) is required for public clients",
-            );
-        }
-        (None, None) => None,
+    } else {
+        None
     };
     let prompt: Vec<String> = params
         .prompt
@@ -228,13 +235,42 @@ pub fn validate<'c>(config: &'c Config, params: AuthorizeParams) -> Result<Valid
             state: params.state,
             nonce: params.nonce,
             code_challenge,
-            form_post,
+            response_type,
+            response_mode: mode,
             prompt,
             max_age,
             login_hint: params.login_hint,
         },
         upstream: params.upstream,
     })
+}
+
+/// The request's PKCE challenge (RFC 7636), checked: S256 only, required of public clients.
+fn code_challenge(
+    client: &Client,
+    challenge: Option<String>,
+    method: Option<&str>,
+) -> Result<Option<String>, &'static str> {
+    match (challenge, method) {
+        (Some(challenge), Some("S256")) => {
+            let valid = challenge.len() == 43
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if valid {
+                Ok(Some(challenge))
+            } else {
+                Err("code_challenge must be a base64url SHA-256 (43 characters)")
+            }
+        }
+        (Some(_), None | Some("plain")) => Err("code_challenge_method must be S256 (plain is not accepted)"),
+        (Some(_), Some(_)) => Err("code_challenge_method must be S256"),
+        (None, Some(_)) => Err("code_challenge_method without code_challenge"),
+        (None, None) if client.secret.is_none() => {
+            Err("PKCE (code_challenge with S256) is required for public clients")
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Whether `client` may log people in through the upstream `id`.
@@ -457,6 +493,21 @@ pub fn remember_consent(store: &Store, sub: &str, client_id: &str, scope: &str, 
     Ok(())
 }
 
+/// Remembers that `client_id` received something from the session `sid`, so that it is
+/// told when the session ends (back-channel logout).
+pub fn note_client(store: &Store, config: &Config, client_id: &str, sid: &str, now: i64) -> Result<(), StoreError> {
+    store.sessions.update(sid, now, |session| {
+        session.map(|mut s| {
+            if !s.clients.iter().any(|c| c == client_id) {
+                s.clients.push(client_id.to_string());
+            }
+            let expires = s.auth_time + config.tokens.session_ttl.as_secs_i64();
+            (s, Some(expires))
+        })
+    })?;
+    Ok(())
+}
+
 /// Issues an authorization code for a completed login; returns the code.
 pub fn issue_code(
     store: &Store,
@@ -465,16 +516,6 @@ pub fn issue_code(
     login: CompletedLogin,
     now: i64,
 ) -> Result<String, StoreError> {
-    // Remember that this client has something from the session, for back-channel logout.
-    store.sessions.update(&login.sid, now, |session| {
-        session.map(|mut s| {
-            if !s.clients.contains(&request.client_id) {
-                s.clients.push(request.client_id.clone());
-            }
-            let expires = s.auth_time + config.tokens.session_ttl.as_secs_i64();
-            (s, Some(expires))
-        })
-    })?;
     let code = secrets::random_token();
     let record = AuthorizationCode {
         request,

@@ -2,10 +2,11 @@
 //! cookies and CSRF tokens are handed out once and kept only as SHA-256 hashes, so a copy
 //! of the database does not let anyone use them.
 
+use crate::config::SigningAlg;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 /// 256 random bits, base64url without padding.
@@ -30,11 +31,16 @@ pub fn s256(verifier: &str) -> String {
     hash(verifier)
 }
 
-/// The left half of the SHA-256 of a token, base64url: `at_hash` and `c_hash`
-/// (OpenID Connect Core §3.1.3.6) for the 256-bit algorithms Gatehouse signs with.
-pub fn half_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// The left half of a token's hash, base64url: `at_hash` and `c_hash` (OpenID Connect
+/// Core §3.1.3.6, §3.3.2.11). The hash is the one of the signing algorithm: SHA-256 for
+/// RS256 and ES256, SHA-512 for EdDSA over Ed25519 (as the OpenID errata and RP
+/// libraries read it).
+pub fn half_hash(alg: SigningAlg, token: &str) -> String {
+    let digest = match alg {
+        SigningAlg::RS256 | SigningAlg::ES256 => Sha256::digest(token.as_bytes()).to_vec(),
+        SigningAlg::EdDSA => Sha512::digest(token.as_bytes()).to_vec(),
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
 #[cfg(test)]
@@ -47,6 +53,24 @@ mod tests {
             s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn half_hashes_match_the_openid_connect_core_examples() {
+        // OpenID Connect Core 1.0, Appendix A.4 and A.6 (RS256, so SHA-256).
+        assert_eq!(
+            half_hash(SigningAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(
+            half_hash(
+                SigningAlg::RS256,
+                "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"
+            ),
+            "LDktKdoQak3Pk0cnXxCltA"
+        );
+        // EdDSA: the left half of SHA-512, 32 bytes.
+        assert_eq!(half_hash(SigningAlg::EdDSA, "x").len(), 43);
     }
 
     #[test]

@@ -25,6 +25,19 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+/// Tokens from the authorization endpoint (implicit and hybrid flows).
+#[derive(Debug)]
+pub struct FrontChannelTokens {
+    pub access_token: Option<IssuedAccessToken>,
+    pub id_token: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
 /// Everything issuing needs.
 pub struct Issuer<'a> {
     pub config: &'a Config,
@@ -243,28 +256,9 @@ impl Issuer<'_> {
         access_exp: i64,
         refresh_token: Option<String>,
     ) -> Result<TokenResponse, OAuthError> {
-        let issuer = &self.config.issuer;
-        let access_claims = json!({
-            "iss": issuer, "sub": grant.login.sub, "aud": grant.client_id, "client_id": grant.client_id,
-            "scope": grant.scope, "iat": self.now, "exp": access_exp, "jti": jti,
-            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
-        });
-        let access_token = self.keys.sign(&access_claims, "at+jwt")?;
-        let mut id_claims = self.released_claims(&grant.login.sub, grant.scope)?;
-        let standard = json!({
-            "iss": issuer, "sub": grant.login.sub, "aud": grant.client_id, "iat": self.now,
-            "exp": self.now + self.config.tokens.id_token_ttl.as_secs_i64(),
-            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
-            "at_hash": secrets::half_hash(&access_token),
-        });
-        if let Json::Object(standard) = standard {
-            id_claims.extend(standard);
-        }
-        if let Some(nonce) = grant.nonce {
-            id_claims.insert("nonce".into(), Json::String(nonce.to_string()));
-        }
+        let access_token = self.access_token(grant, jti, access_exp)?;
         let id_token = has_scope(grant.scope, "openid")
-            .then(|| self.keys.sign(&Json::Object(id_claims), "JWT"))
+            .then(|| self.id_token(grant, Some(&access_token), None))
             .transpose()?;
         Ok(TokenResponse {
             access_token,
@@ -274,6 +268,74 @@ impl Issuer<'_> {
             id_token,
             refresh_token,
         })
+    }
+
+    /// What the authorization endpoint hands out itself in the implicit and hybrid flows:
+    /// an access token and an ID token, as far as the request's response type asks. The
+    /// ID token carries `at_hash` of the access token and `c_hash` of `code` when they
+    /// travel with it (OpenID Connect Core §3.2.2.10, §3.3.2.11).
+    pub fn front_channel(
+        &self,
+        request: &AuthorizationRequest,
+        login: &CompletedLogin,
+        code: Option<&str>,
+    ) -> Result<FrontChannelTokens, OAuthError> {
+        let grant = Grant {
+            client_id: &request.client_id,
+            scope: &request.scope,
+            login,
+            nonce: request.nonce.as_deref(),
+        };
+        let access_token = if request.response_type.token {
+            let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+            Some(IssuedAccessToken {
+                token: self.access_token(&grant, &secrets::random_token(), exp)?,
+                expires_in: exp - self.now,
+            })
+        } else {
+            None
+        };
+        let id_token = if request.response_type.id_token {
+            let at = access_token.as_ref().map(|a| a.token.as_str());
+            Some(self.id_token(&grant, at, code)?)
+        } else {
+            None
+        };
+        Ok(FrontChannelTokens { access_token, id_token })
+    }
+
+    /// An RFC 9068 access token.
+    fn access_token(&self, grant: &Grant, jti: &str, exp: i64) -> Result<String, OAuthError> {
+        let claims = json!({
+            "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id,
+            "client_id": grant.client_id, "scope": grant.scope, "iat": self.now, "exp": exp, "jti": jti,
+            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+        });
+        Ok(self.keys.sign(&claims, "at+jwt")?)
+    }
+
+    /// An ID token with the claims the grant's scopes release, bound to the access token
+    /// and code it travels with by their hashes.
+    fn id_token(&self, grant: &Grant, access_token: Option<&str>, code: Option<&str>) -> Result<String, OAuthError> {
+        let alg = self.keys.signing_alg();
+        let mut claims = self.released_claims(&grant.login.sub, grant.scope)?;
+        let standard = json!({
+            "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id, "iat": self.now,
+            "exp": self.now + self.config.tokens.id_token_ttl.as_secs_i64(),
+            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+        });
+        if let Json::Object(standard) = standard {
+            claims.extend(standard);
+        }
+        for (name, bound) in [("at_hash", access_token), ("c_hash", code)] {
+            if let Some(value) = bound {
+                claims.insert(name.into(), Json::String(secrets::half_hash(alg, value)));
+            }
+        }
+        if let Some(nonce) = grant.nonce {
+            claims.insert("nonce".into(), Json::String(nonce.to_string()));
+        }
+        Ok(self.keys.sign(&Json::Object(claims), "JWT")?)
     }
 
     /// The account's mapped claims that `scope` releases.

@@ -233,6 +233,34 @@ fn client_secrets_and_auth_methods_must_agree() {
 }
 
 #[test]
+fn response_types_are_checked_one_by_one() {
+    let text = format!(
+        "{GOOD}\n[[clients]]\nid = \"spa\"\nredirect_uris = [\"https://s.example.com/cb\"]\n\
+         response_types = [\"id_token token\", \"token\", \"code id_token\"]\n\
+         [[clients]]\nid = \"machine\"\nsecret = \"s\"\ngrant_types = [\"client_credentials\"]\n\
+         response_types = [\"code token\"]\n\
+         [[clients]]\nid = \"nothing\"\nredirect_uris = [\"https://n.example.com/cb\"]\nresponse_types = []\n\
+         [[clients]]\nid = \"nowhere\"\nresponse_types = [\"id_token\"]\n"
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[1].response_types[1]: \"token\" is not a response type (one of: code, id_token, \
+             id_token token, code id_token, code token, code id_token token)",
+            "FILE: clients[2].response_types[0]: \"code token\" returns a code: add authorization_code to grant_types",
+            "FILE: clients[2].redirect_uris: must list at least one redirect URI",
+            "FILE: clients[3].response_types: is empty",
+            "FILE: clients[4].redirect_uris: must list at least one redirect URI",
+        ],
+    );
+    let (code, _, stderr, _dir) = check(&format!(
+        "{GOOD}\n[[clients]]\nid = \"spa\"\nredirect_uris = [\"https://s.example.com/cb\"]\n\
+         response_types = [\"token id_token\", \"code\"]\n"
+    ));
+    assert_eq!(code, 0, "words in any order: {stderr}");
+}
+
+#[test]
 fn invalid_toml_names_the_line() {
     assert_reports(
         "issuer = \"https://a.example.com\"\n\nclients = [\n",

@@ -33,7 +33,7 @@ async fn discovery_lists_exactly_what_is_implemented() {
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         doc["response_modes_supported"],
-        serde_json::json!(["query", "form_post"])
+        serde_json::json!(["query", "fragment", "form_post"])
     );
     assert_eq!(doc["revocation_endpoint"], endpoint("/revoke"));
     assert_eq!(doc["introspection_endpoint"], endpoint("/introspect"));
@@ -88,6 +88,35 @@ async fn discovery_lists_exactly_what_is_implemented() {
             "token_endpoint_auth_methods_supported",
             "userinfo_endpoint",
         ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_lists_the_response_types_that_clients_opted_in_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[[clients]]
+id = "spa"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+response_types = ["id_token token", "code"]
+
+[[clients]]
+id = "portal"
+secret = "s3cret"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+response_types = ["code id_token"]
+"#;
+    let server = TestServer::start(dir.path(), config, Clock::System).await;
+    let doc = server.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        doc["response_types_supported"],
+        serde_json::json!(["code", "id_token token", "code id_token"]),
+        "what some client may use, and nothing else"
+    );
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials", "implicit"])
     );
     server.stop().await;
 }

@@ -155,6 +155,9 @@ pub struct Client {
     /// The upstreams this client may use; `None` means all of them.
     pub upstreams: Option<Vec<String>>,
     pub grant_types: Vec<GrantType>,
+    /// What the authorization endpoint may return to this client: `code` unless it opted
+    /// in to the implicit or hybrid flow.
+    pub response_types: Vec<crate::response::ResponseType>,
     pub token_endpoint_auth_method: AuthMethod,
     /// A resource server: may introspect tokens issued to other clients.
     pub introspect: bool,

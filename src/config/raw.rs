@@ -2,6 +2,7 @@
 //! section at a time so that a mistake in one client does not hide those in the next.
 
 use super::{AuthMethod, Duration, GrantType, Problem, SigningAlg};
+use crate::response::ResponseType;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -53,6 +54,7 @@ pub struct RawClient {
     pub consent: Option<bool>,
     pub upstreams: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
+    pub response_types: Option<Vec<ResponseType>>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,

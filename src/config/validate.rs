@@ -3,6 +3,7 @@
 
 use super::raw::{self, RawClient, RawKind, RawLocalUser, RawRoot, RawScope, RawTokens, RawUpstream, decode};
 use super::*;
+use crate::response::ResponseType;
 use std::collections::HashSet;
 use url::{Host, Url};
 
@@ -289,7 +290,8 @@ fn validate_client(
         .grant_types
         .clone()
         .unwrap_or_else(|| vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
-    if raw.redirect_uris.is_empty() && grant_types.contains(&GrantType::AuthorizationCode) {
+    let response_types = response_types(at, raw.response_types.clone(), &grant_types, problems);
+    if raw.redirect_uris.is_empty() && !response_types.is_empty() {
         problems.push(Problem::new(
             format!("{at}.redirect_uris"),
             "must list at least one redirect URI",
@@ -362,6 +364,7 @@ fn validate_client(
         consent: raw.consent.unwrap_or(true),
         upstreams: raw.upstreams,
         grant_types,
+        response_types,
         token_endpoint_auth_method: method,
         introspect: raw.introspect.unwrap_or(false),
         backchannel_logout_uri: raw.backchannel_logout_uri,
@@ -370,6 +373,43 @@ fn validate_client(
 
 /// Redirect URIs are compared exactly, so each must be absolute and carry no fragment
 /// (RFC 6749 §3.1.2).
+/// The response types a client may use: as listed (without repeats), or `code` alone when
+/// it may use the authorization code grant. A type with a code needs that grant.
+fn response_types(
+    at: &str,
+    listed: Option<Vec<ResponseType>>,
+    grant_types: &[GrantType],
+    problems: &mut Vec<Problem>,
+) -> Vec<ResponseType> {
+    let has_code_grant = grant_types.contains(&GrantType::AuthorizationCode);
+    let Some(listed) = listed else {
+        return if has_code_grant {
+            vec![ResponseType::CODE]
+        } else {
+            Vec::new()
+        };
+    };
+    if listed.is_empty() && has_code_grant {
+        problems.push(Problem::new(
+            format!("{at}.response_types"),
+            "is empty: list \"code\" at least, or remove authorization_code from grant_types",
+        ));
+    }
+    let mut types: Vec<ResponseType> = Vec::new();
+    for (j, response_type) in listed.into_iter().enumerate() {
+        if response_type.code && !has_code_grant {
+            problems.push(Problem::new(
+                format!("{at}.response_types[{j}]"),
+                format!("\"{response_type}\" returns a code: add authorization_code to grant_types"),
+            ));
+        }
+        if !types.contains(&response_type) {
+            types.push(response_type);
+        }
+    }
+    types
+}
+
 fn check_redirect_uris(at: &str, uris: &[String], problems: &mut Vec<Problem>) {
     for (j, uri) in uris.iter().enumerate() {
         let key = format!("{at}[{j}]");

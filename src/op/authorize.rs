@@ -118,7 +118,7 @@ pub fn after_login(
         ));
     };
     if !login::needs_consent(&state.store, client, &done.sub, &request, now)? {
-        return deliver_code(state, request, done, now);
+        return deliver(state, request, done, now);
     }
     if request.prompt.iter().any(|p| p == "none") {
         let to = ReplyTo::of(&request);
@@ -144,16 +144,52 @@ pub fn after_login(
     ))
 }
 
-/// Issues a code and sends it to the relying party.
-pub fn deliver_code(
+/// Answers the relying party with what the request's response type asks for: a code,
+/// tokens, or both.
+pub fn deliver(
     state: &AppState,
     request: AuthorizationRequest,
     done: CompletedLogin,
     now: i64,
 ) -> Result<Response, crate::store::StoreError> {
     let to = ReplyTo::of(&request);
-    let code = login::issue_code(&state.store, &state.config, request, done, now)?;
-    Ok(reply(state, &to, vec![("code", code)]))
+    login::note_client(&state.store, &state.config, &request.client_id, &done.sid, now)?;
+    let response_type = request.response_type;
+    let code = if response_type.code {
+        Some(login::issue_code(
+            &state.store,
+            &state.config,
+            request.clone(),
+            done.clone(),
+            now,
+        )?)
+    } else {
+        None
+    };
+    let mut params = Vec::new();
+    if response_type.returns_tokens() {
+        let tokens = match super::issuer(state).front_channel(&request, &done, code.as_deref()) {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                tracing::error!(?error, "tokens for the authorization response cannot be issued");
+                let error = AuthorizeError::reply(&to, "server_error", "the server could not issue tokens");
+                return Ok(authorize_error(state, error));
+            }
+        };
+        if let Some(access) = tokens.access_token {
+            params.push(("access_token", access.token));
+            params.push(("token_type", "Bearer".to_string()));
+            params.push(("expires_in", access.expires_in.to_string()));
+            params.push(("scope", request.scope.clone()));
+        }
+        if let Some(id_token) = tokens.id_token {
+            params.push(("id_token", id_token));
+        }
+    }
+    if let Some(code) = code {
+        params.insert(0, ("code", code));
+    }
+    Ok(reply(state, &to, params))
 }
 
 fn describe_scope(state: &AppState, scope: &str) -> String {

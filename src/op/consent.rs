@@ -1,6 +1,6 @@
 //! `POST /consent`: the person's answer on the consent page.
 
-use super::authorize::deliver_code;
+use super::authorize::deliver;
 use super::respond::{internal_error, login_expired, reply, resume, use_up};
 use crate::AppState;
 use crate::login::{self, ReplyTo};
@@ -45,7 +45,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form
         );
     }
     let remembered = login::remember_consent(&state.store, &done.sub, &request.client_id, &request.scope, now);
-    match remembered.and_then(|()| deliver_code(&state, request, done, now)) {
+    match remembered.and_then(|()| deliver(&state, request, done, now)) {
         Ok(response) => response,
         Err(e) => internal_error(&state, e),
     }

@@ -2,6 +2,7 @@
 //! is listed; each endpoint adds itself here as it lands.
 
 use super::{AppState, routes};
+use crate::response::{ResponseMode, ResponseType};
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -51,6 +52,15 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         .map(String::from)
         .into();
     claims.extend(state.mappings.values().flat_map(|m| m.claim_names().map(String::from)));
+    // `code` always; the implicit and hybrid types as far as some client opted in to them.
+    let response_types: Vec<ResponseType> = ResponseType::ALL
+        .into_iter()
+        .filter(|t| *t == ResponseType::CODE || state.config.clients.iter().any(|c| c.response_types.contains(t)))
+        .collect();
+    let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials"];
+    if response_types.iter().any(|t| t.returns_tokens()) {
+        grant_types.push("implicit");
+    }
     ProviderMetadata {
         issuer: issuer.clone(),
         authorization_endpoint: url(routes::AUTHORIZE),
@@ -61,9 +71,9 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         end_session_endpoint: url(routes::END_SESSION),
         jwks_uri: url(routes::JWKS),
         scopes_supported: scopes,
-        response_types_supported: vec!["code"],
-        response_modes_supported: vec!["query", "form_post"],
-        grant_types_supported: vec!["authorization_code", "refresh_token", "client_credentials"],
+        response_types_supported: response_types.iter().map(|t| t.as_str()).collect(),
+        response_modes_supported: ResponseMode::ALL.to_vec(),
+        grant_types_supported: grant_types,
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec![state.keys.signing_alg().to_string()],
         token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),

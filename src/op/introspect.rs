@@ -2,7 +2,7 @@
 
 use super::client_auth::authenticate;
 use super::error::OAuthError;
-use super::revoke::issuer;
+use super::issuer;
 use crate::AppState;
 use axum::Json;
 use axum::extract::rejection::FormRejection;

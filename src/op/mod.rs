@@ -28,6 +28,16 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tracing::Instrument;
 
+/// Token issuing, as of this request.
+fn issuer(state: &AppState) -> crate::tokens::Issuer<'_> {
+    crate::tokens::Issuer {
+        config: &state.config,
+        store: &state.store,
+        keys: &state.keys,
+        now: state.clock.now(),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(routes::DISCOVERY, get(discovery::handler))

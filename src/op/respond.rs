@@ -1,8 +1,10 @@
 //! Answers to the relying party from the authorization endpoint and the pages after it:
-//! a redirect with query parameters, or an auto-submitted form (form_post).
+//! a redirect with the parameters in the query or the fragment, or an auto-submitted
+//! form (form_post).
 
 use crate::AppState;
 use crate::login::{AuthorizeError, ReplyTo};
+use crate::response::ResponseMode;
 use crate::store::PendingAuthorization;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +17,7 @@ pub fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>
         params.push(("state", s.clone()));
     }
     params.push(("iss", state.config.issuer.clone()));
-    if to.form_post {
+    if to.mode == ResponseMode::FormPost {
         let fields: Vec<_> = params
             .iter()
             .map(|(name, value)| json!({ "name": name, "value": value }))
@@ -35,8 +37,16 @@ pub fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>
             "",
         );
     };
-    url.query_pairs_mut()
-        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    let pairs = params.iter().map(|(k, v)| (*k, v.as_str()));
+    if to.mode == ResponseMode::Fragment {
+        // Registered redirect URIs have no fragment of their own (checked at load).
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        url.set_fragment(Some(&encoded));
+    } else {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
     redirect(url.as_str())
 }
 

@@ -2,8 +2,8 @@
 
 use super::client_auth::authenticate;
 use super::error::OAuthError;
+use super::issuer;
 use crate::AppState;
-use crate::tokens::Issuer;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -46,13 +46,4 @@ async fn revoke(
         .token
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
     issuer(state).revoke(client, &token).await
-}
-
-pub fn issuer(state: &AppState) -> Issuer<'_> {
-    Issuer {
-        config: &state.config,
-        store: &state.store,
-        keys: &state.keys,
-        now: state.clock.now(),
-    }
 }

@@ -46,7 +46,7 @@ async fn token(
         params.client_secret.as_deref(),
     )
     .await?;
-    let issuer = super::revoke::issuer(state);
+    let issuer = super::issuer(state);
     let response = match params.grant_type.as_deref() {
         Some("authorization_code") => {
             let code = params

@@ -2,6 +2,7 @@
 //! tokens) are never stored: their tables are keyed by a hash of the secret.
 
 use crate::config::SigningAlg;
+use crate::response::{ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -80,7 +81,12 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
-    pub form_post: bool,
+    /// What the authorization endpoint returns (a code unless the client opted in to more).
+    #[serde(default)]
+    pub response_type: ResponseType,
+    /// How the answer travels: the request's `response_mode`, or the type's default.
+    #[serde(default)]
+    pub response_mode: ResponseMode,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
