@@ -25,7 +25,7 @@ pub fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>
         return state.pages.page(
             StatusCode::OK,
             "form_post",
-            &json!({ "action": to.redirect_uri, "fields": fields }),
+            &json!({ "title": "Returning to the application", "action": to.redirect_uri, "fields": fields }),
         );
     }
     // The redirect URI is registered and absolute (checked at load), so it parses.

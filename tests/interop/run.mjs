@@ -88,6 +88,23 @@ redirect_uris = ["${REDIRECT}"]
 post_logout_redirect_uris = ["${AFTER_LOGOUT}"]
 
 [[clients]]
+id = "interop-hybrid"
+name = "Interop Portal"
+secret = "interop-secret"
+redirect_uris = ["${REDIRECT}"]
+consent = false
+upstreams = ["corp"]
+response_types = ["code id_token"]
+
+[[clients]]
+id = "interop-implicit"
+name = "Interop Legacy SPA"
+redirect_uris = ["${REDIRECT}"]
+consent = false
+upstreams = ["corp"]
+response_types = ["id_token"]
+
+[[clients]]
 id = "interop-public"
 name = "Interop SPA"
 redirect_uris = ["${REDIRECT}"]
@@ -149,16 +166,23 @@ const browser = await chromium.launch({
 const context = await browser.newContext();
 const page = await context.newPage();
 let landed = null;
-// The application's pages: a tiny server that notes where Chromium arrived.
+let landedForm = null;
+// The application's pages: a tiny server that notes where Chromium arrived, and what it
+// POSTed there (form_post).
 const appServer = createServer((request, response) => {
   // Chromium also asks for /favicon.ico, at a moment of its choosing: that is no arrival.
   if (request.url.startsWith('/favicon')) {
     response.writeHead(404).end();
     return;
   }
-  landed = `${RP}${request.url}`;
-  response.writeHead(200, { 'content-type': 'text/html' });
-  response.end('<p>back at the application</p>');
+  let body = '';
+  request.on('data', (chunk) => { body += chunk; });
+  request.on('end', () => {
+    landedForm = request.method === 'POST' ? body : null;
+    landed = `${RP}${request.url}`;
+    response.writeHead(200, { 'content-type': 'text/html' });
+    response.end('<p>back at the application</p>');
+  });
 });
 await new Promise((ok) => appServer.listen(RP_PORT, '127.0.0.1', ok));
 const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -176,6 +200,14 @@ async function visit(url, steps = async () => {}) {
   }
   if (!landed) throw new Error(`never got back to the application; stuck at ${page.url()}`);
   return new URL(landed);
+}
+
+/** The form_post answer the application received, as the Request openid-client reads. */
+function postedAnswer() {
+  if (landedForm === null) throw new Error('the answer was not POSTed to the application');
+  return new Request(landed, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: landedForm,
+  });
 }
 
 /** Clicks through whatever page the person is on: chooser, upstream login and consent, Gatehouse consent. */
@@ -267,6 +299,58 @@ try {
     const publicTokens = await login(publicRp, { scope: 'openid email' });
     equal(publicTokens.claims().email, 'grace@corp.example', 'email');
     equal(publicTokens.claims().name, undefined, 'no profile scope, no name');
+  });
+
+  await test('hybrid code id_token by form_post: Chromium submits the form, openid-client checks c_hash', async () => {
+    const hybrid = await relyingParty('interop-hybrid', 'interop-secret');
+    client.useCodeIdTokenResponseType(hybrid);
+    const [state, nonce] = [client.randomState(), client.randomNonce()];
+    const url = client.buildAuthorizationUrl(hybrid, {
+      redirect_uri: REDIRECT, scope: 'openid email', state, nonce, response_mode: 'form_post',
+    });
+    await visit(url.href, personClicksThrough);
+    const result = await client.authorizationCodeGrant(hybrid, postedAnswer(), {
+      expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+    });
+    equal(result.claims().email, 'grace@corp.example', 'email');
+    equal(result.claims().sub, tokens.claims().sub, 'the same person');
+  });
+
+  await test('form_post without JavaScript: the person presses the button', async () => {
+    const hybrid = await relyingParty('interop-hybrid', 'interop-secret');
+    client.useCodeIdTokenResponseType(hybrid);
+    const [state, nonce] = [client.randomState(), client.randomNonce()];
+    const url = client.buildAuthorizationUrl(hybrid, {
+      redirect_uri: REDIRECT, scope: 'openid', state, nonce, response_mode: 'form_post',
+    });
+    const noScript = await browser.newContext({ javaScriptEnabled: false });
+    try {
+      await noScript.addCookies(await context.cookies());
+      const plain = await noScript.newPage();
+      landed = null;
+      await plain.goto(url.href);
+      await plain.screenshot({ path: join(SHOTS, 'form_post.png'), fullPage: true });
+      await plain.click('button[type="submit"]');
+      await plain.waitForURL((u) => u.href.startsWith(RP));
+      const result = await client.authorizationCodeGrant(hybrid, postedAnswer(), {
+        expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+      });
+      equal(result.claims().sub, tokens.claims().sub, 'the same person');
+    } finally {
+      await noScript.close();
+    }
+  });
+
+  await test('implicit id_token in the fragment, checked by openid-client', async () => {
+    const implicit = await relyingParty('interop-implicit');
+    client.useIdTokenResponseType(implicit);
+    const [state, nonce] = [client.randomState(), client.randomNonce()];
+    const url = client.buildAuthorizationUrl(implicit, { redirect_uri: REDIRECT, scope: 'openid email', state, nonce });
+    await visit(url.href, personClicksThrough);
+    const answer = new URL(page.url());
+    if (!answer.hash) throw new Error(`no fragment in ${answer.origin}${answer.pathname}`);
+    const claims = await client.implicitAuthentication(implicit, answer, nonce, { expectedState: state });
+    equal([claims.sub, claims.email], [tokens.claims().sub, 'grace@corp.example'], 'ID token claims');
   });
 
   await test('refresh rotates the refresh token', async () => {
