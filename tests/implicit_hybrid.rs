@@ -34,6 +34,12 @@ consent = false
 response_types = ["code", "code id_token", "code token", "code id_token token"]
 
 [[clients]]
+id = "widget"
+name = "Widget"
+redirect_uris = ["{REDIRECT}"]
+response_types = ["id_token token"]
+
+[[clients]]
 id = "classic"
 secret = "s3cret"
 redirect_uris = ["{REDIRECT}"]
@@ -452,5 +458,55 @@ async fn offline_access_is_granted_only_with_a_code() {
     let page = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
     let params = received(&page, false);
     assert_eq!(params["scope"], "openid", "no refresh token can come of it");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn after_the_consent_page_the_tokens_go_to_the_fragment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    let query = "client_id=widget&response_type=id_token%20token&nonce=n&scope=openid%20email&state=s-1";
+    let url = format!("{}/authorize?redirect_uri={REDIRECT}&{query}", server.base);
+    let browser = Browser::default();
+    let first = browser.follow(&server.base, browser.get(&url).await).await;
+    assert!(first.body.contains("username"), "the login form: {}", first.body);
+    let page = local_login(&server.base, &browser, &url, "bob", "bob").await;
+    let params = received(&page, false);
+    assert_eq!(params["state"], "s-1");
+    assert!(
+        params.contains_key("id_token") && params.contains_key("access_token"),
+        "{params:?}"
+    );
+
+    // prompt=none for a scope not yet allowed: consent_required, where the tokens would have gone.
+    let other = Browser::default();
+    let page = local_login(
+        &server.base,
+        &other,
+        &url.replace("client_id=widget", "client_id=spa"),
+        "bob",
+        "bob",
+    )
+    .await;
+    received(&page, false);
+    let page = other
+        .get(&format!(
+            "{}/authorize?redirect_uri={REDIRECT}&{query}&prompt=consent%20none",
+            server.base
+        ))
+        .await;
+    assert_eq!(
+        error_of(&page),
+        ("invalid_request".to_string(), true),
+        "none with another value"
+    );
+    let page = other
+        .get(&format!(
+            "{}/authorize?redirect_uri={REDIRECT}&{}&prompt=none",
+            server.base,
+            query.replace("scope=openid%20email", "scope=openid%20email%20profile")
+        ))
+        .await;
+    assert_eq!(error_of(&page), ("consent_required".to_string(), true));
     server.stop().await;
 }
