@@ -73,8 +73,8 @@ impl ResponseType {
             (true, true, false) => "code id_token",
             (true, false, true) => "code token",
             (true, true, true) => "code id_token token",
-            // Not constructible: `parse` only yields the combinations above.
-            _ => "none",
+            // No code and no ID token is no OpenID Connect type: `parse` never yields it.
+            (false, false, _) => "none",
         }
     }
 }
