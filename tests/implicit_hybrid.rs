@@ -6,6 +6,7 @@
 mod support;
 
 use gatehouse::Clock;
+use gatehouse::response::ResponseType;
 use openidconnect::core::{CoreAuthenticationFlow, CoreIdToken, CoreResponseType, CoreUserInfoClaims};
 use openidconnect::{
     AccessToken, AccessTokenHash, AuthorizationCode, AuthorizationCodeHash, CsrfToken, Nonce, OAuth2TokenResponse,
@@ -59,60 +60,29 @@ email = "bob@example.com"
     )
 }
 
-/// What a response type asks the authorization endpoint for.
-#[derive(Debug, Clone, Copy)]
-struct Wants {
-    code: bool,
-    id_token: bool,
-    token: bool,
+/// A response type, by its name in requests.
+fn response_type(text: &str) -> ResponseType {
+    ResponseType::parse(text).unwrap()
 }
 
-const ID_TOKEN: Wants = Wants {
-    code: false,
-    id_token: true,
-    token: false,
-};
-const ID_TOKEN_TOKEN: Wants = Wants {
-    code: false,
-    id_token: true,
-    token: true,
-};
-const CODE_ID_TOKEN: Wants = Wants {
-    code: true,
-    id_token: true,
-    token: false,
-};
-const CODE_TOKEN: Wants = Wants {
-    code: true,
-    id_token: false,
-    token: true,
-};
-const CODE_ID_TOKEN_TOKEN: Wants = Wants {
-    code: true,
-    id_token: true,
-    token: true,
-};
-
-impl Wants {
-    /// The openidconnect crate's name for this flow.
-    fn flow(self) -> CoreAuthenticationFlow {
-        if !self.code {
-            return CoreAuthenticationFlow::Implicit(self.token);
-        }
-        let mut types = vec![CoreResponseType::Code];
-        if self.id_token {
-            types.push(CoreResponseType::IdToken);
-        }
-        if self.token {
-            types.push(CoreResponseType::Token);
-        }
-        CoreAuthenticationFlow::Hybrid(types)
+/// The openidconnect crate's name for the flow of `wants`.
+fn flow(wants: ResponseType) -> CoreAuthenticationFlow {
+    if !wants.code {
+        return CoreAuthenticationFlow::Implicit(wants.token);
     }
-
-    /// The client that opted in to this type.
-    fn client(self) -> &'static str {
-        if self.code { "portal" } else { "spa" }
+    let mut types = vec![CoreResponseType::Code];
+    if wants.id_token {
+        types.push(CoreResponseType::IdToken);
     }
+    if wants.token {
+        types.push(CoreResponseType::Token);
+    }
+    CoreAuthenticationFlow::Hybrid(types)
+}
+
+/// The client that opted in to `wants`.
+fn client_for(wants: ResponseType) -> &'static str {
+    if wants.code { "portal" } else { "spa" }
 }
 
 /// One authorization request, from the relying party's side.
@@ -123,11 +93,11 @@ struct Attempt {
     verifier: PkceCodeVerifier,
 }
 
-fn attempt(rp: &Rp, wants: Wants, extra: &[(&str, &str)]) -> Attempt {
+fn attempt(rp: &Rp, wants: ResponseType, extra: &[(&str, &str)]) -> Attempt {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = rp
         .client
-        .authorize_url(wants.flow(), CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(flow(wants), CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge);
     for (k, v) in extra {
@@ -165,9 +135,9 @@ fn received(page: &Page, form_post: bool) -> HashMap<String, String> {
 /// Logs bob in for `wants` (in a new browser) and checks the answer as a strict relying
 /// party would: the ID token, its hashes, the access token at userinfo, the code at the
 /// token endpoint. Returns the subject.
-async fn log_in_and_check(server: &TestServer, wants: Wants, form_post: bool) -> SubjectIdentifier {
+async fn log_in_and_check(server: &TestServer, wants: ResponseType, form_post: bool) -> SubjectIdentifier {
     let secret = wants.code.then_some("s3cret");
-    let rp = Rp::discover(server, wants.client(), secret).await;
+    let rp = Rp::discover(server, client_for(wants), secret).await;
     let extra: &[(&str, &str)] = if form_post {
         &[("response_mode", "form_post")]
     } else {
@@ -176,7 +146,7 @@ async fn log_in_and_check(server: &TestServer, wants: Wants, form_post: bool) ->
     let attempt = attempt(&rp, wants, extra);
     let page = local_login(&server.base, &Browser::default(), &attempt.url, "bob", "bob").await;
     let params = received(&page, form_post);
-    let case = format!("{wants:?}, form_post: {form_post}");
+    let case = format!("{wants}, form_post: {form_post}");
     assert_eq!(params.get("state"), Some(attempt.state.secret()), "{case}");
     assert_eq!(params.get("iss"), Some(&server.base), "RFC 9207 iss: {case}");
     assert_eq!(params.contains_key("code"), wants.code, "{case}: {params:?}");
@@ -251,7 +221,14 @@ async fn every_response_type_works_in_the_fragment_and_by_form_post() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
     let mut subjects = Vec::new();
-    for wants in [ID_TOKEN, ID_TOKEN_TOKEN, CODE_ID_TOKEN, CODE_TOKEN, CODE_ID_TOKEN_TOKEN] {
+    for text in [
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ] {
+        let wants = response_type(text);
         for form_post in [false, true] {
             subjects.push(log_in_and_check(&server, wants, form_post).await);
         }
@@ -273,8 +250,8 @@ async fn every_response_type_works_in_the_fragment_and_by_form_post() {
 async fn eddsa_signed_id_tokens_carry_sha512_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config("[tokens]\nsigning_alg = \"EdDSA\""), Clock::System).await;
-    log_in_and_check(&server, CODE_ID_TOKEN_TOKEN, false).await;
-    log_in_and_check(&server, ID_TOKEN_TOKEN, true).await;
+    log_in_and_check(&server, response_type("code id_token token"), false).await;
+    log_in_and_check(&server, response_type("id_token token"), true).await;
     server.stop().await;
 }
 
@@ -413,7 +390,7 @@ async fn form_post_escapes_every_value_and_works_without_javascript() {
     let (url, _, _) = rp
         .client
         .authorize_url(
-            CODE_ID_TOKEN.flow(),
+            flow(response_type("code id_token")),
             || CsrfToken::new(hostile.into()),
             Nonce::new_random,
         )

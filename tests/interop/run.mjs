@@ -202,12 +202,25 @@ async function visit(url, steps = async () => {}) {
   return new URL(landed);
 }
 
-/** The form_post answer the application received, as the Request openid-client reads. */
-function postedAnswer() {
-  if (landedForm === null) throw new Error('the answer was not POSTed to the application');
-  return new Request(landed, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: landedForm,
-  });
+/**
+ * A hybrid (`code id_token`) request by form_post: its URL, and `redeem()`, which hands the
+ * answer the application received to openid-client (it checks c_hash) and redeems the code.
+ */
+async function hybridByFormPost(scope) {
+  const config = await relyingParty('interop-hybrid', 'interop-secret');
+  client.useCodeIdTokenResponseType(config);
+  const [state, nonce] = [client.randomState(), client.randomNonce()];
+  const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope, state, nonce, response_mode: 'form_post' });
+  return {
+    url: url.href,
+    redeem() {
+      if (landedForm === null) throw new Error('the answer was not POSTed to the application');
+      const answer = new Request(landed, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: landedForm,
+      });
+      return client.authorizationCodeGrant(config, answer, { expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+    },
+  };
 }
 
 /** Clicks through whatever page the person is on: chooser, upstream login and consent, Gatehouse consent. */
@@ -302,39 +315,25 @@ try {
   });
 
   await test('hybrid code id_token by form_post: Chromium submits the form, openid-client checks c_hash', async () => {
-    const hybrid = await relyingParty('interop-hybrid', 'interop-secret');
-    client.useCodeIdTokenResponseType(hybrid);
-    const [state, nonce] = [client.randomState(), client.randomNonce()];
-    const url = client.buildAuthorizationUrl(hybrid, {
-      redirect_uri: REDIRECT, scope: 'openid email', state, nonce, response_mode: 'form_post',
-    });
-    await visit(url.href, personClicksThrough);
-    const result = await client.authorizationCodeGrant(hybrid, postedAnswer(), {
-      expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-    });
+    const hybrid = await hybridByFormPost('openid email');
+    await visit(hybrid.url, personClicksThrough);
+    const result = await hybrid.redeem();
     equal(result.claims().email, 'grace@corp.example', 'email');
     equal(result.claims().sub, tokens.claims().sub, 'the same person');
   });
 
   await test('form_post without JavaScript: the person presses the button', async () => {
-    const hybrid = await relyingParty('interop-hybrid', 'interop-secret');
-    client.useCodeIdTokenResponseType(hybrid);
-    const [state, nonce] = [client.randomState(), client.randomNonce()];
-    const url = client.buildAuthorizationUrl(hybrid, {
-      redirect_uri: REDIRECT, scope: 'openid', state, nonce, response_mode: 'form_post',
-    });
+    const hybrid = await hybridByFormPost('openid');
     const noScript = await browser.newContext({ javaScriptEnabled: false });
     try {
       await noScript.addCookies(await context.cookies());
       const plain = await noScript.newPage();
       landed = null;
-      await plain.goto(url.href);
+      await plain.goto(hybrid.url);
       await plain.screenshot({ path: join(SHOTS, 'form_post.png'), fullPage: true });
       await plain.click('button[type="submit"]');
       await plain.waitForURL((u) => u.href.startsWith(RP));
-      const result = await client.authorizationCodeGrant(hybrid, postedAnswer(), {
-        expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-      });
+      const result = await hybrid.redeem();
       equal(result.claims().sub, tokens.claims().sub, 'the same person');
     } finally {
       await noScript.close();
