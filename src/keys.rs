@@ -9,7 +9,7 @@ use crate::store::{SigningKeyRecord, Store, StoreError};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{EncodingKey, Header};
 use serde::Serialize;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -45,7 +45,7 @@ pub struct Keys {
     retire_secs: i64,
     ring: RwLock<Ring>,
     /// Held while deciding on and making a rotation, so two callers never both rotate.
-    rotating: Mutex<()>,
+    rotating: tokio::sync::Mutex<()>,
 }
 
 struct Ring {
@@ -59,10 +59,9 @@ struct Ring {
 impl Keys {
     /// Loads the persisted keys, first generating (and persisting) an active key when
     /// there is none, when it uses another algorithm than `signing_alg`, or when it is
-    /// older than `key_rotation`. Generating an RSA key takes a while: call from a
-    /// blocking context.
-    pub fn open(store: Store, tokens: &TokenSettings, now: i64) -> Result<Keys, KeyError> {
-        let ring = load_ring(&store, now)?;
+    /// older than `key_rotation`. Keys are generated on the blocking pool.
+    pub async fn open(store: Store, tokens: &TokenSettings, now: i64) -> Result<Keys, KeyError> {
+        let ring = load_ring(&store, now).await?;
         let keys = Keys {
             alg: tokens.signing_alg,
             rotation_secs: tokens.key_rotation.as_secs_i64(),
@@ -73,57 +72,58 @@ impl Keys {
                 active_key: EncodingKey::from_secret(&[]),
                 published: Vec::new(),
             })),
-            rotating: Mutex::new(()),
+            rotating: tokio::sync::Mutex::new(()),
             store,
         };
-        keys.rotate_if_due(now)?;
+        keys.rotate_if_due(now).await?;
         Ok(keys)
     }
 
     /// Makes a new active key and retires the current one; returns the new `kid`.
-    pub fn rotate(&self, now: i64) -> Result<String, KeyError> {
-        let _rotating = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
-        self.rotate_locked(now)
+    pub async fn rotate(&self, now: i64) -> Result<String, KeyError> {
+        let _rotating = self.rotating.lock().await;
+        self.rotate_locked(now).await
     }
 
-    fn rotate_locked(&self, now: i64) -> Result<String, KeyError> {
-        let kid = rotate_in_store(&self.store, self.alg, self.retire_secs, now)?;
-        self.reload(now)?;
+    async fn rotate_locked(&self, now: i64) -> Result<String, KeyError> {
+        let kid = rotate_in_store(&self.store, self.alg, self.retire_secs, now).await?;
+        self.reload(now).await?;
         Ok(kid)
     }
 
     /// Rotates when the active key is missing, of the wrong algorithm, or due;
     /// otherwise re-reads the keys from the store.
-    pub fn rotate_if_due(&self, now: i64) -> Result<Option<String>, KeyError> {
-        let _rotating = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
-        let due = {
+    pub async fn rotate_if_due(&self, now: i64) -> Result<Option<String>, KeyError> {
+        let _rotating = self.rotating.lock().await;
+        let active = {
             let ring = self.read();
-            let active = ring
+            let has_active = ring
                 .published
                 .iter()
-                .find(|(jwk, until)| until.is_none() && jwk.common.key_id.as_deref() == Some(ring.active_kid.as_str()));
-            match active {
-                None => true,
-                Some(_) if ring.active_alg != self.alg.jwt_algorithm() => true,
-                Some(_) => self
-                    .store
-                    .keys
-                    .get(&ring.active_kid, now)?
-                    .is_none_or(|record| record.created_at.saturating_add(self.rotation_secs) <= now),
-            }
+                .any(|(jwk, until)| until.is_none() && jwk.common.key_id.as_deref() == Some(ring.active_kid.as_str()));
+            (has_active && ring.active_alg == self.alg.jwt_algorithm()).then(|| ring.active_kid.clone())
+        };
+        let due = match active {
+            None => true,
+            Some(kid) => self
+                .store
+                .keys
+                .get(&kid, now)
+                .await?
+                .is_none_or(|record| record.created_at.saturating_add(self.rotation_secs) <= now),
         };
         if due {
-            self.rotate_locked(now).map(Some)
+            self.rotate_locked(now).await.map(Some)
         } else {
             // Picks up what changed in the store meanwhile, such as retired keys that expired.
-            self.reload(now)?;
+            self.reload(now).await?;
             Ok(None)
         }
     }
 
     /// Re-reads the keys from the store; callers hold `rotating`.
-    fn reload(&self, now: i64) -> Result<(), KeyError> {
-        if let Some(ring) = load_ring(&self.store, now)? {
+    async fn reload(&self, now: i64) -> Result<(), KeyError> {
+        if let Some(ring) = load_ring(&self.store, now).await? {
             *self.ring.write().unwrap_or_else(|e| e.into_inner()) = ring;
         }
         Ok(())
@@ -193,11 +193,12 @@ impl Keys {
 }
 
 /// Every key still in the store, newest first, for `keys list`.
-pub fn list(store: &Store, tokens: &TokenSettings, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
+pub async fn list(store: &Store, tokens: &TokenSettings, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
     let retire_secs = tokens.longest_signed_token_ttl().as_secs_i64();
     let mut keys: Vec<KeyInfo> = store
         .keys
-        .entries(now)?
+        .entries(now)
+        .await?
         .into_iter()
         .map(|(_, record)| KeyInfo {
             published_until: record.retired_at.map(|at| at.saturating_add(retire_secs)),
@@ -219,35 +220,40 @@ pub fn list(store: &Store, tokens: &TokenSettings, now: i64) -> Result<Vec<KeyIn
 }
 
 /// Generates and stores a new active key, retires every other active key, and waits
-/// for the disk; returns the new `kid`. Used by the server and by `keys rotate`.
-pub fn rotate_in_store(store: &Store, alg: SigningAlg, retire_secs: i64, now: i64) -> Result<String, KeyError> {
-    let record = generate(alg, now)?;
+/// (durably); returns the new `kid`. Used by the server and by `keys rotate`.
+pub async fn rotate_in_store(store: &Store, alg: SigningAlg, retire_secs: i64, now: i64) -> Result<String, KeyError> {
+    // Generating an RSA key is long CPU work: keep it off the async workers.
+    let record = tokio::task::spawn_blocking(move || generate(alg, now))
+        .await
+        .map_err(|e| KeyError::Crypto {
+            kid: "(new)".into(),
+            detail: format!("key generation stopped: {e}"),
+        })??;
     let kid = record.kid.clone();
-    // The new key is stored first: a crash between the two steps leaves two active
-    // keys, and loading retires all but the newest.
-    store.keys.put(&kid, &record, None)?;
-    retire_all_but(store, &kid, retire_secs, now)?;
-    store.flush_blocking()?;
-    Ok(kid)
-}
-
-fn retire_all_but(store: &Store, keep: &str, retire_secs: i64, now: i64) -> Result<(), KeyError> {
-    for (kid, record) in store.keys.entries(now)? {
-        if kid != keep && record.retired_at.is_none() {
-            let until = now.saturating_add(retire_secs);
-            store.keys.update(&kid, now, |current| {
-                current.map(|mut r| {
-                    r.retired_at = Some(now);
-                    (r, Some(until))
-                })
-            })?;
+    // One atomic write: the new key and every other active key retired.
+    let mut write = store.write(now);
+    store.keys.stage_put(&mut write, &kid, &record, None)?;
+    for (other, mut retired) in store.keys.entries(now).await? {
+        if other != kid && retired.retired_at.is_none() {
+            retired.retired_at = Some(now);
+            store
+                .keys
+                .stage_put(&mut write, &other, &retired, Some(now.saturating_add(retire_secs)))?;
         }
     }
-    Ok(())
+    // Only this process writes keys (the database is locked to it), so nothing can
+    // change them between the read and the write.
+    match store.commit(write).await? {
+        crate::store::Commit::Done => Ok(kid),
+        crate::store::Commit::Conflict => Err(KeyError::Crypto {
+            kid,
+            detail: "the key ring changed during rotation".into(),
+        }),
+    }
 }
 
-fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
-    let mut records: Vec<_> = store.keys.entries(now)?.into_iter().map(|(_, r)| r).collect();
+async fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
+    let mut records: Vec<_> = store.keys.entries(now).await?.into_iter().map(|(_, r)| r).collect();
     records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.kid.cmp(&b.kid)));
     let Some(active) = records.iter().find(|r| r.retired_at.is_none()).cloned() else {
         return Ok(None);
@@ -259,7 +265,7 @@ fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
             None if record.kid == active.kid => None,
             // Another active key that lost to a newer one (a crash mid-rotation).
             None => Some(now),
-            Some(_) => store_expiry(store, &record.kid, now)?,
+            Some(_) => store_expiry(store, &record.kid, now).await?,
         };
         published.push((jwk, until));
     }
@@ -273,10 +279,11 @@ fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
 }
 
 /// A retired key's end of publication is its record's expiry in the store.
-fn store_expiry(store: &Store, kid: &str, now: i64) -> Result<Option<i64>, KeyError> {
+async fn store_expiry(store: &Store, kid: &str, now: i64) -> Result<Option<i64>, KeyError> {
     Ok(store
         .keys
-        .get_with_expiry(kid, now)?
+        .get_with_expiry(kid, now)
+        .await?
         .and_then(|(_, expires_at)| expires_at))
 }
 

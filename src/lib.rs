@@ -149,11 +149,7 @@ impl App {
         let store = Store::open(&config.data_dir)?;
         let tokens = config.tokens.clone();
         let now = clock.now();
-        let keys_store = store.clone();
-        // Generating an RSA key is CPU-bound: keep it off the async workers.
-        let keys = tokio::task::spawn_blocking(move || Keys::open(keys_store, &tokens, now))
-            .await
-            .map_err(|e| StartError::Runtime(format!("key loading stopped: {e}")))??;
+        let keys = Keys::open(store.clone(), &tokens, now).await?;
         let http = upstream::http_client().map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
         let remotes = upstream::remotes(&config);
         Ok(App {
@@ -180,20 +176,15 @@ impl App {
 
     /// Sweeps expired records and rotates the signing key when due.
     pub async fn maintain(&self) -> Result<(), StartError> {
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), StartError> {
-            let now = state.clock.now();
-            let swept = state.store.sweep(now)?;
-            if swept > 0 {
-                tracing::debug!(swept, "expired records removed");
-            }
-            if let Some(kid) = state.keys.rotate_if_due(now)? {
-                tracing::info!(%kid, "signing key rotated");
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| StartError::Runtime(format!("maintenance stopped: {e}")))?
+        let now = self.state.clock.now();
+        let swept = self.state.store.sweep(now).await?;
+        if swept > 0 {
+            tracing::debug!(swept, "expired records removed");
+        }
+        if let Some(kid) = self.state.keys.rotate_if_due(now).await? {
+            tracing::info!(%kid, "signing key rotated");
+        }
+        Ok(())
     }
 }
 
@@ -229,7 +220,9 @@ fn discover_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, running maintenance in the
-/// background; then waits for open requests and flushes the database.
+/// background; then lets requests in flight finish for at most the config's
+/// `shutdown_grace`, and returns once every write accepted is on disk. Requests still
+/// running at the deadline are left behind: the caller ends the process (or runtime).
 pub async fn serve(
     app: App,
     listener: tokio::net::TcpListener,
@@ -263,14 +256,32 @@ pub async fn serve(
         })
     };
     let discovery = discover_upstreams(&app);
-    let served = axum::serve(listener, app.router())
-        .with_graceful_shutdown(until_stopped(stopped))
-        .await;
-    if let Some(admin) = admin {
-        match admin.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the admin API stopped"),
-            Err(e) => tracing::error!(error = %e, "the admin API task failed"),
+    // The end of the grace period, as a second signal that can be awaited many times.
+    let grace = std::time::Duration::from_secs(app.state.config.shutdown_grace.as_secs());
+    let (cut_off, deadline) = tokio::sync::watch::channel(false);
+    {
+        let stopped = until_stopped(stopped.clone());
+        tokio::spawn(async move {
+            stopped.await;
+            tokio::time::sleep(grace).await;
+            let _ = cut_off.send(true);
+        });
+    }
+    let served = tokio::select! {
+        served = axum::serve(listener, app.router()).with_graceful_shutdown(until_stopped(stopped)) => served,
+        () = until_stopped(deadline.clone()) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running at the end of the shutdown grace period are cut off");
+            Ok(())
+        }
+    };
+    if let Some(mut admin) = admin {
+        tokio::select! {
+            joined = &mut admin => match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the admin API stopped"),
+                Err(e) => tracing::error!(error = %e, "the admin API task failed"),
+            },
+            () = until_stopped(deadline) => admin.abort(),
         }
     }
     for task in discovery.into_iter().chain([maintenance]) {

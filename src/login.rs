@@ -292,11 +292,11 @@ pub fn usable_upstreams<'c>(config: &'c Config, client: &Client) -> Vec<&'c crat
 }
 
 /// The live session behind the session cookie `cookie`.
-pub fn find_session(store: &Store, cookie: Option<&str>, now: i64) -> Result<Option<Session>, StoreError> {
+pub async fn find_session(store: &Store, cookie: Option<&str>, now: i64) -> Result<Option<Session>, StoreError> {
     let Some((sid, secret)) = cookie.and_then(|c| c.split_once('.')) else {
         return Ok(None);
     };
-    let session = store.sessions.get(sid, now)?;
+    let session = store.sessions.get(sid, now).await?;
     Ok(session.filter(|s| secrets::equal(&s.secret_hash, &secrets::hash(secret))))
 }
 
@@ -308,7 +308,7 @@ pub fn session_fits(session: &Session, request: &AuthorizationRequest, now: i64)
 }
 
 /// Parks a request while the person logs in; returns its id (also the upstream `state`).
-pub fn park(
+pub async fn park(
     store: &Store,
     request: AuthorizationRequest,
     browser: &str,
@@ -329,18 +329,19 @@ pub fn park(
     };
     store
         .pending_authorizations
-        .put(&id, &pending, Some(now + PENDING_TTL))?;
+        .put(&id, &pending, Some(now + PENDING_TTL))
+        .await?;
     Ok((id, pending))
 }
 
 /// The parked request `id`, if it exists and belongs to this browser.
-pub fn resume(
+pub async fn resume(
     store: &Store,
     id: &str,
     browser: Option<&str>,
     now: i64,
 ) -> Result<Option<PendingAuthorization>, StoreError> {
-    let Some(pending) = store.pending_authorizations.get(id, now)? else {
+    let Some(pending) = store.pending_authorizations.get(id, now).await? else {
         return Ok(None);
     };
     Ok(browser
@@ -350,36 +351,44 @@ pub fn resume(
 
 /// Finds or creates the account of an upstream identity and records its latest claims;
 /// returns the account's `sub`.
-pub fn link_account(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> Result<String, StoreError> {
+pub async fn link_account(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> Result<String, StoreError> {
     let key = UpstreamLink::key(upstream, &mapped.subject);
     let link = UpstreamLink {
         sub: secrets::random_token(),
         linked_at: now,
     };
     // Two first logins at once must end in one account: the first link written wins.
-    if !store.upstream_links.insert_new(&key, &link, None, now)? {
+    if !store.upstream_links.insert_new(&key, &link, None, now).await? {
         tracing::debug!("known upstream identity");
     }
-    let sub = store.upstream_links.get(&key, now)?.map(|l| l.sub).unwrap_or(link.sub);
-    store.accounts.update(&sub, now, |account| {
-        let created_at = account.map_or(now, |a| a.created_at);
-        Some((
-            Account {
-                sub: sub.clone(),
-                upstream: upstream.to_string(),
-                upstream_subject: mapped.subject.clone(),
-                claims: mapped.claims.clone(),
-                created_at,
-                updated_at: now,
-            },
-            None,
-        ))
-    })?;
+    let sub = store
+        .upstream_links
+        .get(&key, now)
+        .await?
+        .map(|l| l.sub)
+        .unwrap_or(link.sub);
+    store
+        .accounts
+        .update(&sub, now, |account| {
+            let created_at = account.map_or(now, |a| a.created_at);
+            Some((
+                Account {
+                    sub: sub.clone(),
+                    upstream: upstream.to_string(),
+                    upstream_subject: mapped.subject.clone(),
+                    claims: mapped.claims.clone(),
+                    created_at,
+                    updated_at: now,
+                },
+                None,
+            ))
+        })
+        .await?;
     Ok(sub)
 }
 
 /// Starts a browser session; returns the cookie value and the session.
-pub fn start_session(
+pub async fn start_session(
     store: &Store,
     config: &Config,
     sub: &str,
@@ -396,7 +405,7 @@ pub fn start_session(
         clients: Vec::new(),
     };
     let expires = now + config.tokens.session_ttl.as_secs_i64();
-    store.sessions.put(&session.sid, &session, Some(expires))?;
+    store.sessions.put(&session.sid, &session, Some(expires)).await?;
     Ok((format!("{}.{secret}", session.sid), session))
 }
 
@@ -412,10 +421,10 @@ pub struct SessionInfo {
 }
 
 /// The live sessions, of one person when `sub` is given, newest first.
-pub fn list_sessions(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
+pub async fn list_sessions(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
     let mut sessions = Vec::new();
-    for (sid, _) in store.sessions.entries(now)? {
-        let Some((session, expires_at)) = store.sessions.get_with_expiry(&sid, now)? else {
+    for (sid, _) in store.sessions.entries(now).await? {
+        let Some((session, expires_at)) = store.sessions.get_with_expiry(&sid, now).await? else {
             continue;
         };
         if sub.is_none_or(|sub| sub == session.sub) {
@@ -435,23 +444,30 @@ pub fn list_sessions(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<S
 
 /// Ends the session `sid`: removes it and revokes the refresh tokens its logins got.
 /// Returns the session, so its clients can be told.
-pub fn end_session(store: &Store, sid: &str, now: i64) -> Result<Option<Session>, StoreError> {
-    let Some(session) = store.sessions.take(sid, now)? else {
+pub async fn end_session(store: &Store, sid: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    let Some(session) = store.sessions.take(sid, now).await? else {
         return Ok(None);
     };
-    for (family, _) in store.refresh_families.entries_with_prefix(&format!("{sid}:"), now)? {
-        store.refresh_families.update(&family, now, |current| {
-            current.map(|mut f| {
-                f.revoked = true;
-                (f, Some(now + 24 * 3600))
+    for (family, _) in store
+        .refresh_families
+        .entries_with_prefix(&format!("{sid}:"), now)
+        .await?
+    {
+        store
+            .refresh_families
+            .update(&family, now, |current| {
+                current.map(|mut f| {
+                    f.revoked = true;
+                    (f, Some(now + 24 * 3600))
+                })
             })
-        })?;
+            .await?;
     }
     Ok(Some(session))
 }
 
 /// Whether the person must be asked before `request`'s claims go to `client`.
-pub fn needs_consent(
+pub async fn needs_consent(
     store: &Store,
     client: &Client,
     sub: &str,
@@ -464,7 +480,7 @@ pub fn needs_consent(
     if request.prompt.iter().any(|p| p == "consent") {
         return Ok(true);
     }
-    let granted = store.consents.get(&Consent::key(sub, &client.id), now)?;
+    let granted = store.consents.get(&Consent::key(sub, &client.id), now).await?;
     Ok(!granted.is_some_and(|g| {
         request
             .scope
@@ -474,42 +490,60 @@ pub fn needs_consent(
 }
 
 /// Remembers that `sub` allowed `client_id` the request's scopes (adding to earlier ones).
-pub fn remember_consent(store: &Store, sub: &str, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError> {
-    store.consents.update(&Consent::key(sub, client_id), now, |current| {
-        let mut scopes = current.map(|c| c.scopes).unwrap_or_default();
-        for s in scope.split_whitespace() {
-            if !scopes.iter().any(|x| x == s) {
-                scopes.push(s.to_string());
+pub async fn remember_consent(
+    store: &Store,
+    sub: &str,
+    client_id: &str,
+    scope: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    store
+        .consents
+        .update(&Consent::key(sub, client_id), now, |current| {
+            let mut scopes = current.map(|c| c.scopes).unwrap_or_default();
+            for s in scope.split_whitespace() {
+                if !scopes.iter().any(|x| x == s) {
+                    scopes.push(s.to_string());
+                }
             }
-        }
-        Some((
-            Consent {
-                scopes,
-                granted_at: now,
-            },
-            None,
-        ))
-    })?;
+            Some((
+                Consent {
+                    scopes,
+                    granted_at: now,
+                },
+                None,
+            ))
+        })
+        .await?;
     Ok(())
 }
 
 /// Remembers that `client_id` received something from the session `sid`, so that it is
 /// told when the session ends (back-channel logout).
-pub fn note_client(store: &Store, config: &Config, client_id: &str, sid: &str, now: i64) -> Result<(), StoreError> {
-    store.sessions.update(sid, now, |session| {
-        session.map(|mut s| {
-            if !s.clients.iter().any(|c| c == client_id) {
-                s.clients.push(client_id.to_string());
-            }
-            let expires = s.auth_time + config.tokens.session_ttl.as_secs_i64();
-            (s, Some(expires))
+pub async fn note_client(
+    store: &Store,
+    config: &Config,
+    client_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    store
+        .sessions
+        .update(sid, now, |session| {
+            session.map(|mut s| {
+                if !s.clients.iter().any(|c| c == client_id) {
+                    s.clients.push(client_id.to_string());
+                }
+                let expires = s.auth_time + config.tokens.session_ttl.as_secs_i64();
+                (s, Some(expires))
+            })
         })
-    })?;
+        .await?;
     Ok(())
 }
 
 /// Issues an authorization code for a completed login; returns the code.
-pub fn issue_code(
+pub async fn issue_code(
     store: &Store,
     config: &Config,
     request: AuthorizationRequest,
@@ -531,6 +565,9 @@ pub fn issue_code(
         .as_secs_i64()
         .max(config.tokens.access_token_ttl.as_secs_i64())
         .max(config.tokens.refresh_token_ttl.as_secs_i64());
-    store.codes.put(&secrets::hash(&code), &record, Some(now + keep))?;
+    store
+        .codes
+        .put(&secrets::hash(&code), &record, Some(now + keep))
+        .await?;
     Ok(code)
 }

@@ -163,7 +163,7 @@ fn serve(path: &Path) -> Result<(), String> {
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let config = load(path)?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listen = config.listen;
         let config_admin = config.admin_listen;
         let issuer = config.issuer.clone();
@@ -183,7 +183,11 @@ fn serve(path: &Path) -> Result<(), String> {
         gatehouse::serve(app, listener, admin, shutdown_signal())
             .await
             .map_err(|e| e.to_string())
-    })
+    });
+    // Requests cut off at the end of the grace period may still hold tasks (and
+    // blocking work): the process does not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    served
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -228,6 +232,16 @@ fn access(config: &Config) -> Result<Access, String> {
         },
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Runs one store operation of an operator command to its end. The store's writes
+/// are durable when they return, so nothing is left to flush afterwards.
+fn block_on<T, E: std::fmt::Display>(work: impl std::future::Future<Output = Result<T, E>>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(work).map_err(|e| e.to_string())
 }
 
 /// Calls to the admin API of the server running with this config.
@@ -278,7 +292,7 @@ impl AdminClient {
 fn keys_list(path: &Path) -> Result<(), String> {
     let config = load(path)?;
     let keys = match access(&config)? {
-        Access::Direct(store) => keys::list(&store, &config.tokens, Clock::System.now()).map_err(|e| e.to_string())?,
+        Access::Direct(store) => block_on(keys::list(&store, &config.tokens, Clock::System.now()))?,
         Access::Admin(admin) => admin
             .call(reqwest::Method::GET, gatehouse::op::admin::KEYS)?
             .unwrap_or_default(),
@@ -309,9 +323,12 @@ fn keys_rotate(path: &Path) -> Result<(), String> {
     let now = Clock::System.now();
     let retire_secs = config.tokens.longest_signed_token_ttl().as_secs_i64();
     let kid = match access(&config)? {
-        Access::Direct(store) => {
-            keys::rotate_in_store(&store, config.tokens.signing_alg, retire_secs, now).map_err(|e| e.to_string())?
-        }
+        Access::Direct(store) => block_on(keys::rotate_in_store(
+            &store,
+            config.tokens.signing_alg,
+            retire_secs,
+            now,
+        ))?,
         Access::Admin(admin) => {
             let answer: serde_json::Value = admin
                 .call(reqwest::Method::POST, gatehouse::op::admin::KEYS_ROTATE)?
@@ -330,7 +347,7 @@ fn keys_rotate(path: &Path) -> Result<(), String> {
 fn sessions_list(path: &Path, sub: Option<&str>) -> Result<(), String> {
     let config = load(path)?;
     let sessions: Vec<SessionInfo> = match access(&config)? {
-        Access::Direct(store) => login::list_sessions(&store, sub, Clock::System.now()).map_err(|e| e.to_string())?,
+        Access::Direct(store) => block_on(login::list_sessions(&store, sub, Clock::System.now()))?,
         Access::Admin(admin) => {
             let query = sub.map(|s| {
                 format!(
@@ -369,8 +386,7 @@ fn sessions_revoke(path: &Path, sid: &str) -> Result<(), String> {
     let config = load(path)?;
     match access(&config)? {
         Access::Direct(store) => {
-            let ended = login::end_session(&store, sid, Clock::System.now()).map_err(|e| e.to_string())?;
-            store.flush_blocking().map_err(|e| e.to_string())?;
+            let ended = block_on(login::end_session(&store, sid, Clock::System.now()))?;
             if ended.is_none() {
                 return Err(format!("no live session {sid}"));
             }

@@ -238,7 +238,9 @@ async fn every_response_type_works_in_the_fragment_and_by_form_post() {
 
     // Clients that received tokens from the authorization endpoint are told when the session ends.
     let store = &server.app.state().store;
-    let sessions = gatehouse::login::list_sessions(store, None, server.clock.now()).unwrap();
+    let sessions = gatehouse::login::list_sessions(store, None, server.clock.now())
+        .await
+        .unwrap();
     assert!(
         sessions.iter().any(|s| s.clients == ["spa"]),
         "an implicit-only login is noted for back-channel logout: {sessions:?}"

@@ -70,7 +70,7 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
     let server = TestServer::start(dir.path(), config, clock.clone()).await;
     let keys = &server.app.state().keys;
     let old_kid = keys.active_kid();
-    let new_kid = keys.rotate(clock.now()).unwrap();
+    let new_kid = keys.rotate(clock.now()).await.unwrap();
     assert_eq!(jwks_kids(&server).await.len(), 2);
 
     // The longest-lived token the old key signed (an ID token, 1h) is still valid.
@@ -85,7 +85,7 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
     );
     server.app.maintain().await.unwrap();
     assert_eq!(
-        server.app.state().store.keys.stored_len(),
+        server.app.state().store.keys.stored_len().await.unwrap(),
         1,
         "and the sweeper removed it from the store"
     );

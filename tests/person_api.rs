@@ -102,7 +102,7 @@ async fn a_failed_or_non_json_person_api_ends_the_login_without_an_account() {
         assert!(!params.contains_key("code"));
     }
     assert_eq!(
-        server.app.state().store.accounts.stored_len(),
+        server.app.state().store.accounts.stored_len().await.unwrap(),
         0,
         "no half-mapped account"
     );

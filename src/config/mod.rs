@@ -31,6 +31,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// The bearer token every admin API request must carry.
     pub admin_token: Option<Secret>,
+    /// How long requests in flight may take to finish after SIGTERM or Ctrl-C.
+    pub shutdown_grace: Duration,
     pub tokens: TokenSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,

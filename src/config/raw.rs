@@ -16,6 +16,7 @@ pub struct RawRoot {
     /// An address, or a port on 127.0.0.1.
     pub admin_listen: Option<toml::Value>,
     pub admin_token: Option<String>,
+    pub shutdown_grace: Option<Duration>,
     pub tokens: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,

@@ -10,6 +10,9 @@ use url::{Host, Url};
 /// Scopes defined by OpenID Connect itself; custom scopes may not reuse these names.
 const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
 
+/// How long requests in flight may take to finish once a shutdown starts.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::seconds(10);
+
 pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Problem>) -> Option<Config> {
     let issuer = validate_issuer(root.issuer, problems);
     let listen = validate_listen(root.listen.as_deref(), issuer.as_ref(), problems);
@@ -37,6 +40,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         templates_dir,
         admin_listen,
         admin_token,
+        shutdown_grace: root.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         tokens,
         scopes,
         clients,

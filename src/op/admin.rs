@@ -1,5 +1,5 @@
 //! The admin API: what the `keys` and `sessions` commands do, for a running server
-//! (sled lets one process open the database). Every request carries the configured
+//! (the embedded database is open in one process only). Every request carries the configured
 //! `admin_token` as a bearer token.
 
 use crate::AppState;
@@ -60,7 +60,7 @@ fn failed(e: impl std::fmt::Display) -> Response {
 }
 
 async fn list_keys(State(state): State<AppState>) -> Response {
-    match crate::keys::list(&state.store, &state.config.tokens, state.clock.now()) {
+    match crate::keys::list(&state.store, &state.config.tokens, state.clock.now()).await {
         Ok(keys) => Json::<Vec<KeyInfo>>(keys).into_response(),
         Err(e) => failed(e),
     }
@@ -68,13 +68,11 @@ async fn list_keys(State(state): State<AppState>) -> Response {
 
 async fn rotate_key(State(state): State<AppState>) -> Response {
     let now = state.clock.now();
-    let rotating = state.clone();
-    match tokio::task::spawn_blocking(move || rotating.keys.rotate(now)).await {
-        Ok(Ok(kid)) => {
+    match state.keys.rotate(now).await {
+        Ok(kid) => {
             tracing::info!(%kid, "signing key rotated through the admin API");
             Json(json!({ "kid": kid, "alg": state.keys.signing_alg() })).into_response()
         }
-        Ok(Err(e)) => failed(e),
         Err(e) => failed(e),
     }
 }
@@ -85,7 +83,7 @@ struct SessionFilter {
 }
 
 async fn list_sessions(State(state): State<AppState>, Query(filter): Query<SessionFilter>) -> Response {
-    match crate::login::list_sessions(&state.store, filter.sub.as_deref(), state.clock.now()) {
+    match crate::login::list_sessions(&state.store, filter.sub.as_deref(), state.clock.now()).await {
         Ok(sessions) => Json::<Vec<SessionInfo>>(sessions).into_response(),
         Err(e) => failed(e),
     }
@@ -93,12 +91,9 @@ async fn list_sessions(State(state): State<AppState>, Query(filter): Query<Sessi
 
 async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> Response {
     let now = state.clock.now();
-    match crate::login::end_session(&state.store, &sid, now) {
+    match crate::login::end_session(&state.store, &sid, now).await {
         Ok(Some(ended)) => {
             crate::backchannel::notify(&state.config, &state.keys, &state.http, &ended, now);
-            if let Err(e) = state.store.flush().await {
-                return failed(e);
-            }
             tracing::info!("session ended through the admin API");
             StatusCode::NO_CONTENT.into_response()
         }

@@ -14,14 +14,14 @@ use axum::response::Response;
 use serde_json::json;
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<AuthorizeParams>) -> Response {
-    authorize(&state, &headers, params)
+    authorize(&state, &headers, params).await
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, Form(params): Form<AuthorizeParams>) -> Response {
-    authorize(&state, &headers, params)
+    authorize(&state, &headers, params).await
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap, params: AuthorizeParams) -> Response {
+async fn authorize(state: &AppState, headers: &HeaderMap, params: AuthorizeParams) -> Response {
     let now = state.clock.now();
     let validated = match login::validate(&state.config, params) {
         Ok(validated) => validated,
@@ -31,7 +31,7 @@ fn authorize(state: &AppState, headers: &HeaderMap, params: AuthorizeParams) -> 
         Some(browser) => (browser, false),
         None => (crate::secrets::random_token(), true),
     };
-    let mut response = match decide(state, validated, &browser, headers, now) {
+    let mut response = match decide(state, validated, &browser, headers, now).await {
         Ok(response) => response,
         Err(e) => internal_error(state, e),
     };
@@ -42,9 +42,9 @@ fn authorize(state: &AppState, headers: &HeaderMap, params: AuthorizeParams) -> 
     response
 }
 
-fn decide(
+async fn decide(
     state: &AppState,
-    validated: login::Validated,
+    validated: login::Validated<'_>,
     browser: &str,
     headers: &HeaderMap,
     now: i64,
@@ -55,7 +55,8 @@ fn decide(
         upstream,
     } = validated;
     let to = ReplyTo::of(&request);
-    let session = login::find_session(&state.store, cookies::get(headers, cookies::SESSION).as_deref(), now)?
+    let session = login::find_session(&state.store, cookies::get(headers, cookies::SESSION).as_deref(), now)
+        .await?
         .filter(|s| login::may_use(&state.config, client, &s.upstream))
         .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
     let fitting = session.as_ref().filter(|s| login::session_fits(s, &request, now));
@@ -65,7 +66,7 @@ fn decide(
             sid: session.sid.clone(),
             auth_time: session.auth_time,
         };
-        return after_login(state, request, done, browser, now);
+        return after_login(state, request, done, browser, now).await;
     }
     if request.prompt.iter().any(|p| p == "none") {
         return Ok(authorize_error(
@@ -76,7 +77,7 @@ fn decide(
     // A session that is too old for max_age, or prompt=login: the upstream must
     // authenticate the person again, not just vouch for its own session.
     let force_login = session.is_some() || request.prompt.iter().any(|p| p == "login");
-    let (pid, _) = login::park(&state.store, request, browser, None, force_login, now)?;
+    let (pid, _) = login::park(&state.store, request, browser, None, force_login, now).await?;
     let usable = login::usable_upstreams(&state.config, client);
     let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
     if let Some(chosen) = chosen {
@@ -104,7 +105,7 @@ fn decide(
 }
 
 /// The person is logged in: ask for consent if needed, else answer with a code.
-pub fn after_login(
+pub async fn after_login(
     state: &AppState,
     request: AuthorizationRequest,
     done: CompletedLogin,
@@ -117,8 +118,8 @@ pub fn after_login(
             "the client of a parked request is no longer configured",
         ));
     };
-    if !login::needs_consent(&state.store, client, &done.sub, &request, now)? {
-        return deliver(state, request, done, now);
+    if !login::needs_consent(&state.store, client, &done.sub, &request, now).await? {
+        return deliver(state, request, done, now).await;
     }
     if request.prompt.iter().any(|p| p == "none") {
         let to = ReplyTo::of(&request);
@@ -133,7 +134,7 @@ pub fn after_login(
         .map(|s| describe_scope(state, s))
         .collect();
     let client_name = client.name.clone();
-    let (pid, pending) = login::park(&state.store, request, browser, Some(done), false, now)?;
+    let (pid, pending) = login::park(&state.store, request, browser, Some(done), false, now).await?;
     Ok(state.pages.page(
         StatusCode::OK,
         "consent",
@@ -146,29 +147,26 @@ pub fn after_login(
 
 /// Answers the relying party with what the request's response type asks for: a code,
 /// tokens, or both.
-pub fn deliver(
+pub async fn deliver(
     state: &AppState,
     request: AuthorizationRequest,
     done: CompletedLogin,
     now: i64,
 ) -> Result<Response, crate::store::StoreError> {
     let to = ReplyTo::of(&request);
-    login::note_client(&state.store, &state.config, &request.client_id, &done.sid, now)?;
+    login::note_client(&state.store, &state.config, &request.client_id, &done.sid, now).await?;
     let response_type = request.response_type;
     let code = if response_type.code {
-        Some(login::issue_code(
-            &state.store,
-            &state.config,
-            request.clone(),
-            done.clone(),
-            now,
-        )?)
+        Some(login::issue_code(&state.store, &state.config, request.clone(), done.clone(), now).await?)
     } else {
         None
     };
     let mut params = Vec::new();
     if response_type.returns_tokens() {
-        let tokens = match super::issuer(state).front_channel(&request, &done, code.as_deref()) {
+        let tokens = match super::issuer(state)
+            .front_channel(&request, &done, code.as_deref())
+            .await
+        {
             Ok(tokens) => tokens,
             Err(error) => {
                 tracing::error!(?error, "tokens for the authorization response cannot be issued");

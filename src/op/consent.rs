@@ -1,7 +1,7 @@
 //! `POST /consent`: the person's answer on the consent page.
 
 use super::authorize::deliver;
-use super::respond::{internal_error, login_expired, reply, resume, use_up};
+use super::respond::{internal_error, login_expired, reply, resume_once};
 use crate::AppState;
 use crate::login::{self, ReplyTo};
 use crate::web::cookies;
@@ -21,10 +21,10 @@ pub struct ConsentForm {
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Response {
     let now = state.clock.now();
     let browser = cookies::get(&headers, cookies::BROWSER);
-    let taken = resume(&state, &form.pending, browser.as_deref(), now, |p| {
+    let taken = resume_once(&state, &form.pending, browser.as_deref(), now, |p| {
         crate::secrets::equal(&p.csrf, &form.csrf)
     })
-    .and_then(|pending| use_up(&state, &form.pending, now).map(|()| pending));
+    .await;
     let pending = match taken {
         Ok(pending) => pending,
         Err(page) => return *page,
@@ -44,8 +44,10 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form
             ],
         );
     }
-    let remembered = login::remember_consent(&state.store, &done.sub, &request.client_id, &request.scope, now);
-    match remembered.and_then(|()| deliver(&state, request, done, now)) {
+    if let Err(e) = login::remember_consent(&state.store, &done.sub, &request.client_id, &request.scope, now).await {
+        return internal_error(&state, e);
+    }
+    match deliver(&state, request, done, now).await {
         Ok(response) => response,
         Err(e) => internal_error(&state, e),
     }

@@ -60,7 +60,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, con
         );
     }
     let cookie = cookies::get(headers, cookies::SESSION);
-    let session = match crate::login::find_session(&state.store, cookie.as_deref(), now) {
+    let session = match crate::login::find_session(&state.store, cookie.as_deref(), now).await {
         Ok(session) => session,
         Err(e) => return internal_error(state, e),
     };
@@ -86,7 +86,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, con
             None,
         ),
         Some(session) if confirmed || hint_names_session => {
-            match crate::login::end_session(&state.store, &session.sid, now) {
+            match crate::login::end_session(&state.store, &session.sid, now).await {
                 Ok(Some(ended)) => crate::backchannel::notify(&state.config, &state.keys, &state.http, &ended, now),
                 Ok(None) => {}
                 Err(e) => return internal_error(state, e),
@@ -138,7 +138,7 @@ async fn upstream_logout(
         post_logout_redirect_uri: params.post_logout_redirect_uri.clone(),
         state: params.state.clone(),
     };
-    if let Err(e) = state.store.pending_logouts.put(&id, &pending, Some(now + 600)) {
+    if let Err(e) = state.store.pending_logouts.put(&id, &pending, Some(now + 600)).await {
         tracing::error!(error = %e, "cannot remember a logout going upstream");
         return None;
     }
@@ -153,13 +153,13 @@ pub struct UpstreamLoggedOut {
 /// `GET /end_session/upstream`: back from the upstream's logout.
 pub async fn upstream_done(State(state): State<AppState>, Query(back): Query<UpstreamLoggedOut>) -> Response {
     let now = state.clock.now();
-    let pending = match back
-        .state
-        .as_deref()
-        .map(|id| state.store.pending_logouts.take(id, now))
-    {
-        Some(Ok(Some(pending))) => pending,
-        Some(Err(e)) => return internal_error(&state, e),
+    let taken = match back.state.as_deref() {
+        Some(id) => state.store.pending_logouts.take(id, now).await,
+        None => Ok(None),
+    };
+    let pending = match taken {
+        Ok(Some(pending)) => pending,
+        Err(e) => return internal_error(&state, e),
         _ => {
             let page = json!({ "title": "You are signed out", "message": "You have been signed out." });
             return state.pages.page(StatusCode::OK, "logout", &page);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// 200 while the database answers, 503 otherwise.
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.keys.get(&state.keys.active_kid(), state.clock.now()) {
+    match state.store.keys.get(&state.keys.active_kid(), state.clock.now()).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
         Err(e) => {
             tracing::error!(error = %e, "health check: the database does not answer");

@@ -35,7 +35,7 @@ pub async fn handler(
         let token = params
             .token
             .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-        issuer(&state).introspect(client, &token)
+        issuer(&state).introspect(client, &token).await
     };
     match answer.await {
         Ok(answer) => ([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response(),

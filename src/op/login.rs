@@ -2,7 +2,7 @@
 //! upstreams. Every step checks that the parked request belongs to this browser.
 
 use super::authorize::after_login;
-use super::respond::{internal_error, login_expired, redirect, reply, resume, use_up};
+use super::respond::{internal_error, login_expired, redirect, reply, resume, resume_once, use_up};
 use super::routes;
 use crate::AppState;
 use crate::config::UpstreamKind;
@@ -25,7 +25,7 @@ pub async fn start(
 ) -> Response {
     let now = state.clock.now();
     let browser = cookies::get(&headers, cookies::BROWSER);
-    let pending = match resume(&state, &pid, browser.as_deref(), now, |_| true) {
+    let pending = match resume(&state, &pid, browser.as_deref(), now, |_| true).await {
         Ok(pending) => pending,
         Err(page) => return *page,
     };
@@ -67,7 +67,7 @@ async fn send_upstream(
         Ok(begin) => begin,
         Err(e) => {
             tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a login upstream");
-            let _ = state.store.pending_authorizations.take(pid, now);
+            let _ = state.store.pending_authorizations.take(pid, now).await;
             return upstream_failed(state, &pending, &e);
         }
     };
@@ -79,6 +79,7 @@ async fn send_upstream(
         .store
         .pending_authorizations
         .put(pid, &pending, Some(now + login::PENDING_TTL))
+        .await
     {
         return internal_error(state, e);
     }
@@ -98,10 +99,10 @@ pub async fn callback(
         return login_expired(&state);
     };
     // The state is single use: a replayed callback finds nothing.
-    let taken = resume(&state, &pid, browser.as_deref(), now, |p| {
+    let taken = resume_once(&state, &pid, browser.as_deref(), now, |p| {
         p.upstream.as_deref() == Some(upstream_id.as_str())
     })
-    .and_then(|pending| use_up(&state, &pid, now).map(|()| pending));
+    .await;
     let pending = match taken {
         Ok(pending) => pending,
         Err(page) => return *page,
@@ -111,14 +112,17 @@ pub async fn callback(
     };
     let nonce = pending.upstream_nonce.as_deref();
     match provider.finish(&state.http, &params, nonce, verifier, now).await {
-        Ok(document) => complete(
-            &state,
-            pending,
-            &upstream_id,
-            document,
-            browser.as_deref().unwrap_or_default(),
-            now,
-        ),
+        Ok(document) => {
+            complete(
+                &state,
+                pending,
+                &upstream_id,
+                document,
+                browser.as_deref().unwrap_or_default(),
+                now,
+            )
+            .await
+        }
         Err(e) => {
             tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
             upstream_failed(&state, &pending, &e)
@@ -191,7 +195,9 @@ pub async fn submit(
     let browser = cookies::get(&headers, cookies::BROWSER);
     let pending = match resume(&state, &pid, browser.as_deref(), now, |p| {
         crate::secrets::equal(&p.csrf, &form.csrf)
-    }) {
+    })
+    .await
+    {
         Ok(pending) => pending,
         Err(page) => return *page,
     };
@@ -211,15 +217,18 @@ pub async fn submit(
     let document =
         tokio::task::spawn_blocking(move || crate::upstream::local::authenticate(&local, &username, &password)).await;
     match document {
-        Ok(Some(document)) => match use_up(&state, &pid, now) {
-            Ok(()) => complete(
-                &state,
-                pending,
-                &upstream_id,
-                document,
-                browser.as_deref().unwrap_or_default(),
-                now,
-            ),
+        Ok(Some(document)) => match use_up(&state, &pid, now).await {
+            Ok(()) => {
+                complete(
+                    &state,
+                    pending,
+                    &upstream_id,
+                    document,
+                    browser.as_deref().unwrap_or_default(),
+                    now,
+                )
+                .await
+            }
             Err(page) => *page,
         },
         Ok(None) => {
@@ -240,7 +249,7 @@ pub async fn submit(
 /// The person logged in at `upstream_id` and it said `document` about them: map it,
 /// link the account, start the session, and go on to consent or the code. The parked
 /// request has been used up already.
-fn complete(
+async fn complete(
     state: &AppState,
     pending: PendingAuthorization,
     upstream_id: &str,
@@ -269,8 +278,10 @@ fn complete(
             );
         }
     };
-    let started = login::link_account(&state.store, upstream_id, &mapped, now)
-        .and_then(|sub| login::start_session(&state.store, &state.config, &sub, upstream_id, now));
+    let started = match login::link_account(&state.store, upstream_id, &mapped, now).await {
+        Ok(sub) => login::start_session(&state.store, &state.config, &sub, upstream_id, now).await,
+        Err(e) => Err(e),
+    };
     let (cookie, session) = match started {
         Ok(started) => started,
         Err(e) => return internal_error(state, e),
@@ -280,7 +291,7 @@ fn complete(
         sid: session.sid,
         auth_time: session.auth_time,
     };
-    let mut response = match after_login(state, pending.request, done, browser, now) {
+    let mut response = match after_login(state, pending.request, done, browser, now).await {
         Ok(response) => response,
         Err(e) => internal_error(state, e),
     };

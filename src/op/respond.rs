@@ -108,23 +108,36 @@ pub fn login_expired(state: &AppState) -> Response {
 
 /// The parked request `pid`, if it belongs to this browser and `accept` agrees (a CSRF
 /// token, the upstream it went to); otherwise the page that says the login expired.
-pub fn resume(
+pub async fn resume(
     state: &AppState,
     pid: &str,
     browser: Option<&str>,
     now: i64,
     accept: impl Fn(&PendingAuthorization) -> bool,
 ) -> Result<PendingAuthorization, Box<Response>> {
-    match crate::login::resume(&state.store, pid, browser, now) {
+    match crate::login::resume(&state.store, pid, browser, now).await {
         Ok(Some(pending)) if accept(&pending) => Ok(pending),
         Ok(_) => Err(Box::new(login_expired(state))),
         Err(e) => Err(Box::new(internal_error(state, e))),
     }
 }
 
+/// [`resume`], then [`use_up`]: for the steps that finish a parked request.
+pub async fn resume_once(
+    state: &AppState,
+    pid: &str,
+    browser: Option<&str>,
+    now: i64,
+    accept: impl Fn(&PendingAuthorization) -> bool,
+) -> Result<PendingAuthorization, Box<Response>> {
+    let pending = resume(state, pid, browser, now, accept).await?;
+    use_up(state, pid, now).await?;
+    Ok(pending)
+}
+
 /// Takes the parked request `pid` out of the store: each one finishes at most once.
-pub fn use_up(state: &AppState, pid: &str, now: i64) -> Result<(), Box<Response>> {
-    match state.store.pending_authorizations.take(pid, now) {
+pub async fn use_up(state: &AppState, pid: &str, now: i64) -> Result<(), Box<Response>> {
+    match state.store.pending_authorizations.take(pid, now).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(Box::new(login_expired(state))),
         Err(e) => Err(Box::new(internal_error(state, e))),

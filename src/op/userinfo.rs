@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json_;
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(&state, header_token(&headers))
+    respond(&state, header_token(&headers)).await
 }
 
 /// POST takes the token from the header or, as a form body, from `access_token`
@@ -33,7 +33,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         (Ok(None), Some(token)) => Ok(Some(token)),
         (header, _) => header,
     };
-    respond(&state, token)
+    respond(&state, token).await
 }
 
 fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
@@ -51,19 +51,21 @@ fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
     }
 }
 
-fn respond(state: &AppState, token: Result<Option<String>, BearerError>) -> Response {
-    match token
-        .and_then(|t| t.ok_or(BearerError::Missing))
-        .and_then(|t| claims(state, &t))
-    {
+async fn respond(state: &AppState, token: Result<Option<String>, BearerError>) -> Response {
+    let claims = match token.and_then(|t| t.ok_or(BearerError::Missing)) {
+        Ok(token) => claims(state, &token).await,
+        Err(e) => Err(e),
+    };
+    match claims {
         Ok(claims) => ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn claims(state: &AppState, token: &str) -> Result<Json_, BearerError> {
+async fn claims(state: &AppState, token: &str) -> Result<Json_, BearerError> {
     let now = state.clock.now();
     let claims = crate::tokens::active_access_token(&state.config, &state.keys, &state.store, token, now)
+        .await
         .map_err(|why| BearerError::InvalidToken(why.to_string()))?;
     let scope = claims.get("scope").and_then(Json_::as_str).unwrap_or_default();
     if !scope.split_whitespace().any(|s| s == "openid") {
@@ -77,6 +79,7 @@ fn claims(state: &AppState, token: &str) -> Result<Json_, BearerError> {
         .store
         .accounts
         .get(sub, now)
+        .await
         .map_err(|e| BearerError::Server(e.to_string()))?
         .ok_or_else(|| BearerError::InvalidToken("the account no longer exists".into()))?;
     let mut released = release(&account.claims, scope, &state.config.scopes);

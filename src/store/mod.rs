@@ -1,17 +1,46 @@
-//! Persistence in an embedded sled database. Only this module talks to sled: the rest
-//! of Gatehouse sees typed tables and [`StoreError`], so another backend can follow.
+//! Persistence behind a backend-neutral Store API.
+//!
+//! The rest of Gatehouse sees typed tables ([`Table`]), their records ([`records`]),
+//! conditional writes ([`Write`]) and [`StoreError`]; never a backend's types. A backend
+//! offers a small contract (see [`Backend`]): read a record, list by key prefix, apply a
+//! [`Write`] atomically, make every accepted write durable, and sweep expired records.
+//! `sled/` is the embedded default; a second backend goes in a folder beside it and
+//! passes the conformance suite in `tests/store_conformance.rs` before it is wired in.
+//!
+//! Durability: an operation that writes returns only once its change is on disk, so a
+//! request may be answered as soon as its writes return.
 
 mod records;
+mod sled;
 mod table;
+mod write;
 
 pub use records::*;
-pub use table::Table;
+pub use table::{Table, Versioned};
+pub use write::{Commit, Write};
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use write::Stored;
 
-/// The name of the tree that orders every expiring record by its expiry.
-const EXPIRY_INDEX: &str = "expiry-index";
+/// Every table, by the name it is stored under.
+pub(crate) const TABLES: [&str; 11] = [
+    "keys",
+    "accounts",
+    "upstream-links",
+    "sessions",
+    "pending-authorizations",
+    "codes",
+    "refresh-tokens",
+    "refresh-families",
+    "consents",
+    "revoked-tokens",
+    "pending-logouts",
+];
+
+/// How many expired records one sweep step removes; sweeping runs step after step so
+/// that writes waiting behind it are never held up for long.
+const SWEEP_BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,19 +52,83 @@ pub enum StoreError {
     #[error("cannot open the database in {path}: {detail}")]
     Open { path: PathBuf, detail: String },
     #[error("database error: {0}")]
-    Sled(#[from] sled::Error),
+    Backend(String),
     #[error("a record in table {table} cannot be read: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    #[error("a record in table {table} (key of {key_len} bytes) changed too often to be updated")]
+    Contended { table: &'static str, key_len: usize },
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// The backends. An enum rather than a trait object: each operation is a plain async
+/// method, dispatched here and nowhere else.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sled(Arc<sled::SledBackend>),
+}
+
+impl Backend {
+    /// The live record under `key` in `table` at `now`.
+    async fn get(&self, table: &'static str, key: &str, now: i64) -> Result<Option<Stored>, StoreError> {
+        match self {
+            Backend::Sled(b) => b.get(table, key, now),
+        }
+    }
+
+    /// The live records of `table` whose key starts with `prefix`, in key order.
+    async fn scan_prefix(
+        &self,
+        table: &'static str,
+        prefix: &str,
+        now: i64,
+    ) -> Result<Vec<(String, Stored)>, StoreError> {
+        match self {
+            Backend::Sled(b) => b.scan_prefix(table, prefix, now),
+        }
+    }
+
+    /// Applies `write` atomically if its checks hold, and returns once it is durable.
+    async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        match self {
+            Backend::Sled(b) => b.commit(write).await,
+        }
+    }
+
+    /// Returns once every write accepted before the call is durable.
+    async fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Sled(b) => b.flush().await,
+        }
+    }
+
+    /// Removes at most `limit` records expired at `now` (durably); returns how many.
+    async fn sweep(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        match self {
+            Backend::Sled(b) => b.sweep(now, limit).await,
+        }
+    }
+
+    /// How many records `table` physically holds, expired ones included.
+    async fn stored_len(&self, table: &'static str) -> Result<usize, StoreError> {
+        match self {
+            Backend::Sled(b) => b.stored_len(table),
+        }
+    }
+
+    /// How many records carry an expiry (expired ones included).
+    async fn expiring_len(&self) -> Result<usize, StoreError> {
+        match self {
+            Backend::Sled(b) => Ok(b.expiring_len()),
+        }
+    }
 }
 
 /// The database and a typed table for every kind of state Gatehouse keeps.
 /// Cloning is cheap: clones share the same database.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    expiry: sled::Tree,
-    /// Every expiring table by name, so the sweeper can reach records the index names.
-    trees: HashMap<&'static str, sled::Tree>,
+    backend: Backend,
     pub keys: Table<SigningKeyRecord>,
     pub accounts: Table<Account>,
     pub upstream_links: Table<UpstreamLink>,
@@ -50,127 +143,60 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the embedded database in `dir` and starts its writer.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-            path: dir.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| open_error(dir, e))?;
-        let expiry = db.open_tree(EXPIRY_INDEX)?;
-        let mut opener = TableOpener {
-            db: &db,
-            expiry: &expiry,
-            trees: HashMap::new(),
-        };
-        Ok(Store {
-            keys: opener.table("keys")?,
-            accounts: opener.table("accounts")?,
-            upstream_links: opener.table("upstream-links")?,
-            sessions: opener.table("sessions")?,
-            pending_authorizations: opener.table("pending-authorizations")?,
-            codes: opener.table("codes")?,
-            refresh_tokens: opener.table("refresh-tokens")?,
-            refresh_families: opener.table("refresh-families")?,
-            consents: opener.table("consents")?,
-            revoked_tokens: opener.table("revoked-tokens")?,
-            pending_logouts: opener.table("pending-logouts")?,
-            trees: opener.trees,
-            db: db.clone(),
-            expiry: expiry.clone(),
-        })
+        let backend = Backend::Sled(Arc::new(sled::SledBackend::open(dir)?));
+        Ok(Store::with_backend(backend))
     }
 
-    /// Waits until every write so far is on disk. Call it before answering a request
-    /// whose security depends on a write (a code used, a token rotated or revoked).
+    fn with_backend(backend: Backend) -> Store {
+        Store {
+            keys: Table::new(TABLES[0], backend.clone()),
+            accounts: Table::new(TABLES[1], backend.clone()),
+            upstream_links: Table::new(TABLES[2], backend.clone()),
+            sessions: Table::new(TABLES[3], backend.clone()),
+            pending_authorizations: Table::new(TABLES[4], backend.clone()),
+            codes: Table::new(TABLES[5], backend.clone()),
+            refresh_tokens: Table::new(TABLES[6], backend.clone()),
+            refresh_families: Table::new(TABLES[7], backend.clone()),
+            consents: Table::new(TABLES[8], backend.clone()),
+            revoked_tokens: Table::new(TABLES[9], backend.clone()),
+            pending_logouts: Table::new(TABLES[10], backend.clone()),
+            backend,
+        }
+    }
+
+    /// A new, empty conditional write; `now` decides which records count as expired
+    /// when its checks run.
+    pub fn write(&self, now: i64) -> Write {
+        Write::new(now)
+    }
+
+    /// Applies `write` atomically if every check still holds; returns once it is durable.
+    pub async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        self.backend.commit(write).await
+    }
+
+    /// Returns once every write accepted so far is on disk (shutdown calls it last).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.backend.flush().await
     }
 
-    /// The blocking twin of [`Store::flush`], for the command line.
-    pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Deletes every record that expired at or before `now`, walking the expiry index
-    /// from its oldest entry; returns how many records were removed.
-    pub fn sweep(&self, now: i64) -> Result<usize, StoreError> {
-        let end = table::sortable(now.saturating_add(1));
+    /// Deletes every record that expired at or before `now`, in bounded steps; returns
+    /// how many records were removed.
+    pub async fn sweep(&self, now: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
-        for entry in self.expiry.range(..end.as_slice()) {
-            let (index_key, _) = entry?;
-            let Some((table, key)) = split_index_key(&index_key) else {
-                self.expiry.remove(&index_key)?;
-                continue;
-            };
-            let Some(tree) = self.trees.get(table) else {
-                self.expiry.remove(&index_key)?;
-                continue;
-            };
-            use sled::Transactional;
-            // The record is removed only if the index entry is still there: a concurrent
-            // `put` that moved the expiry has removed it, and the record stays.
-            let swept = (tree, &self.expiry)
-                .transaction(|(tree, expiry)| {
-                    if expiry.remove(index_key.as_ref())?.is_some() {
-                        tree.remove(key)?;
-                        return Ok(true);
-                    }
-                    Ok(false)
-                })
-                .map_err(|e: sled::transaction::TransactionError<()>| match e {
-                    sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-                    sled::transaction::TransactionError::Abort(()) => StoreError::Corrupt {
-                        table: "expiry-index",
-                        detail: "sweep aborted".into(),
-                    },
-                })?;
-            removed += usize::from(swept);
+        loop {
+            let step = self.backend.sweep(now, SWEEP_BATCH).await?;
+            removed += step;
+            if step < SWEEP_BATCH {
+                return Ok(removed);
+            }
         }
-        Ok(removed)
     }
 
-    /// How many entries the expiry index holds (for tests and metrics).
-    pub fn expiry_index_len(&self) -> usize {
-        self.expiry.len()
-    }
-}
-
-/// Opens typed tables and remembers their trees by name for the sweeper.
-struct TableOpener<'a> {
-    db: &'a sled::Db,
-    expiry: &'a sled::Tree,
-    trees: HashMap<&'static str, sled::Tree>,
-}
-
-impl TableOpener<'_> {
-    fn table<T: serde::Serialize + serde::de::DeserializeOwned>(
-        &mut self,
-        name: &'static str,
-    ) -> Result<Table<T>, StoreError> {
-        let tree = self.db.open_tree(name)?;
-        self.trees.insert(name, tree.clone());
-        Ok(Table::new(name, tree, self.expiry.clone()))
-    }
-}
-
-fn split_index_key(index_key: &[u8]) -> Option<(&str, &[u8])> {
-    let rest = index_key.get(8..)?;
-    let nul = rest.iter().position(|b| *b == 0)?;
-    let table = std::str::from_utf8(&rest[..nul]).ok()?;
-    Some((table, &rest[nul + 1..]))
-}
-
-fn open_error(dir: &Path, e: sled::Error) -> StoreError {
-    match &e {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-            StoreError::Locked(dir.to_path_buf())
-        }
-        _ => StoreError::Open {
-            path: dir.to_path_buf(),
-            detail: e.to_string(),
-        },
+    /// How many records carry an expiry, expired ones included (for tests and metrics).
+    pub async fn expiring_len(&self) -> Result<usize, StoreError> {
+        self.backend.expiring_len().await
     }
 }

@@ -1,27 +1,29 @@
-//! A typed view of one sled tree. Values are JSON; a value may carry an expiry, and
-//! then it is also listed in the shared expiry index so that the sweeper finds it
-//! without scanning.
+//! A typed table: records of one kind, keyed by string, stored as JSON, each with an
+//! optional expiry. Reads treat an expired record as absent. Every operation here is
+//! built from the backend's reads and its one conditional [`Write`].
 
-use super::StoreError;
+use super::write::{Change, Check, Commit, Expect, Stored, Version, Write};
+use super::{Backend, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::marker::PhantomData;
 
-#[derive(Serialize, serde::Deserialize)]
-struct Envelope<T> {
-    /// Unix seconds after which the record no longer exists.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    expires_at: Option<i64>,
-    value: T,
+/// How often a read-modify-write is tried again when the record changed under it.
+/// Only a record written this often in the time of one round trip runs out of tries.
+const MAX_ATTEMPTS: usize = 64;
+
+/// A record as read, with what a conditional write needs to check it is unchanged.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub expires_at: Option<i64>,
+    version: Version,
 }
 
 /// One kind of record, keyed by string.
 pub struct Table<T> {
     name: &'static str,
-    tree: sled::Tree,
-    expiry: sled::Tree,
+    backend: Backend,
     _record: PhantomData<fn() -> T>,
 }
 
@@ -29,205 +31,185 @@ impl<T> Clone for Table<T> {
     fn clone(&self) -> Self {
         Table {
             name: self.name,
-            tree: self.tree.clone(),
-            expiry: self.expiry.clone(),
+            backend: self.backend.clone(),
             _record: PhantomData,
         }
     }
 }
 
 impl<T: Serialize + DeserializeOwned> Table<T> {
-    pub(super) fn new(name: &'static str, tree: sled::Tree, expiry: sled::Tree) -> Self {
+    pub(super) fn new(name: &'static str, backend: Backend) -> Self {
         Table {
             name,
-            tree,
-            expiry,
+            backend,
             _record: PhantomData,
         }
     }
 
+    /// The record under `key` with its version, unless it is missing or expired at `now`.
+    pub async fn read(&self, key: &str, now: i64) -> Result<Option<Versioned<T>>, StoreError> {
+        match self.backend.get(self.name, key, now).await? {
+            Some(stored) => Ok(Some(self.decode(stored)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The record under `key`, unless it is missing or expired at `now`.
-    pub fn get(&self, key: &str, now: i64) -> Result<Option<T>, StoreError> {
-        Ok(self.get_with_expiry(key, now)?.map(|(value, _)| value))
+    pub async fn get(&self, key: &str, now: i64) -> Result<Option<T>, StoreError> {
+        Ok(self.read(key, now).await?.map(|r| r.value))
     }
 
     /// Like [`Table::get`], with the record's expiry.
-    pub fn get_with_expiry(&self, key: &str, now: i64) -> Result<Option<(T, Option<i64>)>, StoreError> {
-        let Some(bytes) = self.tree.get(key)? else {
-            return Ok(None);
-        };
-        let envelope = self.decode(&bytes)?;
-        let expires_at = envelope.expires_at;
-        Ok(live(envelope, now).map(|value| (value, expires_at)))
+    pub async fn get_with_expiry(&self, key: &str, now: i64) -> Result<Option<(T, Option<i64>)>, StoreError> {
+        Ok(self.read(key, now).await?.map(|r| (r.value, r.expires_at)))
     }
 
     /// Stores `value` under `key`, replacing what was there; `expires_at` in unix seconds.
-    pub fn put(&self, key: &str, value: &T, expires_at: Option<i64>) -> Result<(), StoreError> {
-        let bytes = self.encode(value, expires_at)?;
-        self.transaction(|tree, expiry| {
-            let old = tree.insert(key.as_bytes(), bytes.as_slice())?;
-            self.reindex(expiry, key, old.as_deref(), expires_at)?;
-            Ok(())
-        })
+    pub async fn put(&self, key: &str, value: &T, expires_at: Option<i64>) -> Result<(), StoreError> {
+        // No checks: a put cannot conflict.
+        let mut write = Write::new(0);
+        self.stage_put(&mut write, key, value, expires_at)?;
+        match self.backend.commit(write).await? {
+            Commit::Done => Ok(()),
+            Commit::Conflict => Err(self.contended(key)),
+        }
     }
 
     /// Stores `value` only when nothing live is stored under `key`; returns whether it did.
-    pub fn insert_new(&self, key: &str, value: &T, expires_at: Option<i64>, now: i64) -> Result<bool, StoreError> {
-        let bytes = self.encode(value, expires_at)?;
-        self.transaction(|tree, expiry| {
-            let old = tree.get(key.as_bytes())?;
-            if let Some(old) = &old
-                && live(self.decode_in_tx(old)?, now).is_some()
-            {
-                return Ok(false);
-            }
-            tree.insert(key.as_bytes(), bytes.as_slice())?;
-            self.reindex(expiry, key, old.as_deref(), expires_at)?;
-            Ok(true)
-        })
+    pub async fn insert_new(
+        &self,
+        key: &str,
+        value: &T,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut write = Write::new(now);
+        self.expect(&mut write, key, None);
+        self.stage_put(&mut write, key, value, expires_at)?;
+        Ok(self.backend.commit(write).await? == Commit::Done)
     }
 
     /// Removes the record and returns it if it was live: the one atomic step that makes
-    /// a record single-use (a second `take` of the same key finds nothing).
-    pub fn take(&self, key: &str, now: i64) -> Result<Option<T>, StoreError> {
-        self.transaction(|tree, expiry| {
-            let Some(old) = tree.remove(key.as_bytes())? else {
+    /// a record single-use (of two concurrent `take`s of a key, one gets the record).
+    pub async fn take(&self, key: &str, now: i64) -> Result<Option<T>, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self.read(key, now).await? else {
                 return Ok(None);
             };
-            self.reindex(expiry, key, Some(&old), None)?;
-            Ok(live(self.decode_in_tx(&old)?, now))
-        })
+            let mut write = Write::new(now);
+            self.expect(&mut write, key, Some(&current));
+            self.stage_delete(&mut write, key);
+            if self.backend.commit(write).await? == Commit::Done {
+                return Ok(Some(current.value));
+            }
+        }
+        Err(self.contended(key))
     }
 
     /// Reads, changes and writes back one record atomically. `change` sees the live record
-    /// (or `None`) and returns the new one with its expiry, or `None` to delete it. It may
-    /// run more than once when writers conflict, so it must not have side effects.
-    pub fn update<F>(&self, key: &str, now: i64, change: F) -> Result<Option<T>, StoreError>
+    /// (or `None`) and returns the new one with its expiry, or `None` to delete it. It
+    /// runs again when another writer changed the record meanwhile, so it must not have
+    /// side effects. Returns what was written.
+    pub async fn update<F>(&self, key: &str, now: i64, change: F) -> Result<Option<T>, StoreError>
     where
         F: Fn(Option<T>) -> Option<(T, Option<i64>)>,
     {
-        self.transaction(|tree, expiry| {
-            let old = tree.get(key.as_bytes())?;
-            let current = match &old {
-                Some(bytes) => live(self.decode_in_tx(bytes)?, now),
-                None => None,
-            };
-            match change(current) {
-                Some((value, expires_at)) => {
-                    let bytes = self
-                        .encode(&value, expires_at)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    tree.insert(key.as_bytes(), bytes)?;
-                    self.reindex(expiry, key, old.as_deref(), expires_at)?;
-                    Ok(Some(value))
-                }
-                None => {
-                    if old.is_some() {
-                        tree.remove(key.as_bytes())?;
-                        self.reindex(expiry, key, old.as_deref(), None)?;
-                    }
-                    Ok(None)
-                }
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.read(key, now).await?;
+            let mut write = Write::new(now);
+            self.expect(&mut write, key, current.as_ref());
+            let existed = current.is_some();
+            let next = change(current.map(|c| c.value));
+            match &next {
+                Some((value, expires_at)) => self.stage_put(&mut write, key, value, *expires_at)?,
+                None if existed => self.stage_delete(&mut write, key),
+                None => return Ok(None),
             }
-        })
+            if self.backend.commit(write).await? == Commit::Done {
+                return Ok(next.map(|(value, _)| value));
+            }
+        }
+        Err(self.contended(key))
     }
 
     /// Every live record with its key, in key order.
-    pub fn entries(&self, now: i64) -> Result<Vec<(String, T)>, StoreError> {
-        self.entries_with_prefix("", now)
+    pub async fn entries(&self, now: i64) -> Result<Vec<(String, T)>, StoreError> {
+        self.entries_with_prefix("", now).await
     }
 
     /// Live records whose key starts with `prefix`, in key order.
-    pub fn entries_with_prefix(&self, prefix: &str, now: i64) -> Result<Vec<(String, T)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix) {
-            let (key, bytes) = item?;
-            if let Some(value) = live(self.decode(&bytes)?, now) {
-                out.push((String::from_utf8_lossy(&key).into_owned(), value));
-            }
-        }
-        Ok(out)
+    pub async fn entries_with_prefix(&self, prefix: &str, now: i64) -> Result<Vec<(String, T)>, StoreError> {
+        self.backend
+            .scan_prefix(self.name, prefix, now)
+            .await?
+            .into_iter()
+            .map(|(key, stored)| Ok((key, self.decode(stored)?.value)))
+            .collect()
     }
 
-    /// How many records the tree physically holds, expired or not (for tests and metrics).
-    pub fn stored_len(&self) -> usize {
-        self.tree.len()
+    /// How many records the table physically holds, expired or not (for tests and metrics).
+    pub async fn stored_len(&self) -> Result<usize, StoreError> {
+        self.backend.stored_len(self.name).await
     }
 
-    fn transaction<R>(
+    /// Makes `write` apply only if the record under `key` is still `current` (`None`:
+    /// still absent or expired).
+    pub fn expect(&self, write: &mut Write, key: &str, current: Option<&Versioned<T>>) {
+        write.checks.push(Check {
+            table: self.name,
+            key: key.to_string(),
+            expect: match current {
+                Some(record) => Expect::Version(record.version.clone()),
+                None => Expect::Absent,
+            },
+        });
+    }
+
+    /// Adds storing `value` under `key` to `write`.
+    pub fn stage_put(
         &self,
-        body: impl Fn(&TransactionalTree, &TransactionalTree) -> Result<R, ConflictableTransactionError<StoreError>>,
-    ) -> Result<R, StoreError> {
-        (&self.tree, &self.expiry)
-            .transaction(|(tree, expiry)| body(tree, expiry))
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::Sled(e),
-            })
-    }
-
-    /// Moves this record's entry in the expiry index from its old expiry to the new one.
-    fn reindex(
-        &self,
-        expiry: &TransactionalTree,
+        write: &mut Write,
         key: &str,
-        old: Option<&[u8]>,
+        value: &T,
         expires_at: Option<i64>,
-    ) -> Result<(), ConflictableTransactionError<StoreError>> {
-        if let Some(old_expiry) = old.and_then(|bytes| self.decode_expiry(bytes)) {
-            expiry.remove(index_key(old_expiry, self.name, key))?;
-        }
-        if let Some(at) = expires_at {
-            expiry.insert(index_key(at, self.name, key), &[])?;
-        }
+    ) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            table: self.name,
+            detail: e.to_string(),
+        })?;
+        write.changes.push(Change::Put {
+            table: self.name,
+            key: key.to_string(),
+            value,
+            expires_at,
+        });
         Ok(())
     }
 
-    fn encode(&self, value: &T, expires_at: Option<i64>) -> Result<Vec<u8>, StoreError> {
-        serde_json::to_vec(&Envelope { expires_at, value }).map_err(|e| StoreError::Corrupt {
+    /// Adds removing the record under `key` to `write`.
+    pub fn stage_delete(&self, write: &mut Write, key: &str) {
+        write.changes.push(Change::Delete {
+            table: self.name,
+            key: key.to_string(),
+        });
+    }
+
+    fn decode(&self, stored: Stored) -> Result<Versioned<T>, StoreError> {
+        let value = serde_json::from_slice(&stored.value).map_err(|e| StoreError::Corrupt {
             table: self.name,
             detail: e.to_string(),
+        })?;
+        Ok(Versioned {
+            value,
+            expires_at: stored.expires_at,
+            version: stored.version,
         })
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<Envelope<T>, StoreError> {
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+    fn contended(&self, key: &str) -> StoreError {
+        StoreError::Contended {
             table: self.name,
-            detail: e.to_string(),
-        })
-    }
-
-    fn decode_in_tx(&self, bytes: &[u8]) -> Result<Envelope<T>, ConflictableTransactionError<StoreError>> {
-        self.decode(bytes).map_err(ConflictableTransactionError::Abort)
-    }
-
-    fn decode_expiry(&self, bytes: &[u8]) -> Option<i64> {
-        #[derive(serde::Deserialize)]
-        struct ExpiryOnly {
-            expires_at: Option<i64>,
+            key_len: key.len(),
         }
-        serde_json::from_slice::<ExpiryOnly>(bytes).ok()?.expires_at
     }
-}
-
-fn live<T>(envelope: Envelope<T>, now: i64) -> Option<T> {
-    match envelope.expires_at {
-        Some(at) if at <= now => None,
-        _ => Some(envelope.value),
-    }
-}
-
-/// `expires_at` big-endian (so the index is ordered by time), then `table \0 key`.
-pub(super) fn index_key(expires_at: i64, table: &str, key: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + table.len() + 1 + key.len());
-    out.extend_from_slice(&sortable(expires_at));
-    out.extend_from_slice(table.as_bytes());
-    out.push(0);
-    out.extend_from_slice(key.as_bytes());
-    out
-}
-
-/// Maps i64 onto u64 preserving order, so negative times sort before positive ones.
-pub(super) fn sortable(at: i64) -> [u8; 8] {
-    ((at as u64) ^ (1 << 63)).to_be_bytes()
 }

@@ -1,0 +1,303 @@
+//! The store under load, on the real binary: concurrent refresh rotations are all
+//! answered and the server still stops on SIGTERM; after a kill -9 in the middle of
+//! sustained rotations, nothing that a client was told is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::browser::{Browser, local_login};
+use support::{BOB_HASH, client};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+/// How long one request may take before the test calls the server stuck.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A `gatehouse serve` process on a loopback port, with its database in a temporary folder.
+struct Server {
+    child: Child,
+    base: String,
+    config: PathBuf,
+}
+
+impl Server {
+    /// Writes the config (EdDSA keys, a `local` upstream with bob) for a free port.
+    fn configure(dir: &Path) -> PathBuf {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("gatehouse.toml");
+        let text = format!(
+            r#"issuer = "http://127.0.0.1:{port}"
+data_dir = "data"
+shutdown_grace = "5s"
+
+[tokens]
+signing_alg = "EdDSA"
+
+[[clients]]
+id = "app"
+secret = "app-secret"
+redirect_uris = ["{REDIRECT}"]
+consent = false
+
+[[upstreams]]
+id = "demo"
+kind = "local"
+[[upstreams.users]]
+username = "bob"
+password_hash = "{BOB_HASH}"
+"#
+        );
+        std::fs::write(&config, text).unwrap();
+        config
+    }
+
+    /// Starts the binary on `config` and waits until it answers.
+    async fn start(config: &Path) -> Server {
+        let text = std::fs::read_to_string(config).unwrap();
+        let base = text
+            .lines()
+            .find_map(|l| l.strip_prefix("issuer = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap()
+            .to_string();
+        let log = std::fs::File::create(config.with_extension("log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            base,
+            config: config.to_path_buf(),
+        };
+        server.wait_until_ready().await;
+        server
+    }
+
+    async fn wait_until_ready(&self) {
+        // A fresh start generates a key and a restart after kill -9 recovers the log.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = client().get(format!("{}/healthz", self.base)).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server did not come up: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`; its exit status.
+    fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Logs bob in once and gets `n` refresh tokens, one family each.
+async fn refresh_tokens(base: &str, n: usize) -> Vec<String> {
+    let browser = Browser::default();
+    let url = format!(
+        "{base}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}"
+    );
+    let mut tokens = Vec::new();
+    for _ in 0..n {
+        // The first login asks for bob's password; the session answers the others.
+        let answer = local_login(base, &browser, &url, "bob", "bob").await;
+        let code = answer.redirect_params()["code"].clone();
+        let response = client()
+            .post(format!("{base}/token"))
+            .basic_auth("app", Some("app-secret"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let json: Value = response.json().await.unwrap();
+        tokens.push(json["refresh_token"].as_str().unwrap().to_string());
+    }
+    tokens
+}
+
+/// One refresh_token grant: the status and, on 200, the new refresh token.
+async fn refresh(http: &reqwest::Client, base: &str, token: &str) -> Result<(u16, Option<String>), reqwest::Error> {
+    let response = http
+        .post(format!("{base}/token"))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let json: Value = response.json().await?;
+    Ok((status, json["refresh_token"].as_str().map(str::to_string)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_are_all_answered_and_sigterm_still_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Server::configure(dir.path());
+    let mut server = Server::start(&config).await;
+    let tokens = refresh_tokens(&server.base, 24).await;
+
+    // 24 connections rotating their own token for three seconds, as wrk would.
+    let until = Instant::now() + Duration::from_secs(3);
+    let workers: Vec<_> = tokens
+        .into_iter()
+        .map(|mut token| {
+            let base = server.base.clone();
+            tokio::spawn(async move {
+                let http = client();
+                let mut answered = 0;
+                while Instant::now() < until {
+                    let (status, next) = refresh(&http, &base, &token)
+                        .await
+                        .unwrap_or_else(|e| panic!("a refresh was not answered: {e}"));
+                    assert_eq!(status, 200, "rotation {answered} of this token's family failed");
+                    token = next.unwrap();
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for worker in workers {
+        answered += worker.await.unwrap();
+    }
+    assert!(answered >= 240, "only {answered} rotations in three seconds");
+
+    let discovery = client()
+        .get(format!("{}/.well-known/openid-configuration", server.base))
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200, "the server still answers after the load");
+
+    server.signal("-TERM");
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM did not end the server cleanly within 10 s ({status:?}): {}",
+        server.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_during_rotations_loses_nothing_a_client_was_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Server::configure(dir.path());
+    let mut server = Server::start(&config).await;
+    let tokens = refresh_tokens(&server.base, 24).await;
+    let (quiet, busy) = tokens.split_at(8);
+
+    // Quiet families rotate a while, then hold their last token.
+    let mut held = Vec::new();
+    let http = client();
+    for token in quiet {
+        let mut token = token.clone();
+        for _ in 0..5 {
+            let (status, next) = refresh(&http, &server.base, &token).await.unwrap();
+            assert_eq!(status, 200);
+            token = next.unwrap();
+        }
+        held.push(token);
+    }
+
+    // Busy families keep rotating until the kill; each remembers the last token it was
+    // given and the one that token replaced.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = busy
+        .iter()
+        .cloned()
+        .map(|first| {
+            let base = server.base.clone();
+            let stopped = stopped.clone();
+            tokio::spawn(async move {
+                let http = client();
+                let (mut previous, mut last) = (None, first);
+                while !*stopped.borrow() {
+                    match refresh(&http, &base, &last).await {
+                        Ok((200, Some(next))) => previous = Some(std::mem::replace(&mut last, next)),
+                        Ok((status, _)) => panic!("a rotation failed before the kill: {status}"),
+                        // The connection died with the server.
+                        Err(_) => break,
+                    }
+                }
+                (previous, last)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.signal("-KILL");
+    assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
+    stop.send(true).unwrap();
+    let mut busy_ends = Vec::new();
+    for worker in workers {
+        busy_ends.push(worker.await.unwrap());
+    }
+    drop(server);
+
+    let server = Server::start(&config).await;
+    for token in held {
+        let (status, next) = refresh(&http, &server.base, &token).await.unwrap();
+        assert_eq!(
+            status, 200,
+            "a token that was handed out and never used works after the crash"
+        );
+        let (status, _) = refresh(&http, &server.base, &next.unwrap()).await.unwrap();
+        assert_eq!(status, 200, "and so does the one it rotates to");
+    }
+    for (previous, last) in busy_ends {
+        let previous = previous.expect("every busy family rotated before the kill");
+        // The rotation that replaced `previous` was acknowledged: it must have survived,
+        // so `previous` is a replay that revokes the family ...
+        let (status, _) = refresh(&http, &server.base, &previous).await.unwrap();
+        assert_eq!(status, 400, "a rotated token works again after the crash");
+        // ... and the latest token, whatever became of it, no longer works.
+        let (status, _) = refresh(&http, &server.base, &last).await.unwrap();
+        assert_eq!(status, 400, "the replay did not revoke the family");
+    }
+}
