@@ -26,6 +26,10 @@ struct Server {
 impl Server {
     /// Writes the config (EdDSA keys, a `local` upstream with bob) for a free port.
     fn configure(dir: &Path) -> PathBuf {
+        Server::configure_with(dir, "5s")
+    }
+
+    fn configure_with(dir: &Path, shutdown_grace: &str) -> PathBuf {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -35,7 +39,7 @@ impl Server {
         let text = format!(
             r#"issuer = "http://127.0.0.1:{port}"
 data_dir = "data"
-shutdown_grace = "5s"
+shutdown_grace = "{shutdown_grace}"
 
 [tokens]
 signing_alg = "EdDSA"
@@ -300,4 +304,50 @@ async fn a_kill_during_rotations_loses_nothing_a_client_was_told() {
         let (status, _) = refresh(&http, &server.base, &last).await.unwrap();
         assert_eq!(status, 400, "the replay did not revoke the family");
     }
+}
+
+/// Opens a connection and sends a token request whose body is not all there yet.
+async fn half_sent_request(base: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    let body = "grant_type=client_credentials&scope=";
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len() + 3
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_finish_within_the_grace_period_and_no_longer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Server::configure_with(dir.path(), "3s");
+    let mut server = Server::start(&config).await;
+    let mut finishing = half_sent_request(&server.base).await;
+    let _stuck = half_sent_request(&server.base).await;
+    // Both requests are being read before the signal.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let signalled = Instant::now();
+    server.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    finishing.write_all(b"abc").await.unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), finishing.read_to_string(&mut answer)).await;
+    assert!(read.is_ok(), "the request in flight was not answered after SIGTERM");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let status = server.wait_for_exit(Duration::from_secs(15));
+    let took = signalled.elapsed();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "a stuck request kept the server alive ({status:?}): {}",
+        server.log()
+    );
+    assert!(took >= Duration::from_secs(2), "the grace period was not given: {took:?}");
+    assert!(took < Duration::from_secs(10), "the grace period of 3 s took {took:?}");
 }
