@@ -146,7 +146,11 @@ impl App {
     pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
         install_crypto_provider();
         let (mappings, pages) = load_referenced_files(&config)?;
-        let store = Store::open(&config.data_dir)?;
+        // Opening replays the database's log from disk: keep it off the async workers.
+        let data_dir = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+            .await
+            .map_err(|e| StartError::Runtime(format!("opening the database stopped: {e}")))??;
         let tokens = config.tokens.clone();
         let now = clock.now();
         let keys = Keys::open(store.clone(), &tokens, now).await?;

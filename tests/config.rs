@@ -470,3 +470,21 @@ fn the_person_api_example_config_passes_with_its_secrets_set() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn a_shutdown_grace_that_is_no_duration_is_reported() {
+    let text = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nshutdown_grace = \"ten\"",
+    );
+    assert_reports(
+        &text,
+        &["FILE: shutdown_grace: \"ten\" does not start with a whole number"],
+    );
+    let fine = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nshutdown_grace = \"30s\"",
+    );
+    let (code, _, stderr, _dir) = check(&fine);
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -309,7 +309,9 @@ async fn a_kill_during_rotations_loses_nothing_a_client_was_told() {
 /// Opens a connection and sends a token request whose body is not all there yet.
 async fn half_sent_request(base: &str) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
-    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
     let body = "grant_type=client_credentials&scope=";
     let head = format!(
         "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -348,6 +350,9 @@ async fn shutdown_lets_requests_finish_within_the_grace_period_and_no_longer() {
         "a stuck request kept the server alive ({status:?}): {}",
         server.log()
     );
-    assert!(took >= Duration::from_secs(2), "the grace period was not given: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the grace period was not given: {took:?}"
+    );
     assert!(took < Duration::from_secs(10), "the grace period of 3 s took {took:?}");
 }

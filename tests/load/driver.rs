@@ -1,0 +1,130 @@
+//! The load benchmark's helper (tests/load/run.sh runs it; it is no test):
+//!
+//!   load-driver setup BASE PEOPLE OUT_DIR
+//!       logs PEOPLE local users (user1.. with password "bob") in with offline_access
+//!       and writes OUT_DIR/refresh_tokens (one family per line) and
+//!       OUT_DIR/access_token (one token for /userinfo and /introspect).
+//!   load-driver logins BASE CONCURRENCY SECONDS
+//!       runs whole logins (authorize, the login form, the password, the code
+//!       exchange) from CONCURRENCY fresh browsers for SECONDS, and prints
+//!       `requests/s` and `p99` as run.sh reads them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../support/browser.rs"]
+#[allow(dead_code)]
+mod browser;
+
+use browser::{Browser, local_login};
+use std::time::{Duration, Instant};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// The HTTP client the browser module builds on.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// One whole login of `user`; returns the token endpoint's answer.
+async fn log_in(base: &str, browser: &Browser, user: &str) -> serde_json::Value {
+    let url = format!(
+        "{base}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}"
+    );
+    let answer = local_login(base, browser, &url, user, "bob").await;
+    let code = answer.redirect_params()["code"].clone();
+    let response = client()
+        .post(format!("{base}/token"))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200, "the code exchange failed");
+    response.json().await.expect("token JSON")
+}
+
+async fn setup(base: &str, people: usize, out: &std::path::Path) {
+    let mut refresh_tokens = String::new();
+    let mut access_token = String::new();
+    for n in 1..=people {
+        let tokens = log_in(base, &Browser::default(), &format!("user{n}")).await;
+        refresh_tokens.push_str(tokens["refresh_token"].as_str().expect("a refresh token"));
+        refresh_tokens.push('\n');
+        access_token = tokens["access_token"].as_str().expect("an access token").to_string();
+    }
+    std::fs::write(out.join("refresh_tokens"), refresh_tokens).expect("write refresh_tokens");
+    std::fs::write(out.join("access_token"), access_token).expect("write access_token");
+}
+
+async fn logins(base: &str, concurrency: usize, seconds: u64) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let base = base.to_string();
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                let user = format!("user{}", worker + 1);
+                while Instant::now() < until {
+                    let begun = Instant::now();
+                    log_in(&base, &Browser::default(), &user).await;
+                    took.push(begun.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    let mut took = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        match worker.await {
+            Ok(times) => took.extend(times),
+            // A failed login panics its worker: counted, and that worker stops.
+            Err(_) => errors += 1,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    took.sort();
+    let p99 = took
+        .get((took.len() * 99).div_ceil(100).saturating_sub(1))
+        .copied()
+        .unwrap_or_default();
+    println!("logins: {}", took.len());
+    println!("errors: {errors}");
+    println!("requests/s: {:.1}", took.len() as f64 / elapsed);
+    println!("p99: {:.1}ms", p99.as_secs_f64() * 1000.0);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("setup") if args.len() == 5 => {
+            setup(
+                &args[2],
+                args[3].parse().expect("PEOPLE"),
+                std::path::Path::new(&args[4]),
+            )
+            .await
+        }
+        Some("logins") if args.len() == 5 => {
+            logins(
+                &args[2],
+                args[3].parse().expect("CONCURRENCY"),
+                args[4].parse().expect("SECONDS"),
+            )
+            .await
+        }
+        _ => {
+            eprintln!("usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS");
+            std::process::exit(2);
+        }
+    }
+}

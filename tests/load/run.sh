@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The load benchmark: a release build on a scratch config, wrk against it, one table
+# per signing algorithm. A benchmark, not a test: CI does not run it.
+#
+#   tests/load/run.sh                 # EdDSA and RS256
+#   tests/load/run.sh ES256           # the algorithms named
+#   DURATION=20s CONNECTIONS=32 tests/load/run.sh EdDSA
+#   GATEHOUSE=/path/to/other/gatehouse tests/load/run.sh   # benchmark another build
+#
+# Everything listens on 127.0.0.1 and every run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=${DURATION:-10s} # in seconds: "10s"
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+PEOPLE=${PEOPLE:-40}
+LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-4}
+ALGS=("$@")
+[ ${#ALGS[@]} -gt 0 ] || ALGS=(EdDSA RS256)
+
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+cargo build --release --locked --bin gatehouse --example load-driver
+gatehouse=${GATEHOUSE:-target/release/gatehouse}
+driver=target/release/examples/load-driver
+
+scratch=$(mktemp -d)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+# A loopback port nothing listens on.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+write_config() { # DIR PORT ALG
+  local hash
+  hash=$(printf bob | "$gatehouse" hash-password)
+  {
+    cat <<EOF
+issuer = "http://127.0.0.1:$2"
+data_dir = "data"
+
+[tokens]
+signing_alg = "$3"
+
+[scopes."api:read"]
+claims = ["name"]
+
+[[clients]]
+id = "app"
+secret = "app-secret"
+redirect_uris = ["http://127.0.0.1:9/callback"]
+consent = false
+
+[[clients]]
+id = "machine"
+secret = "machine-secret"
+grant_types = ["client_credentials"]
+
+[[clients]]
+id = "resource-server"
+secret = "resource-server-secret"
+grant_types = ["client_credentials"]
+introspect = true
+
+[[upstreams]]
+id = "demo"
+kind = "local"
+EOF
+    for n in $(seq 1 "$PEOPLE"); do
+      printf '[[upstreams.users]]\nusername = "user%s"\npassword_hash = "%s"\n' "$n" "$hash"
+    done
+  } >"$1/gatehouse.toml"
+}
+
+# wrk's summary as "requests/s p99 errors".
+summarize() {
+  awk '
+    /Requests\/sec:/ { rps = $2 }
+    $1 == "99%" { p99 = $2 }
+    /^failures:/ { failed += $2 }
+    /Socket errors:/ { gsub(/,/, ""); failed += $4 + $6 + $8 + $10 }
+    END { printf "%12s %10s %8d\n", rps, p99, failed }
+  '
+}
+
+run_wrk() { # NAME SCRIPT ARGS...
+  local name=$1 script=$2
+  shift 2
+  printf '%-20s' "$name"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base" -- "$@" | summarize
+}
+
+for alg in "${ALGS[@]}"; do
+  dir="$scratch/$alg"
+  mkdir -p "$dir"
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  write_config "$dir" "$port" "$alg"
+  RUST_LOG=warn "$gatehouse" serve --config "$dir/gatehouse.toml" 2>"$dir/server.log" &
+  server=$!
+  for _ in $(seq 1 600); do
+    curl -fs "$base/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  "$driver" setup "$base" "$PEOPLE" "$dir"
+  access_token=$(cat "$dir/access_token")
+
+  echo
+  echo "== $alg: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PEOPLE people logged in"
+  printf '%-20s %12s %10s %8s\n' scenario "requests/s" p99 errors
+  run_wrk client_credentials tests/load/request.lua POST /token "$(basic machine machine-secret)" \
+    "grant_type=client_credentials&scope=api%3Aread"
+  run_wrk refresh_token tests/load/refresh.lua "$dir/refresh_tokens" "$THREADS" "$(basic app app-secret)"
+  run_wrk userinfo tests/load/request.lua GET /userinfo "Bearer $access_token"
+  run_wrk introspect tests/load/request.lua POST /introspect "$(basic resource-server resource-server-secret)" \
+    "token=$access_token"
+  run_wrk discovery tests/load/request.lua GET /.well-known/openid-configuration ""
+  seconds=${DURATION%s}
+  printf '%-20s' "login flow (c=$LOGIN_CONCURRENCY)"
+  "$driver" logins "$base" "$LOGIN_CONCURRENCY" "$seconds" |
+    awk '/^requests\/s:/ { rps = $2 } /^p99:/ { p99 = $2 } /^errors:/ { e = $2 } END { printf "%12s %10s %8d\n", rps, p99, e }'
+  rss=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
+  echo "RSS after the load: $((rss / 1024)) MiB"
+  kill -TERM "$server"
+  wait "$server" || echo "the server exited with $? on SIGTERM" >&2
+  server=
+done
