@@ -51,7 +51,9 @@ pub struct Keys {
 struct Ring {
     active_kid: String,
     active_alg: jsonwebtoken::Algorithm,
-    active_key: EncodingKey,
+    /// Parsed once when the ring is loaded: parsing per signature costs as much as
+    /// signing itself (an Ed25519 key derives its public half, an RSA key checks itself).
+    active_key: Option<PrivateKey>,
     /// Every published public key with the time it leaves the JWKS (`None`: active).
     published: Vec<(Jwk, Option<i64>)>,
 }
@@ -69,7 +71,7 @@ impl Keys {
             ring: RwLock::new(ring.unwrap_or_else(|| Ring {
                 active_kid: String::new(),
                 active_alg: tokens.signing_alg.jwt_algorithm(),
-                active_key: EncodingKey::from_secret(&[]),
+                active_key: None,
                 published: Vec::new(),
             })),
             rotating: tokio::sync::Mutex::new(()),
@@ -151,16 +153,28 @@ impl Keys {
         self.alg
     }
 
-    /// Signs `claims` as a JWT with the active key; `typ` goes in the header.
+    /// Signs `claims` as a JWT (JWS compact serialization) with the active key; `typ`
+    /// goes in the header.
     pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, KeyError> {
+        use base64::Engine;
         let ring = self.read();
+        let crypto = |detail: String| KeyError::Crypto {
+            kid: ring.active_kid.clone(),
+            detail,
+        };
+        let key = ring
+            .active_key
+            .as_ref()
+            .ok_or_else(|| crypto("no active signing key".into()))?;
         let mut header = Header::new(ring.active_alg);
         header.kid = Some(ring.active_kid.clone());
         header.typ = Some(typ.to_string());
-        jsonwebtoken::encode(&header, claims, &ring.active_key).map_err(|e| KeyError::Crypto {
-            kid: ring.active_kid.clone(),
-            detail: e.to_string(),
-        })
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = serde_json::to_vec(&header).map_err(|e| crypto(e.to_string()))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| crypto(e.to_string()))?;
+        let message = format!("{}.{}", b64.encode(header), b64.encode(claims));
+        let signature = key.sign(message.as_bytes()).map_err(|e| crypto(e.to_string()))?;
+        Ok(format!("{message}.{}", b64.encode(signature)))
     }
 
     /// Verifies a JWT this server signed: a published key, the header `typ`, and the
@@ -269,7 +283,7 @@ async fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
         };
         published.push((jwk, until));
     }
-    let (active_key, _) = decode_key(&active)?;
+    let active_key = Some(PrivateKey::parse(&active)?);
     Ok(Some(Ring {
         active_kid: active.kid,
         active_alg: active.alg.jwt_algorithm(),
@@ -285,6 +299,53 @@ async fn store_expiry(store: &Store, kid: &str, now: i64) -> Result<Option<i64>,
         .get_with_expiry(kid, now)
         .await?
         .and_then(|(_, expires_at)| expires_at))
+}
+
+/// A private signing key, parsed.
+enum PrivateKey {
+    Rs256(rsa::pkcs1v15::SigningKey<sha2::Sha256>),
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+}
+
+impl PrivateKey {
+    fn parse(record: &SigningKeyRecord) -> Result<PrivateKey, KeyError> {
+        let crypto = |detail: String| KeyError::Crypto {
+            kid: record.kid.clone(),
+            detail,
+        };
+        let pem = record.private_key_pem.as_str();
+        Ok(match record.alg {
+            SigningAlg::RS256 => {
+                use rsa::pkcs8::DecodePrivateKey;
+                let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| crypto(e.to_string()))?;
+                PrivateKey::Rs256(rsa::pkcs1v15::SigningKey::new(key))
+            }
+            SigningAlg::ES256 => {
+                use p256::pkcs8::DecodePrivateKey;
+                PrivateKey::Es256(p256::ecdsa::SigningKey::from_pkcs8_pem(pem).map_err(|e| crypto(e.to_string()))?)
+            }
+            SigningAlg::EdDSA => {
+                use ed25519_dalek::pkcs8::DecodePrivateKey;
+                PrivateKey::EdDsa(ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| crypto(e.to_string()))?)
+            }
+        })
+    }
+
+    /// The JWS signature of `message` (RFC 7518 §3: PKCS#1 v1.5 with SHA-256, ECDSA
+    /// P-256 as r || s, Ed25519).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rsa::signature::Error> {
+        use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+        Ok(match self {
+            // Randomized: RSA blinding keeps the key's timing out of reach.
+            PrivateKey::Rs256(key) => key.try_sign_with_rng(&mut rand::thread_rng(), message)?.to_vec(),
+            PrivateKey::Es256(key) => {
+                let signature: p256::ecdsa::Signature = key.try_sign(message)?;
+                signature.to_bytes().to_vec()
+            }
+            PrivateKey::EdDsa(key) => key.try_sign(message)?.to_bytes().to_vec(),
+        })
+    }
 }
 
 fn decode_key(record: &SigningKeyRecord) -> Result<(EncodingKey, Jwk), KeyError> {

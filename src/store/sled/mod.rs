@@ -2,7 +2,7 @@
 //!
 //! Reads go straight to sled from the caller's thread (they are memory reads, or a page
 //! read from disk at worst). Every write goes through the one writer thread
-//! ([`writer`]), which applies writes one transaction each and makes each batch
+//! ([`writer`]), which applies a batch of writes in one transaction and makes it
 //! durable with one synchronous flush. sled's asynchronous flush is never used: in sled
 //! 0.34 it runs on sled's own I/O pool, where flushes waiting for buffer writes queued on
 //! the same pool can take every thread, and the transactions and reads queued behind

@@ -1,14 +1,16 @@
 //! The one thread that writes to sled: group commit.
 //!
 //! Callers queue a job and wait. The thread takes every job that is waiting (up to
-//! [`MAX_BATCH`]), applies each as its own transaction (a failed or conflicting one
-//! fails alone), flushes once with sled's synchronous `flush`, and only then answers
+//! [`MAX_BATCH`]) and applies the batch's writes in order, each only if its checks still
+//! hold (one that does not is answered `Conflict` and the rest go on), all in one sled
+//! transaction: each write is atomic, and the batch costs sled's transaction markers
+//! once. It then flushes once with sled's synchronous `flush`, and only then answers
 //! the callers of the batch. The queue is bounded: when it is full, callers wait for
 //! room. The thread ends when the last handle is dropped, after a final flush.
 
 use super::{encode, index_key, is_live, split_index_key, stored_expiry, unknown_table};
-use crate::store::StoreError;
 use crate::store::write::{Change, Commit, Expect, Write};
+use crate::store::{StoreError, TABLES};
 use ::sled::Transactional;
 use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::HashMap;
@@ -50,7 +52,12 @@ impl Writer {
         expiry: ::sled::Tree,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE_BOUND);
-        let thread = WriterThread { db, trees, expiry };
+        let mut ordered = Vec::with_capacity(TABLES.len() + 1);
+        for table in TABLES {
+            ordered.push(trees.get(table).ok_or_else(|| unknown_table(table))?.clone());
+        }
+        ordered.push(expiry);
+        let thread = WriterThread { db, trees: ordered };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || thread.run(queue))
@@ -98,26 +105,36 @@ impl Drop for Writer {
 
 struct WriterThread {
     db: ::sled::Db,
-    trees: HashMap<&'static str, ::sled::Tree>,
-    expiry: ::sled::Tree,
+    /// Every table's tree in the order of [`TABLES`], then the expiry index: the trees
+    /// of every transaction.
+    trees: Vec<::sled::Tree>,
+}
+
+/// Where the expiry index is in [`WriterThread::trees`].
+const EXPIRY: usize = TABLES.len();
+
+/// Where a table's tree is in [`WriterThread::trees`].
+fn position(table: &str) -> Option<usize> {
+    TABLES.iter().position(|t| *t == table)
 }
 
 impl WriterThread {
     fn run(self, mut queue: mpsc::Receiver<Job>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = queue.blocking_recv() {
-            batch.push(self.apply(first));
-            while batch.len() < MAX_BATCH {
+            jobs.push(first);
+            while jobs.len() < MAX_BATCH {
                 match queue.try_recv() {
-                    Ok(job) => batch.push(self.apply(job)),
+                    Ok(job) => jobs.push(job),
                     Err(_) => break,
                 }
             }
+            let applied = self.apply(std::mem::take(&mut jobs));
             let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
             if let Err(e) = &flushed {
                 tracing::error!(error = %e, "the database cannot be flushed: the writes of this batch are not durable");
             }
-            for applied in batch.drain(..) {
+            for applied in applied {
                 answer(applied, &flushed);
             }
         }
@@ -126,99 +143,83 @@ impl WriterThread {
         }
     }
 
-    fn apply(&self, job: Job) -> Applied {
-        match job {
-            Job::Commit(write, reply) => Applied::Commit(reply, self.commit(&write)),
-            Job::Sweep { now, limit, reply } => Applied::Sweep(reply, self.sweep(now, limit)),
-            Job::Flush(reply) => Applied::Flush(reply),
-        }
+    /// Applies a batch: every conditional write in one sled transaction (sled writes
+    /// each transaction's start and end to disk, so one per batch costs a fraction of
+    /// one per write), then the sweeps.
+    fn apply(&self, jobs: Vec<Job>) -> Vec<Applied> {
+        let writes: Vec<&Write> = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::Commit(write, _) => Some(write),
+                _ => None,
+            })
+            .collect();
+        let mut outcomes = match self.commit_all(&writes) {
+            Ok(outcomes) => outcomes.into_iter(),
+            Err(e) => {
+                let detail = e.to_string();
+                let failed = (0..writes.len()).map(|_| Err(StoreError::Backend(detail.clone())));
+                failed.collect::<Vec<_>>().into_iter()
+            }
+        };
+        jobs.into_iter()
+            .map(|job| match job {
+                Job::Commit(_, reply) => {
+                    let outcome = outcomes.next().unwrap_or(Err(StoreError::Closed));
+                    Applied::Commit(reply, outcome)
+                }
+                Job::Sweep { now, limit, reply } => Applied::Sweep(reply, self.sweep(now, limit)),
+                Job::Flush(reply) => Applied::Flush(reply),
+            })
+            .collect()
     }
 
-    /// One transaction over the trees the write touches and the expiry index.
-    fn commit(&self, write: &Write) -> Result<Commit, StoreError> {
-        let tables = write.tables();
-        let mut trees = Vec::with_capacity(tables.len() + 1);
-        for table in &tables {
-            trees.push(self.trees.get(table).ok_or_else(|| unknown_table(table))?.clone());
+    /// Applies `writes` in order, each only if its checks hold against everything
+    /// before it (earlier writes of the batch included): one that does not hold is
+    /// left out and answered `Conflict`, and the others go on.
+    fn commit_all(&self, writes: &[&Write]) -> Result<Vec<Result<Commit, StoreError>>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
         }
-        trees.push(self.expiry.clone());
-        let position = |table: &str| tables.iter().position(|t| *t == table).unwrap_or_default();
-        let outcome = trees.as_slice().transaction(|view| {
-            let expiry = &view[tables.len()];
-            for check in &write.checks {
-                let current = view[position(check.table)].get(check.key.as_bytes())?;
-                let holds = match (&check.expect, current) {
-                    (Expect::Absent, None) => true,
-                    (Expect::Absent, Some(bytes)) => !is_live(stored_expiry(&bytes), write.now),
-                    (Expect::Version(version), Some(bytes)) => version.0 == bytes.as_ref(),
-                    (Expect::Version(_), None) => false,
-                };
-                if !holds {
-                    return Err(ConflictableTransactionError::Abort(()));
+        let outcome = self.trees.as_slice().transaction(|view| {
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for write in writes {
+                if let Some(table) = write.tables().into_iter().find(|t| position(t).is_none()) {
+                    outcomes.push(Err(unknown_table(table)));
+                } else if checks_hold(view, write)? {
+                    for change in &write.changes {
+                        apply_change(view, change)?;
+                    }
+                    outcomes.push(Ok(Commit::Done));
+                } else {
+                    outcomes.push(Ok(Commit::Conflict));
                 }
             }
-            for change in &write.changes {
-                let tree = &view[position(change.table())];
-                match change {
-                    Change::Put {
-                        table,
-                        key,
-                        value,
-                        expires_at,
-                    } => {
-                        let old = tree.insert(key.as_bytes(), encode(value, *expires_at))?;
-                        reindex(expiry, table, key.as_bytes(), old.as_deref(), *expires_at)?;
-                    }
-                    Change::Delete { table, key } => {
-                        let old = tree.remove(key.as_bytes())?;
-                        reindex(expiry, table, key.as_bytes(), old.as_deref(), None)?;
-                    }
-                }
-            }
-            Ok(())
+            Ok(outcomes)
         });
-        match outcome {
-            Ok(()) => Ok(Commit::Done),
-            Err(TransactionError::Abort(())) => Ok(Commit::Conflict),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Backend(e.to_string())),
-        }
+        outcome.map_err(|e: TransactionError<()>| match e {
+            TransactionError::Storage(e) => StoreError::Backend(e.to_string()),
+            TransactionError::Abort(()) => StoreError::Backend("the batch was aborted".into()),
+        })
     }
 
     /// Removes up to `limit` expired records, oldest expiry first, in one transaction.
     fn sweep(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
         let end = super::sortable(now.saturating_add(1));
         let mut due = Vec::new();
-        for entry in self.expiry.range(..end.as_slice()).take(limit) {
+        for entry in self.trees[EXPIRY].range(..end.as_slice()).take(limit) {
             let (index_key, _) = entry.map_err(super::backend)?;
             due.push(index_key);
         }
-        let mut trees: Vec<::sled::Tree> = vec![self.expiry.clone()];
-        let mut tables: Vec<&str> = Vec::new();
-        let mut removals = Vec::with_capacity(due.len());
-        for index_key in &due {
-            // An entry that names no table (written by a future version, or damaged) is
-            // dropped with nothing else.
-            let target = split_index_key(index_key).and_then(|(table, key)| {
-                let tree = self.trees.get(table)?;
-                let at = match tables.iter().position(|t| *t == table) {
-                    Some(at) => at + 1,
-                    None => {
-                        tables.push(table);
-                        trees.push(tree.clone());
-                        tables.len()
-                    }
-                };
-                Some((at, key))
-            });
-            removals.push((index_key, target));
-        }
-        trees
+        self.trees
             .as_slice()
             .transaction(|view| {
-                for (index_key, target) in &removals {
-                    view[0].remove(index_key.as_ref())?;
-                    if let Some((at, key)) = target {
-                        view[*at].remove(*key)?;
+                for index_key in &due {
+                    view[EXPIRY].remove(index_key.as_ref())?;
+                    // An entry that names no table (from a future version, or damaged)
+                    // is dropped with nothing else.
+                    if let Some((at, key)) = split_index_key(index_key).and_then(|(t, k)| Some((position(t)?, k))) {
+                        view[at].remove(key)?;
                     }
                 }
                 Ok(())
@@ -227,7 +228,49 @@ impl WriterThread {
                 TransactionError::Storage(e) => StoreError::Backend(e.to_string()),
                 TransactionError::Abort(()) => StoreError::Backend("the sweep was aborted".into()),
             })?;
-        Ok(removals.len())
+        Ok(due.len())
+    }
+}
+
+/// Whether every check of `write` holds in the transaction's view.
+fn checks_hold(view: &[TransactionalTree], write: &Write) -> Result<bool, ConflictableTransactionError<()>> {
+    for check in &write.checks {
+        let Some(at) = position(check.table) else {
+            return Ok(false);
+        };
+        let holds = match (&check.expect, view[at].get(check.key.as_bytes())?) {
+            (Expect::Absent, None) => true,
+            (Expect::Absent, Some(bytes)) => !is_live(stored_expiry(&bytes), write.now),
+            (Expect::Version(version), Some(bytes)) => version.0 == bytes.as_ref(),
+            (Expect::Version(_), None) => false,
+        };
+        if !holds {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Stages one change and moves its record's expiry index entry along.
+fn apply_change(view: &[TransactionalTree], change: &Change) -> Result<(), ConflictableTransactionError<()>> {
+    let Some(at) = position(change.table()) else {
+        return Ok(());
+    };
+    let expiry = &view[EXPIRY];
+    match change {
+        Change::Put {
+            table,
+            key,
+            value,
+            expires_at,
+        } => {
+            let old = view[at].insert(key.as_bytes(), encode(value, *expires_at))?;
+            reindex(expiry, table, key.as_bytes(), old.as_deref(), *expires_at)
+        }
+        Change::Delete { table, key } => {
+            let old = view[at].remove(key.as_bytes())?;
+            reindex(expiry, table, key.as_bytes(), old.as_deref(), None)
+        }
     }
 }
 
