@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE_BOUND: usize = 4096;
 /// The most jobs applied between two flushes.
 const MAX_BATCH: usize = 1024;
+/// How long a batch smaller than the one before waits for more writes.
+const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(150);
 
 enum Job {
     Commit(Write, oneshot::Sender<Result<Commit, StoreError>>),
@@ -110,6 +112,16 @@ struct WriterThread {
     trees: Vec<::sled::Tree>,
 }
 
+/// Moves the jobs waiting in the queue into `jobs`, up to a full batch.
+fn take_waiting(queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    while jobs.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => return,
+        }
+    }
+}
+
 /// Where the expiry index is in [`WriterThread::trees`].
 const EXPIRY: usize = TABLES.len();
 
@@ -121,14 +133,17 @@ fn position(table: &str) -> Option<usize> {
 impl WriterThread {
     fn run(self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let mut last_batch = 0;
         while let Some(first) = queue.blocking_recv() {
             jobs.push(first);
-            while jobs.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
+            take_waiting(&mut queue, &mut jobs);
+            // Writes come in crowds: give the rest of the crowd a moment to arrive, so that
+            // one flush covers them too (PostgreSQL's commit_delay).
+            if last_batch > 1 && jobs.len() < last_batch {
+                std::thread::sleep(COMMIT_DELAY);
+                take_waiting(&mut queue, &mut jobs);
             }
+            last_batch = jobs.len();
             let applied = self.apply(std::mem::take(&mut jobs));
             let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
             if let Err(e) = &flushed {
