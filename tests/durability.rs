@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::browser::{Browser, local_login};
+use support::browser::{Browser, local_login_tokens};
 use support::{BOB_HASH, client};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -138,28 +138,11 @@ impl Drop for Server {
 /// Logs bob in once and gets `n` refresh tokens, one family each.
 async fn refresh_tokens(base: &str, n: usize) -> Vec<String> {
     let browser = Browser::default();
-    let url = format!(
-        "{base}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}"
-    );
     let mut tokens = Vec::new();
     for _ in 0..n {
         // The first login asks for bob's password; the session answers the others.
-        let answer = local_login(base, &browser, &url, "bob", "bob").await;
-        let code = answer.redirect_params()["code"].clone();
-        let response = client()
-            .post(format!("{base}/token"))
-            .basic_auth("app", Some("app-secret"))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let json: Value = response.json().await.unwrap();
-        tokens.push(json["refresh_token"].as_str().unwrap().to_string());
+        let answer = local_login_tokens(base, &browser, "bob", "bob", REDIRECT).await;
+        tokens.push(answer["refresh_token"].as_str().unwrap().to_string());
     }
     tokens
 }

@@ -14,7 +14,7 @@
 #[allow(dead_code)]
 mod browser;
 
-use browser::{Browser, local_login};
+use browser::{Browser, local_login_tokens};
 use std::time::{Duration, Instant};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -30,24 +30,7 @@ pub fn client() -> reqwest::Client {
 
 /// One whole login of `user`; returns the token endpoint's answer.
 async fn log_in(base: &str, browser: &Browser, user: &str) -> serde_json::Value {
-    let url = format!(
-        "{base}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}"
-    );
-    let answer = local_login(base, browser, &url, user, "bob").await;
-    let code = answer.redirect_params()["code"].clone();
-    let response = client()
-        .post(format!("{base}/token"))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(response.status(), 200, "the code exchange failed");
-    response.json().await.expect("token JSON")
+    local_login_tokens(base, browser, user, "bob", REDIRECT).await
 }
 
 async fn setup(base: &str, people: usize, out: &std::path::Path) {

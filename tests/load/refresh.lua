@@ -2,12 +2,7 @@
 -- AUTHORIZATION. Each thread takes its share of the tokens (one family each); a
 -- request uses a token the thread holds and the answer's new token goes back to the
 -- thread's pool, so each family's token is used exactly once, as a client would.
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("id", #threads)
-end
+dofile("tests/load/failures.lua")
 
 function init(args)
   pool = {}
@@ -41,12 +36,4 @@ function response(status, headers, body)
   else
     failures = failures + 1
   end
-end
-
-function done(summary, latency, requests)
-  local failed = 0
-  for _, thread in ipairs(threads) do
-    failed = failed + thread:get("failures")
-  end
-  io.write(string.format("failures: %d\n", failed))
 end

@@ -1,10 +1,6 @@
 -- One fixed request, from the arguments after `--`: METHOD PATH AUTHORIZATION [BODY].
 -- Any answer but 200 is counted and reported: a benchmark with errors is no result.
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
+dofile("tests/load/failures.lua")
 
 function init(args)
   wrk.method = args[1]
@@ -23,12 +19,4 @@ function response(status, headers, body)
   if status ~= 200 then
     failures = failures + 1
   end
-end
-
-function done(summary, latency, requests)
-  local failed = 0
-  for _, thread in ipairs(threads) do
-    failed = failed + thread:get("failures")
-  end
-  io.write(string.format("failures: %d\n", failed))
 end

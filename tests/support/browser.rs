@@ -200,3 +200,32 @@ pub async fn local_login(base: &str, browser: &Browser, authorize_url: &str, use
         )
         .await
 }
+
+/// Logs `user` in for the confidential client `app` / `app-secret` with offline_access
+/// (see [`local_login`]) and redeems the code; returns the token endpoint's answer.
+pub async fn local_login_tokens(
+    base: &str,
+    browser: &Browser,
+    user: &str,
+    password: &str,
+    redirect_uri: &str,
+) -> serde_json::Value {
+    let url = format!(
+        "{base}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={redirect_uri}"
+    );
+    let answer = local_login(base, browser, &url, user, password).await;
+    let code = answer.redirect_params()["code"].clone();
+    let response = super::client()
+        .post(format!("{base}/token"))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200, "the code exchange failed");
+    response.json().await.expect("token JSON")
+}
