@@ -32,8 +32,22 @@ driver=target/release/examples/load-driver
 
 scratch=$(mktemp -d)
 server=
+# SIGTERM, and SIGKILL if the server has not exited 15 s later (a hung one ignores SIGTERM).
+stop_server() {
+  kill -TERM "$server" 2>/dev/null || return 0
+  for _ in $(seq 1 150); do
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server" 2>/dev/null; then
+    echo "the server did not exit within 15 s of SIGTERM: killed" >&2
+    kill -KILL "$server"
+  fi
+  wait "$server" || echo "the server exited with $?" >&2
+  server=
+}
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  [ -n "$server" ] && stop_server
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -89,14 +103,15 @@ EOF
   } >"$1/gatehouse.toml"
 }
 
-# wrk's summary as "requests/s p99 errors".
+# wrk's summary as "requests/s p99 errors"; a run in which nothing was answered says so.
 summarize() {
   awk '
+    / requests in / { answered = $1 }
     /Requests\/sec:/ { rps = $2 }
     $1 == "99%" { p99 = $2 }
     /^failures:/ { failed += $2 }
     /Socket errors:/ { gsub(/,/, ""); failed += $4 + $6 + $8 + $10 }
-    END { printf "%12s %10s %8d\n", rps, p99, failed }
+    END { if (answered == 0) failed = "none answered"; printf "%12s %10s %8s\n", rps, p99, failed }
   '
 }
 
@@ -138,7 +153,5 @@ for alg in "${ALGS[@]}"; do
     awk '/^requests\/s:/ { rps = $2 } /^p99:/ { p99 = $2 } /^errors:/ { e = $2 } END { printf "%12s %10s %8d\n", rps, p99, e }'
   rss=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
   echo "RSS after the load: $((rss / 1024)) MiB"
-  kill -TERM "$server"
-  wait "$server" || echo "the server exited with $? on SIGTERM" >&2
-  server=
+  stop_server
 done
