@@ -68,19 +68,6 @@ impl Write {
             changes: Vec::new(),
         }
     }
-
-    /// The tables this write touches, each once (checks included).
-    pub(super) fn tables(&self) -> Vec<&'static str> {
-        let mut tables: Vec<&'static str> = self
-            .checks
-            .iter()
-            .map(|c| c.table)
-            .chain(self.changes.iter().map(Change::table))
-            .collect();
-        tables.sort_unstable();
-        tables.dedup();
-        tables
-    }
 }
 
 impl Change {

@@ -23,21 +23,24 @@ const MAX_BATCH: usize = 1024;
 /// How long a batch smaller than the one before waits for more writes.
 const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(150);
 
+/// Where a caller waits for its answer.
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
 enum Job {
-    Commit(Write, oneshot::Sender<Result<Commit, StoreError>>),
+    Commit(Write, Reply<Commit>),
     Sweep {
         now: i64,
         limit: usize,
-        reply: oneshot::Sender<Result<usize, StoreError>>,
+        reply: Reply<usize>,
     },
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Flush(Reply<()>),
 }
 
 /// A job applied, waiting for its batch to be flushed before it is answered.
 enum Applied {
-    Commit(oneshot::Sender<Result<Commit, StoreError>>, Result<Commit, StoreError>),
-    Sweep(oneshot::Sender<Result<usize, StoreError>>, Result<usize, StoreError>),
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Commit(Reply<Commit>, Result<Commit, StoreError>),
+    Sweep(Reply<usize>, Result<usize, StoreError>),
+    Flush(Reply<()>),
 }
 
 /// The handle callers use. Dropping it lets the thread finish the queue, flush and
@@ -71,26 +74,23 @@ impl Writer {
     }
 
     pub(super) async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Commit(write, reply)).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Job::Commit(write, reply)).await
     }
 
     pub(super) async fn sweep(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Sweep { now, limit, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Job::Sweep { now, limit, reply }).await
     }
 
     pub(super) async fn flush(&self) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Flush(reply)).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.ask(Job::Flush).await
     }
 
-    async fn send(&self, job: Job) -> Result<(), StoreError> {
+    /// Queues the job `make` builds around a reply channel and waits for its answer.
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
         let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
-        jobs.send(job).await.map_err(|_| StoreError::Closed)
+        let (reply, answer) = oneshot::channel();
+        jobs.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -199,7 +199,12 @@ impl WriterThread {
         let outcome = self.trees.as_slice().transaction(|view| {
             let mut outcomes = Vec::with_capacity(writes.len());
             for write in writes {
-                if let Some(table) = write.tables().into_iter().find(|t| position(t).is_none()) {
+                let mut tables = write
+                    .checks
+                    .iter()
+                    .map(|c| c.table)
+                    .chain(write.changes.iter().map(Change::table));
+                if let Some(table) = tables.find(|t| position(t).is_none()) {
                     outcomes.push(Err(unknown_table(table)));
                 } else if checks_hold(view, write)? {
                     for change in &write.changes {
@@ -307,17 +312,19 @@ fn reindex(
 }
 
 fn answer(applied: Applied, flushed: &Result<(), String>) {
-    let not_durable = |e: &String| StoreError::Backend(format!("the write is not durable: {e}"));
-    // A caller that stopped waiting is no error: its write stands.
     match applied {
-        Applied::Commit(reply, result) => {
-            let _ = reply.send(flushed.as_ref().map_err(not_durable).and(result));
-        }
-        Applied::Sweep(reply, result) => {
-            let _ = reply.send(flushed.as_ref().map_err(not_durable).and(result));
-        }
-        Applied::Flush(reply) => {
-            let _ = reply.send(flushed.as_ref().map(|_| ()).map_err(not_durable));
-        }
+        Applied::Commit(reply, result) => settle(reply, flushed, result),
+        Applied::Sweep(reply, result) => settle(reply, flushed, result),
+        Applied::Flush(reply) => settle(reply, flushed, Ok(())),
     }
+}
+
+/// Answers one caller: its own result, unless the batch's flush failed.
+fn settle<T>(reply: Reply<T>, flushed: &Result<(), String>, result: Result<T, StoreError>) {
+    let answer = match flushed {
+        Ok(()) => result,
+        Err(e) => Err(StoreError::Backend(format!("the write is not durable: {e}"))),
+    };
+    // A caller that stopped waiting is no error: its write stands.
+    let _ = reply.send(answer);
 }
