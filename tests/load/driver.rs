@@ -10,7 +10,7 @@
 //!       `requests/s` and `p99` as run.sh reads them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../support/browser.rs"]
+#[path = "../it/support/browser.rs"]
 #[allow(dead_code)]
 mod browser;
 

@@ -1,7 +1,6 @@
 //! RP-initiated logout and back-channel logout.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use axum::routing::post;
 use gatehouse::Clock;

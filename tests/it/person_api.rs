@@ -1,8 +1,7 @@
 //! A Person API as the source of a person's attributes: an upstream whose ID token carries
 //! only `sub`, and the shipped person-api.toml mapping.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use gatehouse::Clock;

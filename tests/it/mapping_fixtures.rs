@@ -1,6 +1,5 @@
 //! Every shipped mapping on a realistic sample of its upstream's output, compared with
 //! the exact expected claims.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gatehouse::mapping::Mapping;
 use serde_json::{Value, json};

@@ -1,9 +1,8 @@
 //! The Store API's contract, written once and run against every backend (today: sled).
 //! A new backend passes this suite before it is wired in: add its harness to
 //! `conformance!` at the bottom.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use gatehouse::store::{

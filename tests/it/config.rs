@@ -1,8 +1,7 @@
 //! Config validation through the real command line: every mistake is reported as
 //! `FILE: key.path: what is wrong`, all at once, and nothing starts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use support::gatehouse;
 

@@ -1,9 +1,8 @@
 //! The store under load, on the real binary: concurrent refresh rotations are all
 //! answered and the server still stops on SIGTERM; after a kill -9 in the middle of
 //! sustained rotations, nothing that a client was told is lost.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

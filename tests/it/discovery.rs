@@ -1,7 +1,6 @@
 //! Discovery, JWKS and health over real HTTP.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use support::*;

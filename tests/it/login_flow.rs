@@ -1,8 +1,7 @@
 //! Logging in end to end through a `local` upstream, with the openidconnect crate as a
 //! strict relying party (it validates the ID token: signature, iss, aud, nonce, at_hash).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};

@@ -1,8 +1,7 @@
 //! Logging in through a plain OAuth 2.0 upstream (GitHub-style: no ID token, a user
 //! endpoint), with the shipped github.toml mapping; and client_secret_post toward upstreams.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use serde_json::json;

@@ -1,7 +1,6 @@
 //! Signing keys: persistence, rotation by command and by schedule, retirement.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use support::*;

@@ -116,10 +116,6 @@ impl Browser {
         self.cookies.lock().unwrap().get(name).cloned()
     }
 
-    pub fn forget_cookies(&self) {
-        self.cookies.lock().unwrap().clear();
-    }
-
     async fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Page {
         let cookie_header = {
             let cookies = self.cookies.lock().unwrap();

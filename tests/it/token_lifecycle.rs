@@ -1,7 +1,6 @@
 //! Introspection (RFC 7662), revocation (RFC 7009) and the client_credentials grant.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use serde_json::Value;

@@ -1,7 +1,6 @@
 //! `gatehouse map`, run as a process: what it prints and how it exits.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::gatehouse;

@@ -1,8 +1,7 @@
 //! Logging in through an OpenID Connect upstream (the mock in tests/support), and every
 //! way the upstream can misbehave: each must end without a code for the RP.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use serde_json::json;

@@ -1,5 +1,4 @@
 //! The claim-mapping rules, one test each, through the library's public API.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gatehouse::mapping::{Mapping, release};
 use serde_json::{Value, json};

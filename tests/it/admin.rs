@@ -1,8 +1,7 @@
 //! The admin API, and the `keys` and `sessions` commands against a running server (through
 //! the API) and a stopped one (the database itself).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use support::browser::{Browser, local_login};

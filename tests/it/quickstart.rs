@@ -1,8 +1,7 @@
 //! The shipped quickstart config works as the README says: alice logs in through the
 //! demo `local` upstream and the demo client gets her claims.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use support::TestServer;

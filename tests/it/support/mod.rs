@@ -1,6 +1,5 @@
 //! Starting Gatehouse for a test: a config in a temporary folder, the real HTTP
 //! server on an ephemeral loopback port, and a stop that releases the database.
-#![allow(dead_code)]
 
 pub mod browser;
 pub mod mock_op;

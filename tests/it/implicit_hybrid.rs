@@ -1,9 +1,8 @@
 //! The implicit and hybrid flows (OpenID Connect Core §3.2, §3.3) for clients that opted
 //! in, with the openidconnect crate as the relying party: it verifies every ID token and
 //! computes `at_hash` and `c_hash` from the access token and code that came with it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use gatehouse::Clock;
 use gatehouse::response::ResponseType;

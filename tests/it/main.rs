@@ -1,0 +1,23 @@
+//! Gatehouse's integration tests, as one crate: each module drives the real HTTP surface
+//! (or the binary) of a server started by `support`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod admin;
+mod config;
+mod discovery;
+mod durability;
+mod implicit_hybrid;
+mod keys;
+mod login_flow;
+mod logout;
+mod map_command;
+mod mapping_fixtures;
+mod mapping_rules;
+mod person_api;
+mod quickstart;
+mod store_conformance;
+mod token_lifecycle;
+mod upstream_oauth2;
+mod upstream_oidc;
