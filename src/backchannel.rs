@@ -29,23 +29,72 @@ pub fn logout_token(
     keys.sign(&claims, "logout+jwt")
 }
 
-/// Sends logout tokens for `session` to its clients, in the background.
-pub fn notify(config: &Config, keys: &Keys, http: &reqwest::Client, session: &Session, now: i64) {
+/// Ends the session `sid` (its refresh families revoked) and starts telling its clients;
+/// `None` when there is no such live session.
+pub async fn end_session(app: Parts<'_>, sid: &str, now: i64) -> Result<Option<Deliveries>, crate::store::StoreError> {
+    let ended = crate::sessions::end(app.store, app.config, sid, now).await?;
+    Ok(ended.map(|session| notify(app, &session, now)))
+}
+
+/// What ending a session needs.
+#[derive(Clone, Copy)]
+pub struct Parts<'a> {
+    pub config: &'a Config,
+    pub store: &'a crate::store::Store,
+    pub keys: &'a Keys,
+    pub http: &'a reqwest::Client,
+}
+
+impl<'a> From<&'a crate::Inner> for Parts<'a> {
+    fn from(app: &'a crate::Inner) -> Self {
+        Parts {
+            config: &app.config,
+            store: &app.store,
+            keys: &app.keys,
+            http: &app.http,
+        }
+    }
+}
+
+/// Logout tokens on their way to a session's clients, each delivery retried on its own.
+pub struct Deliveries(tokio::task::JoinSet<()>);
+
+impl Deliveries {
+    /// Waits until every delivery has succeeded or given up (a command line that ends a
+    /// session must not exit before).
+    pub async fn wait(mut self) {
+        while self.0.join_next().await.is_some() {}
+    }
+
+    /// Lets the deliveries finish in the background (a server answers at once).
+    pub fn detach(self) {
+        tokio::spawn(self.wait());
+    }
+}
+
+/// Sends logout tokens for `session` to its clients.
+fn notify(app: Parts<'_>, session: &Session, now: i64) -> Deliveries {
+    let mut deliveries = tokio::task::JoinSet::new();
     for client_id in &session.clients {
-        let Some(uri) = config.client(client_id).and_then(|c| c.backchannel_logout_uri.clone()) else {
+        let Some(uri) = app
+            .config
+            .client(client_id)
+            .and_then(|c| c.backchannel_logout_uri.clone())
+        else {
             continue;
         };
-        let token = match logout_token(config, keys, client_id, session, now) {
+        let token = match logout_token(app.config, app.keys, client_id, session, now) {
             Ok(token) => token,
             Err(e) => {
                 tracing::error!(client = %client_id, error = %e, "cannot sign a logout token");
                 continue;
             }
         };
-        let http = http.clone();
+        let http = app.http.clone();
         let client_id = client_id.clone();
-        tokio::spawn(async move { deliver(&http, &client_id, &uri, &token).await });
+        deliveries.spawn(async move { deliver(&http, &client_id, &uri, &token).await });
     }
+    Deliveries(deliveries)
 }
 
 async fn deliver(http: &reqwest::Client, client_id: &str, uri: &str, token: &str) {

@@ -4,15 +4,19 @@
 //! signing keys, page templates); [`serve`] runs it on a listener until told to stop.
 //! `main.rs` and the integration tests both start Gatehouse this way.
 
+pub mod accounts;
 pub mod backchannel;
 pub mod clock;
 pub mod config;
+pub mod flow;
 pub mod keys;
-pub mod login;
 pub mod mapping;
 pub mod op;
-pub mod response;
+pub mod operator;
+pub mod response_type;
+pub mod routes;
 pub mod secrets;
+pub mod sessions;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
@@ -120,8 +124,8 @@ pub struct Inner {
     pub keys: Keys,
     pub pages: Pages,
     pub mappings: Mappings,
-    /// The upstreams people are sent to (`oidc`, `oauth2`), by id.
-    pub remotes: HashMap<String, Arc<upstream::Remote>>,
+    /// The running upstreams, by id.
+    pub upstreams: HashMap<String, Arc<upstream::Upstream>>,
     /// The one client for calls to upstreams.
     pub http: reqwest::Client,
     pub clock: Clock,
@@ -155,7 +159,7 @@ impl App {
         let now = clock.now();
         let keys = Keys::open(store.clone(), &tokens, now).await?;
         let http = upstream::http_client().map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
-        let remotes = upstream::remotes(&config);
+        let upstreams = upstream::open_all(&config);
         Ok(App {
             state: AppState(Arc::new(Inner {
                 config,
@@ -163,7 +167,7 @@ impl App {
                 keys,
                 pages,
                 mappings,
-                remotes,
+                upstreams,
                 http,
                 clock,
             })),
@@ -192,31 +196,21 @@ impl App {
     }
 }
 
-/// Discovers each `oidc` upstream, retrying with growing pauses until it answers: an
-/// upstream that is down at start-up does not stop Gatehouse, and its logins work once
-/// it is back (a login also tries discovery itself).
-fn discover_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+/// Gets each upstream ready (an `oidc` upstream's discovery), retrying with growing
+/// pauses until it answers: an upstream that is down at start-up does not stop Gatehouse,
+/// and its logins work once it is back (a login also tries discovery itself).
+fn prepare_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
     app.state
-        .remotes
-        .values()
-        .filter_map(|remote| match remote.as_ref() {
-            upstream::Remote::Oidc(_) => Some(remote.clone()),
-            upstream::Remote::OAuth2(_) => None,
-        })
-        .map(|remote| {
-            let http = app.state.http.clone();
+        .upstreams
+        .iter()
+        .map(|(id, upstream)| {
+            let (id, upstream, http) = (id.clone(), upstream.clone(), app.state.http.clone());
             tokio::spawn(async move {
-                let upstream::Remote::Oidc(provider) = remote.as_ref() else { return };
                 let mut pause = std::time::Duration::from_secs(1);
-                while !provider.is_discovered() {
-                    match provider.discover(&http).await {
-                        Ok(()) => tracing::info!(upstream = provider.id(), "upstream discovered"),
-                        Err(e) => {
-                            tracing::warn!(upstream = provider.id(), error = %e, retry_in = ?pause, "upstream discovery failed");
-                            tokio::time::sleep(pause).await;
-                            pause = (pause * 2).min(std::time::Duration::from_secs(60));
-                        }
-                    }
+                while let Err(e) = upstream.prepare(&http).await {
+                    tracing::warn!(upstream = %id, error = %e, retry_in = ?pause, "upstream discovery failed");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(60));
                 }
             })
         })
@@ -259,7 +253,7 @@ pub async fn serve(
             }
         })
     };
-    let discovery = discover_upstreams(&app);
+    let discovery = prepare_upstreams(&app);
     // The end of the grace period, as a second signal that can be awaited many times.
     let grace = std::time::Duration::from_secs(app.state.config.shutdown_grace.as_secs());
     let (cut_off, deadline) = tokio::sync::watch::channel(false);

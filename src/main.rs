@@ -2,10 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use gatehouse::clock::{Clock, iso8601};
-use gatehouse::login::{self, SessionInfo};
 use gatehouse::mapping::Mapping;
-use gatehouse::store::{Store, StoreError};
-use gatehouse::{App, Config, keys};
+use gatehouse::operator::Operator;
+use gatehouse::{App, Config};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -213,90 +212,23 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// How an operator command reaches the state: the database itself when no server holds
-/// it, or the running server's admin API.
-enum Access {
-    // Boxed: a store is large beside a client.
-    Direct(Box<Store>),
-    Admin(AdminClient),
-}
-
-fn access(config: &Config) -> Result<Access, String> {
-    match Store::open(&config.data_dir) {
-        Ok(store) => Ok(Access::Direct(Box::new(store))),
-        Err(e @ StoreError::Locked(_)) => match (config.admin_listen, &config.admin_token) {
-            (Some(addr), Some(token)) => AdminClient::new(addr, &token.0).map(Access::Admin),
-            _ => Err(format!(
-                "{e}\nTo manage a running server, set admin_listen and admin_token in the config (see the README)."
-            )),
-        },
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Runs one store operation of an operator command to its end. The store's writes
-/// are durable when they return, so nothing is left to flush afterwards.
-fn block_on<T, E: std::fmt::Display>(work: impl std::future::Future<Output = Result<T, E>>) -> Result<T, String> {
+/// Runs an operator command against the state of `path`'s config: its database, or
+/// the admin API of the server that holds it.
+fn operate<T>(path: &Path, command: impl AsyncFnOnce(&Operator, &Config) -> Result<T, String>) -> Result<T, String> {
+    gatehouse::install_crypto_provider();
+    let config = load(path)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(work).map_err(|e| e.to_string())
-}
-
-/// Calls to the admin API of the server running with this config.
-struct AdminClient {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl AdminClient {
-    fn new(addr: std::net::SocketAddr, token: &str) -> Result<AdminClient, String> {
-        // A server listening on every address is reached on loopback.
-        let host = if addr.ip().is_unspecified() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            addr.ip()
-        };
-        Ok(AdminClient {
-            base: format!("http://{}", std::net::SocketAddr::new(host, addr.port())),
-            token: token.to_string(),
-            http: reqwest::Client::new(),
-            runtime: tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?,
-        })
-    }
-
-    fn call<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str) -> Result<Option<T>, String> {
-        self.runtime.block_on(async {
-            let url = format!("{}{path}", self.base);
-            let response = self
-                .http
-                .request(method, &url)
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .map_err(|e| format!("the admin API at {} does not answer: {e}", self.base))?;
-            match response.status() {
-                reqwest::StatusCode::NO_CONTENT => Ok(None),
-                reqwest::StatusCode::NOT_FOUND => Err("not found".to_string()),
-                reqwest::StatusCode::UNAUTHORIZED => Err("the admin API refused the admin_token".to_string()),
-                status if status.is_success() => response.json().await.map(Some).map_err(|e| e.to_string()),
-                status => Err(format!("the admin API answered {status}")),
-            }
-        })
-    }
+    runtime.block_on(async {
+        let operator = Operator::connect(&config).await?;
+        command(&operator, &config).await
+    })
 }
 
 fn keys_list(path: &Path) -> Result<(), String> {
-    let config = load(path)?;
-    let keys = match access(&config)? {
-        Access::Direct(store) => block_on(keys::list(&store, &config.tokens, Clock::System.now()))?,
-        Access::Admin(admin) => admin
-            .call(reqwest::Method::GET, gatehouse::op::admin::KEYS)?
-            .unwrap_or_default(),
-    };
+    let keys = operate(path, async |operator, _| operator.keys().await)?;
     if keys.is_empty() {
         println!("no signing keys yet: `gatehouse serve` or `gatehouse keys rotate` makes the first");
         return Ok(());
@@ -318,24 +250,11 @@ fn keys_list(path: &Path) -> Result<(), String> {
 }
 
 fn keys_rotate(path: &Path) -> Result<(), String> {
-    gatehouse::install_crypto_provider();
-    let config = load(path)?;
     let now = Clock::System.now();
+    let (kid, config) = operate(path, async |operator, config| {
+        Ok((operator.rotate_key().await?, config.clone()))
+    })?;
     let retire_secs = config.tokens.longest_signed_token_ttl().as_secs_i64();
-    let kid = match access(&config)? {
-        Access::Direct(store) => block_on(keys::rotate_in_store(
-            &store,
-            config.tokens.signing_alg,
-            retire_secs,
-            now,
-        ))?,
-        Access::Admin(admin) => {
-            let answer: serde_json::Value = admin
-                .call(reqwest::Method::POST, gatehouse::op::admin::KEYS_ROTATE)?
-                .unwrap_or_default();
-            answer["kid"].as_str().unwrap_or_default().to_string()
-        }
-    };
     println!(
         "new active key {kid} ({}); keys it replaced stay published until {}",
         config.tokens.signing_alg,
@@ -345,20 +264,7 @@ fn keys_rotate(path: &Path) -> Result<(), String> {
 }
 
 fn sessions_list(path: &Path, sub: Option<&str>) -> Result<(), String> {
-    let config = load(path)?;
-    let sessions: Vec<SessionInfo> = match access(&config)? {
-        Access::Direct(store) => block_on(login::list_sessions(&store, sub, Clock::System.now()))?,
-        Access::Admin(admin) => {
-            let query = sub.map(|s| {
-                format!(
-                    "?sub={}",
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                )
-            });
-            let path = format!("{}{}", gatehouse::op::admin::SESSIONS, query.unwrap_or_default());
-            admin.call(reqwest::Method::GET, &path)?.unwrap_or_default()
-        }
-    };
+    let sessions = operate(path, async |operator, _| operator.sessions(sub).await)?;
     if sessions.is_empty() {
         println!("no live sessions");
         return Ok(());
@@ -383,29 +289,10 @@ fn sessions_list(path: &Path, sub: Option<&str>) -> Result<(), String> {
 }
 
 fn sessions_revoke(path: &Path, sid: &str) -> Result<(), String> {
-    let config = load(path)?;
-    match access(&config)? {
-        Access::Direct(store) => {
-            let ended = block_on(login::end_session(&store, sid, Clock::System.now()))?;
-            if ended.is_none() {
-                return Err(format!("no live session {sid}"));
-            }
-            println!("session {sid} ended (the server is not running: no back-channel logout was sent)");
-        }
-        Access::Admin(admin) => {
-            let path = gatehouse::op::admin::SESSION.replace("{sid}", sid);
-            admin
-                .call::<serde_json::Value>(reqwest::Method::DELETE, &path)
-                .map_err(|e| {
-                    if e == "not found" {
-                        format!("no live session {sid}")
-                    } else {
-                        e
-                    }
-                })?;
-            println!("session {sid} ended; its clients are told by back-channel logout");
-        }
+    if !operate(path, async |operator, _| operator.end_session(sid).await)? {
+        return Err(format!("no live session {sid}"));
     }
+    println!("session {sid} ended; its clients are told by back-channel logout");
     Ok(())
 }
 

@@ -43,6 +43,19 @@ pub fn half_hash(alg: SigningAlg, token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
+/// Whether `password` matches the argon2 PHC string `hash`. Deliberately slow (~19 MiB,
+/// tens of milliseconds): call it on the blocking pool, never on an async worker.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

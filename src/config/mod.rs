@@ -3,13 +3,16 @@
 //! Loading never stops at the first mistake: every problem found is reported as
 //! `FILE: key.path: what is wrong`, and a config with any problem is refused whole.
 
+pub(crate) mod checks;
+mod clients;
 mod duration;
 mod env;
 mod raw;
+mod upstreams;
 mod validate;
 
 pub use duration::Duration;
-pub(crate) use raw::join_key;
+pub(crate) use raw::{decode, join_key};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -135,7 +138,8 @@ impl fmt::Display for SigningAlg {
     }
 }
 
-/// A secret from the config; its `Debug` never shows it.
+/// A secret from the config (a client secret, a password hash, the admin token): the
+/// one type that holds them, so that no `Debug` output ever shows one.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
@@ -159,7 +163,7 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     /// What the authorization endpoint may return to this client: `code` unless it opted
     /// in to the implicit or hybrid flow.
-    pub response_types: Vec<crate::response::ResponseType>,
+    pub response_types: Vec<crate::response_type::ResponseType>,
     pub token_endpoint_auth_method: AuthMethod,
     /// A resource server: may introspect tokens issued to other clients.
     pub introspect: bool,
@@ -168,19 +172,10 @@ pub struct Client {
 }
 
 /// A client secret as configured: in clear (usually from `${ENV}`) or as an argon2 PHC hash.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum ClientSecret {
-    Plain(String),
-    Argon2Hash(String),
-}
-
-impl fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientSecret::Plain(_) => f.write_str("ClientSecret::Plain(<redacted>)"),
-            ClientSecret::Argon2Hash(_) => f.write_str("ClientSecret::Argon2Hash(<redacted>)"),
-        }
-    }
+    Plain(Secret),
+    Argon2Hash(Secret),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -199,104 +194,15 @@ pub enum AuthMethod {
     None,
 }
 
-/// An identity provider people are sent to.
+/// An identity provider people log in at.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub id: String,
     pub name: String,
     /// The claim-mapping file, resolved against the config file's folder.
     pub mapping: Option<PathBuf>,
-    pub kind: UpstreamKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum UpstreamKind {
-    Oidc(OidcUpstream),
-    OAuth2(OAuth2Upstream),
-    Local(LocalUpstream),
-}
-
-/// How Gatehouse authenticates itself at an upstream's token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpstreamAuthMethod {
-    #[default]
-    ClientSecretBasic,
-    ClientSecretPost,
-}
-
-#[derive(Clone)]
-pub struct OidcUpstream {
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Option<String>,
-    pub auth_method: UpstreamAuthMethod,
-    pub scopes: Vec<String>,
-    /// Also fetch the upstream's userinfo and merge it over the ID token claims.
-    pub userinfo: bool,
-    /// On logout, also send the person to the upstream's end_session_endpoint.
-    pub logout_upstream: bool,
-    /// A "Person API": fetched with the upstream access token after the code exchange and
-    /// merged over the ID token and userinfo claims.
-    pub attributes_url: Option<String>,
-}
-
-#[derive(Clone)]
-pub struct OAuth2Upstream {
-    pub authorization_url: String,
-    pub token_url: String,
-    pub userinfo_url: String,
-    pub client_id: String,
-    pub client_secret: Option<String>,
-    pub auth_method: UpstreamAuthMethod,
-    pub scopes: Vec<String>,
-}
-
-// Hand-written so that upstream client secrets never reach a log line.
-impl fmt::Debug for OidcUpstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OidcUpstream")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("scopes", &self.scopes)
-            .field("userinfo", &self.userinfo)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for OAuth2Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuth2Upstream")
-            .field("authorization_url", &self.authorization_url)
-            .field("token_url", &self.token_url)
-            .field("userinfo_url", &self.userinfo_url)
-            .field("client_id", &self.client_id)
-            .field("scopes", &self.scopes)
-            .finish_non_exhaustive()
-    }
-}
-
-/// People kept in the config file itself (for demos and break-glass accounts).
-#[derive(Debug, Clone)]
-pub struct LocalUpstream {
-    pub users: Vec<LocalUser>,
-}
-
-#[derive(Clone)]
-pub struct LocalUser {
-    pub username: String,
-    /// An argon2 PHC string.
-    pub password_hash: String,
-    /// What the claim mapping reads for this person.
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-}
-
-impl fmt::Debug for LocalUser {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalUser")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
+    /// What its kind needs (`kind = "oidc"`, ...).
+    pub settings: crate::upstream::Settings,
 }
 
 /// One thing wrong with a config: where, and what.

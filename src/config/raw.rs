@@ -2,7 +2,7 @@
 //! section at a time so that a mistake in one client does not hide those in the next.
 
 use super::{AuthMethod, Duration, GrantType, Problem, SigningAlg};
-use crate::response::ResponseType;
+use crate::response_type::ResponseType;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -61,51 +61,17 @@ pub struct RawClient {
     pub backchannel_logout_uri: Option<String>,
 }
 
+/// The keys every `[[upstreams]]` table has; the rest belong to its kind.
 #[derive(Deserialize)]
 pub struct RawUpstream {
     pub id: String,
     pub name: Option<String>,
-    pub kind: RawKind,
+    pub kind: String,
     pub mapping: Option<String>,
-    // oidc
-    pub issuer: Option<String>,
-    pub userinfo: Option<bool>,
-    pub logout_upstream: Option<bool>,
-    pub attributes_url: Option<String>,
-    // oauth2
-    pub authorization_url: Option<String>,
-    pub token_url: Option<String>,
-    pub userinfo_url: Option<String>,
-    // oidc and oauth2
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub auth_method: Option<super::UpstreamAuthMethod>,
-    pub scopes: Option<Vec<String>>,
-    // local
-    /// Inline `[[upstreams.users]]`, or the path of a file of `[[users]]`.
-    pub users: Option<toml::Value>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "snake_case")]
-pub enum RawKind {
-    Oidc,
-    Oauth2,
-    Local,
-}
-
-/// A users file: `[[users]]` tables.
-#[derive(Deserialize)]
-pub struct RawUsersFile {
-    pub users: Vec<toml::Value>,
-}
-
-#[derive(Deserialize)]
-pub struct RawLocalUser {
-    pub username: String,
-    pub password_hash: String,
-    #[serde(default)]
-    pub attributes: BTreeMap<String, toml::Value>,
+impl RawUpstream {
+    pub const KEYS: [&str; 4] = ["id", "name", "kind", "mapping"];
 }
 
 /// Parses the TOML text and interpolates the environment into it.

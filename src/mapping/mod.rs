@@ -10,7 +10,7 @@ mod parse;
 mod release;
 mod spec;
 
-pub use release::{release, standard_scope_claims};
+pub use release::{STANDARD_SCOPES, release, standard_scope_claims};
 pub use spec::{EvalError, Mapped, Mapping};
 
 /// Claims that Gatehouse itself sets in its tokens; a mapping may not produce them.

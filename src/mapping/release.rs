@@ -4,6 +4,9 @@
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 
+/// The scopes OpenID Connect defines (Core §5.4, §11); custom scopes may not reuse them.
+pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+
 /// The claims each standard scope releases (OpenID Connect Core §5.4).
 pub fn standard_scope_claims(scope: &str) -> &'static [&'static str] {
     match scope {

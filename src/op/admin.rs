@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::keys::KeyInfo;
-use crate::login::SessionInfo;
+use crate::sessions::SessionInfo;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -83,7 +83,7 @@ struct SessionFilter {
 }
 
 async fn list_sessions(State(state): State<AppState>, Query(filter): Query<SessionFilter>) -> Response {
-    match crate::login::list_sessions(&state.store, filter.sub.as_deref(), state.clock.now()).await {
+    match crate::sessions::list(&state.store, filter.sub.as_deref(), state.clock.now()).await {
         Ok(sessions) => Json::<Vec<SessionInfo>>(sessions).into_response(),
         Err(e) => failed(e),
     }
@@ -91,9 +91,9 @@ async fn list_sessions(State(state): State<AppState>, Query(filter): Query<Sessi
 
 async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> Response {
     let now = state.clock.now();
-    match crate::login::end_session(&state.store, &sid, now).await {
-        Ok(Some(ended)) => {
-            crate::backchannel::notify(&state.config, &state.keys, &state.http, &ended, now);
+    match crate::backchannel::end_session((&*state).into(), &sid, now).await {
+        Ok(Some(deliveries)) => {
+            deliveries.detach();
             tracing::info!("session ended through the admin API");
             StatusCode::NO_CONTENT.into_response()
         }

@@ -1,62 +1,71 @@
 //! Client authentication at the token, revocation and introspection endpoints
-//! (RFC 6749 §2.3): the way each client is registered to authenticate, and no other.
+//! (RFC 6749 §2.3), as an extractor: the form body is read, the client authenticated the
+//! way it is registered to (and no other), and the handler gets both.
 
-use super::error::OAuthError;
 use crate::AppState;
 use crate::config::{AuthMethod, Client, ClientSecret};
+use crate::tokens::{Params, TokenError};
+use axum::extract::{Form, FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 
+/// A form request from an authenticated client.
+pub struct ClientRequest {
+    pub client: Client,
+    pub params: Params,
+}
+
+impl FromRequest<AppState> for ClientRequest {
+    type Rejection = TokenError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
+            .await
+            .map_err(|e| TokenError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
+        let params = Params::new(pairs);
+        let client = authenticate(state, &headers, &params).await?;
+        Ok(ClientRequest {
+            client: client.clone(),
+            params,
+        })
+    }
+}
+
 /// Authenticates the client the way it is registered to (RFC 6749 §2.3).
-pub async fn authenticate<'s>(
-    state: &'s AppState,
-    headers: &HeaderMap,
-    client_id: Option<&str>,
-    client_secret: Option<&str>,
-) -> Result<&'s Client, OAuthError> {
+async fn authenticate<'s>(state: &'s AppState, headers: &HeaderMap, params: &Params) -> Result<&'s Client, TokenError> {
     let basic = basic_credentials(headers)?;
-    let sent_id = client_id;
-    let (client_id, secret, method) = match (&basic, &client_secret.map(String::from)) {
+    let sent_id = params.get("client_id")?;
+    let sent_secret = params.get("client_secret")?;
+    let (client_id, secret, method) = match (&basic, sent_secret) {
         (Some(_), Some(_)) => {
-            return Err(OAuthError::InvalidRequest(
+            return Err(TokenError::InvalidRequest(
                 "use one client authentication method".into(),
             ));
         }
-        (Some((id, secret)), None) => (id.clone(), Some(secret.clone()), AuthMethod::ClientSecretBasic),
-        (None, Some(secret)) => (
-            client_id.map(String::from).unwrap_or_default(),
-            Some(secret.clone()),
-            AuthMethod::ClientSecretPost,
-        ),
-        (None, None) => (client_id.map(String::from).unwrap_or_default(), None, AuthMethod::None),
+        (Some((id, secret)), None) => (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretBasic),
+        (None, Some(secret)) => (sent_id.unwrap_or_default(), Some(secret), AuthMethod::ClientSecretPost),
+        (None, None) => (sent_id.unwrap_or_default(), None, AuthMethod::None),
     };
     if basic.is_some() && sent_id.is_some_and(|id| id != client_id) {
-        return Err(OAuthError::InvalidRequest(
+        return Err(TokenError::InvalidRequest(
             "client_id does not match the authenticated client".into(),
         ));
     }
-    let unknown = || OAuthError::InvalidClient("client authentication failed".into());
-    let client = state.config.client(&client_id).ok_or_else(unknown)?;
+    let unknown = || TokenError::InvalidClient("client authentication failed".into());
+    let client = state.config.client(client_id).ok_or_else(unknown)?;
     if client.token_endpoint_auth_method != method {
         return Err(unknown());
     }
     let verified = match (&client.secret, secret) {
         (None, None) => true,
-        (Some(ClientSecret::Plain(expected)), Some(given)) => crate::secrets::equal(expected, &given),
+        (Some(ClientSecret::Plain(expected)), Some(given)) => crate::secrets::equal(&expected.0, given),
         (Some(ClientSecret::Argon2Hash(hash)), Some(given)) => {
-            let hash = hash.clone();
-            tokio::task::spawn_blocking(move || {
-                use argon2::{PasswordHash, PasswordVerifier};
-                PasswordHash::new(&hash)
-                    .map(|parsed| {
-                        argon2::Argon2::default()
-                            .verify_password(given.as_bytes(), &parsed)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            })
-            .await
-            .map_err(|e| OAuthError::Server(e.to_string()))?
+            let (hash, given) = (hash.0.clone(), given.to_string());
+            // argon2 is deliberately slow: keep it off the async workers.
+            tokio::task::spawn_blocking(move || crate::secrets::verify_password(&hash, &given))
+                .await
+                .map_err(|e| TokenError::Server(e.to_string()))?
         }
         _ => false,
     };
@@ -65,11 +74,11 @@ pub async fn authenticate<'s>(
 
 /// The client id and secret of an `Authorization: Basic` header, form-urldecoded as
 /// RFC 6749 §2.3.1 says.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || OAuthError::InvalidClient("malformed Basic authorization header".into());
+    let malformed = || TokenError::InvalidClient("malformed Basic authorization header".into());
     let value = value.to_str().map_err(|_| malformed())?;
     let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
         return Err(malformed());

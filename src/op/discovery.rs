@@ -2,7 +2,7 @@
 //! is listed; each endpoint adds itself here as it lands.
 
 use super::{AppState, routes};
-use crate::response::{ResponseMode, ResponseType};
+use crate::response_type::{ResponseMode, ResponseType};
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -44,9 +44,7 @@ const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "n
 pub fn metadata(state: &AppState) -> ProviderMetadata {
     let issuer = &state.config.issuer;
     let url = |path: &str| format!("{issuer}{path}");
-    let mut scopes: Vec<String> = ["openid", "profile", "email", "address", "phone", "offline_access"]
-        .map(String::from)
-        .to_vec();
+    let mut scopes: Vec<String> = crate::mapping::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect();
     scopes.extend(state.config.scopes.keys().cloned());
     let mut claims: BTreeSet<String> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"]
         .map(String::from)

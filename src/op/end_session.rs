@@ -1,10 +1,10 @@
 //! `/end_session` (OpenID Connect RP-Initiated Logout 1.0): ends the browser session,
 //! at once when a valid `id_token_hint` names it, otherwise after the person confirms.
 
-use super::respond::{internal_error, redirect};
-use super::routes;
+use super::render::{internal_error, redirect};
 use crate::AppState;
 use crate::config::Client;
+use crate::routes;
 use crate::secrets;
 use crate::store::PendingLogout;
 use crate::web::cookies;
@@ -60,7 +60,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, con
         );
     }
     let cookie = cookies::get(headers, cookies::SESSION);
-    let session = match crate::login::find_session(&state.store, cookie.as_deref(), now).await {
+    let session = match crate::sessions::find(&state.store, cookie.as_deref(), now).await {
         Ok(session) => session,
         Err(e) => return internal_error(state, e),
     };
@@ -86,8 +86,8 @@ async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, con
             None,
         ),
         Some(session) if confirmed || hint_names_session => {
-            match crate::login::end_session(&state.store, &session.sid, now).await {
-                Ok(Some(ended)) => crate::backchannel::notify(&state.config, &state.keys, &state.http, &ended, now),
+            match crate::backchannel::end_session((&**state).into(), &session.sid, now).await {
+                Ok(Some(deliveries)) => deliveries.detach(),
                 Ok(None) => {}
                 Err(e) => return internal_error(state, e),
             }
@@ -127,9 +127,7 @@ async fn upstream_logout(
     params: &LogoutParams,
     now: i64,
 ) -> Option<Response> {
-    let crate::upstream::Remote::Oidc(provider) = state.remotes.get(upstream)?.as_ref() else {
-        return None;
-    };
+    let provider = state.upstreams.get(upstream).filter(|u| u.capabilities().logout)?;
     let id = secrets::random_token();
     let back = format!("{}{}", state.config.issuer, routes::UPSTREAM_LOGGED_OUT);
     let url = provider.logout_url(&state.http, &back, &id).await?;

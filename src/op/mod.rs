@@ -1,7 +1,9 @@
-//! The OP face toward relying parties: one file per endpoint, one router.
+//! The OP face toward relying parties: one file per endpoint, one router. A handler
+//! extracts its inputs, calls the flow or token layer once, and renders the result.
 
 pub mod admin;
 mod authorize;
+mod callback;
 mod client_auth;
 mod consent;
 mod discovery;
@@ -11,15 +13,15 @@ mod health;
 mod introspect;
 mod jwks;
 mod login;
-mod respond;
+mod render;
 mod revoke;
-pub mod routes;
 mod token;
 mod userinfo;
 
 pub use discovery::ProviderMetadata;
 
 use crate::AppState;
+use crate::routes;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -28,16 +30,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tracing::Instrument;
 
-/// Token issuing, as of this request.
-fn issuer(state: &AppState) -> crate::tokens::Issuer<'_> {
-    crate::tokens::Issuer {
-        config: &state.config,
-        store: &state.store,
-        keys: &state.keys,
-        now: state.clock.now(),
-    }
-}
-
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(routes::DISCOVERY, get(discovery::handler))
@@ -45,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::HEALTH, get(health::handler))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::start).post(login::submit))
-        .route(routes::CALLBACK, get(login::callback))
+        .route(routes::CALLBACK, get(callback::handler))
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
         .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))

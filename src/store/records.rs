@@ -2,7 +2,7 @@
 //! tokens) are never stored: their tables are keyed by a hash of the secret.
 
 use crate::config::SigningAlg;
-use crate::response::{ResponseMode, ResponseType};
+use crate::response_type::{ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

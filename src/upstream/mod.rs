@@ -1,13 +1,23 @@
 //! The RP face toward identity providers: each kind turns a login there into one JSON
-//! document about the person, which the upstream's claim mapping then reads. `local`
-//! upstreams log people in on Gatehouse's own form; the remote kinds (`oidc`, `oauth2`)
-//! send them away and take them back at `/callback/{id}`.
+//! document about the person, which the upstream's claim mapping then reads. Kinds that
+//! redirect (`oidc`, `oauth2`) send the person away and take them back at
+//! `/callback/{id}`; `local` logs people in on Gatehouse's own form. Each kind is a folder
+//! implementing [`Kind`]; the list below is the only place that names them all.
 
+mod kinds;
 pub mod local;
 pub mod oauth2;
 pub mod oidc;
 
-use crate::config::{Config, UpstreamKind};
+pub use kinds::{Capabilities, Kind};
+
+kinds::upstream_kinds! {
+    "oidc" => Oidc(oidc::OidcProvider),
+    "oauth2" => OAuth2(oauth2::OAuth2Provider),
+    "local" => Local(local::LocalUsers),
+}
+
+use crate::config::Config;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,63 +62,26 @@ pub struct Begin {
     pub pkce_verifier: String,
 }
 
-/// An upstream that the person is sent to.
-pub enum Remote {
-    // Boxed: its discovery document is large.
-    Oidc(Box<oidc::OidcProvider>),
-    OAuth2(oauth2::OAuth2Provider),
+/// How Gatehouse authenticates itself at an upstream's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
 }
 
-impl Remote {
-    pub async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
-        match self {
-            Remote::Oidc(provider) => provider.begin(http, options).await,
-            Remote::OAuth2(provider) => {
-                let (url, pkce_verifier) = provider.begin(options.state)?;
-                Ok(Begin {
-                    url,
-                    nonce: None,
-                    pkce_verifier,
-                })
-            }
-        }
-    }
-
-    pub async fn finish(
-        &self,
-        http: &reqwest::Client,
-        callback: &CallbackParams,
-        nonce: Option<&str>,
-        pkce_verifier: &str,
-        now: i64,
-    ) -> Result<Json, UpstreamError> {
-        match (self, nonce) {
-            (Remote::Oidc(provider), Some(nonce)) => provider.finish(http, callback, nonce, pkce_verifier, now).await,
-            (Remote::Oidc(_), None) => Err(UpstreamError::Denied("no nonce was kept for this login".into())),
-            (Remote::OAuth2(provider), _) => provider.finish(http, callback, pkce_verifier).await,
-        }
-    }
+/// Where upstream `id` sends the person back to Gatehouse at `issuer`.
+pub fn callback_uri(issuer: &str, id: &str) -> String {
+    format!("{issuer}{}", crate::routes::callback(id))
 }
 
-/// The remote upstreams of `config`, by id.
-pub fn remotes(config: &Config) -> HashMap<String, Arc<Remote>> {
+/// The running upstreams of `config`, by id.
+pub fn open_all(config: &Config) -> HashMap<String, Arc<Upstream>> {
     config
         .upstreams
         .iter()
-        .filter_map(|u| {
-            let remote = match &u.kind {
-                UpstreamKind::Oidc(settings) => Remote::Oidc(Box::new(oidc::OidcProvider::new(
-                    &u.id,
-                    settings.clone(),
-                    &config.issuer,
-                ))),
-                UpstreamKind::OAuth2(settings) => {
-                    Remote::OAuth2(oauth2::OAuth2Provider::new(&u.id, settings.clone(), &config.issuer))
-                }
-                UpstreamKind::Local(_) => return None,
-            };
-            Some((u.id.clone(), Arc::new(remote)))
-        })
+        .map(|u| (u.id.clone(), Arc::new(u.settings.open(&u.id, &config.issuer))))
         .collect()
 }
 

@@ -5,7 +5,7 @@
 use crate::support;
 
 use gatehouse::Clock;
-use gatehouse::response::ResponseType;
+use gatehouse::response_type::ResponseType;
 use openidconnect::core::{CoreAuthenticationFlow, CoreIdToken, CoreResponseType, CoreUserInfoClaims};
 use openidconnect::{
     AccessToken, AccessTokenHash, AuthorizationCode, AuthorizationCodeHash, CsrfToken, Nonce, OAuth2TokenResponse,
@@ -237,7 +237,7 @@ async fn every_response_type_works_in_the_fragment_and_by_form_post() {
 
     // Clients that received tokens from the authorization endpoint are told when the session ends.
     let store = &server.app.state().store;
-    let sessions = gatehouse::login::list_sessions(store, None, server.clock.now())
+    let sessions = gatehouse::sessions::list(store, None, server.clock.now())
         .await
         .unwrap();
     assert!(

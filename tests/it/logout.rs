@@ -7,7 +7,7 @@ use gatehouse::Clock;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use support::browser::{Browser, local_login};
-use support::{BOB_HASH, TestServer, client, verify_jwt};
+use support::{BOB_HASH, TestServer, client, gatehouse_async, verify_jwt};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
@@ -230,4 +230,41 @@ async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
     assert!(claims.get("nonce").is_none());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_ended_from_the_command_line_tells_its_clients_too() {
+    let receiver = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        &config(&format!("backchannel_logout_uri = \"{}\"", receiver.url)),
+        Clock::System,
+    )
+    .await;
+    let browser = Browser::default();
+    let tokens = log_in(&server, &browser).await;
+    let id_token = verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
+        .await
+        .unwrap();
+    let sid = id_token["sid"].as_str().unwrap().to_string();
+    let config = server.config_path.to_str().unwrap().to_string();
+    server.stop().await;
+
+    // No server runs: the command opens the database itself, and does what the admin API
+    // does, waiting for the delivery (retried once here) before it exits.
+    let (code, stdout, stderr) = gatehouse_async(&["sessions", "revoke", "--config", &config, &sid]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("back-channel logout"), "{stdout}");
+    let delivered = receiver.tokens.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1, "the logout token arrived before the command ended");
+    let header = jsonwebtoken::decode_header(&delivered[0]).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let payload = delivered[0].split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(claims["aud"], "app");
 }

@@ -2,8 +2,12 @@
 //! the upstream answers), the authorization request with state, nonce and PKCE S256, and
 //! the strict validation of what comes back.
 
-use super::{Begin, CallbackParams, LoginOptions, UpstreamError};
-use crate::config::{OidcUpstream, UpstreamAuthMethod};
+mod settings;
+
+pub use settings::OidcSettings;
+
+use super::{Begin, CallbackParams, Capabilities, Kind, LoginOptions, UpstreamAuthMethod, UpstreamError};
+use crate::config::Problem;
 use base64::Engine;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
@@ -17,6 +21,7 @@ use openidconnect::{
     TokenResponse,
 };
 use serde_json::{Map, Value as Json};
+use std::path::Path;
 use std::sync::RwLock;
 
 /// How far an upstream ID token's `iat` may be from our clock.
@@ -74,37 +79,74 @@ type Client = CoreClient<
 /// One OpenID Connect upstream and what its discovery said.
 pub struct OidcProvider {
     id: String,
-    settings: OidcUpstream,
+    settings: OidcSettings,
     redirect_uri: String,
     metadata: RwLock<Option<Metadata>>,
 }
 
-impl OidcProvider {
-    pub fn new(id: &str, settings: OidcUpstream, issuer: &str) -> OidcProvider {
+impl Kind for OidcProvider {
+    type Settings = OidcSettings;
+
+    fn settings(table: toml::Value, at: &str, _base: &Path, problems: &mut Vec<Problem>) -> Option<OidcSettings> {
+        settings::read(table, at, problems)
+    }
+
+    fn open(id: &str, settings: &OidcSettings, issuer: &str) -> Self {
         OidcProvider {
             id: id.to_string(),
-            settings,
-            redirect_uri: format!("{issuer}/callback/{id}"),
+            settings: settings.clone(),
+            redirect_uri: super::callback_uri(issuer, id),
             metadata: RwLock::new(None),
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            redirect: true,
+            logout: self.settings.logout_upstream,
+            ..Capabilities::default()
+        }
     }
 
-    pub fn is_discovered(&self) -> bool {
-        self.metadata.read().is_ok_and(|m| m.is_some())
+    /// Discovery, unless it is done already.
+    async fn prepare(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+        if self.metadata.read().is_ok_and(|m| m.is_some()) {
+            return Ok(());
+        }
+        self.discover(http).await
     }
 
+    async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+        self.authorization_request(http, options).await
+    }
+
+    async fn finish(
+        &self,
+        http: &reqwest::Client,
+        callback: &CallbackParams,
+        nonce: Option<&str>,
+        pkce_verifier: &str,
+        now: i64,
+    ) -> Result<Json, UpstreamError> {
+        let nonce = nonce.ok_or_else(|| UpstreamError::Denied("no nonce was kept for this login".into()))?;
+        self.validate_callback(http, callback, nonce, pkce_verifier, now).await
+    }
+
+    async fn logout_url(&self, http: &reqwest::Client, post_logout_redirect_uri: &str, state: &str) -> Option<String> {
+        self.end_session_url(http, post_logout_redirect_uri, state).await
+    }
+}
+
+impl OidcProvider {
     /// Fetches the upstream's discovery document and JWKS.
-    pub async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+    async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
         let issuer =
             IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let metadata = Metadata::discover_async(issuer, http)
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
+        tracing::info!(upstream = %self.id, "upstream discovered");
         Ok(())
     }
 
@@ -133,7 +175,10 @@ impl OidcProvider {
         Ok(CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
-            self.settings.client_secret.clone().map(ClientSecret::new),
+            self.settings
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.0.clone())),
         )
         .set_redirect_uri(redirect)
         .set_auth_type(auth_type))
@@ -141,7 +186,7 @@ impl OidcProvider {
 
     /// Where to send the person to log out at the upstream too (RP-Initiated Logout 1.0),
     /// when `logout_upstream` is on and the upstream announces an end_session_endpoint.
-    pub async fn logout_url(
+    async fn end_session_url(
         &self,
         http: &reqwest::Client,
         post_logout_redirect_uri: &str,
@@ -166,8 +211,12 @@ impl OidcProvider {
         Some(url.to_string())
     }
 
-    /// The authorization request to send the person to.
-    pub async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+    /// The authorization request to send the person to, with state, nonce and PKCE S256.
+    async fn authorization_request(
+        &self,
+        http: &reqwest::Client,
+        options: LoginOptions<'_>,
+    ) -> Result<Begin, UpstreamError> {
         let client = self.client(self.metadata(http).await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = options.state.to_string();
@@ -199,7 +248,7 @@ impl OidcProvider {
 
     /// Finishes the login from the callback: exchanges the code, validates the ID token,
     /// and returns its claims with the userinfo merged over them (when configured).
-    pub async fn finish(
+    async fn validate_callback(
         &self,
         http: &reqwest::Client,
         callback: &CallbackParams,

@@ -2,30 +2,81 @@
 //! the upstream's user endpoint says, through the oauth2 crate. State and PKCE S256 on
 //! every request.
 
-use super::{CallbackParams, UpstreamError};
-use crate::config::{OAuth2Upstream, UpstreamAuthMethod};
+mod settings;
+
+pub use settings::OAuth2Settings;
+
+use super::{Begin, CallbackParams, Capabilities, Kind, LoginOptions, UpstreamAuthMethod, UpstreamError};
+use crate::config::Problem;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::Value as Json;
+use std::path::Path;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 pub struct OAuth2Provider {
-    settings: OAuth2Upstream,
+    settings: OAuth2Settings,
     redirect_uri: String,
 }
 
-impl OAuth2Provider {
-    pub fn new(id: &str, settings: OAuth2Upstream, issuer: &str) -> OAuth2Provider {
+impl Kind for OAuth2Provider {
+    type Settings = OAuth2Settings;
+
+    fn settings(table: toml::Value, at: &str, _base: &Path, problems: &mut Vec<Problem>) -> Option<OAuth2Settings> {
+        settings::read(table, at, problems)
+    }
+
+    fn open(id: &str, settings: &OAuth2Settings, issuer: &str) -> Self {
         OAuth2Provider {
-            settings,
-            redirect_uri: format!("{issuer}/callback/{id}"),
+            settings: settings.clone(),
+            redirect_uri: super::callback_uri(issuer, id),
         }
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            redirect: true,
+            ..Capabilities::default()
+        }
+    }
+
+    /// The authorization request to send the person to, with state and PKCE S256.
+    async fn begin(&self, _http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = options.state.to_string();
+        let client = self.client()?;
+        let mut request = client
+            .authorize_url(move || CsrfToken::new(state))
+            .set_pkce_challenge(challenge);
+        for scope in &self.settings.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, _) = request.url();
+        Ok(Begin {
+            url: url.to_string(),
+            nonce: None,
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges the code and returns what the user endpoint says about the person.
+    async fn finish(
+        &self,
+        http: &reqwest::Client,
+        callback: &CallbackParams,
+        _nonce: Option<&str>,
+        pkce_verifier: &str,
+        _now: i64,
+    ) -> Result<Json, UpstreamError> {
+        self.exchange(http, callback, pkce_verifier).await
+    }
+}
+
+impl OAuth2Provider {
     fn client(&self) -> Result<Client, UpstreamError> {
         let bad = |e: oauth2::url::ParseError| UpstreamError::Unavailable(format!("a configured URL is invalid: {e}"));
         let mut client = BasicClient::new(ClientId::new(self.settings.client_id.clone()))
@@ -37,28 +88,12 @@ impl OAuth2Provider {
                 UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
             });
         if let Some(secret) = &self.settings.client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+            client = client.set_client_secret(ClientSecret::new(secret.0.clone()));
         }
         Ok(client)
     }
 
-    /// The authorization request to send the person to, and the PKCE verifier to keep.
-    pub fn begin(&self, state: &str) -> Result<(String, String), UpstreamError> {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = state.to_string();
-        let client = self.client()?;
-        let mut request = client
-            .authorize_url(move || CsrfToken::new(state))
-            .set_pkce_challenge(challenge);
-        for scope in &self.settings.scopes {
-            request = request.add_scope(Scope::new(scope.clone()));
-        }
-        let (url, _) = request.url();
-        Ok((url.to_string(), verifier.secret().clone()))
-    }
-
-    /// Exchanges the code and returns what the user endpoint says about the person.
-    pub async fn finish(
+    async fn exchange(
         &self,
         http: &reqwest::Client,
         callback: &CallbackParams,

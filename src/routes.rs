@@ -21,3 +21,7 @@ pub fn login_start(pending: &str, upstream: &str) -> String {
 
 /// `/callback/{upstream}`: where upstreams send the person back.
 pub const CALLBACK: &str = "/callback/{upstream}";
+
+pub fn callback(upstream: &str) -> String {
+    format!("/callback/{upstream}")
+}

@@ -1,0 +1,229 @@
+//! The `[[clients]]` tables: relying parties, their secrets, redirect URIs, grants and
+//! response types.
+
+use super::checks::check_argon2_hash;
+use super::raw::{RawClient, decode};
+use super::{AuthMethod, Client, ClientSecret, GrantType, Problem, Secret};
+use crate::response_type::ResponseType;
+use std::collections::HashSet;
+use url::Url;
+
+pub fn validate_clients(
+    clients: Vec<toml::Value>,
+    upstream_ids: &HashSet<&str>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Client> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, value) in clients.into_iter().enumerate() {
+        let at = format!("clients[{i}]");
+        let Some(raw) = decode::<RawClient>(value, &at, problems) else {
+            continue;
+        };
+        if raw.id.is_empty() {
+            problems.push(Problem::new(format!("{at}.id"), "must not be empty"));
+        } else if !seen.insert(raw.id.clone()) {
+            problems.push(Problem::new(
+                format!("{at}.id"),
+                format!("\"{}\" is used by another client", raw.id),
+            ));
+        }
+        if let Some(client) = validate_client(raw, &at, upstream_ids, problems) {
+            out.push(client);
+        }
+    }
+    out
+}
+
+fn validate_client(
+    mut raw: RawClient,
+    at: &str,
+    upstream_ids: &HashSet<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<Client> {
+    let start = problems.len();
+    let secret = client_secret(raw.secret.take(), raw.secret_hash.take(), at, problems);
+    let grant_types = raw
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    let response_types = response_types(at, raw.response_types.clone(), &grant_types, problems);
+    if raw.redirect_uris.is_empty() && !response_types.is_empty() {
+        problems.push(Problem::new(
+            format!("{at}.redirect_uris"),
+            "must list at least one redirect URI",
+        ));
+    }
+    check_addresses(&raw, at, upstream_ids, problems);
+    check_grant_types(at, &grant_types, secret.is_some(), problems);
+    let method = auth_method(at, raw.token_endpoint_auth_method, secret.is_some(), problems);
+    (problems.len() == start).then(|| Client {
+        name: raw.name.unwrap_or_else(|| raw.id.clone()),
+        id: raw.id,
+        secret,
+        redirect_uris: raw.redirect_uris,
+        post_logout_redirect_uris: raw.post_logout_redirect_uris,
+        consent: raw.consent.unwrap_or(true),
+        upstreams: raw.upstreams,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method: method,
+        introspect: raw.introspect.unwrap_or(false),
+        backchannel_logout_uri: raw.backchannel_logout_uri,
+    })
+}
+
+/// The addresses the client registered, and the upstreams it names.
+fn check_addresses(raw: &RawClient, at: &str, upstream_ids: &HashSet<&str>, problems: &mut Vec<Problem>) {
+    if let Some(uri) = &raw.backchannel_logout_uri {
+        match Url::parse(uri) {
+            Ok(url) if url.fragment().is_none() && matches!(url.scheme(), "https" | "http") => {}
+            _ => problems.push(Problem::new(
+                format!("{at}.backchannel_logout_uri"),
+                format!("\"{uri}\" must be an absolute http(s) URL without fragment"),
+            )),
+        }
+    }
+    check_redirect_uris(&format!("{at}.redirect_uris"), &raw.redirect_uris, problems);
+    check_redirect_uris(
+        &format!("{at}.post_logout_redirect_uris"),
+        &raw.post_logout_redirect_uris,
+        problems,
+    );
+    if let Some(allowed) = &raw.upstreams {
+        for (j, id) in allowed.iter().enumerate() {
+            if !upstream_ids.contains(id.as_str()) {
+                problems.push(Problem::new(
+                    format!("{at}.upstreams[{j}]"),
+                    format!("no upstream has id \"{id}\""),
+                ));
+            }
+        }
+    }
+}
+
+/// The client's secret: in clear or as an argon2 hash, never both; none for a public client.
+fn client_secret(
+    secret: Option<String>,
+    secret_hash: Option<String>,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<ClientSecret> {
+    match (secret, secret_hash) {
+        (Some(_), Some(_)) => {
+            problems.push(Problem::new(
+                format!("{at}.secret_hash"),
+                "set either secret or secret_hash, not both",
+            ));
+            None
+        }
+        (Some(secret), None) if secret.is_empty() => {
+            problems.push(Problem::new(
+                format!("{at}.secret"),
+                "must not be empty (omit it for a public client)",
+            ));
+            None
+        }
+        (Some(secret), None) => Some(ClientSecret::Plain(Secret(secret))),
+        (None, Some(hash)) => {
+            check_argon2_hash(&format!("{at}.secret_hash"), &hash, problems);
+            Some(ClientSecret::Argon2Hash(Secret(hash)))
+        }
+        (None, None) => None,
+    }
+}
+
+/// The grant types must make sense together and with the client's secret.
+fn check_grant_types(at: &str, grant_types: &[GrantType], has_secret: bool, problems: &mut Vec<Problem>) {
+    if grant_types.is_empty() {
+        problems.push(Problem::new(
+            format!("{at}.grant_types"),
+            "must list at least one grant type",
+        ));
+    } else if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode) {
+        problems.push(Problem::new(
+            format!("{at}.grant_types"),
+            "refresh_token needs authorization_code",
+        ));
+    } else if grant_types.contains(&GrantType::ClientCredentials) && !has_secret {
+        problems.push(Problem::new(
+            format!("{at}.grant_types"),
+            "client_credentials is for confidential clients: set secret or secret_hash",
+        ));
+    }
+}
+
+/// How the client authenticates at the token endpoint: as configured, or by default the
+/// way its secret allows; a public client uses `none`.
+fn auth_method(at: &str, configured: Option<AuthMethod>, has_secret: bool, problems: &mut Vec<Problem>) -> AuthMethod {
+    let default_method = if has_secret {
+        AuthMethod::ClientSecretBasic
+    } else {
+        AuthMethod::None
+    };
+    let method = configured.unwrap_or(default_method);
+    match (has_secret, method) {
+        (true, AuthMethod::None) => problems.push(Problem::new(
+            format!("{at}.token_endpoint_auth_method"),
+            "\"none\" is for public clients: remove the secret, or use client_secret_basic or client_secret_post",
+        )),
+        (false, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => problems.push(Problem::new(
+            format!("{at}.token_endpoint_auth_method"),
+            "needs secret or secret_hash; a public client uses \"none\"",
+        )),
+        _ => {}
+    }
+    method
+}
+
+/// The response types a client may use: as listed (without repeats), or `code` alone when
+/// it may use the authorization code grant. A type with a code needs that grant.
+fn response_types(
+    at: &str,
+    listed: Option<Vec<ResponseType>>,
+    grant_types: &[GrantType],
+    problems: &mut Vec<Problem>,
+) -> Vec<ResponseType> {
+    let has_code_grant = grant_types.contains(&GrantType::AuthorizationCode);
+    let Some(listed) = listed else {
+        return if has_code_grant {
+            vec![ResponseType::CODE]
+        } else {
+            Vec::new()
+        };
+    };
+    if listed.is_empty() && has_code_grant {
+        problems.push(Problem::new(
+            format!("{at}.response_types"),
+            "is empty: list \"code\" at least, or remove authorization_code from grant_types",
+        ));
+    }
+    let mut types: Vec<ResponseType> = Vec::new();
+    for (j, response_type) in listed.into_iter().enumerate() {
+        if response_type.code && !has_code_grant {
+            problems.push(Problem::new(
+                format!("{at}.response_types[{j}]"),
+                format!("\"{response_type}\" returns a code: add authorization_code to grant_types"),
+            ));
+        }
+        if !types.contains(&response_type) {
+            types.push(response_type);
+        }
+    }
+    types
+}
+
+/// Redirect URIs are compared exactly, so each must be absolute and carry no fragment
+/// (RFC 6749 §3.1.2).
+fn check_redirect_uris(at: &str, uris: &[String], problems: &mut Vec<Problem>) {
+    for (j, uri) in uris.iter().enumerate() {
+        let key = format!("{at}[{j}]");
+        match Url::parse(uri) {
+            Err(_) => problems.push(Problem::new(key, format!("\"{uri}\" is not an absolute URI"))),
+            Ok(url) if url.fragment().is_some() => {
+                problems.push(Problem::new(key, format!("\"{uri}\" must not have a fragment (#...)")))
+            }
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The `[[upstreams]]` tables: the keys every upstream has (`id`, `name`, `kind`,
+//! `mapping`) are read here; the rest of the table belongs to its kind, which reads and
+//! checks it (`upstream/<kind>/`), refusing keys it does not know.
+
+use super::raw::{RawUpstream, decode};
+use super::{Problem, Upstream};
+use crate::upstream::{KINDS, Settings};
+use std::collections::HashSet;
+use std::path::Path;
+
+pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &mut Vec<Problem>) -> Vec<Upstream> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, value) in upstreams.into_iter().enumerate() {
+        let at = format!("upstreams[{i}]");
+        let toml::Value::Table(mut table) = value else {
+            problems.push(Problem::new(at, "must be a table"));
+            continue;
+        };
+        let common: toml::Table = RawUpstream::KEYS
+            .iter()
+            .filter_map(|key| table.remove(*key).map(|value| (key.to_string(), value)))
+            .collect();
+        let Some(raw) = decode::<RawUpstream>(toml::Value::Table(common), &at, problems) else {
+            continue;
+        };
+        if !KINDS.contains(&raw.kind.as_str()) {
+            let expected: Vec<String> = KINDS.iter().map(|k| format!("`{k}`")).collect();
+            problems.push(Problem::new(
+                format!("{at}.kind"),
+                format!(
+                    "unknown variant `{}`, expected one of {}",
+                    raw.kind,
+                    expected.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let start = problems.len();
+        check_id(&raw.id, &at, &mut seen, problems);
+        let mapping = raw.mapping.as_ref().map(|m| base.join(m));
+        if let Some(path) = &mapping
+            && !path.is_file()
+        {
+            problems.push(Problem::new(
+                format!("{at}.mapping"),
+                format!("file not found: {}", path.display()),
+            ));
+        }
+        let settings = Settings::decode(&raw.kind, toml::Value::Table(table), &at, base, problems);
+        if let (Some(settings), true) = (settings, problems.len() == start) {
+            out.push(Upstream {
+                name: raw.name.unwrap_or_else(|| raw.id.clone()),
+                id: raw.id,
+                mapping,
+                settings,
+            });
+        }
+    }
+    out
+}
+
+/// An upstream id is part of the callback URL, and names one upstream.
+fn check_id(id: &str, at: &str, seen: &mut HashSet<String>, problems: &mut Vec<Problem>) {
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if id.is_empty() || !id.chars().all(url_safe) {
+        problems.push(Problem::new(
+            format!("{at}.id"),
+            "must be letters, digits, '-' or '_' (it is part of the callback URL)",
+        ));
+    } else if !seen.insert(id.to_string()) {
+        problems.push(Problem::new(
+            format!("{at}.id"),
+            format!("\"{id}\" is used by another upstream"),
+        ));
+    }
+}

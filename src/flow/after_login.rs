@@ -1,0 +1,83 @@
+//! After the person is logged in: consent, when the client needs it and the person has
+//! not given it for these scopes, then the answer to the relying party.
+
+use super::{ErrorCode, Flow, Outcome, ReplyTo, deliver, pending, settle};
+use crate::store::{AuthorizationRequest, CompletedLogin};
+use crate::{Inner, accounts};
+
+/// The person is logged in: ask for consent if needed, else answer the relying party.
+pub(super) async fn after_login(
+    app: &Inner,
+    request: AuthorizationRequest,
+    done: CompletedLogin,
+    browser: &str,
+    now: i64,
+) -> Flow<Outcome> {
+    let Some(client) = app.config.client(&request.client_id) else {
+        return Err(Outcome::Failed(
+            "the client of a parked request is no longer configured".into(),
+        ));
+    };
+    if !accounts::needs_consent(&app.store, client, &done.sub, &request, now).await? {
+        return deliver::deliver(app, request, done, now).await;
+    }
+    if request.prompt.iter().any(|p| p == "none") {
+        let to = ReplyTo::of(&request);
+        return Ok(Outcome::refuse(
+            &to,
+            ErrorCode::ConsentRequired,
+            "the person has not consented",
+        ));
+    }
+    let scopes = request
+        .scope
+        .split_whitespace()
+        .map(|s| describe_scope(app, s))
+        .collect();
+    let client_name = client.name.clone();
+    let (pid, pending) = pending::park(&app.store, request, browser, Some(done), false, now).await?;
+    Ok(Outcome::Consent {
+        client_name,
+        scopes,
+        pending: pid,
+        csrf: pending.csrf,
+    })
+}
+
+/// `POST /consent`'s step: the person's answer on the consent page of the parked
+/// request `pid`.
+pub async fn consent(app: &Inner, pid: &str, csrf: &str, allow: bool, browser: Option<&str>, now: i64) -> Outcome {
+    let answered = async {
+        let pending =
+            pending::resume_once(&app.store, pid, browser, now, |p| crate::secrets::equal(&p.csrf, csrf)).await?;
+        let done = pending.login.ok_or(Outcome::Expired)?;
+        let request = pending.request;
+        if !allow {
+            let to = ReplyTo::of(&request);
+            return Ok(Outcome::refuse(
+                &to,
+                ErrorCode::AccessDenied,
+                "the person did not allow access",
+            ));
+        }
+        accounts::remember_consent(&app.store, &done.sub, &request.client_id, &request.scope, now).await?;
+        deliver::deliver(app, request, done, now).await
+    };
+    settle(answered.await)
+}
+
+/// What the consent page says a scope gives the client.
+fn describe_scope(app: &Inner, scope: &str) -> String {
+    match scope {
+        "openid" => "Who you are: a stable id for your account".into(),
+        "profile" => "Your name and profile (picture, locale, ...)".into(),
+        "email" => "Your email address".into(),
+        "address" => "Your postal address".into(),
+        "phone" => "Your phone number".into(),
+        "offline_access" => "Access to these while you are not signed in".into(),
+        custom => match app.config.scopes.get(custom) {
+            Some(claims) => format!("{custom}: {}", claims.join(", ")),
+            None => custom.into(),
+        },
+    }
+}

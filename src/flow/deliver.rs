@@ -1,0 +1,84 @@
+//! The last step: the answer to the relying party, with what the request's response type
+//! asks for (a code, tokens, or both).
+
+use super::{ErrorCode, Flow, Outcome, ReplyTo};
+use crate::config::Config;
+use crate::store::{AuthorizationCode, AuthorizationRequest, CompletedLogin, Store, StoreError};
+use crate::tokens::TokenService;
+use crate::{Inner, secrets, sessions};
+
+pub(super) async fn deliver(
+    app: &Inner,
+    request: AuthorizationRequest,
+    done: CompletedLogin,
+    now: i64,
+) -> Flow<Outcome> {
+    let to = ReplyTo::of(&request);
+    sessions::note_client(&app.store, &app.config, &request.client_id, &done.sid, now).await?;
+    let response_type = request.response_type;
+    let code = if response_type.code {
+        Some(issue_code(&app.store, &app.config, request.clone(), done.clone(), now).await?)
+    } else {
+        None
+    };
+    let mut params = Vec::new();
+    if response_type.returns_tokens() {
+        let tokens = match TokenService::new(app, now)
+            .front_channel(&request, &done, code.as_deref())
+            .await
+        {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                tracing::error!(?error, "tokens for the authorization response cannot be issued");
+                return Ok(Outcome::refuse(
+                    &to,
+                    ErrorCode::ServerError,
+                    "the server could not issue tokens",
+                ));
+            }
+        };
+        if let Some(access) = tokens.access_token {
+            params.push(("access_token", access.token));
+            params.push(("token_type", "Bearer".to_string()));
+            params.push(("expires_in", access.expires_in.to_string()));
+            params.push(("scope", request.scope.clone()));
+        }
+        if let Some(id_token) = tokens.id_token {
+            params.push(("id_token", id_token));
+        }
+    }
+    if let Some(code) = code {
+        params.insert(0, ("code", code));
+    }
+    Ok(Outcome::Reply { to, params })
+}
+
+/// Issues an authorization code for a completed login; returns the code.
+async fn issue_code(
+    store: &Store,
+    config: &Config,
+    request: AuthorizationRequest,
+    login: CompletedLogin,
+    now: i64,
+) -> Result<String, StoreError> {
+    let code = secrets::random_token();
+    let record = AuthorizationCode {
+        request,
+        login,
+        issued_at: now,
+        redeemed: None,
+    };
+    // Kept past its lifetime so that a replay is recognised (and revokes what the code
+    // issued) until the tokens it issued have expired.
+    let keep = config
+        .tokens
+        .code_ttl
+        .as_secs_i64()
+        .max(config.tokens.access_token_ttl.as_secs_i64())
+        .max(config.tokens.refresh_token_ttl.as_secs_i64());
+    store
+        .codes
+        .put(&secrets::hash(&code), &record, Some(now + keep))
+        .await?;
+    Ok(code)
+}

@@ -1,0 +1,167 @@
+//! The authorization request's way from `/authorize` to the relying party: validation,
+//! a live session or a login at an upstream, consent, and the answer. Each step is a
+//! plain function of its inputs and `now` that returns an [`Outcome`], which says what
+//! happens next (send the browser on, show a page, answer the relying party); `op/`
+//! extracts the inputs and renders the outcome, and decides nothing itself. The RFC error
+//! codes of the authorization endpoint live here.
+
+mod after_login;
+mod deliver;
+mod pending;
+mod request;
+mod start;
+mod upstream_login;
+
+pub use after_login::consent;
+pub use request::{AuthorizeParams, may_use};
+pub use start::authorize;
+pub use upstream_login::{PasswordLogin, begin, callback, password};
+
+use crate::response_type::ResponseMode;
+use crate::store::{AuthorizationRequest, StoreError};
+
+/// Where an answer to the relying party goes.
+#[derive(Debug, Clone)]
+pub struct ReplyTo {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+impl ReplyTo {
+    pub fn of(request: &AuthorizationRequest) -> ReplyTo {
+        ReplyTo {
+            redirect_uri: request.redirect_uri.clone(),
+            mode: request.response_mode,
+            state: request.state.clone(),
+        }
+    }
+}
+
+/// The error codes of the authorization endpoint (RFC 6749 §4.1.2.1, OpenID Connect
+/// Core §3.1.2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidScope,
+    UnsupportedResponseType,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    LoginRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+        }
+    }
+}
+
+/// One upstream on the chooser page.
+#[derive(Debug)]
+pub struct Choice {
+    pub name: String,
+    pub href: String,
+}
+
+/// The login form of a `local` upstream.
+#[derive(Debug)]
+pub struct PasswordForm {
+    pub client_name: String,
+    pub upstream_name: String,
+    pub action: String,
+    pub csrf: String,
+    pub username: String,
+    /// Set when the last try failed.
+    pub error: Option<&'static str>,
+}
+
+/// What happens after a step.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send the browser on: to an upstream, or to the login of the upstream chosen.
+    Redirect(String),
+    /// Let the person choose an upstream.
+    Chooser {
+        client_name: String,
+        upstreams: Vec<Choice>,
+    },
+    PasswordForm(Box<PasswordForm>),
+    /// Ask whether `client_name` may have what `scopes` describe.
+    Consent {
+        client_name: String,
+        scopes: Vec<String>,
+        pending: String,
+        csrf: String,
+    },
+    /// Answer the relying party: a code, tokens, or an error.
+    Reply {
+        to: ReplyTo,
+        params: Vec<(&'static str, String)>,
+    },
+    /// The client or redirect URI cannot be trusted: tell the person, never redirect.
+    Untrusted {
+        title: String,
+        message: String,
+    },
+    /// The login link is expired, used up, or another browser's.
+    Expired,
+    /// Something broke on our side; the detail is logged, not shown.
+    Failed(String),
+}
+
+impl Outcome {
+    /// An error for the relying party.
+    pub fn refuse(to: &ReplyTo, error: ErrorCode, description: impl Into<String>) -> Outcome {
+        let description = description.into();
+        tracing::info!(error = error.as_str(), %description, "authorization request refused");
+        Outcome::Reply {
+            to: to.clone(),
+            params: vec![("error", error.as_str().into()), ("error_description", description)],
+        }
+    }
+}
+
+impl From<StoreError> for Outcome {
+    fn from(e: StoreError) -> Self {
+        Outcome::Failed(e.to_string())
+    }
+}
+
+/// A step's outcome, and the browser session it started (the cookie value to set).
+#[derive(Debug)]
+pub struct Step {
+    pub outcome: Outcome,
+    pub session_cookie: Option<String>,
+}
+
+impl From<Outcome> for Step {
+    fn from(outcome: Outcome) -> Self {
+        Step {
+            outcome,
+            session_cookie: None,
+        }
+    }
+}
+
+/// A step that ends early with an outcome of its own (an error page, a refusal).
+type Flow<T> = Result<T, Outcome>;
+
+/// The outcome of a step, whichever way it ended.
+fn settle(result: Flow<Outcome>) -> Outcome {
+    result.unwrap_or_else(|outcome| outcome)
+}

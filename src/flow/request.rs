@@ -1,0 +1,285 @@
+//! The first step: checking an authorization request in the order the specs require
+//! (the client and redirect URI first, whose failures are shown and never redirected;
+//! then everything else, whose failures go back to the relying party).
+
+use super::{ErrorCode, ReplyTo};
+use crate::config::{Client, Config, GrantType, Upstream};
+use crate::mapping::STANDARD_SCOPES;
+use crate::response_type::{ResponseMode, ResponseType};
+use crate::store::AuthorizationRequest;
+use serde::Deserialize;
+
+/// The parameters of `/authorize`, as sent (query or form).
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub response_mode: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+    /// Gatehouse's own: preselects an upstream the client may use.
+    pub upstream: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+}
+
+/// Why a request is refused before anything is stored.
+pub enum Invalid {
+    /// The client or redirect URI cannot be trusted.
+    Untrusted { title: &'static str, message: String },
+    /// An error for the relying party at `to`.
+    Reply {
+        to: ReplyTo,
+        error: ErrorCode,
+        description: String,
+    },
+}
+
+/// A validated request and the upstream it asks for, if any.
+pub struct Validated<'c> {
+    pub client: &'c Client,
+    pub request: AuthorizationRequest,
+    pub upstream: Option<String>,
+}
+
+/// Checks `params` against the client's registration and the specs.
+pub fn validate(config: &Config, params: AuthorizeParams) -> Result<Validated<'_>, Invalid> {
+    let (client, redirect_uri) = trusted_client(config, &params)?;
+    let response_type = params.response_type.as_deref().and_then(ResponseType::parse);
+    let to = reply_to(&params, redirect_uri, response_type);
+    let fail = |error, description: String| Invalid::Reply {
+        to: to.clone(),
+        error,
+        description,
+    };
+    let response_type = checked_response_type(client, &params, response_type).map_err(|(e, d)| fail(e, d))?;
+    let scope = granted_scopes(config, client, params.scope.as_deref(), response_type).map_err(|(e, d)| fail(e, d))?;
+    // PKCE binds a code to its redemption: without a code there is nothing to bind.
+    let code_challenge = if response_type.code {
+        code_challenge(client, params.code_challenge, params.code_challenge_method.as_deref())
+            .map_err(|d| fail(ErrorCode::InvalidRequest, d.into()))?
+    } else {
+        None
+    };
+    let prompt = prompt(params.prompt.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
+    let max_age = max_age(params.max_age.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d.into()))?;
+    if let Some(upstream) = &params.upstream
+        && !may_use(config, client, upstream)
+    {
+        let description = format!("upstream \"{upstream}\" is not available to this client");
+        return Err(fail(ErrorCode::InvalidRequest, description));
+    }
+    Ok(Validated {
+        client,
+        request: AuthorizationRequest {
+            client_id: client.id.clone(),
+            redirect_uri: to.redirect_uri.clone(),
+            scope,
+            state: params.state,
+            nonce: params.nonce,
+            code_challenge,
+            response_type,
+            response_mode: to.mode,
+            prompt,
+            max_age,
+            login_hint: params.login_hint,
+        },
+        upstream: params.upstream,
+    })
+}
+
+/// The registered client and the registered redirect URI the request names.
+fn trusted_client<'c>(config: &'c Config, params: &AuthorizeParams) -> Result<(&'c Client, String), Invalid> {
+    let client_id = params.client_id.as_deref().unwrap_or_default();
+    let Some(client) = config.client(client_id) else {
+        let message = if client_id.is_empty() {
+            "The sign-in request does not say which application it comes from.".into()
+        } else {
+            format!("No application with the id \"{client_id}\" is registered here.")
+        };
+        return Err(Invalid::Untrusted {
+            title: "Unknown application",
+            message,
+        });
+    };
+    let redirect_uri = params.redirect_uri.clone().unwrap_or_default();
+    if !client.redirect_uris.contains(&redirect_uri) {
+        return Err(Invalid::Untrusted {
+            title: "Invalid return address",
+            message: format!(
+                "{} asked to return you to an address it has not registered, so the sign-in was stopped.",
+                client.name
+            ),
+        });
+    }
+    Ok((client, redirect_uri))
+}
+
+/// Where errors go: the response type decides the default mode (a code in the query,
+/// tokens in the fragment), so it is read before any error is sent back.
+fn reply_to(params: &AuthorizeParams, redirect_uri: String, response_type: Option<ResponseType>) -> ReplyTo {
+    let returns_tokens = response_type.is_some_and(ResponseType::returns_tokens);
+    let mode = match params.response_mode.as_deref().map(ResponseMode::parse) {
+        Some(Some(mode)) if !(mode == ResponseMode::Query && returns_tokens) => mode,
+        _ => response_type.unwrap_or_default().default_mode(),
+    };
+    ReplyTo {
+        redirect_uri,
+        mode,
+        state: params.state.clone(),
+    }
+}
+
+type Refusal = (ErrorCode, String);
+
+/// The request's response type, if it is one this client may use with this mode.
+fn checked_response_type(
+    client: &Client,
+    params: &AuthorizeParams,
+    parsed: Option<ResponseType>,
+) -> Result<ResponseType, Refusal> {
+    let invalid = |d: &str| (ErrorCode::InvalidRequest, d.to_string());
+    if params.request.is_some() {
+        return Err((
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported".into(),
+        ));
+    }
+    if params.request_uri.is_some() {
+        return Err((ErrorCode::RequestUriNotSupported, "request_uri is not supported".into()));
+    }
+    let returns_tokens = parsed.is_some_and(ResponseType::returns_tokens);
+    match params.response_mode.as_deref().map(ResponseMode::parse) {
+        Some(None) => return Err(invalid("response_mode must be query, fragment or form_post")),
+        Some(Some(ResponseMode::Query)) if returns_tokens => {
+            return Err(invalid(
+                "response_mode=query cannot carry tokens: use fragment or form_post",
+            ));
+        }
+        _ => {}
+    }
+    let response_type = match (params.response_type.as_deref(), parsed) {
+        (None, _) => return Err(invalid("response_type is missing")),
+        (Some(text), None) => {
+            let description = format!("\"{text}\" is not a response type this provider supports");
+            return Err((ErrorCode::UnsupportedResponseType, description));
+        }
+        (Some(_), Some(response_type)) => response_type,
+    };
+    if !client.response_types.contains(&response_type) {
+        let description = format!("this client may not use response_type={response_type}");
+        return Err((ErrorCode::UnsupportedResponseType, description));
+    }
+    if response_type.id_token && params.nonce.is_none() {
+        return Err(invalid(
+            "nonce is required when the authorization endpoint returns an ID token",
+        ));
+    }
+    Ok(response_type)
+}
+
+/// The scopes that will be granted: the known ones asked for, once each; `openid` is required.
+fn granted_scopes(
+    config: &Config,
+    client: &Client,
+    scope: Option<&str>,
+    response_type: ResponseType,
+) -> Result<String, Refusal> {
+    let requested: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
+    if !requested.contains(&"openid") {
+        return Err((ErrorCode::InvalidScope, "scope must include openid".into()));
+    }
+    let mut granted: Vec<&str> = Vec::new();
+    for scope in requested {
+        let known = STANDARD_SCOPES.contains(&scope) || config.scopes.contains_key(scope);
+        // A refresh token comes only from exchanging a code (OIDC Core §11).
+        let allowed =
+            scope != "offline_access" || (response_type.code && client.grant_types.contains(&GrantType::RefreshToken));
+        if known && allowed && !granted.contains(&scope) {
+            granted.push(scope);
+        }
+    }
+    Ok(granted.join(" "))
+}
+
+/// The request's PKCE challenge (RFC 7636), checked: S256 only, required of public clients.
+fn code_challenge(
+    client: &Client,
+    challenge: Option<String>,
+    method: Option<&str>,
+) -> Result<Option<String>, &'static str> {
+    match (challenge, method) {
+        (Some(challenge), Some("S256")) => {
+            let valid = challenge.len() == 43
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if valid {
+                Ok(Some(challenge))
+            } else {
+                Err("code_challenge must be a base64url SHA-256 (43 characters)")
+            }
+        }
+        (Some(_), None | Some("plain")) => Err("code_challenge_method must be S256 (plain is not accepted)"),
+        (Some(_), Some(_)) => Err("code_challenge_method must be S256"),
+        (None, Some(_)) => Err("code_challenge_method without code_challenge"),
+        (None, None) if client.secret.is_none() => {
+            Err("PKCE (code_challenge with S256) is required for public clients")
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The `prompt` values (OpenID Connect Core §3.1.2.1).
+fn prompt(prompt: Option<&str>) -> Result<Vec<String>, String> {
+    let values: Vec<String> = prompt
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    if let Some(unknown) = values
+        .iter()
+        .find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
+    {
+        return Err(format!("unknown prompt value \"{unknown}\""));
+    }
+    if values.iter().any(|p| p == "none") && values.len() > 1 {
+        return Err("prompt=none cannot be combined with other values".into());
+    }
+    Ok(values)
+}
+
+fn max_age(max_age: Option<&str>) -> Result<Option<i64>, &'static str> {
+    match max_age {
+        None | Some("") => Ok(None),
+        Some(text) => match text.parse::<i64>() {
+            Ok(seconds) if seconds >= 0 => Ok(Some(seconds)),
+            _ => Err("max_age must be a non-negative whole number of seconds"),
+        },
+    }
+}
+
+/// Whether `client` may log people in through the upstream `id`.
+pub fn may_use(config: &Config, client: &Client, id: &str) -> bool {
+    config.upstream(id).is_some()
+        && client
+            .upstreams
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|a| a == id))
+}
+
+/// The upstreams `client` may use, in config order.
+pub fn usable_upstreams<'c>(config: &'c Config, client: &Client) -> Vec<&'c Upstream> {
+    config
+        .upstreams
+        .iter()
+        .filter(|u| may_use(config, client, &u.id))
+        .collect()
+}

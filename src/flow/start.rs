@@ -1,0 +1,97 @@
+//! `/authorize`'s step: a valid request is answered at once from a live session that
+//! fits it, or parked while the person logs in at an upstream (the one asked for, the
+//! only one the client may use, or the one they choose).
+
+use super::request::{Invalid, Validated, usable_upstreams, validate};
+use super::{AuthorizeParams, Choice, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
+use crate::store::{AuthorizationRequest, CompletedLogin, Session};
+use crate::{Inner, routes, sessions};
+
+/// Validates `params` and decides where the person goes next.
+pub async fn authorize(
+    app: &Inner,
+    params: AuthorizeParams,
+    browser: &str,
+    session_cookie: Option<&str>,
+    now: i64,
+) -> Outcome {
+    let validated = match validate(&app.config, params) {
+        Ok(validated) => validated,
+        Err(Invalid::Untrusted { title, message }) => {
+            return Outcome::Untrusted {
+                title: title.into(),
+                message,
+            };
+        }
+        Err(Invalid::Reply { to, error, description }) => return Outcome::refuse(&to, error, description),
+    };
+    settle(decide(app, validated, browser, session_cookie, now).await)
+}
+
+async fn decide(
+    app: &Inner,
+    validated: Validated<'_>,
+    browser: &str,
+    session_cookie: Option<&str>,
+    now: i64,
+) -> Flow<Outcome> {
+    let Validated {
+        client,
+        request,
+        upstream,
+    } = validated;
+    let to = ReplyTo::of(&request);
+    let session = sessions::find(&app.store, session_cookie, now)
+        .await?
+        .filter(|s| super::may_use(&app.config, client, &s.upstream))
+        .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
+    if let Some(session) = session.as_ref().filter(|s| fits(s, &request, now)) {
+        let done = CompletedLogin {
+            sub: session.sub.clone(),
+            sid: session.sid.clone(),
+            auth_time: session.auth_time,
+        };
+        return after_login::after_login(app, request, done, browser, now).await;
+    }
+    if request.prompt.iter().any(|p| p == "none") {
+        return Ok(Outcome::refuse(
+            &to,
+            ErrorCode::LoginRequired,
+            "the person is not logged in",
+        ));
+    }
+    // A session that is too old for max_age, or prompt=login: the upstream must
+    // authenticate the person again, not just vouch for its own session.
+    let force_login = session.is_some() || request.prompt.iter().any(|p| p == "login");
+    let (pid, _) = pending::park(&app.store, request, browser, None, force_login, now).await?;
+    let usable = usable_upstreams(&app.config, client);
+    let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
+    if let Some(chosen) = chosen {
+        return Ok(Outcome::Redirect(routes::login_start(&pid, &chosen)));
+    }
+    if usable.is_empty() {
+        return Ok(Outcome::refuse(
+            &to,
+            ErrorCode::TemporarilyUnavailable,
+            "no identity provider is available to this client",
+        ));
+    }
+    let upstreams = usable
+        .iter()
+        .map(|u| Choice {
+            name: u.name.clone(),
+            href: routes::login_start(&pid, &u.id),
+        })
+        .collect();
+    Ok(Outcome::Chooser {
+        client_name: client.name.clone(),
+        upstreams,
+    })
+}
+
+/// Whether `session` satisfies the request's `prompt` and `max_age`.
+fn fits(session: &Session, request: &AuthorizationRequest, now: i64) -> bool {
+    let forced = request.prompt.iter().any(|p| p == "login" || p == "select_account");
+    let fresh = request.max_age.is_none_or(|max_age| now - session.auth_time <= max_age);
+    !forced && fresh
+}

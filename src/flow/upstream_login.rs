@@ -1,0 +1,210 @@
+//! The login at an upstream: sending the person there (or showing the password form of
+//! an upstream that takes one), taking them back, and turning what the upstream said into
+//! an account and a session. Every step checks that the parked request belongs to this
+//! browser.
+
+use super::{ErrorCode, Flow, Outcome, PasswordForm, ReplyTo, Step, after_login, pending, settle};
+use crate::store::{CompletedLogin, PendingAuthorization};
+use crate::upstream::{CallbackParams, LoginOptions, Upstream, UpstreamError};
+use crate::{Inner, accounts, routes, sessions};
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// What the password form of an upstream sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct PasswordLogin {
+    pub csrf: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// `GET /login/{pending}/{upstream}`'s step: starts the login at the chosen upstream.
+pub async fn begin(app: &Inner, pid: &str, upstream_id: &str, browser: Option<&str>, now: i64) -> Outcome {
+    let started = async {
+        let pending = pending::resume(&app.store, pid, browser, now, |_| true).await?;
+        let upstream = usable(app, &pending, upstream_id)?;
+        if upstream.capabilities().password {
+            return Ok(password_form(app, pid, &pending, upstream_id, "", None));
+        }
+        send(app, pid, pending, upstream_id, &upstream, now).await
+    };
+    settle(started.await)
+}
+
+/// The running upstream `upstream_id`, if the parked request's client may use it.
+fn usable(app: &Inner, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<Upstream>> {
+    let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
+    if !super::may_use(&app.config, client, upstream_id) {
+        return Err(Outcome::Expired);
+    }
+    app.upstreams.get(upstream_id).cloned().ok_or(Outcome::Expired)
+}
+
+/// Sends the person to an upstream that redirects, keeping the nonce and PKCE verifier
+/// with the parked request (whose id is the `state`).
+async fn send(
+    app: &Inner,
+    pid: &str,
+    mut pending: PendingAuthorization,
+    upstream_id: &str,
+    upstream: &Upstream,
+    now: i64,
+) -> Flow<Outcome> {
+    let options = LoginOptions {
+        state: pid,
+        login_hint: pending.request.login_hint.as_deref(),
+        force_login: pending.force_login,
+    };
+    let begin = match upstream.begin(&app.http, options).await {
+        Ok(begin) => begin,
+        Err(e) => {
+            tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a login upstream");
+            let _ = app.store.pending_authorizations.take(pid, now).await;
+            return Ok(upstream_failed(&pending, &e));
+        }
+    };
+    pending.upstream = Some(upstream_id.to_string());
+    pending.upstream_nonce = begin.nonce;
+    pending.pkce_verifier = Some(begin.pkce_verifier);
+    pending::keep(&app.store, pid, &pending, now).await?;
+    Ok(Outcome::Redirect(begin.url))
+}
+
+/// `GET /callback/{upstream}`'s step: the person is back from an upstream that redirects.
+pub async fn callback(
+    app: &Inner,
+    upstream_id: &str,
+    params: &CallbackParams,
+    browser: Option<&str>,
+    now: i64,
+) -> Step {
+    let finished = async {
+        let pid = params.state.as_deref().ok_or(Outcome::Expired)?;
+        // The state is single use: a replayed callback finds nothing.
+        let pending = pending::resume_once(&app.store, pid, browser, now, |p| {
+            p.upstream.as_deref() == Some(upstream_id)
+        })
+        .await?;
+        let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
+        let verifier = pending.pkce_verifier.as_deref().ok_or(Outcome::Expired)?;
+        let nonce = pending.upstream_nonce.as_deref();
+        match upstream.finish(&app.http, params, nonce, verifier, now).await {
+            Ok(document) => complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await,
+            Err(e) => {
+                tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
+                Err(upstream_failed(&pending, &e))
+            }
+        }
+    };
+    finished.await.unwrap_or_else(Step::from)
+}
+
+/// `POST /login/{pending}/{upstream}`'s step: the password form of an upstream that
+/// takes one.
+pub async fn password(
+    app: &Inner,
+    pid: &str,
+    upstream_id: &str,
+    form: PasswordLogin,
+    browser: Option<&str>,
+    now: i64,
+) -> Step {
+    let checked = async {
+        let pending = pending::resume(&app.store, pid, browser, now, |p| {
+            crate::secrets::equal(&p.csrf, &form.csrf)
+        })
+        .await?;
+        let upstream = usable(app, &pending, upstream_id)?;
+        if !upstream.capabilities().password {
+            return Err(Outcome::Expired);
+        }
+        let (username, password) = (form.username.clone(), form.password);
+        // Password hashes are deliberately slow to check: keep that off the async workers.
+        let document = tokio::task::spawn_blocking(move || upstream.check_password(&username, &password))
+            .await
+            .map_err(|e| Outcome::Failed(e.to_string()))?;
+        let Some(document) = document else {
+            tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
+            let error = Some("Wrong username or password.");
+            return Err(password_form(app, pid, &pending, upstream_id, &form.username, error));
+        };
+        pending::use_up(&app.store, pid, now).await?;
+        complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await
+    };
+    checked.await.unwrap_or_else(Step::from)
+}
+
+fn password_form(
+    app: &Inner,
+    pid: &str,
+    pending: &PendingAuthorization,
+    upstream_id: &str,
+    username: &str,
+    error: Option<&'static str>,
+) -> Outcome {
+    let name_of_client = app.config.client(&pending.request.client_id).map(|c| c.name.clone());
+    let name_of_upstream = app.config.upstream(upstream_id).map(|u| u.name.clone());
+    Outcome::PasswordForm(Box::new(PasswordForm {
+        client_name: name_of_client.unwrap_or_default(),
+        upstream_name: name_of_upstream.unwrap_or_default(),
+        action: routes::login_start(pid, upstream_id),
+        csrf: pending.csrf.clone(),
+        username: username.to_string(),
+        error,
+    }))
+}
+
+/// Ends a login whose upstream failed: the RP hears why, in OAuth terms, and gets no code.
+fn upstream_failed(pending: &PendingAuthorization, error: &UpstreamError) -> Outcome {
+    let to = ReplyTo::of(&pending.request);
+    match error {
+        UpstreamError::Unavailable(_) => Outcome::refuse(
+            &to,
+            ErrorCode::TemporarilyUnavailable,
+            "the identity provider is not available",
+        ),
+        UpstreamError::Denied(_) => Outcome::refuse(
+            &to,
+            ErrorCode::AccessDenied,
+            "the identity provider did not log the person in",
+        ),
+    }
+}
+
+/// The person logged in at `upstream_id` and it said `document` about them: map it,
+/// link the account, start the session, and go on to consent or the code. The parked
+/// request has been used up already.
+async fn complete(
+    app: &Inner,
+    pending: PendingAuthorization,
+    upstream_id: &str,
+    document: Json,
+    browser: &str,
+    now: i64,
+) -> Flow<Step> {
+    let to = ReplyTo::of(&pending.request);
+    let mapping = app
+        .mappings
+        .get(upstream_id)
+        .ok_or_else(|| Outcome::Failed(format!("upstream {upstream_id} has no mapping")))?;
+    let mapped = mapping.evaluate(&document).map_err(|e| {
+        tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
+        Outcome::refuse(
+            &to,
+            ErrorCode::AccessDenied,
+            "the identity provider's answer could not be used",
+        )
+    })?;
+    let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
+    let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, now).await?;
+    let done = CompletedLogin {
+        sub: session.sub,
+        sid: session.sid,
+        auth_time: session.auth_time,
+    };
+    let outcome = settle(after_login::after_login(app, pending.request, done, browser, now).await);
+    Ok(Step {
+        outcome,
+        session_cookie: Some(cookie),
+    })
+}

@@ -1,0 +1,150 @@
+//! Turns a flow step's [`Outcome`] into the answer: a redirect, a page, or the reply to
+//! the relying party (parameters in the query or the fragment, or an auto-submitted form
+//! for form_post).
+
+use crate::AppState;
+use crate::flow::{Outcome, ReplyTo, Step};
+use crate::response_type::ResponseMode;
+use crate::web::cookies;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Renders `step`, setting the session cookie when it started a session.
+pub fn step(state: &AppState, step: Step) -> Response {
+    let mut response = outcome(state, step.outcome);
+    if let Some(cookie) = step.session_cookie {
+        let max_age = state.config.tokens.session_ttl.as_secs_i64();
+        let cookie = cookies::set(cookies::SESSION, &cookie, state.config.issuer_is_https(), Some(max_age));
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Redirect(location) => redirect(&location),
+        Outcome::Chooser { client_name, upstreams } => {
+            let upstreams: Vec<_> = upstreams
+                .iter()
+                .map(|u| json!({ "name": u.name, "href": u.href }))
+                .collect();
+            state.pages.page(
+                StatusCode::OK,
+                "chooser",
+                &json!({ "title": "Choose how to sign in", "client_name": client_name, "upstreams": upstreams }),
+            )
+        }
+        Outcome::PasswordForm(form) => {
+            let status = if form.error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            let page = json!({
+                "title": format!("Sign in to {}", form.client_name), "client_name": form.client_name,
+                "upstream_name": form.upstream_name, "action": form.action, "csrf": form.csrf,
+                "username": form.username, "error": form.error,
+            });
+            state.pages.page(status, "login", &page)
+        }
+        Outcome::Consent {
+            client_name,
+            scopes,
+            pending,
+            csrf,
+        } => state.pages.page(
+            StatusCode::OK,
+            "consent",
+            &json!({
+                "title": "Allow access", "client_name": client_name, "scopes": scopes,
+                "action": crate::routes::CONSENT, "pending": pending, "csrf": csrf,
+            }),
+        ),
+        Outcome::Reply { to, params } => reply(state, &to, params),
+        Outcome::Untrusted { title, message } => state.pages.error(
+            StatusCode::BAD_REQUEST,
+            &title,
+            &message,
+            "Go back to the application and try again. If this keeps happening, tell the application's support team.",
+        ),
+        Outcome::Expired => login_expired(state),
+        Outcome::Failed(detail) => internal_error(state, detail),
+    }
+}
+
+/// Sends `params` (plus `state` and the RFC 9207 `iss`) to the relying party.
+fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>) -> Response {
+    let mut params = params;
+    if let Some(s) = &to.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", state.config.issuer.clone()));
+    if to.mode == ResponseMode::FormPost {
+        let fields: Vec<_> = params
+            .iter()
+            .map(|(name, value)| json!({ "name": name, "value": value }))
+            .collect();
+        return state.pages.page(
+            StatusCode::OK,
+            "form_post",
+            &json!({ "title": "Returning to the application", "action": to.redirect_uri, "fields": fields }),
+        );
+    }
+    // The redirect URI is registered and absolute (checked at load), so it parses.
+    let Ok(mut url) = url::Url::parse(&to.redirect_uri) else {
+        return state.pages.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "The application's return address cannot be used.",
+            "",
+        );
+    };
+    let pairs = params.iter().map(|(k, v)| (*k, v.as_str()));
+    if to.mode == ResponseMode::Fragment {
+        // Registered redirect URIs have no fragment of their own (checked at load).
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        url.set_fragment(Some(&encoded));
+    } else {
+        url.query_pairs_mut().extend_pairs(pairs);
+    }
+    redirect(url.as_str())
+}
+
+/// A 303 redirect to `location`.
+pub fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, value),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+        )
+            .into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid redirect").into_response(),
+    }
+}
+
+/// An internal failure during a login: logged, and a page that says so.
+pub fn internal_error(state: &AppState, detail: impl std::fmt::Display) -> Response {
+    tracing::error!(%detail, "a login step failed");
+    state.pages.error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Gatehouse could not complete this step of your sign-in.",
+        "Go back to the application and try again in a moment.",
+    )
+}
+
+/// The page for a login link that is no longer valid (expired, used, or another browser's).
+fn login_expired(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "The sign-in you were in the middle of has expired or was started in another browser.",
+        "Go back to the application and sign in again.",
+    )
+}

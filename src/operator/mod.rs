@@ -1,0 +1,121 @@
+//! The operator's commands on keys and sessions, with the same effects whichever way
+//! they reach the state: the database itself when no server holds it, or the running
+//! server's admin API (the embedded database is open in one process only). Ending a
+//! session tells its clients by back-channel logout both ways.
+
+mod admin_client;
+
+pub use admin_client::AdminClient;
+
+use crate::backchannel;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::{self, KeyInfo, Keys};
+use crate::sessions::{self, SessionInfo};
+use crate::store::{Store, StoreError};
+
+/// Where an operator command runs.
+pub enum Operator {
+    // Boxed: a store is large beside a client.
+    Direct(Box<Direct>),
+    Admin(AdminClient),
+}
+
+/// The database itself, opened by the command.
+pub struct Direct {
+    config: Config,
+    store: Store,
+    http: reqwest::Client,
+}
+
+impl Operator {
+    /// Opens the database of `config`, or, when a running server holds it, reaches that
+    /// server's admin API.
+    pub async fn connect(config: &Config) -> Result<Operator, String> {
+        let data_dir = config.data_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+            .await
+            .map_err(|e| format!("opening the database stopped: {e}"))?;
+        match opened {
+            Ok(store) => Ok(Operator::Direct(Box::new(Direct {
+                config: config.clone(),
+                store,
+                http: crate::upstream::http_client().map_err(|e| format!("no HTTP client: {e}"))?,
+            }))),
+            Err(e @ StoreError::Locked(_)) => match (config.admin_listen, &config.admin_token) {
+                (Some(addr), Some(token)) => Ok(Operator::Admin(AdminClient::new(addr, &token.0))),
+                _ => Err(format!(
+                    "{e}\nTo manage a running server, set admin_listen and admin_token in the config (see the README)."
+                )),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Every signing key, active and retired.
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>, String> {
+        match self {
+            Operator::Direct(direct) => keys::list(&direct.store, &direct.config.tokens, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.keys().await,
+        }
+    }
+
+    /// Makes a new active signing key; returns its kid.
+    pub async fn rotate_key(&self) -> Result<String, String> {
+        match self {
+            Operator::Direct(direct) => {
+                let tokens = &direct.config.tokens;
+                let retire_secs = tokens.longest_signed_token_ttl().as_secs_i64();
+                keys::rotate_in_store(&direct.store, tokens.signing_alg, retire_secs, Clock::System.now())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Operator::Admin(admin) => admin.rotate_key().await,
+        }
+    }
+
+    /// The live sessions, of one person when `sub` is given, newest first.
+    pub async fn sessions(&self, sub: Option<&str>) -> Result<Vec<SessionInfo>, String> {
+        match self {
+            Operator::Direct(direct) => sessions::list(&direct.store, sub, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.sessions(sub).await,
+        }
+    }
+
+    /// Ends the session `sid` and tells its clients; false when there is no such session.
+    pub async fn end_session(&self, sid: &str) -> Result<bool, String> {
+        match self {
+            Operator::Direct(direct) => direct.end_session(sid).await.map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.end_session(sid).await,
+        }
+    }
+}
+
+impl Direct {
+    /// As the server's admin API does it, but waiting for the back-channel deliveries:
+    /// the command must not exit before they are done.
+    async fn end_session(&self, sid: &str) -> Result<bool, String> {
+        let now = Clock::System.now();
+        let keys = Keys::open(self.store.clone(), &self.config.tokens, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let parts = backchannel::Parts {
+            config: &self.config,
+            store: &self.store,
+            keys: &keys,
+            http: &self.http,
+        };
+        match backchannel::end_session(parts, sid, now).await {
+            Ok(Some(deliveries)) => {
+                deliveries.wait().await;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The grants of the token endpoint: authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6),
+//! refresh_token (§6, rotating) and client_credentials (§4.4).
+
+use super::sign::Grant;
+use super::{TokenError, TokenRequest, TokenResponse, TokenService, has_scope};
+use crate::config::{Client, GrantType};
+use crate::secrets;
+use crate::store::{Commit, CompletedLogin, Redeemed, RefreshToken, Versioned};
+use serde_json::json;
+
+/// How often a grant is tried again when a concurrent request changed its records
+/// between the read and the write (the retry then sees what that request did).
+const MAX_RACES: usize = 8;
+
+impl TokenService<'_> {
+    /// Answers a token request of an authenticated client.
+    pub async fn grant(&self, client: &Client, request: TokenRequest) -> Result<TokenResponse, TokenError> {
+        match request {
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.exchange_code(client, &code, redirect_uri.as_deref(), code_verifier.as_deref())
+                    .await
+            }
+            TokenRequest::RefreshToken { refresh_token, scope } => {
+                self.refresh(client, &refresh_token, scope.as_deref()).await
+            }
+            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref()),
+        }
+    }
+
+    /// The authorization_code grant: the code is single use, and a replay revokes what
+    /// its first use issued.
+    async fn exchange_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let key = secrets::hash(code);
+        let invalid = || TokenError::InvalidGrant("the code is invalid, expired or already used".into());
+        for _ in 0..MAX_RACES {
+            let current = self.store.codes.read(&key, self.now).await?.ok_or_else(invalid)?;
+            let record = &current.value;
+            if let Some(redeemed) = &record.redeemed {
+                self.revoke_redeemed(redeemed).await?;
+                tracing::warn!(client = %client.id, "an authorization code was used twice: its tokens are revoked");
+                return Err(invalid());
+            }
+            let expired = self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64();
+            if record.request.client_id != client.id || expired {
+                return Err(invalid());
+            }
+            if redirect_uri != Some(record.request.redirect_uri.as_str()) {
+                return Err(TokenError::InvalidGrant(
+                    "redirect_uri does not match the authorization request".into(),
+                ));
+            }
+            check_pkce(record.request.code_challenge.as_deref(), verifier)?;
+            if let Some(response) = self.redeem(client, &key, &current).await? {
+                return Ok(response);
+            }
+        }
+        Err(invalid())
+    }
+
+    /// Marks the code redeemed, in the same write as the refresh family it starts, if
+    /// nobody marked it since it was read; `None` when somebody did (the next round then
+    /// sees it redeemed and treats this request as the replay).
+    async fn redeem(
+        &self,
+        client: &Client,
+        key: &str,
+        current: &Versioned<crate::store::AuthorizationCode>,
+    ) -> Result<Option<TokenResponse>, TokenError> {
+        let record = &current.value;
+        let offline =
+            has_scope(&record.request.scope, "offline_access") && client.grant_types.contains(&GrantType::RefreshToken);
+        let jti = secrets::random_token();
+        let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let family = offline.then(|| format!("{}:{}", record.login.sid, secrets::random_token()));
+        let mut marked = record.clone();
+        marked.redeemed = Some(Redeemed {
+            access_token_jti: jti.clone(),
+            access_token_exp: access_exp,
+            refresh_family: family.clone(),
+        });
+        let mut write = self.store.write(self.now);
+        self.store.codes.expect(&mut write, key, Some(current));
+        let keep = self.now + self.config.tokens.refresh_token_ttl.as_secs_i64();
+        self.store.codes.stage_put(&mut write, key, &marked, Some(keep))?;
+        let refresh_token = match &family {
+            Some(family) => Some(self.stage_family(&mut write, family, &record.request, &record.login)?),
+            None => None,
+        };
+        let grant = Grant {
+            client_id: &client.id,
+            scope: &record.request.scope,
+            login: &record.login,
+            nonce: record.request.nonce.as_deref(),
+        };
+        let response = self.sign(&grant, &jti, access_exp, refresh_token).await?;
+        Ok(match self.store.commit(write).await? {
+            Commit::Done => Some(response),
+            Commit::Conflict => None,
+        })
+    }
+
+    /// The refresh_token grant: rotates the token; a token that was already rotated
+    /// revokes its whole family.
+    async fn refresh(&self, client: &Client, token: &str, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+        let invalid = || TokenError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
+        if !client.grant_types.contains(&GrantType::RefreshToken) {
+            return Err(TokenError::UnauthorizedClient(
+                "this client may not use refresh tokens".into(),
+            ));
+        }
+        let hash = secrets::hash(token);
+        let record = self
+            .store
+            .refresh_tokens
+            .get(&hash, self.now)
+            .await?
+            .ok_or_else(invalid)?;
+        for _ in 0..MAX_RACES {
+            let current = self
+                .store
+                .refresh_families
+                .read(&record.family, self.now)
+                .await?
+                .ok_or_else(invalid)?;
+            let family = &current.value;
+            if family.client_id != client.id || family.revoked {
+                return Err(invalid());
+            }
+            if family.current != hash {
+                self.revoke_family(&record.family).await?;
+                tracing::warn!(client = %client.id, "a rotated refresh token was used again: its family is revoked");
+                return Err(invalid());
+            }
+            let scope = narrowed_scope(&family.scope, scope)?;
+            if let Some(response) = self.rotate(client, &record.family, &current, &scope).await? {
+                return Ok(response);
+            }
+        }
+        Err(invalid())
+    }
+
+    /// Moves the family to a new token, if it is still as read, in the same write that
+    /// stores the new token; `None` when another request rotated it at the same moment
+    /// (the next round finds the token no longer current and revokes the family).
+    async fn rotate(
+        &self,
+        client: &Client,
+        family_id: &str,
+        current: &Versioned<crate::store::RefreshFamily>,
+        scope: &str,
+    ) -> Result<Option<TokenResponse>, TokenError> {
+        let family = &current.value;
+        let next = secrets::random_token();
+        let next_hash = secrets::hash(&next);
+        let expires = Some(self.now + self.config.tokens.refresh_token_ttl.as_secs_i64());
+        let mut rotated = family.clone();
+        rotated.current = next_hash.clone();
+        let mut write = self.store.write(self.now);
+        self.store.refresh_families.expect(&mut write, family_id, Some(current));
+        self.store
+            .refresh_families
+            .stage_put(&mut write, family_id, &rotated, expires)?;
+        let token_record = RefreshToken {
+            family: family_id.to_string(),
+            issued_at: self.now,
+        };
+        self.store
+            .refresh_tokens
+            .stage_put(&mut write, &next_hash, &token_record, expires)?;
+        let login = CompletedLogin {
+            sub: family.sub.clone(),
+            sid: family.sid.clone(),
+            auth_time: family.auth_time,
+        };
+        let grant = Grant {
+            client_id: &client.id,
+            scope,
+            login: &login,
+            nonce: None,
+        };
+        let jti = secrets::random_token();
+        let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let response = self.sign(&grant, &jti, access_exp, Some(next)).await?;
+        Ok(match self.store.commit(write).await? {
+            Commit::Done => Some(response),
+            Commit::Conflict => None,
+        })
+    }
+
+    /// The client_credentials grant: an access token whose `sub` is the client, for the
+    /// custom scopes it asks for.
+    fn client_credentials(&self, client: &Client, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+        if !client.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(TokenError::UnauthorizedClient(
+                "this client may not use client_credentials".into(),
+            ));
+        }
+        let asked: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
+        if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(**s)) {
+            return Err(TokenError::InvalidScope(format!(
+                "\"{unknown}\" is not a scope a client can be granted alone"
+            )));
+        }
+        let scope = asked.join(" ");
+        let jti = secrets::random_token();
+        let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let claims = json!({
+            "iss": self.config.issuer, "sub": client.id, "aud": client.id, "client_id": client.id,
+            "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
+        });
+        Ok(TokenResponse {
+            access_token: self.keys.sign(&claims, "at+jwt")?,
+            token_type: "Bearer",
+            expires_in: exp - self.now,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        })
+    }
+}
+
+/// The code verifier against the request's challenge (RFC 7636 §4.6).
+fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), TokenError> {
+    match (challenge, verifier) {
+        (Some(challenge), Some(verifier)) if secrets::equal(&secrets::s256(verifier), challenge) => Ok(()),
+        (Some(_), _) => Err(TokenError::InvalidGrant(
+            "code_verifier does not match the code_challenge".into(),
+        )),
+        (None, Some(_)) => Err(TokenError::InvalidGrant(
+            "code_verifier sent but no code_challenge was".into(),
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The scope a refresh asks for, which may only narrow what the family was granted.
+fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, TokenError> {
+    let Some(asked) = asked else {
+        return Ok(granted.to_string());
+    };
+    let asked: Vec<&str> = asked.split_whitespace().collect();
+    if let Some(extra) = asked.iter().find(|s| !has_scope(granted, s)) {
+        return Err(TokenError::InvalidScope(format!(
+            "\"{extra}\" was not granted to this token"
+        )));
+    }
+    Ok(asked.join(" "))
+}

@@ -1,0 +1,107 @@
+//! Gatehouse's own tokens: the grants of the token endpoint, the tokens the authorization
+//! endpoint hands out itself, and the state behind them (refresh families, revocation,
+//! introspection). Plain functions over the store and keys, taking `now`; no HTTP here
+//! (`op/` turns a [`TokenError`] into the answer RFC 6749 §5.2 describes).
+
+mod grants;
+mod request;
+mod sign;
+mod state;
+
+pub use request::{Params, TokenRequest};
+pub use state::{active_access_token, revoke_family};
+
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::store::Store;
+use serde::Serialize;
+
+/// An error of the token, revocation and introspection endpoints (RFC 6749 §5.2).
+#[derive(Debug)]
+pub enum TokenError {
+    InvalidRequest(String),
+    InvalidClient(String),
+    InvalidGrant(String),
+    UnauthorizedClient(String),
+    UnsupportedGrantType(String),
+    InvalidScope(String),
+    /// Something broke on our side; the detail is logged, not sent.
+    Server(String),
+}
+
+impl TokenError {
+    /// The `error` code RFC 6749 §5.2 gives this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::InvalidRequest(_) => "invalid_request",
+            TokenError::InvalidClient(_) => "invalid_client",
+            TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::UnauthorizedClient(_) => "unauthorized_client",
+            TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::Server(_) => "server_error",
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for TokenError {
+    fn from(e: crate::store::StoreError) -> Self {
+        TokenError::Server(e.to_string())
+    }
+}
+
+impl From<crate::keys::KeyError> for TokenError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        TokenError::Server(e.to_string())
+    }
+}
+
+/// What the token endpoint answers (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Tokens from the authorization endpoint (implicit and hybrid flows).
+#[derive(Debug)]
+pub struct FrontChannelTokens {
+    pub access_token: Option<IssuedAccessToken>,
+    pub id_token: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// Everything issuing, revoking and introspecting need, as of one moment.
+pub struct TokenService<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub keys: &'a Keys,
+    pub now: i64,
+}
+
+impl<'a> TokenService<'a> {
+    pub fn new(app: &'a crate::Inner, now: i64) -> TokenService<'a> {
+        TokenService {
+            config: &app.config,
+            store: &app.store,
+            keys: &app.keys,
+            now,
+        }
+    }
+}
+
+/// Whether the space-separated `scope` contains `wanted`.
+pub fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split_whitespace().any(|s| s == wanted)
+}

@@ -1,0 +1,74 @@
+//! The parameters of a form request to an endpoint that authenticates clients, and the
+//! token request they make, one variant per `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6).
+
+use super::TokenError;
+
+/// A form body as name/value pairs. RFC 6749 §3.2: a parameter is sent at most once.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
+    }
+
+    /// The value of `name`, if sent; `invalid_request` when it was sent twice.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, TokenError> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(TokenError::InvalidRequest(format!("{name} is sent more than once")));
+        }
+        Ok(first)
+    }
+
+    /// The value of `name`; `invalid_request` when it is missing.
+    pub fn required(&self, name: &str) -> Result<&str, TokenError> {
+        self.get(name)?
+            .ok_or_else(|| TokenError::InvalidRequest(format!("{name} is missing")))
+    }
+
+    fn owned(&self, name: &str) -> Result<Option<String>, TokenError> {
+        Ok(self.get(name)?.map(String::from))
+    }
+}
+
+/// A token request, by grant type.
+#[derive(Debug)]
+pub enum TokenRequest {
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    /// Reads the request `params` make: `grant_type` first, then what that grant needs.
+    pub fn parse(params: &Params) -> Result<TokenRequest, TokenError> {
+        match params.required("grant_type")? {
+            "authorization_code" => Ok(TokenRequest::AuthorizationCode {
+                code: params.required("code")?.to_string(),
+                redirect_uri: params.owned("redirect_uri")?,
+                code_verifier: params.owned("code_verifier")?,
+            }),
+            "refresh_token" => Ok(TokenRequest::RefreshToken {
+                refresh_token: params.required("refresh_token")?.to_string(),
+                scope: params.owned("scope")?,
+            }),
+            "client_credentials" => Ok(TokenRequest::ClientCredentials {
+                scope: params.owned("scope")?,
+            }),
+            other => Err(TokenError::UnsupportedGrantType(format!(
+                "grant_type {other} is not supported"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Signing what a grant produced: the RFC 9068 access token and the ID token with the
+//! claims its scopes release, for the token endpoint and the authorization endpoint.
+
+use super::{FrontChannelTokens, IssuedAccessToken, TokenError, TokenResponse, TokenService, has_scope};
+use crate::mapping::release;
+use crate::secrets;
+use crate::store::{AuthorizationRequest, CompletedLogin};
+use serde_json::{Map, Value as Json, json};
+
+/// What a grant produced, before it is signed.
+pub(super) struct Grant<'r> {
+    pub client_id: &'r str,
+    pub scope: &'r str,
+    pub login: &'r CompletedLogin,
+    pub nonce: Option<&'r str>,
+}
+
+impl TokenService<'_> {
+    /// The token endpoint's answer: an access token, an ID token when `openid` was
+    /// granted, and the refresh token the grant made, if any.
+    pub(super) async fn sign(
+        &self,
+        grant: &Grant<'_>,
+        jti: &str,
+        access_exp: i64,
+        refresh_token: Option<String>,
+    ) -> Result<TokenResponse, TokenError> {
+        let access_token = self.access_token(grant, jti, access_exp)?;
+        let id_token = if has_scope(grant.scope, "openid") {
+            Some(self.id_token(grant, Some(&access_token), None).await?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: access_exp - self.now,
+            scope: grant.scope.to_string(),
+            id_token,
+            refresh_token,
+        })
+    }
+
+    /// What the authorization endpoint hands out itself in the implicit and hybrid flows:
+    /// an access token and an ID token, as far as the request's response type asks. The
+    /// ID token carries `at_hash` of the access token and `c_hash` of `code` when they
+    /// travel with it (OpenID Connect Core §3.2.2.10, §3.3.2.11).
+    pub async fn front_channel(
+        &self,
+        request: &AuthorizationRequest,
+        login: &CompletedLogin,
+        code: Option<&str>,
+    ) -> Result<FrontChannelTokens, TokenError> {
+        let grant = Grant {
+            client_id: &request.client_id,
+            scope: &request.scope,
+            login,
+            nonce: request.nonce.as_deref(),
+        };
+        let access_token = if request.response_type.token {
+            let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+            Some(IssuedAccessToken {
+                token: self.access_token(&grant, &secrets::random_token(), exp)?,
+                expires_in: exp - self.now,
+            })
+        } else {
+            None
+        };
+        let id_token = if request.response_type.id_token {
+            let at = access_token.as_ref().map(|a| a.token.as_str());
+            Some(self.id_token(&grant, at, code).await?)
+        } else {
+            None
+        };
+        Ok(FrontChannelTokens { access_token, id_token })
+    }
+
+    /// An RFC 9068 access token.
+    fn access_token(&self, grant: &Grant, jti: &str, exp: i64) -> Result<String, TokenError> {
+        let claims = json!({
+            "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id,
+            "client_id": grant.client_id, "scope": grant.scope, "iat": self.now, "exp": exp, "jti": jti,
+            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+        });
+        Ok(self.keys.sign(&claims, "at+jwt")?)
+    }
+
+    /// An ID token with the claims the grant's scopes release, bound to the access token
+    /// and code it travels with by their hashes.
+    async fn id_token(
+        &self,
+        grant: &Grant<'_>,
+        access_token: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<String, TokenError> {
+        let alg = self.keys.signing_alg();
+        let mut claims = self.released_claims(&grant.login.sub, grant.scope).await?;
+        let standard = json!({
+            "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id, "iat": self.now,
+            "exp": self.now + self.config.tokens.id_token_ttl.as_secs_i64(),
+            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+        });
+        if let Json::Object(standard) = standard {
+            claims.extend(standard);
+        }
+        for (name, bound) in [("at_hash", access_token), ("c_hash", code)] {
+            if let Some(value) = bound {
+                claims.insert(name.into(), Json::String(secrets::half_hash(alg, value)));
+            }
+        }
+        if let Some(nonce) = grant.nonce {
+            claims.insert("nonce".into(), Json::String(nonce.to_string()));
+        }
+        Ok(self.keys.sign(&Json::Object(claims), "JWT")?)
+    }
+
+    /// The account's mapped claims that `scope` releases.
+    async fn released_claims(&self, sub: &str, scope: &str) -> Result<Map<String, Json>, TokenError> {
+        let claims = self
+            .store
+            .accounts
+            .get(sub, self.now)
+            .await?
+            .map(|a| a.claims)
+            .unwrap_or_default();
+        Ok(release(&claims, scope, &self.config.scopes))
+    }
+}

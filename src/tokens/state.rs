@@ -1,0 +1,183 @@
+//! The state behind issued tokens: refresh families, revoked access tokens, and what
+//! revocation (RFC 7009) and introspection (RFC 7662) read and change of it.
+
+use super::{TokenError, TokenService};
+use crate::config::{Client, Config};
+use crate::keys::Keys;
+use crate::secrets;
+use crate::store::{
+    AuthorizationRequest, CompletedLogin, Redeemed, RefreshFamily, RefreshToken, RevokedToken, Store, StoreError, Write,
+};
+use serde_json::{Map, Value as Json, json};
+
+/// Revokes the refresh family `family`: none of its tokens works again. The record is
+/// kept as long as a token of the family could still be presented, so that presenting
+/// one is recognised.
+pub async fn revoke_family(store: &Store, config: &Config, family: &str, now: i64) -> Result<(), StoreError> {
+    let keep = now + config.tokens.refresh_token_ttl.as_secs_i64();
+    store
+        .refresh_families
+        .update(family, now, |current| {
+            current.map(|mut f: RefreshFamily| {
+                f.revoked = true;
+                (f, Some(keep))
+            })
+        })
+        .await
+        .map(|_| ())
+}
+
+/// The claims of `token` if it is an active access token of this issuer; else why not.
+pub async fn active_access_token(
+    config: &Config,
+    keys: &Keys,
+    store: &Store,
+    token: &str,
+    now: i64,
+) -> Result<Map<String, Json>, &'static str> {
+    let claims = keys
+        .verify(token, "at+jwt", now)
+        .map_err(|_| "the access token is not valid")?;
+    let Json::Object(claims) = claims else {
+        return Err("the access token is not valid");
+    };
+    if claims.get("iss").and_then(Json::as_str) != Some(config.issuer.as_str()) {
+        return Err("the access token is not from this issuer");
+    }
+    if claims.get("exp").and_then(Json::as_i64).is_none_or(|exp| exp <= now) {
+        return Err("the access token has expired");
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(Json::as_str)
+        .ok_or("the access token has no jti")?;
+    match store.revoked_tokens.get(jti, now).await {
+        Ok(None) => Ok(claims),
+        Ok(Some(_)) => Err("the access token was revoked"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check token revocation");
+            Err("the access token cannot be checked now")
+        }
+    }
+}
+
+impl TokenService<'_> {
+    /// Adds a new refresh family with its first token to `write`; returns the token.
+    pub(super) fn stage_family(
+        &self,
+        write: &mut Write,
+        family: &str,
+        request: &AuthorizationRequest,
+        login: &CompletedLogin,
+    ) -> Result<String, TokenError> {
+        let token = secrets::random_token();
+        let hash = secrets::hash(&token);
+        let expires = Some(self.now + self.config.tokens.refresh_token_ttl.as_secs_i64());
+        let record = RefreshFamily {
+            client_id: request.client_id.clone(),
+            sub: login.sub.clone(),
+            sid: login.sid.clone(),
+            scope: request.scope.clone(),
+            auth_time: login.auth_time,
+            current: hash.clone(),
+            revoked: false,
+        };
+        self.store.refresh_families.stage_put(write, family, &record, expires)?;
+        let first = RefreshToken {
+            family: family.to_string(),
+            issued_at: self.now,
+        };
+        self.store.refresh_tokens.stage_put(write, &hash, &first, expires)?;
+        Ok(token)
+    }
+
+    /// Revokes what a code issued when it was redeemed.
+    pub(super) async fn revoke_redeemed(&self, redeemed: &Redeemed) -> Result<(), TokenError> {
+        self.revoke_jti(&redeemed.access_token_jti, redeemed.access_token_exp)
+            .await?;
+        if let Some(family) = &redeemed.refresh_family {
+            self.revoke_family(family).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn revoke_family(&self, family: &str) -> Result<(), TokenError> {
+        Ok(revoke_family(self.store, self.config, family, self.now).await?)
+    }
+
+    /// Revokes the access token `jti` until it would expire at `exp`.
+    async fn revoke_jti(&self, jti: &str, exp: i64) -> Result<(), TokenError> {
+        let revoked = RevokedToken { revoked_at: self.now };
+        Ok(self.store.revoked_tokens.put(jti, &revoked, Some(exp)).await?)
+    }
+
+    async fn active_access_token(&self, token: &str) -> Option<Map<String, Json>> {
+        active_access_token(self.config, self.keys, self.store, token, self.now)
+            .await
+            .ok()
+    }
+
+    /// Token revocation (RFC 7009): an access token is revoked by its `jti` until it
+    /// would expire; a refresh token revokes its family. Unknown tokens are not an error.
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), TokenError> {
+        let not_yours = || TokenError::UnauthorizedClient("the token was not issued to this client".into());
+        if let Some(claims) = self.active_access_token(token).await {
+            if claims.get("client_id").and_then(Json::as_str) != Some(client.id.as_str()) {
+                return Err(not_yours());
+            }
+            let jti = claims.get("jti").and_then(Json::as_str).unwrap_or_default();
+            let exp = claims.get("exp").and_then(Json::as_i64).unwrap_or(self.now);
+            return self.revoke_jti(jti, exp).await;
+        }
+        if let Some(record) = self.store.refresh_tokens.get(&secrets::hash(token), self.now).await?
+            && let Some(family) = self.store.refresh_families.get(&record.family, self.now).await?
+        {
+            if family.client_id != client.id {
+                return Err(not_yours());
+            }
+            self.revoke_family(&record.family).await?;
+        }
+        Ok(())
+    }
+
+    /// Token introspection (RFC 7662): what is known of an active token, told only to the
+    /// client it was issued to or to a client with `introspect = true`.
+    pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Json, TokenError> {
+        let inactive = json!({ "active": false });
+        let may_see = |client_id: &str| caller.introspect || caller.id == client_id;
+        if let Some(claims) = self.active_access_token(token).await {
+            let client_id = claims.get("client_id").and_then(Json::as_str).unwrap_or_default();
+            if !may_see(client_id) {
+                return Ok(inactive);
+            }
+            let mut answer = Map::new();
+            answer.insert("active".into(), Json::Bool(true));
+            answer.insert("token_type".into(), "Bearer".into());
+            for field in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid"] {
+                if let Some(value) = claims.get(field) {
+                    answer.insert(field.into(), value.clone());
+                }
+            }
+            return Ok(Json::Object(answer));
+        }
+        let hash = secrets::hash(token);
+        let Some(record) = self.store.refresh_tokens.get(&hash, self.now).await? else {
+            return Ok(inactive);
+        };
+        let Some((family, expires)) = self
+            .store
+            .refresh_families
+            .get_with_expiry(&record.family, self.now)
+            .await?
+        else {
+            return Ok(inactive);
+        };
+        if family.revoked || family.current != hash || !may_see(&family.client_id) {
+            return Ok(inactive);
+        }
+        Ok(json!({
+            "active": true, "token_type": "refresh_token", "scope": family.scope, "client_id": family.client_id,
+            "sub": family.sub, "iat": record.issued_at, "exp": expires, "iss": self.config.issuer, "sid": family.sid,
+        }))
+    }
+}

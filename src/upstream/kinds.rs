@@ -1,0 +1,164 @@
+//! What an upstream kind provides, and the macro that turns the list of kinds in
+//! `upstream/mod.rs` into the config's `kind`-tagged settings enum and the running
+//! upstream enum, dispatching to each kind. A kind is a folder with a type implementing
+//! [`Kind`]; adding one is that folder and one line in the list.
+
+use super::{Begin, CallbackParams, LoginOptions, UpstreamError};
+use crate::config::Problem;
+use serde_json::Value as Json;
+use std::path::Path;
+
+/// How a person logs in at an upstream, and what else it can do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The person is sent there and comes back to `/callback/{id}`.
+    pub redirect: bool,
+    /// The person types a username and password on Gatehouse's own form.
+    pub password: bool,
+    /// Gatehouse can send the person on to the upstream's own logout.
+    pub logout: bool,
+    /// Gatehouse can refresh what the upstream said about the person without a login.
+    pub refresh: bool,
+}
+
+/// One kind of upstream. Every capability a kind lacks keeps its default, which refuses.
+// Kinds live in this crate and are called through the enum on their concrete types,
+// whose futures are known to be Send where they are; no bound is needed on the trait.
+#[allow(async_fn_in_trait)]
+pub trait Kind: Sized {
+    /// What the kind's keys of an `[[upstreams]]` table say, validated.
+    type Settings: Clone + std::fmt::Debug;
+
+    /// Reads the kind's own keys of `table` (every other key is refused as unknown),
+    /// reporting problems under `at`; relative paths are resolved against `base`.
+    fn settings(table: toml::Value, at: &str, base: &Path, problems: &mut Vec<Problem>) -> Option<Self::Settings>;
+
+    /// The running upstream `id` of Gatehouse at `issuer`.
+    fn open(id: &str, settings: &Self::Settings, issuer: &str) -> Self;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Gets ready to log people in (fetches discovery); retried until it succeeds.
+    async fn prepare(&self, _http: &reqwest::Client) -> Result<(), UpstreamError> {
+        Ok(())
+    }
+
+    /// Where to send the person to log in, and what to keep for the callback.
+    async fn begin(&self, _http: &reqwest::Client, _options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+        Err(UpstreamError::Denied("this upstream does not send people away".into()))
+    }
+
+    /// What the upstream says about the person who came back with `callback`.
+    async fn finish(
+        &self,
+        _http: &reqwest::Client,
+        _callback: &CallbackParams,
+        _nonce: Option<&str>,
+        _pkce_verifier: &str,
+        _now: i64,
+    ) -> Result<Json, UpstreamError> {
+        Err(UpstreamError::Denied("this upstream does not send people away".into()))
+    }
+
+    /// The person's document if the password is right. Slow on purpose: run it on the
+    /// blocking pool.
+    fn check_password(&self, _username: &str, _password: &str) -> Option<Json> {
+        None
+    }
+
+    /// Where to send the person to log out at the upstream too, coming back to
+    /// `post_logout_redirect_uri` with `state`.
+    async fn logout_url(
+        &self,
+        _http: &reqwest::Client,
+        _post_logout_redirect_uri: &str,
+        _state: &str,
+    ) -> Option<String> {
+        None
+    }
+}
+
+/// Declares the upstream kinds: `"config name" => Variant(module::Type)`.
+macro_rules! upstream_kinds {
+    ($($name:literal => $variant:ident($module:ident::$kind:ident)),+ $(,)?) => {
+        /// An upstream's settings, by the config's `kind`.
+        #[derive(Debug, Clone)]
+        pub enum Settings {
+            $($variant(<$module::$kind as $crate::upstream::Kind>::Settings)),+
+        }
+
+        /// A running upstream, by kind (boxed: kinds differ much in size).
+        pub enum Upstream {
+            $($variant(Box<$module::$kind>)),+
+        }
+
+        /// The values the config's `kind` may take.
+        pub const KINDS: &[&str] = &[$($name),+];
+
+        impl Settings {
+            /// The settings of an upstream of kind `kind` (one of [`KINDS`]) from its table.
+            pub fn decode(
+                kind: &str,
+                table: toml::Value,
+                at: &str,
+                base: &std::path::Path,
+                problems: &mut Vec<$crate::config::Problem>,
+            ) -> Option<Settings> {
+                use $crate::upstream::Kind;
+                match kind {
+                    $($name => $module::$kind::settings(table, at, base, problems).map(Settings::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The running upstream `id` of Gatehouse at `issuer`.
+            pub fn open(&self, id: &str, issuer: &str) -> Upstream {
+                use $crate::upstream::Kind;
+                match self {
+                    $(Settings::$variant(settings) => Upstream::$variant(Box::new($module::$kind::open(id, settings, issuer)))),+
+                }
+            }
+        }
+
+        impl Upstream {
+            pub fn capabilities(&self) -> $crate::upstream::Capabilities {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.capabilities()),+ }
+            }
+
+            pub async fn prepare(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.prepare(http).await),+ }
+            }
+
+            pub async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.begin(http, options).await),+ }
+            }
+
+            pub async fn finish(
+                &self,
+                http: &reqwest::Client,
+                callback: &CallbackParams,
+                nonce: Option<&str>,
+                pkce_verifier: &str,
+                now: i64,
+            ) -> Result<serde_json::Value, UpstreamError> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.finish(http, callback, nonce, pkce_verifier, now).await),+ }
+            }
+
+            pub fn check_password(&self, username: &str, password: &str) -> Option<serde_json::Value> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.check_password(username, password)),+ }
+            }
+
+            pub async fn logout_url(&self, http: &reqwest::Client, back: &str, state: &str) -> Option<String> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.logout_url(http, back, state).await),+ }
+            }
+        }
+    };
+}
+
+pub(crate) use upstream_kinds;

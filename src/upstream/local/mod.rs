@@ -1,0 +1,58 @@
+//! `kind = "local"`: people kept in the config, a username and an argon2 password hash
+//! each, logging in on Gatehouse's own form.
+
+mod settings;
+
+pub use settings::{LocalSettings, LocalUser};
+
+use super::{Capabilities, Kind};
+use crate::config::Problem;
+use serde_json::{Map, Value as Json};
+use std::path::Path;
+
+/// A hash of a password nobody has, checked when the username is unknown so that a
+/// wrong username takes as long as a wrong password.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$yvTKEfWm0JaUvVUgb3nY5uvH3NdlZk87tRsbPLp7Cww";
+
+pub struct LocalUsers {
+    settings: LocalSettings,
+}
+
+impl Kind for LocalUsers {
+    type Settings = LocalSettings;
+
+    fn settings(table: toml::Value, at: &str, base: &Path, problems: &mut Vec<Problem>) -> Option<LocalSettings> {
+        settings::read(table, at, base, problems)
+    }
+
+    fn open(_id: &str, settings: &LocalSettings, _issuer: &str) -> Self {
+        LocalUsers {
+            settings: settings.clone(),
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            password: true,
+            ..Capabilities::default()
+        }
+    }
+
+    /// The user's document for the mapping (their `attributes`, with `sub` and
+    /// `preferred_username` defaulting to the username), if the password is right.
+    fn check_password(&self, username: &str, password: &str) -> Option<Json> {
+        let user = self.settings.users.iter().find(|u| u.username == username);
+        let hash = user.map_or(DUMMY_HASH, |u| u.password_hash.0.as_str());
+        let verified = crate::secrets::verify_password(hash, password);
+        let user = user.filter(|_| verified)?;
+        let mut document: Map<String, Json> = user.attributes.clone();
+        document
+            .entry("sub")
+            .or_insert_with(|| Json::String(user.username.clone()));
+        document
+            .entry("preferred_username")
+            .or_insert_with(|| Json::String(user.username.clone()));
+        Some(Json::Object(document))
+    }
+}

@@ -1,0 +1,65 @@
+//! The keys of a `kind = "oidc"` upstream.
+
+use crate::config::checks::{required, required_url};
+use crate::config::{Problem, Secret, decode};
+use crate::upstream::UpstreamAuthMethod;
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub auth_method: UpstreamAuthMethod,
+    pub scopes: Vec<String>,
+    /// Also fetch the upstream's userinfo and merge it over the ID token claims.
+    pub userinfo: bool,
+    /// On logout, also send the person to the upstream's end_session_endpoint.
+    pub logout_upstream: bool,
+    /// A "Person API": fetched with the upstream access token after the code exchange and
+    /// merged over the ID token and userinfo claims.
+    pub attributes_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawOidc {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    auth_method: Option<UpstreamAuthMethod>,
+    scopes: Option<Vec<String>>,
+    userinfo: Option<bool>,
+    logout_upstream: Option<bool>,
+    attributes_url: Option<String>,
+}
+
+const KIND: &str = "oidc";
+
+pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option<OidcSettings> {
+    let raw: RawOidc = decode(table, at, problems)?;
+    let scopes = raw
+        .scopes
+        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+    if !scopes.iter().any(|s| s == "openid") {
+        problems.push(Problem::new(
+            format!("{at}.scopes"),
+            "must include \"openid\" for an oidc upstream",
+        ));
+    }
+    let issuer = required_url(at, KIND, "issuer", &raw.issuer, problems);
+    let attributes_url = match &raw.attributes_url {
+        Some(_) => Some(required_url(at, KIND, "attributes_url", &raw.attributes_url, problems)?),
+        None => None,
+    };
+    let client_id = required(at, KIND, "client_id", &raw.client_id, problems);
+    Some(OidcSettings {
+        issuer: issuer?,
+        client_id: client_id?,
+        client_secret: raw.client_secret.map(Secret),
+        auth_method: raw.auth_method.unwrap_or_default(),
+        scopes,
+        userinfo: raw.userinfo.unwrap_or(false),
+        logout_upstream: raw.logout_upstream.unwrap_or(false),
+        attributes_url,
+    })
+}
