@@ -48,8 +48,8 @@ pub(super) async fn after_login(
 /// request `pid`.
 pub async fn consent(app: &Inner, pid: &str, csrf: &str, allow: bool, browser: Option<&str>, now: i64) -> Outcome {
     let answered = async {
-        let pending =
-            pending::resume_once(&app.store, pid, browser, now, |p| crate::secrets::equal(&p.csrf, csrf)).await?;
+        let pending = pending::resume(&app.store, pid, browser, now, |p| crate::secrets::equal(&p.csrf, csrf)).await?;
+        pending::use_up(&app.store, pid, now).await?;
         let done = pending.login.ok_or(Outcome::Expired)?;
         let request = pending.request;
         if !allow {

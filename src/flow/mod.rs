@@ -1,5 +1,6 @@
-//! The authorization request's way from `/authorize` to the relying party: validation,
-//! a live session or a login at an upstream, consent, and the answer. Each step is a
+//! The authorization request's way from `/authorize` to the relying party (validation,
+//! a live session or a login at an upstream, consent, and the answer) and the way out
+//! again (RP-Initiated Logout). Each step is a
 //! plain function of its inputs and `now` that returns an [`Outcome`], which says what
 //! happens next (send the browser on, show a page, answer the relying party); `op/`
 //! extracts the inputs and renders the outcome, and decides nothing itself. The RFC error
@@ -7,12 +8,14 @@
 
 mod after_login;
 mod deliver;
+mod logout;
 mod pending;
 mod request;
 mod start;
 mod upstream_login;
 
 pub use after_login::consent;
+pub use logout::{LogoutOutcome, LogoutParams, end_session, upstream_done};
 pub use request::{AuthorizeParams, may_use};
 pub use start::authorize;
 pub use upstream_login::{PasswordLogin, begin, callback, password};

@@ -63,19 +63,6 @@ pub async fn resume(
     }
 }
 
-/// [`resume`], then [`use_up`]: for the steps that finish a parked request.
-pub async fn resume_once(
-    store: &Store,
-    id: &str,
-    browser: Option<&str>,
-    now: i64,
-    accept: impl Fn(&PendingAuthorization) -> bool,
-) -> Flow<PendingAuthorization> {
-    let pending = resume(store, id, browser, now, accept).await?;
-    use_up(store, id, now).await?;
-    Ok(pending)
-}
-
 /// Takes the parked request `id` out of the store: each one finishes at most once.
 pub async fn use_up(store: &Store, id: &str, now: i64) -> Flow<()> {
     match store.pending_authorizations.take(id, now).await? {

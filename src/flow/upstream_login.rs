@@ -81,10 +81,11 @@ pub async fn callback(
     let finished = async {
         let pid = params.state.as_deref().ok_or(Outcome::Expired)?;
         // The state is single use: a replayed callback finds nothing.
-        let pending = pending::resume_once(&app.store, pid, browser, now, |p| {
+        let pending = pending::resume(&app.store, pid, browser, now, |p| {
             p.upstream.as_deref() == Some(upstream_id)
         })
         .await?;
+        pending::use_up(&app.store, pid, now).await?;
         let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
         let verifier = pending.pkce_verifier.as_deref().ok_or(Outcome::Expired)?;
         let nonce = pending.upstream_nonce.as_deref();

@@ -72,7 +72,7 @@ impl Kind for OAuth2Provider {
         pkce_verifier: &str,
         _now: i64,
     ) -> Result<Json, UpstreamError> {
-        self.exchange(http, callback, pkce_verifier).await
+        self.exchange_and_fetch(http, callback, pkce_verifier).await
     }
 }
 
@@ -93,7 +93,7 @@ impl OAuth2Provider {
         Ok(client)
     }
 
-    async fn exchange(
+    async fn exchange_and_fetch(
         &self,
         http: &reqwest::Client,
         callback: &CallbackParams,

@@ -116,82 +116,9 @@ impl Kind for OidcProvider {
         self.discover(http).await
     }
 
-    async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
-        self.authorization_request(http, options).await
-    }
-
-    async fn finish(
-        &self,
-        http: &reqwest::Client,
-        callback: &CallbackParams,
-        nonce: Option<&str>,
-        pkce_verifier: &str,
-        now: i64,
-    ) -> Result<Json, UpstreamError> {
-        let nonce = nonce.ok_or_else(|| UpstreamError::Denied("no nonce was kept for this login".into()))?;
-        self.validate_callback(http, callback, nonce, pkce_verifier, now).await
-    }
-
-    async fn logout_url(&self, http: &reqwest::Client, post_logout_redirect_uri: &str, state: &str) -> Option<String> {
-        self.end_session_url(http, post_logout_redirect_uri, state).await
-    }
-}
-
-impl OidcProvider {
-    /// Fetches the upstream's discovery document and JWKS.
-    async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
-        let issuer =
-            IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let metadata = Metadata::discover_async(issuer, http)
-            .await
-            .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
-        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
-        tracing::info!(upstream = %self.id, "upstream discovered");
-        Ok(())
-    }
-
-    async fn metadata(&self, http: &reqwest::Client) -> Result<Metadata, UpstreamError> {
-        let known = self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone();
-        match known {
-            Some(metadata) => Ok(metadata),
-            None => {
-                self.discover(http).await?;
-                self.metadata
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
-                    .ok_or_else(|| UpstreamError::Unavailable("not discovered".into()))
-            }
-        }
-    }
-
-    fn client(&self, metadata: Metadata) -> Result<Client, UpstreamError> {
-        let redirect =
-            RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let auth_type = match self.settings.auth_method {
-            UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
-            UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
-        };
-        Ok(CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(self.settings.client_id.clone()),
-            self.settings
-                .client_secret
-                .as_ref()
-                .map(|s| ClientSecret::new(s.0.clone())),
-        )
-        .set_redirect_uri(redirect)
-        .set_auth_type(auth_type))
-    }
-
     /// Where to send the person to log out at the upstream too (RP-Initiated Logout 1.0),
     /// when `logout_upstream` is on and the upstream announces an end_session_endpoint.
-    async fn end_session_url(
-        &self,
-        http: &reqwest::Client,
-        post_logout_redirect_uri: &str,
-        state: &str,
-    ) -> Option<String> {
+    async fn logout_url(&self, http: &reqwest::Client, post_logout_redirect_uri: &str, state: &str) -> Option<String> {
         if !self.settings.logout_upstream {
             return None;
         }
@@ -212,11 +139,7 @@ impl OidcProvider {
     }
 
     /// The authorization request to send the person to, with state, nonce and PKCE S256.
-    async fn authorization_request(
-        &self,
-        http: &reqwest::Client,
-        options: LoginOptions<'_>,
-    ) -> Result<Begin, UpstreamError> {
+    async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
         let client = self.client(self.metadata(http).await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = options.state.to_string();
@@ -248,14 +171,15 @@ impl OidcProvider {
 
     /// Finishes the login from the callback: exchanges the code, validates the ID token,
     /// and returns its claims with the userinfo merged over them (when configured).
-    async fn validate_callback(
+    async fn finish(
         &self,
         http: &reqwest::Client,
         callback: &CallbackParams,
-        nonce: &str,
+        nonce: Option<&str>,
         pkce_verifier: &str,
         now: i64,
     ) -> Result<Json, UpstreamError> {
+        let nonce = nonce.ok_or_else(|| UpstreamError::Denied("no nonce was kept for this login".into()))?;
         let denied = |why: String| UpstreamError::Denied(why);
         if let Some(error) = &callback.error {
             return Err(super::refusal(error, callback.error_description.as_deref()));
@@ -335,6 +259,54 @@ impl OidcProvider {
             document.extend(attributes);
         }
         Ok(Json::Object(document))
+    }
+}
+
+impl OidcProvider {
+    /// Fetches the upstream's discovery document and JWKS.
+    async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+        let issuer =
+            IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let metadata = Metadata::discover_async(issuer, http)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
+        tracing::info!(upstream = %self.id, "upstream discovered");
+        Ok(())
+    }
+
+    async fn metadata(&self, http: &reqwest::Client) -> Result<Metadata, UpstreamError> {
+        let known = self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match known {
+            Some(metadata) => Ok(metadata),
+            None => {
+                self.discover(http).await?;
+                self.metadata
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                    .ok_or_else(|| UpstreamError::Unavailable("not discovered".into()))
+            }
+        }
+    }
+
+    fn client(&self, metadata: Metadata) -> Result<Client, UpstreamError> {
+        let redirect =
+            RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let auth_type = match self.settings.auth_method {
+            UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+            UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
+        };
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            self.settings
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.0.clone())),
+        )
+        .set_redirect_uri(redirect)
+        .set_auth_type(auth_type))
     }
 
     fn verifier<'a>(&self, client: &'a Client, now: i64) -> openidconnect::core::CoreIdTokenVerifier<'a> {
