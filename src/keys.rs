@@ -316,7 +316,7 @@ impl PrivateKey {
             kid: record.kid.clone(),
             detail,
         };
-        let (_, der) = rsa::pkcs8::SecretDocument::from_pem(&record.private_key_pem)
+        let (_, der) = rsa::pkcs8::SecretDocument::from_pem(&record.private_key_pem.0)
             .map_err(|e| crypto(format!("not a PKCS#8 PEM key: {e}")))?;
         let der = der.as_bytes();
         Ok(match record.alg {
@@ -356,7 +356,7 @@ fn decode_key(record: &SigningKeyRecord) -> Result<(EncodingKey, Jwk), KeyError>
         kid: record.kid.clone(),
         detail,
     };
-    let pem = record.private_key_pem.as_bytes();
+    let pem = record.private_key_pem.0.as_bytes();
     let key = match record.alg {
         SigningAlg::RS256 => EncodingKey::from_rsa_pem(pem),
         SigningAlg::ES256 => EncodingKey::from_ec_pem(pem),
@@ -407,7 +407,7 @@ fn generate(alg: SigningAlg, now: i64) -> Result<SigningKeyRecord, KeyError> {
     let mut record = SigningKeyRecord {
         kid: String::new(),
         alg,
-        private_key_pem: pem,
+        private_key_pem: crate::config::Secret(pem),
         created_at: now,
         retired_at: None,
     };

@@ -138,9 +138,10 @@ impl fmt::Display for SigningAlg {
     }
 }
 
-/// A secret from the config (a client secret, a password hash, the admin token): the
-/// one type that holds them, so that no `Debug` output ever shows one.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret (a client secret, a password hash, the admin token, a private signing key):
+/// the one type that holds them, so that no `Debug` output ever shows one.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(pub String);
 
 impl fmt::Debug for Secret {

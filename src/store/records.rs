@@ -1,33 +1,21 @@
 //! The records Gatehouse keeps. Secrets that must be looked up (codes, refresh
 //! tokens) are never stored: their tables are keyed by a hash of the secret.
 
-use crate::config::SigningAlg;
+use crate::config::{Secret, SigningAlg};
 use crate::response_type::{ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: SigningAlg,
     /// PKCS#8 PEM.
-    pub private_key_pem: String,
+    pub private_key_pem: Secret,
     pub created_at: i64,
     /// When another key took over; `None` while this key is active.
     pub retired_at: Option<i64>,
-}
-
-impl fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("created_at", &self.created_at)
-            .field("retired_at", &self.retired_at)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A local account, keyed by its opaque `sub`.

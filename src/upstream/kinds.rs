@@ -78,9 +78,12 @@ pub trait Kind: Sized {
     }
 }
 
-/// Declares the upstream kinds: `"config name" => Variant(module::Type)`.
+/// Declares the upstream kinds: `"config name" => Variant(module::Type)`, each module
+/// being the kind's folder.
 macro_rules! upstream_kinds {
     ($($name:literal => $variant:ident($module:ident::$kind:ident)),+ $(,)?) => {
+        $(pub mod $module;)+
+
         /// An upstream's settings, by the config's `kind`.
         #[derive(Debug, Clone)]
         pub enum Settings {

@@ -5,9 +5,6 @@
 //! implementing [`Kind`]; the list below is the only place that names them all.
 
 mod kinds;
-pub mod local;
-pub mod oauth2;
-pub mod oidc;
 
 pub use kinds::{Capabilities, Kind};
 
