@@ -5,28 +5,14 @@ use crate::support;
 
 use gatehouse::Clock;
 use support::browser::{Browser, local_login};
-use support::{
-    ADMIN_TOKEN, BOB_HASH, TestServer, client, gatehouse_async, jwks_kids, sign_test_token, verify_with_jwks,
-};
-
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+use support::config::{REDIRECT, TestClient, TestConfig};
+use support::{ADMIN_TOKEN, TestServer, client, gatehouse_async, jwks_kids, sign_test_token, verify_with_jwks};
 
 fn config() -> String {
-    format!(
-        r#"
-[[clients]]
-id = "app"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[upstreams]]
-id = "demo"
-kind = "local"
-[[upstreams.users]]
-username = "bob"
-password_hash = "{BOB_HASH}"
-"#
-    )
+    TestConfig::new()
+        .client(TestClient::public("app").no_consent())
+        .bob()
+        .build()
 }
 
 fn admin_url(server: &TestServer, path: &str) -> String {
@@ -54,7 +40,12 @@ async fn every_admin_request_needs_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with_admin(dir.path(), &config(), Clock::System).await;
     let url = admin_url(&server, "/admin/keys");
-    assert_eq!(client().get(&url).send().await.unwrap().status(), 401);
+    let refused = client().get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        "Bearer realm=\"gatehouse-admin\""
+    );
     assert_eq!(
         client()
             .get(&url)

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::browser::{Browser, local_login_tokens};
-use support::{BOB_HASH, client};
+use support::client;
+use support::config::{REDIRECT, TestClient, TestConfig};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
 /// How long one request may take before the test calls the server stuck.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -35,28 +35,14 @@ impl Server {
             .unwrap()
             .port();
         let config = dir.join("gatehouse.toml");
-        let text = format!(
-            r#"issuer = "http://127.0.0.1:{port}"
-data_dir = "data"
-shutdown_grace = "{shutdown_grace}"
-
-[tokens]
-signing_alg = "EdDSA"
-
-[[clients]]
-id = "app"
-secret = "app-secret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[upstreams]]
-id = "demo"
-kind = "local"
-[[upstreams.users]]
-username = "bob"
-password_hash = "{BOB_HASH}"
-"#
-        );
+        let text = TestConfig::new()
+            .set("issuer", &format!("\"http://127.0.0.1:{port}\""))
+            .set("data_dir", "\"data\"")
+            .set("shutdown_grace", &format!("\"{shutdown_grace}\""))
+            .tables("[tokens]\nsigning_alg = \"EdDSA\"\n")
+            .client(TestClient::confidential("app", "app-secret").no_consent())
+            .bob()
+            .build();
         std::fs::write(&config, text).unwrap();
         config
     }

@@ -12,51 +12,33 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, Scope, SubjectIdentifier, TokenResponse,
 };
 use std::collections::HashMap;
+use support::TestServer;
 use support::browser::{Browser, Page, local_login};
+use support::config::{TestClient, TestConfig};
 use support::rp::{REDIRECT, Rp};
-use support::{BOB_HASH, TestServer};
 
 fn config(tokens: &str) -> String {
-    format!(
-        r#"{tokens}
-[[clients]]
-id = "spa"
-name = "Single-page app"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-response_types = ["id_token", "id_token token"]
-
-[[clients]]
-id = "portal"
-secret = "s3cret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-response_types = ["code", "code id_token", "code token", "code id_token token"]
-
-[[clients]]
-id = "widget"
-name = "Widget"
-redirect_uris = ["{REDIRECT}"]
-response_types = ["id_token token"]
-
-[[clients]]
-id = "classic"
-secret = "s3cret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[upstreams]]
-id = "demo"
-kind = "local"
-
-[[upstreams.users]]
-username = "bob"
-password_hash = "{BOB_HASH}"
-[upstreams.users.attributes]
-name = "Bob Example"
-email = "bob@example.com"
-"#
-    )
+    let types = |list: &str| format!("[{list}]");
+    TestConfig::new()
+        .tables(tokens)
+        .client(
+            TestClient::public("spa")
+                .no_consent()
+                .with("name", "\"Single-page app\"")
+                .with("response_types", &types("\"id_token\", \"id_token token\"")),
+        )
+        .client(TestClient::confidential("portal", "s3cret").no_consent().with(
+            "response_types",
+            &types("\"code\", \"code id_token\", \"code token\", \"code id_token token\""),
+        ))
+        .client(
+            TestClient::public("widget")
+                .with("name", "\"Widget\"")
+                .with("response_types", &types("\"id_token token\"")),
+        )
+        .client(TestClient::confidential("classic", "s3cret").no_consent())
+        .bob_with("name = \"Bob Example\"\nemail = \"bob@example.com\"")
+        .build()
 }
 
 /// A response type, by its name in requests.

@@ -7,6 +7,7 @@ use gatehouse::Clock;
 use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
 use openidconnect::{AccessToken, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse};
 use support::browser::{Browser, Page, local_login};
+use support::config::{TestClient, TestConfig};
 use support::rp::{REDIRECT, Rp};
 use support::{BOB_HASH, TestServer, client};
 
@@ -14,32 +15,27 @@ const ALICE_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$aQFj0jTUZMtHsG+aJTkNsg$fh8CTh/zu2okcTbnh+r4C7GP/lmelsPBbnSK9nIY9uI";
 
 fn config() -> String {
-    format!(
-        r#"
-[scopes.tenant]
-claims = ["tenant_name"]
-
-[[clients]]
-id = "confidential"
-secret = "s3cret"
-name = "Confidential App"
-redirect_uris = ["{REDIRECT}"]
-upstreams = ["demo"]
-
-[[clients]]
-id = "public"
-name = "Public App"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-upstreams = ["demo"]
-
-[[clients]]
-id = "everywhere"
-name = "Choosy <App>"
-secret = "s3cret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
+    let only_demo = "[\"demo\"]";
+    TestConfig::new()
+        .tables("[scopes.tenant]\nclaims = [\"tenant_name\"]\n")
+        .client(
+            TestClient::confidential("confidential", "s3cret")
+                .with("name", "\"Confidential App\"")
+                .with("upstreams", only_demo),
+        )
+        .client(
+            TestClient::public("public")
+                .no_consent()
+                .with("name", "\"Public App\"")
+                .with("upstreams", only_demo),
+        )
+        .client(
+            TestClient::confidential("everywhere", "s3cret")
+                .no_consent()
+                .with("name", "\"Choosy <App>\""),
+        )
+        .tables(&format!(
+            r#"
 [[upstreams]]
 id = "staff"
 name = "Staff directory"
@@ -66,7 +62,8 @@ password_hash = "{BOB_HASH}"
 name = "Bob Example"
 email = "bob@example.com"
 "#
-    )
+        ))
+        .build()
 }
 
 const MAPPING: &str = r#"
@@ -77,9 +74,12 @@ email_verified = { from = "email_verified", type = "bool", default = false }
 tenant_name = { value = "Acme" }
 "#;
 
-async fn start(dir: &std::path::Path, clock: Clock) -> TestServer {
-    std::fs::write(dir.join("mapping.toml"), MAPPING).unwrap();
-    TestServer::start(dir, &config(), clock).await
+/// A server on this file's config in a folder of its own (kept as long as the server).
+async fn start(clock: Clock) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mapping.toml"), MAPPING).unwrap();
+    let server = TestServer::start(dir.path(), &config(), clock).await;
+    (dir, server)
 }
 
 /// One authorization request, from the RP's side.
@@ -153,8 +153,7 @@ fn code_of(page: &Page, attempt: &Attempt, server: &TestServer) -> String {
 
 #[tokio::test]
 async fn a_confidential_client_logs_in_with_pkce_and_consent() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "confidential", Some("s3cret")).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &["email"], &[]);
@@ -187,8 +186,7 @@ async fn a_confidential_client_logs_in_with_pkce_and_consent() {
 
 #[tokio::test]
 async fn consent_is_remembered_and_the_session_skips_the_login() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "confidential", Some("s3cret")).await;
     let browser = Browser::default();
     let first = attempt(&rp, &["profile"], &[]);
@@ -214,8 +212,7 @@ async fn consent_is_remembered_and_the_session_skips_the_login() {
 
 #[tokio::test]
 async fn a_public_client_must_use_pkce_and_authenticates_with_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let browser = Browser::default();
     let without_pkce = format!(
         "{}/authorize?client_id=public&response_type=code&scope=openid&redirect_uri={REDIRECT}&state=xyz",
@@ -243,8 +240,7 @@ async fn a_public_client_must_use_pkce_and_authenticates_with_none() {
 
 #[tokio::test]
 async fn prompt_none_answers_login_required_without_a_session_and_a_code_with_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let silent = attempt(&rp, &[], &[("prompt", "none")]);
@@ -273,9 +269,8 @@ async fn prompt_none_answers_login_required_without_a_session_and_a_code_with_on
 
 #[tokio::test]
 async fn max_age_and_prompt_login_send_the_person_to_log_in_again() {
-    let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(1_800_000_000);
-    let server = start(dir.path(), clock.clone()).await;
+    let (_dir, server) = start(clock.clone()).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let first = attempt(&rp, &[], &[]);
@@ -298,8 +293,7 @@ async fn max_age_and_prompt_login_send_the_person_to_log_in_again() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &["offline_access", "email", "profile"], &[]);
@@ -361,8 +355,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 
 #[tokio::test]
 async fn each_login_has_its_own_refresh_family() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let mut tokens = Vec::new();
     for _ in 0..2 {
@@ -404,8 +397,7 @@ async fn post_token(
 
 #[tokio::test]
 async fn a_replayed_code_fails_and_revokes_what_it_issued() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &["offline_access"], &[]);
@@ -463,8 +455,7 @@ async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
 
 #[tokio::test]
 async fn wrong_verifier_and_wrong_secret_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "confidential", Some("s3cret")).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &[], &[]);
@@ -520,8 +511,7 @@ async fn wrong_verifier_and_wrong_secret_are_refused() {
 
 #[tokio::test]
 async fn unknown_clients_and_unregistered_redirect_uris_get_a_page_not_a_redirect() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let browser = Browser::default();
     for query in [
         format!("client_id=nobody&response_type=code&scope=openid&redirect_uri={REDIRECT}"),
@@ -538,8 +528,7 @@ async fn unknown_clients_and_unregistered_redirect_uris_get_a_page_not_a_redirec
 
 #[tokio::test]
 async fn userinfo_takes_the_token_by_get_and_post() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &["tenant", "profile"], &[]);
@@ -601,8 +590,7 @@ async fn userinfo_takes_the_token_by_get_and_post() {
 
 #[tokio::test]
 async fn the_same_person_gets_the_same_sub_and_another_person_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let mut subs = Vec::new();
     for user in ["alice", "alice", "bob"] {
@@ -629,8 +617,7 @@ async fn the_same_person_gets_the_same_sub_and_another_person_another() {
 
 #[tokio::test]
 async fn a_wrong_password_shows_the_form_again_and_issues_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &[], &[]);
@@ -657,8 +644,7 @@ async fn a_wrong_password_shows_the_form_again_and_issues_nothing() {
 
 #[tokio::test]
 async fn form_post_answers_with_an_auto_submitting_form() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &[], &[("response_mode", "form_post")]);
@@ -677,8 +663,7 @@ async fn form_post_answers_with_an_auto_submitting_form() {
 
 #[tokio::test]
 async fn the_chooser_lists_the_upstreams_a_client_may_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let browser = Browser::default();
     let url = format!(
         "{}/authorize?client_id=everywhere&response_type=code&scope=openid&redirect_uri={REDIRECT}",
@@ -716,8 +701,7 @@ async fn the_chooser_lists_the_upstreams_a_client_may_use() {
 
 #[tokio::test]
 async fn authorize_accepts_post_and_refuses_what_it_does_not_support() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let browser = Browser::default();
     let page = browser
         .post(
@@ -766,8 +750,7 @@ async fn authorize_accepts_post_and_refuses_what_it_does_not_support() {
 
 #[tokio::test]
 async fn cookies_are_http_only_and_same_site_lax() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), Clock::System).await;
+    let (_dir, server) = start(Clock::System).await;
     let rp = Rp::discover(&server, "public", None).await;
     let browser = Browser::default();
     let attempt = attempt(&rp, &[], &[]);

@@ -7,30 +7,21 @@ use gatehouse::Clock;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use support::browser::{Browser, local_login};
-use support::{BOB_HASH, TestServer, client, gatehouse_async, verify_jwt};
+use support::config::{REDIRECT, TestClient, TestConfig};
+use support::{TestServer, client, gatehouse_async, verify_jwt};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
 
 fn config(backchannel: &str) -> String {
-    format!(
-        r#"
-[[clients]]
-id = "app"
-secret = "app-secret"
-redirect_uris = ["{REDIRECT}"]
-post_logout_redirect_uris = ["{AFTER_LOGOUT}"]
-consent = false
-{backchannel}
-
-[[upstreams]]
-id = "demo"
-kind = "local"
-[[upstreams.users]]
-username = "bob"
-password_hash = "{BOB_HASH}"
-"#
-    )
+    let app = TestClient::confidential("app", "app-secret")
+        .no_consent()
+        .with("post_logout_redirect_uris", &format!("[\"{AFTER_LOGOUT}\"]"));
+    let app = if backchannel.is_empty() {
+        app
+    } else {
+        app.with("backchannel_logout_uri", &format!("\"{backchannel}\""))
+    };
+    TestConfig::new().client(app).bob().build()
 }
 
 fn authorize(server: &TestServer, extra: &str) -> String {
@@ -198,12 +189,7 @@ async fn receiver() -> Receiver {
 async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
     let receiver = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        dir.path(),
-        &config(&format!("backchannel_logout_uri = \"{}\"", receiver.url)),
-        Clock::System,
-    )
-    .await;
+    let server = TestServer::start(dir.path(), &config(&receiver.url), Clock::System).await;
     let browser = Browser::default();
     let tokens = log_in(&server, &browser).await;
     let id_token = verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
@@ -236,12 +222,7 @@ async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
 async fn a_session_ended_from_the_command_line_tells_its_clients_too() {
     let receiver = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        dir.path(),
-        &config(&format!("backchannel_logout_uri = \"{}\"", receiver.url)),
-        Clock::System,
-    )
-    .await;
+    let server = TestServer::start(dir.path(), &config(&receiver.url), Clock::System).await;
     let browser = Browser::default();
     let tokens = log_in(&server, &browser).await;
     let id_token = verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")

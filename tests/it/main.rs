@@ -8,6 +8,7 @@ mod admin;
 mod config;
 mod discovery;
 mod durability;
+mod error_responses;
 mod implicit_hybrid;
 mod keys;
 mod login_flow;

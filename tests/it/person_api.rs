@@ -8,32 +8,22 @@ use gatehouse::Clock;
 use serde_json::json;
 use support::TestServer;
 use support::browser::{Browser, Page};
-use support::mock_op::{CLIENT_ID, CLIENT_SECRET, MockOp};
+use support::mock_op::MockOp;
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+use support::config::{REDIRECT, TestClient, TestConfig};
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
 
 async fn start(dir: &std::path::Path, upstream: &MockOp) -> TestServer {
     let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/claim-mappings/person-api.toml");
     let base = upstream.issuer();
-    let config = format!(
-        r#"
-[[clients]]
-id = "app"
-secret = "s3cret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[upstreams]]
-id = "eid"
-kind = "oidc"
-issuer = "{base}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-attributes_url = "{base}/person"
-mapping = "{mapping}"
-"#
-    );
+    let config = TestConfig::new()
+        .client(TestClient::confidential("app", "s3cret").no_consent())
+        .mock_upstream(
+            "eid",
+            "oidc",
+            &format!("issuer = \"{base}\"\nattributes_url = \"{base}/person\"\nmapping = \"{mapping}\""),
+        )
+        .build();
     TestServer::start(dir, &config, Clock::System).await
 }
 

@@ -5,49 +5,23 @@ use crate::support;
 use gatehouse::Clock;
 use serde_json::Value;
 use support::browser::{Browser, local_login};
-use support::{BOB_HASH, TestServer, client};
-
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+use support::config::{REDIRECT, TestClient, TestConfig};
+use support::{TestServer, client};
 
 fn config() -> String {
-    format!(
-        r#"
-[scopes."api:read"]
-claims = ["name"]
-
-[[clients]]
-id = "app"
-secret = "app-secret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[clients]]
-id = "other"
-secret = "other-secret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[clients]]
-id = "resource-server"
-secret = "rs-secret-rs-secret"
-grant_types = ["client_credentials"]
-introspect = true
-
-[[clients]]
-id = "machine"
-secret = "machine-secret"
-grant_types = ["client_credentials"]
-
-[[upstreams]]
-id = "demo"
-kind = "local"
-[[upstreams.users]]
-username = "bob"
-password_hash = "{BOB_HASH}"
-[upstreams.users.attributes]
-name = "Bob"
-"#
-    )
+    let machine = |id: &str, secret: &str| {
+        TestClient::public(id)
+            .with("secret", &format!("\"{secret}\""))
+            .with("grant_types", "[\"client_credentials\"]")
+    };
+    TestConfig::new()
+        .tables("[scopes.\"api:read\"]\nclaims = [\"name\"]\n")
+        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .client(TestClient::confidential("other", "other-secret").no_consent())
+        .client(machine("resource-server", "rs-secret-rs-secret").with("introspect", "true"))
+        .client(machine("machine", "machine-secret"))
+        .bob_with("name = \"Bob\"")
+        .build()
 }
 
 /// Logs bob in for `app` with offline_access; returns the token response.

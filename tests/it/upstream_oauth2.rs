@@ -7,9 +7,9 @@ use gatehouse::Clock;
 use serde_json::json;
 use support::TestServer;
 use support::browser::{Browser, Page};
-use support::mock_op::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, MockOp};
+use support::mock_op::{Misbehaviour, MockOp};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+use support::config::{REDIRECT, TestClient, TestConfig};
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
 
 async fn start(dir: &std::path::Path, upstream: &MockOp, kind: &str, extra: &str) -> TestServer {
@@ -21,23 +21,10 @@ async fn start(dir: &std::path::Path, upstream: &MockOp, kind: &str, extra: &str
         ),
         _ => format!("issuer = \"{base}\""),
     };
-    let config = format!(
-        r#"
-[[clients]]
-id = "app"
-secret = "s3cret"
-redirect_uris = ["{REDIRECT}"]
-consent = false
-
-[[upstreams]]
-id = "gh"
-kind = "{kind}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-{endpoints}
-{extra}
-"#
-    );
+    let config = TestConfig::new()
+        .client(TestClient::confidential("app", "s3cret").no_consent())
+        .mock_upstream("gh", kind, &format!("{endpoints}\n{extra}"))
+        .build();
     TestServer::start(dir, &config, Clock::System).await
 }
 

@@ -7,9 +7,9 @@ use gatehouse::Clock;
 use serde_json::json;
 use support::TestServer;
 use support::browser::{Browser, Page};
-use support::mock_op::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, MockOp};
+use support::mock_op::{CLIENT_ID, Misbehaviour, MockOp};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+use support::config::{REDIRECT, TestClient, TestConfig};
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/bye";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
 
@@ -25,31 +25,19 @@ locality = "{{person.city}}"
 
 async fn start(dir: &std::path::Path, upstream: &MockOp, extra: &str) -> TestServer {
     std::fs::write(dir.join("corp.toml"), MAPPING).unwrap();
-    let config = format!(
-        r#"
-[scopes.org]
-claims = ["department"]
-
-[[clients]]
-id = "app"
-secret = "s3cret"
-name = "The App"
-redirect_uris = ["{REDIRECT}"]
-post_logout_redirect_uris = ["{AFTER_LOGOUT}"]
-consent = false
-
-[[upstreams]]
-id = "corp"
-name = "Corporate SSO"
-kind = "oidc"
-issuer = "{}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-mapping = "corp.toml"
-{extra}
-"#,
+    let app = TestClient::confidential("app", "s3cret")
+        .no_consent()
+        .with("name", "\"The App\"")
+        .with("post_logout_redirect_uris", &format!("[\"{AFTER_LOGOUT}\"]"));
+    let corp = format!(
+        "name = \"Corporate SSO\"\nissuer = \"{}\"\nmapping = \"corp.toml\"\n{extra}",
         upstream.issuer()
     );
+    let config = TestConfig::new()
+        .tables("[scopes.org]\nclaims = [\"department\"]\n")
+        .client(app)
+        .mock_upstream("corp", "oidc", &corp)
+        .build();
     TestServer::start(dir, &config, Clock::System).await
 }
 

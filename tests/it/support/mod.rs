@@ -2,6 +2,7 @@
 //! server on an ephemeral loopback port, and a stop that releases the database.
 
 pub mod browser;
+pub mod config;
 pub mod mock_op;
 pub mod rp;
 

@@ -6,7 +6,7 @@ use openidconnect::{AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Redire
 
 /// The redirect URI test clients register: nothing listens there, the tests read the
 /// redirect to it.
-pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub use super::config::REDIRECT;
 
 pub struct Rp {
     pub client: CoreClient<
