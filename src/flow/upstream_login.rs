@@ -5,7 +5,7 @@
 
 use super::{ErrorCode, Flow, Outcome, PasswordForm, ReplyTo, Step, after_login, pending, settle};
 use crate::store::{CompletedLogin, PendingAuthorization};
-use crate::upstream::{CallbackParams, LoginOptions, Upstream, UpstreamError};
+use crate::upstream::{CallbackParams, LoginOptions, Return, Upstream, UpstreamError};
 use crate::{Inner, accounts, routes, sessions};
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -89,7 +89,13 @@ pub async fn callback(
         let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
         let verifier = pending.pkce_verifier.as_deref().ok_or(Outcome::Expired)?;
         let nonce = pending.upstream_nonce.as_deref();
-        match upstream.finish(&app.http, params, nonce, verifier, now).await {
+        let back = Return {
+            callback: params,
+            nonce,
+            pkce_verifier: verifier,
+            now,
+        };
+        match upstream.finish(&app.http, back).await {
             Ok(document) => complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await,
             Err(e) => {
                 tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");

@@ -3,7 +3,7 @@
 //! upstream enum, dispatching to each kind. A kind is a folder with a type implementing
 //! [`Kind`]; adding one is that folder and one line in the list.
 
-use super::{Begin, CallbackParams, LoginOptions, UpstreamError};
+use super::{Begin, LoginOptions, Return, UpstreamError};
 use crate::config::Problem;
 use serde_json::Value as Json;
 use std::path::Path;
@@ -48,15 +48,8 @@ pub trait Kind: Sized {
         Err(UpstreamError::Denied("this upstream does not send people away".into()))
     }
 
-    /// What the upstream says about the person who came back with `callback`.
-    async fn finish(
-        &self,
-        _http: &reqwest::Client,
-        _callback: &CallbackParams,
-        _nonce: Option<&str>,
-        _pkce_verifier: &str,
-        _now: i64,
-    ) -> Result<Json, UpstreamError> {
+    /// What the upstream says about the person who came back.
+    async fn finish(&self, _http: &reqwest::Client, _back: Return<'_>) -> Result<Json, UpstreamError> {
         Err(UpstreamError::Denied("this upstream does not send people away".into()))
     }
 
@@ -139,16 +132,9 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.begin(http, options).await),+ }
             }
 
-            pub async fn finish(
-                &self,
-                http: &reqwest::Client,
-                callback: &CallbackParams,
-                nonce: Option<&str>,
-                pkce_verifier: &str,
-                now: i64,
-            ) -> Result<serde_json::Value, UpstreamError> {
+            pub async fn finish(&self, http: &reqwest::Client, back: Return<'_>) -> Result<serde_json::Value, UpstreamError> {
                 use $crate::upstream::Kind;
-                match self { $(Upstream::$variant(u) => u.finish(http, callback, nonce, pkce_verifier, now).await),+ }
+                match self { $(Upstream::$variant(u) => u.finish(http, back).await),+ }
             }
 
             pub fn check_password(&self, username: &str, password: &str) -> Option<serde_json::Value> {

@@ -52,6 +52,15 @@ pub struct LoginOptions<'a> {
     pub force_login: bool,
 }
 
+/// The person back from the upstream, and what was kept for them since the start.
+pub struct Return<'a> {
+    pub callback: &'a CallbackParams,
+    /// The nonce sent in the authorization request (OpenID Connect upstreams).
+    pub nonce: Option<&'a str>,
+    pub pkce_verifier: &'a str,
+    pub now: i64,
+}
+
 /// The start of a login: where to send the person, and what to keep for the callback.
 pub struct Begin {
     pub url: String,

@@ -6,7 +6,7 @@ mod settings;
 
 pub use settings::OAuth2Settings;
 
-use super::{Begin, CallbackParams, Capabilities, Kind, LoginOptions, UpstreamAuthMethod, UpstreamError};
+use super::{Begin, CallbackParams, Capabilities, Kind, LoginOptions, Return, UpstreamAuthMethod, UpstreamError};
 use crate::config::Problem;
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -64,15 +64,8 @@ impl Kind for OAuth2Provider {
     }
 
     /// Exchanges the code and returns what the user endpoint says about the person.
-    async fn finish(
-        &self,
-        http: &reqwest::Client,
-        callback: &CallbackParams,
-        _nonce: Option<&str>,
-        pkce_verifier: &str,
-        _now: i64,
-    ) -> Result<Json, UpstreamError> {
-        self.exchange_and_fetch(http, callback, pkce_verifier).await
+    async fn finish(&self, http: &reqwest::Client, back: Return<'_>) -> Result<Json, UpstreamError> {
+        self.exchange_and_fetch(http, back.callback, back.pkce_verifier).await
     }
 }
 

@@ -6,7 +6,7 @@ mod settings;
 
 pub use settings::OidcSettings;
 
-use super::{Begin, CallbackParams, Capabilities, Kind, LoginOptions, UpstreamAuthMethod, UpstreamError};
+use super::{Begin, Capabilities, Kind, LoginOptions, Return, UpstreamAuthMethod, UpstreamError};
 use crate::config::Problem;
 use base64::Engine;
 use openidconnect::core::{
@@ -174,11 +174,14 @@ impl Kind for OidcProvider {
     async fn finish(
         &self,
         http: &reqwest::Client,
-        callback: &CallbackParams,
-        nonce: Option<&str>,
-        pkce_verifier: &str,
-        now: i64,
+        back: Return<'_>,
     ) -> Result<Json, UpstreamError> {
+        let Return {
+            callback,
+            nonce,
+            pkce_verifier,
+            now,
+        } = back;
         let nonce = nonce.ok_or_else(|| UpstreamError::Denied("no nonce was kept for this login".into()))?;
         let denied = |why: String| UpstreamError::Denied(why);
         if let Some(error) = &callback.error {
