@@ -114,6 +114,25 @@ fn a_client_may_only_name_known_upstreams() {
 }
 
 #[test]
+fn each_kind_refuses_the_keys_of_other_kinds_and_names_what_it_lacks() {
+    let with_oauth2_key = GOOD.replace(
+        "client_id = \"gatehouse\"",
+        "userinfo_url = \"https://idp.example.com/u\"",
+    );
+    assert_reports(
+        &with_oauth2_key,
+        &[
+            "FILE: upstreams[0].userinfo_url: unknown key",
+            "FILE: upstreams[0].client_id: is required for kind \"oidc\"",
+        ],
+    );
+    let local_with_issuer = GOOD
+        .replace("kind = \"oidc\"", "kind = \"local\"")
+        .replace("client_id = \"gatehouse\"\n", "");
+    assert_reports(&local_with_issuer, &["FILE: upstreams[0].issuer: unknown key"]);
+}
+
+#[test]
 fn an_unknown_kind_is_refused() {
     assert_reports(
         &GOOD.replace("kind = \"oidc\"", "kind = \"saml\""),
