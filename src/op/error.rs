@@ -1,7 +1,7 @@
 //! The errors relying parties see at the token and resource endpoints, shaped as the specs
 //! say. Internal causes are logged here and never returned.
 
-use crate::tokens::TokenError;
+use crate::tokens::{BearerError, TokenError};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -41,17 +41,7 @@ impl IntoResponse for TokenError {
     }
 }
 
-/// An error of a bearer-token protected resource (RFC 6750 §3).
-#[derive(Debug)]
-pub enum BearerError {
-    /// No token at all: only the challenge, no error code (RFC 6750 §3.1).
-    Missing,
-    InvalidRequest(String),
-    InvalidToken(String),
-    InsufficientScope(String),
-    Server(String),
-}
-
+/// The answer of RFC 6750 §3: the `Bearer` challenge, with the error when a token was sent.
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         let (status, error, description) = match self {

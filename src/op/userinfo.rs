@@ -1,14 +1,13 @@
-//! `/userinfo` (OpenID Connect Core §5.3): the released claims of the token's person.
+//! `/userinfo` (OpenID Connect Core §5.3): the access token from the header or the form
+//! body; the claims come from the token layer.
 
-use super::error::BearerError;
 use crate::AppState;
-use crate::mapping::release;
+use crate::tokens::{BearerError, TokenService};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value as Json_;
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     respond(&state, header_token(&headers)).await
@@ -53,36 +52,11 @@ fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
 
 async fn respond(state: &AppState, token: Result<Option<String>, BearerError>) -> Response {
     let claims = match token.and_then(|t| t.ok_or(BearerError::Missing)) {
-        Ok(token) => claims(state, &token).await,
+        Ok(token) => TokenService::new(state, state.clock.now()).userinfo(&token).await,
         Err(e) => Err(e),
     };
     match claims {
         Ok(claims) => ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-async fn claims(state: &AppState, token: &str) -> Result<Json_, BearerError> {
-    let now = state.clock.now();
-    let claims = crate::tokens::active_access_token(&state.config, &state.keys, &state.store, token, now)
-        .await
-        .map_err(|why| BearerError::InvalidToken(why.to_string()))?;
-    let scope = claims.get("scope").and_then(Json_::as_str).unwrap_or_default();
-    if !scope.split_whitespace().any(|s| s == "openid") {
-        return Err(BearerError::InsufficientScope("userinfo needs the openid scope".into()));
-    }
-    let sub = claims
-        .get("sub")
-        .and_then(Json_::as_str)
-        .ok_or_else(|| BearerError::InvalidToken("the access token has no sub".into()))?;
-    let account = state
-        .store
-        .accounts
-        .get(sub, now)
-        .await
-        .map_err(|e| BearerError::Server(e.to_string()))?
-        .ok_or_else(|| BearerError::InvalidToken("the account no longer exists".into()))?;
-    let mut released = release(&account.claims, scope, &state.config.scopes);
-    released.insert("sub".into(), Json_::String(sub.to_string()));
-    Ok(Json_::Object(released))
 }

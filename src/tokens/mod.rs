@@ -7,9 +7,11 @@ mod grants;
 mod request;
 mod sign;
 mod state;
+mod userinfo;
 
 pub use request::{Params, TokenRequest};
 pub use state::{active_access_token, revoke_family};
+pub use userinfo::BearerError;
 
 use crate::config::Config;
 use crate::keys::Keys;
