@@ -249,3 +249,73 @@ async fn a_body_that_is_not_a_form_gets_an_oauth_error() {
     }
     server.stop().await;
 }
+
+/// `token` with its header or payload replaced (base64url of `json`), signature kept.
+fn forged(token: &str, part: usize, json: &Value, signature: Option<&str>) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    parts[part] = b64.encode(serde_json::to_vec(json).unwrap());
+    if let Some(signature) = signature {
+        parts[2] = signature.to_string();
+    }
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn a_token_whose_header_or_claims_were_changed_is_refused() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    let access = tokens_for_app(&server).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let part = |i: usize| -> Value {
+        serde_json::from_slice(&b64.decode(access.split('.').nth(i).unwrap()).unwrap()).unwrap()
+    };
+    let (header, claims) = (part(0), part(1));
+    let with = |value: &Value, key: &str, new: &str| {
+        let mut value = value.clone();
+        value[key] = Value::String(new.into());
+        value
+    };
+    let userinfo_status = |token: String| {
+        let url = format!("{}/userinfo", server.base);
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(userinfo_status(access.clone()).await, 200);
+    let forgeries = [
+        ("alg none", forged(&access, 0, &with(&header, "alg", "none"), Some(""))),
+        ("alg HS256", forged(&access, 0, &with(&header, "alg", "HS256"), None)),
+        (
+            "another kid",
+            forged(&access, 0, &with(&header, "kid", "not-ours"), None),
+        ),
+        (
+            "typ of an ID token",
+            forged(&access, 0, &with(&header, "typ", "JWT"), None),
+        ),
+        (
+            "another sub",
+            forged(&access, 1, &with(&claims, "sub", "someone-else"), None),
+        ),
+        ("no signature", forged(&access, 1, &claims, Some(""))),
+    ];
+    for (name, token) in forgeries {
+        assert_eq!(userinfo_status(token.clone()).await, 401, "{name}");
+        let answer = introspect(&server, ("app", "app-secret"), &token).await;
+        assert_eq!(answer["active"], false, "{name}");
+    }
+    server.stop().await;
+}
