@@ -185,8 +185,9 @@ async fn receiver() -> Receiver {
     Receiver { url, tokens, notify }
 }
 
-#[tokio::test]
-async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
+/// A server whose client has a back-channel receiver, and bob logged in: the folder, the
+/// receiver, the server, bob's browser, his token response and his verified ID token.
+async fn logged_in_with_receiver() -> (tempfile::TempDir, Receiver, TestServer, Browser, Value, Value) {
     let receiver = receiver().await;
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config(&receiver.url), Clock::System).await;
@@ -195,6 +196,12 @@ async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
     let id_token = verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
         .await
         .unwrap();
+    (dir, receiver, server, browser, tokens, id_token)
+}
+
+#[tokio::test]
+async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
+    let (_dir, receiver, server, browser, tokens, id_token) = logged_in_with_receiver().await;
 
     let url = format!(
         "{}/end_session?id_token_hint={}",
@@ -220,14 +227,7 @@ async fn the_client_gets_a_signed_logout_token_and_failures_are_retried() {
 
 #[tokio::test]
 async fn a_session_ended_from_the_command_line_tells_its_clients_too() {
-    let receiver = receiver().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &config(&receiver.url), Clock::System).await;
-    let browser = Browser::default();
-    let tokens = log_in(&server, &browser).await;
-    let id_token = verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
-        .await
-        .unwrap();
+    let (_dir, receiver, server, _browser, _tokens, id_token) = logged_in_with_receiver().await;
     let sid = id_token["sid"].as_str().unwrap().to_string();
     let config = server.config_path.to_str().unwrap().to_string();
     server.stop().await;
