@@ -3,7 +3,7 @@
 //! token. Delivery runs in the background and is retried; it never holds up the person.
 
 use crate::config::Config;
-use crate::keys::Keys;
+use crate::keys::{Keys, TokenType};
 use crate::secrets;
 use crate::store::Session;
 use serde_json::json;
@@ -26,7 +26,7 @@ pub fn logout_token(
         "sub": session.sub, "sid": session.sid,
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
-    keys.sign(&claims, "logout+jwt")
+    keys.sign(&claims, TokenType::Logout)
 }
 
 /// Ends the session `sid` (its refresh families revoked) and starts telling its clients;

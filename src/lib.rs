@@ -52,11 +52,11 @@ pub enum StartError {
     Runtime(String),
 }
 
-/// Selects jsonwebtoken's pure-Rust crypto backend for this process. jsonwebtoken
-/// panics at signing time when no backend is chosen; choosing explicitly at start-up
-/// keeps that from ever happening. Calling it again is harmless.
-pub fn install_crypto_provider() {
-    let _already_installed = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+/// Makes aws-lc-rs, the library that signs Gatehouse's tokens, rustls' crypto provider
+/// for this process, so that TLS to upstreams needs no second crypto library. rustls
+/// refuses to make a client before a provider is chosen; calling this again is harmless.
+pub fn install_tls_provider() {
+    let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The mapping of an upstream that names none: standard claims passed through.
@@ -148,7 +148,7 @@ impl App {
     /// Opens the database in `config.data_dir`, loads (or first generates) the signing
     /// keys and compiles the page templates.
     pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
-        install_crypto_provider();
+        install_tls_provider();
         let (mappings, pages) = load_referenced_files(&config)?;
         // Opening replays the database's log from disk: keep it off the async workers.
         let data_dir = config.data_dir.clone();

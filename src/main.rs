@@ -215,7 +215,7 @@ async fn shutdown_signal() {
 /// Runs an operator command against the state of `path`'s config: its database, or
 /// the admin API of the server that holds it.
 fn operate<T>(path: &Path, command: impl AsyncFnOnce(&Operator, &Config) -> Result<T, String>) -> Result<T, String> {
-    gatehouse::install_crypto_provider();
+    gatehouse::install_tls_provider();
     let config = load(path)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A validated configuration, ready to run.
 #[derive(Debug, Clone)]
@@ -39,7 +40,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
-    pub clients: Vec<Client>,
+    /// Shared, so that a request holds its authenticated client without copying it.
+    pub clients: Vec<Arc<Client>>,
     pub upstreams: Vec<Upstream>,
 }
 
@@ -73,6 +75,11 @@ impl Config {
     }
 
     pub fn client(&self, id: &str) -> Option<&Client> {
+        self.shared_client(id).map(|c| &**c)
+    }
+
+    /// The client `id` as the config shares it, for holding beyond a borrow.
+    pub fn shared_client(&self, id: &str) -> Option<&Arc<Client>> {
         self.clients.iter().find(|c| c.id == id)
     }
 
@@ -123,18 +130,19 @@ pub enum SigningAlg {
 }
 
 impl SigningAlg {
-    pub fn jwt_algorithm(self) -> jsonwebtoken::Algorithm {
+    /// The JWS `alg` value (RFC 7518 §3.1, RFC 8037 §3.1).
+    pub fn as_str(self) -> &'static str {
         match self {
-            SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
-            SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-            SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
         }
     }
 }
 
 impl fmt::Display for SigningAlg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.write_str(self.as_str())
     }
 }
 

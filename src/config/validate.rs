@@ -43,7 +43,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         shutdown_grace: root.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         tokens,
         scopes,
-        clients,
+        clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,
     })
 }

@@ -4,6 +4,7 @@
 //! upstream's own logout first when that upstream is configured to.
 
 use crate::config::Client;
+use crate::keys::TokenType;
 use crate::store::PendingLogout;
 use crate::{Inner, routes, secrets, sessions};
 use serde::Deserialize;
@@ -160,7 +161,7 @@ pub async fn upstream_done(app: &Inner, state: Option<&str>, now: i64) -> Logout
 
 /// The claims of an ID token this server issued (an expired one is still a fine hint).
 fn verified_hint(app: &Inner, token: &str, now: i64) -> Option<Json> {
-    let claims = app.keys.verify(token, "JWT", now).ok()?;
+    let claims = app.keys.verify(token, TokenType::Id, now).ok()?;
     (claims["iss"] == app.config.issuer.as_str()).then_some(claims)
 }
 

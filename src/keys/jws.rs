@@ -3,17 +3,21 @@
 
 use crate::config::SigningAlg;
 use crate::keys::KeyError;
+use crate::keys::jwk::KeyMaterial;
 use crate::store::SigningKeyRecord;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A private signing key, parsed, in aws-lc-rs: its RSA-2048 signatures are about 2.3 times
-/// ring's and six times the `rsa` crate's on this hardware.
+/// ring's and six times the `rsa` crate's on AVX-512 hardware.
 pub(super) enum PrivateKey {
     Rs256(aws_lc_rs::signature::RsaKeyPair),
     Es256(aws_lc_rs::signature::EcdsaKeyPair),
     EdDsa(aws_lc_rs::signature::Ed25519KeyPair),
 }
+
+/// The PEM label of a PKCS#8 private key (RFC 7468 §10).
+const PKCS8_LABEL: &str = "PRIVATE KEY";
 
 impl PrivateKey {
     pub(super) fn parse(record: &SigningKeyRecord) -> Result<PrivateKey, KeyError> {
@@ -22,22 +26,49 @@ impl PrivateKey {
             kid: record.kid.clone(),
             detail,
         };
-        let (_, der) = rsa::pkcs8::SecretDocument::from_pem(&record.private_key_pem.0)
-            .map_err(|e| crypto(format!("not a PKCS#8 PEM key: {e}")))?;
-        let der = der.as_bytes();
+        let der = match pem_rfc7468::decode_vec(record.private_key_pem.0.as_bytes()) {
+            Ok((PKCS8_LABEL, der)) => der,
+            Ok((label, _)) => return Err(crypto(format!("a PEM {label}, not a PKCS#8 private key"))),
+            Err(e) => return Err(crypto(format!("not a PKCS#8 PEM key: {e}"))),
+        };
         Ok(match record.alg {
-            SigningAlg::RS256 => PrivateKey::Rs256(RsaKeyPair::from_pkcs8(der).map_err(|e| crypto(e.to_string()))?),
+            SigningAlg::RS256 => PrivateKey::Rs256(RsaKeyPair::from_pkcs8(&der).map_err(|e| crypto(e.to_string()))?),
             SigningAlg::ES256 => {
-                let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der);
+                let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der);
                 PrivateKey::Es256(key.map_err(|e| crypto(e.to_string()))?)
             }
             // Gatehouse writes Ed25519 keys as PKCS#8 v1, which carries no public key to
             // check against: aws-lc-rs derives it, and only this constructor accepts v1.
             SigningAlg::EdDSA => {
-                let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der);
+                let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der);
                 PrivateKey::EdDsa(key.map_err(|e| crypto(e.to_string()))?)
             }
         })
+    }
+
+    /// A new key as PKCS#8 PEM: RSA-2048, P-256, or Ed25519 in PKCS#8 v1 (the form keys
+    /// have always been stored in, so that a key written now loads in older releases).
+    pub(super) fn generate(alg: SigningAlg) -> Result<String, String> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let failed = |e: aws_lc_rs::error::Unspecified| e.to_string();
+        let der = match alg {
+            SigningAlg::RS256 => {
+                let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(failed)?;
+                let der: Pkcs8V1Der = key.as_der().map_err(failed)?;
+                der.as_ref().to_vec()
+            }
+            SigningAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            SigningAlg::EdDSA => Ed25519KeyPair::generate_pkcs8v1(&rng)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+        };
+        pem_rfc7468::encode_string(PKCS8_LABEL, pem_rfc7468::LineEnding::LF, &der).map_err(|e| e.to_string())
     }
 
     /// The JWS signature of `message` (RFC 7518 §3.3, §3.4 and RFC 8037: PKCS#1 v1.5
@@ -55,45 +86,54 @@ impl PrivateKey {
         })
     }
 
-    /// The public half, for verifying what this key signed.
-    pub(super) fn public_key(&self) -> PublicKey {
-        use aws_lc_rs::signature::KeyPair;
-        match self {
-            PrivateKey::Rs256(key) => PublicKey {
-                alg: "RS256",
-                algorithm: &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-                bytes: key.public_key().as_ref().to_vec(),
-            },
-            PrivateKey::Es256(key) => PublicKey {
-                alg: "ES256",
-                algorithm: &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-                bytes: key.public_key().as_ref().to_vec(),
-            },
-            PrivateKey::EdDsa(key) => PublicKey {
-                alg: "EdDSA",
-                algorithm: &aws_lc_rs::signature::ED25519,
-                bytes: key.public_key().as_ref().to_vec(),
-            },
-        }
+    /// The public half, parsed for verifying what this key signed, and as a JWK.
+    pub(super) fn public_key(&self) -> Result<(PublicKey, KeyMaterial), String> {
+        use aws_lc_rs::signature::{self, KeyPair};
+        let (alg, algorithm, bytes, material): (_, &'static dyn signature::VerificationAlgorithm, _, _) = match self {
+            PrivateKey::Rs256(key) => {
+                let public = key.public_key();
+                let material = KeyMaterial::rsa(
+                    public.modulus().big_endian_without_leading_zero(),
+                    public.exponent().big_endian_without_leading_zero(),
+                );
+                let algorithm = &signature::RSA_PKCS1_2048_8192_SHA256;
+                (SigningAlg::RS256, algorithm, public.as_ref(), material)
+            }
+            PrivateKey::Es256(key) => {
+                let point = key.public_key().as_ref();
+                let material = KeyMaterial::p256(point).ok_or("not an uncompressed P-256 point")?;
+                (SigningAlg::ES256, &signature::ECDSA_P256_SHA256_FIXED, point, material)
+            }
+            PrivateKey::EdDsa(key) => {
+                let bytes = key.public_key().as_ref();
+                (
+                    SigningAlg::EdDSA,
+                    &signature::ED25519,
+                    bytes,
+                    KeyMaterial::ed25519(bytes),
+                )
+            }
+        };
+        let parsed = signature::ParsedPublicKey::new(algorithm, bytes).map_err(|e| e.to_string())?;
+        Ok((PublicKey { alg, parsed }, material))
     }
 }
 
-/// A published key's public half, ready to check signatures.
+/// A published key's public half, parsed once, ready to check signatures.
 pub(super) struct PublicKey {
     /// The JWS `alg` this key signs with.
-    alg: &'static str,
-    algorithm: &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
-    bytes: Vec<u8>,
+    alg: SigningAlg,
+    parsed: aws_lc_rs::signature::ParsedPublicKey,
 }
 
 impl PublicKey {
     /// Checks `token`'s signature, and that its header names this key's algorithm.
     pub(super) fn verify(&self, token: &Compact<'_>) -> Result<(), String> {
-        if token.header.alg != self.alg {
+        if token.header.alg != self.alg.as_str() {
             return Err(format!("alg {} does not fit the key", token.header.alg));
         }
-        aws_lc_rs::signature::UnparsedPublicKey::new(self.algorithm, &self.bytes)
-            .verify(token.signing_input.as_bytes(), &token.signature)
+        self.parsed
+            .verify_sig(token.signing_input.as_bytes(), &token.signature)
             .map_err(|_| "bad signature".to_string())
     }
 }

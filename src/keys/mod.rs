@@ -4,14 +4,17 @@
 //! the old one, which stays in the JWKS for as long as a token it signed can live and
 //! then expires from the store.
 
+mod jwk;
 mod jws;
 
+use jwk::Jwk;
+pub use jwk::JwkSet;
 use jws::{PrivateKey, PublicKey};
 
 use crate::config::{SigningAlg, TokenSettings};
 use crate::store::{SigningKeyRecord, Store, StoreError};
-use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{EncodingKey, Header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::sync::RwLock;
 
@@ -40,6 +43,29 @@ impl KeyInfo {
     }
 }
 
+/// What a JWT Gatehouse signs is, as its header's `typ` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    /// An RFC 9068 access token.
+    Access,
+    /// An ID token (OpenID Connect Core §2).
+    Id,
+    /// A back-channel logout token (OpenID Connect Back-Channel Logout §2.4).
+    Logout,
+}
+
+impl TokenType {
+    const ALL: [TokenType; 3] = [TokenType::Access, TokenType::Id, TokenType::Logout];
+
+    pub fn typ(self) -> &'static str {
+        match self {
+            TokenType::Access => "at+jwt",
+            TokenType::Id => "JWT",
+            TokenType::Logout => "logout+jwt",
+        }
+    }
+}
+
 /// The key ring in use by a running server.
 pub struct Keys {
     store: Store,
@@ -54,10 +80,13 @@ pub struct Keys {
 
 struct Ring {
     active_kid: String,
-    active_alg: jsonwebtoken::Algorithm,
+    active_alg: SigningAlg,
     /// Parsed once when the ring is loaded: parsing per signature costs as much as
     /// signing itself (an Ed25519 key derives its public half, an RSA key checks itself).
     active_key: Option<PrivateKey>,
+    /// The active key's encoded JWS header for each token type, made once: the header
+    /// of every token it signs is the same.
+    active_headers: Vec<(TokenType, String)>,
     /// Every published public key, parsed for verification, with the time it leaves the
     /// JWKS (`None`: active).
     published: Vec<Published>,
@@ -87,8 +116,9 @@ impl Keys {
             retire_secs: tokens.longest_signed_token_ttl().as_secs_i64(),
             ring: RwLock::new(ring.unwrap_or_else(|| Ring {
                 active_kid: String::new(),
-                active_alg: tokens.signing_alg.jwt_algorithm(),
+                active_alg: tokens.signing_alg,
                 active_key: None,
+                active_headers: Vec::new(),
                 published: Vec::new(),
             })),
             rotating: tokio::sync::Mutex::new(()),
@@ -119,8 +149,8 @@ impl Keys {
             let has_active = ring
                 .published
                 .iter()
-                .any(|p| p.until.is_none() && p.jwk.common.key_id.as_deref() == Some(ring.active_kid.as_str()));
-            (has_active && ring.active_alg == self.alg.jwt_algorithm()).then(|| ring.active_kid.clone())
+                .any(|p| p.until.is_none() && p.jwk.kid == ring.active_kid);
+            (has_active && ring.active_alg == self.alg).then(|| ring.active_kid.clone())
         };
         let due = match active {
             None => true,
@@ -170,44 +200,59 @@ impl Keys {
         self.alg
     }
 
-    /// Signs `claims` as a JWT (JWS compact serialization) with the active key; `typ`
-    /// goes in the header.
-    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, KeyError> {
-        use base64::Engine;
+    /// Signs `claims` as a JWT (JWS compact serialization) with the active key.
+    pub fn sign<T: Serialize>(&self, claims: &T, typ: TokenType) -> Result<String, KeyError> {
+        let claims = serde_json::to_vec(claims).map_err(|e| KeyError::Crypto {
+            kid: "(active)".into(),
+            detail: e.to_string(),
+        })?;
         let ring = self.read();
-        let crypto = |detail: String| KeyError::Crypto {
+        let crypto = |detail: &str| KeyError::Crypto {
             kid: ring.active_kid.clone(),
-            detail,
+            detail: detail.to_string(),
         };
         let key = ring
             .active_key
             .as_ref()
-            .ok_or_else(|| crypto("no active signing key".into()))?;
-        let mut header = Header::new(ring.active_alg);
-        header.kid = Some(ring.active_kid.clone());
-        header.typ = Some(typ.to_string());
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let header = serde_json::to_vec(&header).map_err(|e| crypto(e.to_string()))?;
-        let claims = serde_json::to_vec(claims).map_err(|e| crypto(e.to_string()))?;
-        let message = format!("{}.{}", b64.encode(header), b64.encode(claims));
-        let signature = key.sign(message.as_bytes()).map_err(|e| crypto(e.to_string()))?;
-        Ok(format!("{message}.{}", b64.encode(signature)))
+            .ok_or_else(|| crypto("no active signing key"))?;
+        let header = ring
+            .active_headers
+            .iter()
+            .find_map(|(t, header)| (*t == typ).then_some(header))
+            .ok_or_else(|| crypto("no header for this token type"))?;
+        // header.payload.signature, each part base64url: the exact size is known.
+        let encoded_len = |bytes: usize| bytes.div_ceil(3) * 4;
+        // RSA-2048 signatures (256 bytes) are the longest Gatehouse makes.
+        let signature_len = encoded_len(256);
+        let mut token = String::with_capacity(header.len() + encoded_len(claims.len()) + signature_len + 2);
+        token.push_str(header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+        let signature = key.sign(token.as_bytes()).map_err(|e| crypto(&e.to_string()))?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 
     /// Verifies a JWT this server signed: a published key, the header `typ` and `alg`,
     /// and the signature, with the public keys parsed when the ring was loaded. Returns
     /// the claims; the caller checks `iss`, `exp` and the rest.
-    pub fn verify(&self, token: &str, typ: &str, now: i64) -> Result<serde_json::Value, String> {
+    pub fn verify(&self, token: &str, typ: TokenType, now: i64) -> Result<serde_json::Value, String> {
         let token = jws::Compact::parse(token)?;
-        if !token.header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
-            return Err(format!("not a token of type {typ}"));
+        if !token
+            .header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(typ.typ()))
+        {
+            return Err(format!("not a token of type {}", typ.typ()));
         }
         let kid = token.header.kid.as_deref().ok_or("no kid")?;
         let ring = self.read();
         let published = ring
             .published
             .iter()
-            .find(|p| p.is_published(now) && p.jwk.common.key_id.as_deref() == Some(kid))
+            .find(|p| p.is_published(now) && p.jwk.kid == kid)
             .ok_or("signed with a key that is not published")?;
         published.key.verify(&token)?;
         token.claims()
@@ -287,9 +332,8 @@ async fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
     let mut published = Vec::new();
     let mut active_key = None;
     for record in &records {
-        let (_, jwk) = decode_key(record)?;
         let private = PrivateKey::parse(record)?;
-        let key = private.public_key();
+        let (key, jwk) = public_jwk(record, &private)?;
         let until = match record.retired_at {
             None if record.kid == active.kid => None,
             // Another active key that lost to a newer one (a crash mid-rotation).
@@ -301,10 +345,15 @@ async fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
             active_key = Some(private);
         }
     }
+    let active_headers = TokenType::ALL
+        .into_iter()
+        .map(|typ| (typ, encoded_header(&active, typ)))
+        .collect();
     Ok(Some(Ring {
         active_kid: active.kid,
-        active_alg: active.alg.jwt_algorithm(),
+        active_alg: active.alg,
         active_key,
+        active_headers,
         published,
     }))
 }
@@ -318,59 +367,34 @@ async fn store_expiry(store: &Store, kid: &str, now: i64) -> Result<Option<i64>,
         .and_then(|(_, expires_at)| expires_at))
 }
 
-fn decode_key(record: &SigningKeyRecord) -> Result<(EncodingKey, Jwk), KeyError> {
-    let crypto = |detail: String| KeyError::Crypto {
+/// The base64url JWS header (RFC 7515 §4) of every token of type `typ` that `key` signs.
+fn encoded_header(key: &SigningKeyRecord, typ: TokenType) -> String {
+    let header = serde_json::json!({ "typ": typ.typ(), "alg": key.alg.as_str(), "kid": key.kid });
+    URL_SAFE_NO_PAD.encode(header.to_string())
+}
+
+/// A stored key's public half, parsed, and its JWK.
+fn public_jwk(record: &SigningKeyRecord, private: &PrivateKey) -> Result<(PublicKey, Jwk), KeyError> {
+    let (key, material) = private.public_key().map_err(|detail| KeyError::Crypto {
         kid: record.kid.clone(),
         detail,
+    })?;
+    let jwk = Jwk {
+        kty: material.kty(),
+        use_: "sig",
+        alg: record.alg.as_str(),
+        kid: record.kid.clone(),
+        material,
     };
-    let pem = record.private_key_pem.0.as_bytes();
-    let key = match record.alg {
-        SigningAlg::RS256 => EncodingKey::from_rsa_pem(pem),
-        SigningAlg::ES256 => EncodingKey::from_ec_pem(pem),
-        SigningAlg::EdDSA => EncodingKey::from_ed_pem(pem),
-    }
-    .map_err(|e| crypto(e.to_string()))?;
-    let mut jwk = Jwk::from_encoding_key(&key, record.alg.jwt_algorithm()).map_err(|e| crypto(e.to_string()))?;
-    jwk.common.key_id = Some(record.kid.clone());
-    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     Ok((key, jwk))
 }
 
 fn generate(alg: SigningAlg, now: i64) -> Result<SigningKeyRecord, KeyError> {
-    use rand::rngs::OsRng;
     let crypto = |detail: String| KeyError::Crypto {
         kid: "(new)".into(),
         detail,
     };
-    let pem = match alg {
-        SigningAlg::RS256 => {
-            use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-            let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| crypto(e.to_string()))?;
-            key.to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| crypto(e.to_string()))?
-                .to_string()
-        }
-        SigningAlg::ES256 => {
-            use p256::pkcs8::{EncodePrivateKey, LineEnding};
-            let key = p256::SecretKey::random(&mut OsRng);
-            key.to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| crypto(e.to_string()))?
-                .to_string()
-        }
-        SigningAlg::EdDSA => {
-            use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes, spki::der::pem::LineEnding};
-            let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
-            // PKCS#8 v1 (no embedded public key): the form jsonwebtoken reads.
-            let bytes = KeypairBytes {
-                secret_key: key.to_bytes(),
-                public_key: None,
-            };
-            bytes
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| crypto(e.to_string()))?
-                .to_string()
-        }
-    };
+    let pem = PrivateKey::generate(alg).map_err(crypto)?;
     let mut record = SigningKeyRecord {
         kid: String::new(),
         alg,
@@ -378,10 +402,9 @@ fn generate(alg: SigningAlg, now: i64) -> Result<SigningKeyRecord, KeyError> {
         created_at: now,
         retired_at: None,
     };
-    let (_, jwk) = decode_key(&record)?;
+    let private = PrivateKey::parse(&record)?;
+    let (_, jwk) = public_jwk(&record, &private)?;
     // RFC 7638 thumbprint: a kid that names the key itself.
-    record.kid = jwk
-        .thumbprint(ThumbprintHash::SHA256)
-        .map_err(|e| crypto(e.to_string()))?;
+    record.kid = jwk.material.thumbprint();
     Ok(record)
 }

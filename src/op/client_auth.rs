@@ -8,10 +8,11 @@ use crate::tokens::{Params, TokenError};
 use axum::extract::{Form, FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
+use std::sync::Arc;
 
 /// A form request from an authenticated client.
 pub struct ClientRequest {
-    pub client: Client,
+    pub client: Arc<Client>,
     pub params: Params,
 }
 
@@ -19,22 +20,26 @@ impl FromRequest<AppState> for ClientRequest {
     type Rejection = TokenError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = request.headers().clone();
+        // Read before the body consumes the request; refused only after the form is read.
+        let basic = basic_credentials(request.headers());
         let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
             .await
             .map_err(|e| TokenError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
         let params = Params::new(pairs);
-        let client = authenticate(state, &headers, &params).await?;
+        let client = authenticate(state, basic?, &params).await?;
         Ok(ClientRequest {
-            client: client.clone(),
+            client: Arc::clone(client),
             params,
         })
     }
 }
 
 /// Authenticates the client the way it is registered to (RFC 6749 §2.3).
-async fn authenticate<'s>(state: &'s AppState, headers: &HeaderMap, params: &Params) -> Result<&'s Client, TokenError> {
-    let basic = basic_credentials(headers)?;
+async fn authenticate<'s>(
+    state: &'s AppState,
+    basic: Option<(String, String)>,
+    params: &Params,
+) -> Result<&'s Arc<Client>, TokenError> {
     let sent_id = params.get("client_id")?;
     let sent_secret = params.get("client_secret")?;
     let (client_id, secret, method) = match (&basic, sent_secret) {
@@ -53,7 +58,7 @@ async fn authenticate<'s>(state: &'s AppState, headers: &HeaderMap, params: &Par
         ));
     }
     let unknown = || TokenError::InvalidClient("client authentication failed".into());
-    let client = state.config.client(client_id).ok_or_else(unknown)?;
+    let client = state.config.shared_client(client_id).ok_or_else(unknown)?;
     if client.token_endpoint_auth_method != method {
         return Err(unknown());
     }

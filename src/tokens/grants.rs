@@ -4,6 +4,7 @@
 use super::sign::Grant;
 use super::{TokenError, TokenRequest, TokenResponse, TokenService, has_scope};
 use crate::config::{Client, GrantType};
+use crate::keys::TokenType;
 use crate::secrets;
 use crate::store::{Commit, CompletedLogin, Redeemed, RefreshToken, Versioned};
 use serde_json::json;
@@ -219,7 +220,7 @@ impl TokenService<'_> {
             "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
         });
         Ok(TokenResponse {
-            access_token: self.keys.sign(&claims, "at+jwt")?,
+            access_token: self.keys.sign(&claims, TokenType::Access)?,
             token_type: "Bearer",
             expires_in: exp - self.now,
             scope,

@@ -2,6 +2,7 @@
 //! claims its scopes release, for the token endpoint and the authorization endpoint.
 
 use super::{FrontChannelTokens, IssuedAccessToken, TokenError, TokenResponse, TokenService, has_scope};
+use crate::keys::TokenType;
 use crate::mapping::release;
 use crate::secrets;
 use crate::store::{AuthorizationRequest, CompletedLogin};
@@ -82,7 +83,7 @@ impl TokenService<'_> {
             "client_id": grant.client_id, "scope": grant.scope, "iat": self.now, "exp": exp, "jti": jti,
             "auth_time": grant.login.auth_time, "sid": grant.login.sid,
         });
-        Ok(self.keys.sign(&claims, "at+jwt")?)
+        Ok(self.keys.sign(&claims, TokenType::Access)?)
     }
 
     /// An ID token with the claims the grant's scopes release, bound to the access token
@@ -111,7 +112,7 @@ impl TokenService<'_> {
         if let Some(nonce) = grant.nonce {
             claims.insert("nonce".into(), Json::String(nonce.to_string()));
         }
-        Ok(self.keys.sign(&Json::Object(claims), "JWT")?)
+        Ok(self.keys.sign(&Json::Object(claims), TokenType::Id)?)
     }
 
     /// The account's mapped claims that `scope` releases.

@@ -3,7 +3,7 @@
 
 use super::{TokenError, TokenService};
 use crate::config::{Client, Config};
-use crate::keys::Keys;
+use crate::keys::{Keys, TokenType};
 use crate::secrets;
 use crate::store::{
     AuthorizationRequest, CompletedLogin, Redeemed, RefreshFamily, RefreshToken, RevokedToken, Store, StoreError, Write,
@@ -36,7 +36,7 @@ pub async fn active_access_token(
     now: i64,
 ) -> Result<Map<String, Json>, &'static str> {
     let claims = keys
-        .verify(token, "at+jwt", now)
+        .verify(token, TokenType::Access, now)
         .map_err(|_| "the access token is not valid")?;
     let Json::Object(claims) = claims else {
         return Err("the access token is not valid");

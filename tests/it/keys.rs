@@ -157,3 +157,117 @@ async fn a_database_in_use_is_reported_clearly() {
     }
     server.stop().await;
 }
+
+/// A key as Gatehouse wrote it before it generated keys with aws-lc-rs: PKCS#8 PEM from the `rsa` and `p256` crates,
+/// and for Ed25519 the PKCS#8 v1 form ed25519-dalek wrote (no public key inside).
+fn key_as_earlier_releases_wrote_it(alg: &str) -> String {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let mut rng = rand::rngs::OsRng;
+    match alg {
+        "RS256" => rsa::RsaPrivateKey::new(&mut rng, 2048)
+            .unwrap()
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string(),
+        "ES256" => p256::SecretKey::random(&mut rng)
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string(),
+        _ => {
+            // RFC 8410 §7: version 0, the Ed25519 OID, the 32-byte seed as an OCTET STRING.
+            let mut der = vec![
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+            ];
+            der.extend(rand::random::<[u8; 32]>());
+            pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &der).unwrap()
+        }
+    }
+}
+
+/// The JWK and RFC 7638 kid that jsonwebtoken, which made them before, gives `pem`.
+fn jwk_by_jsonwebtoken(alg: &str, pem: &str) -> (serde_json::Value, String) {
+    use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let (key, alg) = match alg {
+        "RS256" => (EncodingKey::from_rsa_pem(pem.as_bytes()), Algorithm::RS256),
+        "ES256" => (EncodingKey::from_ec_pem(pem.as_bytes()), Algorithm::ES256),
+        _ => (EncodingKey::from_ed_pem(pem.as_bytes()), Algorithm::EdDSA),
+    };
+    let jwk = Jwk::from_encoding_key(&key.unwrap(), alg).unwrap();
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256).unwrap();
+    (serde_json::to_value(&jwk).unwrap(), kid)
+}
+
+/// The key material members of a JWK, for comparing two JWKs of one key.
+fn key_members(jwk: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    ["kty", "n", "e", "crv", "x", "y"]
+        .into_iter()
+        .filter_map(|m| jwk.get(m).map(|v| (m.to_string(), v.clone())))
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_written_by_earlier_releases_load_keep_their_kid_and_sign() {
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = key_as_earlier_releases_wrote_it(alg);
+        let (old_jwk, kid) = jwk_by_jsonwebtoken(alg, &pem);
+        let record = gatehouse::store::SigningKeyRecord {
+            kid: kid.clone(),
+            alg: serde_json::from_value(serde_json::json!(alg)).unwrap(),
+            private_key_pem: gatehouse::config::Secret(pem),
+            created_at: Clock::System.now(),
+            retired_at: None,
+        };
+        let store = open_when_released(&dir.path().join("data"));
+        store.keys.put(&kid, &record, None).await.unwrap();
+        drop(store);
+
+        let config = format!("[tokens]\nsigning_alg = \"{alg}\"\n");
+        let server = TestServer::start(dir.path(), &config, Clock::System).await;
+        let jwks = server.get_json("/jwks").await;
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "{alg}: the stored key is used, not replaced: {jwks}");
+        assert_eq!(keys[0]["kid"], kid.as_str(), "{alg}");
+        assert_eq!(keys[0]["alg"], alg);
+        assert_eq!(
+            key_members(&keys[0]),
+            key_members(&old_jwk),
+            "{alg}: the same public key"
+        );
+        let token = sign_test_token(&server);
+        assert_eq!(kid_of(&token), kid);
+        verify_with_jwks(&server, &token)
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn new_keys_are_named_by_their_rfc_7638_thumbprint() {
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("[tokens]\nsigning_alg = \"{alg}\"\n");
+        let server = TestServer::start(dir.path(), &config, Clock::System).await;
+        let jwks: jsonwebtoken::jwk::JwkSet = server.get("/jwks").await.json().await.unwrap();
+        let jwk = &jwks.keys[0];
+        assert_eq!(
+            jwk.common.key_id.as_deref(),
+            Some(
+                jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+                    .unwrap()
+                    .as_str()
+            ),
+            "{alg}"
+        );
+        assert_eq!(
+            jwk.common.public_key_use,
+            Some(jsonwebtoken::jwk::PublicKeyUse::Signature)
+        );
+        verify_with_jwks(&server, &sign_test_token(&server))
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        server.stop().await;
+    }
+}

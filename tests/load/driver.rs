@@ -21,6 +21,7 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// The HTTP client the browser module builds on.
 pub fn client() -> reqwest::Client {
+    gatehouse::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))

@@ -165,6 +165,7 @@ pub fn open_when_released(dir: &Path) -> gatehouse::store::Store {
 }
 
 pub fn client() -> reqwest::Client {
+    gatehouse::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -213,7 +214,12 @@ pub fn sign_test_token(server: &TestServer) -> String {
     let claims = serde_json::json!({
         "iss": TEST_ISSUER, "sub": "test", "aud": "client", "iat": now, "exp": now + 600,
     });
-    server.app.state().keys.sign(&claims, "JWT").expect("sign")
+    server
+        .app
+        .state()
+        .keys
+        .sign(&claims, gatehouse::keys::TokenType::Id)
+        .expect("sign")
 }
 
 /// Verifies `token` against the server's JWKS as a relying party would; returns its claims.
