@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
+pub mod verified_secrets;
 pub mod web;
 
 pub use clock::Clock;
@@ -129,6 +130,8 @@ pub struct Inner {
     /// The one client for calls to upstreams.
     pub http: reqwest::Client,
     pub clock: Clock,
+    /// Hashed client secrets that passed their check lately.
+    pub verified_secrets: verified_secrets::VerifiedSecrets,
 }
 
 impl std::ops::Deref for AppState {
@@ -160,6 +163,9 @@ impl App {
         let keys = Keys::open(store.clone(), &tokens, now).await?;
         let http = upstream::http_client().map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
         let upstreams = upstream::open_all(&config);
+        let verified_secrets =
+            verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
+                .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;
         Ok(App {
             state: AppState(Arc::new(Inner {
                 config,
@@ -170,6 +176,7 @@ impl App {
                 upstreams,
                 http,
                 clock,
+                verified_secrets,
             })),
         })
     }

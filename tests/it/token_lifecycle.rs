@@ -319,3 +319,43 @@ async fn a_token_whose_header_or_claims_were_changed_is_refused() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_remembered_hashed_secret_lets_only_that_secret_in_and_is_forgotten_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // BOB_HASH is the argon2 hash of "bob".
+    let hashed = TestClient::public("hashed")
+        .with("secret_hash", &format!("\"{}\"", support::BOB_HASH))
+        .with("grant_types", "[\"client_credentials\"]");
+    let config = TestConfig::new().client(hashed).bob().build();
+    let clock = Clock::manual(1_800_000_000);
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let grant = [("grant_type", "client_credentials")];
+    let status = |(status, _): (u16, Value)| status;
+    assert_eq!(status(post(&server, "/token", ("hashed", "wrong"), &grant).await), 401);
+    assert_eq!(status(post(&server, "/token", ("hashed", "bob"), &grant).await), 200);
+    assert_eq!(
+        server.app.state().verified_secrets.len(),
+        1,
+        "the success is remembered"
+    );
+    assert_eq!(status(post(&server, "/token", ("hashed", "bob"), &grant).await), 200);
+    assert_eq!(
+        status(post(&server, "/token", ("hashed", "wrong"), &grant).await),
+        401,
+        "a remembered success lets no other secret in"
+    );
+    assert_eq!(status(post(&server, "/token", ("hashed", "bobx"), &grant).await), 401);
+    clock.advance(gatehouse::verified_secrets::TRUSTED_FOR_SECS);
+    assert_eq!(
+        status(post(&server, "/token", ("hashed", "bob"), &grant).await),
+        200,
+        "once forgotten, the secret is checked again"
+    );
+    assert_eq!(
+        server.app.state().verified_secrets.len(),
+        1,
+        "wrong secrets are never kept"
+    );
+    server.stop().await;
+}
