@@ -3,8 +3,8 @@
 
 use super::{AppState, routes};
 use crate::response_type::{ResponseMode, ResponseType};
-use axum::Json;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -88,6 +88,13 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     }
 }
 
-pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
-    Json(metadata(&state))
+/// The document's JSON, encoded once when the router is built: nothing in it changes
+/// while the server runs.
+pub fn document(state: &AppState) -> Bytes {
+    // Plain strings, booleans and lists: encoding cannot fail.
+    Bytes::from(serde_json::to_vec(&metadata(state)).unwrap_or_default())
+}
+
+pub async fn handler(document: Bytes) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document)
 }

@@ -31,8 +31,9 @@ use axum::routing::{get, post};
 use tracing::Instrument;
 
 pub fn router(state: AppState) -> Router {
+    let discovery = discovery::document(&state);
     Router::new()
-        .route(routes::DISCOVERY, get(discovery::handler))
+        .route(routes::DISCOVERY, get(move || discovery::handler(discovery.clone())))
         .route(routes::JWKS, get(jwks::handler))
         .route(routes::HEALTH, get(health::handler))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
