@@ -17,6 +17,9 @@ pub const TRUSTED_FOR_SECS: i64 = 300;
 pub const CAPACITY: usize = 1024;
 
 pub struct VerifiedSecrets {
+    /// One argon2 check per core at a time: a burst of requests with a secret not yet
+    /// remembered waits for the first check instead of all running it (each holds ~19 MiB).
+    checking: tokio::sync::Semaphore,
     key: hmac::Key,
     trusted_for: i64,
     capacity: usize,
@@ -27,7 +30,9 @@ pub struct VerifiedSecrets {
 impl VerifiedSecrets {
     pub fn new(capacity: usize, trusted_for: i64) -> Result<VerifiedSecrets, aws_lc_rs::error::Unspecified> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(VerifiedSecrets {
+            checking: tokio::sync::Semaphore::new(cores),
             key: hmac::Key::generate(hmac::HMAC_SHA256, &rng)?,
             trusted_for,
             capacity,
@@ -35,14 +40,36 @@ impl VerifiedSecrets {
         })
     }
 
+    /// Whether `secret` matches the argon2 `hash` configured for `client_id`: remembered
+    /// from a recent check, or checked now on the blocking pool.
+    pub async fn verify(&self, client_id: &str, hash: &str, secret: &str, now: i64) -> Result<bool, String> {
+        if self.holds(client_id, hash, secret, now) {
+            return Ok(true);
+        }
+        let _permit = self.checking.acquire().await.map_err(|e| e.to_string())?;
+        // Another request may have checked the same secret while this one waited.
+        if self.holds(client_id, hash, secret, now) {
+            return Ok(true);
+        }
+        let (owned_hash, owned_secret) = (hash.to_string(), secret.to_string());
+        // argon2 is deliberately slow: keep it off the async workers.
+        let verified = tokio::task::spawn_blocking(move || crate::secrets::verify_password(&owned_hash, &owned_secret))
+            .await
+            .map_err(|e| e.to_string())?;
+        if verified {
+            self.remember(client_id, hash, secret, now);
+        }
+        Ok(verified)
+    }
+
     /// Whether `secret` passed the check against `hash` for `client_id` recently.
-    pub fn holds(&self, client_id: &str, hash: &str, secret: &str, now: i64) -> bool {
+    fn holds(&self, client_id: &str, hash: &str, secret: &str, now: i64) -> bool {
         let tag = self.tag(client_id, hash, secret);
         self.lock().get(&tag).is_some_and(|until| *until > now)
     }
 
     /// Remembers that `secret` passed the check against `hash` for `client_id` at `now`.
-    pub fn remember(&self, client_id: &str, hash: &str, secret: &str, now: i64) {
+    fn remember(&self, client_id: &str, hash: &str, secret: &str, now: i64) {
         let tag = self.tag(client_id, hash, secret);
         let mut verified = self.lock();
         if verified.len() >= self.capacity && !verified.contains_key(&tag) {

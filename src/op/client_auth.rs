@@ -65,27 +65,14 @@ async fn authenticate<'s>(
     let verified = match (&client.secret, secret) {
         (None, None) => true,
         (Some(ClientSecret::Plain(expected)), Some(given)) => crate::secrets::equal(&expected.0, given),
-        (Some(ClientSecret::Argon2Hash(hash)), Some(given)) => verify_hashed(state, client_id, &hash.0, given).await?,
+        (Some(ClientSecret::Argon2Hash(hash)), Some(given)) => state
+            .verified_secrets
+            .verify(client_id, &hash.0, given, state.clock.now())
+            .await
+            .map_err(TokenError::Server)?,
         _ => false,
     };
     if verified { Ok(client) } else { Err(unknown()) }
-}
-
-/// Checks `given` against the client's argon2 `hash`, or trusts a recent success.
-async fn verify_hashed(state: &AppState, client_id: &str, hash: &str, given: &str) -> Result<bool, TokenError> {
-    let now = state.clock.now();
-    if state.verified_secrets.holds(client_id, hash, given, now) {
-        return Ok(true);
-    }
-    let (owned_hash, owned_given) = (hash.to_string(), given.to_string());
-    // argon2 is deliberately slow: keep it off the async workers.
-    let verified = tokio::task::spawn_blocking(move || crate::secrets::verify_password(&owned_hash, &owned_given))
-        .await
-        .map_err(|e| TokenError::Server(e.to_string()))?;
-    if verified {
-        state.verified_secrets.remember(client_id, hash, given, now);
-    }
-    Ok(verified)
 }
 
 /// The client id and secret of an `Authorization: Basic` header, form-urldecoded as

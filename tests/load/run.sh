@@ -63,8 +63,9 @@ free_port() {
 }
 
 write_config() { # DIR PORT ALG
-  local hash
+  local hash secret_hash
   hash=$(printf bob | "$gatehouse" hash-password)
+  secret_hash=$(printf hashed-secret | "$gatehouse" hash-secret)
   {
     cat <<EOF
 issuer = "http://127.0.0.1:$2"
@@ -85,6 +86,12 @@ consent = false
 [[clients]]
 id = "machine"
 secret = "machine-secret"
+grant_types = ["client_credentials"]
+
+# A client whose secret is configured as an argon2 hash.
+[[clients]]
+id = "hashed"
+secret_hash = "$secret_hash"
 grant_types = ["client_credentials"]
 
 [[clients]]
@@ -141,6 +148,8 @@ for alg in "${ALGS[@]}"; do
   echo "== $alg: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PEOPLE people logged in"
   printf '%-20s %12s %10s %8s\n' scenario "requests/s" p99 errors
   run_wrk client_credentials tests/load/request.lua POST /token "$(basic machine machine-secret)" \
+    "grant_type=client_credentials&scope=api%3Aread"
+  run_wrk "cc (secret_hash)" tests/load/request.lua POST /token "$(basic hashed hashed-secret)" \
     "grant_type=client_credentials&scope=api%3Aread"
   run_wrk refresh_token tests/load/refresh.lua "$dir/refresh_tokens" "$THREADS" "$(basic app app-secret)"
   run_wrk userinfo tests/load/request.lua GET /userinfo "Bearer $access_token"
