@@ -14,7 +14,7 @@ const ATTEMPTS: u32 = 3;
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
 /// The logout token for `client_id` about `session` (Back-Channel Logout 1.0 §2.4).
-pub fn logout_token(
+pub async fn logout_token(
     config: &Config,
     keys: &Keys,
     client_id: &str,
@@ -26,14 +26,17 @@ pub fn logout_token(
         "sub": session.sub, "sid": session.sid,
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
-    keys.sign(&claims, TokenType::Logout)
+    keys.sign(&claims, TokenType::Logout).await
 }
 
 /// Ends the session `sid` (its refresh families revoked) and starts telling its clients;
 /// `None` when there is no such live session.
 pub async fn end_session(app: Parts<'_>, sid: &str, now: i64) -> Result<Option<Deliveries>, crate::store::StoreError> {
     let ended = crate::sessions::end(app.store, app.config, sid, now).await?;
-    Ok(ended.map(|session| notify(app, &session, now)))
+    Ok(match ended {
+        Some(session) => Some(notify(app, &session, now).await),
+        None => None,
+    })
 }
 
 /// What ending a session needs.
@@ -73,7 +76,7 @@ impl Deliveries {
 }
 
 /// Sends logout tokens for `session` to its clients.
-fn notify(app: Parts<'_>, session: &Session, now: i64) -> Deliveries {
+async fn notify(app: Parts<'_>, session: &Session, now: i64) -> Deliveries {
     let mut deliveries = tokio::task::JoinSet::new();
     for client_id in &session.clients {
         let Some(uri) = app
@@ -83,7 +86,7 @@ fn notify(app: Parts<'_>, session: &Session, now: i64) -> Deliveries {
         else {
             continue;
         };
-        let token = match logout_token(app.config, app.keys, client_id, session, now) {
+        let token = match logout_token(app.config, app.keys, client_id, session, now).await {
             Ok(token) => token,
             Err(e) => {
                 tracing::error!(client = %client_id, error = %e, "cannot sign a logout token");

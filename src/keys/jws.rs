@@ -71,6 +71,13 @@ impl PrivateKey {
         pem_rfc7468::encode_string(PKCS8_LABEL, pem_rfc7468::LineEnding::LF, &der).map_err(|e| e.to_string())
     }
 
+    /// Whether a signature takes long enough to be kept off the async workers: RSA-2048
+    /// signs in 0.25 to 1 ms, ECDSA P-256 and Ed25519 in 10 to 30 µs, less than the move
+    /// to another thread would cost.
+    pub(super) fn is_slow(&self) -> bool {
+        matches!(self, PrivateKey::Rs256(_))
+    }
+
     /// The JWS signature of `message` (RFC 7518 §3.3, §3.4 and RFC 8037: PKCS#1 v1.5
     /// with SHA-256, ECDSA P-256 as r || s, Ed25519).
     pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {

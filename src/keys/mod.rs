@@ -6,6 +6,7 @@
 
 mod jwk;
 mod jws;
+mod signer;
 
 use jwk::Jwk;
 pub use jwk::JwkSet;
@@ -16,7 +17,7 @@ use crate::store::{SigningKeyRecord, Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -24,6 +25,8 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error("signing key {kid}: {detail}")]
     Crypto { kid: String, detail: String },
+    #[error("cannot start the signing threads: {0}")]
+    Threads(String),
 }
 
 /// What `keys list` shows of a key.
@@ -76,6 +79,8 @@ pub struct Keys {
     ring: RwLock<Ring>,
     /// Held while deciding on and making a rotation, so two callers never both rotate.
     rotating: tokio::sync::Mutex<()>,
+    /// Makes the slow (RSA) signatures, off the async workers.
+    signer: signer::Signer,
 }
 
 struct Ring {
@@ -83,7 +88,7 @@ struct Ring {
     active_alg: SigningAlg,
     /// Parsed once when the ring is loaded: parsing per signature costs as much as
     /// signing itself (an Ed25519 key derives its public half, an RSA key checks itself).
-    active_key: Option<PrivateKey>,
+    active_key: Option<Arc<PrivateKey>>,
     /// The active key's encoded JWS header for each token type, made once: the header
     /// of every token it signs is the same.
     active_headers: Vec<(TokenType, String)>,
@@ -122,6 +127,7 @@ impl Keys {
                 published: Vec::new(),
             })),
             rotating: tokio::sync::Mutex::new(()),
+            signer: signer::Signer::start().map_err(|e| KeyError::Threads(e.to_string()))?,
             store,
         };
         keys.rotate_if_due(now).await?;
@@ -201,34 +207,45 @@ impl Keys {
     }
 
     /// Signs `claims` as a JWT (JWS compact serialization) with the active key.
-    pub fn sign<T: Serialize>(&self, claims: &T, typ: TokenType) -> Result<String, KeyError> {
+    pub async fn sign<T: Serialize>(&self, claims: &T, typ: TokenType) -> Result<String, KeyError> {
         let claims = serde_json::to_vec(claims).map_err(|e| KeyError::Crypto {
             kid: "(active)".into(),
             detail: e.to_string(),
         })?;
-        let ring = self.read();
-        let crypto = |detail: &str| KeyError::Crypto {
-            kid: ring.active_kid.clone(),
-            detail: detail.to_string(),
+        let (key, kid, mut token) = {
+            let ring = self.read();
+            let crypto = |detail: &str| KeyError::Crypto {
+                kid: ring.active_kid.clone(),
+                detail: detail.to_string(),
+            };
+            let key = ring.active_key.clone().ok_or_else(|| crypto("no active signing key"))?;
+            let header = ring
+                .active_headers
+                .iter()
+                .find_map(|(t, header)| (*t == typ).then_some(header))
+                .ok_or_else(|| crypto("no header for this token type"))?;
+            // header.payload.signature, each part base64url: the exact size is known.
+            let encoded_len = |bytes: usize| bytes.div_ceil(3) * 4;
+            // RSA-2048 signatures (256 bytes) are the longest Gatehouse makes.
+            let signature_len = encoded_len(256);
+            let mut token = String::with_capacity(header.len() + encoded_len(claims.len()) + signature_len + 2);
+            token.push_str(header);
+            (key, ring.active_kid.clone(), token)
         };
-        let key = ring
-            .active_key
-            .as_ref()
-            .ok_or_else(|| crypto("no active signing key"))?;
-        let header = ring
-            .active_headers
-            .iter()
-            .find_map(|(t, header)| (*t == typ).then_some(header))
-            .ok_or_else(|| crypto("no header for this token type"))?;
-        // header.payload.signature, each part base64url: the exact size is known.
-        let encoded_len = |bytes: usize| bytes.div_ceil(3) * 4;
-        // RSA-2048 signatures (256 bytes) are the longest Gatehouse makes.
-        let signature_len = encoded_len(256);
-        let mut token = String::with_capacity(header.len() + encoded_len(claims.len()) + signature_len + 2);
-        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(claims, &mut token);
-        let signature = key.sign(token.as_bytes()).map_err(|e| crypto(&e.to_string()))?;
+        let crypto = |detail: String| KeyError::Crypto {
+            kid: kid.clone(),
+            detail,
+        };
+        let signature = if key.is_slow() {
+            let (signed, signature) = self.signer.sign(key, token).await.map_err(|e| crypto(e.into()))?;
+            token = signed;
+            signature
+        } else {
+            key.sign(token.as_bytes())
+        }
+        .map_err(|e| crypto(e.to_string()))?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
@@ -342,7 +359,7 @@ async fn load_ring(store: &Store, now: i64) -> Result<Option<Ring>, KeyError> {
         };
         published.push(Published { jwk, key, until });
         if record.kid == active.kid {
-            active_key = Some(private);
+            active_key = Some(Arc::new(private));
         }
     }
     let active_headers = TokenType::ALL

@@ -28,7 +28,7 @@ impl TokenService<'_> {
             TokenRequest::RefreshToken { refresh_token, scope } => {
                 self.refresh(client, &refresh_token, scope.as_deref()).await
             }
-            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref()),
+            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref()).await,
         }
     }
 
@@ -200,7 +200,7 @@ impl TokenService<'_> {
 
     /// The client_credentials grant: an access token whose `sub` is the client, for the
     /// custom scopes it asks for.
-    fn client_credentials(&self, client: &Client, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+    async fn client_credentials(&self, client: &Client, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
         if !client.grant_types.contains(&GrantType::ClientCredentials) {
             return Err(TokenError::UnauthorizedClient(
                 "this client may not use client_credentials".into(),
@@ -220,7 +220,7 @@ impl TokenService<'_> {
             "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
         });
         Ok(TokenResponse {
-            access_token: self.keys.sign(&claims, TokenType::Access)?,
+            access_token: self.keys.sign(&claims, TokenType::Access).await?,
             token_type: "Bearer",
             expires_in: exp - self.now,
             scope,

@@ -26,7 +26,7 @@ impl TokenService<'_> {
         access_exp: i64,
         refresh_token: Option<String>,
     ) -> Result<TokenResponse, TokenError> {
-        let access_token = self.access_token(grant, jti, access_exp)?;
+        let access_token = self.access_token(grant, jti, access_exp).await?;
         let id_token = if has_scope(grant.scope, "openid") {
             Some(self.id_token(grant, Some(&access_token), None).await?)
         } else {
@@ -61,7 +61,7 @@ impl TokenService<'_> {
         let access_token = if request.response_type.token {
             let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
             Some(IssuedAccessToken {
-                token: self.access_token(&grant, &secrets::random_token(), exp)?,
+                token: self.access_token(&grant, &secrets::random_token(), exp).await?,
                 expires_in: exp - self.now,
             })
         } else {
@@ -77,13 +77,13 @@ impl TokenService<'_> {
     }
 
     /// An RFC 9068 access token.
-    fn access_token(&self, grant: &Grant, jti: &str, exp: i64) -> Result<String, TokenError> {
+    async fn access_token(&self, grant: &Grant<'_>, jti: &str, exp: i64) -> Result<String, TokenError> {
         let claims = json!({
             "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id,
             "client_id": grant.client_id, "scope": grant.scope, "iat": self.now, "exp": exp, "jti": jti,
             "auth_time": grant.login.auth_time, "sid": grant.login.sid,
         });
-        Ok(self.keys.sign(&claims, TokenType::Access)?)
+        Ok(self.keys.sign(&claims, TokenType::Access).await?)
     }
 
     /// An ID token with the claims the grant's scopes release, bound to the access token
@@ -112,7 +112,7 @@ impl TokenService<'_> {
         if let Some(nonce) = grant.nonce {
             claims.insert("nonce".into(), Json::String(nonce.to_string()));
         }
-        Ok(self.keys.sign(&Json::Object(claims), TokenType::Id)?)
+        Ok(self.keys.sign(&Json::Object(claims), TokenType::Id).await?)
     }
 
     /// The account's mapped claims that `scope` releases.

@@ -78,7 +78,7 @@ async fn keys_rotate_reaches_the_running_server_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with_admin(dir.path(), &config(), Clock::System).await;
     let old_kid = jwks_kids(&server).await.remove(0);
-    let old_token = sign_test_token(&server);
+    let old_token = sign_test_token(&server).await;
     let config = server.config_path.to_str().unwrap().to_string();
 
     let (code, stdout, stderr) = gatehouse_async(&["keys", "rotate", "--config", &config]).await;
@@ -86,7 +86,7 @@ async fn keys_rotate_reaches_the_running_server_without_a_restart() {
     assert!(stdout.contains("new active key"), "{stdout}");
     let kids = jwks_kids(&server).await;
     assert_eq!(kids.len(), 2, "published at once: {kids:?}");
-    let new_token = sign_test_token(&server);
+    let new_token = sign_test_token(&server).await;
     let new_kid = jsonwebtoken::decode_header(&new_token).unwrap().kid.unwrap();
     assert_ne!(new_kid, old_kid, "new tokens carry the new kid");
     verify_with_jwks(&server, &old_token)

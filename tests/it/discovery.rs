@@ -169,7 +169,7 @@ async fn the_jwks_verifies_a_token_the_server_signed_with_each_algorithm() {
                 "{alg}: the JWKS leaks the private part {private}"
             );
         }
-        let token = sign_test_token(&server);
+        let token = sign_test_token(&server).await;
         let claims = verify_with_jwks(&server, &token)
             .await
             .unwrap_or_else(|e| panic!("{alg}: {e}"));

@@ -19,7 +19,7 @@ async fn the_kid_survives_a_restart() {
 
     let server = TestServer::start(dir.path(), "", Clock::System).await;
     assert_eq!(jwks_kids(&server).await, before, "the same key after a restart");
-    assert_eq!(kid_of(&sign_test_token(&server)), before[0]);
+    assert_eq!(kid_of(&sign_test_token(&server).await), before[0]);
     server.stop().await;
 }
 
@@ -28,7 +28,7 @@ async fn keys_rotate_publishes_both_keys_and_new_tokens_use_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), "", Clock::System).await;
     let old_kid = jwks_kids(&server).await.remove(0);
-    let old_token = sign_test_token(&server);
+    let old_token = sign_test_token(&server).await;
     let config = server.config_path.to_str().unwrap().to_string();
     server.stop().await;
 
@@ -40,7 +40,7 @@ async fn keys_rotate_publishes_both_keys_and_new_tokens_use_the_new_one() {
     let kids = jwks_kids(&server).await;
     assert_eq!(kids.len(), 2, "both keys are published: {kids:?}");
     assert!(kids.contains(&old_kid));
-    let new_token = sign_test_token(&server);
+    let new_token = sign_test_token(&server).await;
     let new_kid = kid_of(&new_token);
     assert_ne!(new_kid, old_kid, "new tokens are signed with the new key");
     assert!(kids.contains(&new_kid));
@@ -110,7 +110,7 @@ async fn keys_rotate_on_schedule() {
     server.app.maintain().await.unwrap();
     let second = server.app.state().keys.active_kid();
     assert_ne!(second, first, "rotated when due");
-    assert_eq!(kid_of(&sign_test_token(&server)), second);
+    assert_eq!(kid_of(&sign_test_token(&server).await), second);
     assert_eq!(jwks_kids(&server).await.len(), 2);
     server.stop().await;
 }
@@ -132,7 +132,7 @@ async fn changing_signing_alg_makes_a_new_key_and_keeps_the_old_one_published() 
         .collect();
     assert_eq!(algs.len(), 2);
     assert!(algs.contains(&"ES256") && algs.contains(&"RS256"), "{algs:?}");
-    let token = sign_test_token(&server);
+    let token = sign_test_token(&server).await;
     assert_ne!(kid_of(&token), rsa_kid);
     assert_eq!(
         jsonwebtoken::decode_header(&token).unwrap().alg,
@@ -235,7 +235,7 @@ async fn keys_written_by_earlier_releases_load_keep_their_kid_and_sign() {
             key_members(&old_jwk),
             "{alg}: the same public key"
         );
-        let token = sign_test_token(&server);
+        let token = sign_test_token(&server).await;
         assert_eq!(kid_of(&token), kid);
         verify_with_jwks(&server, &token)
             .await
@@ -265,7 +265,7 @@ async fn new_keys_are_named_by_their_rfc_7638_thumbprint() {
             jwk.common.public_key_use,
             Some(jsonwebtoken::jwk::PublicKeyUse::Signature)
         );
-        verify_with_jwks(&server, &sign_test_token(&server))
+        verify_with_jwks(&server, &sign_test_token(&server).await)
             .await
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
         server.stop().await;

@@ -209,7 +209,7 @@ pub async fn jwks_kids(server: &TestServer) -> Vec<String> {
 const TEST_ISSUER: &str = "https://issuer.test";
 
 /// Signs a small ID-token-shaped JWT with the server's active key.
-pub fn sign_test_token(server: &TestServer) -> String {
+pub async fn sign_test_token(server: &TestServer) -> String {
     let now = server.clock.now();
     let claims = serde_json::json!({
         "iss": TEST_ISSUER, "sub": "test", "aud": "client", "iat": now, "exp": now + 600,
@@ -219,6 +219,7 @@ pub fn sign_test_token(server: &TestServer) -> String {
         .state()
         .keys
         .sign(&claims, gatehouse::keys::TokenType::Id)
+        .await
         .expect("sign")
 }
 
