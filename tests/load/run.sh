@@ -156,6 +156,17 @@ for alg in "${ALGS[@]}"; do
   run_wrk introspect tests/load/request.lua POST /introspect "$(basic resource-server resource-server-secret)" \
     "token=$access_token"
   run_wrk discovery tests/load/request.lua GET /.well-known/openid-configuration ""
+  # Whether signing holds up cheap requests: discovery on 2 connections while 16 others
+  # ask for client_credentials tokens.
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s tests/load/request.lua "$base" -- POST /token \
+    "$(basic machine machine-secret)" "grant_type=client_credentials&scope=api%3Aread" >"$dir/beside" &
+  signing=$!
+  printf '%-20s' "discovery beside cc"
+  wrk -t1 -c2 -d"$DURATION" --latency -s tests/load/request.lua "$base" -- GET /.well-known/openid-configuration "" |
+    summarize
+  wait "$signing"
+  printf '%-20s' "cc beside discovery"
+  summarize <"$dir/beside"
   seconds=${DURATION%s}
   printf '%-20s' "login flow (c=$LOGIN_CONCURRENCY)"
   "$driver" logins "$base" "$LOGIN_CONCURRENCY" "$seconds" |
