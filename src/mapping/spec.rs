@@ -159,13 +159,15 @@ pub(super) fn lookup<'a>(input: &'a Json, path: &[String]) -> Option<&'a Json> {
 }
 
 fn coerce_to(value: Json, to: ValueType) -> Result<Json, String> {
+    // A preview of at most 40 characters; counted in characters, not bytes, so that the
+    // cut never falls inside one.
     let shown = || {
-        let mut text = value.to_string();
-        if text.len() > 40 {
-            text.truncate(37);
-            text.push_str("...");
+        let text = value.to_string();
+        if text.chars().count() > 40 {
+            text.chars().take(37).chain("...".chars()).collect()
+        } else {
+            text
         }
-        text
     };
     match (to, &value) {
         (ValueType::Json, Json::String(text)) => {

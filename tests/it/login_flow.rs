@@ -780,3 +780,28 @@ async fn cookies_are_http_only_and_same_site_lax() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_attribute_that_fails_its_mapping_type_ends_the_login_with_an_answer() {
+    use support::config::REDIRECT;
+    // Not JSON text, and the default mapping reads `address` as JSON: the error's preview
+    // is cut inside "é" (the 37th byte of the value's JSON text).
+    let address = format!("{}éééé, Île-de-France", "a".repeat(35));
+    let config = TestConfig::new()
+        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .bob_with(&format!("address = \"{address}\""))
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config, Clock::System).await;
+    let url = format!(
+        "{}/authorize?client_id=app&response_type=code&scope=openid%20address&redirect_uri={REDIRECT}&state=s1",
+        server.base
+    );
+    let params = local_login(&server.base, &Browser::default(), &url, "bob", "bob")
+        .await
+        .redirect_params();
+    assert!(params.contains_key("error"), "the app is told: {params:?}");
+    assert!(!params.contains_key("code"), "{params:?}");
+    assert_eq!(params.get("state").map(String::as_str), Some("s1"));
+    server.stop().await;
+}

@@ -147,3 +147,25 @@ fn an_evaluation_error_names_the_claim() {
     assert_ne!(code, 0);
     assert!(stderr.contains("subject: is empty"), "{stderr}");
 }
+
+#[test]
+fn a_value_that_fails_its_type_is_reported_even_with_a_multibyte_character_at_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.json");
+    // The preview of a failing value is cut after 37 characters: here the 37th byte of
+    // its JSON text falls inside "é".
+    let address = format!("{}éééé, Île-de-France", "a".repeat(35));
+    std::fs::write(
+        &input,
+        serde_json::json!({ "sub": "x", "address": address }).to_string(),
+    )
+    .unwrap();
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/claim-mappings/generic-oidc.toml");
+    let (code, _, stderr) = gatehouse(&["map", "--mapping", mapping, "--input", input.to_str().unwrap()]);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("claims.address: \"{}é... is not JSON text", "a".repeat(35))),
+        "{stderr}"
+    );
+}
