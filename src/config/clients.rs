@@ -57,6 +57,13 @@ fn validate_client(
     check_addresses(&raw, at, upstream_ids, problems);
     check_grant_types(at, &grant_types, secret.is_some(), problems);
     let method = auth_method(at, raw.token_endpoint_auth_method, secret.is_some(), problems);
+    if raw.introspect == Some(true) && secret.is_none() {
+        // Anyone can present a public client's id: it would let anyone introspect.
+        problems.push(Problem::new(
+            format!("{at}.introspect"),
+            "needs secret or secret_hash: a public client cannot prove who it is",
+        ));
+    }
     (problems.len() == start).then(|| Client {
         name: raw.name.unwrap_or_else(|| raw.id.clone()),
         id: raw.id,

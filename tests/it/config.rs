@@ -238,7 +238,8 @@ fn client_secrets_and_auth_methods_must_agree() {
         "{GOOD}\n[[clients]]\nid = \"public\"\nredirect_uris = [\"https://p.example.com/cb\"]\n\
          token_endpoint_auth_method = \"client_secret_post\"\n\
          [[clients]]\nid = \"both\"\nsecret = \"a\"\nsecret_hash = \"b\"\nredirect_uris = [\"https://b.example.com/cb\"]\n\
-         [[clients]]\nid = \"badhash\"\nsecret_hash = \"not-a-hash\"\nredirect_uris = [\"https://c.example.com/cb\"]\n"
+         [[clients]]\nid = \"badhash\"\nsecret_hash = \"not-a-hash\"\nredirect_uris = [\"https://c.example.com/cb\"]\n\
+         [[clients]]\nid = \"spa\"\nredirect_uris = [\"https://s.example.com/cb\"]\nintrospect = true\n"
     );
     assert_reports(
         &text,
@@ -246,6 +247,7 @@ fn client_secrets_and_auth_methods_must_agree() {
             "FILE: clients[1].token_endpoint_auth_method: needs secret or secret_hash",
             "FILE: clients[2].secret_hash: set either secret or secret_hash, not both",
             "FILE: clients[3].secret_hash: is not an argon2 PHC string",
+            "FILE: clients[4].introspect: needs secret or secret_hash: a public client cannot prove who it is",
         ],
     );
 }
