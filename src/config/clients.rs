@@ -221,7 +221,8 @@ fn response_types(
 }
 
 /// Redirect URIs are compared exactly, so each must be absolute and carry no fragment
-/// (RFC 6749 §3.1.2).
+/// (RFC 6749 §3.1.2); codes and tokens travel to them, so only `https`, `http` to this
+/// machine, and the private-use schemes of native apps (RFC 8252 §7.1, §8.3) are allowed.
 fn check_redirect_uris(at: &str, uris: &[String], problems: &mut Vec<Problem>) {
     for (j, uri) in uris.iter().enumerate() {
         let key = format!("{at}[{j}]");
@@ -230,7 +231,32 @@ fn check_redirect_uris(at: &str, uris: &[String], problems: &mut Vec<Problem>) {
             Ok(url) if url.fragment().is_some() => {
                 problems.push(Problem::new(key, format!("\"{uri}\" must not have a fragment (#...)")))
             }
-            Ok(_) => {}
+            Ok(url) => {
+                if let Err(why) = allowed_redirect(&url) {
+                    problems.push(Problem::new(key, format!("\"{uri}\" {why}")));
+                }
+            }
         }
+    }
+}
+
+fn allowed_redirect(url: &Url) -> Result<(), &'static str> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err("sends codes and tokens in the clear: use https (http only to 127.0.0.1, [::1] or localhost)"),
+        // RFC 8252 §7.1: a native app's scheme is a reversed domain name it controls, so it
+        // has a dot; that also keeps out javascript:, data:, file: and the like.
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err("has a scheme codes must not go to: use https, http to loopback, or a native app's reversed-domain scheme (com.example.app:/callback)"),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }

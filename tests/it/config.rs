@@ -105,6 +105,37 @@ post_logout_redirect_uris = ["logged-out"]"#,
 }
 
 #[test]
+fn redirect_uris_are_https_loopback_http_or_a_native_apps_scheme() {
+    let text = GOOD.replace(
+        r#"redirect_uris = ["https://app.example.com/callback"]"#,
+        r#"redirect_uris = ["https://app.example.com/callback", "http://127.0.0.1:8400/cb", "http://[::1]/cb",
+  "http://localhost:3000/cb", "com.example.app:/oauth2redirect", "javascript:alert(1)//",
+  "http://app.example.com/cb", "data:text/html,hi", "myapp://cb"]
+post_logout_redirect_uris = ["http://10.0.0.1/bye", "file:///etc/passwd"]"#,
+    );
+    let clear = "sends codes and tokens in the clear: use https";
+    let scheme = "has a scheme codes must not go to";
+    assert_reports(
+        &text,
+        &[
+            &format!("FILE: clients[0].redirect_uris[5]: \"javascript:alert(1)//\" {scheme}"),
+            &format!("FILE: clients[0].redirect_uris[6]: \"http://app.example.com/cb\" {clear}"),
+            &format!("FILE: clients[0].redirect_uris[7]: \"data:text/html,hi\" {scheme}"),
+            &format!("FILE: clients[0].redirect_uris[8]: \"myapp://cb\" {scheme}"),
+            &format!("FILE: clients[0].post_logout_redirect_uris[0]: \"http://10.0.0.1/bye\" {clear}"),
+            &format!("FILE: clients[0].post_logout_redirect_uris[1]: \"file:///etc/passwd\" {scheme}"),
+        ],
+    );
+    let (_, _, stderr, _dir) = check(&text);
+    for allowed in 0..5 {
+        assert!(
+            !stderr.contains(&format!("clients[0].redirect_uris[{allowed}]:")),
+            "redirect_uris[{allowed}] is allowed: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_client_may_only_name_known_upstreams() {
     let text = GOOD.replace(
         "secret = \"s3cret\"",
