@@ -248,7 +248,9 @@ fn allowed_redirect(url: &Url) -> Result<(), &'static str> {
         // RFC 8252 §7.1: a native app's scheme is a reversed domain name it controls, so it
         // has a dot; that also keeps out javascript:, data:, file: and the like.
         scheme if scheme.contains('.') => Ok(()),
-        _ => Err("has a scheme codes must not go to: use https, http to loopback, or a native app's reversed-domain scheme (com.example.app:/callback)"),
+        _ => Err(
+            "has a scheme codes must not go to: use https, http to loopback, or a native app's reversed-domain scheme (com.example.app:/callback)",
+        ),
     }
 }
 

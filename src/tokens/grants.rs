@@ -46,13 +46,17 @@ impl TokenService<'_> {
         for _ in 0..MAX_RACES {
             let current = self.store.codes.read(&key, self.now).await?.ok_or_else(invalid)?;
             let record = &current.value;
+            // The client first: only the code's own client's replay revokes what the code
+            // issued, so a client that got hold of another's used code cannot revoke its tokens.
+            if record.request.client_id != client.id {
+                return Err(invalid());
+            }
             if let Some(redeemed) = &record.redeemed {
                 self.revoke_redeemed(redeemed).await?;
                 tracing::warn!(client = %client.id, "an authorization code was used twice: its tokens are revoked");
                 return Err(invalid());
             }
-            let expired = self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64();
-            if record.request.client_id != client.id || expired {
+            if self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64() {
                 return Err(invalid());
             }
             if redirect_uri != Some(record.request.redirect_uri.as_str()) {

@@ -805,3 +805,59 @@ async fn an_attribute_that_fails_its_mapping_type_ends_the_login_with_an_answer(
     assert_eq!(params.get("state").map(String::as_str), Some("s1"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn another_client_presenting_a_used_code_revokes_nothing() {
+    let (_dir, server) = start(Clock::System).await;
+    let rp = Rp::discover(&server, "public", None).await;
+    let attempt = attempt(&rp, &["offline_access"], &[]);
+    let code = code_of(
+        &log_in(&server, &Browser::default(), &attempt.url, "bob", "bob").await,
+        &attempt,
+        &server,
+    );
+    let verifier = attempt.verifier.secret().as_str();
+    let redeem = |client_id: &'static str| {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ]
+    };
+    let (status, first, _) = post_token(&server, &redeem("public")).await;
+    assert_eq!(status, 200, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+
+    // Another (authenticated) client that got hold of the used code.
+    let response = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth("confidential", Some("s3cret"))
+        .form(&redeem("confidential"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        userinfo_status(&server, access).await,
+        200,
+        "the code's own client keeps its tokens"
+    );
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let (status, body, _) = post_token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "public"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "the refresh family lives on: {body}");
+    server.stop().await;
+}
