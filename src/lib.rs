@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod flow;
 pub mod keys;
+pub mod logging;
 pub mod mapping;
 pub mod op;
 pub mod operator;

@@ -157,9 +157,7 @@ fn check(path: &Path) -> Result<(), String> {
 }
 
 fn serve(path: &Path) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    gatehouse::logging::init();
     let config = load(path)?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let served = runtime.block_on(async {

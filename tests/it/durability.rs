@@ -5,120 +5,14 @@
 use crate::support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::browser::{Browser, local_login_tokens};
 use support::client;
-use support::config::{REDIRECT, TestClient, TestConfig};
+use support::config::REDIRECT;
+use support::process::Server;
 
 /// How long one request may take before the test calls the server stuck.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A `gatehouse serve` process on a loopback port, with its database in a temporary folder.
-struct Server {
-    child: Child,
-    base: String,
-    config: PathBuf,
-}
-
-impl Server {
-    /// Writes the config (EdDSA keys, a `local` upstream with bob) for a free port.
-    fn configure(dir: &Path) -> PathBuf {
-        Server::configure_with(dir, "5s")
-    }
-
-    fn configure_with(dir: &Path, shutdown_grace: &str) -> PathBuf {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.join("gatehouse.toml");
-        let text = TestConfig::new()
-            .set("issuer", &format!("\"http://127.0.0.1:{port}\""))
-            .set("data_dir", "\"data\"")
-            .set("shutdown_grace", &format!("\"{shutdown_grace}\""))
-            .tables("[tokens]\nsigning_alg = \"EdDSA\"\n")
-            .client(TestClient::confidential("app", "app-secret").no_consent())
-            .bob()
-            .build();
-        std::fs::write(&config, text).unwrap();
-        config
-    }
-
-    /// Starts the binary on `config` and waits until it answers.
-    async fn start(config: &Path) -> Server {
-        let text = std::fs::read_to_string(config).unwrap();
-        let base = text
-            .lines()
-            .find_map(|l| l.strip_prefix("issuer = \""))
-            .and_then(|l| l.strip_suffix('"'))
-            .unwrap()
-            .to_string();
-        let log = std::fs::File::create(config.with_extension("log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            base,
-            config: config.to_path_buf(),
-        };
-        server.wait_until_ready().await;
-        server
-    }
-
-    async fn wait_until_ready(&self) {
-        // A fresh start generates a key and a restart after kill -9 recovers the log.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = client().get(format!("{}/healthz", self.base)).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the server did not come up: {}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit, at most `limit`; its exit status.
-    fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Logs bob in once and gets `n` refresh tokens, one family each.
 async fn refresh_tokens(base: &str, n: usize) -> Vec<String> {

@@ -13,6 +13,7 @@ mod implicit_hybrid;
 mod keys;
 mod login_flow;
 mod logout;
+mod logs;
 mod map_command;
 mod mapping_fixtures;
 mod mapping_rules;

@@ -1,0 +1,75 @@
+//! The server's log: one event per line, whatever the events carry.
+//!
+//! Log fields hold text from outside (request parameters, an upstream's
+//! `error_description`); a CR or LF in it would start a forged log line, and an escape
+//! sequence would drive the operator's terminal. Every control character but the line
+//! end is written as `\xNN`, and no colour codes are written (they are control
+//! characters too, and end up in files).
+
+use std::io::{self, Write};
+
+/// Logs `tracing` events to standard error, filtered by `RUST_LOG` (default `info`).
+pub fn init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(|| OneLine(io::stderr()))
+        .init();
+}
+
+/// Writes each event (one `write_all` of a formatted line) with its control characters
+/// escaped but the final newline.
+pub struct OneLine<W>(pub W);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let (line, end) = match buf.strip_suffix(b"\n") {
+            Some(line) => (line, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        let mut escaped = Vec::with_capacity(buf.len());
+        for &byte in line {
+            if byte.is_ascii_control() {
+                escaped.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+            } else {
+                escaped.push(byte);
+            }
+        }
+        escaped.extend_from_slice(end);
+        self.0.write_all(&escaped)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_line_end_kept() {
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"refused description=\"a\r\nforged line \x1b[31m\tx\"\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "refused description=\"a\\x0d\\x0aforged line \\x1b[31m\\x09x\"\n"
+        );
+    }
+
+    #[test]
+    fn text_beyond_ascii_is_kept() {
+        let mut out = OneLine(Vec::new());
+        out.write_all("Île-de-France\n".as_bytes()).unwrap();
+        assert_eq!(out.0, "Île-de-France\n".as_bytes());
+    }
+}

@@ -1,0 +1,39 @@
+//! What the server logs, read from the real process: one event per line, whatever a
+//! request carries, and no terminal escape codes.
+
+use crate::support;
+
+use support::client;
+use support::config::REDIRECT;
+use support::process::Server;
+
+#[tokio::test]
+async fn a_line_break_in_a_request_parameter_cannot_forge_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Server::configure(dir.path());
+    let server = Server::start(&config).await;
+    let forged = "ERROR forged: the admin logged in";
+    let response_type = format!("code\r\n{forged}\x1b[2J");
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/authorize", server.base),
+        &[
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("response_type", response_type.as_str()),
+        ],
+    )
+    .unwrap();
+    let response = client().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 303, "refused back to the client");
+    // The refusal is logged before it is answered.
+    let log = server.log();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("authorization request refused"))
+        .unwrap_or_else(|| panic!("the refusal is logged: {log}"));
+    assert!(refusal.contains("forged"), "the text is kept, escaped: {refusal}");
+    assert!(!log.lines().any(|l| l.starts_with(forged)), "{log}");
+    assert!(!log.contains('\x1b'), "no escape codes: {log:?}");
+    assert!(!log.contains('\r'), "{log:?}");
+}

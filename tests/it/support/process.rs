@@ -1,0 +1,116 @@
+//! `gatehouse serve` as a real process, for what only a process shows: signals, a kill
+//! in the middle of writes, and what it logs.
+
+use super::client;
+use super::config::{TestClient, TestConfig};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `gatehouse serve` process on a loopback port, with its database in a temporary folder.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    config: PathBuf,
+}
+
+impl Server {
+    /// Writes the config (EdDSA keys, a `local` upstream with bob) for a free port.
+    pub fn configure(dir: &Path) -> PathBuf {
+        Server::configure_with(dir, "5s")
+    }
+
+    pub fn configure_with(dir: &Path, shutdown_grace: &str) -> PathBuf {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("gatehouse.toml");
+        let text = TestConfig::new()
+            .set("issuer", &format!("\"http://127.0.0.1:{port}\""))
+            .set("data_dir", "\"data\"")
+            .set("shutdown_grace", &format!("\"{shutdown_grace}\""))
+            .tables("[tokens]\nsigning_alg = \"EdDSA\"\n")
+            .client(TestClient::confidential("app", "app-secret").no_consent())
+            .bob()
+            .build();
+        std::fs::write(&config, text).unwrap();
+        config
+    }
+
+    /// Starts the binary on `config` and waits until it answers.
+    pub async fn start(config: &Path) -> Server {
+        let text = std::fs::read_to_string(config).unwrap();
+        let base = text
+            .lines()
+            .find_map(|l| l.strip_prefix("issuer = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap()
+            .to_string();
+        let log = std::fs::File::create(config.with_extension("log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--config"])
+            .arg(config)
+            // The default level, whatever the test run's environment says.
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            base,
+            config: config.to_path_buf(),
+        };
+        server.wait_until_ready().await;
+        server
+    }
+
+    pub async fn wait_until_ready(&self) {
+        // A fresh start generates a key and a restart after kill -9 recovers the log.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = client().get(format!("{}/healthz", self.base)).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server did not come up: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything the server wrote to standard error.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`; its exit status.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
