@@ -71,7 +71,7 @@ impl Mapping {
         // One context for every template: building it copies the whole input.
         let context = Context::from(input.clone());
         let input = Input { json: input, context };
-        let subject = self.render(&self.subject, &input, "subject")?;
+        let subject = self.subject(&input)?;
         if subject.is_empty() {
             return Err(EvalError {
                 key: "subject".into(),
@@ -132,14 +132,42 @@ impl Mapping {
 
     /// Renders a template, trims it and collapses inner runs of whitespace.
     fn render(&self, name: &str, input: &Input, key: &str) -> Result<String, EvalError> {
-        let text = self
-            .registry
+        let text = self.render_exactly(name, input, key)?;
+        Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    fn render_exactly(&self, name: &str, input: &Input, key: &str) -> Result<String, EvalError> {
+        self.registry
             .render_with_context(name, &input.context)
             .map_err(|e| EvalError {
                 key: key.to_string(),
                 message: format!("the template fails: {}", e.reason()),
-            })?;
-        Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
+            })
+    }
+
+    /// The subject exactly as rendered: no trimming, no collapsed spaces, since two
+    /// upstream subjects that differ only in spacing are two people. A value the
+    /// template shows that is an object or a list fails (it would render as a
+    /// placeholder, the same for every person).
+    fn subject(&self, input: &Input) -> Result<String, EvalError> {
+        let failed = |message: String| EvalError {
+            key: "subject".into(),
+            message,
+        };
+        let shown = self
+            .registry
+            .get_template(&self.subject)
+            .map(shown_paths)
+            .unwrap_or_default();
+        for path in shown {
+            if let Some(Json::Object(_) | Json::Array(_)) = lookup(input.json, &path) {
+                let path = path.join(".");
+                return Err(failed(format!(
+                    "{{{{{path}}}}} is an object or a list: a subject must be a string or a number"
+                )));
+            }
+        }
+        self.render_exactly(&self.subject, input, "subject")
     }
 }
 
@@ -147,6 +175,33 @@ impl Mapping {
 struct Input<'a> {
     json: &'a Json,
     context: Context,
+}
+
+/// The input paths a template shows directly (`{{sub}}`, `{{profile.id}}`), outside
+/// helpers and blocks.
+fn shown_paths(template: &handlebars::Template) -> Vec<Vec<String>> {
+    use handlebars::template::{Parameter, TemplateElement};
+    use handlebars::{Path, PathSeg};
+    template
+        .elements
+        .iter()
+        .filter_map(|element| match element {
+            TemplateElement::Expression(shown) | TemplateElement::HtmlExpression(shown) if shown.params.is_empty() => {
+                match &shown.name {
+                    Parameter::Name(name) => Some(vec![name.clone()]),
+                    Parameter::Path(Path::Relative((segments, _))) => segments
+                        .iter()
+                        .map(|segment| match segment {
+                            PathSeg::Named(name) => Some(name.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Follows a path of object keys and array indexes.

@@ -384,3 +384,28 @@ fn release_follows_custom_scopes_from_the_config() {
         "groups needs a scope that lists it"
     );
 }
+
+#[test]
+fn the_subject_is_taken_exactly_and_an_object_subject_fails() {
+    let m = mapping("");
+    let spaced = m.evaluate(&json!({"sub": "a  b"})).unwrap().subject;
+    let tabbed = m.evaluate(&json!({"sub": " a\tb "})).unwrap().subject;
+    assert_eq!((spaced.as_str(), tabbed.as_str()), ("a  b", " a\tb "));
+    for not_scalar in [json!({"id": 1}), json!(["a", "b"])] {
+        let error = m.evaluate(&json!({ "sub": not_scalar })).unwrap_err();
+        assert_eq!(error.key, "subject");
+        assert!(
+            error.message.contains("{{sub}} is an object or a list"),
+            "{}",
+            error.message
+        );
+    }
+    let nested = mapping("subject = \"{{profile.id}}\"")
+        .evaluate(&json!({"profile": {"id": {"value": 7}}}))
+        .unwrap_err();
+    assert!(
+        nested.message.contains("{{profile.id}} is an object"),
+        "{}",
+        nested.message
+    );
+}
