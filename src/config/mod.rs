@@ -93,7 +93,10 @@ pub struct TokenSettings {
     pub signing_alg: SigningAlg,
     pub id_token_ttl: Duration,
     pub access_token_ttl: Duration,
+    /// How long a refresh token lives unused (each rotation starts it again).
     pub refresh_token_ttl: Duration,
+    /// How long a refresh family lives at most, from the login that started it.
+    pub refresh_token_absolute_ttl: Duration,
     pub code_ttl: Duration,
     pub session_ttl: Duration,
     pub key_rotation: Duration,
@@ -114,6 +117,7 @@ impl Default for TokenSettings {
             id_token_ttl: Duration::seconds(3600),
             access_token_ttl: Duration::seconds(15 * 60),
             refresh_token_ttl: Duration::seconds(30 * 86_400),
+            refresh_token_absolute_ttl: Duration::seconds(90 * 86_400),
             code_ttl: Duration::seconds(60),
             session_ttl: Duration::seconds(12 * 3600),
             key_rotation: Duration::seconds(30 * 86_400),

@@ -32,6 +32,7 @@ pub struct RawTokens {
     pub id_token_ttl: Option<Duration>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
+    pub refresh_token_absolute_ttl: Option<Duration>,
     pub code_ttl: Option<Duration>,
     pub session_ttl: Option<Duration>,
     pub key_rotation: Option<Duration>,

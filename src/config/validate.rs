@@ -148,15 +148,23 @@ fn validate_admin(
 fn validate_tokens(tokens: Option<toml::Value>, problems: &mut Vec<Problem>) -> TokenSettings {
     let raw: RawTokens = tokens.and_then(|t| decode(t, "tokens", problems)).unwrap_or_default();
     let d = TokenSettings::default();
-    TokenSettings {
+    let settings = TokenSettings {
         signing_alg: raw.signing_alg.unwrap_or(d.signing_alg),
         id_token_ttl: raw.id_token_ttl.unwrap_or(d.id_token_ttl),
         access_token_ttl: raw.access_token_ttl.unwrap_or(d.access_token_ttl),
         refresh_token_ttl: raw.refresh_token_ttl.unwrap_or(d.refresh_token_ttl),
+        refresh_token_absolute_ttl: raw.refresh_token_absolute_ttl.unwrap_or(d.refresh_token_absolute_ttl),
         code_ttl: raw.code_ttl.unwrap_or(d.code_ttl),
         session_ttl: raw.session_ttl.unwrap_or(d.session_ttl),
         key_rotation: raw.key_rotation.unwrap_or(d.key_rotation),
+    };
+    if settings.refresh_token_absolute_ttl.as_secs_i64() < settings.refresh_token_ttl.as_secs_i64() {
+        problems.push(Problem::new(
+            "tokens.refresh_token_absolute_ttl",
+            "is shorter than refresh_token_ttl: make it at least as long",
+        ));
     }
+    settings
 }
 
 fn validate_scopes(

@@ -167,7 +167,7 @@ impl TokenService<'_> {
         let family = &current.value;
         let next = secrets::random_token();
         let next_hash = secrets::hash(&next);
-        let expires = Some(self.now + self.config.tokens.refresh_token_ttl.as_secs_i64());
+        let expires = Some(self.refresh_expiry(family.auth_time));
         let mut rotated = family.clone();
         rotated.current = next_hash.clone();
         let mut write = self.store.write(self.now);

@@ -72,7 +72,7 @@ impl TokenService<'_> {
     ) -> Result<String, TokenError> {
         let token = secrets::random_token();
         let hash = secrets::hash(&token);
-        let expires = Some(self.now + self.config.tokens.refresh_token_ttl.as_secs_i64());
+        let expires = Some(self.refresh_expiry(login.auth_time));
         let record = RefreshFamily {
             client_id: request.client_id.clone(),
             sub: login.sub.clone(),
@@ -89,6 +89,16 @@ impl TokenService<'_> {
         };
         self.store.refresh_tokens.stage_put(write, &hash, &first, expires)?;
         Ok(token)
+    }
+
+    /// When a refresh token issued now stops working: unused for `refresh_token_ttl`, or
+    /// `refresh_token_absolute_ttl` after the login its family comes from, whichever is
+    /// first. Rotation starts the first again, never the second.
+    pub(super) fn refresh_expiry(&self, auth_time: i64) -> i64 {
+        let tokens = &self.config.tokens;
+        let idle = self.now.saturating_add(tokens.refresh_token_ttl.as_secs_i64());
+        let absolute = auth_time.saturating_add(tokens.refresh_token_absolute_ttl.as_secs_i64());
+        idle.min(absolute)
     }
 
     /// Revokes what a code issued when it was redeemed.

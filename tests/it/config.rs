@@ -242,6 +242,18 @@ fn values_of_the_wrong_shape_are_each_reported() {
 }
 
 #[test]
+fn a_refresh_family_cannot_end_before_its_tokens_idle_out() {
+    let text = GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\n[tokens]\nrefresh_token_ttl = \"30d\"\nrefresh_token_absolute_ttl = \"7d\"",
+    );
+    assert_reports(
+        &text,
+        &["FILE: tokens.refresh_token_absolute_ttl: is shorter than refresh_token_ttl"],
+    );
+}
+
+#[test]
 fn secrets_come_from_the_environment_and_a_missing_variable_is_an_error() {
     let text = GOOD.replace("secret = \"s3cret\"", "secret = \"${GATEHOUSE_TEST_SECRET_NOT_SET}\"");
     assert_reports(

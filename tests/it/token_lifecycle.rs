@@ -359,3 +359,49 @@ async fn a_remembered_hashed_secret_lets_only_that_secret_in_and_is_forgotten_in
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_refresh_family_ends_at_its_absolute_lifetime_however_often_it_rotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new()
+        .tables("[tokens]\nrefresh_token_ttl = \"2d\"\nrefresh_token_absolute_ttl = \"3d\"\n")
+        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .bob()
+        .build();
+    let clock = Clock::manual(Clock::System.now());
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let login_time = clock.now();
+    let mut refresh = tokens_for_app(&server).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotate = |token: String| {
+        let server = &server;
+        async move {
+            post(
+                server,
+                "/token",
+                ("app", "app-secret"),
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+        }
+    };
+    for day in 1..=2 {
+        clock.advance(86_400);
+        let (status, body) = rotate(refresh).await;
+        assert_eq!(status, 200, "day {day}: {body}");
+        refresh = body["refresh_token"].as_str().unwrap().to_string();
+    }
+    let info = introspect(&server, ("app", "app-secret"), &refresh).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(
+        info["exp"],
+        login_time + 3 * 86_400,
+        "the absolute end comes before the idle one"
+    );
+    clock.advance(86_400);
+    let (status, body) = rotate(refresh).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    server.stop().await;
+}
