@@ -86,10 +86,12 @@ pub async fn end_session(
     if decision == Some("stay") {
         return LogoutOutcome::Stayed;
     }
+    // The hint must come from this very session: an ID token of an earlier session of the
+    // same person (the same `sub`) is no proof that this browser's person wants out.
     let hint_names_session = hint
         .as_ref()
         .zip(session.as_ref())
-        .is_some_and(|(h, s)| h["sid"] == s.sid.as_str() || h["sub"] == s.sub.as_str());
+        .is_some_and(|(h, s)| h["sid"] == s.sid.as_str() && h["sub"] == s.sub.as_str());
     match session {
         None => done(client, &params, "There is no Gatehouse session in this browser.", false),
         Some(session) if confirmed || hint_names_session => {

@@ -88,6 +88,36 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_app() {
 }
 
 #[tokio::test]
+async fn an_id_token_of_an_earlier_session_is_no_hint_for_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    // Bob's first session, ended; his ID token from it lives on (in a log, a leak).
+    let first = Browser::default();
+    let old = log_in(&server, &first).await;
+    let ended = first
+        .get(&format!(
+            "{}/end_session?id_token_hint={}",
+            server.base,
+            old["id_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ended.status, 200, "signed out");
+
+    let browser = Browser::default();
+    log_in(&server, &browser).await;
+    let url = format!(
+        "{}/end_session?id_token_hint={}&post_logout_redirect_uri={AFTER_LOGOUT}",
+        server.base,
+        old["id_token"].as_str().unwrap()
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 200, "the person is asked");
+    assert!(page.body.contains("Sign out"), "{}", page.body);
+    assert_eq!(silent_login_error(&server, &browser).await, None, "still logged in");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_unregistered_post_logout_redirect_uri_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
