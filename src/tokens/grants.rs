@@ -93,7 +93,16 @@ impl TokenService<'_> {
             access_token_exp: access_exp,
             refresh_family: family.clone(),
         });
+        // The code's session must still be live, and stay so until this write: a code
+        // issued before a logout and redeemed after it would start a live refresh family.
+        let sid = &record.login.sid;
+        let Some(session) = self.store.sessions.read(sid, self.now).await? else {
+            return Err(TokenError::InvalidGrant(
+                "the sign-in this code comes from has ended".into(),
+            ));
+        };
         let mut write = self.store.write(self.now);
+        self.store.sessions.expect(&mut write, sid, Some(&session));
         self.store.codes.expect(&mut write, key, Some(current));
         let keep = self.now + self.config.tokens.refresh_token_ttl.as_secs_i64();
         self.store.codes.stage_put(&mut write, key, &marked, Some(keep))?;

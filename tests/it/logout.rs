@@ -180,6 +180,45 @@ async fn logout_without_a_hint_asks_the_person_first() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_code_issued_before_logout_is_worthless_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    let browser = Browser::default();
+    let page = local_login(&server.base, &browser, &authorize(&server, ""), "bob", "bob").await;
+    let code = page.redirect_params()["code"].clone();
+
+    let confirm = browser.get(&format!("{}/end_session?client_id=app", server.base)).await;
+    let csrf = confirm.field("csrf");
+    let ended = browser
+        .post(
+            &format!("{}/end_session", server.base),
+            &[("csrf", csrf.as_str()), ("decision", "logout"), ("client_id", "app")],
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    assert_eq!(
+        silent_login_error(&server, &browser).await.as_deref(),
+        Some("login_required")
+    );
+
+    let response = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    server.stop().await;
+}
+
 /// A relying party's back-channel logout endpoint that fails its first request.
 struct Receiver {
     url: String,
