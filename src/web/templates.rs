@@ -3,10 +3,28 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use handlebars::Handlebars;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The form_post page's one script, exactly as `templates/form_post.hbs` has it: the page's
+/// policy allows this script by its hash and no other (a template that changes it keeps
+/// its button, which works without the script).
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// The CSP source a form may post to for the redirect URI `action`: its origin, or for a
+/// native app's private-use scheme, the scheme.
+fn form_action_source(action: &str) -> String {
+    match url::Url::parse(action) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
+        Ok(url) => format!("{}:", url.scheme()),
+        Err(_) => "'none'".into(),
+    }
+}
 
 /// Every template Gatehouse renders, with its embedded default. Partials are named
 /// here too, so an override folder can restyle the shared layout.
@@ -93,20 +111,41 @@ impl Pages {
         self.registry.render(name, data)
     }
 
-    /// A page as an HTML response that is never cached nor framed.
+    /// A page as an HTML response that is never cached nor framed; its forms post only to
+    /// Gatehouse.
     pub fn page<T: Serialize>(&self, status: StatusCode, name: &str, data: &T) -> Response {
+        self.page_with_forms_to(status, name, data, "'self'".into())
+    }
+
+    /// The form_post page (OAuth 2.0 Form Post Response Mode): its form goes to the client's
+    /// redirect URI `action`, sent by the script [`FORM_POST_SCRIPT`], allowed by its hash.
+    pub fn form_post<T: Serialize>(&self, action: &str, data: &T) -> Response {
+        self.page_with_forms_to(StatusCode::OK, "form_post", data, form_action_source(action))
+    }
+
+    fn page_with_forms_to<T: Serialize>(&self, status: StatusCode, name: &str, data: &T, forms_to: String) -> Response {
         match self.render(name, data) {
             Ok(html) => {
                 let mut response = (status, Html(html)).into_response();
                 let headers = response.headers_mut();
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-                let policy = if name == "form_post" {
-                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+                // Page addresses carry pending-login ids: no other site learns them.
+                headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+                let script = if name == "form_post" {
+                    let hash = STANDARD.encode(Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+                    format!("script-src 'sha256-{hash}'; ")
                 } else {
-                    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+                    String::new()
                 };
-                headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+                let policy = format!(
+                    "default-src 'none'; {script}style-src 'unsafe-inline'; form-action {forms_to}; \
+                     base-uri 'none'; frame-ancestors 'none'"
+                );
+                // The sources are origins and fixed words: always a valid header value.
+                if let Ok(policy) = HeaderValue::from_str(&policy) {
+                    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+                }
                 response
             }
             Err(e) => {
