@@ -396,7 +396,14 @@ async fn form_post_escapes_every_value_and_works_without_javascript() {
     assert!(policy.contains("base-uri 'none'"), "{policy}");
     assert!(!policy.contains("script-src 'unsafe-inline'"), "{policy}");
     // The one script on the page is allowed by its hash, and the form may go to the app.
-    let script = page.body.split("<script>").nth(1).unwrap().split("</script>").next().unwrap();
+    let script = page
+        .body
+        .split("<script>")
+        .nth(1)
+        .unwrap()
+        .split("</script>")
+        .next()
+        .unwrap();
     let hash = {
         use base64::Engine;
         use sha2::Digest;

@@ -872,7 +872,12 @@ async fn pages_send_no_referrer_and_post_forms_only_to_gatehouse() {
     assert!(page.body.contains("<form"), "a page with a form: {}", page.body);
     assert_eq!(page.headers["referrer-policy"], "no-referrer");
     let policy = page.headers["content-security-policy"].to_str().unwrap();
-    for directive in ["default-src 'none'", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'"] {
+    for directive in [
+        "default-src 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(policy.contains(directive), "{directive} in {policy}");
     }
     assert!(!policy.contains("script-src"), "no script on ordinary pages: {policy}");
