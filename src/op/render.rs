@@ -85,8 +85,9 @@ fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>) ->
             .iter()
             .map(|(name, value)| json!({ "name": name, "value": value }))
             .collect();
-        return state.pages.form_post(
-            &to.redirect_uri,
+        return state.pages.page(
+            StatusCode::OK,
+            "form_post",
             &json!({ "title": "Returning to the application", "action": to.redirect_uri, "fields": fields }),
         );
     }

@@ -16,16 +16,6 @@ use std::path::{Path, PathBuf};
 /// its button, which works without the script).
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
-/// The CSP source a form may post to for the redirect URI `action`: its origin, or for a
-/// native app's private-use scheme, the scheme.
-fn form_action_source(action: &str) -> String {
-    match url::Url::parse(action) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
-        Ok(url) => format!("{}:", url.scheme()),
-        Err(_) => "'none'".into(),
-    }
-}
-
 /// Every template Gatehouse renders, with its embedded default. Partials are named
 /// here too, so an override folder can restyle the shared layout.
 const EMBEDDED: &[(&str, &str)] = &[
@@ -111,19 +101,10 @@ impl Pages {
         self.registry.render(name, data)
     }
 
-    /// A page as an HTML response that is never cached nor framed; its forms post only to
-    /// Gatehouse.
+    /// A page as an HTML response that is never cached nor framed. No `form-action`: the
+    /// browser applies it to the redirects after a form too, and Gatehouse's forms end in
+    /// redirects to apps and upstreams (Chromium then stops the login).
     pub fn page<T: Serialize>(&self, status: StatusCode, name: &str, data: &T) -> Response {
-        self.page_with_forms_to(status, name, data, "'self'".into())
-    }
-
-    /// The form_post page (OAuth 2.0 Form Post Response Mode): its form goes to the client's
-    /// redirect URI `action`, sent by the script [`FORM_POST_SCRIPT`], allowed by its hash.
-    pub fn form_post<T: Serialize>(&self, action: &str, data: &T) -> Response {
-        self.page_with_forms_to(StatusCode::OK, "form_post", data, form_action_source(action))
-    }
-
-    fn page_with_forms_to<T: Serialize>(&self, status: StatusCode, name: &str, data: &T, forms_to: String) -> Response {
         match self.render(name, data) {
             Ok(html) => {
                 let mut response = (status, Html(html)).into_response();
@@ -139,10 +120,9 @@ impl Pages {
                     String::new()
                 };
                 let policy = format!(
-                    "default-src 'none'; {script}style-src 'unsafe-inline'; form-action {forms_to}; \
-                     base-uri 'none'; frame-ancestors 'none'"
+                    "default-src 'none'; {script}style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
                 );
-                // The sources are origins and fixed words: always a valid header value.
+                // Fixed words and a base64 hash: always a valid header value.
                 if let Ok(policy) = HeaderValue::from_str(&policy) {
                     headers.insert(header::CONTENT_SECURITY_POLICY, policy);
                 }
