@@ -419,12 +419,12 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     let access = first["access_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(access).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    assert_eq!(userinfo_status(&server, access).await, 200);
+    assert_eq!(server.userinfo_status(access).await, 200);
 
     let (status, second, _) = post_token(&server, &form).await;
     assert_eq!((status, second["error"].as_str()), (400, Some("invalid_grant")));
     assert_eq!(
-        userinfo_status(&server, access).await,
+        server.userinfo_status(access).await,
         401,
         "the first access token is revoked"
     );
@@ -440,17 +440,6 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     .await;
     assert_eq!(status, 400, "and so is its refresh token");
     server.stop().await;
-}
-
-async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
-    client()
-        .get(format!("{}/userinfo", server.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 #[tokio::test]
@@ -844,7 +833,7 @@ async fn another_client_presenting_a_used_code_revokes_nothing() {
         "invalid_grant"
     );
     assert_eq!(
-        userinfo_status(&server, access).await,
+        server.userinfo_status(access).await,
         200,
         "the code's own client keeps its tokens"
     );

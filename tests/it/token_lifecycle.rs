@@ -281,20 +281,7 @@ async fn a_token_whose_header_or_claims_were_changed_is_refused() {
         value[key] = Value::String(new.into());
         value
     };
-    let userinfo_status = |token: String| {
-        let url = format!("{}/userinfo", server.base);
-        async move {
-            client()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(userinfo_status(access.clone()).await, 200);
+    assert_eq!(server.userinfo_status(&access).await, 200);
     let forgeries = [
         ("alg none", forged(&access, 0, &with(&header, "alg", "none"), Some(""))),
         ("alg HS256", forged(&access, 0, &with(&header, "alg", "HS256"), None)),
@@ -313,7 +300,7 @@ async fn a_token_whose_header_or_claims_were_changed_is_refused() {
         ("no signature", forged(&access, 1, &claims, Some(""))),
     ];
     for (name, token) in forgeries {
-        assert_eq!(userinfo_status(token.clone()).await, 401, "{name}");
+        assert_eq!(server.userinfo_status(&token).await, 401, "{name}");
         let answer = introspect(&server, ("app", "app-secret"), &token).await;
         assert_eq!(answer["active"], false, "{name}");
     }

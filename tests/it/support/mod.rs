@@ -93,6 +93,18 @@ impl TestServer {
             .expect("request")
     }
 
+    /// The status `/userinfo` answers for the access token `token`.
+    pub async fn userinfo_status(&self, token: &str) -> u16 {
+        client()
+            .get(format!("{}/userinfo", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
