@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod flow;
 pub mod keys;
+pub mod limits;
 pub mod logging;
 pub mod mapping;
 pub mod op;
@@ -133,6 +134,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: verified_secrets::VerifiedSecrets,
+    /// The bounds on password checks, failed passwords and pending logins.
+    pub guards: limits::Guards,
 }
 
 impl std::ops::Deref for AppState {
@@ -167,6 +170,7 @@ impl App {
         let verified_secrets =
             verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
                 .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;
+        let guards = limits::Guards::new(&config.limits);
         Ok(App {
             state: AppState(Arc::new(Inner {
                 config,
@@ -178,6 +182,7 @@ impl App {
                 http,
                 clock,
                 verified_secrets,
+                guards,
             })),
         })
     }
@@ -247,7 +252,8 @@ pub async fn serve(
     let admin = admin.map(|listener| {
         let router = op::admin::router(app.state.clone());
         let stopped = until_stopped(stopped.clone());
-        tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stopped).await })
+        let limits = app.state.config.limits.clone();
+        tokio::spawn(async move { web::server::serve(listener, router, &limits, stopped).await })
     });
     let maintenance = {
         let app = app.clone();
@@ -273,18 +279,16 @@ pub async fn serve(
             let _ = cut_off.send(true);
         });
     }
-    let served = tokio::select! {
-        served = axum::serve(listener, app.router()).with_graceful_shutdown(until_stopped(stopped)) => served,
+    tokio::select! {
+        () = web::server::serve(listener, app.router(), &app.state.config.limits, until_stopped(stopped)) => {}
         () = until_stopped(deadline.clone()) => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running at the end of the shutdown grace period are cut off");
-            Ok(())
         }
     };
     if let Some(mut admin) = admin {
         tokio::select! {
             joined = &mut admin => match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "the admin API stopped"),
+                Ok(()) => {}
                 Err(e) => tracing::error!(error = %e, "the admin API task failed"),
             },
             () = until_stopped(deadline) => admin.abort(),
@@ -295,5 +299,5 @@ pub async fn serve(
         let _ = task.await;
     }
     app.state.store.flush().await?;
-    served.map_err(|e| StartError::Runtime(format!("the server stopped: {e}")))
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! presented secret is kept, never the secret; a wrong secret is never remembered, so
 //! what is kept is bounded by the clients with a correct secret as well as by `capacity`.
 
+use crate::limits::{CheckError, PasswordChecks};
 use aws_lc_rs::hmac;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,9 +18,6 @@ pub const TRUSTED_FOR_SECS: i64 = 300;
 pub const CAPACITY: usize = 1024;
 
 pub struct VerifiedSecrets {
-    /// One argon2 check per core at a time: a burst of requests with a secret not yet
-    /// remembered waits for the first check instead of all running it (each holds ~19 MiB).
-    checking: tokio::sync::Semaphore,
     key: hmac::Key,
     trusted_for: i64,
     capacity: usize,
@@ -30,9 +28,7 @@ pub struct VerifiedSecrets {
 impl VerifiedSecrets {
     pub fn new(capacity: usize, trusted_for: i64) -> Result<VerifiedSecrets, aws_lc_rs::error::Unspecified> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(VerifiedSecrets {
-            checking: tokio::sync::Semaphore::new(cores),
             key: hmac::Key::generate(hmac::HMAC_SHA256, &rng)?,
             trusted_for,
             capacity,
@@ -41,21 +37,27 @@ impl VerifiedSecrets {
     }
 
     /// Whether `secret` matches the argon2 `hash` configured for `client_id`: remembered
-    /// from a recent check, or checked now on the blocking pool.
-    pub async fn verify(&self, client_id: &str, hash: &str, secret: &str, now: i64) -> Result<bool, String> {
-        if self.holds(client_id, hash, secret, now) {
-            return Ok(true);
-        }
-        let _permit = self.checking.acquire().await.map_err(|e| e.to_string())?;
-        // Another request may have checked the same secret while this one waited.
+    /// from a recent check, or checked now through `checks`.
+    pub async fn verify(
+        &self,
+        checks: &PasswordChecks,
+        client_id: &str,
+        hash: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<bool, CheckError> {
         if self.holds(client_id, hash, secret, now) {
             return Ok(true);
         }
         let (owned_hash, owned_secret) = (hash.to_string(), secret.to_string());
-        // argon2 is deliberately slow: keep it off the async workers.
-        let verified = tokio::task::spawn_blocking(move || crate::secrets::verify_password(&owned_hash, &owned_secret))
-            .await
-            .map_err(|e| e.to_string())?;
+        let verified = checks
+            .run(
+                // A burst with a secret not yet remembered waits for the first check
+                // instead of all running it.
+                || self.holds(client_id, hash, secret, now).then_some(true),
+                move || crate::secrets::verify_password(&owned_hash, &owned_secret),
+            )
+            .await?;
         if verified {
             self.remember(client_id, hash, secret, now);
         }

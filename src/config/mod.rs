@@ -7,11 +7,13 @@ pub(crate) mod checks;
 mod clients;
 mod duration;
 mod env;
+mod limits;
 mod raw;
 mod upstreams;
 mod validate;
 
 pub use duration::Duration;
+pub use limits::Limits;
 pub(crate) use raw::{decode, join_key};
 
 use std::collections::BTreeMap;
@@ -38,6 +40,8 @@ pub struct Config {
     /// How long requests in flight may take to finish after SIGTERM or Ctrl-C.
     pub shutdown_grace: Duration,
     pub tokens: TokenSettings,
+    /// The bounds on what anonymous traffic may use.
+    pub limits: Limits,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Shared, so that a request holds its authenticated client without copying it.

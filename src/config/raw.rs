@@ -18,6 +18,7 @@ pub struct RawRoot {
     pub admin_token: Option<String>,
     pub shutdown_grace: Option<Duration>,
     pub tokens: Option<toml::Value>,
+    pub limits: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]

@@ -17,6 +17,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let issuer = validate_issuer(root.issuer, problems);
     let listen = validate_listen(root.listen.as_deref(), issuer.as_ref(), problems);
     let tokens = validate_tokens(root.tokens, problems);
+    let limits = super::limits::validate_limits(root.limits, problems);
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -42,6 +43,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         admin_token,
         shutdown_grace: root.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         tokens,
+        limits,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,

@@ -89,8 +89,30 @@ pub struct PasswordForm {
     pub action: String,
     pub csrf: String,
     pub username: String,
-    /// Set when the last try failed.
-    pub error: Option<&'static str>,
+    /// Set when the last try was refused.
+    pub refused: Option<PasswordRefused>,
+}
+
+/// Why a password form comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRefused {
+    Wrong,
+    /// Too many wrong passwords lately for this username or address: wait this many seconds.
+    Wait(i64),
+    /// Every password check is taken: try again in a moment.
+    Busy,
+}
+
+impl PasswordRefused {
+    pub fn message(self) -> String {
+        match self {
+            PasswordRefused::Wrong => "Wrong username or password.".into(),
+            PasswordRefused::Wait(seconds) => {
+                format!("Too many failed sign-ins. Try again in {seconds} seconds.")
+            }
+            PasswordRefused::Busy => "Too many sign-ins right now. Try again in a moment.".into(),
+        }
+    }
 }
 
 /// What happens after a step.

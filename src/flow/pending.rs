@@ -28,6 +28,8 @@ pub async fn park(
         pkce_verifier: None,
         force_login,
         login,
+        parked_at: Some(now),
+        password_failures: 0,
     };
     keep(store, &id, &pending, now).await?;
     Ok((id, pending))
@@ -37,7 +39,27 @@ pub async fn park(
 pub async fn keep(store: &Store, id: &str, pending: &PendingAuthorization, now: i64) -> Result<(), StoreError> {
     store
         .pending_authorizations
-        .put(id, pending, Some(now + PENDING_TTL))
+        .put(id, pending, Some(expiry(pending, now)))
+        .await
+}
+
+/// When `pending` expires: a fixed time after it was parked, so that no number of
+/// steps keeps a login (and its place among the live ones) alive longer.
+fn expiry(pending: &PendingAuthorization, now: i64) -> i64 {
+    pending.parked_at.unwrap_or(now) + PENDING_TTL
+}
+
+/// Counts a wrong password against the parked login `id`; at the `most`-th it is void
+/// (taken out of the store). Returns the login while it may still be tried.
+pub async fn count_wrong_password(store: &Store, id: &str, most: u32, now: i64) -> Result<Option<PendingAuthorization>, StoreError> {
+    store
+        .pending_authorizations
+        .update(id, now, |pending| {
+            let mut pending = pending?;
+            pending.password_failures = pending.password_failures.saturating_add(1);
+            let expires = expiry(&pending, now);
+            (pending.password_failures < most).then_some((pending, Some(expires)))
+        })
         .await
 }
 

@@ -30,6 +30,33 @@ pub struct AuthorizeParams {
     pub request_uri: Option<String>,
 }
 
+impl AuthorizeParams {
+    /// The name of the first parameter longer than `limit` bytes, if any.
+    fn longer_than(&self, limit: usize) -> Option<&'static str> {
+        let parameters = [
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("response_type", &self.response_type),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("response_mode", &self.response_mode),
+            ("prompt", &self.prompt),
+            ("max_age", &self.max_age),
+            ("login_hint", &self.login_hint),
+            ("upstream", &self.upstream),
+            ("request", &self.request),
+            ("request_uri", &self.request_uri),
+        ];
+        parameters
+            .into_iter()
+            .find(|(_, value)| value.as_ref().is_some_and(|v| v.len() > limit))
+            .map(|(name, _)| name)
+    }
+}
+
 /// Why a request is refused before anything is stored.
 pub enum Invalid {
     /// The client or redirect URI cannot be trusted.
@@ -51,9 +78,30 @@ pub struct Validated<'c> {
 
 /// Checks `params` against the client's registration and the specs.
 pub fn validate(config: &Config, params: AuthorizeParams) -> Result<Validated<'_>, Invalid> {
+    let too_long = params.longer_than(config.limits.parameter_length);
+    if let Some(name) = too_long
+        && (name == "client_id" || name == "redirect_uri")
+    {
+        return Err(Invalid::Untrusted {
+            title: "Invalid sign-in request",
+            message: format!("The sign-in request's {name} is too long."),
+        });
+    }
     let (client, redirect_uri) = trusted_client(config, &params)?;
     let response_type = params.response_type.as_deref().and_then(ResponseType::parse);
-    let to = reply_to(&params, redirect_uri, response_type);
+    let mut to = reply_to(&params, redirect_uri, response_type);
+    if let Some(name) = too_long {
+        // A state that is too long is not echoed: it would only make the answer as long.
+        if name == "state" {
+            to.state = None;
+        }
+        let limit = config.limits.parameter_length;
+        return Err(Invalid::Reply {
+            to,
+            error: ErrorCode::InvalidRequest,
+            description: format!("{name} is longer than {limit} bytes"),
+        });
+    }
     let fail = |error, description: String| Invalid::Reply {
         to: to.clone(),
         error,

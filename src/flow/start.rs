@@ -4,7 +4,9 @@
 
 use super::request::{Invalid, Validated, usable_upstreams, validate};
 use super::{AuthorizeParams, Choice, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
+use crate::limits::Full;
 use crate::store::{AuthorizationRequest, CompletedLogin, Session};
+use std::net::IpAddr;
 use crate::{Inner, routes, sessions};
 
 /// Validates `params` and decides where the person goes next.
@@ -13,6 +15,7 @@ pub async fn authorize(
     params: AuthorizeParams,
     browser: &str,
     session_cookie: Option<&str>,
+    client_ip: Option<IpAddr>,
     now: i64,
 ) -> Outcome {
     let validated = match validate(&app.config, params) {
@@ -25,7 +28,7 @@ pub async fn authorize(
         }
         Err(Invalid::Reply { to, error, description }) => return Outcome::refuse(&to, error, description),
     };
-    settle(decide(app, validated, browser, session_cookie, now).await)
+    settle(decide(app, validated, browser, session_cookie, client_ip, now).await)
 }
 
 async fn decide(
@@ -33,6 +36,7 @@ async fn decide(
     validated: Validated<'_>,
     browser: &str,
     session_cookie: Option<&str>,
+    client_ip: Option<IpAddr>,
     now: i64,
 ) -> Flow<Outcome> {
     let Validated {
@@ -63,6 +67,15 @@ async fn decide(
     // A session that is too old for max_age, or prompt=login: the upstream must
     // authenticate the person again, not just vouch for its own session.
     let force_login = session.is_some() || request.prompt.iter().any(|p| p == "login");
+    // Anyone may start a login: only so many may wait in the store at once.
+    let expires = now + pending::PENDING_TTL;
+    if let Err(full) = app.guards.pending_logins.admit(client_ip, now, expires) {
+        let description = match full {
+            Full::Total => "too many sign-ins are in progress; try again later",
+            Full::ThisAddress => "too many sign-ins are in progress from this address; try again later",
+        };
+        return Ok(Outcome::refuse(&to, ErrorCode::TemporarilyUnavailable, description));
+    }
     let (pid, _) = pending::park(&app.store, request, browser, None, force_login, now).await?;
     let usable = usable_upstreams(&app.config, client);
     let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));

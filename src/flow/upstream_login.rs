@@ -3,7 +3,9 @@
 //! an account and a session. Every step checks that the parked request belongs to this
 //! browser.
 
-use super::{ErrorCode, Flow, Outcome, PasswordForm, ReplyTo, Step, after_login, pending, settle};
+use super::{ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, settle};
+use crate::limits::CheckError;
+use std::net::IpAddr;
 use crate::store::{CompletedLogin, PendingAuthorization};
 use crate::upstream::{CallbackParams, LoginOptions, Return, Upstream, UpstreamError};
 use crate::{Inner, accounts, routes, sessions};
@@ -107,13 +109,15 @@ pub async fn callback(
 }
 
 /// `POST /login/{pending}/{upstream}`'s step: the password form of an upstream that
-/// takes one.
+/// takes one. Failed passwords slow down further tries on the username and from the
+/// client's address, and void the login after the configured number.
 pub async fn password(
     app: &Inner,
     pid: &str,
     upstream_id: &str,
     form: PasswordLogin,
     browser: Option<&str>,
+    client_ip: Option<IpAddr>,
     now: i64,
 ) -> Step {
     let checked = async {
@@ -125,16 +129,42 @@ pub async fn password(
         if !upstream.capabilities().password {
             return Err(Outcome::Expired);
         }
-        let (username, password) = (form.username.clone(), form.password);
-        // Password hashes are deliberately slow to check: keep that off the async workers.
-        let document = tokio::task::spawn_blocking(move || upstream.check_password(&username, &password))
-            .await
-            .map_err(|e| Outcome::Failed(e.to_string()))?;
-        let Some(document) = document else {
-            tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
-            let error = Some("Wrong username or password.");
-            return Err(password_form(app, pid, &pending, upstream_id, &form.username, error));
+        let refuse = |pending: &PendingAuthorization, why| {
+            password_form(app, pid, pending, upstream_id, &form.username, Some(why))
         };
+        let user_key = format!("user {upstream_id} {}", form.username);
+        let address_key = client_ip.map(|ip| format!("address {ip}"));
+        let failures = &app.guards.password_failures;
+        let keys = std::iter::once(&user_key).chain(&address_key);
+        if let Some(wait) = keys.clone().filter_map(|key| failures.wait(key, now)).max() {
+            return Err(refuse(&pending, PasswordRefused::Wait(wait)));
+        }
+        let (username, password) = (form.username.clone(), form.password);
+        let checked = app
+            .guards
+            .password_checks
+            .run(|| None, move || upstream.check_password(&username, &password))
+            .await;
+        let document = match checked {
+            Ok(Some(document)) => document,
+            Ok(None) => {
+                tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
+                keys.for_each(|key| failures.failed(key, now));
+                let most = app.config.limits.password_attempts_per_login;
+                return match pending::count_wrong_password(&app.store, pid, most, now).await? {
+                    Some(pending) => Err(refuse(&pending, PasswordRefused::Wrong)),
+                    None => Err(Outcome::refuse(
+                        &ReplyTo::of(&pending.request),
+                        ErrorCode::AccessDenied,
+                        "too many wrong passwords",
+                    )),
+                };
+            }
+            Err(CheckError::Busy) => return Err(refuse(&pending, PasswordRefused::Busy)),
+            Err(CheckError::Failed(detail)) => return Err(Outcome::Failed(detail)),
+        };
+        // The address is not forgiven: one account of one's own must not reset it.
+        failures.succeeded(&user_key);
         pending::use_up(&app.store, pid, now).await?;
         complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await
     };
@@ -147,7 +177,7 @@ fn password_form(
     pending: &PendingAuthorization,
     upstream_id: &str,
     username: &str,
-    error: Option<&'static str>,
+    refused: Option<PasswordRefused>,
 ) -> Outcome {
     let name_of_client = app.config.client(&pending.request.client_id).map(|c| c.name.clone());
     let name_of_upstream = app.config.upstream(upstream_id).map(|u| u.name.clone());
@@ -157,7 +187,7 @@ fn password_form(
         action: routes::login_start(pid, upstream_id),
         csrf: pending.csrf.clone(),
         username: username.to_string(),
-        error,
+        refused,
     }))
 }
 

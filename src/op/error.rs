@@ -19,6 +19,7 @@ impl IntoResponse for TokenError {
                     "the server could not complete the request".to_string(),
                 )
             }
+            TokenError::TemporarilyUnavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d.clone()),
             TokenError::InvalidRequest(d)
             | TokenError::InvalidGrant(d)
             | TokenError::UnauthorizedClient(d)
@@ -31,6 +32,11 @@ impl IntoResponse for TokenError {
             Json(json!({ "error": self.code(), "error_description": description })),
         )
             .into_response();
+        if matches!(self, TokenError::TemporarilyUnavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if matches!(self, TokenError::InvalidClient(_)) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

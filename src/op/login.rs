@@ -1,6 +1,7 @@
 //! `/login/{pending}/{upstream}`: starts the login at the chosen upstream (GET), and
 //! takes the password form of an upstream that has one (POST).
 
+use super::client_ip::ClientIp;
 use super::render;
 use crate::AppState;
 use crate::flow::{self, PasswordLogin};
@@ -22,11 +23,12 @@ pub async fn start(
 
 pub async fn submit(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path((pid, upstream)): Path<(String, String)>,
     Form(form): Form<PasswordLogin>,
 ) -> Response {
     let browser = cookies::get(&headers, cookies::BROWSER);
-    let step = flow::password(&state, &pid, &upstream, form, browser.as_deref(), state.clock.now()).await;
+    let step = flow::password(&state, &pid, &upstream, form, browser.as_deref(), ip, state.clock.now()).await;
     render::step(&state, step)
 }

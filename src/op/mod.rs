@@ -5,6 +5,7 @@ pub mod admin;
 mod authorize;
 mod callback;
 mod client_auth;
+mod client_ip;
 mod consent;
 mod discovery;
 mod end_session;

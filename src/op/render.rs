@@ -3,7 +3,7 @@
 //! for form_post).
 
 use crate::AppState;
-use crate::flow::{Outcome, ReplyTo, Step};
+use crate::flow::{Outcome, PasswordRefused, ReplyTo, Step};
 use crate::response_type::ResponseMode;
 use crate::web::cookies;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -36,15 +36,16 @@ pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
             )
         }
         Outcome::PasswordForm(form) => {
-            let status = if form.error.is_some() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
+            let status = match form.refused {
+                None => StatusCode::OK,
+                Some(PasswordRefused::Wrong) => StatusCode::UNAUTHORIZED,
+                Some(PasswordRefused::Wait(_)) => StatusCode::TOO_MANY_REQUESTS,
+                Some(PasswordRefused::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             };
             let page = json!({
                 "title": format!("Sign in to {}", form.client_name), "client_name": form.client_name,
                 "upstream_name": form.upstream_name, "action": form.action, "csrf": form.csrf,
-                "username": form.username, "error": form.error,
+                "username": form.username, "error": form.refused.map(PasswordRefused::message),
             });
             state.pages.page(status, "login", &page)
         }

@@ -97,6 +97,13 @@ pub struct PendingAuthorization {
     pub force_login: bool,
     /// Set once the person has logged in and consent is the only step left.
     pub login: Option<CompletedLogin>,
+    /// When the request was parked: the login must end within a fixed time of it,
+    /// however many steps it takes. Absent in records written before it was kept.
+    #[serde(default)]
+    pub parked_at: Option<i64>,
+    /// Wrong passwords so far in this login.
+    #[serde(default)]
+    pub password_failures: u32,
 }
 
 /// Who logged in, in which session.

@@ -27,6 +27,8 @@ pub enum TokenError {
     UnauthorizedClient(String),
     UnsupportedGrantType(String),
     InvalidScope(String),
+    /// Too busy to answer now (503): password checks are all taken.
+    TemporarilyUnavailable(String),
     /// Something broke on our side; the detail is logged, not sent.
     Server(String),
 }
@@ -41,6 +43,7 @@ impl TokenError {
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
             TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
             TokenError::Server(_) => "server_error",
         }
     }
@@ -49,6 +52,15 @@ impl TokenError {
 impl From<crate::store::StoreError> for TokenError {
     fn from(e: crate::store::StoreError) -> Self {
         TokenError::Server(e.to_string())
+    }
+}
+
+impl From<crate::limits::CheckError> for TokenError {
+    fn from(e: crate::limits::CheckError) -> Self {
+        match e {
+            crate::limits::CheckError::Busy => TokenError::TemporarilyUnavailable(e.to_string()),
+            crate::limits::CheckError::Failed(detail) => TokenError::Server(detail),
+        }
     }
 }
 
