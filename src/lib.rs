@@ -24,6 +24,7 @@ pub mod tokens;
 pub mod upstream;
 pub mod verified_secrets;
 pub mod web;
+pub mod workers;
 
 pub use clock::Clock;
 pub use config::Config;
@@ -170,7 +171,8 @@ impl App {
         let verified_secrets =
             verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
                 .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;
-        let guards = limits::Guards::new(&config.limits);
+        let guards = limits::Guards::new(&config.limits)
+            .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
         Ok(App {
             state: AppState(Arc::new(Inner {
                 config,

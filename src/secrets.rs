@@ -44,21 +44,86 @@ pub fn half_hash(alg: SigningAlg, token: &str) -> String {
 }
 
 /// Whether `password` matches the argon2 PHC string `hash`. Deliberately slow (~19 MiB,
-/// tens of milliseconds): call it on the blocking pool, never on an async worker.
+/// tens of milliseconds): call it on the password threads (`limits::PasswordChecks`),
+/// never on an async worker.
+///
+/// The memory argon2 fills is the calling thread's own, kept for its next check: a new
+/// ~19 MiB allocation per check is what the allocator keeps around per arena, and that
+/// grew the process by hundreds of megabytes under a burst of checks.
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    use argon2::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+    thread_local! {
+        static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let argon2 = (|| {
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.map_or(Ok(Version::default()), Version::try_from).ok()?;
+        Some(Argon2::new(algorithm, version, Params::try_from(&parsed).ok()?))
+    })();
+    let Some(argon2) = argon2 else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = MEMORY.with_borrow_mut(|memory| {
+        let blocks = argon2.params().block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, &mut memory[..blocks])
+    });
+    hashed.is_ok() && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_password_agrees_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        use argon2::{Algorithm, Argon2, Params, Version};
+        let variants = [
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(19_456, 2, 1, None).unwrap(),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(4096, 3, 2, Some(16)).unwrap(),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x13,
+                Params::new(1024, 1, 1, Some(64)).unwrap(),
+            ),
+        ];
+        for (algorithm, version, params) in variants {
+            let salt = SaltString::generate(&mut OsRng);
+            let hash = Argon2::new(algorithm, version, params)
+                .hash_password(b"correct horse", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_password(&hash, "correct horse"), "{hash}");
+            assert!(!verify_password(&hash, "correct horsf"), "{hash}");
+        }
+        assert!(
+            !verify_password("$argon2id$v=19$m=19456,t=2,p=1$bm90aGluZw", "x"),
+            "no hash part"
+        );
+        assert!(!verify_password("not a hash", ""));
+    }
 
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {

@@ -72,7 +72,10 @@ pub fn validate_limits(limits: Option<toml::Value>, problems: &mut Vec<Problem>)
         ("pending_logins", limits.pending_logins),
         ("pending_logins_per_ip", limits.pending_logins_per_ip),
         ("password_check_queue", limits.password_check_queue),
-        ("password_attempts_per_login", limits.password_attempts_per_login as usize),
+        (
+            "password_attempts_per_login",
+            limits.password_attempts_per_login as usize,
+        ),
         ("connections", limits.connections),
         ("request_body_bytes", limits.request_body_bytes),
         ("upstream_response_bytes", limits.upstream_response_bytes),

@@ -107,6 +107,7 @@ impl PasswordRefused {
     pub fn message(self) -> String {
         match self {
             PasswordRefused::Wrong => "Wrong username or password.".into(),
+            PasswordRefused::Wait(1) => "Too many failed sign-ins. Try again in a second.".into(),
             PasswordRefused::Wait(seconds) => {
                 format!("Too many failed sign-ins. Try again in {seconds} seconds.")
             }

@@ -51,7 +51,12 @@ fn expiry(pending: &PendingAuthorization, now: i64) -> i64 {
 
 /// Counts a wrong password against the parked login `id`; at the `most`-th it is void
 /// (taken out of the store). Returns the login while it may still be tried.
-pub async fn count_wrong_password(store: &Store, id: &str, most: u32, now: i64) -> Result<Option<PendingAuthorization>, StoreError> {
+pub async fn count_wrong_password(
+    store: &Store,
+    id: &str,
+    most: u32,
+    now: i64,
+) -> Result<Option<PendingAuthorization>, StoreError> {
     store
         .pending_authorizations
         .update(id, now, |pending| {

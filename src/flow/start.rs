@@ -6,8 +6,8 @@ use super::request::{Invalid, Validated, usable_upstreams, validate};
 use super::{AuthorizeParams, Choice, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
 use crate::limits::Full;
 use crate::store::{AuthorizationRequest, CompletedLogin, Session};
-use std::net::IpAddr;
 use crate::{Inner, routes, sessions};
+use std::net::IpAddr;
 
 /// Validates `params` and decides where the person goes next.
 pub async fn authorize(

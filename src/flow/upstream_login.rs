@@ -5,11 +5,11 @@
 
 use super::{ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, settle};
 use crate::limits::CheckError;
-use std::net::IpAddr;
 use crate::store::{CompletedLogin, PendingAuthorization};
 use crate::upstream::{CallbackParams, LoginOptions, Return, Upstream, UpstreamError};
 use crate::{Inner, accounts, routes, sessions};
 use serde_json::Value as Json;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What the password form of an upstream sends.

@@ -239,7 +239,7 @@ impl Keys {
             detail,
         };
         let signature = if key.is_slow() {
-            let (signed, signature) = self.signer.sign(key, token).await.map_err(|e| crypto(e.into()))?;
+            let (signed, signature) = self.signer.sign(key, token).await.map_err(|e| crypto(e.to_string()))?;
             token = signed;
             signature
         } else {

@@ -21,15 +21,15 @@ pub struct Guards {
 }
 
 impl Guards {
-    pub fn new(limits: &Limits) -> Guards {
-        Guards {
-            password_checks: PasswordChecks::new(limits.password_check_queue),
+    pub fn new(limits: &Limits) -> std::io::Result<Guards> {
+        Ok(Guards {
+            password_checks: PasswordChecks::new(limits.password_check_queue)?,
             password_failures: Backoff::new(
                 limits.password_failures_before_backoff,
                 limits.password_backoff_max.as_secs_i64(),
                 backoff::CAPACITY,
             ),
             pending_logins: PendingQuota::new(limits.pending_logins, limits.pending_logins_per_ip),
-        }
+        })
     }
 }

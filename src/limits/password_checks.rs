@@ -1,9 +1,10 @@
-//! The one gate every argon2 check passes: at most one per core at a time, a bounded
-//! number waiting, and the rest refused at once.
+//! The one gate every argon2 check passes: at most one per core at a time, on threads of
+//! their own, a bounded number waiting, and the rest refused at once.
 //!
 //! argon2 is built to cost memory (~19 MiB a check) and time; run without a bound, a
 //! burst of wrong passwords grows the process by gigabytes.
 
+use crate::workers::{Workers, cores};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
@@ -17,6 +18,8 @@ pub enum CheckError {
 }
 
 pub struct PasswordChecks {
+    threads: Workers,
+    /// A thread each: taken before `before` runs, so that it sees every check finished.
     running: Semaphore,
     /// Checks holding or waiting for a core.
     admitted: AtomicUsize,
@@ -26,16 +29,16 @@ pub struct PasswordChecks {
 
 impl PasswordChecks {
     /// One check per core, and `queue` more waiting.
-    pub fn new(queue: usize) -> PasswordChecks {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        PasswordChecks {
-            running: Semaphore::new(cores),
+    pub fn new(queue: usize) -> std::io::Result<PasswordChecks> {
+        Ok(PasswordChecks {
+            threads: Workers::start("password", cores())?,
+            running: Semaphore::new(cores()),
             admitted: AtomicUsize::new(0),
-            most_admitted: cores + queue,
-        }
+            most_admitted: cores() + queue,
+        })
     }
 
-    /// Runs `check` on the blocking pool once a core is free; `before` runs first, once
+    /// Runs `check` on a password thread once one is free; `before` runs first, once
     /// admitted, so that a caller can skip work another check finished meanwhile.
     pub async fn run<T: Send + 'static>(
         &self,
@@ -43,11 +46,16 @@ impl PasswordChecks {
         check: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CheckError> {
         let _admission = self.admit()?;
-        let _core = self.running.acquire().await.map_err(|e| CheckError::Failed(e.to_string()))?;
+        let _core = self
+            .running
+            .acquire()
+            .await
+            .map_err(|e| CheckError::Failed(e.to_string()))?;
         if let Some(done) = before() {
             return Ok(done);
         }
-        tokio::task::spawn_blocking(check)
+        self.threads
+            .run(check)
             .await
             .map_err(|e| CheckError::Failed(e.to_string()))
     }
@@ -79,7 +87,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refuses_what_neither_a_core_nor_the_queue_takes() {
-        let checks = Arc::new(PasswordChecks::new(1));
+        let checks = Arc::new(PasswordChecks::new(1).unwrap());
         let (release, released) = std::sync::mpsc::channel::<()>();
         let released = Arc::new(std::sync::Mutex::new(released));
         let mut admitted = Vec::new();
@@ -88,7 +96,10 @@ mod tests {
             let (checks, released) = (checks.clone(), released.clone());
             admitted.push(tokio::spawn(async move {
                 checks
-                    .run(|| None, move || released.lock().map(|r| r.recv().is_ok()).unwrap_or(false))
+                    .run(
+                        || None,
+                        move || released.lock().map(|r| r.recv().is_ok()).unwrap_or(false),
+                    )
                     .await
             }));
         }

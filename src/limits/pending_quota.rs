@@ -94,6 +94,10 @@ mod tests {
         assert_eq!(quota.admit(None, 202, 302), Ok(()), "room again once more expired");
         let live = quota.live.lock().unwrap();
         assert_eq!(live.admitted.len(), 2);
-        assert_eq!(live.by_address.len(), 1, "refusals are not counted, expired ones forgotten");
+        assert_eq!(
+            live.by_address.len(),
+            1,
+            "refusals are not counted, expired ones forgotten"
+        );
     }
 }

@@ -67,7 +67,13 @@ async fn authenticate<'s>(
         (Some(ClientSecret::Plain(expected)), Some(given)) => crate::secrets::equal(&expected.0, given),
         (Some(ClientSecret::Argon2Hash(hash)), Some(given)) => state
             .verified_secrets
-            .verify(&state.guards.password_checks, client_id, &hash.0, given, state.clock.now())
+            .verify(
+                &state.guards.password_checks,
+                client_id,
+                &hash.0,
+                given,
+                state.clock.now(),
+            )
             .await
             .map_err(TokenError::from)?,
         _ => false,

@@ -15,6 +15,10 @@ impl FromRequestParts<AppState> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        Ok(ClientIp(crate::limits::client_ip(peer, &parts.headers, &state.config.limits)))
+        Ok(ClientIp(crate::limits::client_ip(
+            peer,
+            &parts.headers,
+            &state.config.limits,
+        )))
     }
 }

@@ -11,6 +11,7 @@ mod durability;
 mod error_responses;
 mod implicit_hybrid;
 mod keys;
+mod limits;
 mod login_flow;
 mod logout;
 mod logs;

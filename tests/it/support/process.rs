@@ -21,6 +21,11 @@ impl Server {
     }
 
     pub fn configure_with(dir: &Path, shutdown_grace: &str) -> PathBuf {
+        Server::configure_with_tables(dir, shutdown_grace, "")
+    }
+
+    /// [`Server::configure_with`], and `tables` (TOML) at the end.
+    pub fn configure_with_tables(dir: &Path, shutdown_grace: &str, tables: &str) -> PathBuf {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -34,6 +39,7 @@ impl Server {
             .tables("[tokens]\nsigning_alg = \"EdDSA\"\n")
             .client(TestClient::confidential("app", "app-secret").no_consent())
             .bob()
+            .tables(tables)
             .build();
         std::fs::write(&config, text).unwrap();
         config
@@ -80,6 +86,18 @@ impl Server {
             assert!(Instant::now() < deadline, "the server did not come up: {}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The peak resident memory of the process so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
+        kib * 1024
     }
 
     /// Everything the server wrote to standard error.
