@@ -54,7 +54,7 @@ impl<'a> From<&'a crate::Inner> for Parts<'a> {
             config: &app.config,
             store: &app.store,
             keys: &app.keys,
-            http: &app.http,
+            http: app.http.client(),
         }
     }
 }

@@ -131,7 +131,7 @@ pub struct Inner {
     /// The running upstreams, by id.
     pub upstreams: HashMap<String, Arc<upstream::Upstream>>,
     /// The one client for calls to upstreams.
-    pub http: reqwest::Client,
+    pub http: upstream::UpstreamHttp,
     pub clock: Clock,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: verified_secrets::VerifiedSecrets,
@@ -166,7 +166,8 @@ impl App {
         let tokens = config.tokens.clone();
         let now = clock.now();
         let keys = Keys::open(store.clone(), &tokens, now).await?;
-        let http = upstream::http_client().map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
+        let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes)
+            .map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
         let upstreams = upstream::open_all(&config);
         let verified_secrets =
             verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)

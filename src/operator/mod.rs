@@ -25,7 +25,7 @@ pub enum Operator {
 pub struct Direct {
     config: Config,
     store: Store,
-    http: reqwest::Client,
+    http: crate::upstream::UpstreamHttp,
 }
 
 impl Operator {
@@ -40,7 +40,8 @@ impl Operator {
             Ok(store) => Ok(Operator::Direct(Box::new(Direct {
                 config: config.clone(),
                 store,
-                http: crate::upstream::http_client().map_err(|e| format!("no HTTP client: {e}"))?,
+                http: crate::upstream::UpstreamHttp::new(config.limits.upstream_response_bytes)
+                    .map_err(|e| format!("no HTTP client: {e}"))?,
             }))),
             Err(e @ StoreError::Locked(_)) => match (config.admin_listen, &config.admin_token) {
                 (Some(addr), Some(token)) => Ok(Operator::Admin(AdminClient::new(addr, &token.0))),
@@ -107,7 +108,7 @@ impl Direct {
             config: &self.config,
             store: &self.store,
             keys: &keys,
-            http: &self.http,
+            http: self.http.client(),
         };
         match backchannel::end_session(parts, sid, now).await {
             Ok(Some(deliveries)) => {

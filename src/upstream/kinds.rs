@@ -39,17 +39,21 @@ pub trait Kind: Sized {
     fn capabilities(&self) -> Capabilities;
 
     /// Gets ready to log people in (fetches discovery); retried until it succeeds.
-    async fn prepare(&self, _http: &reqwest::Client) -> Result<(), UpstreamError> {
+    async fn prepare(&self, _http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
         Ok(())
     }
 
     /// Where to send the person to log in, and what to keep for the callback.
-    async fn begin(&self, _http: &reqwest::Client, _options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+    async fn begin(
+        &self,
+        _http: &crate::upstream::UpstreamHttp,
+        _options: LoginOptions<'_>,
+    ) -> Result<Begin, UpstreamError> {
         Err(UpstreamError::Denied("this upstream does not send people away".into()))
     }
 
     /// What the upstream says about the person who came back.
-    async fn finish(&self, _http: &reqwest::Client, _back: Return<'_>) -> Result<Json, UpstreamError> {
+    async fn finish(&self, _http: &crate::upstream::UpstreamHttp, _back: Return<'_>) -> Result<Json, UpstreamError> {
         Err(UpstreamError::Denied("this upstream does not send people away".into()))
     }
 
@@ -63,7 +67,7 @@ pub trait Kind: Sized {
     /// `post_logout_redirect_uri` with `state`.
     async fn logout_url(
         &self,
-        _http: &reqwest::Client,
+        _http: &crate::upstream::UpstreamHttp,
         _post_logout_redirect_uri: &str,
         _state: &str,
     ) -> Option<String> {
@@ -122,17 +126,17 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.capabilities()),+ }
             }
 
-            pub async fn prepare(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+            pub async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.prepare(http).await),+ }
             }
 
-            pub async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+            pub async fn begin(&self, http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.begin(http, options).await),+ }
             }
 
-            pub async fn finish(&self, http: &reqwest::Client, back: Return<'_>) -> Result<serde_json::Value, UpstreamError> {
+            pub async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<serde_json::Value, UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.finish(http, back).await),+ }
             }
@@ -142,7 +146,7 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.check_password(username, password)),+ }
             }
 
-            pub async fn logout_url(&self, http: &reqwest::Client, back: &str, state: &str) -> Option<String> {
+            pub async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, back: &str, state: &str) -> Option<String> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.logout_url(http, back, state).await),+ }
             }

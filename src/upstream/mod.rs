@@ -4,8 +4,10 @@
 //! `/callback/{id}`; `local` logs people in on Gatehouse's own form. Each kind is a folder
 //! implementing [`Kind`]; the list below is the only place that names them all.
 
+mod http;
 mod kinds;
 
+pub use http::{FetchError, UpstreamHttp};
 pub use kinds::{Capabilities, Kind};
 
 kinds::upstream_kinds! {
@@ -18,7 +20,6 @@ use crate::config::Config;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why a login at an upstream ended without a person.
 #[derive(Debug, thiserror::Error)]
@@ -102,37 +103,22 @@ pub fn refusal(error: &str, description: Option<&str>) -> UpstreamError {
 
 /// GETs a JSON object with the upstream's access token (userinfo, a user endpoint).
 pub async fn fetch_json(
-    http: &reqwest::Client,
+    http: &UpstreamHttp,
     url: &str,
     access_token: &str,
 ) -> Result<Map<String, Json>, UpstreamError> {
-    let response = http
+    let request = http
+        .client()
         .get(url)
         .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| UpstreamError::Unavailable(format!("{url} failed: {e}")))?;
-    if !response.status().is_success() {
-        return Err(UpstreamError::Unavailable(format!(
-            "{url} answered {}",
-            response.status()
-        )));
+        .header(reqwest::header::ACCEPT, "application/json");
+    let (status, body) = http.fetch(request).await.map_err(|e| match e {
+        FetchError::Http(e) => UpstreamError::Unavailable(format!("{url} failed: {e}")),
+        too_large @ FetchError::TooLarge(_) => UpstreamError::Denied(format!("{url}: {too_large}")),
+    })?;
+    if !status.is_success() {
+        return Err(UpstreamError::Unavailable(format!("{url} answered {status}")));
     }
-    response
-        .json::<Map<String, Json>>()
-        .await
+    serde_json::from_slice::<Map<String, Json>>(&body)
         .map_err(|e| UpstreamError::Denied(format!("{url} did not answer a JSON object: {e}")))
-}
-
-/// The one HTTP client for upstream calls: no redirects followed (a token endpoint that
-/// redirects is not trusted), time limits so a silent upstream cannot hang a login, and
-/// a User-Agent (GitHub's API refuses requests without one).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
-        .build()
 }

@@ -330,3 +330,50 @@ async fn a_body_over_the_limit_is_refused() {
     assert_eq!(error["error"], "invalid_request", "{error}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_upstream_answer_over_the_size_limit_ends_the_login() {
+    use support::mock_op::MockOp;
+    let upstream = MockOp::start().await;
+    let base = upstream.issuer().to_string();
+    let config = TestConfig::new()
+        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .mock_upstream(
+            "big",
+            "oidc",
+            &format!("issuer = \"{base}\"\nattributes_url = \"{base}/person\""),
+        )
+        .tables("[limits]\nupstream_response_bytes = 65536\n")
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config, Clock::System).await;
+    let login = || async {
+        let browser = Browser::default();
+        let page = browser.get(authorize_url(&server.base, &[]).as_str()).await;
+        browser
+            .follow_while(page, |next| !next.starts_with(REDIRECT))
+            .await
+            .redirect_params()
+    };
+    let padding = "p".repeat(100_000);
+    *upstream.state.person.lock().unwrap() = serde_json::json!({ "sub": "big-1", "padding": padding });
+    *upstream.state.person_api.lock().unwrap() = (axum::http::StatusCode::OK, "{}".into());
+    let answer = login().await;
+    assert!(
+        answer.contains_key("error") && !answer.contains_key("code"),
+        "a huge token answer: {answer:?}"
+    );
+
+    *upstream.state.person.lock().unwrap() = serde_json::json!({ "sub": "big-1" });
+    let huge = serde_json::json!({ "padding": padding }).to_string();
+    *upstream.state.person_api.lock().unwrap() = (axum::http::StatusCode::OK, huge);
+    let answer = login().await;
+    assert!(
+        answer.contains_key("error") && !answer.contains_key("code"),
+        "a huge attributes answer: {answer:?}"
+    );
+
+    *upstream.state.person_api.lock().unwrap() = (axum::http::StatusCode::OK, "{}".into());
+    assert!(login().await.contains_key("code"), "answers within the limit log in");
+    server.stop().await;
+}

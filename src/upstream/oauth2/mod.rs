@@ -45,7 +45,7 @@ impl Kind for OAuth2Provider {
     }
 
     /// The authorization request to send the person to, with state and PKCE S256.
-    async fn begin(&self, _http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+    async fn begin(&self, _http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = options.state.to_string();
         let client = self.client()?;
@@ -64,7 +64,7 @@ impl Kind for OAuth2Provider {
     }
 
     /// Exchanges the code and returns what the user endpoint says about the person.
-    async fn finish(&self, http: &reqwest::Client, back: Return<'_>) -> Result<Json, UpstreamError> {
+    async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<Json, UpstreamError> {
         self.exchange_and_fetch(http, back.callback, back.pkce_verifier).await
     }
 }
@@ -88,7 +88,7 @@ impl OAuth2Provider {
 
     async fn exchange_and_fetch(
         &self,
-        http: &reqwest::Client,
+        http: &crate::upstream::UpstreamHttp,
         callback: &CallbackParams,
         pkce_verifier: &str,
     ) -> Result<Json, UpstreamError> {

@@ -109,7 +109,7 @@ impl Kind for OidcProvider {
     }
 
     /// Discovery, unless it is done already.
-    async fn prepare(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+    async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
         if self.metadata.read().is_ok_and(|m| m.is_some()) {
             return Ok(());
         }
@@ -118,7 +118,7 @@ impl Kind for OidcProvider {
 
     /// Where to send the person to log out at the upstream too (RP-Initiated Logout 1.0),
     /// when `logout_upstream` is on and the upstream announces an end_session_endpoint.
-    async fn logout_url(&self, http: &reqwest::Client, post_logout_redirect_uri: &str, state: &str) -> Option<String> {
+    async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, post_logout_redirect_uri: &str, state: &str) -> Option<String> {
         if !self.settings.logout_upstream {
             return None;
         }
@@ -139,7 +139,7 @@ impl Kind for OidcProvider {
     }
 
     /// The authorization request to send the person to, with state, nonce and PKCE S256.
-    async fn begin(&self, http: &reqwest::Client, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+    async fn begin(&self, http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
         let client = self.client(self.metadata(http).await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = options.state.to_string();
@@ -173,7 +173,7 @@ impl Kind for OidcProvider {
     /// and returns its claims with the userinfo merged over them (when configured).
     async fn finish(
         &self,
-        http: &reqwest::Client,
+        http: &crate::upstream::UpstreamHttp,
         back: Return<'_>,
     ) -> Result<Json, UpstreamError> {
         let Return {
@@ -267,7 +267,7 @@ impl Kind for OidcProvider {
 
 impl OidcProvider {
     /// Fetches the upstream's discovery document and JWKS.
-    async fn discover(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+    async fn discover(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
         let issuer =
             IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         let metadata = Metadata::discover_async(issuer, http)
@@ -278,7 +278,7 @@ impl OidcProvider {
         Ok(())
     }
 
-    async fn metadata(&self, http: &reqwest::Client) -> Result<Metadata, UpstreamError> {
+    async fn metadata(&self, http: &crate::upstream::UpstreamHttp) -> Result<Metadata, UpstreamError> {
         let known = self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone();
         match known {
             Some(metadata) => Ok(metadata),

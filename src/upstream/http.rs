@@ -1,0 +1,90 @@
+//! The one HTTP client for calls to upstreams: no redirects followed (a token endpoint
+//! that redirects is not trusted), time limits so that a silent upstream cannot hang a
+//! login, a User-Agent (GitHub's API refuses requests without one), and a size limit on
+//! every answer (`limits.upstream_response_bytes`), so that a broken or hostile upstream
+//! cannot make Gatehouse buffer gigabytes. openidconnect's discovery, JWKS and token
+//! requests go through it too (it is their `AsyncHttpClient`).
+
+use oauth2::{HttpClientError, HttpRequest, HttpResponse};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct UpstreamHttp {
+    client: reqwest::Client,
+    most_bytes: usize,
+}
+
+impl UpstreamHttp {
+    pub fn new(most_bytes: usize) -> Result<UpstreamHttp, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(UpstreamHttp { client, most_bytes })
+    }
+
+    /// The client itself, for requests whose answers are not read.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends `request` and reads its answer's body, refusing one over the limit.
+    pub async fn fetch(&self, request: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Vec<u8>), FetchError> {
+        let response = request.send().await.map_err(FetchError::Http)?;
+        let status = response.status();
+        Ok((status, self.body(response).await?))
+    }
+
+    async fn body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let too_large = FetchError::TooLarge(self.most_bytes);
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.most_bytes as u64)
+        {
+            return Err(too_large);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(FetchError::Http)? {
+            if body.len() + chunk.len() > self.most_bytes {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Http(reqwest::Error),
+    #[error("the answer is larger than {0} bytes (limits.upstream_response_bytes)")]
+    TooLarge(usize),
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for UpstreamHttp {
+    type Error = HttpClientError<reqwest::Error>;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Self::Error>> + Send + Sync + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(Box::new)?;
+            let response = self.client.execute(request).await.map_err(Box::new)?;
+            let mut answer = oauth2::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            let body = self.body(response).await.map_err(|e| match e {
+                FetchError::Http(e) => HttpClientError::Reqwest(Box::new(e)),
+                too_large @ FetchError::TooLarge(_) => HttpClientError::Other(too_large.to_string()),
+            })?;
+            answer.body(body).map_err(HttpClientError::Http)
+        })
+    }
+}
