@@ -143,6 +143,9 @@ fn load(path: &Path) -> Result<Config, String> {
 
 fn check(path: &Path) -> Result<(), String> {
     let config = load(path)?;
+    for warning in config.warnings() {
+        eprintln!("{}: {}: warning: {}", path.display(), warning.key, warning.message);
+    }
     let (mappings, pages) = gatehouse::load_referenced_files(&config).map_err(|e| e.to_string())?;
     println!(
         "{}: OK: issuer {}, {} client(s), {} upstream(s), {} mapping(s), {} template(s)",
@@ -159,6 +162,9 @@ fn check(path: &Path) -> Result<(), String> {
 fn serve(path: &Path) -> Result<(), String> {
     gatehouse::logging::init();
     let config = load(path)?;
+    for warning in config.warnings() {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+    }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let served = runtime.block_on(async {
         let listen = config.listen;

@@ -4,15 +4,18 @@
 use super::checks::check_argon2_hash;
 use super::raw::{RawClient, decode};
 use super::{AuthMethod, Client, ClientSecret, GrantType, Problem, Secret};
+use crate::mapping::STANDARD_SCOPES;
 use crate::response_type::ResponseType;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use url::Url;
 
-pub fn validate_clients(
-    clients: Vec<toml::Value>,
-    upstream_ids: &HashSet<&str>,
-    problems: &mut Vec<Problem>,
-) -> Vec<Client> {
+/// What a client's registration is checked against: the upstreams and the custom scopes.
+pub struct Known<'a> {
+    pub upstreams: &'a HashSet<&'a str>,
+    pub scopes: &'a BTreeMap<String, Vec<String>>,
+}
+
+pub fn validate_clients(clients: Vec<toml::Value>, known: &Known<'_>, problems: &mut Vec<Problem>) -> Vec<Client> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, value) in clients.into_iter().enumerate() {
@@ -28,19 +31,14 @@ pub fn validate_clients(
                 format!("\"{}\" is used by another client", raw.id),
             ));
         }
-        if let Some(client) = validate_client(raw, &at, upstream_ids, problems) {
+        if let Some(client) = validate_client(raw, &at, known, problems) {
             out.push(client);
         }
     }
     out
 }
 
-fn validate_client(
-    mut raw: RawClient,
-    at: &str,
-    upstream_ids: &HashSet<&str>,
-    problems: &mut Vec<Problem>,
-) -> Option<Client> {
+fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &mut Vec<Problem>) -> Option<Client> {
     let start = problems.len();
     let secret = client_secret(raw.secret.take(), raw.secret_hash.take(), at, problems);
     let grant_types = raw
@@ -54,7 +52,8 @@ fn validate_client(
             "must list at least one redirect URI",
         ));
     }
-    check_addresses(&raw, at, upstream_ids, problems);
+    check_addresses(&raw, at, known.upstreams, problems);
+    check_scopes(raw.scopes.as_deref(), at, known.scopes, problems);
     check_grant_types(at, &grant_types, secret.is_some(), problems);
     let method = auth_method(at, raw.token_endpoint_auth_method, secret.is_some(), problems);
     if raw.introspect == Some(true) && secret.is_none() {
@@ -77,7 +76,25 @@ fn validate_client(
         token_endpoint_auth_method: method,
         introspect: raw.introspect.unwrap_or(false),
         backchannel_logout_uri: raw.backchannel_logout_uri,
+        scopes: raw.scopes,
     })
+}
+
+/// A client's scope allow-list names only scopes that exist.
+fn check_scopes(
+    scopes: Option<&[String]>,
+    at: &str,
+    custom: &BTreeMap<String, Vec<String>>,
+    problems: &mut Vec<Problem>,
+) {
+    for (i, scope) in scopes.unwrap_or_default().iter().enumerate() {
+        if !STANDARD_SCOPES.contains(&scope.as_str()) && !custom.contains_key(scope) {
+            problems.push(Problem::new(
+                format!("{at}.scopes[{i}]"),
+                format!("\"{scope}\" is neither a standard scope nor one under [scopes]"),
+            ));
+        }
+    }
 }
 
 /// The addresses the client registered, and the upstreams it names.

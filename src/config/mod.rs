@@ -90,6 +90,24 @@ impl Config {
     pub fn upstream(&self, id: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.id == id)
     }
+
+    /// What is allowed but probably not meant: `check` prints these and `serve` logs them.
+    pub fn warnings(&self) -> Vec<Problem> {
+        self.clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.grant_types.contains(&GrantType::ClientCredentials) && c.scopes.is_none())
+            .map(|(i, c)| {
+                Problem::new(
+                    format!("clients[{i}].scopes"),
+                    format!(
+                        "client \"{}\" may use client_credentials and has no scope list, so it may have every custom scope: list the ones it needs",
+                        c.id
+                    ),
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +204,19 @@ pub struct Client {
     pub introspect: bool,
     /// Where logout tokens go when a session this client has tokens from ends.
     pub backchannel_logout_uri: Option<String>,
+    /// The scopes this client may be granted; `None` means every scope of the config.
+    /// `openid` is always allowed.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl Client {
+    pub fn may_have_scope(&self, scope: &str) -> bool {
+        scope == "openid"
+            || self
+                .scopes
+                .as_ref()
+                .is_none_or(|allowed| allowed.iter().any(|s| s == scope))
+    }
 }
 
 /// A client secret as configured: in clear (usually from `${ENV}`) or as an argon2 PHC hash.

@@ -61,6 +61,7 @@ pub struct RawClient {
     pub token_endpoint_auth_method: Option<AuthMethod>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
+    pub scopes: Option<Vec<String>>,
 }
 
 /// The keys every `[[upstreams]]` table has; the rest belong to its kind.

@@ -2,7 +2,7 @@
 //! collecting every problem on the way.
 
 use super::checks::web_url;
-use super::clients::validate_clients;
+use super::clients::{Known, validate_clients};
 use super::raw::{self, RawRoot, RawScope, RawTokens, decode};
 use super::upstreams::validate_upstreams;
 use super::*;
@@ -21,7 +21,11 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
-    let clients = validate_clients(root.clients, &upstream_ids, problems);
+    let known = Known {
+        upstreams: &upstream_ids,
+        scopes: &scopes,
+    };
+    let clients = validate_clients(root.clients, &known, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
     let templates_dir = root.templates_dir.map(|dir| base.join(dir));
     let (admin_listen, admin_token) = validate_admin(root.admin_listen, root.admin_token, problems);

@@ -250,7 +250,7 @@ fn granted_scopes(
         // A refresh token comes only from exchanging a code (OIDC Core §11).
         let allowed =
             scope != "offline_access" || (response_type.code && client.grant_types.contains(&GrantType::RefreshToken));
-        if known && allowed && !granted.contains(&scope) {
+        if known && allowed && client.may_have_scope(scope) && !granted.contains(&scope) {
             granted.push(scope);
         }
     }

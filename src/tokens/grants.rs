@@ -225,6 +225,11 @@ impl TokenService<'_> {
                 "\"{unknown}\" is not a scope a client can be granted alone"
             )));
         }
+        if let Some(refused) = asked.iter().find(|s| !client.may_have_scope(s)) {
+            return Err(TokenError::InvalidScope(format!(
+                "this client may not have \"{refused}\""
+            )));
+        }
         let scope = asked.join(" ");
         let jti = secrets::random_token();
         let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();

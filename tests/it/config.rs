@@ -523,6 +523,28 @@ fn client_credentials_backchannel_and_admin_settings_are_checked() {
 }
 
 #[test]
+fn a_client_scope_list_names_known_scopes_and_client_credentials_without_one_is_warned_about() {
+    let text = format!(
+        "{GOOD}\n[scopes.\"api:read\"]\nclaims = [\"name\"]\n\
+         [[clients]]\nid = \"m2m\"\nsecret = \"x\"\ngrant_types = [\"client_credentials\"]\n\
+         [[clients]]\nid = \"listed\"\nsecret = \"x\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"api:read\"]\n"
+    );
+    let (code, _, stderr, _dir) = check(&text);
+    assert_eq!(code, 0, "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].starts_with("FILE: clients[1].scopes: warning: client \"m2m\" may use client_credentials"),
+        "{stderr}"
+    );
+    let unknown = text.replace("scopes = [\"api:read\"]", "scopes = [\"profile\", \"api:write\"]");
+    assert_reports(
+        &unknown,
+        &["FILE: clients[2].scopes[1]: \"api:write\" is neither a standard scope"],
+    );
+}
+
+#[test]
 fn the_person_api_example_config_passes_with_its_secrets_set() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/person-api-upstream.toml");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))

@@ -15,11 +15,17 @@ fn config() -> String {
             .with("grant_types", "[\"client_credentials\"]")
     };
     TestConfig::new()
-        .tables("[scopes.\"api:read\"]\nclaims = [\"name\"]\n")
+        .tables("[scopes.\"api:read\"]\nclaims = [\"name\"]\n[scopes.\"api:write\"]\nclaims = [\"name\"]\n")
         .client(TestClient::confidential("app", "app-secret").no_consent())
         .client(TestClient::confidential("other", "other-secret").no_consent())
         .client(machine("resource-server", "rs-secret-rs-secret").with("introspect", "true"))
         .client(machine("machine", "machine-secret"))
+        .client(machine("writer", "writer-secret").with("scopes", "[\"api:write\"]"))
+        .client(
+            TestClient::confidential("narrow", "narrow-secret")
+                .no_consent()
+                .with("scopes", "[\"profile\", \"offline_access\"]"),
+        )
         .bob_with("name = \"Bob\"")
         .build()
 }
@@ -227,6 +233,39 @@ async fn client_credentials_gives_an_access_token_for_the_client_itself() {
         (400, Some("unauthorized_client")),
         "app does not have the grant"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_with_a_scope_list_gets_only_those_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(), Clock::System).await;
+    let writer = ("writer", "writer-secret");
+    let (status, body) = post(
+        &server,
+        "/token",
+        writer,
+        &[("grant_type", "client_credentials"), ("scope", "api:read")],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    let (status, body) = post(
+        &server,
+        "/token",
+        writer,
+        &[("grant_type", "client_credentials"), ("scope", "api:write")],
+    )
+    .await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("api:write")), "{body}");
+
+    let url = format!(
+        "{}/authorize?client_id=narrow&response_type=code&scope=openid%20profile%20email%20api:read%20offline_access&redirect_uri={REDIRECT}",
+        server.base
+    );
+    let answer = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
+    let code = answer.redirect_params()["code"].clone();
+    let tokens = server.redeem(("narrow", "narrow-secret"), &code, REDIRECT, None).await;
+    assert_eq!(tokens["scope"], "openid profile offline_access", "{tokens}");
     server.stop().await;
 }
 
