@@ -137,6 +137,8 @@ pub struct Inner {
     pub verified_secrets: verified_secrets::VerifiedSecrets,
     /// The bounds on password checks, failed passwords and pending logins.
     pub guards: limits::Guards,
+    /// The names and flags of the cookies, by the issuer's scheme.
+    pub cookies: web::cookies::Cookies,
 }
 
 impl std::ops::Deref for AppState {
@@ -172,6 +174,7 @@ impl App {
         let verified_secrets =
             verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
                 .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;
+        let cookies = web::cookies::Cookies::for_issuer(config.issuer_is_https());
         let guards = limits::Guards::new(&config.limits)
             .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
         Ok(App {
@@ -186,6 +189,7 @@ impl App {
                 clock,
                 verified_secrets,
                 guards,
+                cookies,
             })),
         })
     }

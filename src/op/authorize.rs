@@ -2,12 +2,12 @@
 //! cookies go to the flow; a browser seen for the first time gets its cookie.
 
 use super::client_ip::ClientIp;
+use super::page_input::{PageForm, PageQuery};
 use super::render;
 use crate::AppState;
 use crate::flow::{self, AuthorizeParams};
-use crate::web::cookies;
-use axum::Form;
-use axum::extract::{Query, State};
+use crate::web::cookies::Cookie;
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use std::net::IpAddr;
@@ -16,7 +16,7 @@ pub async fn get(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Query(params): Query<AuthorizeParams>,
+    PageQuery(params): PageQuery<AuthorizeParams>,
 ) -> Response {
     authorize(&state, ip, &headers, params).await
 }
@@ -25,21 +25,21 @@ pub async fn post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(params): Form<AuthorizeParams>,
+    PageForm(params): PageForm<AuthorizeParams>,
 ) -> Response {
     authorize(&state, ip, &headers, params).await
 }
 
 async fn authorize(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, params: AuthorizeParams) -> Response {
-    let (browser, new_browser) = match cookies::get(headers, cookies::BROWSER) {
+    let (browser, new_browser) = match state.cookies.get(headers, Cookie::Browser) {
         Some(browser) => (browser, false),
         None => (crate::secrets::random_token(), true),
     };
-    let session = cookies::get(headers, cookies::SESSION);
+    let session = state.cookies.get(headers, Cookie::Session);
     let outcome = flow::authorize(state, params, &browser, session.as_deref(), ip, state.clock.now()).await;
     let mut response = render::outcome(state, outcome);
     if new_browser {
-        let cookie = cookies::set(cookies::BROWSER, &browser, state.config.issuer_is_https(), None);
+        let cookie = state.cookies.set(Cookie::Browser, &browser, None);
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response

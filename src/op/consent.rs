@@ -1,9 +1,9 @@
 //! `POST /consent`: the person's answer on the consent page.
 
+use super::page_input::PageForm;
 use super::render;
 use crate::AppState;
-use crate::web::cookies;
-use axum::Form;
+use crate::web::cookies::Cookie;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,8 +16,12 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Response {
-    let browser = cookies::get(&headers, cookies::BROWSER);
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ConsentForm>,
+) -> Response {
+    let browser = state.cookies.get(&headers, Cookie::Browser);
     let allow = form.decision == "allow";
     let outcome = crate::flow::consent(
         &state,

@@ -1,28 +1,36 @@
 //! `/end_session` (OpenID Connect RP-Initiated Logout 1.0) and the way back from an
 //! upstream's logout: the flow decides, this renders.
 
+use super::page_input::{PageForm, PageQuery};
 use super::render::{internal_error, redirect};
 use crate::AppState;
 use crate::flow::{LogoutOutcome, LogoutParams};
-use crate::web::cookies;
-use axum::Form;
-use axum::extract::{Query, State};
+use crate::web::cookies::Cookie;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<LogoutParams>) -> Response {
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageQuery(params): PageQuery<LogoutParams>,
+) -> Response {
     logout(&state, &headers, params, false).await
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, Form(params): Form<LogoutParams>) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(params): PageForm<LogoutParams>,
+) -> Response {
     let confirming = params.csrf.is_some();
     logout(&state, &headers, params, confirming).await
 }
 
 async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirming: bool) -> Response {
-    let cookie = cookies::get(headers, cookies::SESSION);
+    let cookie = state.cookies.get(headers, Cookie::Session);
     let outcome = crate::flow::end_session(state, params, confirming, cookie.as_deref(), state.clock.now()).await;
     render(state, outcome)
 }
@@ -33,13 +41,13 @@ pub struct UpstreamLoggedOut {
 }
 
 /// `GET /end_session/upstream`: back from the upstream's logout.
-pub async fn upstream_done(State(state): State<AppState>, Query(back): Query<UpstreamLoggedOut>) -> Response {
+pub async fn upstream_done(State(state): State<AppState>, PageQuery(back): PageQuery<UpstreamLoggedOut>) -> Response {
     let outcome = crate::flow::upstream_done(&state, back.state.as_deref(), state.clock.now()).await;
     render(&state, outcome)
 }
 
 fn render(state: &AppState, outcome: LogoutOutcome) -> Response {
-    let clear = || cookies::clear(cookies::SESSION, state.config.issuer_is_https());
+    let clear = || state.cookies.clear(Cookie::Session);
     let page = |data: serde_json::Value| state.pages.page(StatusCode::OK, "logout", &data);
     match outcome {
         LogoutOutcome::Done { to, message, ended } => {

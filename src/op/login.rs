@@ -2,11 +2,11 @@
 //! takes the password form of an upstream that has one (POST).
 
 use super::client_ip::ClientIp;
+use super::page_input::PageForm;
 use super::render;
 use crate::AppState;
 use crate::flow::{self, PasswordLogin};
-use crate::web::cookies;
-use axum::Form;
+use crate::web::cookies::Cookie;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,7 +16,7 @@ pub async fn start(
     headers: HeaderMap,
     Path((pid, upstream)): Path<(String, String)>,
 ) -> Response {
-    let browser = cookies::get(&headers, cookies::BROWSER);
+    let browser = state.cookies.get(&headers, Cookie::Browser);
     let outcome = flow::begin(&state, &pid, &upstream, browser.as_deref(), state.clock.now()).await;
     render::outcome(&state, outcome)
 }
@@ -26,9 +26,9 @@ pub async fn submit(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path((pid, upstream)): Path<(String, String)>,
-    Form(form): Form<PasswordLogin>,
+    PageForm(form): PageForm<PasswordLogin>,
 ) -> Response {
-    let browser = cookies::get(&headers, cookies::BROWSER);
+    let browser = state.cookies.get(&headers, Cookie::Browser);
     let step = flow::password(&state, &pid, &upstream, form, browser.as_deref(), ip, state.clock.now()).await;
     render::step(&state, step)
 }

@@ -14,6 +14,7 @@ mod health;
 mod introspect;
 mod jwks;
 mod login;
+mod page_input;
 mod render;
 mod revoke;
 mod token;

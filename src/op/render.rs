@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::flow::{Outcome, PasswordRefused, ReplyTo, Step};
 use crate::response_type::ResponseMode;
-use crate::web::cookies;
+use crate::web::cookies::Cookie;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,7 +15,7 @@ pub fn step(state: &AppState, step: Step) -> Response {
     let mut response = outcome(state, step.outcome);
     if let Some(cookie) = step.session_cookie {
         let max_age = state.config.tokens.session_ttl.as_secs_i64();
-        let cookie = cookies::set(cookies::SESSION, &cookie, state.config.issuer_is_https(), Some(max_age));
+        let cookie = state.cookies.set(Cookie::Session, &cookie, Some(max_age));
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response

@@ -29,10 +29,15 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<Result<(), gatehouse::StartError>>,
 }
 
-/// Writes `dir/gatehouse.toml` with the issuer for `port` followed by `rest`.
+/// Writes `dir/gatehouse.toml` with the issuer for `port` followed by `rest`; a `rest`
+/// that starts with its own `issuer = ...` line keeps that issuer (listening on `port`).
 pub fn write_config(dir: &Path, port: u16, rest: &str) -> PathBuf {
     let path = dir.join("gatehouse.toml");
-    let text = format!("issuer = \"http://127.0.0.1:{port}\"\n{rest}");
+    let text = if rest.starts_with("issuer = ") {
+        format!("listen = \"127.0.0.1:{port}\"\n{rest}")
+    } else {
+        format!("issuer = \"http://127.0.0.1:{port}\"\n{rest}")
+    };
     std::fs::write(&path, text).expect("write config");
     path
 }
