@@ -41,6 +41,7 @@ pub(super) async fn after_login(
         scopes,
         pending: pid,
         csrf: pending.csrf,
+        returns_to: pending.request.redirect_uri,
     })
 }
 

@@ -91,6 +91,8 @@ pub struct PasswordForm {
     pub username: String,
     /// Set when the last try was refused.
     pub refused: Option<PasswordRefused>,
+    /// The app's redirect URI, where the form's answer may end.
+    pub returns_to: String,
 }
 
 /// Why a password form comes back.
@@ -133,6 +135,8 @@ pub enum Outcome {
         scopes: Vec<String>,
         pending: String,
         csrf: String,
+        /// The app's redirect URI, where the form's answer ends.
+        returns_to: String,
     },
     /// Answer the relying party: a code, tokens, or an error.
     Reply {

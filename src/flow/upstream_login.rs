@@ -188,6 +188,7 @@ fn password_form(
         csrf: pending.csrf.clone(),
         username: username.to_string(),
         refused,
+        returns_to: pending.request.redirect_uri.clone(),
     }))
 }
 

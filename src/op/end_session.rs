@@ -5,6 +5,7 @@ use super::page_input::{PageForm, PageQuery};
 use super::render::{internal_error, redirect};
 use crate::AppState;
 use crate::flow::{LogoutOutcome, LogoutParams};
+use crate::web::FormAction;
 use crate::web::cookies::Cookie;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -48,7 +49,11 @@ pub async fn upstream_done(State(state): State<AppState>, PageQuery(back): PageQ
 
 fn render(state: &AppState, outcome: LogoutOutcome) -> Response {
     let clear = || state.cookies.clear(Cookie::Session);
-    let page = |data: serde_json::Value| state.pages.page(StatusCode::OK, "logout", &data);
+    let page = |data: serde_json::Value| {
+        state
+            .pages
+            .page_with_forms(StatusCode::OK, "logout", &data, &FormAction::Anywhere)
+    };
     match outcome {
         LogoutOutcome::Done { to, message, ended } => {
             let mut response = match to {

@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::flow::{Outcome, PasswordRefused, ReplyTo, Step};
 use crate::response_type::ResponseMode;
+use crate::web::FormAction;
 use crate::web::cookies::Cookie;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -47,20 +48,24 @@ pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
                 "upstream_name": form.upstream_name, "action": form.action, "csrf": form.csrf,
                 "username": form.username, "error": form.refused.map(PasswordRefused::message),
             });
-            state.pages.page(status, "login", &page)
+            state
+                .pages
+                .page_with_forms(status, "login", &page, &FormAction::SelfThenApp(form.returns_to))
         }
         Outcome::Consent {
             client_name,
             scopes,
             pending,
             csrf,
-        } => state.pages.page(
+            returns_to,
+        } => state.pages.page_with_forms(
             StatusCode::OK,
             "consent",
             &json!({
                 "title": "Allow access", "client_name": client_name, "scopes": scopes,
                 "action": crate::routes::CONSENT, "pending": pending, "csrf": csrf,
             }),
+            &FormAction::SelfThenApp(returns_to),
         ),
         Outcome::Reply { to, params } => reply(state, &to, params),
         Outcome::Untrusted { title, message } => state.pages.error(
@@ -86,10 +91,11 @@ fn reply(state: &AppState, to: &ReplyTo, params: Vec<(&'static str, String)>) ->
             .iter()
             .map(|(name, value)| json!({ "name": name, "value": value }))
             .collect();
-        return state.pages.page(
+        return state.pages.page_with_forms(
             StatusCode::OK,
             "form_post",
             &json!({ "title": "Returning to the application", "action": to.redirect_uri, "fields": fields }),
+            &FormAction::App(to.redirect_uri.clone()),
         );
     }
     // The redirect URI is registered and absolute (checked at load), so it parses.

@@ -5,4 +5,4 @@ pub mod cookies;
 pub mod server;
 mod templates;
 
-pub use templates::{Pages, TemplateProblem};
+pub use templates::{FormAction, Pages, TemplateProblem};

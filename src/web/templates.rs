@@ -101,10 +101,20 @@ impl Pages {
         self.registry.render(name, data)
     }
 
-    /// A page as an HTML response that is never cached nor framed. No `form-action`: the
-    /// browser applies it to the redirects after a form too, and Gatehouse's forms end in
-    /// redirects to apps and upstreams (Chromium then stops the login).
+    /// A page without a form (CSP `form-action 'none'`).
     pub fn page<T: Serialize>(&self, status: StatusCode, name: &str, data: &T) -> Response {
+        self.page_with_forms(status, name, data, &FormAction::Nowhere)
+    }
+
+    /// A page as an HTML response that is never cached nor framed, whose forms may post
+    /// where `forms` says.
+    pub fn page_with_forms<T: Serialize>(
+        &self,
+        status: StatusCode,
+        name: &str,
+        data: &T,
+        forms: &FormAction,
+    ) -> Response {
         match self.render(name, data) {
             Ok(html) => {
                 let mut response = (status, Html(html)).into_response();
@@ -120,9 +130,10 @@ impl Pages {
                     String::new()
                 };
                 let policy = format!(
-                    "default-src 'none'; {script}style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+                    "default-src 'none'; {script}style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'{}",
+                    forms.directive()
                 );
-                // Fixed words and a base64 hash: always a valid header value.
+                // Fixed words, a base64 hash and serialized origins: a valid header value.
                 if let Ok(policy) = HeaderValue::from_str(&policy) {
                     headers.insert(header::CONTENT_SECURITY_POLICY, policy);
                 }
@@ -142,6 +153,41 @@ impl Pages {
             "error",
             &serde_json::json!({ "title": title, "message": message, "hint": hint }),
         )
+    }
+}
+
+/// Where a page's forms may go (CSP `form-action`). Browsers apply it to the redirects
+/// that answer a form as well, so it names where those end too.
+pub enum FormAction {
+    Nowhere,
+    /// To Gatehouse, and on to the app at this redirect URI (a login or consent form).
+    SelfThenApp(String),
+    /// Straight to the app at this redirect URI (form_post).
+    App(String),
+    /// Not restricted: the logout confirmation's answer may go on to any upstream's
+    /// logout endpoint, whose address is known only then.
+    Anywhere,
+}
+
+impl FormAction {
+    fn directive(&self) -> String {
+        match self {
+            FormAction::Nowhere => "; form-action 'none'".into(),
+            FormAction::SelfThenApp(uri) => format!("; form-action 'self' {}", source_of(uri)),
+            FormAction::App(uri) => format!("; form-action {}", source_of(uri)),
+            FormAction::Anywhere => String::new(),
+        }
+    }
+}
+
+/// The CSP source of a registered redirect URI: its origin, or its scheme for an app's
+/// private-use scheme (RFC 8252), whose URLs have no origin.
+fn source_of(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
+        Ok(url) => format!("{}:", url.scheme()),
+        // Registered URIs parse (checked at load); nothing else is allowed then.
+        Err(_) => "'none'".into(),
     }
 }
 

@@ -395,6 +395,10 @@ async fn form_post_escapes_every_value_and_works_without_javascript() {
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     assert!(policy.contains("base-uri 'none'"), "{policy}");
     assert!(!policy.contains("script-src 'unsafe-inline'"), "{policy}");
+    assert!(
+        policy.contains("form-action http://127.0.0.1:9"),
+        "posts only to the app: {policy}"
+    );
     // The one script on the page is allowed by its hash.
     let script = page
         .body

@@ -865,5 +865,13 @@ async fn pages_send_no_referrer_and_allow_no_script_nor_base() {
         assert!(policy.contains(directive), "{directive} in {policy}");
     }
     assert!(!policy.contains("script-src"), "no script on ordinary pages: {policy}");
+    // The login form posts to Gatehouse, whose answer ends at the app's redirect URI.
+    assert!(policy.ends_with("; form-action 'self' http://127.0.0.1:9"), "{policy}");
+    let error = client().get(format!("{}/authorize", server.base)).send().await.unwrap();
+    let policy = error.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.ends_with("; form-action 'none'"),
+        "a page without a form: {policy}"
+    );
     server.stop().await;
 }
