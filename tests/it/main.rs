@@ -20,6 +20,7 @@ mod mapping_fixtures;
 mod mapping_rules;
 mod pages;
 mod person_api;
+mod properties;
 mod quickstart;
 mod store_conformance;
 mod token_lifecycle;
