@@ -35,7 +35,7 @@ pub(super) async fn after_login(
         .map(|s| describe_scope(app, s))
         .collect();
     let client_name = client.name.clone();
-    let (pid, pending) = pending::park(&app.store, request, browser, Some(done), false, now).await?;
+    let (pid, pending) = pending::park(&app.store, request, browser, done, now).await?;
     Ok(Outcome::Consent {
         client_name,
         scopes,
@@ -50,7 +50,7 @@ pub(super) async fn after_login(
 pub async fn consent(app: &Inner, pid: &str, csrf: &str, allow: bool, browser: Option<&str>, now: i64) -> Outcome {
     let answered = async {
         let pending = pending::resume(&app.store, pid, browser, now, |p| crate::secrets::equal(&p.csrf, csrf)).await?;
-        pending::use_up(&app.store, pid, now).await?;
+        pending::use_up(app, pid, now).await?;
         let done = pending.login.ok_or(Outcome::Expired)?;
         let request = pending.request;
         if !allow {

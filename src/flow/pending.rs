@@ -2,24 +2,68 @@
 //! upstream or decides on consent. Each belongs to the browser that started it and
 //! finishes at most once.
 
-use super::{Flow, Outcome};
-use crate::secrets;
+use super::{ErrorCode, Flow, Outcome, ReplyTo};
+use crate::limits::Full;
 use crate::store::{AuthorizationRequest, CompletedLogin, PendingAuthorization, Store, StoreError};
+use crate::{Inner, secrets};
+use std::net::IpAddr;
 
 /// How long a person has to log in upstream and decide on consent.
 pub const PENDING_TTL: i64 = 15 * 60;
 
-/// Parks a request while the person logs in; returns its id (also the upstream `state`).
+/// Parks a request of someone who has logged in (for consent); returns its id.
 pub async fn park(
     store: &Store,
+    request: AuthorizationRequest,
+    browser: &str,
+    login: CompletedLogin,
+    now: i64,
+) -> Result<(String, PendingAuthorization), StoreError> {
+    let id = secrets::random_token();
+    let pending = record(request, browser, Some(login), false, now);
+    keep(store, &id, &pending, now).await?;
+    Ok((id, pending))
+}
+
+/// Parks the request of someone about to log in at an upstream, if the live pending
+/// logins leave room (anyone may start one: only so many may wait in the store at
+/// once); returns its id (also the upstream `state`).
+pub async fn park_anonymous(
+    app: &Inner,
+    request: AuthorizationRequest,
+    browser: &str,
+    force_login: bool,
+    client_ip: Option<IpAddr>,
+    now: i64,
+) -> Flow<String> {
+    let id = secrets::random_token();
+    if let Err(full) = app.guards.pending_logins.admit(&id, client_ip, now, now + PENDING_TTL) {
+        let description = match full {
+            Full::Total => "too many sign-ins are in progress; try again later",
+            Full::ThisAddress => "too many sign-ins are in progress from this address; try again later",
+        };
+        return Err(Outcome::refuse(
+            &ReplyTo::of(&request),
+            ErrorCode::TemporarilyUnavailable,
+            description,
+        ));
+    }
+    let pending = record(request, browser, None, force_login, now);
+    if let Err(e) = keep(&app.store, &id, &pending, now).await {
+        app.guards.pending_logins.release(&id);
+        return Err(e.into());
+    }
+    Ok(id)
+}
+
+fn record(
     request: AuthorizationRequest,
     browser: &str,
     login: Option<CompletedLogin>,
     force_login: bool,
     now: i64,
-) -> Result<(String, PendingAuthorization), StoreError> {
-    let id = secrets::random_token();
-    let pending = PendingAuthorization {
+) -> PendingAuthorization {
+    PendingAuthorization {
         request,
         browser: secrets::hash(browser),
         csrf: secrets::random_token(),
@@ -30,9 +74,7 @@ pub async fn park(
         login,
         parked_at: Some(now),
         password_failures: 0,
-    };
-    keep(store, &id, &pending, now).await?;
-    Ok((id, pending))
+    }
 }
 
 /// Stores `pending` under `id` (again), for the rest of the time a login may take.
@@ -52,12 +94,13 @@ fn expiry(pending: &PendingAuthorization, now: i64) -> i64 {
 /// Counts a wrong password against the parked login `id`; at the `most`-th it is void
 /// (taken out of the store). Returns the login while it may still be tried.
 pub async fn count_wrong_password(
-    store: &Store,
+    app: &Inner,
     id: &str,
     most: u32,
     now: i64,
 ) -> Result<Option<PendingAuthorization>, StoreError> {
-    store
+    let counted = app
+        .store
         .pending_authorizations
         .update(id, now, |pending| {
             let mut pending = pending?;
@@ -65,7 +108,11 @@ pub async fn count_wrong_password(
             let expires = expiry(&pending, now);
             (pending.password_failures < most).then_some((pending, Some(expires)))
         })
-        .await
+        .await?;
+    if counted.is_none() {
+        app.guards.pending_logins.release(id);
+    }
+    Ok(counted)
 }
 
 /// The parked request `id`, if it belongs to this browser and `accept` agrees (a CSRF
@@ -91,8 +138,9 @@ pub async fn resume(
 }
 
 /// Takes the parked request `id` out of the store: each one finishes at most once.
-pub async fn use_up(store: &Store, id: &str, now: i64) -> Flow<()> {
-    match store.pending_authorizations.take(id, now).await? {
+pub async fn use_up(app: &Inner, id: &str, now: i64) -> Flow<()> {
+    app.guards.pending_logins.release(id);
+    match app.store.pending_authorizations.take(id, now).await? {
         Some(_) => Ok(()),
         None => Err(Outcome::Expired),
     }

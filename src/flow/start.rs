@@ -4,7 +4,6 @@
 
 use super::request::{Invalid, Validated, usable_upstreams, validate};
 use super::{AuthorizeParams, Choice, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
-use crate::limits::Full;
 use crate::store::{AuthorizationRequest, CompletedLogin, Session};
 use crate::{Inner, routes, sessions};
 use std::net::IpAddr;
@@ -67,16 +66,7 @@ async fn decide(
     // A session that is too old for max_age, or prompt=login: the upstream must
     // authenticate the person again, not just vouch for its own session.
     let force_login = session.is_some() || request.prompt.iter().any(|p| p == "login");
-    // Anyone may start a login: only so many may wait in the store at once.
-    let expires = now + pending::PENDING_TTL;
-    if let Err(full) = app.guards.pending_logins.admit(client_ip, now, expires) {
-        let description = match full {
-            Full::Total => "too many sign-ins are in progress; try again later",
-            Full::ThisAddress => "too many sign-ins are in progress from this address; try again later",
-        };
-        return Ok(Outcome::refuse(&to, ErrorCode::TemporarilyUnavailable, description));
-    }
-    let (pid, _) = pending::park(&app.store, request, browser, None, force_login, now).await?;
+    let pid = pending::park_anonymous(app, request, browser, force_login, client_ip, now).await?;
     let usable = usable_upstreams(&app.config, client);
     let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
     if let Some(chosen) = chosen {

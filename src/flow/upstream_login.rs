@@ -87,7 +87,7 @@ pub async fn callback(
             p.upstream.as_deref() == Some(upstream_id)
         })
         .await?;
-        pending::use_up(&app.store, pid, now).await?;
+        pending::use_up(app, pid, now).await?;
         let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
         let verifier = pending.pkce_verifier.as_deref().ok_or(Outcome::Expired)?;
         let nonce = pending.upstream_nonce.as_deref();
@@ -151,7 +151,7 @@ pub async fn password(
                 tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
                 keys.for_each(|key| failures.failed(key, now));
                 let most = app.config.limits.password_attempts_per_login;
-                return match pending::count_wrong_password(&app.store, pid, most, now).await? {
+                return match pending::count_wrong_password(app, pid, most, now).await? {
                     Some(pending) => Err(refuse(&pending, PasswordRefused::Wrong)),
                     None => Err(Outcome::refuse(
                         &ReplyTo::of(&pending.request),
@@ -165,7 +165,7 @@ pub async fn password(
         };
         // The address is not forgiven: one account of one's own must not reset it.
         failures.succeeded(&user_key);
-        pending::use_up(&app.store, pid, now).await?;
+        pending::use_up(app, pid, now).await?;
         complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await
     };
     checked.await.unwrap_or_else(Step::from)

@@ -377,3 +377,26 @@ async fn an_upstream_answer_over_the_size_limit_ends_the_login() {
     assert!(login().await.contains_key("code"), "answers within the limit log in");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn finished_logins_give_their_place_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config("[limits]\npending_logins_per_ip = 2\n");
+    let server = TestServer::start(dir.path(), &config, Clock::System).await;
+    // Many people behind one address (an office's NAT), one after the other.
+    for _ in 0..6 {
+        let browser = Browser::default();
+        let url = authorize_url(&server.base, &[]);
+        let answer = support::browser::local_login(&server.base, &browser, url.as_str(), "bob", "bob").await;
+        assert!(answer.redirect_params().contains_key("code"), "{:?}", answer.location);
+    }
+    // Logins that are started and left are what the cap is for.
+    let browser = Browser::default();
+    for _ in 0..2 {
+        let page = browser.get(authorize_url(&server.base, &[]).as_str()).await;
+        assert!(page.location.unwrap().contains("/login/"));
+    }
+    let page = browser.get(authorize_url(&server.base, &[]).as_str()).await;
+    assert_eq!(redirect_error(&page).as_deref(), Some("temporarily_unavailable"));
+    server.stop().await;
+}
