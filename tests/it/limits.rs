@@ -206,7 +206,7 @@ async fn fifty_thousand_anonymous_authorize_requests_leave_the_database_small() 
 #[tokio::test]
 async fn an_authorize_parameter_longer_than_the_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &config("[limits]\nparameter_length = 100\n"), Clock::System).await;
+    let server = start_with_limits(dir.path(), "parameter_length = 100").await;
     let browser = Browser::default();
     let long = "x".repeat(101);
     let page = browser
@@ -233,6 +233,17 @@ async fn an_authorize_parameter_longer_than_the_limit_is_refused() {
     server.stop().await;
 }
 
+/// A server (see [`config`]) with these `[limits]` lines.
+async fn start_with_limits(dir: &std::path::Path, limits: &str) -> TestServer {
+    TestServer::start(dir, &config(&format!("[limits]\n{limits}\n")), Clock::System).await
+}
+
+async fn connect(server: &TestServer) -> TcpStream {
+    TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
 /// Reads from `stream` until the server closes it; what it sent, or `None` if it kept the
 /// connection open for `limit`.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
@@ -246,15 +257,8 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<St
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_headers_is_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        dir.path(),
-        &config("[limits]\nheader_read_timeout = \"1s\"\n"),
-        Clock::System,
-    )
-    .await;
-    let mut stream = TcpStream::connect(server.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
+    let server = start_with_limits(dir.path(), "header_read_timeout = \"1s\"").await;
+    let mut stream = connect(&server).await;
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     let answer = read_until_closed(&mut stream, Duration::from_secs(30)).await;
     assert!(answer.is_some(), "still open after 30 s");
@@ -264,15 +268,8 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
 #[tokio::test]
 async fn a_request_whose_body_never_arrives_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        dir.path(),
-        &config("[limits]\nrequest_timeout = \"1s\"\n"),
-        Clock::System,
-    )
-    .await;
-    let mut stream = TcpStream::connect(server.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
+    let server = start_with_limits(dir.path(), "request_timeout = \"1s\"").await;
+    let mut stream = connect(&server).await;
     let head = "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type";
     stream.write_all(head.as_bytes()).await.unwrap();
     let answer = read_until_closed(&mut stream, Duration::from_secs(30))
@@ -285,7 +282,7 @@ async fn a_request_whose_body_never_arrives_is_cut_off() {
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &config("[limits]\nconnections = 1\n"), Clock::System).await;
+    let server = start_with_limits(dir.path(), "connections = 1").await;
     let address = server.base.trim_start_matches("http://").to_string();
     let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut first = TcpStream::connect(&address).await.unwrap();
@@ -310,12 +307,7 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        dir.path(),
-        &config("[limits]\nrequest_body_bytes = 1024\n"),
-        Clock::System,
-    )
-    .await;
+    let server = start_with_limits(dir.path(), "request_body_bytes = 1024").await;
     let send = |padding: usize| {
         client()
             .post(format!("{}/token", server.base))
