@@ -84,7 +84,7 @@ enum SessionsCommand {
         #[command(flatten)]
         config: ConfigArg,
         /// Only this person's sessions (their `sub`).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         sub: Option<String>,
     },
     /// End a session: the browser is logged out and the refresh tokens of its logins stop
@@ -92,7 +92,9 @@ enum SessionsCommand {
     Revoke {
         #[command(flatten)]
         config: ConfigArg,
-        /// The session id (`sid`, as `sessions list` and ID tokens show it).
+        /// The session id (`sid`, as `sessions list` and ID tokens show it); a random
+        /// base64url token, so it may begin with `-`.
+        #[arg(allow_hyphen_values = true)]
         sid: String,
     },
 }

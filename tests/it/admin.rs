@@ -163,4 +163,10 @@ async fn sessions_commands_open_the_database_when_the_server_is_stopped() {
     );
     let (_, stdout, _) = gatehouse_async(&["sessions", "list", "--config", &config]).await;
     assert_eq!(stdout.trim(), "no live sessions");
+    // Session ids and subs are base64url: one in 32 begins with `-`, and is still an id.
+    let (code, _, stderr) = gatehouse_async(&["sessions", "revoke", "--config", &config, "-no-such-sid"]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no live session -no-such-sid"), "{stderr}");
+    let (code, stdout, stderr) = gatehouse_async(&["sessions", "list", "--config", &config, "--sub", "-x"]).await;
+    assert_eq!((code, stdout.trim()), (0, "no live sessions"), "{stderr}");
 }
