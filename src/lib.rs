@@ -160,11 +160,7 @@ impl App {
     pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
         install_tls_provider();
         let (mappings, pages) = load_referenced_files(&config)?;
-        // Opening replays the database's log from disk: keep it off the async workers.
-        let data_dir = config.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
-            .await
-            .map_err(|e| StartError::Runtime(format!("opening the database stopped: {e}")))??;
+        let store = Store::connect(&config.store, &config.data_dir).await?;
         let tokens = config.tokens.clone();
         let now = clock.now();
         let keys = Keys::open(store.clone(), &tokens, now).await?;

@@ -149,8 +149,19 @@ fn check(path: &Path) -> Result<(), String> {
         eprintln!("{}: {}: warning: {}", path.display(), warning.key, warning.message);
     }
     let (mappings, pages) = gatehouse::load_referenced_files(&config).map_err(|e| e.to_string())?;
+    let store = match &config.store.postgres {
+        // The shared database must answer, with a schema this binary runs on.
+        Some(postgres) => {
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+            runtime
+                .block_on(gatehouse::store::Store::check_reachable(postgres))
+                .map_err(|e| format!("{}: store.url: {e}", path.display()))?;
+            "PostgreSQL (reachable)".to_string()
+        }
+        None => format!("sled in {}", config.data_dir.display()),
+    };
     println!(
-        "{}: OK: issuer {}, {} client(s), {} upstream(s), {} mapping(s), {} template(s)",
+        "{}: OK: issuer {}, {} client(s), {} upstream(s), {} mapping(s), {} template(s), store: {store}",
         path.display(),
         config.issuer,
         config.clients.len(),

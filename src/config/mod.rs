@@ -9,12 +9,14 @@ mod duration;
 mod env;
 mod limits;
 mod raw;
+mod store;
 mod upstreams;
 mod validate;
 
 pub use duration::Duration;
 pub use limits::Limits;
 pub(crate) use raw::{decode, join_key};
+pub use store::{KeyEncryptionKey, PostgresSettings, StoreSettings};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +44,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     /// The bounds on what anonymous traffic may use.
     pub limits: Limits,
+    /// Where the state lives: sled in `data_dir`, or a shared PostgreSQL database.
+    pub store: StoreSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Shared, so that a request holds its authenticated client without copying it.

@@ -19,6 +19,7 @@ pub struct RawRoot {
     pub shutdown_grace: Option<Duration>,
     pub tokens: Option<toml::Value>,
     pub limits: Option<toml::Value>,
+    pub store: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]

@@ -18,6 +18,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let listen = validate_listen(root.listen.as_deref(), issuer.as_ref(), problems);
     let tokens = validate_tokens(root.tokens, problems);
     let limits = super::limits::validate_limits(root.limits, problems);
+    let store = super::store::validate_store(root.store, base, problems);
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -48,6 +49,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         shutdown_grace: root.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         tokens,
         limits,
+        store,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,

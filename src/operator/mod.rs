@@ -1,6 +1,7 @@
 //! The operator's commands on keys and sessions, with the same effects whichever way
-//! they reach the state: the database itself when no server holds it, or the running
-//! server's admin API (the embedded database is open in one process only). Ending a
+//! they reach the state: the database itself when no server holds it (a shared
+//! PostgreSQL database always), or the running server's admin API (the embedded
+//! database is open in one process only). Ending a
 //! session tells its clients by back-channel logout both ways.
 
 mod admin_client;
@@ -32,11 +33,7 @@ impl Operator {
     /// Opens the database of `config`, or, when a running server holds it, reaches that
     /// server's admin API.
     pub async fn connect(config: &Config) -> Result<Operator, String> {
-        let data_dir = config.data_dir.clone();
-        let opened = tokio::task::spawn_blocking(move || Store::open(&data_dir))
-            .await
-            .map_err(|e| format!("opening the database stopped: {e}"))?;
-        match opened {
+        match Store::connect(&config.store, &config.data_dir).await {
             Ok(store) => Ok(Operator::Direct(Box::new(Direct {
                 config: config.clone(),
                 store,

@@ -10,6 +10,7 @@
 //! Durability: an operation that writes returns only once its change is on disk, so a
 //! request may be answered as soon as its writes return.
 
+mod postgres;
 mod records;
 mod sled;
 mod table;
@@ -19,6 +20,7 @@ pub use records::*;
 pub use table::{Table, Versioned};
 pub use write::{Commit, Write};
 
+use crate::config::{PostgresSettings, StoreSettings};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use write::Stored;
@@ -66,6 +68,7 @@ pub enum StoreError {
 #[derive(Clone)]
 pub(crate) enum Backend {
     Sled(Arc<sled::SledBackend>),
+    Postgres(Arc<postgres::PostgresBackend>),
 }
 
 impl Backend {
@@ -73,6 +76,7 @@ impl Backend {
     async fn get(&self, table: &'static str, key: &str, now: i64) -> Result<Option<Stored>, StoreError> {
         match self {
             Backend::Sled(b) => b.get(table, key, now),
+            Backend::Postgres(b) => b.get(table, key, now).await,
         }
     }
 
@@ -85,6 +89,7 @@ impl Backend {
     ) -> Result<Vec<(String, Stored)>, StoreError> {
         match self {
             Backend::Sled(b) => b.scan_prefix(table, prefix, now),
+            Backend::Postgres(b) => b.scan_prefix(table, prefix, now).await,
         }
     }
 
@@ -92,6 +97,7 @@ impl Backend {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
         match self {
             Backend::Sled(b) => b.commit(write).await,
+            Backend::Postgres(b) => b.commit(write).await,
         }
     }
 
@@ -99,6 +105,7 @@ impl Backend {
     async fn flush(&self) -> Result<(), StoreError> {
         match self {
             Backend::Sled(b) => b.flush().await,
+            Backend::Postgres(b) => b.flush().await,
         }
     }
 
@@ -106,6 +113,7 @@ impl Backend {
     async fn sweep(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
         match self {
             Backend::Sled(b) => b.sweep(now, limit).await,
+            Backend::Postgres(b) => b.sweep(now, limit).await,
         }
     }
 
@@ -113,6 +121,7 @@ impl Backend {
     async fn stored_len(&self, table: &'static str) -> Result<usize, StoreError> {
         match self {
             Backend::Sled(b) => b.stored_len(table),
+            Backend::Postgres(b) => b.stored_len(table).await,
         }
     }
 
@@ -120,6 +129,7 @@ impl Backend {
     async fn expiring_len(&self) -> Result<usize, StoreError> {
         match self {
             Backend::Sled(b) => Ok(b.expiring_len()),
+            Backend::Postgres(b) => b.expiring_len().await,
         }
     }
 }
@@ -147,6 +157,35 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let backend = Backend::Sled(Arc::new(sled::SledBackend::open(dir)?));
         Ok(Store::with_backend(backend))
+    }
+
+    /// Opens the store `settings` name: the shared PostgreSQL database (its schema
+    /// created or upgraded), or else the embedded database in `data_dir`.
+    pub async fn connect(settings: &StoreSettings, data_dir: &Path) -> Result<Store, StoreError> {
+        let backend = match &settings.postgres {
+            Some(postgres) => Backend::Postgres(Arc::new(postgres::PostgresBackend::open(postgres).await?)),
+            None => {
+                // Opening replays the database's log from disk: keep it off the async workers.
+                let dir = data_dir.to_path_buf();
+                let sled = tokio::task::spawn_blocking(move || sled::SledBackend::open(&dir))
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("opening the database stopped: {e}")))??;
+                Backend::Sled(Arc::new(sled))
+            }
+        };
+        Ok(Store::with_backend(backend))
+    }
+
+    /// Whether the store is shared by several processes (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// For `gatehouse check`: reaches the PostgreSQL database of `settings` and checks
+    /// that its schema is one this binary can run on; changes nothing.
+    pub async fn check_reachable(settings: &PostgresSettings) -> Result<(), StoreError> {
+        let version = postgres::PostgresBackend::schema_version(settings).await?;
+        postgres::schema::refuse_newer(version)
     }
 
     fn with_backend(backend: Backend) -> Store {

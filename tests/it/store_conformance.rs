@@ -1,6 +1,7 @@
-//! The Store API's contract, written once and run against every backend (today: sled).
-//! A new backend passes this suite before it is wired in: add its harness to
-//! `conformance!` at the bottom.
+//! The Store API's contract, written once and run against every backend: sled, and
+//! PostgreSQL when `GATEHOUSE_TEST_POSTGRES` names one (CI always does). A new backend
+//! passes this suite before it is wired in: add its harness to `conformance!` at the
+//! bottom.
 
 use crate::support;
 
@@ -16,7 +17,7 @@ const NOW: i64 = 1_800_000_000;
 /// Opens a backend's store; `open` again gives a new handle on the same data, as after
 /// a restart.
 trait Harness: Send + Sync {
-    fn open(&self) -> Store;
+    async fn open(&self) -> Store;
 }
 
 struct SledHarness {
@@ -24,16 +25,35 @@ struct SledHarness {
 }
 
 impl SledHarness {
-    fn new() -> SledHarness {
-        SledHarness {
+    async fn new(_test: &str) -> Option<SledHarness> {
+        Some(SledHarness {
             dir: tempfile::tempdir().unwrap(),
-        }
+        })
     }
 }
 
 impl Harness for SledHarness {
-    fn open(&self) -> Store {
+    async fn open(&self) -> Store {
         open_when_released(self.dir.path())
+    }
+}
+
+/// A database of its own in the tests' PostgreSQL.
+struct PostgresHarness {
+    url: String,
+}
+
+impl PostgresHarness {
+    async fn new(test: &str) -> Option<PostgresHarness> {
+        let url = support::postgres::new_database(test).await?;
+        Some(PostgresHarness { url })
+    }
+}
+
+impl Harness for PostgresHarness {
+    async fn open(&self) -> Store {
+        let settings = support::postgres::settings(&self.url);
+        Store::connect(&settings, std::path::Path::new("unused")).await.unwrap()
     }
 }
 
@@ -73,8 +93,8 @@ fn code() -> AuthorizationCode {
     }
 }
 
-async fn expired_records_are_invisible_before_the_sweeper_runs(h: &dyn Harness) {
-    let store = h.open();
+async fn expired_records_are_invisible_before_the_sweeper_runs(h: &impl Harness) {
+    let store = h.open().await;
     store.sessions.put("s1", &session("s1"), Some(NOW + 60)).await.unwrap();
     assert!(store.sessions.get("s1", NOW + 59).await.unwrap().is_some());
     assert!(
@@ -93,8 +113,8 @@ async fn expired_records_are_invisible_before_the_sweeper_runs(h: &dyn Harness) 
     assert!(updated.await.unwrap().is_none());
 }
 
-async fn the_sweeper_removes_expired_records_and_nothing_else(h: &dyn Harness) {
-    let store = h.open();
+async fn the_sweeper_removes_expired_records_and_nothing_else(h: &impl Harness) {
+    let store = h.open().await;
     store
         .sessions
         .put("old", &session("old"), Some(NOW + 10))
@@ -142,8 +162,8 @@ async fn the_sweeper_removes_expired_records_and_nothing_else(h: &dyn Harness) {
     assert_eq!(store.expiring_len().await.unwrap(), 0);
 }
 
-async fn sweeping_many_records_runs_to_the_end_in_steps(h: &dyn Harness) {
-    let store = h.open();
+async fn sweeping_many_records_runs_to_the_end_in_steps(h: &impl Harness) {
+    let store = h.open().await;
     let puts = (0..2500).map(|i| {
         let store = store.clone();
         async move {
@@ -163,8 +183,8 @@ async fn sweeping_many_records_runs_to_the_end_in_steps(h: &dyn Harness) {
     assert_eq!(store.expiring_len().await.unwrap(), 500);
 }
 
-async fn a_record_whose_expiry_moved_is_swept_at_the_new_time(h: &dyn Harness) {
-    let store = h.open();
+async fn a_record_whose_expiry_moved_is_swept_at_the_new_time(h: &impl Harness) {
+    let store = h.open().await;
     store.sessions.put("s", &session("s"), Some(NOW + 10)).await.unwrap();
     store.sessions.put("s", &session("s"), Some(NOW + 100)).await.unwrap();
     assert_eq!(store.expiring_len().await.unwrap(), 1, "the old expiry was replaced");
@@ -220,8 +240,8 @@ where
     out
 }
 
-async fn take_hands_a_record_out_once(h: &dyn Harness) {
-    let store = h.open();
+async fn take_hands_a_record_out_once(h: &impl Harness) {
+    let store = h.open().await;
     for round in 0..5 {
         let key = format!("hash-of-code-{round}");
         store.codes.put(&key, &code(), Some(NOW + 60)).await.unwrap();
@@ -235,8 +255,8 @@ async fn take_hands_a_record_out_once(h: &dyn Harness) {
     assert_eq!(store.expiring_len().await.unwrap(), 0, "taking removes the expiry too");
 }
 
-async fn concurrent_updates_lose_nothing(h: &dyn Harness) {
-    let store = h.open();
+async fn concurrent_updates_lose_nothing(h: &impl Harness) {
+    let store = h.open().await;
     store.sessions.put("s", &session("s"), Some(NOW + 60)).await.unwrap();
     race(16, |i| {
         let store = store.clone();
@@ -260,8 +280,8 @@ async fn concurrent_updates_lose_nothing(h: &dyn Harness) {
     assert_eq!(clients.len(), 16, "every update is applied on top of the others");
 }
 
-async fn insert_new_has_one_winner_and_replaces_only_expired_records(h: &dyn Harness) {
-    let store = h.open();
+async fn insert_new_has_one_winner_and_replaces_only_expired_records(h: &impl Harness) {
+    let store = h.open().await;
     let won = race(16, |i| {
         let store = store.clone();
         async move {
@@ -287,8 +307,8 @@ async fn insert_new_has_one_winner_and_replaces_only_expired_records(h: &dyn Har
     assert_eq!(store.expiring_len().await.unwrap(), 1);
 }
 
-async fn a_conditional_write_applies_whole_or_not_at_all(h: &dyn Harness) {
-    let store = h.open();
+async fn a_conditional_write_applies_whole_or_not_at_all(h: &impl Harness) {
+    let store = h.open().await;
     store.sessions.put("a", &session("a"), None).await.unwrap();
     let read = store.sessions.read("a", NOW).await.unwrap().unwrap();
 
@@ -325,8 +345,8 @@ async fn a_conditional_write_applies_whole_or_not_at_all(h: &dyn Harness) {
     assert_eq!(store.expiring_len().await.unwrap(), 1);
 }
 
-async fn prefix_listing_returns_live_records_in_key_order(h: &dyn Harness) {
-    let store = h.open();
+async fn prefix_listing_returns_live_records_in_key_order(h: &impl Harness) {
+    let store = h.open().await;
     for (key, expires) in [
         ("sid-2:b", None),
         ("sid-1:z", None),
@@ -346,45 +366,56 @@ async fn prefix_listing_returns_live_records_in_key_order(h: &dyn Harness) {
     assert_eq!(store.sessions.entries(NOW).await.unwrap().len(), 5);
 }
 
-async fn what_a_write_returned_survives_reopening(h: &dyn Harness) {
+async fn what_a_write_returned_survives_reopening(h: &impl Harness) {
     {
-        let store = h.open();
+        let store = h.open().await;
         // No flush: a write that returned is on disk.
         store.sessions.put("s", &session("s"), None).await.unwrap();
         store.codes.put("c", &code(), Some(NOW + 60)).await.unwrap();
         store.codes.take("c", NOW).await.unwrap();
     }
-    let store = h.open();
+    let store = h.open().await;
     assert_eq!(store.sessions.get("s", NOW).await.unwrap().unwrap().sub, "sub-1");
     assert!(store.codes.get("c", NOW).await.unwrap().is_none(), "a take stays taken");
 }
 
 macro_rules! conformance {
-    ($harness:expr; $($case:ident),* $(,)?) => {
+    ($harness:ident; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                let harness = $harness;
+                let Some(harness) = super::$harness::new(stringify!($case)).await else {
+                    return;
+                };
                 super::$case(&harness).await;
             }
         )*
     };
 }
 
+macro_rules! every_case {
+    ($harness:ident) => {
+        conformance!($harness;
+            expired_records_are_invisible_before_the_sweeper_runs,
+            the_sweeper_removes_expired_records_and_nothing_else,
+            sweeping_many_records_runs_to_the_end_in_steps,
+            a_record_whose_expiry_moved_is_swept_at_the_new_time,
+            take_hands_a_record_out_once,
+            concurrent_updates_lose_nothing,
+            insert_new_has_one_winner_and_replaces_only_expired_records,
+            a_conditional_write_applies_whole_or_not_at_all,
+            prefix_listing_returns_live_records_in_key_order,
+            what_a_write_returned_survives_reopening,
+        );
+    };
+}
+
 mod sled_backend {
-    use super::SledHarness;
-    conformance!(SledHarness::new();
-        expired_records_are_invisible_before_the_sweeper_runs,
-        the_sweeper_removes_expired_records_and_nothing_else,
-        sweeping_many_records_runs_to_the_end_in_steps,
-        a_record_whose_expiry_moved_is_swept_at_the_new_time,
-        take_hands_a_record_out_once,
-        concurrent_updates_lose_nothing,
-        insert_new_has_one_winner_and_replaces_only_expired_records,
-        a_conditional_write_applies_whole_or_not_at_all,
-        prefix_listing_returns_live_records_in_key_order,
-        what_a_write_returned_survives_reopening,
-    );
+    every_case!(SledHarness);
+}
+
+mod postgres_backend {
+    every_case!(PostgresHarness);
 }
 
 #[test]
