@@ -161,9 +161,8 @@ impl App {
         install_tls_provider();
         let (mappings, pages) = load_referenced_files(&config)?;
         let store = Store::connect(&config.store, &config.data_dir).await?;
-        let tokens = config.tokens.clone();
-        let now = clock.now();
-        let keys = Keys::open(store.clone(), &tokens, now).await?;
+        let policy = keys::KeyPolicy::new(&config, store.is_shared())?;
+        let keys = Keys::open(store.clone(), policy, clock.clone()).await?;
         let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes)
             .map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
         let upstreams = upstream::open_all(&config);
@@ -270,6 +269,21 @@ pub async fn serve(
             }
         })
     };
+    let key_poll = app.state.store.is_shared().then(|| {
+        // Other replicas rotate keys too: pick up theirs well before they sign with them.
+        let app = app.clone();
+        let every = std::time::Duration::from_secs(app.state.config.store.poll_interval.as_secs());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = app.state.keys.refresh(app.state.clock.now()).await {
+                    tracing::error!(error = %e, "re-reading the signing keys failed");
+                }
+            }
+        })
+    });
     let discovery = prepare_upstreams(&app);
     // The end of the grace period, as a second signal that can be awaited many times.
     let grace = std::time::Duration::from_secs(app.state.config.shutdown_grace.as_secs());
@@ -297,7 +311,7 @@ pub async fn serve(
             () = until_stopped(deadline) => admin.abort(),
         }
     }
-    for task in discovery.into_iter().chain([maintenance]) {
+    for task in discovery.into_iter().chain([maintenance]).chain(key_poll) {
         task.abort();
         let _ = task.await;
     }

@@ -107,6 +107,10 @@ enum KeysCommand {
     /// Make a new active signing key. The old one stays in the JWKS until every token
     /// it signed has expired.
     Rotate(ConfigArg),
+    /// Seal every private key under store.key_encryption_key: after changing that key
+    /// (list the old one in store.previous_key_encryption_keys until this has run), or
+    /// to seal keys stored before there was one.
+    Rewrap(ConfigArg),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +124,9 @@ fn main() -> ExitCode {
         Command::Keys {
             action: KeysCommand::Rotate(args),
         } => keys_rotate(&args.config),
+        Command::Keys {
+            action: KeysCommand::Rewrap(args),
+        } => keys_rewrap(&args.config),
         Command::Sessions {
             action: SessionsCommand::List { config, sub },
         } => sessions_list(&config.config, sub.as_deref()),
@@ -251,11 +258,19 @@ fn keys_list(path: &Path) -> Result<(), String> {
         return Ok(());
     }
     println!("{:<45} {:<6} {:<21} STATE", "KID", "ALG", "CREATED");
+    let now = Clock::System.now();
     for key in keys {
-        let state = match key.published_until {
-            Some(until) => format!("retired, published until {}", iso8601(until)),
-            None => key.state().to_string(),
+        let mut state = match (key.activates_at, key.retired_at, key.published_until) {
+            (Some(at), _, _) => format!("next: published, signs from {}", iso8601(at)),
+            (None, Some(at), Some(until)) if at > now => {
+                format!("active until {}, then published until {}", iso8601(at), iso8601(until))
+            }
+            (None, _, Some(until)) => format!("retired, published until {}", iso8601(until)),
+            _ => key.state().to_string(),
         };
+        if key.sealed {
+            state.push_str(" (sealed)");
+        }
         println!(
             "{:<45} {:<6} {:<21} {state}",
             key.kid,
@@ -272,11 +287,28 @@ fn keys_rotate(path: &Path) -> Result<(), String> {
         Ok((operator.rotate_key().await?, config.clone()))
     })?;
     let retire_secs = config.tokens.longest_signed_token_ttl().as_secs_i64();
-    println!(
-        "new active key {kid} ({}); keys it replaced stay published until {}",
-        config.tokens.signing_alg,
-        iso8601(now.saturating_add(retire_secs))
-    );
+    if config.store.postgres.is_some() {
+        // Every replica publishes it before any signs with it (see the README).
+        let activates = now.saturating_add(config.store.poll_interval.as_secs_i64().saturating_mul(2));
+        println!(
+            "new key {kid} ({}): published now, signs from {}; keys it replaced stay published until {}",
+            config.tokens.signing_alg,
+            iso8601(activates),
+            iso8601(activates.saturating_add(retire_secs))
+        );
+    } else {
+        println!(
+            "new active key {kid} ({}); keys it replaced stay published until {}",
+            config.tokens.signing_alg,
+            iso8601(now.saturating_add(retire_secs))
+        );
+    }
+    Ok(())
+}
+
+fn keys_rewrap(path: &Path) -> Result<(), String> {
+    let count = operate(path, async |operator, _| operator.rewrap_keys().await)?;
+    println!("{count} key(s) sealed anew under store.key_encryption_key");
     Ok(())
 }
 

@@ -178,7 +178,7 @@ impl fmt::Display for SigningAlg {
 
 /// A secret (a client secret, a password hash, the admin token, a private signing key):
 /// the one type that holds them, so that no `Debug` output ever shows one.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 

@@ -60,7 +60,7 @@ fn failed(e: impl std::fmt::Display) -> Response {
 }
 
 async fn list_keys(State(state): State<AppState>) -> Response {
-    match crate::keys::list(&state.store, &state.config.tokens, state.clock.now()).await {
+    match crate::keys::list(&state.store, state.keys.policy(), state.clock.now()).await {
         Ok(keys) => Json::<Vec<KeyInfo>>(keys).into_response(),
         Err(e) => failed(e),
     }

@@ -26,6 +26,7 @@ pub enum Operator {
 pub struct Direct {
     config: Config,
     store: Store,
+    policy: keys::KeyPolicy,
     http: crate::upstream::UpstreamHttp,
 }
 
@@ -36,6 +37,7 @@ impl Operator {
         match Store::connect(&config.store, &config.data_dir).await {
             Ok(store) => Ok(Operator::Direct(Box::new(Direct {
                 config: config.clone(),
+                policy: keys::KeyPolicy::new(config, store.is_shared()).map_err(|e| e.to_string())?,
                 store,
                 http: crate::upstream::UpstreamHttp::new(config.limits.upstream_response_bytes)
                     .map_err(|e| format!("no HTTP client: {e}"))?,
@@ -53,7 +55,7 @@ impl Operator {
     /// Every signing key, active and retired.
     pub async fn keys(&self) -> Result<Vec<KeyInfo>, String> {
         match self {
-            Operator::Direct(direct) => keys::list(&direct.store, &direct.config.tokens, Clock::System.now())
+            Operator::Direct(direct) => keys::list(&direct.store, &direct.policy, Clock::System.now())
                 .await
                 .map_err(|e| e.to_string()),
             Operator::Admin(admin) => admin.keys().await,
@@ -63,14 +65,22 @@ impl Operator {
     /// Makes a new active signing key; returns its kid.
     pub async fn rotate_key(&self) -> Result<String, String> {
         match self {
-            Operator::Direct(direct) => {
-                let tokens = &direct.config.tokens;
-                let retire_secs = tokens.longest_signed_token_ttl().as_secs_i64();
-                keys::rotate_in_store(&direct.store, tokens.signing_alg, retire_secs, Clock::System.now())
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Operator::Direct(direct) => keys::rotate_in_store(&direct.store, &direct.policy, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
             Operator::Admin(admin) => admin.rotate_key().await,
+        }
+    }
+
+    /// Seals every key under the current key-encryption key; returns how many changed.
+    pub async fn rewrap_keys(&self) -> Result<usize, String> {
+        match self {
+            Operator::Direct(direct) => keys::rewrap(&direct.store, &direct.policy, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(_) => Err("the embedded database is in use by the running server: stop it, run \
+                 `gatehouse keys rewrap`, and start it again"
+                .into()),
         }
     }
 
@@ -98,7 +108,7 @@ impl Direct {
     /// the command must not exit before they are done.
     async fn end_session(&self, sid: &str) -> Result<bool, String> {
         let now = Clock::System.now();
-        let keys = Keys::open(self.store.clone(), &self.config.tokens, now)
+        let keys = Keys::open(self.store.clone(), self.policy.clone(), Clock::System)
             .await
             .map_err(|e| e.to_string())?;
         let parts = backchannel::Parts {

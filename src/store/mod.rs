@@ -26,7 +26,7 @@ use std::sync::Arc;
 use write::Stored;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 11] = [
+pub(crate) const TABLES: [&str; 12] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -38,6 +38,7 @@ pub(crate) const TABLES: [&str; 11] = [
     "consents",
     "revoked-tokens",
     "pending-logouts",
+    "key-rotations",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -150,6 +151,7 @@ pub struct Store {
     pub consents: Table<Consent>,
     pub revoked_tokens: Table<RevokedToken>,
     pub pending_logouts: Table<PendingLogout>,
+    pub key_rotations: Table<KeyRotation>,
 }
 
 impl Store {
@@ -201,6 +203,7 @@ impl Store {
             consents: Table::new(TABLES[8], backend.clone()),
             revoked_tokens: Table::new(TABLES[9], backend.clone()),
             pending_logouts: Table::new(TABLES[10], backend.clone()),
+            key_rotations: Table::new(TABLES[11], backend.clone()),
             backend,
         }
     }

@@ -11,11 +11,42 @@ use serde::{Deserialize, Serialize};
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: SigningAlg,
-    /// PKCS#8 PEM.
+    /// PKCS#8 PEM; empty when the key is stored sealed.
+    #[serde(default)]
     pub private_key_pem: Secret,
+    /// The PKCS#8 PEM encrypted with a key-encryption key, instead of `private_key_pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_private_key: Option<SealedKey>,
     pub created_at: i64,
-    /// When another key took over; `None` while this key is active.
+    /// When the key starts to sign (it is published from `created_at`); `None`: at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activates_at: Option<i64>,
+    /// When another key takes over; `None` while no newer key is due.
     pub retired_at: Option<i64>,
+}
+
+impl SigningKeyRecord {
+    /// When the key starts to sign.
+    pub fn activation(&self) -> i64 {
+        self.activates_at.unwrap_or(self.created_at)
+    }
+}
+
+/// A private key encrypted with AES-256-GCM under a key-encryption key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedKey {
+    /// Names the key-encryption key (a hash of it, never the key).
+    pub kek_id: String,
+    /// base64url of the 96-bit nonce followed by the ciphertext and tag.
+    pub sealed: String,
+}
+
+/// The last rotation of the signing keys. Every rotation replaces it with a conditional
+/// write, so of two replicas that decide to rotate at once only one does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRotation {
+    pub kid: String,
+    pub rotated_at: i64,
 }
 
 /// A local account, keyed by its opaque `sub`.

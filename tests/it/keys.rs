@@ -212,13 +212,15 @@ async fn keys_written_by_earlier_releases_load_keep_their_kid_and_sign() {
         let dir = tempfile::tempdir().unwrap();
         let pem = key_as_earlier_releases_wrote_it(alg);
         let (old_jwk, kid) = jwk_by_jsonwebtoken(alg, &pem);
-        let record = gatehouse::store::SigningKeyRecord {
-            kid: kid.clone(),
-            alg: serde_json::from_value(serde_json::json!(alg)).unwrap(),
-            private_key_pem: gatehouse::config::Secret(pem),
-            created_at: Clock::System.now(),
-            retired_at: None,
-        };
+        // The record as earlier releases stored it: no sealing, no activation time.
+        let record: gatehouse::store::SigningKeyRecord = serde_json::from_value(serde_json::json!({
+            "kid": kid,
+            "alg": alg,
+            "private_key_pem": pem,
+            "created_at": Clock::System.now(),
+            "retired_at": null,
+        }))
+        .unwrap();
         let store = open_when_released(&dir.path().join("data"));
         store.keys.put(&kid, &record, None).await.unwrap();
         drop(store);
