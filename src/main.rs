@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         action: SessionsCommand,
     },
+    /// Move state between stores.
+    Store {
+        #[command(subcommand)]
+        action: StoreCommand,
+    },
     /// Try a claim mapping on a sample of what an upstream sends, without logging in.
     ///
     /// Prints the claims as JSON with sorted keys (with --scope, only those that scope set
@@ -75,6 +80,20 @@ struct MapArgs {
     /// A Gatehouse config whose custom [scopes.*] --scope may name.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy an embedded (sled) database into the PostgreSQL database of --config, which
+    /// must be empty, and seal its signing keys there. Stop the server that uses the
+    /// folder first.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The sled database folder to copy from (the old config's data_dir).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +152,9 @@ fn main() -> ExitCode {
         Command::Sessions {
             action: SessionsCommand::Revoke { config, sid },
         } => sessions_revoke(&config.config, &sid),
+        Command::Store {
+            action: StoreCommand::Migrate { config, from },
+        } => store_migrate(&config.config, &from),
         Command::Map(args) => map(&args),
         Command::HashSecret => hash_secret(),
     };
@@ -303,6 +325,21 @@ fn keys_rotate(path: &Path) -> Result<(), String> {
             iso8601(now.saturating_add(retire_secs))
         );
     }
+    Ok(())
+}
+
+fn store_migrate(path: &Path, from: &Path) -> Result<(), String> {
+    gatehouse::install_tls_provider();
+    let config = load(path)?;
+    if !from.join("conf").is_file() {
+        return Err(format!("{}: no sled database here (no `conf` file)", from.display()));
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let (copied, sealed) = runtime.block_on(gatehouse::operator::migrate_store(&config, from))?;
+    println!(
+        "copied {copied} record(s) from {}; {sealed} signing key(s) sealed",
+        from.display()
+    );
     Ok(())
 }
 

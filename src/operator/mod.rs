@@ -103,6 +103,26 @@ impl Operator {
     }
 }
 
+/// `gatehouse store migrate`: copies the embedded database in `from` into the shared
+/// database of `config` (which must be empty), then seals the signing keys there under
+/// its key-encryption key. Returns (records copied, keys sealed).
+pub async fn migrate_store(config: &Config, from: &std::path::Path) -> Result<(usize, usize), String> {
+    if config.store.postgres.is_none() {
+        return Err("the config has no [store] url: name the PostgreSQL database to copy into there".into());
+    }
+    let source = Store::connect(&crate::config::StoreSettings::default(), from)
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = Store::connect(&config.store, &config.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = Clock::System.now();
+    let copied = source.copy_into(&target, now).await.map_err(|e| e.to_string())?;
+    let policy = keys::KeyPolicy::new(config, true).map_err(|e| e.to_string())?;
+    let sealed = keys::rewrap(&target, &policy, now).await.map_err(|e| e.to_string())?;
+    Ok((copied, sealed))
+}
+
 impl Direct {
     /// As the server's admin API does it, but waiting for the back-channel deliveries:
     /// the command must not exit before they are done.

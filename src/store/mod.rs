@@ -45,6 +45,9 @@ pub(crate) const TABLES: [&str; 12] = [
 /// that writes waiting behind it are never held up for long.
 const SWEEP_BATCH: usize = 1000;
 
+/// How many records one transaction of a copy writes.
+const COPY_BATCH: usize = 500;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -235,6 +238,37 @@ impl Store {
                 return Ok(removed);
             }
         }
+    }
+
+    /// Copies every live record (with its expiry) into `target`, which must hold none;
+    /// returns how many were copied. For moving from sled to PostgreSQL.
+    pub async fn copy_into(&self, target: &Store, now: i64) -> Result<usize, StoreError> {
+        for table in TABLES {
+            if target.backend.stored_len(table).await? > 0 {
+                return Err(StoreError::Backend(format!(
+                    "the target database already holds records (table {table}): copy only into an empty one"
+                )));
+            }
+        }
+        let mut copied = 0;
+        for table in TABLES {
+            let records = self.backend.scan_prefix(table, "", now).await?;
+            for chunk in records.chunks(COPY_BATCH) {
+                let mut write = Write::new(now);
+                for (key, stored) in chunk {
+                    write.changes.push(write::Change::Put {
+                        table,
+                        key: key.clone(),
+                        value: stored.value.clone(),
+                        expires_at: stored.expires_at,
+                    });
+                }
+                // No checks: the write cannot conflict.
+                let _ = target.backend.commit(write).await?;
+                copied += chunk.len();
+            }
+        }
+        Ok(copied)
     }
 
     /// How many records carry an expiry, expired ones included (for tests and metrics).

@@ -26,8 +26,9 @@ pub fn pool(settings: &PostgresSettings) -> Result<Pool, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("gatehouse");
     }
-    let mut manager_config = ManagerConfig::default();
-    manager_config.recycling_method = RecyclingMethod::Fast;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
     let manager = match config.get_ssl_mode() {
         SslMode::Require => Manager::from_config(config, tls(settings)?, manager_config),
         _ => Manager::from_config(config, NoTls, manager_config),

@@ -215,7 +215,19 @@ pub fn gatehouse(args: &[&str]) -> (i32, String, String) {
 
 /// The JWKS `kid`s, in the order served.
 pub async fn jwks_kids(server: &TestServer) -> Vec<String> {
-    let jwks = server.get_json("/jwks").await;
+    jwks_kids_at(&server.base).await
+}
+
+/// The `kid`s of the JWKS that `base` serves, in the order served.
+pub async fn jwks_kids_at(base: &str) -> Vec<String> {
+    let jwks: serde_json::Value = client()
+        .get(format!("{base}/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks JSON");
     jwks["keys"]
         .as_array()
         .expect("keys")

@@ -45,6 +45,31 @@ impl Server {
         config
     }
 
+    /// A replica's config: the shared `issuer`, its own `listen_port`, then `tables`.
+    pub fn configure_replica(dir: &Path, name: &str, issuer: &str, listen_port: u16, tables: &str) -> PathBuf {
+        let config = dir.join(format!("{name}.toml"));
+        let text = TestConfig::new()
+            .set("issuer", &format!("\"{issuer}\""))
+            .set("listen", &format!("\"127.0.0.1:{listen_port}\""))
+            .set("data_dir", &format!("\"data-{name}\""))
+            .tables("[tokens]\nsigning_alg = \"EdDSA\"\n")
+            .client(
+                TestClient::confidential("app", "app-secret")
+                    .no_consent()
+                    .with("introspect", "true"),
+            )
+            .client(
+                TestClient::confidential("machine", "machine-secret")
+                    .with("grant_types", "[\"client_credentials\"]")
+                    .with("scopes", "[\"openid\"]"),
+            )
+            .bob()
+            .tables(tables)
+            .build();
+        std::fs::write(&config, text).unwrap();
+        config
+    }
+
     /// Starts the binary on `config` and waits until it answers.
     pub async fn start(config: &Path) -> Server {
         let text = std::fs::read_to_string(config).unwrap();
@@ -54,6 +79,12 @@ impl Server {
             .and_then(|l| l.strip_suffix('"'))
             .unwrap()
             .to_string();
+        Server::start_at(config, &base).await
+    }
+
+    /// Starts the binary on `config`, which listens at `base`, and waits until it answers.
+    pub async fn start_at(config: &Path, base: &str) -> Server {
+        let base = base.to_string();
         let log = std::fs::File::create(config.with_extension("log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["serve", "--config"])
