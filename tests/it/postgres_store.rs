@@ -74,14 +74,7 @@ async fn check_reports_an_unreachable_database_and_a_schema_newer_than_the_binar
     assert!(stdout.contains("store: PostgreSQL (reachable)"), "{stdout}");
 
     drop(Store::connect(&postgres::settings(&url), dir.path()).await.unwrap());
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    let connection = tokio::spawn(connection);
-    client
-        .batch_execute("INSERT INTO gatehouse_schema (version) VALUES (99)")
-        .await
-        .unwrap();
-    drop(client);
-    let _ = connection.await;
+    postgres::query(&url, "INSERT INTO gatehouse_schema (version) VALUES (99)").await;
     let (code, _, stderr) = gatehouse_async(&["check", "--config", &path_arg]).await;
     assert_ne!(code, 0);
     assert!(
@@ -115,41 +108,27 @@ async fn store_migrate_moves_a_sled_database_to_postgres_with_its_keys_sealed() 
     let config = Server::configure_with_tables(pg_dir.path(), "5s", &postgres::store_table(&url));
     let config_arg = config.to_str().unwrap().to_string();
     let from = dir.path().join("data");
-    let (code, stdout, stderr) = gatehouse_async(&[
+    let migrate_args = [
         "store",
         "migrate",
         "--config",
         &config_arg,
         "--from",
         from.to_str().unwrap(),
-    ])
-    .await;
+    ];
+    let migrate = || gatehouse_async(&migrate_args);
+    let (code, stdout, stderr) = migrate().await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("1 signing key(s) sealed"), "{stdout}");
-    let (code, _, stderr) = gatehouse_async(&[
-        "store",
-        "migrate",
-        "--config",
-        &config_arg,
-        "--from",
-        from.to_str().unwrap(),
-    ])
-    .await;
+    let (code, _, stderr) = migrate().await;
     assert_ne!(code, 0, "a second copy would mix two databases");
     assert!(stderr.contains("already holds records"), "{stderr}");
 
     // Nothing in the shared database is a usable private key.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    let connection = tokio::spawn(connection);
-    let rows = client
-        .query("SELECT value FROM gatehouse_records WHERE tbl = 'keys'", &[])
-        .await
-        .unwrap();
+    let rows = postgres::query(&url, "SELECT value FROM gatehouse_records WHERE tbl = 'keys'").await;
     assert_eq!(rows.len(), 1);
     let value: Vec<u8> = rows[0].get(0);
     assert!(!String::from_utf8_lossy(&value).contains("PRIVATE KEY"));
-    drop(client);
-    let _ = connection.await;
 
     let replica = Server::start(&config).await;
     assert_eq!(support::jwks_kids_at(&replica.base).await, kids, "the same signing key");

@@ -6,6 +6,10 @@
 #   tests/load/run.sh ES256           # the algorithms named
 #   DURATION=20s CONNECTIONS=32 tests/load/run.sh EdDSA
 #   GATEHOUSE=/path/to/other/gatehouse tests/load/run.sh   # benchmark another build
+#   STORES="sled postgres" .ci/with-postgres tests/load/run.sh EdDSA
+#                                     # each store in turn; postgres needs the URL of a
+#                                     # superuser in GATEHOUSE_TEST_POSTGRES (a database
+#                                     # is made per run)
 #
 # Everything listens on 127.0.0.1 and every run is bounded by DURATION.
 set -euo pipefail
@@ -16,6 +20,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 PEOPLE=${PEOPLE:-40}
 LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-4}
+STORES=${STORES:-sled}
 ALGS=("$@")
 [ ${#ALGS[@]} -gt 0 ] || ALGS=(EdDSA RS256)
 
@@ -62,7 +67,7 @@ free_port() {
   done
 }
 
-write_config() { # DIR PORT ALG
+write_config() { # DIR PORT ALG STORE
   local hash secret_hash
   hash=$(printf bob | "$gatehouse" hash-password)
   secret_hash=$(printf hashed-secret | "$gatehouse" hash-secret)
@@ -73,6 +78,8 @@ data_dir = "data"
 
 [tokens]
 signing_alg = "$3"
+
+$(store_table "$4")
 
 [scopes."api:read"]
 claims = ["name"]
@@ -110,6 +117,15 @@ EOF
   } >"$1/gatehouse.toml"
 }
 
+# The [store] table: none for sled; a new database for postgres.
+store_table() { # STORE
+  [ "$1" = postgres ] || return 0
+  local admin=${GATEHOUSE_TEST_POSTGRES:?STORES=postgres needs GATEHOUSE_TEST_POSTGRES: run under .ci/with-postgres}
+  local db="gatehouse_load_$RANDOM$RANDOM"
+  psql -q "$admin" -c "CREATE DATABASE $db" >/dev/null
+  printf '[store]\nurl = "%s/%s"\nkey_encryption_key = "%s"\n' "${admin%/*}" "$db" "$(head -c 32 /dev/urandom | base64 -w0)"
+}
+
 # wrk's summary as "requests/s p99 errors"; a run in which nothing was answered says so.
 summarize() {
   awk '
@@ -129,12 +145,13 @@ run_wrk() { # NAME SCRIPT ARGS...
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base" -- "$@" | summarize
 }
 
+for store in $STORES; do
 for alg in "${ALGS[@]}"; do
-  dir="$scratch/$alg"
+  dir="$scratch/$store-$alg"
   mkdir -p "$dir"
   port=$(free_port)
   base="http://127.0.0.1:$port"
-  write_config "$dir" "$port" "$alg"
+  write_config "$dir" "$port" "$alg" "$store"
   RUST_LOG=warn "$gatehouse" serve --config "$dir/gatehouse.toml" 2>"$dir/server.log" &
   server=$!
   for _ in $(seq 1 600); do
@@ -145,7 +162,7 @@ for alg in "${ALGS[@]}"; do
   access_token=$(cat "$dir/access_token")
 
   echo
-  echo "== $alg: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PEOPLE people logged in"
+  echo "== $alg on $store: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PEOPLE people logged in"
   printf '%-20s %12s %10s %8s\n' scenario "requests/s" p99 errors
   run_wrk client_credentials tests/load/request.lua POST /token "$(basic machine machine-secret)" \
     "grant_type=client_credentials&scope=api%3Aread"
@@ -174,4 +191,5 @@ for alg in "${ALGS[@]}"; do
   rss=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
   echo "RSS after the load: $((rss / 1024)) MiB"
   stop_server
+done
 done

@@ -15,22 +15,25 @@ pub async fn new_database(test: &str) -> Option<String> {
         eprintln!("skipped {test}: {ENV} is not set (run the tests under .ci/with-postgres)");
         return None;
     };
-    let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("{ENV} does not reach PostgreSQL: {e}"));
-    let connection = tokio::spawn(connection);
     let name = format!("gatehouse_test_{}", random_suffix());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
-    drop(client);
-    let _ = connection.await;
+    query(&admin_url, &format!("CREATE DATABASE {name}")).await;
     let base = admin_url
         .rsplit_once('/')
         .map(|(base, _)| base)
         .expect("a URL with a database");
     Some(format!("{base}/{name}"))
+}
+
+/// Runs one statement on the database at `url` (its own connection); its rows.
+pub async fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL: {e}"));
+    let connection = tokio::spawn(connection);
+    let rows = client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    drop(client);
+    let _ = connection.await;
+    rows
 }
 
 /// Store settings for the database at `url`.
