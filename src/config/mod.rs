@@ -110,6 +110,7 @@ impl Config {
                     ),
                 )
             })
+            .chain(self.store.warning())
             .collect()
     }
 }

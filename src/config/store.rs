@@ -44,6 +44,32 @@ impl Default for StoreSettings {
     }
 }
 
+impl StoreSettings {
+    /// A warning when the database is reached over the network without TLS.
+    pub fn warning(&self) -> Option<Problem> {
+        let config: tokio_postgres::Config = self.postgres.as_ref()?.url.0.parse().ok()?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return None;
+        }
+        let remote = config.get_hosts().iter().find_map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) if !is_loopback(name) => Some(name.clone()),
+            _ => None,
+        })?;
+        Some(Problem::new(
+            "store.url",
+            format!("the connection to {remote} is not encrypted: add ?sslmode=require (and ca_file for a private CA)"),
+        ))
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// 32 bytes of AES-256 key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyEncryptionKey(pub [u8; 32]);

@@ -47,6 +47,38 @@ fn a_postgres_url_needs_a_key_encryption_key_of_32_bytes() {
     }
 }
 
+#[test]
+fn a_database_across_the_network_without_tls_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    let config = gatehouse::Config::load(&{
+        let store = postgres::store_table("postgres://gatehouse@db.internal/gatehouse");
+        std::fs::write(&path, config_text("http://127.0.0.1:9", &store)).unwrap();
+        path.clone()
+    })
+    .unwrap();
+    let warnings: Vec<String> = config
+        .warnings()
+        .iter()
+        .map(|w| format!("{}: {}", w.key, w.message))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("store.url: the connection to db.internal is not encrypted")),
+        "{warnings:?}"
+    );
+    for quiet in [
+        "postgres://gatehouse@db.internal/gatehouse?sslmode=require",
+        "postgres://gatehouse@127.0.0.1/gatehouse",
+        "postgres://gatehouse@localhost/gatehouse",
+    ] {
+        std::fs::write(&path, config_text("http://127.0.0.1:9", &postgres::store_table(quiet))).unwrap();
+        let config = gatehouse::Config::load(&path).unwrap();
+        assert!(config.warnings().iter().all(|w| w.key != "store.url"), "{quiet}");
+    }
+}
+
 #[tokio::test]
 async fn check_reports_an_unreachable_database_and_a_schema_newer_than_the_binary() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,4 +178,162 @@ async fn store_migrate_moves_a_sled_database_to_postgres_with_its_keys_sealed() 
         answer["access_token"].is_string(),
         "the refresh family came along: {answer}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_that_start_at_once_create_the_schema_once() {
+    let Some(url) = postgres::new_database("replicas_that_start_at_once_create_the_schema_once").await else {
+        return;
+    };
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let settings = postgres::settings(&url);
+            tokio::spawn(async move { Store::connect(&settings, std::path::Path::new("unused")).await })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+    let versions: Vec<i32> = postgres::query(&url, "SELECT version FROM gatehouse_schema ORDER BY version")
+        .await
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1], "every migration applied once");
+}
+
+#[tokio::test]
+async fn a_sweep_waits_its_turn_while_another_replica_sweeps() {
+    let Some(url) = postgres::new_database("a_sweep_waits_its_turn_while_another_replica_sweeps").await else {
+        return;
+    };
+    let store = Store::connect(&postgres::settings(&url), std::path::Path::new("unused"))
+        .await
+        .unwrap();
+    let revoked = gatehouse::store::RevokedToken { revoked_at: 1 };
+    store.revoked_tokens.put("jti", &revoked, Some(100)).await.unwrap();
+
+    // Another replica holds the sweep lock ("gatehout" in ASCII) on its own connection.
+    let (other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    other
+        .execute("SELECT pg_advisory_lock(7449363237540164980)", &[])
+        .await
+        .unwrap();
+    assert_eq!(store.sweep(200).await.unwrap(), 0, "this replica skips its turn");
+    assert_eq!(store.revoked_tokens.stored_len().await.unwrap(), 1);
+    assert!(
+        store.revoked_tokens.get("jti", 200).await.unwrap().is_none(),
+        "expired all the same"
+    );
+    drop(other);
+    let _ = connection.await;
+    assert_eq!(store.sweep(200).await.unwrap(), 1, "the lock is free again");
+}
+
+#[tokio::test]
+async fn sslmode_require_connects_over_tls_and_verifies_the_certificate() {
+    let (Ok(tls_admin), Ok(ca)) = (
+        std::env::var("GATEHOUSE_TEST_POSTGRES_TLS"),
+        std::env::var("GATEHOUSE_TEST_POSTGRES_CA"),
+    ) else {
+        eprintln!("skipped: GATEHOUSE_TEST_POSTGRES_TLS is not set (run the tests under .ci/with-postgres)");
+        return;
+    };
+    let Some(url) = postgres::new_database("sslmode_require_connects_over_tls").await else {
+        return;
+    };
+    // The role of this URL may only connect over TLS.
+    let database = url.rsplit_once('/').unwrap().1;
+    let plain_url = format!("{}/{database}", tls_admin.rsplit_once('/').unwrap().0);
+    let tls_url = format!("{plain_url}?sslmode=require");
+    let connect = |url: &str, ca_file: Option<&str>| {
+        let mut settings = postgres::settings(url);
+        settings.postgres.as_mut().unwrap().ca_file = ca_file.map(Into::into);
+        async move { Store::connect(&settings, std::path::Path::new("unused")).await }
+    };
+
+    let store = connect(&tls_url, Some(&ca)).await.unwrap();
+    let revoked = gatehouse::store::RevokedToken { revoked_at: 1 };
+    store.revoked_tokens.put("jti", &revoked, None).await.unwrap();
+    assert!(store.revoked_tokens.get("jti", 0).await.unwrap().is_some());
+
+    match connect(&tls_url, None).await {
+        Err(e) => assert!(e.to_string().contains("certificate"), "{e}"),
+        Ok(_) => panic!("a certificate from an unknown CA was accepted"),
+    }
+    match connect(&plain_url, Some(&ca)).await {
+        Err(e) => assert!(
+            e.to_string().contains("no encryption"),
+            "without sslmode it is plain: {e}"
+        ),
+        Ok(_) => panic!("the TLS-only role connected without TLS"),
+    }
+}
+
+#[tokio::test]
+async fn keys_rewrap_moves_every_key_to_a_new_key_encryption_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (
+        "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+    );
+    let rest = |store: &str| {
+        TestConfig::new()
+            .tables(&format!("[tokens]\nsigning_alg = \"EdDSA\"\n\n[store]\n{store}"))
+            .build()
+    };
+    // sled with a key-encryption key: the key is sealed there too.
+    let server = TestServer::start(
+        dir.path(),
+        &rest(&format!("key_encryption_key = \"{first}\"\n")),
+        Clock::System,
+    )
+    .await;
+    let kids = support::jwks_kids(&server).await;
+    let config = server.config_path.to_str().unwrap().to_string();
+    server.stop().await;
+    let store = support::open_when_released(&dir.path().join("data"));
+    let stored = store.keys.entries(0).await.unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|(_, k)| k.sealed_private_key.is_some() && k.private_key_pem.0.is_empty())
+    );
+    drop(store);
+    drop(support::open_when_released(&dir.path().join("data")));
+
+    // App::build and the commands bind no port: the config's is any.
+    let port = 9;
+    // The new key only: the sealed key does not open, and the server does not start.
+    support::write_config(dir.path(), port, &rest(&format!("key_encryption_key = \"{second}\"\n")));
+    let (code, _, stderr) = gatehouse_async(&["keys", "list", "--config", &config]).await;
+    assert_eq!(code, 0, "listing needs no private key: {stderr}");
+    let loaded = gatehouse::Config::load(std::path::Path::new(&config)).unwrap();
+    match gatehouse::App::build(loaded, Clock::System).await {
+        Err(e) => assert!(e.to_string().contains("previous_key_encryption_keys"), "{e}"),
+        Ok(_) => panic!("started with keys it cannot open"),
+    }
+    drop(support::open_when_released(&dir.path().join("data")));
+
+    support::write_config(
+        dir.path(),
+        port,
+        &rest(&format!(
+            "key_encryption_key = \"{second}\"\nprevious_key_encryption_keys = [\"{first}\"]\n"
+        )),
+    );
+    let (code, stdout, stderr) = gatehouse_async(&["keys", "rewrap", "--config", &config]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 key(s) sealed anew"), "{stdout}");
+
+    let server = TestServer::start(
+        dir.path(),
+        &rest(&format!("key_encryption_key = \"{second}\"\n")),
+        Clock::System,
+    )
+    .await;
+    assert_eq!(support::jwks_kids(&server).await, kids, "the same key, sealed anew");
+    support::sign_test_token(&server).await;
+    server.stop().await;
 }

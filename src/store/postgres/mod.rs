@@ -3,7 +3,8 @@
 //! Every table of the Store API is one row set in `gatehouse_records` (see [`schema`]).
 //! A [`Write`] is one transaction: it first takes a transaction-scoped advisory lock on
 //! every key it checks or changes (in one order, so two writes never deadlock), then
-//! reads the checked rows, compares their versions, and applies its changes. Two writes
+//! reads the checked rows, compares their versions, and applies its changes (one
+//! statement for its puts, one for its deletes). Two writes
 //! that touch a key are therefore serialized, across replicas as on sled's one writer,
 //! and a missing row is locked as surely as a present one (a row lock could not). A
 //! write returns once PostgreSQL has committed it: durable, as the Store API promises.
@@ -17,8 +18,10 @@ pub(crate) mod schema;
 use super::StoreError;
 use super::write::{Change, Commit, Expect, Stored, Version, Write};
 use crate::config::PostgresSettings;
+use futures_util::future;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use tokio_postgres::types::ToSql;
 
 /// An advisory lock of Gatehouse's (PostgreSQL's lock ids are one 64-bit space per
 /// database, shared with anything else that uses the database).
@@ -116,51 +119,53 @@ impl PostgresBackend {
     pub(crate) async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let mut locks: Vec<i64> = write
-            .checks
-            .iter()
-            .map(|check| LockId::record(check.table, &check.key))
-            .chain(write.changes.iter().map(|change| match change {
-                Change::Put { table, key, .. } | Change::Delete { table, key } => LockId::record(table, key),
-            }))
-            .collect();
-        locks.sort_unstable();
-        locks.dedup();
-        // unnest keeps the array's order: the locks are taken in ascending order.
-        let lock = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock(l) FROM unnest($1::int8[]) AS l")
-            .await
-            .map_err(db_error)?;
-        tx.execute(&lock, &[&locks]).await.map_err(db_error)?;
-        if !checks_hold(&tx, &write).await? {
+        let lock = tx.prepare_cached(LOCK_RECORDS).await.map_err(db_error)?;
+        let read = tx.prepare_cached(READ_CHECKED).await.map_err(db_error)?;
+        let locks = record_locks(&write);
+        let tables: Vec<&str> = write.checks.iter().map(|c| c.table).collect();
+        let keys: Vec<&[u8]> = write.checks.iter().map(|c| c.key.as_bytes()).collect();
+        // Pipelined: the read is sent right behind the locks, without waiting for them
+        // (futures-util polls in argument order, so the locks go first), and PostgreSQL
+        // runs it after them with a snapshot of its own: it sees every write that held
+        // these locks before.
+        let (_, found) = future::try_join(tx.execute(&lock, &[&locks]), async {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            tx.query(&read, &[&tables, &keys]).await
+        })
+        .await
+        .map_err(db_error)?;
+        if !checks_hold(&write, &found) {
             tx.rollback().await.map_err(db_error)?;
             return Ok(Commit::Conflict);
         }
-        let put = tx
-            .prepare_cached(
-                "INSERT INTO gatehouse_records (tbl, key, value, expires_at, version) \
-                 VALUES ($1, $2, $3, $4, nextval('gatehouse_record_versions')) \
-                 ON CONFLICT (tbl, key) DO UPDATE \
-                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, version = EXCLUDED.version",
-            )
-            .await
-            .map_err(db_error)?;
-        let delete = tx
-            .prepare_cached("DELETE FROM gatehouse_records WHERE tbl = $1 AND key = $2")
-            .await
-            .map_err(db_error)?;
-        for change in &write.changes {
-            match change {
-                Change::Put {
-                    table,
-                    key,
-                    value,
-                    expires_at,
-                } => tx.execute(&put, &[table, &key.as_bytes(), value, expires_at]).await,
-                Change::Delete { table, key } => tx.execute(&delete, &[table, &key.as_bytes()]).await,
-            }
-            .map_err(db_error)?;
-        }
+        let changes = FinalChanges::of(&write);
+        let put = tx.prepare_cached(PUT_ALL).await.map_err(db_error)?;
+        let delete = tx.prepare_cached(DELETE_ALL).await.map_err(db_error)?;
+        future::try_join(
+            async {
+                if changes.put_keys.is_empty() {
+                    return Ok(0);
+                }
+                let params: [&(dyn ToSql + Sync); 4] = [
+                    &changes.put_tables,
+                    &changes.put_keys,
+                    &changes.put_values,
+                    &changes.put_expiries,
+                ];
+                tx.execute(&put, &params).await
+            },
+            async {
+                if changes.delete_keys.is_empty() {
+                    return Ok(0);
+                }
+                tx.execute(&delete, &[&changes.delete_tables, &changes.delete_keys])
+                    .await
+            },
+        )
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(Commit::Done)
     }
@@ -222,29 +227,45 @@ impl PostgresBackend {
     }
 }
 
-/// Whether every check of `write` holds, read under the write's locks.
-async fn checks_hold(tx: &deadpool_postgres::Transaction<'_>, write: &Write) -> Result<bool, StoreError> {
-    if write.checks.is_empty() {
-        return Ok(true);
-    }
-    let tables: Vec<&str> = write.checks.iter().map(|c| c.table).collect();
-    let keys: Vec<&[u8]> = write.checks.iter().map(|c| c.key.as_bytes()).collect();
-    let statement = tx
-        .prepare_cached(
-            "SELECT c.i, r.version, r.expires_at \
-             FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS c(tbl, key, i) \
-             JOIN gatehouse_records r ON r.tbl = c.tbl AND r.key = c.key",
-        )
-        .await
-        .map_err(db_error)?;
-    let found: HashMap<i64, (i64, Option<i64>)> = tx
-        .query(&statement, &[&tables, &keys])
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+/// Takes the lock of every record a write checks or changes, in ascending order (so
+/// two writes never wait for each other in a cycle); `unnest` keeps the array's order.
+const LOCK_RECORDS: &str = "SELECT pg_advisory_xact_lock(l) FROM unnest($1::int8[]) AS l";
+
+/// The version and expiry of each checked record that exists, by its position.
+const READ_CHECKED: &str = "SELECT c.i, r.version, r.expires_at \
+     FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS c(tbl, key, i) \
+     JOIN gatehouse_records r ON r.tbl = c.tbl AND r.key = c.key";
+
+/// Every put of a write in one statement, each with a new version.
+const PUT_ALL: &str = "INSERT INTO gatehouse_records (tbl, key, value, expires_at, version) \
+     SELECT tbl, key, value, expires_at, nextval('gatehouse_record_versions') \
+     FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::int8[]) AS p(tbl, key, value, expires_at) \
+     ON CONFLICT (tbl, key) DO UPDATE \
+     SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, version = EXCLUDED.version";
+
+/// Every delete of a write in one statement.
+const DELETE_ALL: &str = "DELETE FROM gatehouse_records r USING unnest($1::text[], $2::bytea[]) AS d(tbl, key) \
+     WHERE r.tbl = d.tbl AND r.key = d.key";
+
+fn record_locks(write: &Write) -> Vec<i64> {
+    let mut locks: Vec<i64> = write
+        .checks
+        .iter()
+        .map(|check| LockId::record(check.table, &check.key))
+        .chain(write.changes.iter().map(|change| match change {
+            Change::Put { table, key, .. } | Change::Delete { table, key } => LockId::record(table, key),
+        }))
         .collect();
-    Ok(write.checks.iter().zip(1i64..).all(|(check, i)| {
+    locks.sort_unstable();
+    locks.dedup();
+    locks
+}
+
+/// Whether every check of `write` holds, given the rows read under the write's locks.
+fn checks_hold(write: &Write, found: &[tokio_postgres::Row]) -> bool {
+    let found: HashMap<i64, (i64, Option<i64>)> =
+        found.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect();
+    write.checks.iter().zip(1i64..).all(|(check, i)| {
         let live = found
             .get(&i)
             .filter(|(_, expires_at)| expires_at.is_none_or(|at| at > write.now));
@@ -253,7 +274,50 @@ async fn checks_hold(tx: &deadpool_postgres::Transaction<'_>, write: &Write) -> 
             (Expect::Version(expected), Some((version, _))) => *expected == version_of(*version),
             _ => false,
         }
-    }))
+    })
+}
+
+/// What a write leaves behind, as columns for one put and one delete statement: the
+/// last change to a key is the one that counts (one statement may touch a row once).
+#[derive(Default)]
+struct FinalChanges<'a> {
+    put_tables: Vec<&'a str>,
+    put_keys: Vec<&'a [u8]>,
+    put_values: Vec<&'a [u8]>,
+    put_expiries: Vec<Option<i64>>,
+    delete_tables: Vec<&'a str>,
+    delete_keys: Vec<&'a [u8]>,
+}
+
+impl<'a> FinalChanges<'a> {
+    fn of(write: &'a Write) -> FinalChanges<'a> {
+        let mut last: HashMap<(&str, &str), &Change> = HashMap::new();
+        for change in &write.changes {
+            let (Change::Put { table, key, .. } | Change::Delete { table, key }) = change;
+            last.insert((table, key.as_str()), change);
+        }
+        let mut out = FinalChanges::default();
+        for change in last.into_values() {
+            match change {
+                Change::Put {
+                    table,
+                    key,
+                    value,
+                    expires_at,
+                } => {
+                    out.put_tables.push(table);
+                    out.put_keys.push(key.as_bytes());
+                    out.put_values.push(value);
+                    out.put_expiries.push(*expires_at);
+                }
+                Change::Delete { table, key } => {
+                    out.delete_tables.push(table);
+                    out.delete_keys.push(key.as_bytes());
+                }
+            }
+        }
+        out
+    }
 }
 
 fn stored(value: Vec<u8>, expires_at: Option<i64>, version: i64) -> Stored {
