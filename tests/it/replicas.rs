@@ -134,6 +134,10 @@ async fn a_login_and_its_tokens_work_on_either_replica() {
     let Some(r) = replicas("a_login_and_its_tokens_work_on_either_replica", None).await else {
         return;
     };
+    // Started at once on an empty database, each found no key: one of them made it.
+    let kids = jwks_kids_at(&r.a.base).await;
+    assert_eq!(kids.len(), 1, "{kids:?}");
+    assert_eq!(jwks_kids_at(&r.b.base).await, kids, "both replicas publish the one key");
     let browser = Browser::default();
     // The login starts on A and its form is answered by B; B redeems the code.
     let tokens = login_across(&r.a.base, &r.b.base, &r.b.base, &browser).await;
