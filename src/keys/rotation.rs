@@ -12,7 +12,7 @@ use super::ring::public_jwk;
 use super::sealing::Sealing;
 use super::{KeyError, KeyInfo};
 use crate::config::{Config, SigningAlg};
-use crate::store::{Commit, KeyRotation, SigningKeyRecord, Store};
+use crate::store::{Commit, KeyRotation, SigningKeyRecord, Store, Versioned};
 use std::sync::Arc;
 
 /// The one key of the rotation mark.
@@ -57,11 +57,10 @@ impl KeyPolicy {
 /// the config's, or when it is older than `key_rotation`. Returns the new kid, or
 /// `None` when no rotation was due or another process rotated first.
 pub async fn rotate_if_due(store: &Store, policy: &KeyPolicy, now: i64) -> Result<Option<String>, KeyError> {
-    let newest = store
+    let ring = StoredRing::read(store, now).await?;
+    let newest = ring
         .keys
-        .entries(now)
-        .await?
-        .into_iter()
+        .iter()
         .map(|(_, record)| record)
         .filter(|record| record.retired_at.is_none())
         .max_by_key(|record| (record.activation(), record.created_at));
@@ -70,14 +69,28 @@ pub async fn rotate_if_due(store: &Store, policy: &KeyPolicy, now: i64) -> Resul
     if !due {
         return Ok(None);
     }
-    rotate(store, policy, now).await
+    rotate(store, policy, ring, now).await
 }
 
-/// Makes a new key and retires the others; returns its kid, or `None` when another
-/// process rotated between the read and the write.
-pub async fn rotate(store: &Store, policy: &KeyPolicy, now: i64) -> Result<Option<String>, KeyError> {
-    let mark = store.key_rotations.read(MARK, now).await?;
-    let others = store.keys.entries(now).await?;
+/// The rotation mark and the keys, read in that order: a rotation that lands between
+/// the two reads changes the mark, so the write built on them conflicts.
+struct StoredRing {
+    mark: Option<Versioned<KeyRotation>>,
+    keys: Vec<(String, SigningKeyRecord)>,
+}
+
+impl StoredRing {
+    async fn read(store: &Store, now: i64) -> Result<StoredRing, KeyError> {
+        let mark = store.key_rotations.read(MARK, now).await?;
+        let keys = store.keys.entries(now).await?;
+        Ok(StoredRing { mark, keys })
+    }
+}
+
+/// Makes a new key and retires the others in `ring`; returns its kid, or `None` when
+/// another process rotated since `ring` was read.
+async fn rotate(store: &Store, policy: &KeyPolicy, ring: StoredRing, now: i64) -> Result<Option<String>, KeyError> {
+    let StoredRing { mark, keys: others } = ring;
     let signing = others.iter().any(|(_, r)| r.retired_at.is_none_or(|at| at > now));
     // The first key signs at once: no other key could sign meanwhile.
     let activates_at = if signing {
@@ -124,7 +137,8 @@ pub async fn rotate(store: &Store, policy: &KeyPolicy, now: i64) -> Result<Optio
 /// Makes a new key now (`keys rotate`, the admin API); fails when another process
 /// rotated at the same moment.
 pub async fn rotate_in_store(store: &Store, policy: &KeyPolicy, now: i64) -> Result<String, KeyError> {
-    rotate(store, policy, now).await?.ok_or_else(|| KeyError::Crypto {
+    let ring = StoredRing::read(store, now).await?;
+    rotate(store, policy, ring, now).await?.ok_or_else(|| KeyError::Crypto {
         kid: "(new)".into(),
         detail: "another process rotated the keys at the same time: see `gatehouse keys list`".into(),
     })

@@ -40,13 +40,7 @@ async fn password_form(base: &str, browser: &Browser) -> (String, String) {
         .follow(base, browser.get(authorize_url(base, &[]).as_str()).await)
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let action = page
-        .body
-        .split("action=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap();
-    (format!("{base}{action}"), page.field("csrf"))
+    (format!("{base}{}", page.form_action()), page.field("csrf"))
 }
 
 async fn try_password(browser: &Browser, (action, csrf): &(String, String), user: &str, password: &str) -> Page {

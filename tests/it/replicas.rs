@@ -85,12 +85,7 @@ async fn login_across(start: &str, finish: &str, redeem: &str, browser: &Browser
     let params = if page.location.is_some() {
         page.redirect_params()
     } else {
-        let action = page
-            .body
-            .split("action=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap();
+        let action = page.form_action();
         let form = [
             ("csrf", page.field("csrf")),
             ("username", "bob".into()),

@@ -22,6 +22,16 @@ pub struct Page {
 
 impl Page {
     /// The value of the form field `name` (hidden inputs carry the CSRF token and ids).
+    /// The `action` of the page's first form.
+    pub fn form_action(&self) -> String {
+        self.body
+            .split("action=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no form in:\n{}", self.body))
+            .to_string()
+    }
+
     pub fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
@@ -166,12 +176,7 @@ pub async fn local_login(base: &str, browser: &Browser, authorize_url: &str, use
     if page.location.is_some() {
         return page;
     }
-    let action = page
-        .body
-        .split("action=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a form");
+    let action = page.form_action();
     let page = browser
         .post(
             &format!("{base}{action}"),
