@@ -15,11 +15,13 @@ pub mod logging;
 pub mod mapping;
 pub mod op;
 pub mod operator;
+pub mod reload;
 pub mod response_type;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
 pub mod verified_secrets;
@@ -122,23 +124,27 @@ pub fn load_referenced_files(config: &Config) -> Result<(Mappings, Pages), Start
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// One config's application. A reload makes a new one from the new config, mapping
+/// files and templates; everything below `upstreams` outlives it (one database, one key
+/// ring, one set of limits and metrics per process).
 pub struct Inner {
     pub config: Config,
-    pub store: Store,
-    pub keys: Keys,
     pub pages: Pages,
     pub mappings: Mappings,
     /// The running upstreams, by id.
     pub upstreams: HashMap<String, Arc<upstream::Upstream>>,
+    pub store: Store,
+    pub keys: Arc<Keys>,
     /// The one client for calls to upstreams.
     pub http: upstream::UpstreamHttp,
     pub clock: Clock,
     /// Hashed client secrets that passed their check lately.
-    pub verified_secrets: verified_secrets::VerifiedSecrets,
+    pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
     /// The bounds on password checks, failed passwords and pending logins.
-    pub guards: limits::Guards,
+    pub guards: Arc<limits::Guards>,
     /// The names and flags of the cookies, by the issuer's scheme.
     pub cookies: web::cookies::Cookies,
+    pub telemetry: telemetry::Telemetry,
 }
 
 impl std::ops::Deref for AppState {
@@ -148,10 +154,21 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// A built application: open database, loaded keys, compiled pages.
+/// A built application: open database, loaded keys, compiled pages, and the router
+/// that serves them; a reload swaps the last two at once.
 #[derive(Clone)]
 pub struct App {
+    live: Arc<arc_swap::ArcSwap<Live>>,
+    /// One reload at a time (SIGHUP and the admin API may ask together).
+    reloading: Arc<tokio::sync::Mutex<()>>,
+    /// The discovery tasks of the upstreams, ended with the server.
+    discovery: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// What serves requests now.
+struct Live {
     state: AppState,
+    router: axum::Router,
 }
 
 impl App {
@@ -161,9 +178,10 @@ impl App {
         install_tls_provider();
         let (mappings, pages) = load_referenced_files(&config)?;
         let store = Store::connect(&config.store, &config.data_dir).await?;
+        let telemetry = telemetry::Telemetry::new(store.metrics());
         let policy = keys::KeyPolicy::new(&config, store.is_shared())?;
         let keys = Keys::open(store.clone(), policy, clock.clone()).await?;
-        let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes)
+        let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes, telemetry.clone())
             .map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
         let upstreams = upstream::open_all(&config);
         let verified_secrets =
@@ -172,64 +190,101 @@ impl App {
         let cookies = web::cookies::Cookies::for_issuer(config.issuer_is_https());
         let guards = limits::Guards::new(&config.limits)
             .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
+        let state = AppState(Arc::new(Inner {
+            config,
+            pages,
+            mappings,
+            upstreams,
+            store,
+            keys: Arc::new(keys),
+            http,
+            clock,
+            verified_secrets: Arc::new(verified_secrets),
+            guards: Arc::new(guards),
+            cookies,
+            telemetry,
+        }));
         Ok(App {
-            state: AppState(Arc::new(Inner {
-                config,
-                store,
-                keys,
-                pages,
-                mappings,
-                upstreams,
-                http,
-                clock,
-                verified_secrets,
-                guards,
-                cookies,
-            })),
+            live: Arc::new(arc_swap::ArcSwap::from_pointee(Live::of(state))),
+            reloading: Arc::default(),
+            discovery: Arc::default(),
         })
     }
 
+    /// The public router of the config that runs now.
     pub fn router(&self) -> axum::Router {
-        op::router(self.state.clone())
+        self.live.load().router.clone()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The state of the config that runs now. Hold it no longer than needed: a state
+    /// held after [`serve`] returns keeps the database open.
+    pub fn state(&self) -> AppState {
+        self.live.load().state.clone()
+    }
+
+    /// Makes `state` the one that serves from the next request on.
+    fn install(&self, state: AppState) {
+        self.live.store(Arc::new(Live::of(state)));
     }
 
     /// Sweeps expired records and rotates the signing key when due.
     pub async fn maintain(&self) -> Result<(), StartError> {
-        let now = self.state.clock.now();
-        let swept = self.state.store.sweep(now).await?;
+        let state = self.state();
+        let now = state.clock.now();
+        let swept = state.store.sweep(now).await?;
+        state.telemetry.swept(swept);
         if swept > 0 {
             tracing::debug!(swept, "expired records removed");
         }
-        if let Some(kid) = self.state.keys.rotate_if_due(now).await? {
+        if let Some(kid) = state.keys.rotate_if_due(now).await? {
             tracing::info!(%kid, "signing key rotated");
         }
         Ok(())
     }
 }
 
-/// Gets each upstream ready (an `oidc` upstream's discovery), retrying with growing
-/// pauses until it answers: an upstream that is down at start-up does not stop Gatehouse,
-/// and its logins work once it is back (a login also tries discovery itself).
-fn prepare_upstreams(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
-    app.state
-        .upstreams
-        .iter()
-        .map(|(id, upstream)| {
-            let (id, upstream, http) = (id.clone(), upstream.clone(), app.state.http.clone());
-            tokio::spawn(async move {
+impl Live {
+    fn of(state: AppState) -> Live {
+        Live {
+            router: op::router(state.clone()),
+            state,
+        }
+    }
+}
+
+impl App {
+    /// Gets each upstream of `state` that is not ready yet (an `oidc` upstream's
+    /// discovery) ready, retrying with growing pauses until it answers: an upstream that
+    /// is down at start-up does not stop Gatehouse, and its logins work once it is back
+    /// (a login also tries discovery itself). A task ends when a reload removes its
+    /// upstream.
+    fn prepare_upstreams(&self, state: &AppState) {
+        let mut tasks = self.discovery.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|task| !task.is_finished());
+        for (id, upstream) in state.upstreams.iter().filter(|(_, u)| !u.is_ready()) {
+            let (id, upstream, app) = (id.clone(), upstream.clone(), self.clone());
+            tasks.push(tokio::spawn(async move {
                 let mut pause = std::time::Duration::from_secs(1);
-                while let Err(e) = upstream.prepare(&http).await {
+                while let Err(e) = upstream.prepare(&app.state().http).await {
+                    let still_used = app
+                        .state()
+                        .upstreams
+                        .get(&id)
+                        .is_some_and(|u| Arc::ptr_eq(u, &upstream));
+                    if !still_used {
+                        return;
+                    }
                     tracing::warn!(upstream = %id, error = %e, retry_in = ?pause, "upstream discovery failed");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(60));
                 }
-            })
-        })
-        .collect()
+            }));
+        }
+    }
+
+    fn stop_discovery(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        std::mem::take(&mut *self.discovery.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, running maintenance in the
@@ -251,11 +306,13 @@ pub async fn serve(
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let state = app.state();
+    let limits = state.config.limits.clone();
     let admin = admin.map(|listener| {
-        let router = op::admin::router(app.state.clone());
+        let router = op::admin::router(app.clone());
         let stopped = until_stopped(stopped.clone());
-        let limits = app.state.config.limits.clone();
-        tokio::spawn(async move { web::server::serve(listener, router, &limits, stopped).await })
+        let limits = limits.clone();
+        tokio::spawn(async move { web::server::serve(listener, move || router.clone(), &limits, stopped).await })
     });
     let maintenance = {
         let app = app.clone();
@@ -269,24 +326,24 @@ pub async fn serve(
             }
         })
     };
-    let key_poll = app.state.store.is_shared().then(|| {
+    let key_poll = state.store.is_shared().then(|| {
         // Other replicas rotate keys too: pick up theirs well before they sign with them.
-        let app = app.clone();
-        let every = std::time::Duration::from_secs(app.state.config.store.poll_interval.as_secs());
+        let state = state.clone();
+        let every = std::time::Duration::from_secs(state.config.store.poll_interval.as_secs());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if let Err(e) = app.state.keys.refresh(app.state.clock.now()).await {
+                if let Err(e) = state.keys.refresh(state.clock.now()).await {
                     tracing::error!(error = %e, "re-reading the signing keys failed");
                 }
             }
         })
     });
-    let discovery = prepare_upstreams(&app);
+    app.prepare_upstreams(&state);
     // The end of the grace period, as a second signal that can be awaited many times.
-    let grace = std::time::Duration::from_secs(app.state.config.shutdown_grace.as_secs());
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace.as_secs());
     let (cut_off, deadline) = tokio::sync::watch::channel(false);
     {
         let stopped = until_stopped(stopped.clone());
@@ -297,7 +354,7 @@ pub async fn serve(
         });
     }
     tokio::select! {
-        () = web::server::serve(listener, app.router(), &app.state.config.limits, until_stopped(stopped)) => {}
+        () = web::server::serve(listener, { let app = app.clone(); move || app.router() }, &limits, until_stopped(stopped)) => {}
         () = until_stopped(deadline.clone()) => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running at the end of the shutdown grace period are cut off");
         }
@@ -311,10 +368,10 @@ pub async fn serve(
             () = until_stopped(deadline) => admin.abort(),
         }
     }
-    for task in discovery.into_iter().chain([maintenance]).chain(key_poll) {
+    for task in app.stop_discovery().into_iter().chain([maintenance]).chain(key_poll) {
         task.abort();
         let _ = task.await;
     }
-    app.state.store.flush().await?;
+    state.store.flush().await?;
     Ok(())
 }

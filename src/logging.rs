@@ -4,19 +4,36 @@
 //! `error_description`); a CR or LF in it would start a forged log line, and an escape
 //! sequence would drive the operator's terminal. Every control character but the line
 //! end is written as `\xNN`, and no colour codes are written (they are control
-//! characters too, and end up in files).
+//! characters too, and end up in files). JSON lines escape them by JSON's own rules.
 
-use std::io::{self, Write};
+use crate::config::{LogFormat, LogSettings};
+use std::io::{self, IsTerminal, Write};
 
-/// Logs `tracing` events to standard error, filtered by `RUST_LOG` (default `info`).
-pub fn init() {
+/// Logs `tracing` events to standard error as `[log]` says: filtered by `level` (or
+/// `RUST_LOG` when set), as text or as one JSON object per line. Events inside a request
+/// carry the request's span (its id, route, client and upstream).
+pub fn init(settings: &LogSettings) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.level));
+    let json = match settings.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(|| OneLine(io::stderr()))
-        .init();
+        .with_writer(|| OneLine(io::stderr()));
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }
 
 /// Writes each event (one `write_all` of a formatted line) with its control characters

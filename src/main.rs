@@ -34,7 +34,7 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (stop it with Ctrl-C or SIGTERM).
+    /// Run the server (stop it with Ctrl-C or SIGTERM; SIGHUP reloads the config).
     Serve(ConfigArg),
     /// Validate the config, its mapping files and templates without starting anything.
     ///
@@ -202,8 +202,8 @@ fn check(path: &Path) -> Result<(), String> {
 }
 
 fn serve(path: &Path) -> Result<(), String> {
-    gatehouse::logging::init();
     let config = load(path)?;
+    gatehouse::logging::init(&config.log);
     for warning in config.warnings() {
         tracing::warn!(key = %warning.key, "{}", warning.message);
     }
@@ -224,6 +224,8 @@ fn serve(path: &Path) -> Result<(), String> {
             ),
             None => None,
         };
+        #[cfg(unix)]
+        gatehouse::reload::reload_on_sighup(&app);
         tracing::info!(%listen, %issuer, "Gatehouse is serving");
         gatehouse::serve(app, listener, admin, shutdown_signal())
             .await

@@ -3,6 +3,12 @@
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks";
 pub const HEALTH: &str = "/healthz";
+/// 200 while the process runs.
+pub const HEALTH_LIVE: &str = "/healthz/live";
+/// 200 once the store answers, the keys are loaded and every required upstream is discovered.
+pub const HEALTH_READY: &str = "/healthz/ready";
+/// Prometheus metrics, on the admin listener.
+pub const METRICS: &str = "/metrics";
 pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
@@ -24,4 +30,34 @@ pub const CALLBACK: &str = "/callback/{upstream}";
 
 pub fn callback(upstream: &str) -> String {
     format!("/callback/{upstream}")
+}
+
+/// Every route pattern of both routers, for the `route` label of the metrics.
+const PATTERNS: &[&str] = &[
+    DISCOVERY,
+    JWKS,
+    HEALTH,
+    HEALTH_LIVE,
+    HEALTH_READY,
+    METRICS,
+    AUTHORIZE,
+    TOKEN,
+    USERINFO,
+    REVOKE,
+    INTROSPECT,
+    END_SESSION,
+    UPSTREAM_LOGGED_OUT,
+    CONSENT,
+    LOGIN,
+    CALLBACK,
+    crate::op::admin::KEYS,
+    crate::op::admin::KEYS_ROTATE,
+    crate::op::admin::SESSIONS,
+    crate::op::admin::SESSION,
+    crate::op::admin::RELOAD,
+];
+
+/// The route pattern a router matched, as a label value that lives forever.
+pub fn pattern(matched: &str) -> &'static str {
+    PATTERNS.iter().find(|p| **p == matched).copied().unwrap_or("other")
 }

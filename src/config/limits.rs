@@ -5,7 +5,7 @@ use super::{Duration, Problem, raw::decode};
 use serde::Deserialize;
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Limits {
     /// The longest value of any one authorization request parameter, in bytes.

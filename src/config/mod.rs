@@ -8,6 +8,7 @@ mod clients;
 mod duration;
 mod env;
 mod limits;
+mod log;
 mod raw;
 mod store;
 mod upstreams;
@@ -15,6 +16,7 @@ mod validate;
 
 pub use duration::Duration;
 pub use limits::Limits;
+pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::{decode, join_key};
 pub use store::{KeyEncryptionKey, PostgresSettings, StoreSettings};
 
@@ -46,6 +48,8 @@ pub struct Config {
     pub limits: Limits,
     /// Where the state lives: sled in `data_dir`, or a shared PostgreSQL database.
     pub store: StoreSettings,
+    /// How the server's log is written.
+    pub log: LogSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Shared, so that a request holds its authenticated client without copying it.
@@ -115,7 +119,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenSettings {
     pub signing_alg: SigningAlg,
     pub id_token_ttl: Duration,
@@ -248,7 +252,7 @@ pub enum AuthMethod {
 }
 
 /// An identity provider people log in at.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Upstream {
     pub id: String,
     pub name: String,
@@ -256,6 +260,8 @@ pub struct Upstream {
     pub mapping: Option<PathBuf>,
     /// What its kind needs (`kind = "oidc"`, ...).
     pub settings: crate::upstream::Settings,
+    /// Not waited for by `/healthz/ready` (an upstream that may be down for long).
+    pub optional: bool,
 }
 
 /// One thing wrong with a config: where, and what.

@@ -20,6 +20,7 @@ pub struct RawRoot {
     pub tokens: Option<toml::Value>,
     pub limits: Option<toml::Value>,
     pub store: Option<toml::Value>,
+    pub log: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -72,10 +73,11 @@ pub struct RawUpstream {
     pub name: Option<String>,
     pub kind: String,
     pub mapping: Option<String>,
+    pub optional: Option<bool>,
 }
 
 impl RawUpstream {
-    pub const KEYS: [&str; 4] = ["id", "name", "kind", "mapping"];
+    pub const KEYS: [&str; 5] = ["id", "name", "kind", "mapping", "optional"];
 }
 
 /// Parses the TOML text and interpolates the environment into it.

@@ -13,7 +13,7 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::seconds(10);
 /// Connections to PostgreSQL per process.
 const DEFAULT_POOL_SIZE: usize = 16;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreSettings {
     /// A shared PostgreSQL database; `None`: sled in `data_dir`.
     pub postgres: Option<PostgresSettings>,
@@ -24,7 +24,7 @@ pub struct StoreSettings {
     pub poll_interval: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PostgresSettings {
     /// The connection URL as written (it may hold a password: never shown).
     pub url: Secret,

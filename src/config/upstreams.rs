@@ -54,6 +54,7 @@ pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &m
                 id: raw.id,
                 mapping,
                 settings,
+                optional: raw.optional.unwrap_or(false),
             });
         }
     }

@@ -19,6 +19,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let tokens = validate_tokens(root.tokens, problems);
     let limits = super::limits::validate_limits(root.limits, problems);
     let store = super::store::validate_store(root.store, base, problems);
+    let log = super::log::validate_log(root.log, problems);
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -50,6 +51,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         tokens,
         limits,
         store,
+        log,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,

@@ -14,9 +14,9 @@ pub(super) async fn after_login(
     now: i64,
 ) -> Flow<Outcome> {
     let Some(client) = app.config.client(&request.client_id) else {
-        return Err(Outcome::Failed(
-            "the client of a parked request is no longer configured".into(),
-        ));
+        // A reload removed the client while the person was logging in.
+        tracing::info!("the client of a parked request is no longer configured");
+        return Err(Outcome::Expired);
     };
     if !accounts::needs_consent(&app.store, client, &done.sub, &request, now).await? {
         return deliver::deliver(app, request, done, now).await;

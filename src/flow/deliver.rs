@@ -37,13 +37,18 @@ pub(super) async fn deliver(
                 ));
             }
         };
+        // The grant of tokens from the authorization endpoint (RFC 6749 §4.2; OpenID
+        // Connect Core §3.3 calls it hybrid when a code comes too).
+        let grant = if response_type.code { "hybrid" } else { "implicit" };
         if let Some(access) = tokens.access_token {
+            app.telemetry.token_issued("access", grant);
             params.push(("access_token", access.token));
             params.push(("token_type", "Bearer".to_string()));
             params.push(("expires_in", access.expires_in.to_string()));
             params.push(("scope", request.scope.clone()));
         }
         if let Some(id_token) = tokens.id_token {
+            app.telemetry.token_issued("id", grant);
             params.push(("id_token", id_token));
         }
     }

@@ -38,10 +38,14 @@ pub async fn park_anonymous(
 ) -> Flow<String> {
     let id = secrets::random_token();
     if let Err(full) = app.guards.pending_logins.admit(&id, client_ip, now, now + PENDING_TTL) {
-        let description = match full {
-            Full::Total => "too many sign-ins are in progress; try again later",
-            Full::ThisAddress => "too many sign-ins are in progress from this address; try again later",
+        let (description, limit) = match full {
+            Full::Total => ("too many sign-ins are in progress; try again later", "pending_logins"),
+            Full::ThisAddress => (
+                "too many sign-ins are in progress from this address; try again later",
+                "pending_logins_per_ip",
+            ),
         };
+        app.telemetry.refused(limit);
         return Err(Outcome::refuse(
             &ReplyTo::of(&request),
             ErrorCode::TemporarilyUnavailable,

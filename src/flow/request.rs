@@ -157,6 +157,7 @@ fn trusted_client<'c>(config: &'c Config, params: &AuthorizeParams) -> Result<(&
             message,
         });
     };
+    crate::telemetry::note_client(&client.id);
     let redirect_uri = params.redirect_uri.clone().unwrap_or_default();
     if !client.redirect_uris.contains(&redirect_uri) {
         return Err(Invalid::Untrusted {

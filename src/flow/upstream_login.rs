@@ -25,6 +25,8 @@ pub async fn begin(app: &Inner, pid: &str, upstream_id: &str, browser: Option<&s
     let started = async {
         let pending = pending::resume(&app.store, pid, browser, now, |_| true).await?;
         let upstream = usable(app, &pending, upstream_id)?;
+        crate::telemetry::note_upstream(upstream_id);
+        app.telemetry.login_started(upstream_id);
         if upstream.capabilities().password {
             return Ok(password_form(app, pid, &pending, upstream_id, "", None));
         }
@@ -36,6 +38,7 @@ pub async fn begin(app: &Inner, pid: &str, upstream_id: &str, browser: Option<&s
 /// The running upstream `upstream_id`, if the parked request's client may use it.
 fn usable(app: &Inner, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<Upstream>> {
     let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
+    crate::telemetry::note_client(&client.id);
     if !super::may_use(&app.config, client, upstream_id) {
         return Err(Outcome::Expired);
     }
@@ -61,6 +64,8 @@ async fn send(
         Ok(begin) => begin,
         Err(e) => {
             tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a login upstream");
+            app.telemetry
+                .login_failed(upstream_id, &pending.request.client_id, e.reason());
             let _ = app.store.pending_authorizations.take(pid, now).await;
             return Ok(upstream_failed(&pending, &e));
         }
@@ -89,6 +94,7 @@ pub async fn callback(
         .await?;
         pending::use_up(app, pid, now).await?;
         let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
+        crate::telemetry::note_upstream(upstream_id);
         let verifier = pending.pkce_verifier.as_deref().ok_or(Outcome::Expired)?;
         let nonce = pending.upstream_nonce.as_deref();
         let back = Return {
@@ -101,6 +107,8 @@ pub async fn callback(
             Ok(document) => complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await,
             Err(e) => {
                 tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
+                app.telemetry
+                    .login_failed(upstream_id, &pending.request.client_id, e.reason());
                 Err(upstream_failed(&pending, &e))
             }
         }
@@ -126,6 +134,7 @@ pub async fn password(
         })
         .await?;
         let upstream = usable(app, &pending, upstream_id)?;
+        crate::telemetry::note_upstream(upstream_id);
         if !upstream.capabilities().password {
             return Err(Outcome::Expired);
         }
@@ -137,6 +146,7 @@ pub async fn password(
         let failures = &app.guards.password_failures;
         let keys = std::iter::once(&user_key).chain(&address_key);
         if let Some(wait) = keys.clone().filter_map(|key| failures.wait(key, now)).max() {
+            app.telemetry.refused("password_backoff");
             return Err(refuse(&pending, PasswordRefused::Wait(wait)));
         }
         let (username, password) = (form.username.clone(), form.password);
@@ -148,19 +158,29 @@ pub async fn password(
         let document = match checked {
             Ok(Some(document)) => document,
             Ok(None) => {
-                tracing::info!(upstream = %upstream_id, "local login refused: wrong username or password");
                 keys.for_each(|key| failures.failed(key, now));
                 let most = app.config.limits.password_attempts_per_login;
+                let client_id = &pending.request.client_id;
                 return match pending::count_wrong_password(app, pid, most, now).await? {
-                    Some(pending) => Err(refuse(&pending, PasswordRefused::Wrong)),
-                    None => Err(Outcome::refuse(
-                        &ReplyTo::of(&pending.request),
-                        ErrorCode::AccessDenied,
-                        "too many wrong passwords",
-                    )),
+                    Some(pending) => {
+                        app.telemetry.login_failed(upstream_id, client_id, "wrong_password");
+                        Err(refuse(&pending, PasswordRefused::Wrong))
+                    }
+                    None => {
+                        app.telemetry
+                            .login_failed(upstream_id, client_id, "too_many_wrong_passwords");
+                        Err(Outcome::refuse(
+                            &ReplyTo::of(&pending.request),
+                            ErrorCode::AccessDenied,
+                            "too many wrong passwords",
+                        ))
+                    }
                 };
             }
-            Err(CheckError::Busy) => return Err(refuse(&pending, PasswordRefused::Busy)),
+            Err(CheckError::Busy) => {
+                app.telemetry.refused("password_checks_busy");
+                return Err(refuse(&pending, PasswordRefused::Busy));
+            }
             Err(CheckError::Failed(detail)) => return Err(Outcome::Failed(detail)),
         };
         // The address is not forgiven: one account of one's own must not reset it.
@@ -201,7 +221,7 @@ fn upstream_failed(pending: &PendingAuthorization, error: &UpstreamError) -> Out
             ErrorCode::TemporarilyUnavailable,
             "the identity provider is not available",
         ),
-        UpstreamError::Denied(_) => Outcome::refuse(
+        UpstreamError::Denied(_) | UpstreamError::Invalid(_) => Outcome::refuse(
             &to,
             ErrorCode::AccessDenied,
             "the identity provider did not log the person in",
@@ -227,6 +247,8 @@ async fn complete(
         .ok_or_else(|| Outcome::Failed(format!("upstream {upstream_id} has no mapping")))?;
     let mapped = mapping.evaluate(&document).map_err(|e| {
         tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
+        app.telemetry
+            .login_failed(upstream_id, &pending.request.client_id, "unmapped");
         Outcome::refuse(
             &to,
             ErrorCode::AccessDenied,
@@ -235,6 +257,7 @@ async fn complete(
     })?;
     let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
     let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, now).await?;
+    app.telemetry.login_succeeded(upstream_id, &pending.request.client_id);
     let done = CompletedLogin {
         sub: session.sub,
         sid: session.sid,

@@ -1,10 +1,14 @@
-//! The admin API: what the `keys` and `sessions` commands do, for a running server
-//! (the embedded database is open in one process only). Every request carries the configured
-//! `admin_token` as a bearer token.
+//! The admin listener: the admin API — what the `keys` and `sessions` commands do, for a
+//! running server (the embedded database is open in one process only), and config reload
+//! — where every request carries the configured `admin_token` as a bearer token; and,
+//! without the token, `/metrics` and the health checks for the monitoring that scrapes
+//! it. Every request is answered by the config that runs at that moment.
 
-use crate::AppState;
 use crate::keys::KeyInfo;
+use crate::routes;
 use crate::sessions::SessionInfo;
+use crate::telemetry::{Observer, observe};
+use crate::{App, AppState};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -18,15 +22,38 @@ pub const KEYS: &str = "/admin/keys";
 pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
 pub const SESSIONS: &str = "/admin/sessions";
 pub const SESSION: &str = "/admin/sessions/{sid}";
+pub const RELOAD: &str = "/admin/reload";
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+pub fn router(app: App) -> Router {
+    let state = app.state();
+    let observer = Observer {
+        telemetry: state.telemetry.clone(),
+        trust_request_id: state.config.log.trust_request_id,
+    };
+    let api = Router::new()
         .route(KEYS, get(list_keys))
         .route(KEYS_ROTATE, post(rotate_key))
         .route(SESSIONS, get(list_sessions))
         .route(SESSION, delete(end_session))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .with_state(state)
+        .route(RELOAD, post(reload))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .merge(api)
+        .route(routes::METRICS, get(metrics))
+        .route(routes::HEALTH_LIVE, get(super::health::live))
+        .route(routes::HEALTH_READY, get(super::health::ready))
+        .layer(middleware::from_fn_with_state(observer, observe))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.limits.request_body_bytes,
+        ))
+        .with_state(app)
+}
+
+/// Each request gets the state of the config that runs when it arrives.
+impl axum::extract::FromRef<App> for AppState {
+    fn from_ref(app: &App) -> AppState {
+        app.state()
+    }
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -39,8 +66,12 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         (Some(expected), Some(sent)) => crate::secrets::equal(&expected.0, sent),
         _ => false,
     };
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("other", |path| routes::pattern(path.as_str()));
+    state.telemetry.admin_call(request.method().as_str(), route, allowed);
     if !allowed {
-        tracing::warn!(path = %request.uri().path(), "admin request without the admin token");
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"gatehouse-admin\"")],
@@ -98,6 +129,44 @@ async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> 
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such session" }))).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /admin/reload`: what SIGHUP does, answering what happened.
+async fn reload(State(app): State<App>) -> Response {
+    let report = app.reload().await;
+    let status = if report.applied {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Json(report)).into_response()
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let now = state.clock.now();
+    let active = match crate::keys::list(&state.store, state.keys.policy(), now).await {
+        Ok(keys) => keys.into_iter().find(|k| k.kid == state.keys.active_kid()),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot list the signing keys");
+            None
+        }
+    };
+    match state
+        .telemetry
+        .encode(&state.store, active.map(|k| k.created_at), now)
+        .await
+    {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
         Err(e) => failed(e),
     }
 }

@@ -58,8 +58,12 @@ async fn authenticate<'s>(
         ));
     }
     let unknown = || TokenError::InvalidClient("client authentication failed".into());
-    let client = state.config.shared_client(client_id).ok_or_else(unknown)?;
+    let Some(client) = state.config.shared_client(client_id) else {
+        state.telemetry.client_auth_failed(None, "unknown_client");
+        return Err(unknown());
+    };
     if client.token_endpoint_auth_method != method {
+        state.telemetry.client_auth_failed(Some(client_id), "wrong_method");
         return Err(unknown());
     }
     let verified = match (&client.secret, secret) {
@@ -78,7 +82,12 @@ async fn authenticate<'s>(
             .map_err(TokenError::from)?,
         _ => false,
     };
-    if verified { Ok(client) } else { Err(unknown()) }
+    if !verified {
+        state.telemetry.client_auth_failed(Some(client_id), "wrong_secret");
+        return Err(unknown());
+    }
+    crate::telemetry::note_client(client_id);
+    Ok(client)
 }
 
 /// The client id and secret of an `Authorization: Basic` header, form-urldecoded as

@@ -1,4 +1,7 @@
-//! Liveness for load balancers and orchestrators.
+//! Health for load balancers and orchestrators: `/healthz` (the database answers, as
+//! always), `/healthz/live` (the process runs) and `/healthz/ready` (it can serve logins:
+//! the database answers, the signing keys are loaded, and every upstream not marked
+//! `optional` is ready — an `oidc` upstream once its discovery has succeeded).
 
 use super::AppState;
 use axum::Json;
@@ -9,14 +12,51 @@ use serde_json::json;
 
 /// 200 while the database answers, 503 otherwise.
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+    if store_answers(&state).await {
+        (StatusCode::OK, Json(json!({ "status": "ok" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable" })),
+        )
+    }
+}
+
+/// 200 always: the process runs and answers.
+pub async fn live() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 when ready to serve logins; 503 with what is missing otherwise.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let mut waiting_for: Vec<String> = Vec::new();
+    if !store_answers(&state).await {
+        waiting_for.push("store".into());
+    }
+    if state.keys.active_kid().is_empty() {
+        waiting_for.push("signing keys".into());
+    }
+    for upstream in state.config.upstreams.iter().filter(|u| !u.optional) {
+        if !state.upstreams.get(&upstream.id).is_some_and(|u| u.is_ready()) {
+            waiting_for.push(format!("upstream {}", upstream.id));
+        }
+    }
+    if waiting_for.is_empty() {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "waiting_for": waiting_for })),
+        )
+    }
+}
+
+async fn store_answers(state: &AppState) -> bool {
     match state.store.keys.get(&state.keys.active_kid(), state.clock.now()).await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(_) => true,
         Err(e) => {
             tracing::error!(error = %e, "health check: the database does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
-            )
+            false
         }
     }
 }

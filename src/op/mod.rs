@@ -24,20 +24,25 @@ pub use discovery::ProviderMetadata;
 
 use crate::AppState;
 use crate::routes;
+use crate::telemetry;
 use axum::Router;
-use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
-use tracing::Instrument;
 
 pub fn router(state: AppState) -> Router {
     let discovery = discovery::document(&state);
+    let observer = telemetry::Observer {
+        telemetry: state.telemetry.clone(),
+        trust_request_id: state.config.log.trust_request_id,
+    };
     Router::new()
         .route(routes::DISCOVERY, get(move || discovery::handler(discovery.clone())))
         .route(routes::JWKS, get(jwks::handler))
         .route(routes::HEALTH, get(health::handler))
+        .route(routes::HEALTH_LIVE, get(health::live))
+        .route(routes::HEALTH_READY, get(health::ready))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::start).post(login::submit))
         .route(routes::CALLBACK, get(callback::handler))
@@ -49,21 +54,11 @@ pub fn router(state: AppState) -> Router {
         .route(routes::INTROSPECT, post(introspect::handler))
         .route(routes::USERINFO, get(userinfo::get).post(userinfo::post))
         .fallback(not_found)
-        .layer(middleware::from_fn(request_span))
+        .layer(middleware::from_fn_with_state(observer, telemetry::observe))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.limits.request_body_bytes,
+        ))
         .with_state(state)
-}
-
-/// One span per request. Only the path is recorded: query strings carry codes and
-/// tokens, which never reach a log.
-async fn request_span(request: Request, next: Next) -> Response {
-    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
-    async move {
-        let response = next.run(request).await;
-        tracing::info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
 }
 
 async fn not_found(axum::extract::State(state): axum::extract::State<AppState>) -> Response {

@@ -12,7 +12,19 @@ pub async fn handler(State(state): State<AppState>, request: Result<ClientReques
     let answer = async {
         let ClientRequest { client, params } = request?;
         let grant = TokenRequest::parse(&params)?;
-        TokenService::new(&state, state.clock.now()).grant(&client, grant).await
+        let grant_type = grant.grant_type();
+        let tokens = TokenService::new(&state, state.clock.now())
+            .grant(&client, grant)
+            .await?;
+        let telemetry = &state.telemetry;
+        telemetry.token_issued("access", grant_type);
+        if tokens.id_token.is_some() {
+            telemetry.token_issued("id", grant_type);
+        }
+        if tokens.refresh_token.is_some() {
+            telemetry.token_issued("refresh", grant_type);
+        }
+        Ok::<_, TokenError>(tokens)
     };
     match answer.await {
         Ok(tokens) => (

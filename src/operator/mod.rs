@@ -38,9 +38,13 @@ impl Operator {
             Ok(store) => Ok(Operator::Direct(Box::new(Direct {
                 config: config.clone(),
                 policy: keys::KeyPolicy::new(config, store.is_shared()).map_err(|e| e.to_string())?,
+                // A command's own counts, never scraped.
+                http: crate::upstream::UpstreamHttp::new(
+                    config.limits.upstream_response_bytes,
+                    crate::telemetry::Telemetry::new(store.metrics()),
+                )
+                .map_err(|e| format!("no HTTP client: {e}"))?,
                 store,
-                http: crate::upstream::UpstreamHttp::new(config.limits.upstream_response_bytes)
-                    .map_err(|e| format!("no HTTP client: {e}"))?,
             }))),
             Err(e @ StoreError::Locked(_)) => match (config.admin_listen, &config.admin_token) {
                 (Some(addr), Some(token)) => Ok(Operator::Admin(AdminClient::new(addr, &token.0))),

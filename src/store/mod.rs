@@ -10,6 +10,7 @@
 //! Durability: an operation that writes returns only once its change is on disk, so a
 //! request may be answered as soon as its writes return.
 
+mod metrics;
 mod postgres;
 mod records;
 mod sled;
@@ -24,6 +25,8 @@ use crate::config::{PostgresSettings, StoreSettings};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use write::Stored;
+
+pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
 pub(crate) const TABLES: [&str; 12] = [
@@ -78,9 +81,18 @@ pub(crate) enum Backend {
 impl Backend {
     /// The live record under `key` in `table` at `now`.
     async fn get(&self, table: &'static str, key: &str, now: i64) -> Result<Option<Stored>, StoreError> {
-        match self {
+        let got = match self {
             Backend::Sled(b) => b.get(table, key, now),
             Backend::Postgres(b) => b.get(table, key, now).await,
+        };
+        self.metrics().count("get", &got);
+        got
+    }
+
+    fn metrics(&self) -> &StoreMetrics {
+        match self {
+            Backend::Sled(b) => &b.metrics,
+            Backend::Postgres(b) => &b.metrics,
         }
     }
 
@@ -91,18 +103,27 @@ impl Backend {
         prefix: &str,
         now: i64,
     ) -> Result<Vec<(String, Stored)>, StoreError> {
-        match self {
+        let found = match self {
             Backend::Sled(b) => b.scan_prefix(table, prefix, now),
             Backend::Postgres(b) => b.scan_prefix(table, prefix, now).await,
-        }
+        };
+        self.metrics().count("scan", &found);
+        found
     }
 
     /// Applies `write` atomically if its checks hold, and returns once it is durable.
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
-        match self {
+        let committed = match self {
             Backend::Sled(b) => b.commit(write).await,
             Backend::Postgres(b) => b.commit(write).await,
-        }
+        };
+        let outcome = match &committed {
+            Ok(Commit::Done) => "ok",
+            Ok(Commit::Conflict) => "conflict",
+            Err(_) => "error",
+        };
+        self.metrics().count_outcome("commit", outcome);
+        committed
     }
 
     /// Returns once every write accepted before the call is durable.
@@ -115,10 +136,12 @@ impl Backend {
 
     /// Removes at most `limit` records expired at `now` (durably); returns how many.
     async fn sweep(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
-        match self {
+        let swept = match self {
             Backend::Sled(b) => b.sweep(now, limit).await,
             Backend::Postgres(b) => b.sweep(now, limit).await,
-        }
+        };
+        self.metrics().count("sweep", &swept);
+        swept
     }
 
     /// How many records `table` physically holds, expired ones included.
@@ -179,6 +202,31 @@ impl Store {
             }
         };
         Ok(Store::with_backend(backend))
+    }
+
+    /// The store's counters and histograms, for `/metrics`.
+    pub fn metrics(&self) -> &StoreMetrics {
+        self.backend.metrics()
+    }
+
+    /// How many records `table` holds, expired ones not yet swept included (for
+    /// `/metrics`; on sled it walks the table, so it is not for the request path).
+    pub async fn table_len(&self, table: &'static str) -> Result<usize, StoreError> {
+        match &self.backend {
+            // sled counts by walking the tree: not on an async worker.
+            Backend::Sled(b) => {
+                let b = b.clone();
+                tokio::task::spawn_blocking(move || b.stored_len(table))
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("counting {table} failed: {e}")))?
+            }
+            Backend::Postgres(_) => self.backend.stored_len(table).await,
+        }
+    }
+
+    /// The name of every table.
+    pub fn table_names() -> &'static [&'static str] {
+        &TABLES
     }
 
     /// Whether the store is shared by several processes (PostgreSQL).

@@ -53,7 +53,7 @@ impl TokenService<'_> {
             }
             if let Some(redeemed) = &record.redeemed {
                 self.revoke_redeemed(redeemed).await?;
-                tracing::warn!(client = %client.id, "an authorization code was used twice: its tokens are revoked");
+                self.telemetry.code_replay(&client.id);
                 return Err(invalid());
             }
             if self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64() {
@@ -152,7 +152,7 @@ impl TokenService<'_> {
             }
             if family.current != hash {
                 self.revoke_family(&record.family).await?;
-                tracing::warn!(client = %client.id, "a rotated refresh token was used again: its family is revoked");
+                self.telemetry.refresh_reuse(&client.id);
                 return Err(invalid());
             }
             let scope = narrowed_scope(&family.scope, scope)?;

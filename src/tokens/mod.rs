@@ -101,6 +101,7 @@ pub struct TokenService<'a> {
     pub config: &'a Config,
     pub store: &'a Store,
     pub keys: &'a Keys,
+    pub telemetry: &'a crate::telemetry::Telemetry,
     pub now: i64,
 }
 
@@ -110,6 +111,7 @@ impl<'a> TokenService<'a> {
             config: &app.config,
             store: &app.store,
             keys: &app.keys,
+            telemetry: &app.telemetry,
             now,
         }
     }

@@ -51,6 +51,15 @@ pub enum TokenRequest {
 }
 
 impl TokenRequest {
+    /// The `grant_type` value, for metrics.
+    pub fn grant_type(&self) -> &'static str {
+        match self {
+            TokenRequest::AuthorizationCode { .. } => "authorization_code",
+            TokenRequest::RefreshToken { .. } => "refresh_token",
+            TokenRequest::ClientCredentials { .. } => "client_credentials",
+        }
+    }
+
     /// Reads the request `params` make: `grant_type` first, then what that grant needs.
     pub fn parse(params: &Params) -> Result<TokenRequest, TokenError> {
         match params.required("grant_type")? {

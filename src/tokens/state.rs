@@ -137,7 +137,9 @@ impl TokenService<'_> {
             }
             let jti = claims.get("jti").and_then(Json::as_str).unwrap_or_default();
             let exp = claims.get("exp").and_then(Json::as_i64).unwrap_or(self.now);
-            return self.revoke_jti(jti, exp).await;
+            self.revoke_jti(jti, exp).await?;
+            self.telemetry.revoked("access");
+            return Ok(());
         }
         if let Some(record) = self.store.refresh_tokens.get(&secrets::hash(token), self.now).await?
             && let Some(family) = self.store.refresh_families.get(&record.family, self.now).await?
@@ -146,6 +148,7 @@ impl TokenService<'_> {
                 return Err(not_yours());
             }
             self.revoke_family(&record.family).await?;
+            self.telemetry.revoked("refresh");
         }
         Ok(())
     }

@@ -5,26 +5,57 @@
 //! cannot make Gatehouse buffer gigabytes. openidconnect's discovery, JWKS and token
 //! requests go through it too (it is their `AsyncHttpClient`).
 
+use crate::telemetry::Telemetry;
 use oauth2::{HttpClientError, HttpRequest, HttpResponse};
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 pub struct UpstreamHttp {
     client: reqwest::Client,
     most_bytes: usize,
+    telemetry: Telemetry,
+    /// The upstream and endpoint calls are counted under (see [`UpstreamHttp::to`]).
+    target: Option<(Arc<str>, &'static str)>,
 }
 
 impl UpstreamHttp {
-    pub fn new(most_bytes: usize) -> Result<UpstreamHttp, reqwest::Error> {
+    pub fn new(most_bytes: usize, telemetry: Telemetry) -> Result<UpstreamHttp, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(UpstreamHttp { client, most_bytes })
+        Ok(UpstreamHttp {
+            client,
+            most_bytes,
+            telemetry,
+            target: None,
+        })
+    }
+
+    /// The same client, its calls counted as calls to `endpoint` (`token`, `userinfo`,
+    /// `discovery`, ...) of the upstream `upstream`.
+    pub fn to(&self, upstream: &str, endpoint: &'static str) -> UpstreamHttp {
+        UpstreamHttp {
+            target: Some((Arc::from(upstream), endpoint)),
+            ..self.clone()
+        }
+    }
+
+    fn count(&self, started: Instant, outcome: Result<reqwest::StatusCode, ()>) {
+        if let Some((upstream, endpoint)) = &self.target {
+            let outcome = match outcome {
+                Ok(status) if status.is_success() => "ok",
+                Ok(_) => "error_status",
+                Err(()) => "failed",
+            };
+            self.telemetry
+                .upstream_call(upstream, endpoint, outcome, started.elapsed());
+        }
     }
 
     /// The client itself, for requests whose answers are not read.
@@ -34,9 +65,15 @@ impl UpstreamHttp {
 
     /// Sends `request` and reads its answer's body, refusing one over the limit.
     pub async fn fetch(&self, request: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Vec<u8>), FetchError> {
-        let response = request.send().await.map_err(FetchError::Http)?;
-        let status = response.status();
-        Ok((status, self.body(response).await?))
+        let started = Instant::now();
+        let fetched = async {
+            let response = request.send().await.map_err(FetchError::Http)?;
+            let status = response.status();
+            Ok((status, self.body(response).await?))
+        }
+        .await;
+        self.count(started, fetched.as_ref().map(|(status, _)| *status).map_err(|_| ()));
+        fetched
     }
 
     async fn body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
@@ -72,19 +109,25 @@ impl<'c> oauth2::AsyncHttpClient<'c> for UpstreamHttp {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request).map_err(Box::new)?;
-            let response = self.client.execute(request).await.map_err(Box::new)?;
-            let mut answer = oauth2::http::Response::builder()
-                .status(response.status())
-                .version(response.version());
-            for (name, value) in response.headers() {
-                answer = answer.header(name, value);
+            let started = Instant::now();
+            let answered = async {
+                let request = reqwest::Request::try_from(request).map_err(Box::new)?;
+                let response = self.client.execute(request).await.map_err(Box::new)?;
+                let mut answer = oauth2::http::Response::builder()
+                    .status(response.status())
+                    .version(response.version());
+                for (name, value) in response.headers() {
+                    answer = answer.header(name, value);
+                }
+                let body = self.body(response).await.map_err(|e| match e {
+                    FetchError::Http(e) => HttpClientError::Reqwest(Box::new(e)),
+                    too_large @ FetchError::TooLarge(_) => HttpClientError::Other(too_large.to_string()),
+                })?;
+                answer.body(body).map_err(HttpClientError::Http)
             }
-            let body = self.body(response).await.map_err(|e| match e {
-                FetchError::Http(e) => HttpClientError::Reqwest(Box::new(e)),
-                too_large @ FetchError::TooLarge(_) => HttpClientError::Other(too_large.to_string()),
-            })?;
-            answer.body(body).map_err(HttpClientError::Http)
+            .await;
+            self.count(started, answered.as_ref().map(|r| r.status()).map_err(|_| ()));
+            answered
         })
     }
 }

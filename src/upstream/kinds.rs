@@ -27,7 +27,7 @@ pub struct Capabilities {
 #[allow(async_fn_in_trait)]
 pub trait Kind: Sized {
     /// What the kind's keys of an `[[upstreams]]` table say, validated.
-    type Settings: Clone + std::fmt::Debug;
+    type Settings: Clone + std::fmt::Debug + PartialEq;
 
     /// Reads the kind's own keys of `table` (every other key is refused as unknown),
     /// reporting problems under `at`; relative paths are resolved against `base`.
@@ -37,6 +37,11 @@ pub trait Kind: Sized {
     fn open(id: &str, settings: &Self::Settings, issuer: &str) -> Self;
 
     fn capabilities(&self) -> Capabilities;
+
+    /// Whether [`Kind::prepare`] has succeeded (what `/healthz/ready` waits for).
+    fn is_ready(&self) -> bool {
+        true
+    }
 
     /// Gets ready to log people in (fetches discovery); retried until it succeeds.
     async fn prepare(&self, _http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
@@ -82,7 +87,7 @@ macro_rules! upstream_kinds {
         $(pub mod $module;)+
 
         /// An upstream's settings, by the config's `kind`.
-        #[derive(Debug, Clone)]
+        #[derive(Debug, Clone, PartialEq)]
         pub enum Settings {
             $($variant(<$module::$kind as $crate::upstream::Kind>::Settings)),+
         }
@@ -124,6 +129,12 @@ macro_rules! upstream_kinds {
             pub fn capabilities(&self) -> $crate::upstream::Capabilities {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.capabilities()),+ }
+            }
+
+            /// Whether it can take logins now (an `oidc` upstream: once discovered).
+            pub fn is_ready(&self) -> bool {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.is_ready()),+ }
             }
 
             pub async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {

@@ -31,6 +31,21 @@ pub enum UpstreamError {
     /// gets `access_denied`.
     #[error("the identity provider's answer was refused: {0}")]
     Denied(String),
+    /// The upstream's answer must not be trusted (an ID token that does not verify, a
+    /// malformed or oversized answer): the RP gets `access_denied`.
+    #[error("the identity provider's answer is not valid: {0}")]
+    Invalid(String),
+}
+
+impl UpstreamError {
+    /// The `reason` label of a failed login.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::Unavailable(_) => "unavailable",
+            UpstreamError::Denied(_) => "denied",
+            UpstreamError::Invalid(_) => "invalid_answer",
+        }
+    }
 }
 
 /// What the callback from an upstream carries.
@@ -114,11 +129,11 @@ pub async fn fetch_json(
         .header(reqwest::header::ACCEPT, "application/json");
     let (status, body) = http.fetch(request).await.map_err(|e| match e {
         FetchError::Http(e) => UpstreamError::Unavailable(format!("{url} failed: {e}")),
-        too_large @ FetchError::TooLarge(_) => UpstreamError::Denied(format!("{url}: {too_large}")),
+        too_large @ FetchError::TooLarge(_) => UpstreamError::Invalid(format!("{url}: {too_large}")),
     })?;
     if !status.is_success() {
         return Err(UpstreamError::Unavailable(format!("{url} answered {status}")));
     }
     serde_json::from_slice::<Map<String, Json>>(&body)
-        .map_err(|e| UpstreamError::Denied(format!("{url} did not answer a JSON object: {e}")))
+        .map_err(|e| UpstreamError::Invalid(format!("{url} did not answer a JSON object: {e}")))
 }

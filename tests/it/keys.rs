@@ -67,9 +67,8 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
     let clock = Clock::manual(1_800_000_000);
     let config = "[tokens]\nid_token_ttl = \"1h\"\naccess_token_ttl = \"10m\"\n";
     let server = TestServer::start(dir.path(), config, clock.clone()).await;
-    let keys = &server.app.state().keys;
-    let old_kid = keys.active_kid();
-    let new_kid = keys.rotate(clock.now()).await.unwrap();
+    let old_kid = server.app.state().keys.active_kid();
+    let new_kid = server.app.state().keys.rotate(clock.now()).await.unwrap();
     assert_eq!(jwks_kids(&server).await.len(), 2);
 
     // The longest-lived token the old key signed (an ID token, 1h) is still valid.

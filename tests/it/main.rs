@@ -18,6 +18,7 @@ mod logs;
 mod map_command;
 mod mapping_fixtures;
 mod mapping_rules;
+mod operability;
 mod pages;
 mod person_api;
 mod postgres_store;

@@ -449,7 +449,9 @@ async fn the_running_server_sweeps_in_the_background() {
     // Wait for this test's own handle to be released before the server opens the database.
     drop(open_when_released(&dir.path().join("data")));
     let server = TestServer::start(dir.path(), "", Clock::System).await;
-    let store = &server.app.state().store;
+    // Held only until the assertions: a state held past stop keeps the database open.
+    let state = server.app.state();
+    let store = &state.store;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while store.sessions.stored_len().await.unwrap() != 1 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -460,5 +462,6 @@ async fn the_running_server_sweeps_in_the_background() {
         "the maintenance task swept the stale session"
     );
     assert!(store.sessions.get("fresh", now).await.unwrap().is_some());
+    drop(state);
     server.stop().await;
 }

@@ -15,8 +15,8 @@
 mod connect;
 pub(crate) mod schema;
 
-use super::StoreError;
 use super::write::{Change, Commit, Expect, Stored, Version, Write};
+use super::{StoreError, StoreMetrics};
 use crate::config::PostgresSettings;
 use futures_util::future;
 use sha2::{Digest, Sha256};
@@ -48,6 +48,7 @@ impl LockId {
 
 pub(crate) struct PostgresBackend {
     pool: deadpool_postgres::Pool,
+    pub(crate) metrics: StoreMetrics,
 }
 
 impl PostgresBackend {
@@ -56,7 +57,10 @@ impl PostgresBackend {
         let pool = connect::pool(settings)?;
         let mut client = pool.get().await.map_err(connect::pool_error)?;
         schema::migrate(&mut client).await?;
-        Ok(PostgresBackend { pool })
+        Ok(PostgresBackend {
+            pool,
+            metrics: StoreMetrics::default(),
+        })
     }
 
     /// The schema version of the database at `settings`, without changing anything.
@@ -117,6 +121,15 @@ impl PostgresBackend {
     }
 
     pub(crate) async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        let started = std::time::Instant::now();
+        let committed = self.commit_now(write).await;
+        if let Ok(Commit::Done) = committed {
+            self.metrics.batch_done(1, started);
+        }
+        committed
+    }
+
+    async fn commit_now(&self, write: Write) -> Result<Commit, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let lock = tx.prepare_cached(LOCK_RECORDS).await.map_err(db_error)?;

@@ -16,7 +16,7 @@
 mod writer;
 
 use super::write::{Commit, Stored, Version, Write};
-use super::{StoreError, TABLES};
+use super::{StoreError, StoreMetrics, TABLES};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -29,6 +29,7 @@ pub(crate) struct SledBackend {
     trees: HashMap<&'static str, ::sled::Tree>,
     expiry: ::sled::Tree,
     writer: writer::Writer,
+    pub(crate) metrics: StoreMetrics,
 }
 
 impl SledBackend {
@@ -43,8 +44,14 @@ impl SledBackend {
             trees.insert(name, db.open_tree(name).map_err(backend)?);
         }
         let expiry = db.open_tree(EXPIRY_INDEX).map_err(backend)?;
-        let writer = writer::Writer::start(db, trees.clone(), expiry.clone())?;
-        Ok(SledBackend { trees, expiry, writer })
+        let metrics = StoreMetrics::default();
+        let writer = writer::Writer::start(db, trees.clone(), expiry.clone(), metrics.clone())?;
+        Ok(SledBackend {
+            trees,
+            expiry,
+            writer,
+            metrics,
+        })
     }
 
     pub(crate) fn get(&self, table: &'static str, key: &str, now: i64) -> Result<Option<Stored>, StoreError> {

@@ -10,7 +10,7 @@
 
 use super::{encode, index_key, is_live, split_index_key, stored_expiry, unknown_table};
 use crate::store::write::{Change, Commit, Expect, Write};
-use crate::store::{StoreError, TABLES};
+use crate::store::{StoreError, StoreMetrics, TABLES};
 use ::sled::Transactional;
 use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::HashMap;
@@ -55,6 +55,7 @@ impl Writer {
         db: ::sled::Db,
         trees: HashMap<&'static str, ::sled::Tree>,
         expiry: ::sled::Tree,
+        metrics: StoreMetrics,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE_BOUND);
         let mut ordered = Vec::with_capacity(TABLES.len() + 1);
@@ -62,7 +63,11 @@ impl Writer {
             ordered.push(trees.get(table).ok_or_else(|| unknown_table(table))?.clone());
         }
         ordered.push(expiry);
-        let thread = WriterThread { db, trees: ordered };
+        let thread = WriterThread {
+            db,
+            trees: ordered,
+            metrics,
+        };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || thread.run(queue))
@@ -110,6 +115,7 @@ struct WriterThread {
     /// Every table's tree in the order of [`TABLES`], then the expiry index: the trees
     /// of every transaction.
     trees: Vec<::sled::Tree>,
+    metrics: StoreMetrics,
 }
 
 /// Moves the jobs waiting in the queue into `jobs`, up to a full batch.
@@ -144,8 +150,10 @@ impl WriterThread {
                 take_waiting(&mut queue, &mut jobs);
             }
             last_batch = jobs.len();
+            let started = std::time::Instant::now();
             let applied = self.apply(std::mem::take(&mut jobs));
             let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+            self.metrics.batch_done(last_batch, started);
             if let Err(e) = &flushed {
                 tracing::error!(error = %e, "the database cannot be flushed: the writes of this batch are not durable");
             }

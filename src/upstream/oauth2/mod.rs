@@ -19,6 +19,7 @@ use std::path::Path;
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 pub struct OAuth2Provider {
+    id: String,
     settings: OAuth2Settings,
     redirect_uri: String,
 }
@@ -32,6 +33,7 @@ impl Kind for OAuth2Provider {
 
     fn open(id: &str, settings: &OAuth2Settings, issuer: &str) -> Self {
         OAuth2Provider {
+            id: id.to_string(),
             settings: settings.clone(),
             redirect_uri: super::callback_uri(issuer, id),
         }
@@ -103,18 +105,18 @@ impl OAuth2Provider {
             .client()?
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(http)
+            .request_async(&http.to(&self.id, "token"))
             .await
             .map_err(|e| match e {
                 oauth2::RequestTokenError::ServerResponse(r) => {
                     UpstreamError::Denied(format!("the token endpoint answered {}", r.error()))
                 }
                 oauth2::RequestTokenError::Parse(e, _) => {
-                    UpstreamError::Denied(format!("the token response is malformed: {e}"))
+                    UpstreamError::Invalid(format!("the token response is malformed: {e}"))
                 }
                 other => UpstreamError::Unavailable(format!("the token request failed: {other}")),
             })?;
-        let user = super::fetch_json(http, &self.settings.userinfo_url, tokens.access_token().secret()).await?;
+        let user = super::fetch_json(&http.to(&self.id, "userinfo"), &self.settings.userinfo_url, tokens.access_token().secret()).await?;
         Ok(Json::Object(user))
     }
 }

@@ -5,7 +5,7 @@ use crate::config::{Problem, Secret, decode};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OAuth2Settings {
     pub authorization_url: String,
     pub token_url: String,

@@ -108,6 +108,10 @@ impl Kind for OidcProvider {
         }
     }
 
+    fn is_ready(&self) -> bool {
+        self.metadata.read().is_ok_and(|m| m.is_some())
+    }
+
     /// Discovery, unless it is done already.
     async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
         if self.metadata.read().is_ok_and(|m| m.is_some()) {
@@ -183,7 +187,7 @@ impl Kind for OidcProvider {
             now,
         } = back;
         let nonce = nonce.ok_or_else(|| UpstreamError::Denied("no nonce was kept for this login".into()))?;
-        let denied = |why: String| UpstreamError::Denied(why);
+        let invalid = |why: String| UpstreamError::Invalid(why);
         if let Some(error) = &callback.error {
             return Err(super::refusal(error, callback.error_description.as_deref()));
         }
@@ -192,33 +196,33 @@ impl Kind for OidcProvider {
         if let Some(iss) = &callback.iss
             && iss.as_str() != metadata.issuer().as_str()
         {
-            return Err(denied(format!(
+            return Err(invalid(format!(
                 "the callback's iss {iss} is not this upstream's issuer"
             )));
         }
         let code = callback
             .code
             .clone()
-            .ok_or_else(|| denied("the callback has no code".into()))?;
+            .ok_or_else(|| invalid("the callback has no code".into()))?;
         let client = self.client(metadata.clone())?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| UpstreamError::Unavailable(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(http)
+            .request_async(&http.to(&self.id, "token"))
             .await
             .map_err(|e| match e {
                 openidconnect::RequestTokenError::ServerResponse(r) => {
-                    denied(format!("the token endpoint answered {}", r.error()))
+                    UpstreamError::Denied(format!("the token endpoint answered {}", r.error()))
                 }
                 openidconnect::RequestTokenError::Parse(e, _) => {
-                    denied(format!("the token response is malformed: {e}"))
+                    invalid(format!("the token response is malformed: {e}"))
                 }
                 other => UpstreamError::Unavailable(format!("the token request failed: {other}")),
             })?;
         let id_token = tokens
             .id_token()
-            .ok_or_else(|| denied("the token response has no ID token".into()))?;
+            .ok_or_else(|| invalid("the token response has no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
         let verified = {
             let verifier = self.verifier(&client, now);
@@ -228,7 +232,7 @@ impl Kind for OidcProvider {
             Ok(subject) => subject,
             // A key the upstream started using since discovery: fetch the JWKS once more.
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-                let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
+                let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &http.to(&self.id, "jwks"))
                     .await
                     .map_err(|e| UpstreamError::Unavailable(format!("the JWKS cannot be fetched: {e}")))?;
                 let refreshed = metadata.clone().set_jwks(jwks);
@@ -238,25 +242,25 @@ impl Kind for OidcProvider {
                 id_token
                     .claims(&verifier, &nonce)
                     .map(|c| c.subject().to_string())
-                    .map_err(|e| denied(format!("the ID token is not valid: {e}")))?
+                    .map_err(|e| invalid(format!("the ID token is not valid: {e}")))?
             }
-            Err(e) => return Err(denied(format!("the ID token is not valid: {e}"))),
+            Err(e) => return Err(invalid(format!("the ID token is not valid: {e}"))),
         };
         // The signature is verified: read the claims as sent, custom and nested ones included.
         let mut document =
-            jwt_payload(&id_token.to_string()).ok_or_else(|| denied("the ID token payload is not JSON".into()))?;
+            jwt_payload(&id_token.to_string()).ok_or_else(|| invalid("the ID token payload is not JSON".into()))?;
         if self.settings.userinfo
             && let Some(endpoint) = metadata.userinfo_endpoint()
         {
-            let userinfo = super::fetch_json(http, endpoint.as_str(), tokens.access_token().secret()).await?;
+            let userinfo = super::fetch_json(&http.to(&self.id, "userinfo"), endpoint.as_str(), tokens.access_token().secret()).await?;
             if userinfo.get("sub").and_then(Json::as_str) != Some(subject.as_str()) {
-                return Err(denied("the userinfo sub differs from the ID token's".into()));
+                return Err(invalid("the userinfo sub differs from the ID token's".into()));
             }
             document.extend(userinfo);
         }
         if let Some(url) = &self.settings.attributes_url {
             // The person's record: all or nothing, never a half-mapped account.
-            let mut attributes = super::fetch_json(http, url, tokens.access_token().secret()).await?;
+            let mut attributes = super::fetch_json(&http.to(&self.id, "attributes"), url, tokens.access_token().secret()).await?;
             // Who the person is stays what the verified ID token says.
             attributes.remove("sub");
             document.extend(attributes);
@@ -270,7 +274,7 @@ impl OidcProvider {
     async fn discover(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
         let issuer =
             IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let metadata = Metadata::discover_async(issuer, http)
+        let metadata = Metadata::discover_async(issuer, &http.to(&self.id, "discovery"))
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);

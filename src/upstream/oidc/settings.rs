@@ -5,7 +5,7 @@ use crate::config::{Problem, Secret, decode};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OidcSettings {
     pub issuer: String,
     pub client_id: String,

@@ -39,6 +39,8 @@ pub enum Misbehaviour {
     WrongCallbackIss,
     /// Userinfo answers for another `sub`.
     UserinfoOtherSub,
+    /// Discovery answers 503 (the upstream is down).
+    DiscoveryUnavailable,
 }
 
 struct SigningKey {
@@ -168,9 +170,12 @@ impl MockOp {
     }
 }
 
-async fn discovery(State(state): State<Arc<MockState>>) -> Json<Value> {
+async fn discovery(State(state): State<Arc<MockState>>) -> Result<Json<Value>, StatusCode> {
+    if *state.misbehaviour.lock().unwrap() == Misbehaviour::DiscoveryUnavailable {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
     let base = &state.issuer;
-    Json(json!({
+    Ok(Json(json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -180,7 +185,7 @@ async fn discovery(State(state): State<Arc<MockState>>) -> Json<Value> {
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
+    })))
 }
 
 async fn jwks(State(state): State<Arc<MockState>>) -> Json<Value> {
