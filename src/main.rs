@@ -203,7 +203,8 @@ fn check(path: &Path) -> Result<(), String> {
 
 fn serve(path: &Path) -> Result<(), String> {
     let config = load(path)?;
-    gatehouse::logging::init(&config.log);
+    let _written_at_exit =
+        gatehouse::logging::init(&config.log).map_err(|e| format!("cannot start the log writer: {e}"))?;
     for warning in config.warnings() {
         tracing::warn!(key = %warning.key, "{}", warning.message);
     }

@@ -79,6 +79,11 @@ async fn authenticate<'s>(
                 state.clock.now(),
             )
             .await
+            .inspect_err(|e| {
+                if matches!(e, crate::limits::CheckError::Busy) {
+                    state.telemetry.refused("password_checks_busy");
+                }
+            })
             .map_err(TokenError::from)?,
         _ => false,
     };

@@ -4,6 +4,7 @@
 
 use super::Telemetry;
 use super::metrics::{FailedLoginLabels, ReasonLabels, UpstreamLabels};
+use super::request::current_request_id;
 
 impl Telemetry {
     /// A login sent to an upstream, or its password form shown.
@@ -19,7 +20,7 @@ impl Telemetry {
             upstream: upstream.to_string(),
         };
         self.0.logins_completed.get_or_create(&labels).inc();
-        tracing::info!(target: "gatehouse::security", event = "login_succeeded", upstream, client_id, "login succeeded");
+        tracing::info!(target: "gatehouse::security", event = "login_succeeded", request_id = current_request_id(), upstream, client_id, "login succeeded");
     }
 
     /// A login that ended without a person; `reason` is a fixed word (`denied`,
@@ -30,7 +31,7 @@ impl Telemetry {
             reason,
         };
         self.0.logins_failed.get_or_create(&labels).inc();
-        tracing::warn!(target: "gatehouse::security", event = "login_failed", upstream, client_id, reason, "login failed");
+        tracing::warn!(target: "gatehouse::security", event = "login_failed", request_id = current_request_id(), upstream, client_id, reason, "login failed");
     }
 
     pub fn refresh_reuse(&self, client_id: &str) {
@@ -38,6 +39,7 @@ impl Telemetry {
         tracing::warn!(
             target: "gatehouse::security",
             event = "refresh_reuse",
+            request_id = current_request_id(),
             client_id,
             "a rotated refresh token was used again: its family is revoked"
         );
@@ -48,6 +50,7 @@ impl Telemetry {
         tracing::warn!(
             target: "gatehouse::security",
             event = "code_replay",
+            request_id = current_request_id(),
             client_id,
             "an authorization code was used twice: its tokens are revoked"
         );
@@ -63,6 +66,7 @@ impl Telemetry {
         tracing::warn!(
             target: "gatehouse::security",
             event = "client_authentication_failed",
+            request_id = current_request_id(),
             client_id = client_id.unwrap_or("-"),
             reason,
             "client authentication failed"
@@ -77,9 +81,9 @@ impl Telemetry {
             .get_or_create(&super::metrics::OutcomeLabels { outcome })
             .inc();
         if allowed {
-            tracing::info!(target: "gatehouse::security", event = "admin_call", method, route, outcome, "admin API call");
+            tracing::info!(target: "gatehouse::security", event = "admin_call", request_id = current_request_id(), method, route, outcome, "admin API call");
         } else {
-            tracing::warn!(target: "gatehouse::security", event = "admin_call", method, route, outcome, "admin API call without the admin token");
+            tracing::warn!(target: "gatehouse::security", event = "admin_call", request_id = current_request_id(), method, route, outcome, "admin API call without the admin token");
         }
     }
 }

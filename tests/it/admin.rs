@@ -15,17 +15,6 @@ fn config() -> String {
         .build()
 }
 
-fn admin_url(server: &TestServer, path: &str) -> String {
-    let text = std::fs::read_to_string(&server.config_path).unwrap();
-    let addr = text
-        .lines()
-        .find_map(|l| l.strip_prefix("admin_listen = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
-    format!("http://{addr}{path}")
-}
-
 fn authorize(server: &TestServer, extra: &str) -> String {
     let challenge = gatehouse::secrets::s256("v".repeat(43).as_str());
     format!(
@@ -39,7 +28,7 @@ fn authorize(server: &TestServer, extra: &str) -> String {
 async fn every_admin_request_needs_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with_admin(dir.path(), &config(), Clock::System).await;
-    let url = admin_url(&server, "/admin/keys");
+    let url = server.admin_url("/admin/keys");
     let refused = client().get(&url).send().await.unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(

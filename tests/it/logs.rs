@@ -26,8 +26,7 @@ async fn a_line_break_in_a_request_parameter_cannot_forge_a_log_line() {
     .unwrap();
     let response = client().get(url).send().await.unwrap();
     assert_eq!(response.status(), 303, "refused back to the client");
-    // The refusal is logged before it is answered.
-    let log = server.log();
+    let log = server.settled_log().await;
     let refusal = log
         .lines()
         .find(|l| l.contains("authorization request refused"))

@@ -11,7 +11,7 @@ use support::browser::{Browser, local_login, local_login_tokens};
 use support::config::{REDIRECT, TestClient, TestConfig};
 use support::mock_op::{Misbehaviour, MockOp};
 use support::process::Server;
-use support::{ADMIN_TOKEN, TestServer, client};
+use support::{ADMIN_TOKEN, TestServer, client, redeem_at};
 
 fn config() -> String {
     TestConfig::new()
@@ -20,24 +20,8 @@ fn config() -> String {
         .build()
 }
 
-/// The admin listener's base URL, from the config the server was started with.
-fn admin_base(server: &TestServer) -> String {
-    let text = std::fs::read_to_string(&server.config_path).unwrap();
-    let addr = text
-        .lines()
-        .find_map(|l| l.strip_prefix("admin_listen = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
-    format!("http://{addr}")
-}
-
 async fn scrape(server: &TestServer) -> String {
-    let response = client()
-        .get(format!("{}/metrics", admin_base(server)))
-        .send()
-        .await
-        .unwrap();
+    let response = client().get(server.admin_url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -159,19 +143,7 @@ async fn full_flow(server: &Server) -> Vec<String> {
     let url = format!("{}%20offline_access", authorize_url(&server.base, "app"));
     let page = local_login(&server.base, &browser, &url, "bob", "bob").await;
     let code = page.redirect_params()["code"].clone();
-    let response = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
+    let tokens = redeem_at(&server.base, ("app", "app-secret"), &code, REDIRECT, None).await;
     let rotated = refresh(&server.base, tokens["refresh_token"].as_str().unwrap()).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_string();
     let logout = browser
@@ -205,7 +177,7 @@ async fn json_log_lines_carry_the_request_and_security_events_and_no_secret() {
     let request_id = answer.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(request_id.len() >= 16, "a generated id: {request_id}");
 
-    let log = server.log();
+    let log = server.settled_log().await;
     let lines: Vec<Value> = log
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
@@ -213,32 +185,35 @@ async fn json_log_lines_carry_the_request_and_security_events_and_no_secret() {
     let answered = |route: &str| {
         lines
             .iter()
-            .filter(|l| l["message"] == "answered" && l["span"]["route"] == route)
+            .filter(|l| l["message"] == "answered" && l["route"] == route)
             .collect::<Vec<_>>()
     };
     let token = answered("/token");
     assert_eq!(token.len(), 2, "{log}");
     for line in &token {
-        assert_eq!(line["span"]["method"], "POST");
-        assert_eq!(line["span"]["client_id"], "app");
+        assert_eq!(line["method"], "POST");
+        assert_eq!(line["client_id"], "app");
         assert_eq!(line["status"], 200);
         assert!(line["latency_ms"].as_f64().unwrap() > 0.0);
-        assert!(line["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(line["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert_eq!(line["level"], "INFO");
     }
     let login = answered("/login/{pending}/{upstream}");
-    assert!(login.iter().any(|l| l["span"]["upstream"] == "demo"), "{log}");
+    assert!(login.iter().any(|l| l["upstream"] == "demo"), "{log}");
     let jwks = answered("/jwks");
     assert_eq!(
-        jwks.last().unwrap()["span"]["request_id"],
+        jwks.last().unwrap()["request_id"],
         request_id.as_str(),
         "the id echoed is the one logged"
     );
 
     let security: Vec<&Value> = lines.iter().filter(|l| l["target"] == "gatehouse::security").collect();
     assert!(
-        security
-            .iter()
-            .any(|l| l["event"] == "login_succeeded" && l["upstream"] == "demo" && l["client_id"] == "app"),
+        security.iter().any(|l| l["event"] == "login_succeeded"
+            && l["upstream"] == "demo"
+            && l["client_id"] == "app"
+            && l["request_id"].as_str().is_some()),
         "{log}"
     );
 
@@ -247,20 +222,25 @@ async fn json_log_lines_carry_the_request_and_security_events_and_no_secret() {
     }
 }
 
+/// The `X-Request-Id` answered to a request that sent `sent`.
+async fn echoed_request_id(server: &Server, sent: &str) -> String {
+    let answer = client()
+        .get(format!("{}/jwks", server.base))
+        .header("x-request-id", sent)
+        .send()
+        .await
+        .unwrap();
+    answer.headers()["x-request-id"].to_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_trusted_request_id_is_taken_over_and_an_untrusted_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
     // No format: standard error is a file, so JSON.
     let trusted = Server::configure_with_tables(dir.path(), "5s", "[log]\ntrust_request_id = true\n");
     let server = Server::start(&trusted).await;
-    let answer = client()
-        .get(format!("{}/jwks", server.base))
-        .header("x-request-id", "proxy-id-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.headers()["x-request-id"], "proxy-id-123");
-    let log = server.log();
+    assert_eq!(echoed_request_id(&server, "proxy-id-123").await, "proxy-id-123");
+    let log = server.settled_log().await;
     assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{log}");
     assert!(log.contains("\"request_id\":\"proxy-id-123\""), "{log}");
     drop(server);
@@ -268,14 +248,8 @@ async fn a_trusted_request_id_is_taken_over_and_an_untrusted_one_is_not() {
     let other = tempfile::tempdir().unwrap();
     let untrusted = Server::configure_with_tables(other.path(), "5s", "[log]\nformat = \"text\"\n");
     let server = Server::start(&untrusted).await;
-    let answer = client()
-        .get(format!("{}/jwks", server.base))
-        .header("x-request-id", "proxy-id-123")
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(answer.headers()["x-request-id"], "proxy-id-123");
-    let log = server.log();
+    assert_ne!(echoed_request_id(&server, "proxy-id-123").await, "proxy-id-123");
+    let log = server.settled_log().await;
     assert!(!log.contains("proxy-id-123"), "{log}");
     assert!(log.lines().all(|l| !l.starts_with('{')), "text when told: {log}");
     assert!(log.contains("request_id="), "{log}");
@@ -334,7 +308,7 @@ async fn an_optional_upstream_is_not_waited_for() {
 
 async fn reload(server: &TestServer) -> (u16, Value) {
     let response = client()
-        .post(format!("{}/admin/reload", admin_base(server)))
+        .post(server.admin_url("/admin/reload"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -473,7 +447,7 @@ async fn sighup_reloads_the_config_of_a_running_process() {
         assert!(Instant::now() < deadline, "not reloaded: {}", server.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(server.log().contains("config reloaded"));
+    assert!(server.settled_log().await.contains("config reloaded"));
 }
 
 #[test]

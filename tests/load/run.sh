@@ -6,6 +6,7 @@
 #   tests/load/run.sh ES256           # the algorithms named
 #   DURATION=20s CONNECTIONS=32 tests/load/run.sh EdDSA
 #   GATEHOUSE=/path/to/other/gatehouse tests/load/run.sh   # benchmark another build
+#   LOG_LEVEL=info tests/load/run.sh EdDSA   # with a log line per request (default warn)
 #   STORES="sled postgres" .ci/with-postgres tests/load/run.sh EdDSA
 #                                     # each store in turn; postgres needs the URL of a
 #                                     # superuser in GATEHOUSE_TEST_POSTGRES (a database
@@ -21,6 +22,7 @@ CONNECTIONS=${CONNECTIONS:-16}
 PEOPLE=${PEOPLE:-40}
 LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-4}
 STORES=${STORES:-sled}
+LOG_LEVEL=${LOG_LEVEL:-warn}
 ALGS=("$@")
 [ ${#ALGS[@]} -gt 0 ] || ALGS=(EdDSA RS256)
 
@@ -152,7 +154,7 @@ for alg in "${ALGS[@]}"; do
   port=$(free_port)
   base="http://127.0.0.1:$port"
   write_config "$dir" "$port" "$alg" "$store"
-  RUST_LOG=warn "$gatehouse" serve --config "$dir/gatehouse.toml" 2>"$dir/server.log" &
+  RUST_LOG=$LOG_LEVEL "$gatehouse" serve --config "$dir/gatehouse.toml" 2>"$dir/server.log" &
   server=$!
   for _ in $(seq 1 600); do
     curl -fs "$base/healthz" >/dev/null 2>&1 && break

@@ -121,28 +121,24 @@ impl TestServer {
     /// client (client_secret_basic).
     pub async fn redeem(
         &self,
-        (id, secret): (&str, &str),
+        client: (&str, &str),
         code: &str,
         redirect_uri: &str,
         verifier: Option<&str>,
     ) -> serde_json::Value {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-        ];
-        if let Some(verifier) = verifier {
-            form.push(("code_verifier", verifier));
-        }
-        let response = client()
-            .post(format!("{}/token", self.base))
-            .basic_auth(id, Some(secret))
-            .form(&form)
-            .send()
-            .await
-            .expect("token request");
-        assert_eq!(response.status(), 200, "token endpoint");
-        response.json().await.expect("token JSON")
+        redeem_at(&self.base, client, code, redirect_uri, verifier).await
+    }
+
+    /// The URL of `path` on the admin listener (of a server started with the admin API).
+    pub fn admin_url(&self, path: &str) -> String {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        let addr = text
+            .lines()
+            .find_map(|l| l.strip_prefix("admin_listen = "))
+            .expect("started with the admin API")
+            .trim_matches('"')
+            .to_string();
+        format!("http://{addr}{path}")
     }
 
     /// What /userinfo answers for `access_token`.
@@ -165,6 +161,34 @@ impl TestServer {
         drop(self.app);
         drop(open_when_released(&data_dir));
     }
+}
+
+/// The token endpoint's JSON answer to an authorization_code grant at `base` by a
+/// confidential client (client_secret_basic).
+pub async fn redeem_at(
+    base: &str,
+    (id, secret): (&str, &str),
+    code: &str,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+) -> serde_json::Value {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    if let Some(verifier) = verifier {
+        form.push(("code_verifier", verifier));
+    }
+    let response = client()
+        .post(format!("{base}/token"))
+        .basic_auth(id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200, "token endpoint");
+    response.json().await.expect("token JSON")
 }
 
 /// Opens the store in `dir` once no other handle holds it. sled's I/O threads let go of

@@ -131,7 +131,28 @@ impl Server {
         kib * 1024
     }
 
-    /// Everything the server wrote to standard error.
+    /// The log once every line of the requests answered so far is in it: lines are
+    /// written in order, a moment after they are logged, so this asks for one more
+    /// request and waits until its line is there.
+    pub async fn settled_log(&self) -> String {
+        let marker = client()
+            .get(format!("{}/healthz/live", self.base))
+            .send()
+            .await
+            .unwrap();
+        let id = marker.headers()["x-request-id"].to_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(&id) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "the log never caught up: {log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Everything the server wrote to standard error so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
     }

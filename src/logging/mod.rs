@@ -6,13 +6,20 @@
 //! end is written as `\xNN`, and no colour codes are written (they are control
 //! characters too, and end up in files). JSON lines escape them by JSON's own rules.
 
+mod json;
+mod queue;
+
+pub use queue::Flush;
+
 use crate::config::{LogFormat, LogSettings};
+use queue::LineQueue;
 use std::io::{self, IsTerminal, Write};
 
 /// Logs `tracing` events to standard error as `[log]` says: filtered by `level` (or
-/// `RUST_LOG` when set), as text or as one JSON object per line. Events inside a request
-/// carry the request's span (its id, route, client and upstream).
-pub fn init(settings: &LogSettings) {
+/// `RUST_LOG` when set), as text or as one JSON object per line, written by a thread of
+/// their own. Keep the
+/// [`Flush`] until the process ends: dropping it writes the lines still queued.
+pub fn init(settings: &LogSettings) -> io::Result<Flush> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.level));
     let json = match settings.format {
@@ -20,20 +27,17 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Text => false,
         LogFormat::Auto => !io::stderr().is_terminal(),
     };
+    let (queue, flush) = LineQueue::start()?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(|| OneLine(io::stderr()));
+        .with_writer(move || OneLine(queue.clone()));
     if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
+        builder.event_format(json::JsonLines).init();
     } else {
         builder.init();
     }
+    Ok(flush)
 }
 
 /// Writes each event (one `write_all` of a formatted line) with its control characters
@@ -51,6 +55,9 @@ impl<W: Write> Write for OneLine<W> {
             Some(line) => (line, &b"\n"[..]),
             None => (buf, &b""[..]),
         };
+        if !line.iter().any(u8::is_ascii_control) {
+            return self.0.write_all(buf);
+        }
         let mut escaped = Vec::with_capacity(buf.len());
         for &byte in line {
             if byte.is_ascii_control() {
