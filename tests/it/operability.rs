@@ -322,6 +322,13 @@ fn second_client() -> String {
     )
 }
 
+/// Whether bob can log in to the client `second` (and it gets a code).
+async fn second_logs_in(server: &TestServer) -> bool {
+    let url = authorize_url(&server.base, "second");
+    let page = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
+    page.redirect_params().contains_key("code")
+}
+
 #[tokio::test]
 async fn a_reload_adds_a_client_and_a_broken_one_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -334,15 +341,7 @@ async fn a_reload_adds_a_client_and_a_broken_one_changes_nothing() {
     let (status, report) = reload(&server).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["applied"], true);
-    let page = local_login(
-        &server.base,
-        &Browser::default(),
-        &authorize_url(&server.base, "second"),
-        "bob",
-        "bob",
-    )
-    .await;
-    assert!(page.redirect_params().contains_key("code"), "the new client logs in");
+    assert!(second_logs_in(&server).await, "the new client logs in");
 
     let broken = format!(
         "{original}{}\n[[clients]]\nid = \"third\"\nredirect_uris = [\"not a url\"]\n[tokens]\nid_token_ttl = \"soon\"\n",
@@ -366,15 +365,7 @@ async fn a_reload_adds_a_client_and_a_broken_one_changes_nothing() {
         problems.iter().any(|p| p.contains("tokens.id_token_ttl")),
         "{problems:?}"
     );
-    let page = local_login(
-        &server.base,
-        &Browser::default(),
-        &authorize_url(&server.base, "second"),
-        "bob",
-        "bob",
-    )
-    .await;
-    assert!(page.redirect_params().contains_key("code"), "the running config stays");
+    assert!(second_logs_in(&server).await, "the running config stays");
 
     std::fs::write(
         &server.config_path,
