@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::secrets;
-use crate::store::{Session, Store, StoreError};
+use crate::store::{AuthContext, Session, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// The live session behind the session cookie `cookie`.
@@ -16,12 +16,14 @@ pub async fn find(store: &Store, cookie: Option<&str>, now: i64) -> Result<Optio
     Ok(session.filter(|s| secrets::equal(&s.secret_hash, &secrets::hash(secret))))
 }
 
-/// Starts a browser session; returns the cookie value and the session.
+/// Starts a browser session of a person who authenticated as `auth` says; returns the
+/// cookie value and the session.
 pub async fn start(
     store: &Store,
     config: &Config,
     sub: &str,
     upstream: &str,
+    auth: AuthContext,
     now: i64,
 ) -> Result<(String, Session), StoreError> {
     let secret = secrets::random_token();
@@ -30,7 +32,10 @@ pub async fn start(
         secret_hash: secrets::hash(&secret),
         sub: sub.to_string(),
         upstream: upstream.to_string(),
-        auth_time: now,
+        auth: AuthContext {
+            session_started_at: Some(now),
+            ..auth
+        },
         clients: Vec::new(),
     };
     let expires = now + config.tokens.session_ttl.as_secs_i64();
@@ -54,7 +59,7 @@ pub async fn note_client(
                 if !s.clients.iter().any(|c| c == client_id) {
                     s.clients.push(client_id.to_string());
                 }
-                let expires = s.auth_time + config.tokens.session_ttl.as_secs_i64();
+                let expires = s.auth.started_at() + config.tokens.session_ttl.as_secs_i64();
                 (s, Some(expires))
             })
         })
@@ -85,7 +90,7 @@ pub async fn list(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<Sess
                 sid: session.sid,
                 sub: session.sub,
                 upstream: session.upstream,
-                auth_time: session.auth_time,
+                auth_time: session.auth.auth_time,
                 expires_at,
                 clients: session.clients,
             });

@@ -11,6 +11,7 @@ mod deliver;
 mod logout;
 mod pending;
 mod request;
+mod requirements;
 mod start;
 mod upstream_login;
 
@@ -55,6 +56,8 @@ pub enum ErrorCode {
     ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// An essential acr could not be met (OpenID Connect Core 1.0 errata set 2 §3.1.2.6).
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }

@@ -20,7 +20,7 @@ pub async fn park(
     now: i64,
 ) -> Result<(String, PendingAuthorization), StoreError> {
     let id = secrets::random_token();
-    let pending = record(request, browser, Some(login), false, now);
+    let pending = record(request, browser, Some(login), now);
     keep(store, &id, &pending, now).await?;
     Ok((id, pending))
 }
@@ -32,7 +32,6 @@ pub async fn park_anonymous(
     app: &Inner,
     request: AuthorizationRequest,
     browser: &str,
-    force_login: bool,
     client_ip: Option<IpAddr>,
     now: i64,
 ) -> Flow<String> {
@@ -52,7 +51,7 @@ pub async fn park_anonymous(
             description,
         ));
     }
-    let pending = record(request, browser, None, force_login, now);
+    let pending = record(request, browser, None, now);
     if let Err(e) = keep(&app.store, &id, &pending, now).await {
         app.guards.pending_logins.release(&id);
         return Err(e.into());
@@ -64,7 +63,6 @@ fn record(
     request: AuthorizationRequest,
     browser: &str,
     login: Option<CompletedLogin>,
-    force_login: bool,
     now: i64,
 ) -> PendingAuthorization {
     PendingAuthorization {
@@ -74,7 +72,6 @@ fn record(
         upstream: None,
         upstream_nonce: None,
         pkce_verifier: None,
-        force_login,
         login,
         parked_at: Some(now),
         password_failures: 0,

@@ -24,6 +24,9 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    pub acr_values: Option<String>,
+    pub ui_locales: Option<String>,
+    pub claims: Option<String>,
     /// Gatehouse's own: preselects an upstream the client may use.
     pub upstream: Option<String>,
     pub request: Option<String>,
@@ -46,6 +49,9 @@ impl AuthorizeParams {
             ("prompt", &self.prompt),
             ("max_age", &self.max_age),
             ("login_hint", &self.login_hint),
+            ("acr_values", &self.acr_values),
+            ("ui_locales", &self.ui_locales),
+            ("claims", &self.claims),
             ("upstream", &self.upstream),
             ("request", &self.request),
             ("request_uri", &self.request_uri),
@@ -118,6 +124,9 @@ pub fn validate(config: &Config, params: AuthorizeParams) -> Result<Validated<'_
     };
     let prompt = prompt(params.prompt.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
     let max_age = max_age(params.max_age.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d.into()))?;
+    let (acr_values, acr_essential) =
+        super::requirements::requested_acr(params.acr_values.as_deref(), params.claims.as_deref())
+            .map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
     if let Some(upstream) = &params.upstream
         && !may_use(config, client, upstream)
     {
@@ -138,6 +147,9 @@ pub fn validate(config: &Config, params: AuthorizeParams) -> Result<Validated<'_
             prompt,
             max_age,
             login_hint: params.login_hint,
+            acr_values,
+            acr_essential,
+            ui_locales: params.ui_locales,
         },
         upstream: params.upstream,
     })

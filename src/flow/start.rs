@@ -3,8 +3,9 @@
 //! only one the client may use, or the one they choose).
 
 use super::request::{Invalid, Validated, usable_upstreams, validate};
+use super::requirements::session_fits;
 use super::{AuthorizeParams, Choice, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
-use crate::store::{AuthorizationRequest, CompletedLogin, Session};
+use crate::store::CompletedLogin;
 use crate::{Inner, routes, sessions};
 use std::net::IpAddr;
 
@@ -48,11 +49,11 @@ async fn decide(
         .await?
         .filter(|s| super::may_use(&app.config, client, &s.upstream))
         .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
-    if let Some(session) = session.as_ref().filter(|s| fits(s, &request, now)) {
+    if let Some(session) = session.filter(|s| session_fits(s, &request, now)) {
         let done = CompletedLogin {
-            sub: session.sub.clone(),
-            sid: session.sid.clone(),
-            auth_time: session.auth_time,
+            sub: session.sub,
+            sid: session.sid,
+            auth: session.auth,
         };
         return after_login::after_login(app, request, done, browser, now).await;
     }
@@ -63,10 +64,9 @@ async fn decide(
             "the person is not logged in",
         ));
     }
-    // A session that is too old for max_age, or prompt=login: the upstream must
-    // authenticate the person again, not just vouch for its own session.
-    let force_login = session.is_some() || request.prompt.iter().any(|p| p == "login");
-    let pid = pending::park_anonymous(app, request, browser, force_login, client_ip, now).await?;
+    // The upstream is told what the session did not meet (max_age, prompt, acr) and its
+    // answer is checked against it when the person comes back.
+    let pid = pending::park_anonymous(app, request, browser, client_ip, now).await?;
     let usable = usable_upstreams(&app.config, client);
     let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
     if let Some(chosen) = chosen {
@@ -90,11 +90,4 @@ async fn decide(
         client_name: client.name.clone(),
         upstreams,
     })
-}
-
-/// Whether `session` satisfies the request's `prompt` and `max_age`.
-fn fits(session: &Session, request: &AuthorizationRequest, now: i64) -> bool {
-    let forced = request.prompt.iter().any(|p| p == "login" || p == "select_account");
-    let fresh = request.max_age.is_none_or(|max_age| now - session.auth_time <= max_age);
-    !forced && fresh
 }

@@ -3,12 +3,13 @@
 //! an account and a session. Every step checks that the parked request belongs to this
 //! browser.
 
-use super::{ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, settle};
+use super::{
+    ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, requirements, settle,
+};
 use crate::limits::CheckError;
 use crate::store::{CompletedLogin, PendingAuthorization};
-use crate::upstream::{CallbackParams, LoginOptions, Return, Upstream, UpstreamError};
+use crate::upstream::{Authentication, CallbackParams, LoginOptions, Person, Return, Upstream, UpstreamError};
 use crate::{Inner, accounts, routes, sessions};
-use serde_json::Value as Json;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -55,10 +56,25 @@ async fn send(
     upstream: &Upstream,
     now: i64,
 ) -> Flow<Outcome> {
+    let request = &pending.request;
+    let prompt: Vec<&str> = request
+        .prompt
+        .iter()
+        .map(String::as_str)
+        .filter(|p| matches!(*p, "login" | "select_account"))
+        .collect();
     let options = LoginOptions {
         state: pid,
-        login_hint: pending.request.login_hint.as_deref(),
-        force_login: pending.force_login,
+        login_hint: request.login_hint.as_deref(),
+        // prompt=login is max_age=0 too, for upstreams that heed only one of them.
+        max_age: if prompt.contains(&"login") {
+            Some(0)
+        } else {
+            request.max_age
+        },
+        prompt: &prompt,
+        acr_values: &request.acr_values,
+        ui_locales: request.ui_locales.as_deref(),
     };
     let begin = match upstream.begin(&app.http, options).await {
         Ok(begin) => begin,
@@ -104,7 +120,7 @@ pub async fn callback(
             now,
         };
         match upstream.finish(&app.http, back).await {
-            Ok(document) => complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await,
+            Ok(person) => complete(app, pending, upstream_id, person, browser.unwrap_or_default(), now).await,
             Err(e) => {
                 tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
                 app.telemetry
@@ -186,7 +202,16 @@ pub async fn password(
         // The address is not forgiven: one account of one's own must not reset it.
         failures.succeeded(&user_key);
         pending::use_up(app, pid, now).await?;
-        complete(app, pending, upstream_id, document, browser.unwrap_or_default(), now).await
+        // The password was typed just now.
+        let person = Person {
+            document,
+            authentication: Authentication {
+                auth_time: Some(now),
+                acr: None,
+                amr: vec!["pwd".into()],
+            },
+        };
+        complete(app, pending, upstream_id, person, browser.unwrap_or_default(), now).await
     };
     checked.await.unwrap_or_else(Step::from)
 }
@@ -229,18 +254,24 @@ fn upstream_failed(pending: &PendingAuthorization, error: &UpstreamError) -> Out
     }
 }
 
-/// The person logged in at `upstream_id` and it said `document` about them: map it,
-/// link the account, start the session, and go on to consent or the code. The parked
-/// request has been used up already.
+/// The person logged in at `upstream_id`: check that the login meets what the app asked
+/// of it, map what the upstream said, link the account, start the session, and go on to
+/// consent or the code. The parked request has been used up already.
 async fn complete(
     app: &Inner,
     pending: PendingAuthorization,
     upstream_id: &str,
-    document: Json,
+    person: Person,
     browser: &str,
     now: i64,
 ) -> Flow<Step> {
     let to = ReplyTo::of(&pending.request);
+    let asked_at = pending.parked_at.unwrap_or(now);
+    let auth = requirements::check(&pending.request, asked_at, person.authentication, now).inspect_err(|_| {
+        app.telemetry
+            .login_failed(upstream_id, &pending.request.client_id, "requirements_unmet");
+    })?;
+    let document = person.document;
     let mapping = app
         .mappings
         .get(upstream_id)
@@ -256,12 +287,12 @@ async fn complete(
         )
     })?;
     let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
-    let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, now).await?;
+    let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, auth, now).await?;
     app.telemetry.login_succeeded(upstream_id, &pending.request.client_id);
     let done = CompletedLogin {
         sub: session.sub,
         sid: session.sid,
-        auth_time: session.auth_time,
+        auth: session.auth,
     };
     let outcome = settle(after_login::after_login(app, pending.request, done, browser, now).await);
     Ok(Step {

@@ -30,6 +30,9 @@ pub struct ProviderMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub claims_supported: Vec<String>,
+    /// Gatehouse's acr values, as the upstreams' `acr_map`s name them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acr_values_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
@@ -46,9 +49,20 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     let url = |path: &str| format!("{issuer}{path}");
     let mut scopes: Vec<String> = crate::mapping::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect();
     scopes.extend(state.config.scopes.keys().cloned());
-    let mut claims: BTreeSet<String> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid"]
-        .map(String::from)
-        .into();
+    let mut claims: BTreeSet<String> = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "sid",
+        "acr",
+        "amr",
+    ]
+    .map(String::from)
+    .into();
     claims.extend(state.mappings.values().flat_map(|m| m.claim_names().map(String::from)));
     // `code` always; the implicit and hybrid types as far as some client opted in to them.
     let response_types: Vec<ResponseType> = ResponseType::ALL
@@ -79,13 +93,27 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
         code_challenge_methods_supported: vec!["S256"],
         claims_supported: claims.into_iter().collect(),
+        acr_values_supported: acr_values(&state.config).into_iter().collect(),
         authorization_response_iss_parameter_supported: true,
-        claims_parameter_supported: false,
+        claims_parameter_supported: true,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
     }
+}
+
+/// The acr values the upstreams' `acr_map`s name, once each.
+fn acr_values(config: &crate::config::Config) -> BTreeSet<String> {
+    config
+        .upstreams
+        .iter()
+        .filter_map(|u| match &u.settings {
+            crate::upstream::Settings::Oidc(oidc) => Some(oidc.acr_map.ours().map(String::from)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// The document's JSON, encoded once when the router is built: nothing in it changes

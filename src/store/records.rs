@@ -84,7 +84,8 @@ pub struct Session {
     pub secret_hash: String,
     pub sub: String,
     pub upstream: String,
-    pub auth_time: i64,
+    #[serde(flatten)]
+    pub auth: AuthContext,
     /// The clients that received a code in this session (told of its end).
     #[serde(default)]
     pub clients: Vec<String>,
@@ -109,6 +110,16 @@ pub struct AuthorizationRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The acr values asked for, most preferred first (`acr_values`, or the `claims`
+    /// parameter's `id_token.acr`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
+    /// The `claims` parameter asked for `acr` as essential: a login that cannot give one
+    /// of `acr_values` fails.
+    #[serde(default)]
+    pub acr_essential: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_locales: Option<String>,
 }
 
 /// An authorization request parked while the person logs in upstream or decides on
@@ -123,9 +134,6 @@ pub struct PendingAuthorization {
     pub upstream: Option<String>,
     pub upstream_nonce: Option<String>,
     pub pkce_verifier: Option<String>,
-    /// The upstream must authenticate the person again (prompt=login or max_age exceeded).
-    #[serde(default)]
-    pub force_login: bool,
     /// Set once the person has logged in and consent is the only step left.
     pub login: Option<CompletedLogin>,
     /// When the request was parked: the login must end within a fixed time of it,
@@ -142,7 +150,33 @@ pub struct PendingAuthorization {
 pub struct CompletedLogin {
     pub sub: String,
     pub sid: String,
+    #[serde(flatten)]
+    pub auth: AuthContext,
+}
+
+/// How and when the person authenticated for a session: carried from the session into
+/// its codes, tokens and refresh families (OpenID Connect Core §2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthContext {
+    /// When the person last actively authenticated: what the upstream says, or when they
+    /// came back from an upstream that does not say.
     pub auth_time: i64,
+    /// In Gatehouse's values (an upstream's are translated by its `acr_map`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When the session began at Gatehouse, which its lifetimes count from. An upstream's
+    /// `auth_time` may be much earlier. Absent in older records, whose `auth_time` it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_started_at: Option<i64>,
+}
+
+impl AuthContext {
+    /// When the session began at Gatehouse.
+    pub fn started_at(&self) -> i64 {
+        self.session_started_at.unwrap_or(self.auth_time)
+    }
 }
 
 /// An issued authorization code, keyed by the hash of the code.
@@ -178,7 +212,8 @@ pub struct RefreshFamily {
     pub sub: String,
     pub sid: String,
     pub scope: String,
-    pub auth_time: i64,
+    #[serde(flatten)]
+    pub auth: AuthContext,
     /// The hash of the one token of this family that may be used.
     pub current: String,
     pub revoked: bool,

@@ -176,7 +176,7 @@ impl TokenService<'_> {
         let family = &current.value;
         let next = secrets::random_token();
         let next_hash = secrets::hash(&next);
-        let expires = Some(self.refresh_expiry(family.auth_time));
+        let expires = Some(self.refresh_expiry(family.auth.started_at()));
         let mut rotated = family.clone();
         rotated.current = next_hash.clone();
         let mut write = self.store.write(self.now);
@@ -194,7 +194,7 @@ impl TokenService<'_> {
         let login = CompletedLogin {
             sub: family.sub.clone(),
             sid: family.sid.clone(),
-            auth_time: family.auth_time,
+            auth: family.auth.clone(),
         };
         let grant = Grant {
             client_id: &client.id,

@@ -5,7 +5,7 @@ use super::{FrontChannelTokens, IssuedAccessToken, TokenError, TokenResponse, To
 use crate::keys::TokenType;
 use crate::mapping::release;
 use crate::secrets;
-use crate::store::{AuthorizationRequest, CompletedLogin};
+use crate::store::{AuthContext, AuthorizationRequest, CompletedLogin};
 use serde_json::{Map, Value as Json, json};
 
 /// What a grant produced, before it is signed.
@@ -78,11 +78,14 @@ impl TokenService<'_> {
 
     /// An RFC 9068 access token.
     async fn access_token(&self, grant: &Grant<'_>, jti: &str, exp: i64) -> Result<String, TokenError> {
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id,
             "client_id": grant.client_id, "scope": grant.scope, "iat": self.now, "exp": exp, "jti": jti,
-            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+            "sid": grant.login.sid,
         });
+        if let Json::Object(claims) = &mut claims {
+            authentication_claims(claims, &grant.login.auth);
+        }
         Ok(self.keys.sign(&claims, TokenType::Access).await?)
     }
 
@@ -98,12 +101,12 @@ impl TokenService<'_> {
         let mut claims = self.released_claims(&grant.login.sub, grant.scope).await?;
         let standard = json!({
             "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id, "iat": self.now,
-            "exp": self.now + self.config.tokens.id_token_ttl.as_secs_i64(),
-            "auth_time": grant.login.auth_time, "sid": grant.login.sid,
+            "exp": self.now + self.config.tokens.id_token_ttl.as_secs_i64(), "sid": grant.login.sid,
         });
         if let Json::Object(standard) = standard {
             claims.extend(standard);
         }
+        authentication_claims(&mut claims, &grant.login.auth);
         for (name, bound) in [("at_hash", access_token), ("c_hash", code)] {
             if let Some(value) = bound {
                 claims.insert(name.into(), Json::String(secrets::half_hash(alg, value)));
@@ -125,5 +128,17 @@ impl TokenService<'_> {
             .map(|a| a.claims)
             .unwrap_or_default();
         Ok(release(&claims, scope, &self.config.scopes))
+    }
+}
+
+/// `auth_time`, and `acr` and `amr` as far as the login told them (OpenID Connect Core §2,
+/// RFC 9068 §2.2.1).
+fn authentication_claims(claims: &mut Map<String, Json>, auth: &AuthContext) {
+    claims.insert("auth_time".into(), json!(auth.auth_time));
+    if let Some(acr) = &auth.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
+    if !auth.amr.is_empty() {
+        claims.insert("amr".into(), json!(auth.amr));
     }
 }

@@ -72,13 +72,13 @@ impl TokenService<'_> {
     ) -> Result<String, TokenError> {
         let token = secrets::random_token();
         let hash = secrets::hash(&token);
-        let expires = Some(self.refresh_expiry(login.auth_time));
+        let expires = Some(self.refresh_expiry(login.auth.started_at()));
         let record = RefreshFamily {
             client_id: request.client_id.clone(),
             sub: login.sub.clone(),
             sid: login.sid.clone(),
             scope: request.scope.clone(),
-            auth_time: login.auth_time,
+            auth: login.auth.clone(),
             current: hash.clone(),
             revoked: false,
         };
@@ -94,10 +94,10 @@ impl TokenService<'_> {
     /// When a refresh token issued now stops working: unused for `refresh_token_ttl`, or
     /// `refresh_token_absolute_ttl` after the login its family comes from, whichever is
     /// first. Rotation starts the first again, never the second.
-    pub(super) fn refresh_expiry(&self, auth_time: i64) -> i64 {
+    pub(super) fn refresh_expiry(&self, session_started_at: i64) -> i64 {
         let tokens = &self.config.tokens;
         let idle = self.now.saturating_add(tokens.refresh_token_ttl.as_secs_i64());
-        let absolute = auth_time.saturating_add(tokens.refresh_token_absolute_ttl.as_secs_i64());
+        let absolute = session_started_at.saturating_add(tokens.refresh_token_absolute_ttl.as_secs_i64());
         idle.min(absolute)
     }
 

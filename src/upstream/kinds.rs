@@ -3,7 +3,7 @@
 //! upstream enum, dispatching to each kind. A kind is a folder with a type implementing
 //! [`Kind`]; adding one is that folder and one line in the list.
 
-use super::{Begin, LoginOptions, Return, UpstreamError};
+use super::{Begin, LoginOptions, Person, Return, UpstreamError};
 use crate::config::Problem;
 use serde_json::Value as Json;
 use std::path::Path;
@@ -58,7 +58,7 @@ pub trait Kind: Sized {
     }
 
     /// What the upstream says about the person who came back.
-    async fn finish(&self, _http: &crate::upstream::UpstreamHttp, _back: Return<'_>) -> Result<Json, UpstreamError> {
+    async fn finish(&self, _http: &crate::upstream::UpstreamHttp, _back: Return<'_>) -> Result<Person, UpstreamError> {
         Err(UpstreamError::Denied("this upstream does not send people away".into()))
     }
 
@@ -147,7 +147,7 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.begin(http, options).await),+ }
             }
 
-            pub async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<serde_json::Value, UpstreamError> {
+            pub async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<$crate::upstream::Person, UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.finish(http, back).await),+ }
             }

@@ -59,13 +59,36 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
-/// What a login asks of the upstream besides the person's identity.
+/// What a login asks of the upstream besides the person's identity: the relying party's
+/// own wishes, passed on (OpenID Connect Core §3.1.2.1).
 pub struct LoginOptions<'a> {
     /// Gatehouse's id for the parked request, sent as the upstream `state`.
     pub state: &'a str,
     pub login_hint: Option<&'a str>,
-    /// Ask the upstream to authenticate the person again (prompt=login, max_age=0).
-    pub force_login: bool,
+    /// The `prompt` values that concern the upstream (`login`, `select_account`).
+    pub prompt: &'a [&'a str],
+    /// The longest time since the person last authenticated that is acceptable.
+    pub max_age: Option<i64>,
+    /// The acr values asked for, in Gatehouse's terms (the kind translates them).
+    pub acr_values: &'a [String],
+    pub ui_locales: Option<&'a str>,
+}
+
+/// How the upstream says the person authenticated (OpenID Connect Core §2), read from
+/// what it signed, with `acr` already in Gatehouse's terms. Kinds that cannot say keep
+/// the default: nothing is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authentication {
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
+}
+
+/// The person an upstream logged in: the document the mapping reads, and how they
+/// authenticated.
+pub struct Person {
+    pub document: Json,
+    pub authentication: Authentication,
 }
 
 /// The person back from the upstream, and what was kept for them since the start.

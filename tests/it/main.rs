@@ -9,6 +9,7 @@ mod config;
 mod discovery;
 mod durability;
 mod error_responses;
+mod federation;
 mod implicit_hybrid;
 mod keys;
 mod limits;

@@ -7,7 +7,8 @@ use crate::support;
 
 use gatehouse::Clock;
 use gatehouse::store::{
-    AuthorizationCode, AuthorizationRequest, Commit, CompletedLogin, RevokedToken, Session, Store, StoreError,
+    AuthContext, AuthorizationCode, AuthorizationRequest, Commit, CompletedLogin, RevokedToken, Session, Store,
+    StoreError,
 };
 use std::sync::Arc;
 use support::{TestServer, open_when_released};
@@ -63,8 +64,17 @@ fn session(sid: &str) -> Session {
         secret_hash: "hash".into(),
         sub: "sub-1".into(),
         upstream: "corp".into(),
-        auth_time: NOW,
+        auth: auth_context(),
         clients: Vec::new(),
+    }
+}
+
+fn auth_context() -> AuthContext {
+    AuthContext {
+        auth_time: NOW - 600,
+        acr: Some("urn:gatehouse:mfa".into()),
+        amr: vec!["pwd".into(), "otp".into()],
+        session_started_at: Some(NOW),
     }
 }
 
@@ -82,11 +92,14 @@ fn code() -> AuthorizationCode {
             prompt: Vec::new(),
             max_age: None,
             login_hint: None,
+            acr_values: vec!["urn:gatehouse:mfa".into()],
+            acr_essential: true,
+            ui_locales: None,
         },
         login: CompletedLogin {
             sub: "sub-1".into(),
             sid: "sid-1".into(),
-            auth_time: NOW,
+            auth: auth_context(),
         },
         issued_at: NOW,
         redeemed: None,
@@ -274,7 +287,13 @@ async fn concurrent_updates_lose_nothing(h: &impl Harness) {
         }
     })
     .await;
-    let mut clients = store.sessions.get("s", NOW).await.unwrap().unwrap().clients;
+    let session = store.sessions.get("s", NOW).await.unwrap().unwrap();
+    assert_eq!(
+        session.auth,
+        auth_context(),
+        "how the person authenticated is kept whole"
+    );
+    let mut clients = session.clients;
     clients.sort();
     clients.dedup();
     assert_eq!(clients.len(), 16, "every update is applied on top of the others");

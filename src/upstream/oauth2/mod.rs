@@ -6,7 +6,9 @@ mod settings;
 
 pub use settings::OAuth2Settings;
 
-use super::{Begin, CallbackParams, Capabilities, Kind, LoginOptions, Return, UpstreamAuthMethod, UpstreamError};
+use super::{
+    Authentication, Begin, CallbackParams, Capabilities, Kind, LoginOptions, Person, Return, UpstreamAuthMethod, UpstreamError,
+};
 use crate::config::Problem;
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -66,8 +68,17 @@ impl Kind for OAuth2Provider {
     }
 
     /// Exchanges the code and returns what the user endpoint says about the person.
-    async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<Json, UpstreamError> {
-        self.exchange_and_fetch(http, back.callback, back.pkce_verifier).await
+    /// OAuth 2.0 says nothing of when or how the person authenticated, and takes no
+    /// `max_age`: the best known is that they came back just now (the README says so).
+    async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<Person, UpstreamError> {
+        let document = self.exchange_and_fetch(http, back.callback, back.pkce_verifier).await?;
+        Ok(Person {
+            document,
+            authentication: Authentication {
+                auth_time: Some(back.now),
+                ..Authentication::default()
+            },
+        })
     }
 }
 

@@ -2,11 +2,13 @@
 //! the upstream answers), the authorization request with state, nonce and PKCE S256, and
 //! the strict validation of what comes back.
 
+mod acr_map;
 mod settings;
 
+pub use acr_map::AcrMap;
 pub use settings::OidcSettings;
 
-use super::{Begin, Capabilities, Kind, LoginOptions, Return, UpstreamAuthMethod, UpstreamError};
+use super::{Authentication, Begin, Capabilities, Kind, LoginOptions, Person, Return, UpstreamAuthMethod, UpstreamError};
 use crate::config::Problem;
 use base64::Engine;
 use openidconnect::core::{
@@ -16,7 +18,7 @@ use openidconnect::core::{
     CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint,
+    AuthType, AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError, LanguageTag, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint,
     Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
     TokenResponse,
 };
@@ -160,10 +162,21 @@ impl Kind for OidcProvider {
         if let Some(hint) = options.login_hint {
             request = request.set_login_hint(LoginHint::new(hint.to_string()));
         }
-        if options.force_login {
-            request = request
-                .add_prompt(CoreAuthPrompt::Login)
-                .set_max_age(std::time::Duration::ZERO);
+        for prompt in options.prompt {
+            match *prompt {
+                "login" => request = request.add_prompt(CoreAuthPrompt::Login),
+                "select_account" => request = request.add_prompt(CoreAuthPrompt::SelectAccount),
+                _ => {}
+            }
+        }
+        if let Some(max_age) = options.max_age {
+            request = request.set_max_age(std::time::Duration::from_secs(max_age.unsigned_abs()));
+        }
+        for value in self.settings.acr_map.to_upstream(options.acr_values) {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(value));
+        }
+        for locale in options.ui_locales.unwrap_or_default().split_whitespace() {
+            request = request.add_ui_locale(LanguageTag::new(locale.to_string()));
         }
         let (url, _, nonce) = request.url();
         Ok(Begin {
@@ -174,12 +187,13 @@ impl Kind for OidcProvider {
     }
 
     /// Finishes the login from the callback: exchanges the code, validates the ID token,
-    /// and returns its claims with the userinfo merged over them (when configured).
+    /// and returns its claims with the userinfo merged over them (when configured), and
+    /// how the ID token says the person authenticated.
     async fn finish(
         &self,
         http: &crate::upstream::UpstreamHttp,
         back: Return<'_>,
-    ) -> Result<Json, UpstreamError> {
+    ) -> Result<Person, UpstreamError> {
         let Return {
             callback,
             nonce,
@@ -226,9 +240,9 @@ impl Kind for OidcProvider {
         let nonce = Nonce::new(nonce.to_string());
         let verified = {
             let verifier = self.verifier(&client, now);
-            id_token.claims(&verifier, &nonce).map(|c| c.subject().to_string())
+            id_token.claims(&verifier, &nonce).map(|c| self.authenticated(c))
         };
-        let subject = match verified {
+        let (subject, authentication) = match verified {
             Ok(subject) => subject,
             // A key the upstream started using since discovery: fetch the JWKS once more.
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
@@ -241,7 +255,7 @@ impl Kind for OidcProvider {
                 let verifier = self.verifier(&client, now);
                 id_token
                     .claims(&verifier, &nonce)
-                    .map(|c| c.subject().to_string())
+                    .map(|c| self.authenticated(c))
                     .map_err(|e| invalid(format!("the ID token is not valid: {e}")))?
             }
             Err(e) => return Err(invalid(format!("the ID token is not valid: {e}"))),
@@ -265,7 +279,10 @@ impl Kind for OidcProvider {
             attributes.remove("sub");
             document.extend(attributes);
         }
-        Ok(Json::Object(document))
+        Ok(Person {
+            document: Json::Object(document),
+            authentication,
+        })
     }
 }
 
@@ -314,6 +331,19 @@ impl OidcProvider {
         )
         .set_redirect_uri(redirect)
         .set_auth_type(auth_type))
+    }
+
+    /// Who the verified ID token `claims` name, and how they authenticated.
+    fn authenticated(&self, claims: &openidconnect::core::CoreIdTokenClaims) -> (String, Authentication) {
+        let authentication = Authentication {
+            auth_time: claims.auth_time().map(|t| t.timestamp()),
+            acr: claims.auth_context_ref().map(|acr| self.settings.acr_map.from_upstream(acr)),
+            amr: claims
+                .auth_method_refs()
+                .map(|amr| amr.iter().map(|m| m.to_string()).collect())
+                .unwrap_or_default(),
+        };
+        (claims.subject().to_string(), authentication)
     }
 
     fn verifier<'a>(&self, client: &'a Client, now: i64) -> openidconnect::core::CoreIdTokenVerifier<'a> {

@@ -2,8 +2,10 @@
 
 use crate::config::checks::{required, required_url};
 use crate::config::{Problem, Secret, decode};
+use super::acr_map::{AcrMap, OneOrMore};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OidcSettings {
@@ -19,6 +21,8 @@ pub struct OidcSettings {
     /// A "Person API": fetched with the upstream access token after the code exchange and
     /// merged over the ID token and userinfo claims.
     pub attributes_url: Option<String>,
+    /// Gatehouse's acr values and the upstream's that stand for them.
+    pub acr_map: AcrMap,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +35,7 @@ struct RawOidc {
     userinfo: Option<bool>,
     logout_upstream: Option<bool>,
     attributes_url: Option<String>,
+    acr_map: Option<BTreeMap<String, OneOrMore>>,
 }
 
 const KIND: &str = "oidc";
@@ -52,6 +57,7 @@ pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option
         None => None,
     };
     let client_id = required(at, KIND, "client_id", &raw.client_id, problems);
+    let acr_map = AcrMap::read(raw.acr_map.unwrap_or_default(), at, problems);
     Some(OidcSettings {
         issuer: issuer?,
         client_id: client_id?,
@@ -61,5 +67,6 @@ pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option
         userinfo: raw.userinfo.unwrap_or(false),
         logout_upstream: raw.logout_upstream.unwrap_or(false),
         attributes_url,
+        acr_map,
     })
 }

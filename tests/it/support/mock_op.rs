@@ -41,6 +41,11 @@ pub enum Misbehaviour {
     UserinfoOtherSub,
     /// Discovery answers 503 (the upstream is down).
     DiscoveryUnavailable,
+    /// `max_age` and `prompt=login` are ignored: the person's old session at the mock is
+    /// taken as it is.
+    IgnoresFreshness,
+    /// The ID token has no `auth_time`.
+    NoAuthTime,
 }
 
 struct SigningKey {
@@ -68,6 +73,8 @@ fn signing_key(kid: &str) -> SigningKey {
 struct Issued {
     nonce: Option<String>,
     challenge: Option<String>,
+    auth_time: Option<i64>,
+    acr: Option<String>,
 }
 
 pub struct MockState {
@@ -86,6 +93,14 @@ pub struct MockState {
     pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
     /// The query of every authorization request, in order.
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
+    /// When the person last authenticated at the mock (its own SSO session): set on the
+    /// first login, and again when `max_age` or `prompt=login` asks for it.
+    pub authenticated_at: Mutex<Option<i64>>,
+    /// The `acr` of the ID token; when unset, the first of the `acr_values` asked for
+    /// (an upstream that can always step up).
+    pub acr: Mutex<Option<String>>,
+    /// The `amr` of the ID token, if any.
+    pub amr: Mutex<Option<Value>>,
     issued: Mutex<HashMap<String, Issued>>,
 }
 
@@ -107,6 +122,9 @@ impl MockOp {
             userinfo: Mutex::new(json!({})),
             expect_post_auth: Mutex::new(false),
             authorize_requests: Mutex::new(Vec::new()),
+            authenticated_at: Mutex::new(None),
+            acr: Mutex::new(None),
+            amr: Mutex::new(None),
             logout_requests: Mutex::new(Vec::new()),
             person_api: Mutex::new((StatusCode::OK, "{}".into())),
             issued: Mutex::new(HashMap::new()),
@@ -204,11 +222,18 @@ async fn authorize(State(state): State<Arc<MockState>>, Query(query): Query<Hash
             pairs.append_pair("error", "access_denied");
         } else {
             let code = format!("code-{}", state.authorize_requests.lock().unwrap().len());
+            let auth_time = authenticate(&state, &query, misbehaviour);
+            let acr = state.acr.lock().unwrap().clone().or_else(|| {
+                let asked = query.get("acr_values")?;
+                asked.split_whitespace().next().map(String::from)
+            });
             state.issued.lock().unwrap().insert(
                 code.clone(),
                 Issued {
                     nonce: query.get("nonce").cloned(),
                     challenge: query.get("code_challenge").cloned(),
+                    auth_time,
+                    acr,
                 },
             );
             pairs.append_pair("code", &code);
@@ -265,6 +290,15 @@ async fn token(
     if let Some(nonce) = &issued.nonce {
         fields.insert("nonce".into(), json!(nonce));
     }
+    if let Some(auth_time) = issued.auth_time {
+        fields.insert("auth_time".into(), json!(auth_time));
+    }
+    if let Some(acr) = &issued.acr {
+        fields.insert("acr".into(), json!(acr));
+    }
+    if let Some(amr) = state.amr.lock().unwrap().clone() {
+        fields.insert("amr".into(), amr);
+    }
     match misbehaviour {
         Misbehaviour::WrongIss => drop(fields.insert("iss".into(), json!("https://other.example"))),
         Misbehaviour::WrongAud => drop(fields.insert("aud".into(), json!("someone-else"))),
@@ -284,6 +318,20 @@ async fn token(
         "id_token": id_token,
     }))
     .into_response()
+}
+
+/// When the person authenticated for this authorization request: their session at the
+/// mock, renewed when there is none or the request asks for a fresher one.
+fn authenticate(state: &MockState, query: &HashMap<String, String>, misbehaviour: Misbehaviour) -> Option<i64> {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let mut at = state.authenticated_at.lock().unwrap();
+    let prompt_login = query.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "login"));
+    let max_age: Option<i64> = query.get("max_age").and_then(|m| m.parse().ok());
+    let too_old = at.is_none_or(|at| prompt_login || max_age.is_some_and(|m| now - at > m));
+    if too_old && (at.is_none() || misbehaviour != Misbehaviour::IgnoresFreshness) {
+        *at = Some(now);
+    }
+    (misbehaviour != Misbehaviour::NoAuthTime).then_some(*at).flatten()
 }
 
 fn sign(state: &MockState, claims: &Value, misbehaviour: Misbehaviour) -> String {

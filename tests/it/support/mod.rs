@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod config;
+pub mod corp;
 pub mod mock_op;
 pub mod postgres;
 pub mod process;
