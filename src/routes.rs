@@ -25,6 +25,13 @@ pub fn login_start(pending: &str, upstream: &str) -> String {
     format!("/login/{pending}/{upstream}")
 }
 
+/// `/login/{pending}`: the chooser's email, which picks the upstream of its domain.
+pub const LOGIN_BY_EMAIL: &str = "/login/{pending}";
+
+pub fn login_by_email(pending: &str) -> String {
+    format!("/login/{pending}")
+}
+
 /// `/callback/{upstream}`: where upstreams send the person back.
 pub const CALLBACK: &str = "/callback/{upstream}";
 
@@ -49,6 +56,7 @@ const PATTERNS: &[&str] = &[
     UPSTREAM_LOGGED_OUT,
     CONSENT,
     LOGIN,
+    LOGIN_BY_EMAIL,
     CALLBACK,
     crate::op::admin::KEYS,
     crate::op::admin::KEYS_ROTATE,

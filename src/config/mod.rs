@@ -4,6 +4,7 @@
 //! `FILE: key.path: what is wrong`, and a config with any problem is refused whole.
 
 pub(crate) mod checks;
+mod chooser;
 mod clients;
 mod duration;
 mod env;
@@ -14,6 +15,7 @@ mod store;
 mod upstreams;
 mod validate;
 
+pub use chooser::ChooserSettings;
 pub use duration::Duration;
 pub use limits::Limits;
 pub use log::{LogFormat, LogSettings};
@@ -50,6 +52,7 @@ pub struct Config {
     pub store: StoreSettings,
     /// How the server's log is written.
     pub log: LogSettings,
+    pub chooser: ChooserSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Shared, so that a request holds its authenticated client without copying it.
@@ -262,6 +265,10 @@ pub struct Upstream {
     pub settings: crate::upstream::Settings,
     /// Not waited for by `/healthz/ready` (an upstream that may be down for long).
     pub optional: bool,
+    /// The email domains whose people log in here (home-realm discovery), lowercase.
+    pub domains: Vec<String>,
+    /// Left off the chooser: reached through its `domains` or the `upstream` parameter.
+    pub hidden: bool,
 }
 
 /// One thing wrong with a config: where, and what.

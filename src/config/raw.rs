@@ -21,6 +21,7 @@ pub struct RawRoot {
     pub limits: Option<toml::Value>,
     pub store: Option<toml::Value>,
     pub log: Option<toml::Value>,
+    pub chooser: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -74,10 +75,12 @@ pub struct RawUpstream {
     pub kind: String,
     pub mapping: Option<String>,
     pub optional: Option<bool>,
+    pub domains: Option<Vec<String>>,
+    pub hidden: Option<bool>,
 }
 
 impl RawUpstream {
-    pub const KEYS: [&str; 5] = ["id", "name", "kind", "mapping", "optional"];
+    pub const KEYS: [&str; 7] = ["id", "name", "kind", "mapping", "optional", "domains", "hidden"];
 }
 
 /// Parses the TOML text and interpolates the environment into it.

@@ -5,11 +5,12 @@
 use super::raw::{RawUpstream, decode};
 use super::{Problem, Upstream};
 use crate::upstream::{KINDS, Settings};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &mut Vec<Problem>) -> Vec<Upstream> {
     let mut seen = HashSet::new();
+    let mut domain_owners = HashMap::new();
     let mut out = Vec::new();
     for (i, value) in upstreams.into_iter().enumerate() {
         let at = format!("upstreams[{i}]");
@@ -38,6 +39,13 @@ pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &m
         }
         let start = problems.len();
         check_id(&raw.id, &at, &mut seen, problems);
+        let domains = check_domains(
+            raw.domains.unwrap_or_default(),
+            &raw.id,
+            &at,
+            &mut domain_owners,
+            problems,
+        );
         let mapping = raw.mapping.as_ref().map(|m| base.join(m));
         if let Some(path) = &mapping
             && !path.is_file()
@@ -55,6 +63,8 @@ pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &m
                 mapping,
                 settings,
                 optional: raw.optional.unwrap_or(false),
+                domains,
+                hidden: raw.hidden.unwrap_or(false),
             });
         }
     }
@@ -75,4 +85,34 @@ fn check_id(id: &str, at: &str, seen: &mut HashSet<String>, problems: &mut Vec<P
             format!("\"{id}\" is used by another upstream"),
         ));
     }
+}
+
+/// An upstream's email `domains`, lowercase: host names, each claimed by one upstream.
+fn check_domains(
+    domains: Vec<String>,
+    id: &str,
+    at: &str,
+    owners: &mut HashMap<String, String>,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, domain) in domains.into_iter().enumerate() {
+        let key = format!("{at}.domains[{i}]");
+        let domain = domain.to_ascii_lowercase();
+        let label_ok = |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !domain.contains('.') || !domain.split('.').all(label_ok) {
+            problems.push(Problem::new(
+                key,
+                format!("\"{domain}\" is not a domain name (like \"example.com\", without \"@\")"),
+            ));
+        } else if let Some(owner) = owners.insert(domain.clone(), id.to_string()) {
+            problems.push(Problem::new(
+                key,
+                format!("\"{domain}\" is listed by upstream \"{owner}\" too"),
+            ));
+        } else {
+            out.push(domain);
+        }
+    }
+    out
 }

@@ -20,6 +20,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let limits = super::limits::validate_limits(root.limits, problems);
     let store = super::store::validate_store(root.store, base, problems);
     let log = super::log::validate_log(root.log, problems);
+    let chooser = super::chooser::validate_chooser(root.chooser, problems);
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -52,6 +53,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         limits,
         store,
         log,
+        chooser,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,

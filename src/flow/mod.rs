@@ -7,6 +7,7 @@
 //! codes of the authorization endpoint live here.
 
 mod after_login;
+mod chooser;
 mod deliver;
 mod logout;
 mod pending;
@@ -16,6 +17,7 @@ mod start;
 mod upstream_login;
 
 pub use after_login::consent;
+pub use chooser::{EmailLogin, by_email};
 pub use logout::{LogoutOutcome, LogoutParams, end_session, upstream_done};
 pub use request::{AuthorizeParams, may_use};
 pub use start::authorize;
@@ -85,6 +87,13 @@ pub struct Choice {
     pub href: String,
 }
 
+/// The chooser's "continue with your email" form.
+#[derive(Debug)]
+pub struct EmailForm {
+    pub action: String,
+    pub csrf: String,
+}
+
 /// The login form of a `local` upstream.
 #[derive(Debug)]
 pub struct PasswordForm {
@@ -131,6 +140,9 @@ pub enum Outcome {
     Chooser {
         client_name: String,
         upstreams: Vec<Choice>,
+        email: Option<EmailForm>,
+        /// Why the chooser is shown again (an email of an unknown domain).
+        notice: Option<String>,
     },
     PasswordForm(Box<PasswordForm>),
     /// Ask whether `client_name` may have what `scopes` describe.

@@ -34,7 +34,7 @@ pub async fn park_anonymous(
     browser: &str,
     client_ip: Option<IpAddr>,
     now: i64,
-) -> Flow<String> {
+) -> Flow<(String, PendingAuthorization)> {
     let id = secrets::random_token();
     if let Err(full) = app.guards.pending_logins.admit(&id, client_ip, now, now + PENDING_TTL) {
         let (description, limit) = match full {
@@ -56,7 +56,7 @@ pub async fn park_anonymous(
         app.guards.pending_logins.release(&id);
         return Err(e.into());
     }
-    Ok(id)
+    Ok((id, pending))
 }
 
 fn record(

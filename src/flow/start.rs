@@ -2,11 +2,11 @@
 //! fits it, or parked while the person logs in at an upstream (the one asked for, the
 //! only one the client may use, or the one they choose).
 
-use super::request::{Invalid, Validated, usable_upstreams, validate};
+use super::request::{Invalid, Validated, validate};
 use super::requirements::session_fits;
-use super::{AuthorizeParams, Choice, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
+use super::{AuthorizeParams, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
 use crate::store::CompletedLogin;
-use crate::{Inner, routes, sessions};
+use crate::{Inner, sessions};
 use std::net::IpAddr;
 
 /// Validates `params` and decides where the person goes next.
@@ -66,28 +66,6 @@ async fn decide(
     }
     // The upstream is told what the session did not meet (max_age, prompt, acr) and its
     // answer is checked against it when the person comes back.
-    let pid = pending::park_anonymous(app, request, browser, client_ip, now).await?;
-    let usable = usable_upstreams(&app.config, client);
-    let chosen = upstream.or_else(|| (usable.len() == 1).then(|| usable[0].id.clone()));
-    if let Some(chosen) = chosen {
-        return Ok(Outcome::Redirect(routes::login_start(&pid, &chosen)));
-    }
-    if usable.is_empty() {
-        return Ok(Outcome::refuse(
-            &to,
-            ErrorCode::TemporarilyUnavailable,
-            "no identity provider is available to this client",
-        ));
-    }
-    let upstreams = usable
-        .iter()
-        .map(|u| Choice {
-            name: u.name.clone(),
-            href: routes::login_start(&pid, &u.id),
-        })
-        .collect();
-    Ok(Outcome::Chooser {
-        client_name: client.name.clone(),
-        upstreams,
-    })
+    let (pid, pending) = pending::park_anonymous(app, request, browser, client_ip, now).await?;
+    Ok(super::chooser::route(&app.config, client, &pid, &pending, upstream))
 }

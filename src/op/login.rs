@@ -1,11 +1,12 @@
 //! `/login/{pending}/{upstream}`: starts the login at the chosen upstream (GET), and
-//! takes the password form of an upstream that has one (POST).
+//! takes the password form of an upstream that has one (POST). `/login/{pending}` takes
+//! the chooser's email (POST).
 
 use super::client_ip::ClientIp;
 use super::page_input::PageForm;
 use super::render;
 use crate::AppState;
-use crate::flow::{self, PasswordLogin};
+use crate::flow::{self, EmailLogin, PasswordLogin};
 use crate::web::cookies::Cookie;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -31,4 +32,15 @@ pub async fn submit(
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let step = flow::password(&state, &pid, &upstream, form, browser.as_deref(), ip, state.clock.now()).await;
     render::step(&state, step)
+}
+
+pub async fn by_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(pid): Path<String>,
+    PageForm(form): PageForm<EmailLogin>,
+) -> Response {
+    let browser = state.cookies.get(&headers, Cookie::Browser);
+    let outcome = flow::by_email(&state, &pid, form, browser.as_deref(), state.clock.now()).await;
+    render::outcome(&state, outcome)
 }

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::HEALTH_READY, get(health::ready))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::start).post(login::submit))
+        .route(routes::LOGIN_BY_EMAIL, post(login::by_email))
         .route(routes::CALLBACK, get(callback::handler))
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))

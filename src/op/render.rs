@@ -25,16 +25,26 @@ pub fn step(state: &AppState, step: Step) -> Response {
 pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
     match outcome {
         Outcome::Redirect(location) => redirect(&location),
-        Outcome::Chooser { client_name, upstreams } => {
+        Outcome::Chooser {
+            client_name,
+            upstreams,
+            email,
+            notice,
+        } => {
             let upstreams: Vec<_> = upstreams
                 .iter()
                 .map(|u| json!({ "name": u.name, "href": u.href }))
                 .collect();
-            state.pages.page(
-                StatusCode::OK,
-                "chooser",
-                &json!({ "title": "Choose how to sign in", "client_name": client_name, "upstreams": upstreams }),
-            )
+            let email = email.map(|form| json!({ "action": form.action, "csrf": form.csrf }));
+            let page = json!({
+                "title": "Choose how to sign in", "client_name": client_name, "upstreams": upstreams,
+                "email": email, "notice": notice,
+            });
+            // The email form ends at the upstream of the domain, which only the answer
+            // names: a form's redirects are held to form-action too.
+            state
+                .pages
+                .page_with_forms(StatusCode::OK, "chooser", &page, &FormAction::Anywhere)
         }
         Outcome::PasswordForm(form) => {
             let status = match form.refused {

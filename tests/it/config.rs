@@ -88,6 +88,34 @@ fn duplicate_ids_are_refused() {
 }
 
 #[test]
+fn email_domains_acr_maps_and_the_chooser_are_checked() {
+    let text = format!(
+        "{GOOD}domains = [\"corp.example\", \"@bad\", \"nodot\"]\n\
+         acr_map = {{ \"urn:gatehouse:mfa\" = \"mfa\", \"urn:gatehouse:pwd\" = [\"mfa\"], \"empty\" = [] }}\n\
+         [[upstreams]]\nid = \"other\"\nkind = \"local\"\ndomains = [\"CORP.example\"]\nhidden = \"yes\"\n\
+         [chooser]\nask_email = true\nshow = 3\n"
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: upstreams[0].domains[1]: \"@bad\" is not a domain name",
+            "FILE: upstreams[0].domains[2]: \"nodot\" is not a domain name",
+            "FILE: upstreams[0].acr_map.urn:gatehouse:pwd: the upstream value \"mfa\" already stands for \"urn:gatehouse:mfa\"",
+            "FILE: upstreams[0].acr_map.empty: must map a non-empty acr value",
+            "FILE: upstreams[1].hidden:",
+            "FILE: chooser.show:",
+        ],
+    );
+    let taken = format!(
+        "{GOOD}domains = [\"corp.example\"]\n[[upstreams]]\nid = \"other\"\nkind = \"local\"\ndomains = [\"CORP.example\"]\n"
+    );
+    assert_reports(
+        &taken,
+        &["FILE: upstreams[1].domains[0]: \"corp.example\" is listed by upstream \"corp\" too"],
+    );
+}
+
+#[test]
 fn redirect_uris_must_be_absolute_and_without_fragment() {
     let text = GOOD.replace(
         r#"redirect_uris = ["https://app.example.com/callback"]"#,

@@ -168,7 +168,12 @@ async fn a_confidential_client_logs_in_with_pkce_and_consent() {
     assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
     assert_eq!(claims.email_verified(), Some(true));
     assert!(claims.name().is_none(), "profile was not granted, so no name");
-    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|m| m.to_string()).collect();
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
     assert_eq!(amr, ["pwd"], "a local login is a password");
     assert!(tokens.refresh_token().is_none(), "no offline_access, no refresh token");
     let sub = claims.subject().clone();

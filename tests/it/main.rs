@@ -10,6 +10,7 @@ mod discovery;
 mod durability;
 mod error_responses;
 mod federation;
+mod home_realm;
 mod implicit_hybrid;
 mod keys;
 mod limits;
