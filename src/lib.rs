@@ -24,6 +24,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
+pub mod upstream_logout;
 pub mod verified_secrets;
 pub mod web;
 pub mod workers;

@@ -18,6 +18,12 @@ pub const END_SESSION: &str = "/end_session";
 /// Where upstreams send the person back after their own logout.
 pub const UPSTREAM_LOGGED_OUT: &str = "/end_session/upstream";
 pub const CONSENT: &str = "/consent";
+/// `/backchannel/{upstream}`: where an upstream sends its back-channel logout tokens.
+pub const BACKCHANNEL: &str = "/backchannel/{upstream}";
+
+pub fn backchannel(upstream: &str) -> String {
+    format!("/backchannel/{upstream}")
+}
 /// `/login/{pending}/{upstream}`: starts a login at an upstream (and takes the local form).
 pub const LOGIN: &str = "/login/{pending}/{upstream}";
 
@@ -55,6 +61,7 @@ const PATTERNS: &[&str] = &[
     END_SESSION,
     UPSTREAM_LOGGED_OUT,
     CONSENT,
+    BACKCHANNEL,
     LOGIN,
     LOGIN_BY_EMAIL,
     CALLBACK,

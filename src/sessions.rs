@@ -4,7 +4,8 @@
 
 use crate::config::Config;
 use crate::secrets;
-use crate::store::{AuthContext, Session, Store, StoreError};
+use crate::store::{AuthContext, Session, Store, StoreError, UpstreamSessionEntry};
+use crate::upstream::{LoggedOut, UpstreamSession};
 use serde::{Deserialize, Serialize};
 
 /// The live session behind the session cookie `cookie`.
@@ -16,14 +17,16 @@ pub async fn find(store: &Store, cookie: Option<&str>, now: i64) -> Result<Optio
     Ok(session.filter(|s| secrets::equal(&s.secret_hash, &secrets::hash(secret))))
 }
 
-/// Starts a browser session of a person who authenticated as `auth` says; returns the
-/// cookie value and the session.
+/// Starts a browser session of a person who authenticated as `auth` says, in the
+/// upstream's session `from` (when it has one to end); returns the cookie value and the
+/// session.
 pub async fn start(
     store: &Store,
     config: &Config,
     sub: &str,
     upstream: &str,
     auth: AuthContext,
+    from: Option<UpstreamSession>,
     now: i64,
 ) -> Result<(String, Session), StoreError> {
     let secret = secrets::random_token();
@@ -36,10 +39,32 @@ pub async fn start(
             session_started_at: Some(now),
             ..auth
         },
+        upstream_subject: from.as_ref().map(|f| f.subject.clone()),
+        upstream_sid: from.as_ref().and_then(|f| f.sid.clone()),
         clients: Vec::new(),
     };
-    let expires = now + config.tokens.session_ttl.as_secs_i64();
-    store.sessions.put(&session.sid, &session, Some(expires)).await?;
+    let expires = Some(now + config.tokens.session_ttl.as_secs_i64());
+    let mut write = store.write(now);
+    store.sessions.stage_put(&mut write, &session.sid, &session, expires)?;
+    let entry = UpstreamSessionEntry {
+        sid: session.sid.clone(),
+    };
+    let prefixes = [
+        session
+            .upstream_subject
+            .as_ref()
+            .map(|s| UpstreamSessionEntry::by_subject(upstream, s)),
+        session
+            .upstream_sid
+            .as_ref()
+            .map(|s| UpstreamSessionEntry::by_sid(upstream, s)),
+    ];
+    for prefix in prefixes.into_iter().flatten() {
+        let key = format!("{prefix}{}", session.sid);
+        store.upstream_sessions.stage_put(&mut write, &key, &entry, expires)?;
+    }
+    // The write checks nothing, so it cannot meet a conflict.
+    let _ = store.commit(write).await?;
     Ok((format!("{}.{secret}", session.sid), session))
 }
 
@@ -114,4 +139,29 @@ pub async fn end(store: &Store, config: &Config, sid: &str, now: i64) -> Result<
         crate::tokens::revoke_family(store, config, &family, now).await?;
     }
     Ok(Some(session))
+}
+
+/// The live sessions that came from what the upstream's logout token names.
+pub async fn from_upstream(
+    store: &Store,
+    upstream: &str,
+    logged_out: &LoggedOut,
+    now: i64,
+) -> Result<Vec<Session>, StoreError> {
+    let (prefix, subject) = match logged_out {
+        LoggedOut::Subject(subject) => (UpstreamSessionEntry::by_subject(upstream, subject), Some(subject)),
+        LoggedOut::Session { sid, subject } => (UpstreamSessionEntry::by_sid(upstream, sid), subject.as_ref()),
+    };
+    let mut sessions = Vec::new();
+    for (_, entry) in store.upstream_sessions.entries_with_prefix(&prefix, now).await? {
+        let Some(session) = store.sessions.get(&entry.sid, now).await? else {
+            continue;
+        };
+        // A token naming a session and a subject must name the session's subject.
+        let same_person = subject.is_none_or(|s| session.upstream_subject.as_ref() == Some(s));
+        if session.upstream == upstream && same_person {
+            sessions.push(session);
+        }
+    }
+    Ok(sessions)
 }

@@ -210,6 +210,7 @@ pub async fn password(
                 acr: None,
                 amr: vec!["pwd".into()],
             },
+            session: None,
         };
         complete(app, pending, upstream_id, person, browser.unwrap_or_default(), now).await
     };
@@ -287,7 +288,8 @@ async fn complete(
         )
     })?;
     let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
-    let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, auth, now).await?;
+    let (cookie, session) =
+        sessions::start(&app.store, &app.config, &sub, upstream_id, auth, person.session, now).await?;
     app.telemetry.login_succeeded(upstream_id, &pending.request.client_id);
     let done = CompletedLogin {
         sub: session.sub,

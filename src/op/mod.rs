@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod authorize;
+mod backchannel;
 mod callback;
 mod client_auth;
 mod client_ip;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
         .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))
+        .route(routes::BACKCHANNEL, post(backchannel::handler))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::REVOKE, post(revoke::handler))
         .route(routes::INTROSPECT, post(introspect::handler))

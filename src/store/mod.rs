@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 12] = [
+pub(crate) const TABLES: [&str; 14] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -42,6 +42,8 @@ pub(crate) const TABLES: [&str; 12] = [
     "revoked-tokens",
     "pending-logouts",
     "key-rotations",
+    "upstream-sessions",
+    "seen-logout-tokens",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -178,6 +180,8 @@ pub struct Store {
     pub revoked_tokens: Table<RevokedToken>,
     pub pending_logouts: Table<PendingLogout>,
     pub key_rotations: Table<KeyRotation>,
+    pub upstream_sessions: Table<UpstreamSessionEntry>,
+    pub seen_logout_tokens: Table<SeenLogoutToken>,
 }
 
 impl Store {
@@ -255,6 +259,8 @@ impl Store {
             revoked_tokens: Table::new(TABLES[9], backend.clone()),
             pending_logouts: Table::new(TABLES[10], backend.clone()),
             key_rotations: Table::new(TABLES[11], backend.clone()),
+            upstream_sessions: Table::new(TABLES[12], backend.clone()),
+            seen_logout_tokens: Table::new(TABLES[13], backend.clone()),
             backend,
         }
     }

@@ -86,9 +86,47 @@ pub struct Session {
     pub upstream: String,
     #[serde(flatten)]
     pub auth: AuthContext,
+    /// The upstream's session this one came from, as its logout tokens name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_sid: Option<String>,
     /// The clients that received a code in this session (told of its end).
     #[serde(default)]
     pub clients: Vec<String>,
+}
+
+/// Finds the sessions that came from one upstream session, or from one person at an
+/// upstream, when its logout token names them: an entry per session under each of
+/// [`UpstreamSessionEntry::by_sid`] and [`UpstreamSessionEntry::by_subject`], expiring
+/// with the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpstreamSessionEntry {
+    /// Gatehouse's session.
+    pub sid: String,
+}
+
+impl UpstreamSessionEntry {
+    /// The key prefix of the sessions of the upstream session `upstream_sid`.
+    pub fn by_sid(upstream: &str, upstream_sid: &str) -> String {
+        format!(
+            "sid:{}:{upstream}:{}:{upstream_sid}:",
+            upstream.len(),
+            upstream_sid.len()
+        )
+    }
+
+    /// The key prefix of the sessions of `subject` at `upstream`.
+    pub fn by_subject(upstream: &str, subject: &str) -> String {
+        format!("sub:{}:{upstream}:{}:{subject}:", upstream.len(), subject.len())
+    }
+}
+
+/// A logout token that has been taken, keyed `{upstream length}:{upstream}:{jti}`: a
+/// second one with the same `jti` is a replay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeenLogoutToken {
+    pub received_at: i64,
 }
 
 /// A validated authorization request, as the relying party sent it.

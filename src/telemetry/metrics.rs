@@ -95,6 +95,7 @@ pub(super) struct Inner {
     pub logins_started: Family<UpstreamLabels, Counter>,
     pub logins_completed: Family<UpstreamLabels, Counter>,
     pub logins_failed: Family<FailedLoginLabels, Counter>,
+    pub upstream_logouts: Family<UpstreamLabels, Counter>,
     upstream_calls: Family<UpstreamCallLabels, Counter>,
     upstream_seconds: Histograms<UpstreamEndpointLabels>,
     pub refresh_reuse: Counter,
@@ -120,6 +121,7 @@ impl Telemetry {
             logins_started: Family::default(),
             logins_completed: Family::default(),
             logins_failed: Family::default(),
+            upstream_logouts: Family::default(),
             upstream_calls: Family::default(),
             upstream_seconds: Family::new_with_constructor(latency_histogram),
             refresh_reuse: Counter::default(),
@@ -165,6 +167,11 @@ impl Telemetry {
             "logins_failed",
             "Logins at an upstream that ended without a person, by reason",
             inner.logins_failed.clone(),
+        );
+        r.register(
+            "upstream_logouts",
+            "Logout tokens taken from an upstream (back-channel logout)",
+            inner.upstream_logouts.clone(),
         );
         r.register(
             "upstream_requests",

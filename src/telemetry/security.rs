@@ -73,6 +73,15 @@ impl Telemetry {
         );
     }
 
+    /// An upstream's logout token was taken and ended `sessions` sessions.
+    pub fn upstream_logout(&self, upstream: &str, sessions: usize) {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_string(),
+        };
+        self.0.upstream_logouts.get_or_create(&labels).inc();
+        tracing::info!(target: "gatehouse::security", event = "upstream_logout", request_id = current_request_id(), upstream, sessions, "an upstream ended its session");
+    }
+
     /// An admin API call: its method and route pattern, and whether the token was right.
     pub fn admin_call(&self, method: &str, route: &'static str, allowed: bool) {
         let outcome = if allowed { "allowed" } else { "refused" };

@@ -3,7 +3,7 @@
 //! upstream enum, dispatching to each kind. A kind is a folder with a type implementing
 //! [`Kind`]; adding one is that folder and one line in the list.
 
-use super::{Begin, LoginOptions, Person, Return, UpstreamError};
+use super::{Begin, LoginOptions, LogoutNotice, Person, Return, UpstreamError};
 use crate::config::Problem;
 use serde_json::Value as Json;
 use std::path::Path;
@@ -66,6 +66,19 @@ pub trait Kind: Sized {
     /// blocking pool.
     fn check_password(&self, _username: &str, _password: &str) -> Option<Json> {
         None
+    }
+
+    /// What the upstream's logout token `token` names, if it is valid (Back-Channel
+    /// Logout 1.0 §2.6); whether its `jti` was seen before is the caller's to check.
+    async fn verify_logout_token(
+        &self,
+        _http: &crate::upstream::UpstreamHttp,
+        _token: &str,
+        _now: i64,
+    ) -> Result<LogoutNotice, UpstreamError> {
+        Err(UpstreamError::Denied(
+            "this upstream does not send logout tokens".into(),
+        ))
     }
 
     /// Where to send the person to log out at the upstream too, coming back to
@@ -155,6 +168,11 @@ macro_rules! upstream_kinds {
             pub fn check_password(&self, username: &str, password: &str) -> Option<serde_json::Value> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.check_password(username, password)),+ }
+            }
+
+            pub async fn verify_logout_token(&self, http: &crate::upstream::UpstreamHttp, token: &str, now: i64) -> Result<$crate::upstream::LogoutNotice, UpstreamError> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.verify_logout_token(http, token, now).await),+ }
             }
 
             pub async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, back: &str, state: &str) -> Option<String> {

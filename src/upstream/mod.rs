@@ -84,11 +84,39 @@ pub struct Authentication {
     pub amr: Vec<String>,
 }
 
-/// The person an upstream logged in: the document the mapping reads, and how they
-/// authenticated.
+/// The person an upstream logged in: the document the mapping reads, how they
+/// authenticated, and the upstream session it was (for upstreams that can end it).
 pub struct Person {
     pub document: Json,
     pub authentication: Authentication,
+    pub session: Option<UpstreamSession>,
+}
+
+/// An upstream's session as its logout tokens name it: the subject (its ID token's
+/// `sub`) and its session id (`sid`), if it sent one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSession {
+    pub subject: String,
+    pub sid: Option<String>,
+}
+
+/// What a verified logout token from an upstream names (Back-Channel Logout 1.0 §2.4):
+/// a subject, a session, or both; and its `jti`, remembered until `remember_until` so
+/// that it works once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutNotice {
+    pub session: LoggedOut,
+    pub jti: String,
+    pub remember_until: i64,
+}
+
+/// Which of the upstream's sessions ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedOut {
+    /// Every session of this subject.
+    Subject(String),
+    /// This session (of this subject, when the token names one).
+    Session { sid: String, subject: Option<String> },
 }
 
 /// The person back from the upstream, and what was kept for them since the start.

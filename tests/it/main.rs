@@ -29,5 +29,6 @@ mod quickstart;
 mod replicas;
 mod store_conformance;
 mod token_lifecycle;
+mod upstream_logout;
 mod upstream_oauth2;
 mod upstream_oidc;

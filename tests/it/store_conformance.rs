@@ -65,6 +65,8 @@ fn session(sid: &str) -> Session {
         sub: "sub-1".into(),
         upstream: "corp".into(),
         auth: auth_context(),
+        upstream_subject: Some("upstream-user".into()),
+        upstream_sid: None,
         clients: Vec::new(),
     }
 }

@@ -78,6 +78,7 @@ impl Kind for OAuth2Provider {
                 auth_time: Some(back.now),
                 ..Authentication::default()
             },
+            session: None,
         })
     }
 }

@@ -3,12 +3,16 @@
 //! the strict validation of what comes back.
 
 mod acr_map;
+mod logout_token;
 mod settings;
 
 pub use acr_map::AcrMap;
 pub use settings::OidcSettings;
 
-use super::{Authentication, Begin, Capabilities, Kind, LoginOptions, Person, Return, UpstreamAuthMethod, UpstreamError};
+use super::{
+    Authentication, Begin, Capabilities, Kind, LoginOptions, LogoutNotice, Person, Return, UpstreamAuthMethod,
+    UpstreamError, UpstreamSession,
+};
 use crate::config::Problem;
 use base64::Engine;
 use openidconnect::core::{
@@ -44,10 +48,11 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
 ];
 
 /// What discovery says beyond OpenID Connect Discovery 1.0: the RP-Initiated Logout
-/// endpoint.
+/// endpoint, and whether it sends back-channel logout tokens.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct LogoutMetadata {
     end_session_endpoint: Option<String>,
+    backchannel_logout_supported: Option<bool>,
 }
 
 impl openidconnect::AdditionalProviderMetadata for LogoutMetadata {}
@@ -84,6 +89,9 @@ pub struct OidcProvider {
     settings: OidcSettings,
     redirect_uri: String,
     metadata: RwLock<Option<Metadata>>,
+    /// When a logout token last made Gatehouse fetch the JWKS: anyone can send one, so
+    /// they may not make it fetch more often than once a minute.
+    logout_jwks_fetched_at: std::sync::atomic::AtomicI64,
 }
 
 impl Kind for OidcProvider {
@@ -99,6 +107,7 @@ impl Kind for OidcProvider {
             settings: settings.clone(),
             redirect_uri: super::callback_uri(issuer, id),
             metadata: RwLock::new(None),
+            logout_jwks_fetched_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -142,6 +151,39 @@ impl Kind for OidcProvider {
             .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
             .append_pair("state", state);
         Some(url.to_string())
+    }
+
+    /// A logout token from the upstream, checked against its JWKS (fetched once more for
+    /// a key it started using since).
+    async fn verify_logout_token(
+        &self,
+        http: &crate::upstream::UpstreamHttp,
+        token: &str,
+        now: i64,
+    ) -> Result<LogoutNotice, UpstreamError> {
+        let metadata = self.metadata(http).await?;
+        let (issuer, client_id) = (metadata.issuer().as_str(), self.settings.client_id.as_str());
+        let refused = |refused| match refused {
+            logout_token::Refused::NoMatchingKey => {
+                UpstreamError::Invalid("no key of the upstream's JWKS signed the logout token".into())
+            }
+            logout_token::Refused::Invalid(why) => UpstreamError::Invalid(why),
+        };
+        let fetched_at = &self.logout_jwks_fetched_at;
+        let may_fetch = |now: i64| {
+            let last = fetched_at.load(std::sync::atomic::Ordering::Relaxed);
+            now.saturating_sub(last) >= 60
+                && fetched_at
+                    .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+                    .is_ok()
+        };
+        match logout_token::verify(token, metadata.jwks(), issuer, client_id, now) {
+            Err(logout_token::Refused::NoMatchingKey) if may_fetch(now) => {
+                let refreshed = self.refresh_jwks(http, &metadata).await?;
+                logout_token::verify(token, refreshed.jwks(), issuer, client_id, now).map_err(refused)
+            }
+            verified => verified.map_err(refused),
+        }
     }
 
     /// The authorization request to send the person to, with state, nonce and PKCE S256.
@@ -246,11 +288,7 @@ impl Kind for OidcProvider {
             Ok(subject) => subject,
             // A key the upstream started using since discovery: fetch the JWKS once more.
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-                let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &http.to(&self.id, "jwks"))
-                    .await
-                    .map_err(|e| UpstreamError::Unavailable(format!("the JWKS cannot be fetched: {e}")))?;
-                let refreshed = metadata.clone().set_jwks(jwks);
-                *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(refreshed.clone());
+                let refreshed = self.refresh_jwks(http, &metadata).await?;
                 let client = self.client(refreshed)?;
                 let verifier = self.verifier(&client, now);
                 id_token
@@ -263,6 +301,10 @@ impl Kind for OidcProvider {
         // The signature is verified: read the claims as sent, custom and nested ones included.
         let mut document =
             jwt_payload(&id_token.to_string()).ok_or_else(|| invalid("the ID token payload is not JSON".into()))?;
+        let session = UpstreamSession {
+            sid: document.get("sid").and_then(Json::as_str).map(String::from),
+            subject: subject.clone(),
+        };
         if self.settings.userinfo
             && let Some(endpoint) = metadata.userinfo_endpoint()
         {
@@ -282,6 +324,7 @@ impl Kind for OidcProvider {
         Ok(Person {
             document: Json::Object(document),
             authentication,
+            session: Some(session),
         })
     }
 }
@@ -294,9 +337,20 @@ impl OidcProvider {
         let metadata = Metadata::discover_async(issuer, &http.to(&self.id, "discovery"))
             .await
             .map_err(|e| UpstreamError::Unavailable(format!("discovery failed: {e}")))?;
+        let backchannel = metadata.additional_metadata().backchannel_logout_supported == Some(true);
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata);
-        tracing::info!(upstream = %self.id, "upstream discovered");
+        tracing::info!(upstream = %self.id, backchannel_logout_supported = backchannel, "upstream discovered");
         Ok(())
+    }
+
+    /// Fetches the upstream's JWKS again and keeps it with the rest of its metadata.
+    async fn refresh_jwks(&self, http: &crate::upstream::UpstreamHttp, metadata: &Metadata) -> Result<Metadata, UpstreamError> {
+        let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &http.to(&self.id, "jwks"))
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("the JWKS cannot be fetched: {e}")))?;
+        let refreshed = metadata.clone().set_jwks(jwks);
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(refreshed.clone());
+        Ok(refreshed)
     }
 
     async fn metadata(&self, http: &crate::upstream::UpstreamHttp) -> Result<Metadata, UpstreamError> {

@@ -20,9 +20,15 @@ department = { from = "person.department" }
 locality = "{{person.city}}"
 "#;
 
+/// Gatehouse in front of `upstream`, whose table gets the `extra` lines.
 pub async fn start(dir: &std::path::Path, upstream: &MockOp, extra: &str) -> TestServer {
+    start_with(dir, upstream, extra, TestClient::confidential("app", "s3cret")).await
+}
+
+/// [`start`], with the client `app` made from `app`.
+pub async fn start_with(dir: &std::path::Path, upstream: &MockOp, extra: &str, app: TestClient) -> TestServer {
     std::fs::write(dir.join("corp.toml"), MAPPING).unwrap();
-    let app = TestClient::confidential("app", "s3cret")
+    let app = app
         .no_consent()
         .with("name", "\"The App\"")
         .with("post_logout_redirect_uris", &format!("[\"{AFTER_LOGOUT}\"]"));

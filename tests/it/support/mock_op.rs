@@ -101,6 +101,8 @@ pub struct MockState {
     pub acr: Mutex<Option<String>>,
     /// The `amr` of the ID token, if any.
     pub amr: Mutex<Option<Value>>,
+    /// The `sid` of the ID token: the person's session at the mock, if it says.
+    pub session_id: Mutex<Option<String>>,
     issued: Mutex<HashMap<String, Issued>>,
 }
 
@@ -125,6 +127,7 @@ impl MockOp {
             authenticated_at: Mutex::new(None),
             acr: Mutex::new(None),
             amr: Mutex::new(None),
+            session_id: Mutex::new(None),
             logout_requests: Mutex::new(Vec::new()),
             person_api: Mutex::new((StatusCode::OK, "{}".into())),
             issued: Mutex::new(HashMap::new()),
@@ -175,6 +178,32 @@ impl MockOp {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+
+    /// A logout token with `claims` over the usual ones (iss, aud, iat, exp, jti, the
+    /// event), signed with the mock's key, or a key of nobody's when `forged`. A claim set
+    /// to null is left out.
+    pub fn logout_token(&self, claims: Value, forged: bool) -> String {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let mut token = json!({
+            "iss": self.state.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+            "jti": format!("jti-{}", rand::random::<u64>()),
+            "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+        });
+        let fields = token.as_object_mut().unwrap();
+        for (name, value) in claims.as_object().unwrap() {
+            if value.is_null() {
+                fields.remove(name);
+            } else {
+                fields.insert(name.clone(), value.clone());
+            }
+        }
+        let how = if forged {
+            Misbehaviour::BadSignature
+        } else {
+            Misbehaviour::None
+        };
+        sign_typed(&self.state, &token, how, "logout+jwt")
     }
 
     pub fn last_authorize_request(&self) -> HashMap<String, String> {
@@ -299,6 +328,9 @@ async fn token(
     if let Some(amr) = state.amr.lock().unwrap().clone() {
         fields.insert("amr".into(), amr);
     }
+    if let Some(sid) = state.session_id.lock().unwrap().clone() {
+        fields.insert("sid".into(), json!(sid));
+    }
     match misbehaviour {
         Misbehaviour::WrongIss => drop(fields.insert("iss".into(), json!("https://other.example"))),
         Misbehaviour::WrongAud => drop(fields.insert("aud".into(), json!("someone-else"))),
@@ -335,9 +367,14 @@ fn authenticate(state: &MockState, query: &HashMap<String, String>, misbehaviour
 }
 
 fn sign(state: &MockState, claims: &Value, misbehaviour: Misbehaviour) -> String {
+    sign_typed(state, claims, misbehaviour, "JWT")
+}
+
+fn sign_typed(state: &MockState, claims: &Value, misbehaviour: Misbehaviour, typ: &str) -> String {
     let key = state.key.lock().unwrap();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());
+    header.typ = Some(typ.to_string());
     match misbehaviour {
         Misbehaviour::AlgNone => {
             let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT", "kid": key.kid }).to_string());
