@@ -34,6 +34,7 @@ const GH = `http://127.0.0.1:${GH_PORT}`;
 const RP = `http://127.0.0.1:${RP_PORT}`;
 const REDIRECT = `${RP}/cb`;
 const AFTER_LOGOUT = `${RP}/bye`;
+const APP_BACKCHANNEL = `${RP}/backchannel`;
 
 // ---- the upstream: node-oidc-provider ------------------------------------------------
 const people = {
@@ -45,6 +46,9 @@ const provider = new Provider(UPSTREAM, {
     client_secret: 'upstream-secret-for-interop',
     redirect_uris: [`${GH}/callback/corp`],
     post_logout_redirect_uris: [`${GH}/end_session/upstream`],
+    // The upstream tells Gatehouse when the person logs out there, naming its session.
+    backchannel_logout_uri: `${GH}/backchannel/corp`,
+    backchannel_logout_session_required: true,
   }],
   cookies: { keys: ['interop-cookie-key-0123456789'] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'person'] },
@@ -60,7 +64,10 @@ const provider = new Provider(UPSTREAM, {
       },
     };
   },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
+  // Its calls out (the back-channel logout to Gatehouse) would refuse loopback addresses,
+  // where everything in this suite listens: leave its SSRF guard out of them.
+  fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
 });
 const upstreamServer = createServer(provider.callback());
 await new Promise((ok) => upstreamServer.listen(UP_PORT, '127.0.0.1', ok));
@@ -86,6 +93,7 @@ name = "Interop App"
 secret = "interop-secret"
 redirect_uris = ["${REDIRECT}"]
 post_logout_redirect_uris = ["${AFTER_LOGOUT}"]
+backchannel_logout_uri = "${APP_BACKCHANNEL}"
 
 [[clients]]
 id = "interop-hybrid"
@@ -167,6 +175,10 @@ const context = await browser.newContext();
 const page = await context.newPage();
 let landed = null;
 let landedForm = null;
+// The logout tokens Gatehouse POSTed to the application's back-channel logout endpoint.
+const appLogoutTokens = [];
+// How often the person typed their password at the upstream.
+let upstreamLogins = 0;
 // The application's pages: a tiny server that notes where Chromium arrived, and what it
 // POSTed there (form_post).
 const appServer = createServer((request, response) => {
@@ -178,6 +190,11 @@ const appServer = createServer((request, response) => {
   let body = '';
   request.on('data', (chunk) => { body += chunk; });
   request.on('end', () => {
+    if (request.url === '/backchannel') {
+      appLogoutTokens.push(new URLSearchParams(body).get('logout_token'));
+      response.writeHead(200).end();
+      return;
+    }
     landedForm = request.method === 'POST' ? body : null;
     landed = `${RP}${request.url}`;
     response.writeHead(200, { 'content-type': 'text/html' });
@@ -230,6 +247,7 @@ async function personClicksThrough(p) {
     await shot('chooser');
     await p.click('text=Continue with Corporate SSO');
   } else if (url.startsWith(UPSTREAM) && await p.locator('input[name="login"]').count()) {
+    upstreamLogins += 1;
     await p.fill('input[name="login"]', 'grace');
     await p.fill('input[name="password"]', 'any password');
     await p.click('button[type="submit"]');
@@ -243,7 +261,7 @@ async function personClicksThrough(p) {
   }
 }
 
-async function login(config, { scope = 'openid profile email address offline_access', extra = {} } = {}) {
+async function login(config, { scope = 'openid profile email address offline_access', extra = {}, maxAge } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -253,9 +271,12 @@ async function login(config, { scope = 'openid profile email address offline_acc
   });
   const back = await visit(url.href, personClicksThrough);
   return client.authorizationCodeGrant(config, back, {
-    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true, maxAge,
   });
 }
+
+/** The claims of a JWT, unverified (for a token whose signature is checked elsewhere). */
+const jwtClaims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 
 // ---- the cases ---------------------------------------------------------------------------
 const results = [];
@@ -386,6 +407,19 @@ try {
     tokens = { ...tokens, id_token: refreshed.id_token };
   });
 
+  await test('max_age goes upstream, which authenticates again; its auth_time is what the app gets', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const logins = upstreamLogins;
+    const fresh = await login(confidential, { scope: 'openid', extra: { max_age: '0' }, maxAge: 0 });
+    equal(upstreamLogins, logins + 1, 'the person typed their password at the upstream again');
+    const authTime = fresh.claims().auth_time;
+    if (!(authTime >= before)) throw new Error(`auth_time ${authTime} is older than the request (${before})`);
+    // From the new session, without max_age: no login anywhere, the same auth_time.
+    const again = await login(publicRp, { scope: 'openid' });
+    equal([upstreamLogins, again.claims().auth_time], [logins + 1, authTime], 'answered from the session');
+    tokens = { ...tokens, id_token: fresh.id_token };
+  });
+
   await test('the login page of a local upstream', async () => {
     await page.goto(`${GH}/authorize?client_id=interop-confidential&response_type=code&scope=openid&redirect_uri=${REDIRECT}&upstream=staff&prompt=login`);
     await page.waitForSelector('input[name="username"]');
@@ -404,6 +438,26 @@ try {
     const silent = client.buildAuthorizationUrl(confidential, { redirect_uri: REDIRECT, scope: 'openid', prompt: 'none', state: 's' });
     const answer = await visit(silent.href);
     equal(answer.searchParams.get('error'), 'login_required', 'prompt=none after logout');
+  });
+
+  await test('logging out at the upstream ends the session at Gatehouse by back-channel logout', async () => {
+    // The upstream's session is still there: this login needs no password.
+    const fresh = await login(confidential, { scope: 'openid offline_access' });
+    const told = appLogoutTokens.length;
+    await page.goto(`${UPSTREAM}/session/end`);
+    await page.click('button[name="logout"]');
+    await page.waitForLoadState();
+    // node-oidc-provider waits for Gatehouse's 200; Gatehouse then tells the application,
+    // once for each of its sessions that came from the upstream's (older ones too).
+    const aboutThisSession = () => appLogoutTokens.slice(told).map(jwtClaims).find((c) => c.sid === fresh.claims().sid);
+    for (let i = 0; i < 100 && !aboutThisSession(); i += 1) await new Promise((ok) => setTimeout(ok, 100));
+    const claims = aboutThisSession();
+    if (!claims) throw new Error('the application was not told of its session');
+    equal([claims.iss, claims.aud, claims.sub], [GH, 'interop-confidential', fresh.claims().sub], 'logout token');
+    const silent = client.buildAuthorizationUrl(confidential, { redirect_uri: REDIRECT, scope: 'openid', prompt: 'none', state: 's' });
+    const answer = await visit(silent.href);
+    equal(answer.searchParams.get('error'), 'login_required', 'prompt=none after the upstream logout');
+    await fails(client.refreshTokenGrant(confidential, fresh.refresh_token), 'refresh after the upstream logout');
   });
 } catch (e) {
   results.push(false);
