@@ -44,6 +44,26 @@ pub async fn link(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> R
     Ok(sub)
 }
 
+/// Replaces the account's claims with what its upstream says now (a refresh there).
+pub async fn renew_claims(
+    store: &Store,
+    sub: &str,
+    claims: serde_json::Map<String, serde_json::Value>,
+    now: i64,
+) -> Result<(), StoreError> {
+    store
+        .accounts
+        .update(sub, now, |account| {
+            account.map(|mut account| {
+                account.claims = claims.clone();
+                account.updated_at = now;
+                (account, None)
+            })
+        })
+        .await?;
+    Ok(())
+}
+
 /// Whether the person must be asked before `request`'s claims go to `client`.
 pub async fn needs_consent(
     store: &Store,

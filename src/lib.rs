@@ -25,6 +25,7 @@ pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
 pub mod upstream_logout;
+pub mod upstream_refresh;
 pub mod verified_secrets;
 pub mod web;
 pub mod workers;

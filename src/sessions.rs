@@ -131,6 +131,8 @@ pub async fn end(store: &Store, config: &Config, sid: &str, now: i64) -> Result<
     let Some(session) = store.sessions.take(sid, now).await? else {
         return Ok(None);
     };
+    // The upstream's refresh token goes with the session.
+    store.upstream_grants.take(sid, now).await?;
     for (family, _) in store
         .refresh_families
         .entries_with_prefix(&format!("{sid}:"), now)

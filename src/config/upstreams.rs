@@ -4,11 +4,19 @@
 
 use super::raw::{RawUpstream, decode};
 use super::{Problem, Upstream};
+use crate::upstream::oidc::RefreshPolicy;
 use crate::upstream::{KINDS, Settings};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &mut Vec<Problem>) -> Vec<Upstream> {
+/// The upstreams; `can_seal` says whether `[store]` has a key-encryption key, without
+/// which no upstream's refresh token may be kept.
+pub fn validate_upstreams(
+    upstreams: Vec<toml::Value>,
+    base: &Path,
+    can_seal: bool,
+    problems: &mut Vec<Problem>,
+) -> Vec<Upstream> {
     let mut seen = HashSet::new();
     let mut domain_owners = HashMap::new();
     let mut out = Vec::new();
@@ -56,6 +64,15 @@ pub fn validate_upstreams(upstreams: Vec<toml::Value>, base: &Path, problems: &m
             ));
         }
         let settings = Settings::decode(&raw.kind, toml::Value::Table(table), &at, base, problems);
+        if let Some(Settings::Oidc(oidc)) = &settings
+            && oidc.refresh != RefreshPolicy::Never
+            && !can_seal
+        {
+            problems.push(Problem::new(
+                format!("{at}.refresh"),
+                "keeps the upstream's refresh tokens, which needs store.key_encryption_key to encrypt them",
+            ));
+        }
         if let (Some(settings), true) = (settings, problems.len() == start) {
             out.push(Upstream {
                 name: raw.name.unwrap_or_else(|| raw.id.clone()),

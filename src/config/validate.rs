@@ -22,7 +22,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let log = super::log::validate_log(root.log, problems);
     let chooser = super::chooser::validate_chooser(root.chooser, problems);
     let scopes = validate_scopes(root.scopes, problems);
-    let upstreams = validate_upstreams(root.upstreams, base, problems);
+    let upstreams = validate_upstreams(root.upstreams, base, store.key_encryption_key.is_some(), problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
     let known = Known {
         upstreams: &upstream_ids,

@@ -288,8 +288,17 @@ async fn complete(
         )
     })?;
     let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
-    let (cookie, session) =
-        sessions::start(&app.store, &app.config, &sub, upstream_id, auth, person.session, now).await?;
+    let mut from = person.session;
+    let upstream_refresh_token = from.as_mut().and_then(|s| s.refresh_token.take());
+    let subject = from.as_ref().map(|s| s.subject.clone()).unwrap_or_default();
+    let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, auth, from, now).await?;
+    if let Some(token) = upstream_refresh_token {
+        let sealing = &app.keys.policy().sealing;
+        let grant = (upstream_id, subject.as_str(), sub.as_str());
+        crate::upstream_refresh::keep(&app.store, &app.config, sealing, &session.sid, grant, &token, now)
+            .await
+            .map_err(|e| Outcome::Failed(e.to_string()))?;
+    }
     app.telemetry.login_succeeded(upstream_id, &pending.request.client_id);
     let done = CompletedLogin {
         sub: session.sub,

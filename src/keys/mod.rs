@@ -11,6 +11,8 @@ mod jws;
 mod ring;
 mod rotation;
 mod sealing;
+
+pub use sealing::Sealing;
 mod signer;
 
 pub use jwk::JwkSet;

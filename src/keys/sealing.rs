@@ -1,6 +1,6 @@
-//! Private signing keys encrypted at rest (AES-256-GCM, aws-lc-rs) under the
-//! key-encryption key of `[store]`, so that a copy of a shared database (a backup, a
-//! replica, a dump) does not hold a usable signing key.
+//! Private signing keys (and upstreams' refresh tokens) encrypted at rest (AES-256-GCM,
+//! aws-lc-rs) under the key-encryption key of `[store]`, so that a copy of a shared
+//! database (a backup, a replica, a dump) does not hold a usable signing key.
 //!
 //! A sealed key names its key-encryption key by a hash, so that keys sealed under an
 //! earlier one (listed in `previous_key_encryption_keys`) still open while
@@ -55,28 +55,38 @@ impl Sealing {
     /// Seals the record's private key under the current key-encryption key (when there
     /// is one) and clears the plain copy. A sealed record is sealed anew.
     pub fn seal(&self, record: &mut SigningKeyRecord) -> Result<(), KeyError> {
-        let Some(kek) = &self.current else {
+        if self.current.is_none() {
             return Ok(());
-        };
+        }
         let pem = self.open(record)?;
+        record.sealed_private_key = Some(self.seal_secret(&record.kid, &pem)?);
+        record.private_key_pem = Secret::default();
+        Ok(())
+    }
+
+    /// `secret` sealed under the current key-encryption key, bound to `aad` (what it
+    /// belongs to, which opening it must name again).
+    pub fn seal_secret(&self, aad: &str, secret: &Secret) -> Result<SealedKey, KeyError> {
+        let kek = self
+            .current
+            .as_ref()
+            .ok_or_else(|| failed(aad, "there is no store.key_encryption_key to seal with"))?;
         let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|e| failed(&record.kid, e))?;
-        let mut data = pem.0.into_bytes();
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|e| failed(aad, e))?;
+        let mut data = secret.0.clone().into_bytes();
         kek.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(record.kid.as_bytes()),
+                Aad::from(aad.as_bytes()),
                 &mut data,
             )
-            .map_err(|e| failed(&record.kid, e))?;
+            .map_err(|e| failed(aad, e))?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&data);
-        record.sealed_private_key = Some(SealedKey {
+        Ok(SealedKey {
             kek_id: kek.id.clone(),
             sealed: URL_SAFE_NO_PAD.encode(sealed),
-        });
-        record.private_key_pem = Secret::default();
-        Ok(())
+        })
     }
 
     /// Whether there is a key-encryption key to seal with.
@@ -96,42 +106,40 @@ impl Sealing {
 
     /// The record's private key as PKCS#8 PEM, opened when it is sealed.
     pub fn open(&self, record: &SigningKeyRecord) -> Result<Secret, KeyError> {
-        let Some(sealed) = &record.sealed_private_key else {
-            return Ok(record.private_key_pem.clone());
-        };
+        match &record.sealed_private_key {
+            Some(sealed) => self.open_secret(&record.kid, sealed),
+            None => Ok(record.private_key_pem.clone()),
+        }
+    }
+
+    /// What [`Sealing::seal_secret`] sealed for `aad`.
+    pub fn open_secret(&self, aad: &str, sealed: &SealedKey) -> Result<Secret, KeyError> {
         let kek = self
             .current
             .iter()
             .chain(&self.previous)
             .find(|kek| kek.id == sealed.kek_id)
             .ok_or_else(|| KeyError::Crypto {
-                kid: record.kid.clone(),
+                kid: aad.to_string(),
                 detail: format!(
                     "sealed under a key-encryption key this config does not have (id {}): set \
                      store.key_encryption_key, or list the earlier one in store.previous_key_encryption_keys",
                     sealed.kek_id
                 ),
             })?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(&sealed.sealed)
-            .map_err(|e| failed(&record.kid, e))?;
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed.sealed).map_err(|e| failed(aad, e))?;
         if bytes.len() < NONCE_LEN {
-            return Err(failed(&record.kid, "the sealed key is cut short"));
+            return Err(failed(aad, "the sealed key is cut short"));
         }
         let (nonce, data) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|e| failed(&record.kid, e))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|e| failed(aad, e))?;
         let mut data = data.to_vec();
         let plain = kek
             .key
-            .open_in_place(nonce, Aad::from(record.kid.as_bytes()), &mut data)
-            .map_err(|_| {
-                failed(
-                    &record.kid,
-                    "the sealed key does not open (altered, or another record's)",
-                )
-            })?;
-        let pem = String::from_utf8(plain.to_vec()).map_err(|e| failed(&record.kid, e))?;
-        Ok(Secret(pem))
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data)
+            .map_err(|_| failed(aad, "the sealed key does not open (altered, or another record's)"))?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|e| failed(aad, e))?;
+        Ok(Secret(text))
     }
 }
 

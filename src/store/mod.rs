@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 14] = [
+pub(crate) const TABLES: [&str; 15] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -44,6 +44,7 @@ pub(crate) const TABLES: [&str; 14] = [
     "key-rotations",
     "upstream-sessions",
     "seen-logout-tokens",
+    "upstream-grants",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -182,6 +183,7 @@ pub struct Store {
     pub key_rotations: Table<KeyRotation>,
     pub upstream_sessions: Table<UpstreamSessionEntry>,
     pub seen_logout_tokens: Table<SeenLogoutToken>,
+    pub upstream_grants: Table<UpstreamGrant>,
 }
 
 impl Store {
@@ -261,6 +263,7 @@ impl Store {
             key_rotations: Table::new(TABLES[11], backend.clone()),
             upstream_sessions: Table::new(TABLES[12], backend.clone()),
             seen_logout_tokens: Table::new(TABLES[13], backend.clone()),
+            upstream_grants: Table::new(TABLES[14], backend.clone()),
             backend,
         }
     }

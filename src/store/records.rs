@@ -32,7 +32,8 @@ impl SigningKeyRecord {
     }
 }
 
-/// A private key encrypted with AES-256-GCM under a key-encryption key.
+/// A secret (a private key, an upstream's refresh token) encrypted with AES-256-GCM
+/// under a key-encryption key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SealedKey {
     /// Names the key-encryption key (a hash of it, never the key).
@@ -120,6 +121,25 @@ impl UpstreamSessionEntry {
     pub fn by_subject(upstream: &str, subject: &str) -> String {
         format!("sub:{}:{upstream}:{}:{subject}:", upstream.len(), subject.len())
     }
+}
+
+/// What Gatehouse keeps of a login at an upstream whose `refresh` is on, keyed by the
+/// session's `sid`: the upstream's refresh token, sealed, so that refreshing the apps'
+/// tokens can refresh what the upstream says about the person. It lasts as long as the
+/// refresh families of the session can.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpstreamGrant {
+    pub upstream: String,
+    /// The person at the upstream (its `sub`): a refreshed answer must name them again.
+    pub subject: String,
+    /// The Gatehouse account whose claims a refresh renews.
+    pub sub: String,
+    pub refresh_token: SealedKey,
+    /// When the upstream last answered for the person.
+    pub refreshed_at: i64,
+    /// Set while one request refreshes at the upstream, so that others do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshing_until: Option<i64>,
 }
 
 /// A logout token that has been taken, keyed `{upstream length}:{upstream}:{jti}`: a

@@ -156,11 +156,30 @@ impl TokenService<'_> {
                 return Err(invalid());
             }
             let scope = narrowed_scope(&family.scope, scope)?;
+            self.renew_at_upstream(&record.family, family).await?;
             if let Some(response) = self.rotate(client, &record.family, &current, &scope).await? {
                 return Ok(response);
             }
         }
         Err(invalid())
+    }
+
+    /// What the upstream says of the person now, when it refreshes: a refusal there ends
+    /// the family.
+    async fn renew_at_upstream(&self, family_id: &str, family: &crate::store::RefreshFamily) -> Result<(), TokenError> {
+        use crate::upstream_refresh::{Failed, renew};
+        match renew(&self.renewal, self.store, self.config, family, self.now).await {
+            Ok(()) => Ok(()),
+            Err(Failed::Gone(why)) => {
+                tracing::info!(reason = %why, "the upstream refused a refresh: the family is revoked");
+                self.revoke_family(family_id).await?;
+                Err(TokenError::InvalidGrant(
+                    "the identity provider no longer vouches for this sign-in".into(),
+                ))
+            }
+            Err(Failed::Unavailable(why)) => Err(TokenError::TemporarilyUnavailable(why)),
+            Err(Failed::Store(e)) => Err(e.into()),
+        }
     }
 
     /// Moves the family to a new token, if it is still as read, in the same write that

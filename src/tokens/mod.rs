@@ -102,6 +102,8 @@ pub struct TokenService<'a> {
     pub store: &'a Store,
     pub keys: &'a Keys,
     pub telemetry: &'a crate::telemetry::Telemetry,
+    /// Refreshing at the upstreams when apps refresh (`refresh = "on_refresh"`).
+    pub renewal: crate::upstream_refresh::Renewal<'a>,
     pub now: i64,
 }
 
@@ -112,6 +114,7 @@ impl<'a> TokenService<'a> {
             store: &app.store,
             keys: &app.keys,
             telemetry: &app.telemetry,
+            renewal: app.into(),
             now,
         }
     }

@@ -3,8 +3,9 @@
 //! upstream enum, dispatching to each kind. A kind is a folder with a type implementing
 //! [`Kind`]; adding one is that folder and one line in the list.
 
-use super::{Begin, LoginOptions, LogoutNotice, Person, Return, UpstreamError};
+use super::{Begin, LoginOptions, LogoutNotice, Person, Refreshed, Return, UpstreamError};
 use crate::config::Problem;
+use crate::config::Secret;
 use serde_json::Value as Json;
 use std::path::Path;
 
@@ -79,6 +80,18 @@ pub trait Kind: Sized {
         Err(UpstreamError::Denied(
             "this upstream does not send logout tokens".into(),
         ))
+    }
+
+    /// Refreshes the upstream's tokens of the person `subject` with `refresh_token`, and
+    /// what it says of them now. A refusal means the grant or the person is gone.
+    async fn refresh(
+        &self,
+        _http: &crate::upstream::UpstreamHttp,
+        _refresh_token: &Secret,
+        _subject: &str,
+        _now: i64,
+    ) -> Result<Refreshed, UpstreamError> {
+        Err(UpstreamError::Denied("this upstream does not refresh".into()))
     }
 
     /// Where to send the person to log out at the upstream too, coming back to
@@ -173,6 +186,11 @@ macro_rules! upstream_kinds {
             pub async fn verify_logout_token(&self, http: &crate::upstream::UpstreamHttp, token: &str, now: i64) -> Result<$crate::upstream::LogoutNotice, UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.verify_logout_token(http, token, now).await),+ }
+            }
+
+            pub async fn refresh(&self, http: &crate::upstream::UpstreamHttp, refresh_token: &$crate::config::Secret, subject: &str, now: i64) -> Result<$crate::upstream::Refreshed, UpstreamError> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.refresh(http, refresh_token, subject, now).await),+ }
             }
 
             pub async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, back: &str, state: &str) -> Option<String> {

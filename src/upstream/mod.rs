@@ -98,6 +98,15 @@ pub struct Person {
 pub struct UpstreamSession {
     pub subject: String,
     pub sid: Option<String>,
+    /// The upstream's refresh token, when its `refresh` is on and it gave one.
+    pub refresh_token: Option<crate::config::Secret>,
+}
+
+/// What an upstream says of the person after refreshing its tokens: the document for
+/// the mapping, and the refresh token to use next time when it rotated it.
+pub struct Refreshed {
+    pub document: Json,
+    pub refresh_token: Option<crate::config::Secret>,
 }
 
 /// What a verified logout token from an upstream names (Back-Channel Logout 1.0 §2.4):

@@ -32,3 +32,4 @@ mod token_lifecycle;
 mod upstream_logout;
 mod upstream_oauth2;
 mod upstream_oidc;
+mod upstream_refresh;

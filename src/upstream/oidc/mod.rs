@@ -3,17 +3,18 @@
 //! the strict validation of what comes back.
 
 mod acr_map;
+mod answer;
 mod logout_token;
 mod settings;
 
 pub use acr_map::AcrMap;
-pub use settings::OidcSettings;
+pub use settings::{OidcSettings, RefreshPolicy};
 
 use super::{
     Authentication, Begin, Capabilities, Kind, LoginOptions, LogoutNotice, Person, Return, UpstreamAuthMethod,
-    UpstreamError, UpstreamSession,
+    Refreshed, UpstreamError, UpstreamSession,
 };
-use crate::config::Problem;
+use crate::config::{Problem, Secret};
 use base64::Engine;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
@@ -22,8 +23,8 @@ use openidconnect::core::{
     CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AuthType, AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError, LanguageTag, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    AuthType, AuthenticationContextClass, AuthorizationCode, LanguageTag, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     TokenResponse,
 };
 use serde_json::{Map, Value as Json};
@@ -153,6 +154,16 @@ impl Kind for OidcProvider {
         Some(url.to_string())
     }
 
+    async fn refresh(
+        &self,
+        http: &crate::upstream::UpstreamHttp,
+        refresh_token: &Secret,
+        subject: &str,
+        now: i64,
+    ) -> Result<Refreshed, UpstreamError> {
+        self.refreshed(http, refresh_token, subject, now).await
+    }
+
     /// A logout token from the upstream, checked against its JWKS (fetched once more for
     /// a key it started using since).
     async fn verify_logout_token(
@@ -267,60 +278,22 @@ impl Kind for OidcProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(&http.to(&self.id, "token"))
             .await
-            .map_err(|e| match e {
-                openidconnect::RequestTokenError::ServerResponse(r) => {
-                    UpstreamError::Denied(format!("the token endpoint answered {}", r.error()))
-                }
-                openidconnect::RequestTokenError::Parse(e, _) => {
-                    invalid(format!("the token response is malformed: {e}"))
-                }
-                other => UpstreamError::Unavailable(format!("the token request failed: {other}")),
-            })?;
+            .map_err(answer::token_error)?;
         let id_token = tokens
             .id_token()
             .ok_or_else(|| invalid("the token response has no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
-        let verified = {
-            let verifier = self.verifier(&client, now);
-            id_token.claims(&verifier, &nonce).map(|c| self.authenticated(c))
-        };
-        let (subject, authentication) = match verified {
-            Ok(subject) => subject,
-            // A key the upstream started using since discovery: fetch the JWKS once more.
-            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-                let refreshed = self.refresh_jwks(http, &metadata).await?;
-                let client = self.client(refreshed)?;
-                let verifier = self.verifier(&client, now);
-                id_token
-                    .claims(&verifier, &nonce)
-                    .map(|c| self.authenticated(c))
-                    .map_err(|e| invalid(format!("the ID token is not valid: {e}")))?
-            }
-            Err(e) => return Err(invalid(format!("the ID token is not valid: {e}"))),
-        };
-        // The signature is verified: read the claims as sent, custom and nested ones included.
-        let mut document =
-            jwt_payload(&id_token.to_string()).ok_or_else(|| invalid("the ID token payload is not JSON".into()))?;
+        let (subject, authentication, claims) = self.verified(http, &metadata, id_token, &nonce, now).await?;
         let session = UpstreamSession {
-            sid: document.get("sid").and_then(Json::as_str).map(String::from),
+            sid: claims.get("sid").and_then(Json::as_str).map(String::from),
             subject: subject.clone(),
+            refresh_token: (self.settings.refresh != RefreshPolicy::Never)
+                .then(|| tokens.refresh_token().map(|t| Secret(t.secret().clone())))
+                .flatten(),
         };
-        if self.settings.userinfo
-            && let Some(endpoint) = metadata.userinfo_endpoint()
-        {
-            let userinfo = super::fetch_json(&http.to(&self.id, "userinfo"), endpoint.as_str(), tokens.access_token().secret()).await?;
-            if userinfo.get("sub").and_then(Json::as_str) != Some(subject.as_str()) {
-                return Err(invalid("the userinfo sub differs from the ID token's".into()));
-            }
-            document.extend(userinfo);
-        }
-        if let Some(url) = &self.settings.attributes_url {
-            // The person's record: all or nothing, never a half-mapped account.
-            let mut attributes = super::fetch_json(&http.to(&self.id, "attributes"), url, tokens.access_token().secret()).await?;
-            // Who the person is stays what the verified ID token says.
-            attributes.remove("sub");
-            document.extend(attributes);
-        }
+        let document = self
+            .completed(http, &metadata, claims, &subject, tokens.access_token().secret())
+            .await?;
         Ok(Person {
             document: Json::Object(document),
             authentication,

@@ -1,7 +1,7 @@
 //! The keys of a `kind = "oidc"` upstream.
 
 use crate::config::checks::{required, required_url};
-use crate::config::{Problem, Secret, decode};
+use crate::config::{Duration, Problem, Secret, decode};
 use super::acr_map::{AcrMap, OneOrMore};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
@@ -23,7 +23,26 @@ pub struct OidcSettings {
     pub attributes_url: Option<String>,
     /// Gatehouse's acr values and the upstream's that stand for them.
     pub acr_map: AcrMap,
+    /// Whether refreshing an app's tokens refreshes what the upstream says too.
+    pub refresh: RefreshPolicy,
+    /// How long what the upstream said stays fresh enough not to ask again.
+    pub refresh_interval: Duration,
 }
+
+/// `refresh`: what refreshing an app's tokens does at the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshPolicy {
+    /// Nothing: the claims are those of the login.
+    #[default]
+    Never,
+    /// The upstream's refresh token is kept (sealed) and used: the claims are read again,
+    /// and a refusal ends the app's refresh family.
+    OnRefresh,
+}
+
+/// How long the upstream's answer is taken as current when `refresh_interval` is unset.
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::seconds(300);
 
 #[derive(Deserialize)]
 struct RawOidc {
@@ -36,6 +55,8 @@ struct RawOidc {
     logout_upstream: Option<bool>,
     attributes_url: Option<String>,
     acr_map: Option<BTreeMap<String, OneOrMore>>,
+    refresh: Option<RefreshPolicy>,
+    refresh_interval: Option<Duration>,
 }
 
 const KIND: &str = "oidc";
@@ -68,5 +89,7 @@ pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option
         logout_upstream: raw.logout_upstream.unwrap_or(false),
         attributes_url,
         acr_map,
+        refresh: raw.refresh.unwrap_or_default(),
+        refresh_interval: raw.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL),
     })
 }

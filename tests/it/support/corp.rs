@@ -27,6 +27,17 @@ pub async fn start(dir: &std::path::Path, upstream: &MockOp, extra: &str) -> Tes
 
 /// [`start`], with the client `app` made from `app`.
 pub async fn start_with(dir: &std::path::Path, upstream: &MockOp, extra: &str, app: TestClient) -> TestServer {
+    start_at(dir, upstream, extra, app, Clock::System).await
+}
+
+/// [`start_with`], on `clock`.
+pub async fn start_at(
+    dir: &std::path::Path,
+    upstream: &MockOp,
+    extra: &str,
+    app: TestClient,
+    clock: Clock,
+) -> TestServer {
     std::fs::write(dir.join("corp.toml"), MAPPING).unwrap();
     let app = app
         .no_consent()
@@ -41,7 +52,7 @@ pub async fn start_with(dir: &std::path::Path, upstream: &MockOp, extra: &str, a
         .client(app)
         .mock_upstream("corp", "oidc", &corp)
         .build();
-    TestServer::start(dir, &config, Clock::System).await
+    TestServer::start(dir, &config, clock).await
 }
 
 pub fn authorize_url(server: &TestServer, scope: &str, extra: &str) -> String {

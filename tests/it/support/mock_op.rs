@@ -103,6 +103,13 @@ pub struct MockState {
     pub amr: Mutex<Option<Value>>,
     /// The `sid` of the ID token: the person's session at the mock, if it says.
     pub session_id: Mutex<Option<String>>,
+    /// The refresh tokens the mock takes (each works once: it rotates them).
+    pub refresh_tokens: Mutex<std::collections::HashSet<String>>,
+    /// How many refresh_token grants it answered or refused.
+    pub refresh_calls: Mutex<usize>,
+    /// Held by a test, a refresh waits until it lets go; `refresh_arrived` says one came.
+    pub refresh_gate: tokio::sync::Mutex<()>,
+    pub refresh_arrived: tokio::sync::Notify,
     issued: Mutex<HashMap<String, Issued>>,
 }
 
@@ -128,6 +135,10 @@ impl MockOp {
             acr: Mutex::new(None),
             amr: Mutex::new(None),
             session_id: Mutex::new(None),
+            refresh_tokens: Mutex::new(std::collections::HashSet::new()),
+            refresh_calls: Mutex::new(0),
+            refresh_gate: tokio::sync::Mutex::new(()),
+            refresh_arrived: tokio::sync::Notify::new(),
             logout_requests: Mutex::new(Vec::new()),
             person_api: Mutex::new((StatusCode::OK, "{}".into())),
             issued: Mutex::new(HashMap::new()),
@@ -300,6 +311,9 @@ async fn token(
     if !authenticated {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
     }
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&state, &form).await;
+    }
     let code = form.get("code").cloned().unwrap_or_default();
     let Some(issued) = state.issued.lock().unwrap().remove(&code) else {
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))).into_response();
@@ -348,6 +362,41 @@ async fn token(
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": id_token,
+        "refresh_token": new_refresh_token(&state),
+    }))
+    .into_response()
+}
+
+fn new_refresh_token(state: &MockState) -> String {
+    let token = format!("upstream-refresh-token-{}", rand::random::<u64>());
+    state.refresh_tokens.lock().unwrap().insert(token.clone());
+    token
+}
+
+/// The refresh_token grant: a known token is rotated, and a new ID token (no nonce) says
+/// what the mock says of the person now.
+async fn refresh(state: &MockState, form: &HashMap<String, String>) -> Response {
+    *state.refresh_calls.lock().unwrap() += 1;
+    state.refresh_arrived.notify_one();
+    drop(state.refresh_gate.lock().await);
+    let token = form.get("refresh_token").cloned().unwrap_or_default();
+    if !state.refresh_tokens.lock().unwrap().remove(&token) {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))).into_response();
+    }
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let mut claims = state.person.lock().unwrap().clone();
+    let fields = claims.as_object_mut().unwrap();
+    fields.insert("iss".into(), json!(state.issuer));
+    fields.insert("aud".into(), json!(CLIENT_ID));
+    fields.insert("iat".into(), json!(now));
+    fields.insert("exp".into(), json!(now + 300));
+    let id_token = sign(state, &claims, Misbehaviour::None);
+    Json(json!({
+        "access_token": "upstream-access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+        "refresh_token": new_refresh_token(state),
     }))
     .into_response()
 }

@@ -1,0 +1,186 @@
+//! Upstream refresh (`refresh = "on_refresh"` on an `oidc` upstream). At login the
+//! upstream's refresh token is kept for the session, sealed under the key-encryption key.
+//! When an app refreshes its tokens and what the upstream said is older than
+//! `refresh_interval`, Gatehouse refreshes at the upstream, maps what it says now over the
+//! account (so the new tokens carry it), or, when the upstream refuses, ends the app's
+//! refresh. One request at a time holds the record's lease while it asks the upstream, so
+//! concurrent refreshes call it once; the others go on with what is known.
+
+use crate::config::{Config, Secret};
+use crate::keys::Sealing;
+use crate::store::{Commit, RefreshFamily, Store, StoreError, UpstreamGrant};
+use crate::upstream::oidc::RefreshPolicy;
+use crate::upstream::{Settings, Upstream, UpstreamError, UpstreamHttp};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How long one request may hold the lease while it asks the upstream.
+const LEASE_SECS: i64 = 30;
+
+/// What refreshing at the upstreams needs, besides the store and config.
+pub struct Renewal<'a> {
+    pub upstreams: &'a HashMap<String, Arc<Upstream>>,
+    pub mappings: &'a crate::Mappings,
+    pub http: &'a UpstreamHttp,
+    pub sealing: &'a Sealing,
+}
+
+impl<'a> From<&'a crate::Inner> for Renewal<'a> {
+    fn from(app: &'a crate::Inner) -> Self {
+        Renewal {
+            upstreams: &app.upstreams,
+            mappings: &app.mappings,
+            http: &app.http,
+            sealing: &app.keys.policy().sealing,
+        }
+    }
+}
+
+/// Why a refresh at the upstream did not renew the person's claims.
+#[derive(Debug, thiserror::Error)]
+pub enum Failed {
+    /// The upstream refused the grant, or no longer vouches for the person.
+    #[error("the identity provider no longer vouches for the person: {0}")]
+    Gone(String),
+    #[error("the identity provider cannot be asked now: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The additional data a session's sealed upstream refresh token is bound to.
+fn aad(sid: &str) -> String {
+    format!("upstream-grant:{sid}")
+}
+
+/// Keeps the upstream's `refresh_token` for the session `sid` of account `sub`, whom the
+/// upstream knows as `subject`, as long as the session's refresh families can last.
+pub async fn keep(
+    store: &Store,
+    config: &Config,
+    sealing: &Sealing,
+    sid: &str,
+    grant: (&str, &str, &str),
+    refresh_token: &Secret,
+    now: i64,
+) -> Result<(), Failed> {
+    let (upstream, subject, sub) = grant;
+    let sealed = sealing
+        .seal_secret(&aad(sid), refresh_token)
+        .map_err(|e| Failed::Unavailable(e.to_string()))?;
+    let record = UpstreamGrant {
+        upstream: upstream.to_string(),
+        subject: subject.to_string(),
+        sub: sub.to_string(),
+        refresh_token: sealed,
+        refreshed_at: now,
+        refreshing_until: None,
+    };
+    let expires = now + config.tokens.refresh_token_absolute_ttl.as_secs_i64();
+    store.upstream_grants.put(sid, &record, Some(expires)).await?;
+    Ok(())
+}
+
+/// Renews the claims of `family`'s person at the upstream of its session, when that
+/// upstream refreshes and what it said is no longer fresh.
+pub async fn renew(
+    renewal: &Renewal<'_>,
+    store: &Store,
+    config: &Config,
+    family: &RefreshFamily,
+    now: i64,
+) -> Result<(), Failed> {
+    let Some(current) = store.upstream_grants.read(&family.sid, now).await? else {
+        return Ok(());
+    };
+    let grant = &current.value;
+    let interval = match config.upstream(&grant.upstream).map(|u| &u.settings) {
+        Some(Settings::Oidc(oidc)) if oidc.refresh == RefreshPolicy::OnRefresh => oidc.refresh_interval.as_secs_i64(),
+        // The upstream was removed or stopped refreshing: the claims stay as they are.
+        _ => return Ok(()),
+    };
+    let leased = grant.refreshing_until.is_some_and(|until| until > now);
+    if now - grant.refreshed_at < interval || leased {
+        return Ok(());
+    }
+    let (Some(upstream), Some(mapping)) = (
+        renewal.upstreams.get(&grant.upstream),
+        renewal.mappings.get(&grant.upstream),
+    ) else {
+        return Ok(());
+    };
+    let mut lease = grant.clone();
+    lease.refreshing_until = Some(now + LEASE_SECS);
+    let expires = store
+        .upstream_grants
+        .get_with_expiry(&family.sid, now)
+        .await?
+        .and_then(|(_, e)| e);
+    let mut write = store.write(now);
+    store.upstream_grants.expect(&mut write, &family.sid, Some(&current));
+    store
+        .upstream_grants
+        .stage_put(&mut write, &family.sid, &lease, expires)?;
+    if store.commit(write).await? == Commit::Conflict {
+        // Another request holds it now.
+        return Ok(());
+    }
+    let token = renewal
+        .sealing
+        .open_secret(&aad(&family.sid), &grant.refresh_token)
+        .map_err(|e| Failed::Unavailable(e.to_string()))?;
+    let refreshed = match upstream.refresh(renewal.http, &token, &grant.subject, now).await {
+        Ok(refreshed) => refreshed,
+        Err(UpstreamError::Unavailable(why)) => {
+            // Let the next request try again.
+            store.upstream_grants.put(&family.sid, grant, expires).await?;
+            return Err(Failed::Unavailable(why));
+        }
+        Err(UpstreamError::Denied(why) | UpstreamError::Invalid(why)) => {
+            return Err(forget(store, &family.sid, why, now).await);
+        }
+    };
+    let mapped = match mapping.evaluate(&refreshed.document) {
+        Ok(mapped) => mapped,
+        Err(e) => {
+            let why = format!("the refreshed answer does not fit the mapping: {e}");
+            return Err(forget(store, &family.sid, why, now).await);
+        }
+    };
+    if !is_the_account_of(store, grant, &mapped, now).await? {
+        let why = "the refreshed answer names another person".to_string();
+        return Err(forget(store, &family.sid, why, now).await);
+    }
+    crate::accounts::renew_claims(store, &grant.sub, mapped.claims, now).await?;
+    let mut renewed = grant.clone();
+    renewed.refreshed_at = now;
+    renewed.refreshing_until = None;
+    if let Some(rotated) = &refreshed.refresh_token {
+        renewed.refresh_token = renewal
+            .sealing
+            .seal_secret(&aad(&family.sid), rotated)
+            .map_err(|e| Failed::Unavailable(e.to_string()))?;
+    }
+    store.upstream_grants.put(&family.sid, &renewed, expires).await?;
+    Ok(())
+}
+
+/// Drops the session's upstream grant, which the upstream no longer takes.
+async fn forget(store: &Store, sid: &str, why: String, now: i64) -> Failed {
+    match store.upstream_grants.take(sid, now).await {
+        Ok(_) => Failed::Gone(why),
+        Err(e) => Failed::Store(e),
+    }
+}
+
+/// Whether the mapped subject is the one the account was linked by (a mapping's
+/// `subject` need not be the upstream's `sub`).
+async fn is_the_account_of(
+    store: &Store,
+    grant: &UpstreamGrant,
+    mapped: &crate::mapping::Mapped,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let account = store.accounts.get(&grant.sub, now).await?;
+    Ok(account.is_some_and(|a| a.upstream == grant.upstream && a.upstream_subject == mapped.subject))
+}
