@@ -44,6 +44,16 @@ pub async fn link(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> R
     Ok(sub)
 }
 
+/// `claims` as far as `upstream` is believed: an `email_verified` of an upstream whose
+/// `trust_email_verified` is off is false, whatever it said.
+pub fn believed(upstream: Option<&crate::config::Upstream>, claims: &mut serde_json::Map<String, serde_json::Value>) {
+    if upstream.is_none_or(|u| !u.trust_email_verified)
+        && let Some(verified) = claims.get_mut("email_verified")
+    {
+        *verified = serde_json::Value::Bool(false);
+    }
+}
+
 /// Replaces the account's claims with what its upstream says now (a refresh there).
 pub async fn renew_claims(
     store: &Store,

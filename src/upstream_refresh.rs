@@ -140,7 +140,7 @@ pub async fn renew(
             return Err(forget(store, &family.sid, why, now).await);
         }
     };
-    let mapped = match mapping.evaluate(&refreshed.document) {
+    let mut mapped = match mapping.evaluate(&refreshed.document) {
         Ok(mapped) => mapped,
         Err(e) => {
             let why = format!("the refreshed answer does not fit the mapping: {e}");
@@ -151,6 +151,7 @@ pub async fn renew(
         let why = "the refreshed answer names another person".to_string();
         return Err(forget(store, &family.sid, why, now).await);
     }
+    crate::accounts::believed(config.upstream(&grant.upstream), &mut mapped.claims);
     crate::accounts::renew_claims(store, &grant.sub, mapped.claims, now).await?;
     let mut renewed = grant.clone();
     renewed.refreshed_at = now;

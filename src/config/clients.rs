@@ -76,6 +76,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         token_endpoint_auth_method: method,
         introspect: raw.introspect.unwrap_or(false),
         backchannel_logout_uri: raw.backchannel_logout_uri,
+        idp_claim: raw.idp_claim.unwrap_or(false),
         scopes: raw.scopes,
     })
 }

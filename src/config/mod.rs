@@ -216,6 +216,8 @@ pub struct Client {
     pub introspect: bool,
     /// Where logout tokens go when a session this client has tokens from ends.
     pub backchannel_logout_uri: Option<String>,
+    /// Its ID tokens name the upstream the person logged in at (`idp`).
+    pub idp_claim: bool,
     /// The scopes this client may be granted; `None` means every scope of the config.
     /// `openid` is always allowed.
     pub scopes: Option<Vec<String>>,
@@ -269,6 +271,8 @@ pub struct Upstream {
     pub domains: Vec<String>,
     /// Left off the chooser: reached through its `domains` or the `upstream` parameter.
     pub hidden: bool,
+    /// Whether its `email_verified` is believed; when not, it is released as false.
+    pub trust_email_verified: bool,
 }
 
 /// One thing wrong with a config: where, and what.

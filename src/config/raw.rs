@@ -64,6 +64,7 @@ pub struct RawClient {
     pub token_endpoint_auth_method: Option<AuthMethod>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
+    pub idp_claim: Option<bool>,
     pub scopes: Option<Vec<String>>,
 }
 
@@ -77,10 +78,20 @@ pub struct RawUpstream {
     pub optional: Option<bool>,
     pub domains: Option<Vec<String>>,
     pub hidden: Option<bool>,
+    pub trust_email_verified: Option<bool>,
 }
 
 impl RawUpstream {
-    pub const KEYS: [&str; 7] = ["id", "name", "kind", "mapping", "optional", "domains", "hidden"];
+    pub const KEYS: [&str; 8] = [
+        "id",
+        "name",
+        "kind",
+        "mapping",
+        "optional",
+        "domains",
+        "hidden",
+        "trust_email_verified",
+    ];
 }
 
 /// Parses the TOML text and interpolates the environment into it.

@@ -82,6 +82,8 @@ pub fn validate_upstreams(
                 optional: raw.optional.unwrap_or(false),
                 domains,
                 hidden: raw.hidden.unwrap_or(false),
+                // An OAuth 2.0 API's `verified` flag means whatever that API means by it.
+                trust_email_verified: raw.trust_email_verified.unwrap_or(raw.kind != "oauth2"),
             });
         }
     }

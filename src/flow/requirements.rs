@@ -146,6 +146,7 @@ pub fn check(
         auth_time,
         acr: authentication.acr,
         amr: authentication.amr,
+        idp: None,
         session_started_at: None,
     })
 }

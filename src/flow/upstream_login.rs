@@ -7,7 +7,7 @@ use super::{
     ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, requirements, settle,
 };
 use crate::limits::CheckError;
-use crate::store::{CompletedLogin, PendingAuthorization};
+use crate::store::{AuthContext, CompletedLogin, PendingAuthorization};
 use crate::upstream::{Authentication, CallbackParams, LoginOptions, Person, Return, Upstream, UpstreamError};
 use crate::{Inner, accounts, routes, sessions};
 use std::net::IpAddr;
@@ -277,7 +277,7 @@ async fn complete(
         .mappings
         .get(upstream_id)
         .ok_or_else(|| Outcome::Failed(format!("upstream {upstream_id} has no mapping")))?;
-    let mapped = mapping.evaluate(&document).map_err(|e| {
+    let mut mapped = mapping.evaluate(&document).map_err(|e| {
         tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
         app.telemetry
             .login_failed(upstream_id, &pending.request.client_id, "unmapped");
@@ -287,7 +287,12 @@ async fn complete(
             "the identity provider's answer could not be used",
         )
     })?;
+    accounts::believed(app.config.upstream(upstream_id), &mut mapped.claims);
     let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
+    let auth = AuthContext {
+        idp: Some(upstream_id.to_string()),
+        ..auth
+    };
     let mut from = person.session;
     let upstream_refresh_token = from.as_mut().and_then(|s| s.refresh_token.take());
     let subject = from.as_ref().map(|s| s.subject.clone()).unwrap_or_default();

@@ -30,4 +30,5 @@ pub const PROTECTED_CLAIMS: &[&str] = &[
     "at_hash",
     "c_hash",
     "sid",
+    "idp",
 ];

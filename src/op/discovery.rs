@@ -64,6 +64,9 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     .map(String::from)
     .into();
     claims.extend(state.mappings.values().flat_map(|m| m.claim_names().map(String::from)));
+    if state.config.clients.iter().any(|c| c.idp_claim) {
+        claims.insert("idp".into());
+    }
     // `code` always; the implicit and hybrid types as far as some client opted in to them.
     let response_types: Vec<ResponseType> = ResponseType::ALL
         .into_iter()

@@ -224,6 +224,9 @@ pub struct AuthContext {
     pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The upstream the person logged in at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
     /// When the session began at Gatehouse, which its lifetimes count from. An upstream's
     /// `auth_time` may be much earlier. Absent in older records, whose `auth_time` it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]

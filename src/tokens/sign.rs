@@ -107,6 +107,10 @@ impl TokenService<'_> {
             claims.extend(standard);
         }
         authentication_claims(&mut claims, &grant.login.auth);
+        let names_idp = self.config.client(grant.client_id).is_some_and(|c| c.idp_claim);
+        if let (true, Some(idp)) = (names_idp, &grant.login.auth.idp) {
+            claims.insert("idp".into(), json!(idp));
+        }
         for (name, bound) in [("at_hash", access_token), ("c_hash", code)] {
             if let Some(value) = bound {
                 claims.insert(name.into(), Json::String(secrets::half_hash(alg, value)));

@@ -216,3 +216,67 @@ async fn a_session_of_a_weaker_acr_steps_up_at_the_upstream_and_a_stronger_one_i
 fn urlencoding(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn email_verified_is_believed_where_trusted_and_the_idp_claim_names_the_upstream() {
+    let upstream = MockOp::start().await;
+    let person = json!({ "sub": "u-7", "email": "grace@corp.example", "email_verified": true });
+    *upstream.state.person.lock().unwrap() = person.clone();
+    *upstream.state.userinfo.lock().unwrap() = person;
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = "subject = \"{{sub}}\"\n[claims]\nemail = { from = \"email\" }\n\
+                   email_verified = { from = \"email_verified\", type = \"bool\" }\n";
+    std::fs::write(dir.path().join("m.toml"), mapping).unwrap();
+    let base = upstream.issuer();
+    let oauth2 = format!(
+        "authorization_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nuserinfo_url = \"{base}/userinfo\"\nmapping = \"m.toml\""
+    );
+    let oidc = format!("issuer = \"{base}\"\nmapping = \"m.toml\"");
+    let config = support::config::TestConfig::new()
+        .client(
+            support::config::TestClient::confidential("app", "s3cret")
+                .no_consent()
+                .with("idp_claim", "true"),
+        )
+        .client(support::config::TestClient::confidential("plain", "s3cret").no_consent())
+        .mock_upstream("trusted", "oidc", &oidc)
+        .mock_upstream("distrusted", "oidc", &format!("{oidc}\ntrust_email_verified = false"))
+        .mock_upstream("api", "oauth2", &oauth2)
+        .mock_upstream("vouched", "oauth2", &format!("{oauth2}\ntrust_email_verified = true"))
+        .build();
+    let server = TestServer::start(dir.path(), &config, gatehouse::Clock::System).await;
+    let mut subs = std::collections::HashSet::new();
+    for (id, verified) in [
+        ("trusted", true),
+        ("distrusted", false),
+        ("api", false),
+        ("vouched", true),
+    ] {
+        let page = run(
+            &Browser::default(),
+            &authorize_url(&server, "openid%20email", &format!("&upstream={id}")),
+        )
+        .await;
+        let claims = id_token_claims(&redeem(&server, &page.redirect_params()).await);
+        assert_eq!(claims["email_verified"], verified, "{id}");
+        assert_eq!(claims["idp"], id, "the upstream the person logged in at");
+        subs.insert(claims["sub"].as_str().unwrap().to_string());
+    }
+    assert_eq!(subs.len(), 4, "the same email at another upstream is never linked by itself");
+    // A client that did not opt in gets no idp claim.
+    let url = authorize_url(&server, "openid", "&upstream=trusted").replace("client_id=app", "client_id=plain");
+    let page = run(&Browser::default(), &url).await;
+    let params = page.redirect_params();
+    let tokens = server
+        .redeem(("plain", "s3cret"), &params["code"], REDIRECT, Some(VERIFIER))
+        .await;
+    assert!(id_token_claims(&tokens).get("idp").is_none());
+    let discovery = server.get_json("/.well-known/openid-configuration").await;
+    assert!(
+        discovery["claims_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("idp"))
+    );
+    server.stop().await;
+}

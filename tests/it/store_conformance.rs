@@ -76,6 +76,7 @@ fn auth_context() -> AuthContext {
         auth_time: NOW - 600,
         acr: Some("urn:gatehouse:mfa".into()),
         amr: vec!["pwd".into(), "otp".into()],
+        idp: Some("corp".into()),
         session_started_at: Some(NOW),
     }
 }
