@@ -1,10 +1,12 @@
-//! Accounts: the local identity an upstream identity is linked to (with its latest mapped
-//! claims), and the consent a person gave each client. Plain functions over the store.
+//! Accounts: the local identity upstream identities are linked to (with the latest mapped
+//! claims), the links themselves (the first login's, and those a person added), and the
+//! consent a person gave each client. Plain functions over the store. An identity is
+//! linked to an existing account only by logging in at both: never by an email.
 
 use crate::config::Client;
 use crate::mapping::Mapped;
 use crate::secrets;
-use crate::store::{Account, AuthorizationRequest, Consent, Store, StoreError, UpstreamLink};
+use crate::store::{Account, AuthorizationRequest, Commit, Consent, LinkedIdentity, Store, StoreError, UpstreamLink};
 
 /// Finds or creates the account of an upstream identity and records its latest claims;
 /// returns the account's `sub`.
@@ -27,7 +29,13 @@ pub async fn link(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> R
     store
         .accounts
         .update(&sub, now, |account| {
-            let created_at = account.map_or(now, |a| a.created_at);
+            let created_at = account.as_ref().map_or(now, |a| a.created_at);
+            let first = || LinkedIdentity {
+                upstream: upstream.to_string(),
+                subject: mapped.subject.clone(),
+                linked_at: now,
+            };
+            let links = account.as_ref().map_or_else(|| vec![first()], links_of);
             Some((
                 Account {
                     sub: sub.clone(),
@@ -36,12 +44,117 @@ pub async fn link(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> R
                     claims: mapped.claims.clone(),
                     created_at,
                     updated_at: now,
+                    links,
                 },
                 None,
             ))
         })
         .await?;
     Ok(sub)
+}
+
+/// The upstream identities of `account`.
+pub fn links_of(account: &Account) -> Vec<LinkedIdentity> {
+    if account.links.is_empty() {
+        // Written before links were kept: the identity of its logins is the only one.
+        return vec![LinkedIdentity {
+            upstream: account.upstream.clone(),
+            subject: account.upstream_subject.clone(),
+            linked_at: account.created_at,
+        }];
+    }
+    account.links.clone()
+}
+
+/// What linking an upstream identity to an account did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    Added,
+    /// It was linked to this account already.
+    Already,
+    /// It logs in to another account: nothing changed.
+    Elsewhere,
+}
+
+/// Links the identity `subject` at `upstream` to the account `sub`, unless it logs in to
+/// an account already.
+pub async fn add_link(store: &Store, sub: &str, upstream: &str, subject: &str, now: i64) -> Result<Linked, StoreError> {
+    let key = UpstreamLink::key(upstream, subject);
+    let link = UpstreamLink {
+        sub: sub.to_string(),
+        linked_at: now,
+    };
+    if !store.upstream_links.insert_new(&key, &link, None, now).await? {
+        let owner = store.upstream_links.get(&key, now).await?.map(|l| l.sub);
+        return Ok(if owner.as_deref() == Some(sub) {
+            Linked::Already
+        } else {
+            Linked::Elsewhere
+        });
+    }
+    store
+        .accounts
+        .update(sub, now, |account| {
+            account.map(|mut account| {
+                let mut links = links_of(&account);
+                links.push(LinkedIdentity {
+                    upstream: upstream.to_string(),
+                    subject: subject.to_string(),
+                    linked_at: now,
+                });
+                account.links = links;
+                (account, None)
+            })
+        })
+        .await?;
+    Ok(Linked::Added)
+}
+
+/// Why an identity was not unlinked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlinkRefused {
+    #[error("no account {0}")]
+    NoAccount(String),
+    #[error("the account has no identity at upstream {0}")]
+    NotLinked(String),
+    #[error("it is the account's only identity: without it nobody could sign in to the account")]
+    Last,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Removes the account's identity at `upstream`: logging in there makes a new account.
+pub async fn unlink(store: &Store, sub: &str, upstream: &str, now: i64) -> Result<LinkedIdentity, UnlinkRefused> {
+    let current = store
+        .accounts
+        .read(sub, now)
+        .await?
+        .ok_or_else(|| UnlinkRefused::NoAccount(sub.to_string()))?;
+    let mut links = links_of(&current.value);
+    let at = links
+        .iter()
+        .position(|l| l.upstream == upstream)
+        .ok_or_else(|| UnlinkRefused::NotLinked(upstream.to_string()))?;
+    if links.len() == 1 {
+        return Err(UnlinkRefused::Last);
+    }
+    let removed = links.remove(at);
+    let mut account = current.value.clone();
+    account.links = links;
+    let mut write = store.write(now);
+    store.accounts.expect(&mut write, sub, Some(&current));
+    store.accounts.stage_put(&mut write, sub, &account, None)?;
+    store
+        .upstream_links
+        .stage_delete(&mut write, &UpstreamLink::key(&removed.upstream, &removed.subject));
+    match store.commit(write).await? {
+        Commit::Done => Ok(removed),
+        Commit::Conflict => Err(StoreError::Contended {
+            table: "accounts",
+            key_len: sub.len(),
+        }
+        .into()),
+    }
 }
 
 /// `claims` as far as `upstream` is believed: an `email_verified` of an upstream whose

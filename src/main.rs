@@ -1,5 +1,7 @@
 //! The `gatehouse` command: wiring only; the work happens in the library.
 
+mod accounts_command;
+
 use clap::{Parser, Subcommand};
 use gatehouse::clock::{Clock, iso8601};
 use gatehouse::mapping::Mapping;
@@ -50,6 +52,11 @@ enum Command {
     Sessions {
         #[command(subcommand)]
         action: SessionsCommand,
+    },
+    /// Show or remove the upstream identities linked to an account.
+    Accounts {
+        #[command(subcommand)]
+        action: accounts_command::AccountsCommand,
     },
     /// Move state between stores.
     Store {
@@ -152,6 +159,7 @@ fn main() -> ExitCode {
         Command::Sessions {
             action: SessionsCommand::Revoke { config, sid },
         } => sessions_revoke(&config.config, &sid),
+        Command::Accounts { action } => accounts_command::run(action),
         Command::Store {
             action: StoreCommand::Migrate { config, from },
         } => store_migrate(&config.config, &from),

@@ -38,6 +38,15 @@ pub fn login_by_email(pending: &str) -> String {
     format!("/login/{pending}")
 }
 
+/// `/account/link`: the upstreams a signed-in person can link to their account.
+pub const ACCOUNT_LINK: &str = "/account/link";
+/// `/account/link/{upstream}`: starts linking the upstream (POST).
+pub const ACCOUNT_LINK_TO: &str = "/account/link/{upstream}";
+
+pub fn account_link_to(upstream: &str) -> String {
+    format!("/account/link/{upstream}")
+}
+
 /// `/callback/{upstream}`: where upstreams send the person back.
 pub const CALLBACK: &str = "/callback/{upstream}";
 
@@ -64,12 +73,16 @@ const PATTERNS: &[&str] = &[
     BACKCHANNEL,
     LOGIN,
     LOGIN_BY_EMAIL,
+    ACCOUNT_LINK,
+    ACCOUNT_LINK_TO,
     CALLBACK,
     crate::op::admin::KEYS,
     crate::op::admin::KEYS_ROTATE,
     crate::op::admin::SESSIONS,
     crate::op::admin::SESSION,
     crate::op::admin::RELOAD,
+    crate::op::admin::ACCOUNT_LINKS,
+    crate::op::admin::ACCOUNT_LINK,
 ];
 
 /// The route pattern a router matched, as a label value that lives forever.

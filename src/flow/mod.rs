@@ -9,6 +9,7 @@
 mod after_login;
 mod chooser;
 mod deliver;
+mod link;
 mod logout;
 mod pending;
 mod request;
@@ -18,6 +19,12 @@ mod upstream_login;
 
 pub use after_login::consent;
 pub use chooser::{EmailLogin, by_email};
+pub use link::LinkForm;
+
+/// Account linking's steps.
+pub mod account_link {
+    pub use super::link::{LINK_WINDOW_SECS, callback, choices, start};
+}
 pub use logout::{LogoutOutcome, LogoutParams, end_session, upstream_done};
 pub use request::{AuthorizeParams, may_use};
 pub use start::authorize;
@@ -85,6 +92,23 @@ impl ErrorCode {
 pub struct Choice {
     pub name: String,
     pub href: String,
+}
+
+/// A page of the person's account (linking another sign-in).
+#[derive(Debug)]
+pub struct AccountPage {
+    pub title: String,
+    pub message: String,
+    /// Upstreams to link, each a form.
+    pub choices: Vec<LinkChoice>,
+    pub csrf: Option<String>,
+}
+
+/// An upstream the account page offers to link.
+#[derive(Debug)]
+pub struct LinkChoice {
+    pub name: String,
+    pub action: String,
 }
 
 /// The chooser's "continue with your email" form.
@@ -164,6 +188,8 @@ pub enum Outcome {
         title: String,
         message: String,
     },
+    /// A page of the person's account.
+    Account(Box<AccountPage>),
     /// The login link is expired, used up, or another browser's.
     Expired,
     /// Something broke on our side; the detail is logged, not shown.

@@ -23,6 +23,8 @@ pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
 pub const SESSIONS: &str = "/admin/sessions";
 pub const SESSION: &str = "/admin/sessions/{sid}";
 pub const RELOAD: &str = "/admin/reload";
+pub const ACCOUNT_LINKS: &str = "/admin/accounts/{sub}/links";
+pub const ACCOUNT_LINK: &str = "/admin/accounts/{sub}/links/{upstream}";
 
 pub fn router(app: App) -> Router {
     let state = app.state();
@@ -36,6 +38,8 @@ pub fn router(app: App) -> Router {
         .route(SESSIONS, get(list_sessions))
         .route(SESSION, delete(end_session))
         .route(RELOAD, post(reload))
+        .route(ACCOUNT_LINKS, get(account_links))
+        .route(ACCOUNT_LINK, delete(unlink))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .merge(api)
@@ -130,6 +134,29 @@ async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> 
         }
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such session" }))).into_response(),
         Err(e) => failed(e),
+    }
+}
+
+async fn account_links(State(state): State<AppState>, Path(sub): Path<String>) -> Response {
+    match state.store.accounts.get(&sub, state.clock.now()).await {
+        Ok(Some(account)) => Json(crate::accounts::links_of(&account)).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such account" }))).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(String, String)>) -> Response {
+    use crate::accounts::UnlinkRefused;
+    match crate::accounts::unlink(&state.store, &sub, &upstream, state.clock.now()).await {
+        Ok(removed) => {
+            tracing::info!(target: "gatehouse::security", event = "account_unlinked", upstream = %removed.upstream, "an identity was unlinked through the admin API");
+            Json(removed).into_response()
+        }
+        Err(UnlinkRefused::Store(e)) => failed(e),
+        Err(refused @ UnlinkRefused::Last) => {
+            (StatusCode::CONFLICT, Json(json!({ "error": refused.to_string() }))).into_response()
+        }
+        Err(refused) => (StatusCode::NOT_FOUND, Json(json!({ "error": refused.to_string() }))).into_response(),
     }
 }
 

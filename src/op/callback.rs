@@ -3,6 +3,7 @@
 use super::page_input::PageQuery;
 use super::render;
 use crate::AppState;
+use crate::flow::account_link;
 use crate::upstream::CallbackParams;
 use crate::web::cookies::Cookie;
 use axum::extract::{Path, State};
@@ -16,6 +17,12 @@ pub async fn handler(
     PageQuery(params): PageQuery<CallbackParams>,
 ) -> Response {
     let browser = state.cookies.get(&headers, Cookie::Browser);
-    let step = crate::flow::callback(&state, &upstream, &params, browser.as_deref(), state.clock.now()).await;
+    let now = state.clock.now();
+    let session = state.cookies.get(&headers, Cookie::Session);
+    let link = account_link::callback(&state, &upstream, &params, browser.as_deref(), session.as_deref(), now);
+    if let Some(outcome) = link.await {
+        return render::outcome(&state, outcome);
+    }
+    let step = crate::flow::callback(&state, &upstream, &params, browser.as_deref(), now).await;
     render::step(&state, step)
 }

@@ -1,6 +1,7 @@
 //! The OP face toward relying parties: one file per endpoint, one router. A handler
 //! extracts its inputs, calls the flow or token layer once, and renders the result.
 
+mod account;
 pub mod admin;
 mod authorize;
 mod backchannel;
@@ -48,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::LOGIN, get(login::start).post(login::submit))
         .route(routes::LOGIN_BY_EMAIL, post(login::by_email))
         .route(routes::CALLBACK, get(callback::handler))
+        .route(routes::ACCOUNT_LINK, get(account::choices))
+        .route(routes::ACCOUNT_LINK_TO, post(account::start))
         .route(routes::CONSENT, post(consent::submit))
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
         .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))

@@ -77,6 +77,20 @@ pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
             }),
             &FormAction::SelfThenApp(returns_to),
         ),
+        Outcome::Account(page) => {
+            let choices: Vec<_> = page
+                .choices
+                .iter()
+                .map(|c| json!({ "name": c.name, "action": c.action }))
+                .collect();
+            let data = json!({
+                "title": page.title, "message": page.message, "choices": choices, "csrf": page.csrf,
+            });
+            // A link's form goes on to the upstream, which only the answer names.
+            state
+                .pages
+                .page_with_forms(StatusCode::OK, "account", &data, &FormAction::Anywhere)
+        }
         Outcome::Reply { to, params } => reply(state, &to, params),
         Outcome::Untrusted { title, message } => state.pages.error(
             StatusCode::BAD_REQUEST,

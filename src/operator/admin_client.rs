@@ -3,6 +3,7 @@
 use crate::keys::KeyInfo;
 use crate::op::admin;
 use crate::sessions::SessionInfo;
+use crate::store::LinkedIdentity;
 use std::net::SocketAddr;
 
 pub struct AdminClient {
@@ -64,6 +65,18 @@ impl AdminClient {
         }
     }
 
+    pub async fn account_links(&self, sub: &str) -> Result<Vec<LinkedIdentity>, String> {
+        let path = admin::ACCOUNT_LINKS.replace("{sub}", &segment(sub));
+        self.call(reqwest::Method::GET, &path).await.map_err(Failure::text)
+    }
+
+    pub async fn unlink(&self, sub: &str, upstream: &str) -> Result<LinkedIdentity, String> {
+        let path = admin::ACCOUNT_LINK
+            .replace("{sub}", &segment(sub))
+            .replace("{upstream}", &segment(upstream));
+        self.call(reqwest::Method::DELETE, &path).await.map_err(Failure::text)
+    }
+
     /// One call; an empty answer (204) reads as the default value.
     async fn call<T: serde::de::DeserializeOwned + Default>(
         &self,
@@ -83,9 +96,24 @@ impl AdminClient {
             reqwest::StatusCode::NOT_FOUND => Err(Failure::NotFound),
             reqwest::StatusCode::UNAUTHORIZED => Err(Failure::Other("the admin API refused the admin_token".into())),
             status if status.is_success() => response.json().await.map_err(|e| Failure::Other(e.to_string())),
-            status => Err(Failure::Other(format!("the admin API answered {status}"))),
+            status => {
+                let said: Option<serde_json::Value> = response.json().await.ok();
+                let error = said
+                    .as_ref()
+                    .and_then(|s| s["error"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                Err(Failure::Other(format!("the admin API answered {status}: {error}")))
+            }
         }
     }
+}
+
+/// `text` as one URL path segment.
+fn segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 impl Failure {

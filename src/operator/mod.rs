@@ -1,4 +1,4 @@
-//! The operator's commands on keys and sessions, with the same effects whichever way
+//! The operator's commands on keys, sessions and account links, with the same effects whichever way
 //! they reach the state: the database itself when no server holds it (a shared
 //! PostgreSQL database always), or the running server's admin API (the embedded
 //! database is open in one process only). Ending a
@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{self, KeyInfo, Keys};
 use crate::sessions::{self, SessionInfo};
-use crate::store::{Store, StoreError};
+use crate::store::{LinkedIdentity, Store, StoreError};
 
 /// Where an operator command runs.
 pub enum Operator {
@@ -95,6 +95,28 @@ impl Operator {
                 .await
                 .map_err(|e| e.to_string()),
             Operator::Admin(admin) => admin.sessions(sub).await,
+        }
+    }
+
+    /// The upstream identities that sign in to the account `sub`.
+    pub async fn account_links(&self, sub: &str) -> Result<Vec<LinkedIdentity>, String> {
+        match self {
+            Operator::Direct(direct) => match direct.store.accounts.get(sub, Clock::System.now()).await {
+                Ok(Some(account)) => Ok(crate::accounts::links_of(&account)),
+                Ok(None) => Err(format!("no account {sub}")),
+                Err(e) => Err(e.to_string()),
+            },
+            Operator::Admin(admin) => admin.account_links(sub).await,
+        }
+    }
+
+    /// Removes the account's identity at `upstream`; returns it.
+    pub async fn unlink(&self, sub: &str, upstream: &str) -> Result<LinkedIdentity, String> {
+        match self {
+            Operator::Direct(direct) => crate::accounts::unlink(&direct.store, sub, upstream, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.unlink(sub, upstream).await,
         }
     }
 

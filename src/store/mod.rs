@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 15] = [
+pub(crate) const TABLES: [&str; 16] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -45,6 +45,7 @@ pub(crate) const TABLES: [&str; 15] = [
     "upstream-sessions",
     "seen-logout-tokens",
     "upstream-grants",
+    "pending-links",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -184,6 +185,7 @@ pub struct Store {
     pub upstream_sessions: Table<UpstreamSessionEntry>,
     pub seen_logout_tokens: Table<SeenLogoutToken>,
     pub upstream_grants: Table<UpstreamGrant>,
+    pub pending_links: Table<PendingLink>,
 }
 
 impl Store {
@@ -264,6 +266,7 @@ impl Store {
             upstream_sessions: Table::new(TABLES[12], backend.clone()),
             seen_logout_tokens: Table::new(TABLES[13], backend.clone()),
             upstream_grants: Table::new(TABLES[14], backend.clone()),
+            pending_links: Table::new(TABLES[15], backend.clone()),
             backend,
         }
     }

@@ -60,6 +60,33 @@ pub struct Account {
     pub claims: serde_json::Map<String, serde_json::Value>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Every upstream identity that logs in to this account, the first one first.
+    /// Empty in records from before linking: the one of `upstream` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkedIdentity>,
+}
+
+/// An upstream identity of an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedIdentity {
+    pub upstream: String,
+    pub subject: String,
+    pub linked_at: i64,
+}
+
+/// A link of another upstream identity to the account of a session, while the person
+/// logs in there, keyed by a random id that is also the upstream `state`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLink {
+    /// The session that asked for it, which must still be the browser's.
+    pub sid: String,
+    /// The hash of the browser cookie of the browser that asked.
+    pub browser: String,
+    pub upstream: String,
+    pub upstream_nonce: Option<String>,
+    pub pkce_verifier: String,
+    /// The login at the upstream must be after this.
+    pub asked_at: i64,
 }
 
 /// Links (upstream id, upstream subject) to a local account.

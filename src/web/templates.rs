@@ -26,6 +26,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("consent", include_str!("../../templates/consent.hbs")),
     ("form_post", include_str!("../../templates/form_post.hbs")),
     ("logout", include_str!("../../templates/logout.hbs")),
+    ("account", include_str!("../../templates/account.hbs")),
 ];
 
 /// A template that does not load: which file, and why.

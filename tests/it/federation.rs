@@ -262,7 +262,11 @@ async fn email_verified_is_believed_where_trusted_and_the_idp_claim_names_the_up
         assert_eq!(claims["idp"], id, "the upstream the person logged in at");
         subs.insert(claims["sub"].as_str().unwrap().to_string());
     }
-    assert_eq!(subs.len(), 4, "the same email at another upstream is never linked by itself");
+    assert_eq!(
+        subs.len(),
+        4,
+        "the same email at another upstream is never linked by itself"
+    );
     // A client that did not opt in gets no idp claim.
     let url = authorize_url(&server, "openid", "&upstream=trusted").replace("client_id=app", "client_id=plain");
     let page = run(&Browser::default(), &url).await;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_link;
 mod admin;
 mod config;
 mod discovery;
