@@ -83,16 +83,9 @@ async fn an_upstream_session_from_yesterday_is_the_auth_time_and_max_age_asks_fo
     let silent = run(&browser, &authorize_url(&server, "openid", "&prompt=none")).await;
     let again = redeem(&server, &silent.redirect_params()).await;
     assert_eq!(id_token_claims(&again)["auth_time"], yesterday);
-    let refreshed = support::client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("s3cret"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = server
+        .refresh(("app", "s3cret"), tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(refreshed.status(), 200);
     let refreshed: serde_json::Value = refreshed.json().await.unwrap();
     assert_eq!(id_token_claims(&refreshed)["auth_time"], yesterday);

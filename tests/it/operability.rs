@@ -118,16 +118,9 @@ async fn metrics_count_a_login_a_refresh_and_a_failed_login() {
     assert!(after.contains("gatehouse_signing_key_age_seconds "), "{after}");
 
     // A replayed refresh token is reuse.
-    let reused = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let reused = server
+        .refresh(("app", "app-secret"), tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(reused.status(), 400);
     let last = scrape(&server).await;
     assert_eq!(metric(&last, "gatehouse_refresh_reuse_detected_total"), 1.0);

@@ -100,18 +100,8 @@ async fn still_logged_in(person: &LoggedIn) -> bool {
 }
 
 async fn refresh_status(person: &LoggedIn) -> u16 {
-    support::client()
-        .post(format!("{}/token", person.server.base))
-        .basic_auth("app", Some("s3cret"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &person.refresh_token),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let response = person.server.refresh(("app", "s3cret"), &person.refresh_token).await;
+    response.status().as_u16()
 }
 
 #[tokio::test]

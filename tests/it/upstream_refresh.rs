@@ -53,13 +53,7 @@ async fn log_in(server: &TestServer) -> Value {
 }
 
 async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, Value) {
-    let response = support::client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("s3cret"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
-        .send()
-        .await
-        .unwrap();
+    let response = server.refresh(("app", "s3cret"), refresh_token).await;
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

@@ -324,12 +324,8 @@ async fn token(
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))).into_response();
     }
     let now = jsonwebtoken::get_current_timestamp() as i64;
-    let mut claims = state.person.lock().unwrap().clone();
+    let mut claims = id_token_claims(&state, now);
     let fields = claims.as_object_mut().unwrap();
-    fields.insert("iss".into(), json!(state.issuer));
-    fields.insert("aud".into(), json!(CLIENT_ID));
-    fields.insert("iat".into(), json!(now));
-    fields.insert("exp".into(), json!(now + 300));
     if let Some(nonce) = &issued.nonce {
         fields.insert("nonce".into(), json!(nonce));
     }
@@ -367,6 +363,17 @@ async fn token(
     .into_response()
 }
 
+/// The person's claims with the mock's iss, aud, iat and exp, as of `now`.
+fn id_token_claims(state: &MockState, now: i64) -> Value {
+    let mut claims = state.person.lock().unwrap().clone();
+    let fields = claims.as_object_mut().unwrap();
+    fields.insert("iss".into(), json!(state.issuer));
+    fields.insert("aud".into(), json!(CLIENT_ID));
+    fields.insert("iat".into(), json!(now));
+    fields.insert("exp".into(), json!(now + 300));
+    claims
+}
+
 fn new_refresh_token(state: &MockState) -> String {
     let token = format!("upstream-refresh-token-{}", rand::random::<u64>());
     state.refresh_tokens.lock().unwrap().insert(token.clone());
@@ -383,13 +390,7 @@ async fn refresh(state: &MockState, form: &HashMap<String, String>) -> Response 
     if !state.refresh_tokens.lock().unwrap().remove(&token) {
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant" }))).into_response();
     }
-    let now = jsonwebtoken::get_current_timestamp() as i64;
-    let mut claims = state.person.lock().unwrap().clone();
-    let fields = claims.as_object_mut().unwrap();
-    fields.insert("iss".into(), json!(state.issuer));
-    fields.insert("aud".into(), json!(CLIENT_ID));
-    fields.insert("iat".into(), json!(now));
-    fields.insert("exp".into(), json!(now + 300));
+    let claims = id_token_claims(state, jsonwebtoken::get_current_timestamp() as i64);
     let id_token = sign(state, &claims, Misbehaviour::None);
     Json(json!({
         "access_token": "upstream-access-token",

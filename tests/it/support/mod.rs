@@ -130,6 +130,17 @@ impl TestServer {
         redeem_at(&self.base, client, code, redirect_uri, verifier).await
     }
 
+    /// The token endpoint's answer to a refresh_token grant by `client` (client_secret_basic).
+    pub async fn refresh(&self, client: (&str, &str), refresh_token: &str) -> reqwest::Response {
+        self::client()
+            .post(format!("{}/token", self.base))
+            .basic_auth(client.0, Some(client.1))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+            .send()
+            .await
+            .expect("token endpoint")
+    }
+
     /// The URL of `path` on the admin listener (of a server started with the admin API).
     pub fn admin_url(&self, path: &str) -> String {
         let text = std::fs::read_to_string(&self.config_path).expect("config");
