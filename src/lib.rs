@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod backchannel;
+pub mod client_keys;
 pub mod clock;
 pub mod config;
 pub mod flow;
@@ -20,6 +21,7 @@ pub mod response_type;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;
+pub mod signed_jwt;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
@@ -140,6 +142,8 @@ pub struct Inner {
     /// The one client for calls to upstreams.
     pub http: upstream::UpstreamHttp,
     pub clock: Clock,
+    /// The fetched keys of clients that publish them at a `jwks_uri`.
+    pub client_keys: client_keys::ClientKeys,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
     /// The bounds on password checks, failed passwords and pending logins.
@@ -193,6 +197,7 @@ impl App {
         let guards = limits::Guards::new(&config.limits)
             .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
         let state = AppState(Arc::new(Inner {
+            client_keys: client_keys::ClientKeys::for_clients(&config.clients),
             config,
             pages,
             mappings,

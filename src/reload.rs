@@ -44,6 +44,7 @@ impl App {
         }
         let upstreams = reuse_upstreams(&config, &running);
         let state = AppState(Arc::new(Inner {
+            client_keys: crate::client_keys::ClientKeys::for_clients(&config.clients),
             config,
             pages,
             mappings,

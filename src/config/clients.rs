@@ -1,9 +1,8 @@
 //! The `[[clients]]` tables: relying parties, their secrets, redirect URIs, grants and
 //! response types.
 
-use super::checks::check_argon2_hash;
 use super::raw::{RawClient, decode};
-use super::{AuthMethod, Client, ClientSecret, GrantType, Problem, Secret};
+use super::{AuthMethod, Client, GrantType, Problem};
 use crate::mapping::STANDARD_SCOPES;
 use crate::response_type::ResponseType;
 use std::collections::{BTreeMap, HashSet};
@@ -40,7 +39,18 @@ pub fn validate_clients(clients: Vec<toml::Value>, known: &Known<'_>, problems: 
 
 fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &mut Vec<Problem>) -> Option<Client> {
     let start = problems.len();
-    let secret = client_secret(raw.secret.take(), raw.secret_hash.take(), at, problems);
+    let credentials = super::client_auth::credentials(
+        super::client_auth::Given {
+            secret: raw.secret.take(),
+            secret_hash: raw.secret_hash.take(),
+            jwks: raw.jwks.take(),
+            jwks_uri: raw.jwks_uri.take(),
+            method: raw.token_endpoint_auth_method,
+        },
+        at,
+        problems,
+    );
+    let confidential = credentials.method != AuthMethod::None;
     let grant_types = raw
         .grant_types
         .clone()
@@ -54,26 +64,26 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
     }
     check_addresses(&raw, at, known.upstreams, problems);
     check_scopes(raw.scopes.as_deref(), at, known.scopes, problems);
-    check_grant_types(at, &grant_types, secret.is_some(), problems);
-    let method = auth_method(at, raw.token_endpoint_auth_method, secret.is_some(), problems);
-    if raw.introspect == Some(true) && secret.is_none() {
+    check_grant_types(at, &grant_types, confidential, problems);
+    if raw.introspect == Some(true) && !confidential {
         // Anyone can present a public client's id: it would let anyone introspect.
         problems.push(Problem::new(
             format!("{at}.introspect"),
-            "needs secret or secret_hash: a public client cannot prove who it is",
+            "needs secret, secret_hash or keys: a public client cannot prove who it is",
         ));
     }
     (problems.len() == start).then(|| Client {
         name: raw.name.unwrap_or_else(|| raw.id.clone()),
         id: raw.id,
-        secret,
+        secret: credentials.secret,
+        jwks: credentials.jwks,
         redirect_uris: raw.redirect_uris,
         post_logout_redirect_uris: raw.post_logout_redirect_uris,
         consent: raw.consent.unwrap_or(true),
         upstreams: raw.upstreams,
         grant_types,
         response_types,
-        token_endpoint_auth_method: method,
+        token_endpoint_auth_method: credentials.method,
         introspect: raw.introspect.unwrap_or(false),
         backchannel_logout_uri: raw.backchannel_logout_uri,
         idp_claim: raw.idp_claim.unwrap_or(false),
@@ -127,39 +137,8 @@ fn check_addresses(raw: &RawClient, at: &str, upstream_ids: &HashSet<&str>, prob
     }
 }
 
-/// The client's secret: in clear or as an argon2 hash, never both; none for a public client.
-fn client_secret(
-    secret: Option<String>,
-    secret_hash: Option<String>,
-    at: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<ClientSecret> {
-    match (secret, secret_hash) {
-        (Some(_), Some(_)) => {
-            problems.push(Problem::new(
-                format!("{at}.secret_hash"),
-                "set either secret or secret_hash, not both",
-            ));
-            None
-        }
-        (Some(secret), None) if secret.is_empty() => {
-            problems.push(Problem::new(
-                format!("{at}.secret"),
-                "must not be empty (omit it for a public client)",
-            ));
-            None
-        }
-        (Some(secret), None) => Some(ClientSecret::Plain(Secret(secret))),
-        (None, Some(hash)) => {
-            check_argon2_hash(&format!("{at}.secret_hash"), &hash, problems);
-            Some(ClientSecret::Argon2Hash(Secret(hash)))
-        }
-        (None, None) => None,
-    }
-}
-
 /// The grant types must make sense together and with the client's secret.
-fn check_grant_types(at: &str, grant_types: &[GrantType], has_secret: bool, problems: &mut Vec<Problem>) {
+fn check_grant_types(at: &str, grant_types: &[GrantType], confidential: bool, problems: &mut Vec<Problem>) {
     if grant_types.is_empty() {
         problems.push(Problem::new(
             format!("{at}.grant_types"),
@@ -170,35 +149,12 @@ fn check_grant_types(at: &str, grant_types: &[GrantType], has_secret: bool, prob
             format!("{at}.grant_types"),
             "refresh_token needs authorization_code",
         ));
-    } else if grant_types.contains(&GrantType::ClientCredentials) && !has_secret {
+    } else if grant_types.contains(&GrantType::ClientCredentials) && !confidential {
         problems.push(Problem::new(
             format!("{at}.grant_types"),
-            "client_credentials is for confidential clients: set secret or secret_hash",
+            "client_credentials is for confidential clients: set secret, secret_hash or keys",
         ));
     }
-}
-
-/// How the client authenticates at the token endpoint: as configured, or by default the
-/// way its secret allows; a public client uses `none`.
-fn auth_method(at: &str, configured: Option<AuthMethod>, has_secret: bool, problems: &mut Vec<Problem>) -> AuthMethod {
-    let default_method = if has_secret {
-        AuthMethod::ClientSecretBasic
-    } else {
-        AuthMethod::None
-    };
-    let method = configured.unwrap_or(default_method);
-    match (has_secret, method) {
-        (true, AuthMethod::None) => problems.push(Problem::new(
-            format!("{at}.token_endpoint_auth_method"),
-            "\"none\" is for public clients: remove the secret, or use client_secret_basic or client_secret_post",
-        )),
-        (false, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => problems.push(Problem::new(
-            format!("{at}.token_endpoint_auth_method"),
-            "needs secret or secret_hash; a public client uses \"none\"",
-        )),
-        _ => {}
-    }
-    method
 }
 
 /// The response types a client may use: as listed (without repeats), or `code` alone when

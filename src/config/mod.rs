@@ -5,6 +5,7 @@
 
 pub(crate) mod checks;
 mod chooser;
+mod client_auth;
 mod clients;
 mod duration;
 mod env;
@@ -212,6 +213,8 @@ pub struct Client {
     /// in to the implicit or hybrid flow.
     pub response_types: Vec<crate::response_type::ResponseType>,
     pub token_endpoint_auth_method: AuthMethod,
+    /// Its public keys, for `private_key_jwt`.
+    pub jwks: Option<ClientJwks>,
     /// A resource server: may introspect tokens issued to other clients.
     pub introspect: bool,
     /// Where logout tokens go when a session this client has tokens from ends.
@@ -224,6 +227,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether the client can prove who it is (by a secret or a key).
+    pub fn is_confidential(&self) -> bool {
+        self.token_endpoint_auth_method != AuthMethod::None
+    }
+
     pub fn may_have_scope(&self, scope: &str) -> bool {
         scope == "openid"
             || self
@@ -253,7 +261,31 @@ pub enum GrantType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with the client secret (HMAC), OIDC Core §9.
+    ClientSecretJwt,
+    /// A JWT signed with one of the client's private keys, RFC 7523.
+    PrivateKeyJwt,
     None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Debug, Clone)]
+pub enum ClientJwks {
+    Inline(std::sync::Arc<openidconnect::core::CoreJsonWebKeySet>),
+    /// Fetched, and cached for a while (`op::client_jwks`).
+    Uri(String),
 }
 
 /// An identity provider people log in at.

@@ -62,6 +62,8 @@ pub struct RawClient {
     pub grant_types: Option<Vec<GrantType>>,
     pub response_types: Option<Vec<ResponseType>>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
+    pub jwks: Option<toml::Value>,
+    pub jwks_uri: Option<String>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
     pub idp_claim: Option<bool>,

@@ -291,7 +291,7 @@ fn code_challenge(
         (Some(_), None | Some("plain")) => Err("code_challenge_method must be S256 (plain is not accepted)"),
         (Some(_), Some(_)) => Err("code_challenge_method must be S256"),
         (None, Some(_)) => Err("code_challenge_method without code_challenge"),
-        (None, None) if client.secret.is_none() => {
+        (None, None) if !client.is_confidential() => {
             Err("PKCE (code_challenge with S256) is required for public clients")
         }
         (None, None) => Ok(None),

@@ -1,7 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints
-//! (RFC 6749 §2.3), as an extractor: the form body is read, the client authenticated the
+//! (RFC 6749 §2.3, RFC 7523 §2.2), as an extractor: the form body is read, the client authenticated the
 //! way it is registered to (and no other), and the handler gets both.
 
+use super::client_assertion::{self, Failure};
 use crate::AppState;
 use crate::config::{AuthMethod, Client, ClientSecret};
 use crate::tokens::{Params, TokenError};
@@ -22,11 +23,13 @@ impl FromRequest<AppState> for ClientRequest {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         // Read before the body consumes the request; refused only after the form is read.
         let basic = basic_credentials(request.headers());
+        // The URL an assertion may name as its audience besides the issuer.
+        let endpoint = format!("{}{}", state.config.issuer, request.uri().path());
         let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
             .await
             .map_err(|e| TokenError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
         let params = Params::new(pairs);
-        let client = authenticate(state, basic?, &params).await?;
+        let client = authenticate(state, basic?, &params, &endpoint).await?;
         Ok(ClientRequest {
             client: Arc::clone(client),
             params,
@@ -34,33 +37,70 @@ impl FromRequest<AppState> for ClientRequest {
     }
 }
 
-/// Authenticates the client the way it is registered to (RFC 6749 §2.3).
+/// What the client presented to prove who it is.
+enum Presented<'p> {
+    Secret(&'p str, AuthMethod),
+    Assertion(&'p str),
+    Nothing,
+}
+
+/// Authenticates the client the way it is registered to (RFC 6749 §2.3, RFC 7523 §2.2).
 async fn authenticate<'s>(
     state: &'s AppState,
     basic: Option<(String, String)>,
     params: &Params,
+    endpoint: &str,
 ) -> Result<&'s Arc<Client>, TokenError> {
     let sent_id = params.get("client_id")?;
     let sent_secret = params.get("client_secret")?;
-    let (client_id, secret, method) = match (&basic, sent_secret) {
-        (Some(_), Some(_)) => {
+    let assertion = client_assertion(params)?;
+    let (client_id, presented) = match (&basic, sent_secret, assertion) {
+        (Some((id, secret)), None, None) => (id.clone(), Presented::Secret(secret, AuthMethod::ClientSecretBasic)),
+        (None, Some(secret), None) => (
+            sent_id.unwrap_or_default().to_string(),
+            Presented::Secret(secret, AuthMethod::ClientSecretPost),
+        ),
+        (None, None, Some(assertion)) => (
+            sent_id
+                .map(String::from)
+                .or_else(|| client_assertion::claimed_client(assertion))
+                .unwrap_or_default(),
+            Presented::Assertion(assertion),
+        ),
+        (None, None, None) => (sent_id.unwrap_or_default().to_string(), Presented::Nothing),
+        _ => {
             return Err(TokenError::InvalidRequest(
                 "use one client authentication method".into(),
             ));
         }
-        (Some((id, secret)), None) => (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretBasic),
-        (None, Some(secret)) => (sent_id.unwrap_or_default(), Some(secret), AuthMethod::ClientSecretPost),
-        (None, None) => (sent_id.unwrap_or_default(), None, AuthMethod::None),
     };
-    if basic.is_some() && sent_id.is_some_and(|id| id != client_id) {
+    if sent_id.is_some_and(|id| id != client_id) {
         return Err(TokenError::InvalidRequest(
             "client_id does not match the authenticated client".into(),
         ));
     }
     let unknown = || TokenError::InvalidClient("client authentication failed".into());
-    let Some(client) = state.config.shared_client(client_id) else {
+    let Some(client) = state.config.shared_client(&client_id) else {
         state.telemetry.client_auth_failed(None, "unknown_client");
         return Err(unknown());
+    };
+    let client_id = client.id.as_str();
+    let (secret, method) = match presented {
+        Presented::Assertion(assertion) => {
+            return match client_assertion::verify(state, client, assertion, endpoint).await {
+                Ok(()) => {
+                    crate::telemetry::note_client(client_id);
+                    Ok(client)
+                }
+                Err(Failure::Refused(reason, why)) => {
+                    state.telemetry.client_auth_failed(Some(client_id), reason);
+                    Err(TokenError::InvalidClient(why))
+                }
+                Err(Failure::Unavailable(e)) => Err(e),
+            };
+        }
+        Presented::Secret(secret, method) => (Some(secret), method),
+        Presented::Nothing => (None, AuthMethod::None),
     };
     if client.token_endpoint_auth_method != method {
         state.telemetry.client_auth_failed(Some(client_id), "wrong_method");
@@ -93,6 +133,21 @@ async fn authenticate<'s>(
     }
     crate::telemetry::note_client(client_id);
     Ok(client)
+}
+
+/// The `client_assertion`, when one is sent with its type.
+fn client_assertion(params: &Params) -> Result<Option<&str>, TokenError> {
+    match (params.get("client_assertion_type")?, params.get("client_assertion")?) {
+        (None, None) => Ok(None),
+        (Some(client_assertion::ASSERTION_TYPE), Some(assertion)) => Ok(Some(assertion)),
+        (Some(_), Some(_)) => Err(TokenError::InvalidRequest(format!(
+            "client_assertion_type must be {}",
+            client_assertion::ASSERTION_TYPE
+        ))),
+        _ => Err(TokenError::InvalidRequest(
+            "client_assertion and client_assertion_type go together".into(),
+        )),
+    }
 }
 
 /// The client id and secret of an `Authorization: Basic` header, form-urldecoded as

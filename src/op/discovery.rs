@@ -28,6 +28,13 @@ pub struct ProviderMetadata {
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The algorithms of client assertions, when some client authenticates with one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub claims_supported: Vec<String>,
     /// Gatehouse's acr values, as the upstreams' `acr_map`s name them.
@@ -41,8 +48,24 @@ pub struct ProviderMetadata {
     pub backchannel_logout_session_supported: bool,
 }
 
-/// Client authentication, the same at every endpoint that takes it.
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+/// Client authentication, the same at every endpoint that takes it: the secret and
+/// public methods always, the JWT ones when some client is registered for them.
+fn auth_methods(config: &crate::config::Config) -> (Vec<&'static str>, Vec<String>) {
+    use crate::config::AuthMethod;
+    let uses = |method: AuthMethod| config.clients.iter().any(|c| c.token_endpoint_auth_method == method);
+    let mut methods = vec!["client_secret_basic", "client_secret_post"];
+    let mut algs = Vec::new();
+    if uses(AuthMethod::ClientSecretJwt) {
+        methods.push(AuthMethod::ClientSecretJwt.as_str());
+        algs.extend(crate::signed_jwt::alg_names(&crate::signed_jwt::HMAC_ALGS));
+    }
+    if uses(AuthMethod::PrivateKeyJwt) {
+        methods.push(AuthMethod::PrivateKeyJwt.as_str());
+        algs.extend(crate::signed_jwt::alg_names(&crate::signed_jwt::ASYMMETRIC_ALGS));
+    }
+    methods.push("none");
+    (methods, algs)
+}
 
 pub fn metadata(state: &AppState) -> ProviderMetadata {
     let issuer = &state.config.issuer;
@@ -76,6 +99,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     if response_types.iter().any(|t| t.returns_tokens()) {
         grant_types.push("implicit");
     }
+    let (auth_methods, auth_algs) = auth_methods(&state.config);
     ProviderMetadata {
         issuer: issuer.clone(),
         authorization_endpoint: url(routes::AUTHORIZE),
@@ -91,9 +115,12 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         grant_types_supported: grant_types,
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec![state.keys.signing_alg().to_string()],
-        token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
-        revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
-        introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        token_endpoint_auth_methods_supported: auth_methods.clone(),
+        revocation_endpoint_auth_methods_supported: auth_methods.clone(),
+        introspection_endpoint_auth_methods_supported: auth_methods,
+        token_endpoint_auth_signing_alg_values_supported: auth_algs.clone(),
+        revocation_endpoint_auth_signing_alg_values_supported: auth_algs.clone(),
+        introspection_endpoint_auth_signing_alg_values_supported: auth_algs,
         code_challenge_methods_supported: vec!["S256"],
         claims_supported: claims.into_iter().collect(),
         acr_values_supported: acr_values(&state.config).into_iter().collect(),

@@ -6,6 +6,7 @@ pub mod admin;
 mod authorize;
 mod backchannel;
 mod callback;
+mod client_assertion;
 mod client_auth;
 mod client_ip;
 mod consent;

@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 16] = [
+pub(crate) const TABLES: [&str; 17] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -46,6 +46,7 @@ pub(crate) const TABLES: [&str; 16] = [
     "seen-logout-tokens",
     "upstream-grants",
     "pending-links",
+    "used-client-assertions",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -186,6 +187,7 @@ pub struct Store {
     pub seen_logout_tokens: Table<SeenLogoutToken>,
     pub upstream_grants: Table<UpstreamGrant>,
     pub pending_links: Table<PendingLink>,
+    pub used_client_assertions: Table<UsedClientAssertion>,
 }
 
 impl Store {
@@ -267,6 +269,7 @@ impl Store {
             seen_logout_tokens: Table::new(TABLES[13], backend.clone()),
             upstream_grants: Table::new(TABLES[14], backend.clone()),
             pending_links: Table::new(TABLES[15], backend.clone()),
+            used_client_assertions: Table::new(TABLES[16], backend.clone()),
             backend,
         }
     }

@@ -176,6 +176,14 @@ pub struct SeenLogoutToken {
     pub received_at: i64,
 }
 
+/// A client assertion (`private_key_jwt`, `client_secret_jwt`) that has been taken, keyed
+/// `{client id length}:{client id}:{jti}` until its `exp`: one with the same `jti` again
+/// is a replay (RFC 7523 §3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsedClientAssertion {
+    pub used_at: i64,
+}
+
 /// A validated authorization request, as the relying party sent it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {

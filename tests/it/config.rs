@@ -318,7 +318,66 @@ fn client_secrets_and_auth_methods_must_agree() {
             "FILE: clients[1].token_endpoint_auth_method: needs secret or secret_hash",
             "FILE: clients[2].secret_hash: set either secret or secret_hash, not both",
             "FILE: clients[3].secret_hash: is not an argon2 PHC string",
-            "FILE: clients[4].introspect: needs secret or secret_hash: a public client cannot prove who it is",
+            "FILE: clients[4].introspect: needs secret, secret_hash or keys: a public client cannot prove who it is",
+        ],
+    );
+}
+
+#[test]
+fn jwt_client_authentication_is_checked_key_by_key() {
+    let text = format!(
+        r#"{GOOD}
+[[clients]]
+id = "no-keys"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "private_key_jwt"
+
+[[clients]]
+id = "hashed"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "client_secret_jwt"
+secret_hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ"
+
+[[clients]]
+id = "short"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "client_secret_jwt"
+secret = "short"
+
+[[clients]]
+id = "private"
+grant_types = ["client_credentials"]
+jwks = {{ keys = [{{ kty = "OKP", crv = "Ed25519", x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", d = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A" }}] }}
+
+[[clients]]
+id = "both"
+grant_types = ["client_credentials"]
+jwks = {{ keys = [{{ kty = "OKP", crv = "Ed25519", x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }}] }}
+jwks_uri = "https://keys.example/jwks"
+
+[[clients]]
+id = "plain-http"
+grant_types = ["client_credentials"]
+jwks_uri = "http://keys.example/jwks"
+
+[[clients]]
+id = "keys-for-a-secret"
+secret = "s"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "client_secret_basic"
+jwks = '{{"keys": [{{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}]}}'
+"#
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[1].token_endpoint_auth_method: private_key_jwt needs jwks or jwks_uri",
+            "FILE: clients[2].token_endpoint_auth_method: client_secret_jwt signs with the secret itself",
+            "FILE: clients[3].token_endpoint_auth_method: client_secret_jwt needs a secret of 32 bytes or more",
+            "FILE: clients[4].jwks: holds a private or symmetric key",
+            "FILE: clients[5].jwks_uri: set either jwks or jwks_uri, not both",
+            "FILE: clients[6].jwks_uri: \"http://keys.example/jwks\" must use https",
+            "FILE: clients[7].jwks: keys are only for token_endpoint_auth_method = \"private_key_jwt\"",
         ],
     );
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod account_link;
 mod admin;
+mod client_jwt;
 mod config;
 mod discovery;
 mod durability;

@@ -19,7 +19,7 @@ use base64::Engine;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
     CoreSubjectIdentifierType,
 };
 use openidconnect::{
@@ -34,19 +34,6 @@ use std::sync::RwLock;
 /// How far an upstream ID token's `iat` may be from our clock.
 const IAT_WINDOW_SECS: i64 = 300;
 
-/// Only asymmetric signatures: `none` and HMAC (which a confused verifier would check
-/// with a public key) are refused.
-const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
 
 /// What discovery says beyond OpenID Connect Discovery 1.0: the RP-Initiated Logout
 /// endpoint, and whether it sends back-channel logout tokens.
@@ -175,10 +162,10 @@ impl Kind for OidcProvider {
         let metadata = self.metadata(http).await?;
         let (issuer, client_id) = (metadata.issuer().as_str(), self.settings.client_id.as_str());
         let refused = |refused| match refused {
-            logout_token::Refused::NoMatchingKey => {
+            crate::signed_jwt::Refused::NoMatchingKey => {
                 UpstreamError::Invalid("no key of the upstream's JWKS signed the logout token".into())
             }
-            logout_token::Refused::Invalid(why) => UpstreamError::Invalid(why),
+            crate::signed_jwt::Refused::Invalid(why) => UpstreamError::Invalid(why),
         };
         let fetched_at = &self.logout_jwks_fetched_at;
         let may_fetch = |now: i64| {
@@ -189,7 +176,7 @@ impl Kind for OidcProvider {
                     .is_ok()
         };
         match logout_token::verify(token, metadata.jwks(), issuer, client_id, now) {
-            Err(logout_token::Refused::NoMatchingKey) if may_fetch(now) => {
+            Err(crate::signed_jwt::Refused::NoMatchingKey) if may_fetch(now) => {
                 let refreshed = self.refresh_jwks(http, &metadata).await?;
                 logout_token::verify(token, refreshed.jwks(), issuer, client_id, now).map_err(refused)
             }
@@ -377,7 +364,7 @@ impl OidcProvider {
         let clock = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
         client
             .id_token_verifier()
-            .set_allowed_algs(ALLOWED_ALGS)
+            .set_allowed_algs(crate::signed_jwt::ASYMMETRIC_ALGS)
             .set_time_fn(move || clock)
             .set_issue_time_verifier_fn(move |iat| {
                 if (iat.timestamp() - now).abs() <= IAT_WINDOW_SECS {

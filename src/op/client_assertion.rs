@@ -1,0 +1,160 @@
+//! Client authentication with a JWT (RFC 7523 §2.2 and §3, OpenID Connect Core §9):
+//! `private_key_jwt`, signed with one of the client's keys, and `client_secret_jwt`,
+//! an HMAC with its secret. The assertion is from the client about itself (`iss` =
+//! `sub` = client id), for this provider (`aud`: the issuer, the token endpoint, or the
+//! endpoint it is presented at), unexpired, and taken once (its `jti` is kept until `exp`).
+
+use crate::AppState;
+use crate::config::{AuthMethod, Client, ClientJwks, ClientSecret};
+use crate::signed_jwt::{ASYMMETRIC_ALGS, Audience, Refused, SignedJwt};
+use crate::store::UsedClientAssertion;
+use crate::tokens::TokenError;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How far apart the client's clock and ours may be.
+const LEEWAY_SECS: i64 = 30;
+/// The longest an assertion may live: its `jti` is kept that long, so a bound on the
+/// lifetime is a bound on what replays cost to remember.
+pub const MAX_LIFETIME_SECS: i64 = 600;
+/// The longest `jti` taken.
+const MAX_JTI_LEN: usize = 256;
+
+/// Why an assertion was refused, for the telemetry's reason label and the answer.
+pub enum Failure {
+    /// Not valid: the reason label, and a description for the client.
+    Refused(&'static str, String),
+    /// The keys or the store cannot be reached now.
+    Unavailable(TokenError),
+}
+
+#[derive(Deserialize)]
+struct Names {
+    iss: Option<String>,
+    sub: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: i64,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: String,
+}
+
+/// The client an assertion says it is from, read before its signature is checked: only
+/// to find whose keys check it.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    let jwt = SignedJwt::parse(assertion, "the client assertion").ok()?;
+    let names: Names = jwt.unverified_claims()?;
+    names.sub.or(names.iss)
+}
+
+/// Checks `assertion` from `client`, presented at `endpoint` (its full URL).
+pub async fn verify(state: &AppState, client: &Arc<Client>, assertion: &str, endpoint: &str) -> Result<(), Failure> {
+    let refused = |why: String| Failure::Refused("bad_assertion", why);
+    let jwt = SignedJwt::parse(assertion, "the client assertion").map_err(refused)?;
+    let now = state.clock.now();
+    match (&client.token_endpoint_auth_method, &client.jwks, &client.secret) {
+        (AuthMethod::PrivateKeyJwt, Some(jwks), _) => verify_with_keys(state, &jwt, jwks, now).await?,
+        (AuthMethod::ClientSecretJwt, _, Some(ClientSecret::Plain(secret))) => {
+            jwt.verify_hmac(secret.0.as_bytes()).map_err(refused)?
+        }
+        _ => {
+            return Err(Failure::Refused(
+                "wrong_method",
+                "the client does not authenticate with a JWT".into(),
+            ));
+        }
+    }
+    let claims: Claims = jwt.claims().map_err(refused)?;
+    check(&claims, &client.id, &state.config.issuer, endpoint, now).map_err(refused)?;
+    let key = format!("{}:{}:{}", client.id.len(), client.id, claims.jti);
+    let used = UsedClientAssertion { used_at: now };
+    let first = state
+        .store
+        .used_client_assertions
+        .insert_new(&key, &used, Some(claims.exp + LEEWAY_SECS), now)
+        .await
+        .map_err(|e| Failure::Unavailable(e.into()))?;
+    if !first {
+        return Err(Failure::Refused(
+            "replayed_assertion",
+            "the client assertion was used before (jti)".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn verify_with_keys(state: &AppState, jwt: &SignedJwt<'_>, jwks: &ClientJwks, now: i64) -> Result<(), Failure> {
+    let refused = |e: Refused| match e {
+        Refused::NoMatchingKey => Failure::Refused(
+            "bad_assertion",
+            "no key of the client fits the client assertion's kid and alg".into(),
+        ),
+        Refused::Invalid(why) => Failure::Refused("bad_assertion", why),
+    };
+    let uri = match jwks {
+        ClientJwks::Inline(keys) => return jwt.verify_with(keys, &ASYMMETRIC_ALGS).map_err(refused),
+        ClientJwks::Uri(uri) => uri,
+    };
+    let unavailable =
+        |why: String| Failure::Unavailable(TokenError::TemporarilyUnavailable(format!("the client's keys: {why}")));
+    let keys = state
+        .client_keys
+        .get(&state.http, uri, false, now)
+        .await
+        .map_err(unavailable)?;
+    match jwt.verify_with(&keys, &ASYMMETRIC_ALGS) {
+        Err(Refused::NoMatchingKey) => {
+            // The client may have rotated its keys since they were fetched.
+            let newer = state
+                .client_keys
+                .get(&state.http, uri, true, now)
+                .await
+                .map_err(unavailable)?;
+            if Arc::ptr_eq(&newer, &keys) {
+                return Err(refused(Refused::NoMatchingKey));
+            }
+            jwt.verify_with(&newer, &ASYMMETRIC_ALGS).map_err(refused)
+        }
+        verified => verified.map_err(refused),
+    }
+}
+
+fn check(claims: &Claims, client_id: &str, issuer: &str, endpoint: &str, now: i64) -> Result<(), String> {
+    if claims.iss != client_id || claims.sub != client_id {
+        return Err("the client assertion's iss and sub must both be the client id".into());
+    }
+    let token_endpoint = format!("{issuer}{}", crate::routes::TOKEN);
+    if !claims
+        .aud
+        .contains(|aud| aud == issuer || aud == token_endpoint || aud == endpoint)
+    {
+        return Err(format!(
+            "the client assertion's aud must be the issuer ({issuer}) or the token endpoint"
+        ));
+    }
+    if claims.exp + LEEWAY_SECS < now {
+        return Err("the client assertion has expired".into());
+    }
+    if claims.exp > now + MAX_LIFETIME_SECS + LEEWAY_SECS {
+        return Err(format!(
+            "the client assertion lives too long: exp at most {MAX_LIFETIME_SECS} s from now"
+        ));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) || claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS) {
+        return Err("the client assertion is not valid yet (nbf or iat in the future)".into());
+    }
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
+        return Err(format!(
+            "the client assertion needs a jti of 1 to {MAX_JTI_LEN} characters"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! A JWS in compact serialization (RFC 7515 §7.1) signed by someone else: an upstream's
+//! logout token, a client's assertion. Parsed once; its signature is checked against a
+//! JWK set (asymmetric algorithms only, so that a public key is never taken as an HMAC
+//! secret) or against a shared secret, by openidconnect's JWK code.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+/// The asymmetric algorithms taken from upstreams and clients: `none` and HMAC (which a
+/// confused verifier would check with a public key) are not among them.
+pub const ASYMMETRIC_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+/// The HMAC algorithms of a secret shared with a client (`client_secret_jwt`).
+pub const HMAC_ALGS: [CoreJwsSigningAlgorithm; 3] = [
+    CoreJwsSigningAlgorithm::HmacSha256,
+    CoreJwsSigningAlgorithm::HmacSha384,
+    CoreJwsSigningAlgorithm::HmacSha512,
+];
+
+/// The names of `algs` as JWS writes them (`RS256`, ...), for discovery.
+pub fn alg_names(algs: &[CoreJwsSigningAlgorithm]) -> impl Iterator<Item = String> + '_ {
+    algs.iter().filter_map(|alg| match serde_json::to_value(alg) {
+        Ok(Json::String(name)) => Some(name),
+        _ => None,
+    })
+}
+
+/// Why a signature was not taken.
+#[derive(Debug)]
+pub enum Refused {
+    /// No key of the set fits the token's `kid` and `alg`: the signer may have a new one.
+    NoMatchingKey,
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+    crit: Option<Json>,
+}
+
+/// The protected header, as far as Gatehouse reads it.
+pub struct Header {
+    pub alg: CoreJwsSigningAlgorithm,
+    pub kid: Option<String>,
+    /// Lowercase.
+    pub typ: Option<String>,
+}
+
+/// A parsed, not yet verified, JWS.
+pub struct SignedJwt<'t> {
+    pub header: Header,
+    /// `header.payload`, what the signature covers.
+    signed: &'t str,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+    /// What the token is called in errors ("the logout token").
+    what: &'static str,
+}
+
+impl<'t> SignedJwt<'t> {
+    /// Splits and decodes `token`; refuses critical header parameters (none is
+    /// understood here, RFC 7515 §4.1.11) and an algorithm openidconnect does not know.
+    pub fn parse(token: &'t str, what: &'static str) -> Result<SignedJwt<'t>, String> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!("{what} is not a signed JWT"));
+        };
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| format!("{what} is not base64url"))
+        };
+        let raw: RawHeader =
+            serde_json::from_slice(&decode(header)?).map_err(|_| format!("{what}'s header is malformed"))?;
+        if raw.crit.is_some() {
+            return Err(format!("{what} has critical header parameters"));
+        }
+        let alg = serde_json::from_value(Json::String(raw.alg))
+            .map_err(|_| format!("{what} is signed with an unknown algorithm"))?;
+        Ok(SignedJwt {
+            header: Header {
+                alg,
+                kid: raw.kid,
+                typ: raw.typ.map(|t| t.to_ascii_lowercase()),
+            },
+            signed: &token[..header.len() + 1 + payload.len()],
+            payload: decode(payload)?,
+            signature: decode(signature)?,
+            what,
+        })
+    }
+
+    /// The claims, read only once the signature has been checked.
+    pub fn claims<T: DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_slice(&self.payload).map_err(|e| format!("{}'s claims: {e}", self.what))
+    }
+
+    /// The claims before the signature is checked: only to find whose keys check it.
+    pub fn unverified_claims<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.payload).ok()
+    }
+
+    /// Checks the signature with a key of `jwks` that fits the header's `kid` and `alg`;
+    /// the algorithm must be one of `allowed`.
+    pub fn verify_with(&self, jwks: &CoreJsonWebKeySet, allowed: &[CoreJwsSigningAlgorithm]) -> Result<(), Refused> {
+        let alg = &self.header.alg;
+        if !allowed.contains(alg) {
+            return Err(Refused::Invalid(format!(
+                "{} is not signed with an accepted algorithm",
+                self.what
+            )));
+        }
+        let mut candidates = jwks.keys().iter().filter(|key| {
+            let kid_fits = self
+                .header
+                .kid
+                .as_deref()
+                .is_none_or(|kid| key.key_id().is_some_and(|k| k.as_str() == kid));
+            let use_fits = key.key_use().is_none_or(|u| u.allows_signature());
+            let alg_fits = match key.signing_alg() {
+                JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
+                JsonWebKeyAlgorithm::Unspecified => true,
+                JsonWebKeyAlgorithm::Unsupported => false,
+            };
+            kid_fits && use_fits && alg_fits
+        });
+        let mut any = false;
+        let verified = candidates.any(|key| {
+            any = true;
+            key.verify_signature(alg, self.signed.as_bytes(), &self.signature)
+                .is_ok()
+        });
+        match (any, verified) {
+            (false, _) => Err(Refused::NoMatchingKey),
+            (true, false) => Err(Refused::Invalid(format!("{}'s signature does not verify", self.what))),
+            (true, true) => Ok(()),
+        }
+    }
+
+    /// Checks an HMAC signature (one of [`HMAC_ALGS`]) made with `secret`.
+    pub fn verify_hmac(&self, secret: &[u8]) -> Result<(), String> {
+        let alg = &self.header.alg;
+        if !HMAC_ALGS.contains(alg) {
+            return Err(format!("{} is not signed with an HMAC algorithm", self.what));
+        }
+        CoreJsonWebKey::new_symmetric(secret.to_vec())
+            .verify_signature(alg, self.signed.as_bytes(), &self.signature)
+            .map_err(|_| format!("{}'s signature does not verify", self.what))
+    }
+}
+
+/// An `aud` claim: one audience or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, wanted: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Audience::One(aud) => wanted(aud),
+            Audience::Many(auds) => auds.iter().any(|aud| wanted(aud)),
+        }
+    }
+}
