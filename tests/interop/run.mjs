@@ -73,6 +73,12 @@ const upstreamServer = createServer(provider.callback());
 await new Promise((ok) => upstreamServer.listen(UP_PORT, '127.0.0.1', ok));
 
 // ---- Gatehouse ------------------------------------------------------------------------
+// The keys of the application that authenticates with private_key_jwt: ES256 from
+// WebCrypto, the public half published at the application's own jwks_uri.
+const appKeys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+const appJwk = { ...(await crypto.subtle.exportKey('jwk', appKeys.publicKey)), kid: 'app-1', use: 'sig', alg: 'ES256' };
+const HMAC_SECRET = 'an-interop-secret-of-more-than-32-bytes';
+
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-interop-'));
 writeFileSync(join(dir, 'corp.toml'), `
 [claims]
@@ -119,6 +125,21 @@ redirect_uris = ["${REDIRECT}"]
 consent = false
 upstreams = ["corp"]
 
+[[clients]]
+id = "interop-signed"
+name = "Interop Signed App"
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "${RP}/jwks"
+redirect_uris = ["${REDIRECT}"]
+consent = false
+upstreams = ["corp"]
+
+[[clients]]
+id = "interop-hmac"
+token_endpoint_auth_method = "client_secret_jwt"
+secret = "${HMAC_SECRET}"
+grant_types = ["client_credentials"]
+
 [[upstreams]]
 id = "corp"
 name = "Corporate SSO"
@@ -159,8 +180,7 @@ async function stopGatehouse() {
 
 // ---- the relying parties: openid-client -------------------------------------------------
 const insecure = { execute: [client.allowInsecureRequests] };
-async function relyingParty(id, secret) {
-  const auth = secret ? client.ClientSecretBasic(secret) : client.None();
+async function relyingParty(id, secret, auth = secret ? client.ClientSecretBasic(secret) : client.None()) {
   return client.discovery(new URL(GH), id, undefined, auth, insecure);
 }
 
@@ -190,6 +210,11 @@ const appServer = createServer((request, response) => {
   let body = '';
   request.on('data', (chunk) => { body += chunk; });
   request.on('end', () => {
+    if (request.url === '/jwks') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ keys: [appJwk] }));
+      return;
+    }
     if (request.url === '/backchannel') {
       appLogoutTokens.push(new URLSearchParams(body).get('logout_token'));
       response.writeHead(200).end();
@@ -458,6 +483,29 @@ try {
     const answer = await visit(silent.href);
     equal(answer.searchParams.get('error'), 'login_required', 'prompt=none after the upstream logout');
     await fails(client.refreshTokenGrant(confidential, fresh.refresh_token), 'refresh after the upstream logout');
+  });
+
+  await test('private_key_jwt (ES256, keys at the application\'s jwks_uri): code, refresh and introspection', async () => {
+    const signed = await relyingParty('interop-signed', undefined, client.PrivateKeyJwt({ key: appKeys.privateKey, kid: 'app-1' }));
+    const methods = signed.serverMetadata().token_endpoint_auth_methods_supported;
+    if (!methods.includes('private_key_jwt')) throw new Error(`discovery lists ${methods}`);
+    const first = await login(signed, { scope: 'openid email offline_access' });
+    equal(first.claims().email, 'grace@corp.example', 'email');
+    const refreshed = await client.refreshTokenGrant(signed, first.refresh_token);
+    const introspected = await client.tokenIntrospection(signed, refreshed.access_token);
+    equal([introspected.active, introspected.client_id], [true, 'interop-signed'], 'introspection');
+    const other = await relyingParty('interop-signed', undefined, client.PrivateKeyJwt(
+      (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])).privateKey,
+    ));
+    await fails(client.refreshTokenGrant(other, refreshed.refresh_token), 'an assertion signed by another key');
+  });
+
+  await test('client_secret_jwt: client_credentials with an HS256 assertion', async () => {
+    const hmac = await relyingParty('interop-hmac', undefined, client.ClientSecretJwt(HMAC_SECRET));
+    const answer = await client.clientCredentialsGrant(hmac, {});
+    if (!answer.access_token) throw new Error('no access token');
+    const wrong = await relyingParty('interop-hmac', undefined, client.ClientSecretJwt('not-the-secret-but-also-32-bytes-long'));
+    await fails(client.clientCredentialsGrant(wrong, {}), 'an assertion with the wrong secret');
   });
 } catch (e) {
   results.push(false);
