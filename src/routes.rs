@@ -11,6 +11,8 @@ pub const HEALTH_READY: &str = "/healthz/ready";
 pub const METRICS: &str = "/metrics";
 pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
+/// Pushed Authorization Requests (RFC 9126).
+pub const PAR: &str = "/par";
 pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";

@@ -215,6 +215,8 @@ pub struct Client {
     pub token_endpoint_auth_method: AuthMethod,
     /// Its public keys, for `private_key_jwt`.
     pub jwks: Option<ClientJwks>,
+    /// Its authorization requests must come by `/par` (RFC 9126).
+    pub require_par: bool,
     /// A resource server: may introspect tokens issued to other clients.
     pub introspect: bool,
     /// Where logout tokens go when a session this client has tokens from ends.

@@ -64,6 +64,7 @@ pub struct RawClient {
     pub token_endpoint_auth_method: Option<AuthMethod>,
     pub jwks: Option<toml::Value>,
     pub jwks_uri: Option<String>,
+    pub require_par: Option<bool>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
     pub idp_claim: Option<bool>,

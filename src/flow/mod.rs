@@ -11,6 +11,7 @@ mod chooser;
 mod deliver;
 mod link;
 mod logout;
+pub mod par;
 mod pending;
 mod request;
 mod requirements;

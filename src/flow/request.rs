@@ -7,10 +7,10 @@ use crate::config::{Client, Config, GrantType, Upstream};
 use crate::mapping::STANDARD_SCOPES;
 use crate::response_type::{ResponseMode, ResponseType};
 use crate::store::AuthorizationRequest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// The parameters of `/authorize`, as sent (query or form).
-#[derive(Debug, Default, Deserialize)]
+/// The parameters of `/authorize`, as sent (query or form), or pushed (`/par`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct AuthorizeParams {
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
@@ -34,6 +34,21 @@ pub struct AuthorizeParams {
 }
 
 impl AuthorizeParams {
+    /// The parameters among form `pairs` (others are ignored, as at `/authorize`); a
+    /// parameter sent twice is refused (RFC 6749 §3.1).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<AuthorizeParams, String> {
+        let mut map = serde_json::Map::new();
+        for (name, value) in pairs {
+            if map
+                .insert(name.clone(), serde_json::Value::String(value.clone()))
+                .is_some()
+            {
+                return Err(format!("{name} is sent more than once"));
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())
+    }
+
     /// The name of the first parameter longer than `limit` bytes, if any.
     fn longer_than(&self, limit: usize) -> Option<&'static str> {
         let parameters = [
@@ -82,8 +97,9 @@ pub struct Validated<'c> {
     pub upstream: Option<String>,
 }
 
-/// Checks `params` against the client's registration and the specs.
-pub fn validate(config: &Config, params: AuthorizeParams) -> Result<Validated<'_>, Invalid> {
+/// Checks `params` against the client's registration and the specs; `pushed` when they
+/// came by `/par` (RFC 9126), which a client with `require_par` must use.
+pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Result<Validated<'_>, Invalid> {
     let too_long = params.longer_than(config.limits.parameter_length);
     if let Some(name) = too_long
         && (name == "client_id" || name == "redirect_uri")
@@ -113,6 +129,10 @@ pub fn validate(config: &Config, params: AuthorizeParams) -> Result<Validated<'_
         error,
         description,
     };
+    if client.require_par && !pushed {
+        let description = "this client must push its authorization requests to the PAR endpoint first".into();
+        return Err(fail(ErrorCode::InvalidRequest, description));
+    }
     let response_type = checked_response_type(client, &params, response_type).map_err(|(e, d)| fail(e, d))?;
     let scope = granted_scopes(config, client, params.scope.as_deref(), response_type).map_err(|(e, d)| fail(e, d))?;
     // PKCE binds a code to its redemption: without a code there is nothing to bind.
@@ -214,7 +234,8 @@ fn checked_response_type(
         ));
     }
     if params.request_uri.is_some() {
-        return Err((ErrorCode::RequestUriNotSupported, "request_uri is not supported".into()));
+        let description = "only request_uri values from the PAR endpoint are taken (request objects are not supported)";
+        return Err((ErrorCode::RequestUriNotSupported, description.into()));
     }
     let returns_tokens = parsed.is_some_and(ResponseType::returns_tokens);
     match params.response_mode.as_deref().map(ResponseMode::parse) {

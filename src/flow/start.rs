@@ -18,7 +18,11 @@ pub async fn authorize(
     client_ip: Option<IpAddr>,
     now: i64,
 ) -> Outcome {
-    let validated = match validate(&app.config, params) {
+    let (params, pushed) = match super::par::resolve(app, params, now).await {
+        Ok(resolved) => resolved,
+        Err(outcome) => return outcome,
+    };
+    let validated = match validate(&app.config, params, pushed) {
         Ok(validated) => validated,
         Err(Invalid::Untrusted { title, message }) => {
             return Outcome::Untrusted {

@@ -14,6 +14,9 @@ pub struct ProviderMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    pub pushed_authorization_request_endpoint: String,
+    /// Whether every client must push; a client's own `require_par` is its metadata.
+    pub require_pushed_authorization_requests: bool,
     pub userinfo_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
@@ -104,6 +107,8 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         issuer: issuer.clone(),
         authorization_endpoint: url(routes::AUTHORIZE),
         token_endpoint: url(routes::TOKEN),
+        pushed_authorization_request_endpoint: url(routes::PAR),
+        require_pushed_authorization_requests: false,
         userinfo_endpoint: url(routes::USERINFO),
         revocation_endpoint: url(routes::REVOKE),
         introspection_endpoint: url(routes::INTROSPECT),

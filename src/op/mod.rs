@@ -18,6 +18,7 @@ mod introspect;
 mod jwks;
 mod login;
 mod page_input;
+mod par;
 mod render;
 mod revoke;
 mod token;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))
         .route(routes::BACKCHANNEL, post(backchannel::handler))
         .route(routes::TOKEN, post(token::handler))
+        .route(routes::PAR, post(par::handler))
         .route(routes::REVOKE, post(revoke::handler))
         .route(routes::INTROSPECT, post(introspect::handler))
         .route(routes::USERINFO, get(userinfo::get).post(userinfo::post))

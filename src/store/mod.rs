@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 17] = [
+pub(crate) const TABLES: [&str; 18] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -47,6 +47,7 @@ pub(crate) const TABLES: [&str; 17] = [
     "upstream-grants",
     "pending-links",
     "used-client-assertions",
+    "pushed-requests",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -188,6 +189,7 @@ pub struct Store {
     pub upstream_grants: Table<UpstreamGrant>,
     pub pending_links: Table<PendingLink>,
     pub used_client_assertions: Table<UsedClientAssertion>,
+    pub pushed_requests: Table<PushedRequest>,
 }
 
 impl Store {
@@ -270,6 +272,7 @@ impl Store {
             upstream_grants: Table::new(TABLES[14], backend.clone()),
             pending_links: Table::new(TABLES[15], backend.clone()),
             used_client_assertions: Table::new(TABLES[16], backend.clone()),
+            pushed_requests: Table::new(TABLES[17], backend.clone()),
             backend,
         }
     }

@@ -184,6 +184,16 @@ pub struct UsedClientAssertion {
     pub used_at: i64,
 }
 
+/// An authorization request a client pushed (RFC 9126), keyed by the random part of its
+/// `request_uri`, until `/authorize` takes it or a minute has passed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushedRequest {
+    pub client_id: String,
+    /// The authorization parameters, as `/authorize` reads them (client authentication
+    /// is not among them).
+    pub params: serde_json::Value,
+}
+
 /// A validated authorization request, as the relying party sent it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {

@@ -12,6 +12,10 @@ impl Params {
         Params(pairs)
     }
 
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// The value of `name`, if sent; `invalid_request` when it was sent twice.
     pub fn get(&self, name: &str) -> Result<Option<&str>, TokenError> {
         let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());

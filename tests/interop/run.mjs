@@ -130,6 +130,7 @@ id = "interop-signed"
 name = "Interop Signed App"
 token_endpoint_auth_method = "private_key_jwt"
 jwks_uri = "${RP}/jwks"
+require_par = true
 redirect_uris = ["${REDIRECT}"]
 consent = false
 upstreams = ["corp"]
@@ -286,11 +287,12 @@ async function personClicksThrough(p) {
   }
 }
 
-async function login(config, { scope = 'openid profile email address offline_access', extra = {}, maxAge } = {}) {
+async function login(config, { scope = 'openid profile email address offline_access', extra = {}, maxAge, par = false } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
+  const build = par ? client.buildAuthorizationUrlWithPAR : client.buildAuthorizationUrl;
+  const url = await build(config, {
     redirect_uri: REDIRECT, scope, state, nonce,
     code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
   });
@@ -485,11 +487,13 @@ try {
     await fails(client.refreshTokenGrant(confidential, fresh.refresh_token), 'refresh after the upstream logout');
   });
 
-  await test('private_key_jwt (ES256, keys at the application\'s jwks_uri): code, refresh and introspection', async () => {
+  await test('private_key_jwt (ES256, keys at the application\'s jwks_uri) with PAR: code, refresh and introspection', async () => {
     const signed = await relyingParty('interop-signed', undefined, client.PrivateKeyJwt({ key: appKeys.privateKey, kid: 'app-1' }));
     const methods = signed.serverMetadata().token_endpoint_auth_methods_supported;
     if (!methods.includes('private_key_jwt')) throw new Error(`discovery lists ${methods}`);
-    const first = await login(signed, { scope: 'openid email offline_access' });
+    // Pushed (RFC 9126) as the client requires: the browser carries only the request_uri.
+    const first = await login(signed, { scope: 'openid email offline_access', par: true });
+    if (!landed.startsWith(REDIRECT)) throw new Error(`landed at ${landed}`);
     equal(first.claims().email, 'grace@corp.example', 'email');
     const refreshed = await client.refreshTokenGrant(signed, first.refresh_token);
     const introspected = await client.tokenIntrospection(signed, refreshed.access_token);

@@ -24,6 +24,7 @@ mod mapping_fixtures;
 mod mapping_rules;
 mod operability;
 mod pages;
+mod par;
 mod person_api;
 mod postgres_store;
 mod properties;

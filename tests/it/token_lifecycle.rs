@@ -6,7 +6,7 @@ use gatehouse::Clock;
 use serde_json::Value;
 use support::browser::{Browser, local_login};
 use support::config::{REDIRECT, TestClient, TestConfig};
-use support::{TestServer, client};
+use support::{TestServer, client, post_form as post};
 
 fn config() -> String {
     let machine = |id: &str, secret: &str| {
@@ -39,19 +39,6 @@ async fn tokens_for_app(server: &TestServer) -> Value {
     let page = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
     let code = page.redirect_params()["code"].clone();
     server.redeem(("app", "app-secret"), &code, REDIRECT, None).await
-}
-
-async fn post(server: &TestServer, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}{path}", server.base))
-        .basic_auth(auth.0, Some(auth.1))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn introspect(server: &TestServer, auth: (&str, &str), token: &str) -> Value {

@@ -219,6 +219,26 @@ pub fn open_when_released(dir: &Path) -> gatehouse::store::Store {
     }
 }
 
+/// Posts `form` to `path` as the client `auth` (client_secret_basic); returns the status
+/// and the JSON answer (`null` when it is not JSON).
+pub async fn post_form(
+    server: &TestServer,
+    path: &str,
+    auth: (&str, &str),
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let response = client()
+        .post(format!("{}{path}", server.base))
+        .basic_auth(auth.0, Some(auth.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
 pub fn client() -> reqwest::Client {
     gatehouse::install_tls_provider();
     reqwest::Client::builder()
