@@ -9,6 +9,7 @@ pub mod backchannel;
 pub mod client_keys;
 pub mod clock;
 pub mod config;
+pub mod dpop;
 pub mod flow;
 pub mod keys;
 pub mod limits;
@@ -146,6 +147,8 @@ pub struct Inner {
     pub client_keys: client_keys::ClientKeys,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
+    /// The server's DPoP nonces as this process last read them.
+    pub dpop_nonces: Arc<dpop::Nonces>,
     /// The bounds on password checks, failed passwords and pending logins.
     pub guards: Arc<limits::Guards>,
     /// The names and flags of the cookies, by the issuer's scheme.
@@ -207,6 +210,7 @@ impl App {
             http,
             clock,
             verified_secrets: Arc::new(verified_secrets),
+            dpop_nonces: Arc::default(),
             guards: Arc::new(guards),
             cookies,
             telemetry,

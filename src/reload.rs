@@ -54,6 +54,7 @@ impl App {
             http: running.http.clone(),
             clock: running.clock.clone(),
             verified_secrets: running.verified_secrets.clone(),
+            dpop_nonces: running.dpop_nonces.clone(),
             guards: running.guards.clone(),
             cookies: running.cookies,
             telemetry: running.telemetry.clone(),

@@ -54,6 +54,7 @@ struct RawHeader {
     kid: Option<String>,
     typ: Option<String>,
     crit: Option<Json>,
+    jwk: Option<Json>,
 }
 
 /// The protected header, as far as Gatehouse reads it.
@@ -62,6 +63,8 @@ pub struct Header {
     pub kid: Option<String>,
     /// Lowercase.
     pub typ: Option<String>,
+    /// The signer's public key, when it sends it along (a DPoP proof, RFC 9449 §4.2).
+    pub jwk: Option<Json>,
 }
 
 /// A parsed, not yet verified, JWS.
@@ -102,6 +105,7 @@ impl<'t> SignedJwt<'t> {
                 alg,
                 kid: raw.kid,
                 typ: raw.typ.map(|t| t.to_ascii_lowercase()),
+                jwk: raw.jwk,
             },
             signed: &token[..header.len() + 1 + payload.len()],
             payload: decode(payload)?,
@@ -123,37 +127,62 @@ impl<'t> SignedJwt<'t> {
     /// Checks the signature with a key of `jwks` that fits the header's `kid` and `alg`;
     /// the algorithm must be one of `allowed`.
     pub fn verify_with(&self, jwks: &CoreJsonWebKeySet, allowed: &[CoreJwsSigningAlgorithm]) -> Result<(), Refused> {
-        let alg = &self.header.alg;
-        if !allowed.contains(alg) {
-            return Err(Refused::Invalid(format!(
-                "{} is not signed with an accepted algorithm",
-                self.what
-            )));
-        }
+        self.accepted_alg(allowed).map_err(Refused::Invalid)?;
         let mut candidates = jwks.keys().iter().filter(|key| {
-            let kid_fits = self
-                .header
+            self.header
                 .kid
                 .as_deref()
-                .is_none_or(|kid| key.key_id().is_some_and(|k| k.as_str() == kid));
-            let use_fits = key.key_use().is_none_or(|u| u.allows_signature());
-            let alg_fits = match key.signing_alg() {
-                JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
-                JsonWebKeyAlgorithm::Unspecified => true,
-                JsonWebKeyAlgorithm::Unsupported => false,
-            };
-            kid_fits && use_fits && alg_fits
+                .is_none_or(|kid| key.key_id().is_some_and(|k| k.as_str() == kid))
         });
         let mut any = false;
-        let verified = candidates.any(|key| {
-            any = true;
-            key.verify_signature(alg, self.signed.as_bytes(), &self.signature)
-                .is_ok()
+        let verified = candidates.any(|key| match self.check_with(key) {
+            Fit::Verified => true,
+            Fit::Failed => {
+                any = true;
+                false
+            }
+            Fit::Unfit => false,
         });
-        match (any, verified) {
+        match (any || verified, verified) {
             (false, _) => Err(Refused::NoMatchingKey),
             (true, false) => Err(Refused::Invalid(format!("{}'s signature does not verify", self.what))),
             (true, true) => Ok(()),
+        }
+    }
+
+    /// Checks the signature with `key`, whatever the header's `kid`; the algorithm must be
+    /// one of `allowed` and fit the key.
+    pub fn verify_with_key(&self, key: &CoreJsonWebKey, allowed: &[CoreJwsSigningAlgorithm]) -> Result<(), String> {
+        self.accepted_alg(allowed)?;
+        match self.check_with(key) {
+            Fit::Verified => Ok(()),
+            Fit::Failed => Err(format!("{}'s signature does not verify", self.what)),
+            Fit::Unfit => Err(format!("{}'s key does not fit its alg", self.what)),
+        }
+    }
+
+    fn accepted_alg(&self, allowed: &[CoreJwsSigningAlgorithm]) -> Result<(), String> {
+        if allowed.contains(&self.header.alg) {
+            Ok(())
+        } else {
+            Err(format!("{} is not signed with an accepted algorithm", self.what))
+        }
+    }
+
+    fn check_with(&self, key: &CoreJsonWebKey) -> Fit {
+        let alg = &self.header.alg;
+        let use_fits = key.key_use().is_none_or(|u| u.allows_signature());
+        let alg_fits = match key.signing_alg() {
+            JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
+            JsonWebKeyAlgorithm::Unspecified => true,
+            JsonWebKeyAlgorithm::Unsupported => false,
+        };
+        if !(use_fits && alg_fits) {
+            return Fit::Unfit;
+        }
+        match key.verify_signature(alg, self.signed.as_bytes(), &self.signature) {
+            Ok(()) => Fit::Verified,
+            Err(_) => Fit::Failed,
         }
     }
 
@@ -167,6 +196,15 @@ impl<'t> SignedJwt<'t> {
             .verify_signature(alg, self.signed.as_bytes(), &self.signature)
             .map_err(|_| format!("{}'s signature does not verify", self.what))
     }
+}
+
+/// How a key fits a token.
+enum Fit {
+    Verified,
+    /// The key fits the token's header, the signature does not verify with it.
+    Failed,
+    /// The key's use or algorithm is not the token's.
+    Unfit,
 }
 
 /// An `aud` claim: one audience or several.

@@ -78,6 +78,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         secret: credentials.secret,
         jwks: credentials.jwks,
         require_par: raw.require_par.unwrap_or(false),
+        require_dpop: raw.require_dpop.unwrap_or(false),
         redirect_uris: raw.redirect_uris,
         post_logout_redirect_uris: raw.post_logout_redirect_uris,
         consent: raw.consent.unwrap_or(true),

@@ -7,6 +7,7 @@ pub(crate) mod checks;
 mod chooser;
 mod client_auth;
 mod clients;
+mod dpop;
 mod duration;
 mod env;
 mod limits;
@@ -17,6 +18,7 @@ mod upstreams;
 mod validate;
 
 pub use chooser::ChooserSettings;
+pub use dpop::DpopSettings;
 pub use duration::Duration;
 pub use limits::Limits;
 pub use log::{LogFormat, LogSettings};
@@ -54,6 +56,7 @@ pub struct Config {
     /// How the server's log is written.
     pub log: LogSettings,
     pub chooser: ChooserSettings,
+    pub dpop: DpopSettings,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Shared, so that a request holds its authenticated client without copying it.
@@ -217,6 +220,8 @@ pub struct Client {
     pub jwks: Option<ClientJwks>,
     /// Its authorization requests must come by `/par` (RFC 9126).
     pub require_par: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2, `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     /// A resource server: may introspect tokens issued to other clients.
     pub introspect: bool,
     /// Where logout tokens go when a session this client has tokens from ends.

@@ -22,6 +22,7 @@ pub struct RawRoot {
     pub store: Option<toml::Value>,
     pub log: Option<toml::Value>,
     pub chooser: Option<toml::Value>,
+    pub dpop: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -65,6 +66,7 @@ pub struct RawClient {
     pub jwks: Option<toml::Value>,
     pub jwks_uri: Option<String>,
     pub require_par: Option<bool>,
+    pub require_dpop: Option<bool>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
     pub idp_claim: Option<bool>,

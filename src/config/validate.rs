@@ -21,6 +21,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let store = super::store::validate_store(root.store, base, problems);
     let log = super::log::validate_log(root.log, problems);
     let chooser = super::chooser::validate_chooser(root.chooser, problems);
+    let dpop = super::dpop::validate_dpop(root.dpop, problems);
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, store.key_encryption_key.is_some(), problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -54,6 +55,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         store,
         log,
         chooser,
+        dpop,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,

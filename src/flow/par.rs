@@ -26,17 +26,28 @@ pub enum PushError {
     Store(StoreError),
 }
 
+/// What a client pushed.
+pub struct Pushed<'p> {
+    pub pairs: &'p [(String, String)],
+    /// The thumbprint of the key of the DPoP proof the push came with: the code will be
+    /// bound to it (RFC 9449 §10.1).
+    pub dpop_jkt: Option<String>,
+    pub client_ip: Option<IpAddr>,
+}
+
 /// Checks the pushed parameters as `/authorize` will and keeps them; returns the
 /// `request_uri` that names them.
-pub async fn push(
-    app: &Inner,
-    client: &Client,
-    pairs: &[(String, String)],
-    client_ip: Option<IpAddr>,
-    now: i64,
-) -> Result<String, PushError> {
+pub async fn push(app: &Inner, client: &Client, pushed: Pushed<'_>, now: i64) -> Result<String, PushError> {
     let invalid = |why: String| PushError::Refused(ErrorCode::InvalidRequest, why);
-    let mut params = AuthorizeParams::from_pairs(pairs).map_err(invalid)?;
+    let mut params = AuthorizeParams::from_pairs(pushed.pairs).map_err(invalid)?;
+    if let Some(proven) = pushed.dpop_jkt {
+        match &params.dpop_jkt {
+            Some(sent) if *sent != proven => {
+                return Err(invalid("dpop_jkt is not the thumbprint of the DPoP proof's key".into()));
+            }
+            _ => params.dpop_jkt = Some(proven),
+        }
+    }
     if params.request_uri.is_some() {
         return Err(invalid("request_uri cannot be pushed (RFC 9126 §2.1)".into()));
     }
@@ -53,7 +64,7 @@ pub async fn push(
     let quota_id = format!("par:{handle}");
     // A confidential client's server pushes for many people from one address: only the
     // total bounds it; a public client's pushes count against their address too.
-    let address = client_ip.filter(|_| !client.is_confidential());
+    let address = pushed.client_ip.filter(|_| !client.is_confidential());
     if let Err(full) = app
         .guards
         .pending_logins

@@ -27,6 +27,8 @@ pub struct AuthorizeParams {
     pub acr_values: Option<String>,
     pub ui_locales: Option<String>,
     pub claims: Option<String>,
+    /// The thumbprint of the DPoP key the code will be bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
     /// Gatehouse's own: preselects an upstream the client may use.
     pub upstream: Option<String>,
     pub request: Option<String>,
@@ -67,6 +69,7 @@ impl AuthorizeParams {
             ("acr_values", &self.acr_values),
             ("ui_locales", &self.ui_locales),
             ("claims", &self.claims),
+            ("dpop_jkt", &self.dpop_jkt),
             ("upstream", &self.upstream),
             ("request", &self.request),
             ("request_uri", &self.request_uri),
@@ -147,6 +150,14 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
     let (acr_values, acr_essential) =
         super::requirements::requested_acr(params.acr_values.as_deref(), params.claims.as_deref())
             .map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
+    if params
+        .dpop_jkt
+        .as_deref()
+        .is_some_and(|jkt| !crate::dpop::is_thumbprint(jkt))
+    {
+        let description = "dpop_jkt must be a SHA-256 JWK thumbprint, base64url".into();
+        return Err(fail(ErrorCode::InvalidRequest, description));
+    }
     if let Some(upstream) = &params.upstream
         && !may_use(config, client, upstream)
     {
@@ -170,6 +181,7 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
             acr_values,
             acr_essential,
             ui_locales: params.ui_locales,
+            dpop_jkt: params.dpop_jkt,
         },
         upstream: params.upstream,
     })

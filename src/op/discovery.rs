@@ -39,6 +39,8 @@ pub struct ProviderMetadata {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<&'static str>,
+    /// DPoP proofs are taken from every client at the token endpoint and `/userinfo`.
+    pub dpop_signing_alg_values_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     /// Gatehouse's acr values, as the upstreams' `acr_map`s name them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -127,6 +129,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         revocation_endpoint_auth_signing_alg_values_supported: auth_algs.clone(),
         introspection_endpoint_auth_signing_alg_values_supported: auth_algs,
         code_challenge_methods_supported: vec!["S256"],
+        dpop_signing_alg_values_supported: crate::signed_jwt::alg_names(&crate::signed_jwt::ASYMMETRIC_ALGS).collect(),
         claims_supported: claims.into_iter().collect(),
         acr_values_supported: acr_values(&state.config).into_iter().collect(),
         authorization_response_iss_parameter_supported: true,

@@ -20,7 +20,12 @@ impl IntoResponse for TokenError {
                 )
             }
             TokenError::TemporarilyUnavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d.clone()),
+            TokenError::UseDpopNonce(_) => (
+                StatusCode::BAD_REQUEST,
+                "the DPoP proof must carry the nonce in the DPoP-Nonce header".to_string(),
+            ),
             TokenError::InvalidRequest(d)
+            | TokenError::InvalidDpopProof(d)
             | TokenError::InvalidGrant(d)
             | TokenError::UnauthorizedClient(d)
             | TokenError::UnsupportedGrantType(d)
@@ -37,6 +42,11 @@ impl IntoResponse for TokenError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let TokenError::UseDpopNonce(nonce) = &self
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            response.headers_mut().insert(crate::dpop::NONCE_HEADER, value);
+        }
         if matches!(self, TokenError::InvalidClient(_)) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -47,37 +57,72 @@ impl IntoResponse for TokenError {
     }
 }
 
-/// The answer of RFC 6750 §3: the `Bearer` challenge, with the error when a token was sent.
+/// The answer of RFC 6750 §3: the `Bearer` challenge, with the error when a token was
+/// sent; for DPoP, the `DPoP` challenge of RFC 9449 §7.1.
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         let (status, error, description) = match self {
-            BearerError::Missing => (StatusCode::UNAUTHORIZED, None, String::new()),
-            BearerError::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), d),
-            BearerError::InvalidToken(d) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), d),
-            BearerError::InsufficientScope(d) => (StatusCode::FORBIDDEN, Some("insufficient_scope"), d),
+            BearerError::Missing => {
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                let challenges = response.headers_mut();
+                challenges.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"gatehouse\""),
+                );
+                if let Ok(dpop) = HeaderValue::from_str(&format!("DPoP algs=\"{}\"", dpop_algs())) {
+                    challenges.append(header::WWW_AUTHENTICATE, dpop);
+                }
+                return response;
+            }
+            BearerError::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d),
+            BearerError::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", d),
+            BearerError::InsufficientScope(d) => (StatusCode::FORBIDDEN, "insufficient_scope", d),
+            BearerError::Dpop {
+                error,
+                description,
+                nonce,
+            } => return dpop_refusal(error, &description, nonce),
             BearerError::Server(detail) => {
                 tracing::error!(%detail, "protected resource failed");
                 return (StatusCode::INTERNAL_SERVER_ERROR, "server error").into_response();
             }
         };
-        let challenge = match error {
-            None => "Bearer realm=\"gatehouse\"".to_string(),
-            Some(error) => format!(
-                "Bearer realm=\"gatehouse\", error=\"{error}\", error_description=\"{}\"",
-                description.replace(['"', '\\'], "'")
-            ),
-        };
-        let mut response = match error {
-            None => status.into_response(),
-            Some(error) => (
-                status,
-                Json(json!({ "error": error, "error_description": description })),
-            )
-                .into_response(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
+        let challenge = format!("Bearer realm=\"gatehouse\", {}", challenge_error(error, &description));
+        refusal(status, error, &description, &challenge)
     }
+}
+
+fn dpop_refusal(error: &str, description: &str, nonce: Option<String>) -> Response {
+    let challenge = format!("DPoP algs=\"{}\", {}", dpop_algs(), challenge_error(error, description));
+    let mut response = refusal(StatusCode::UNAUTHORIZED, error, description, &challenge);
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(crate::dpop::NONCE_HEADER, value);
+    }
+    response
+}
+
+fn refusal(status: StatusCode, error: &str, description: &str, challenge: &str) -> Response {
+    let mut response = (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+fn challenge_error(error: &str, description: &str) -> String {
+    format!(
+        "error=\"{error}\", error_description=\"{}\"",
+        description.replace(['"', '\\'], "'")
+    )
+}
+
+/// The algorithms a DPoP proof may be signed with, for the challenge.
+fn dpop_algs() -> String {
+    crate::signed_jwt::alg_names(&crate::signed_jwt::ASYMMETRIC_ALGS)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -8,20 +8,31 @@ use crate::flow::par::{self, PushError};
 use crate::tokens::TokenError;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 pub async fn handler(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     request: Result<ClientRequest, TokenError>,
 ) -> Response {
+    let now = state.clock.now();
     let ClientRequest { client, params } = match request {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    match par::push(&state, &client, params.pairs(), ip, state.clock.now()).await {
+    let dpop_jkt = match super::token::proven_key(&state, &headers, false, crate::routes::PAR, now).await {
+        Ok(jkt) => jkt,
+        Err(error) => return error.into_response(),
+    };
+    let pushed = par::Pushed {
+        pairs: params.pairs(),
+        dpop_jkt,
+        client_ip: ip,
+    };
+    match par::push(&state, &client, pushed, now).await {
         Ok(request_uri) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],

@@ -1,20 +1,27 @@
-//! `/token` (RFC 6749 §3.2): an authenticated client's token request.
+//! `/token` (RFC 6749 §3.2): an authenticated client's token request, with the DPoP proof
+//! that binds its tokens, if any (RFC 9449 §5).
 
 use super::client_auth::ClientRequest;
-use crate::AppState;
 use crate::tokens::{TokenError, TokenRequest, TokenService};
+use crate::{AppState, dpop, routes};
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
-pub async fn handler(State(state): State<AppState>, request: Result<ClientRequest, TokenError>) -> Response {
+pub async fn handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<ClientRequest, TokenError>,
+) -> Response {
+    let now = state.clock.now();
     let answer = async {
         let ClientRequest { client, params } = request?;
         let grant = TokenRequest::parse(&params)?;
         let grant_type = grant.grant_type();
-        let tokens = TokenService::new(&state, state.clock.now())
-            .grant(&client, grant)
+        let jkt = proven_key(&state, &headers, client.require_dpop, routes::TOKEN, now).await?;
+        let tokens = TokenService::new(&state, now)
+            .grant(&client, grant, jkt.as_deref())
             .await?;
         let telemetry = &state.telemetry;
         telemetry.token_issued("access", grant_type);
@@ -24,14 +31,54 @@ pub async fn handler(State(state): State<AppState>, request: Result<ClientReques
         if tokens.refresh_token.is_some() {
             telemetry.token_issued("refresh", grant_type);
         }
-        Ok::<_, TokenError>(tokens)
+        Ok::<_, TokenError>((tokens, jkt.is_some()))
     };
     match answer.await {
-        Ok(tokens) => (
-            [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
-            Json(tokens),
-        )
-            .into_response(),
+        Ok((tokens, with_dpop)) => {
+            let mut response = (
+                [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+                Json(tokens),
+            )
+                .into_response();
+            if with_dpop {
+                add_nonce(&state, &mut response, now).await;
+            }
+            response
+        }
         Err(error) => error.into_response(),
+    }
+}
+
+/// The thumbprint of the key of the request's DPoP proof, checked for a POST to `path`;
+/// `None` without a proof, which a client with `require_dpop` must send.
+pub async fn proven_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    required: bool,
+    path: &'static str,
+    now: i64,
+) -> Result<Option<String>, TokenError> {
+    let Some(proof) = dpop::proof_of(headers)? else {
+        if required {
+            return Err(TokenError::InvalidDpopProof(
+                "this client must send a DPoP proof with its token requests".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let request = dpop::Request {
+        method: &Method::POST,
+        path,
+        access_token: None,
+    };
+    Ok(Some(dpop::check(state, proof, &request, now).await?))
+}
+
+/// Hands out the current DPoP nonce with an answer, when nonces are required (RFC 9449 §8.2).
+pub async fn add_nonce(state: &AppState, response: &mut Response, now: i64) {
+    if let Some(nonce) = dpop::nonce_to_send(state, now).await
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert(dpop::NONCE_HEADER, value);
     }
 }

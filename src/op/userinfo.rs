@@ -1,16 +1,26 @@
 //! `/userinfo` (OpenID Connect Core §5.3): the access token from the header or the form
-//! body; the claims come from the token layer.
+//! body, with its DPoP proof when it is bound to a key (RFC 9449 §7); the claims come
+//! from the token layer.
 
-use crate::AppState;
 use crate::tokens::{BearerError, TokenService};
+use crate::{AppState, dpop, routes};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+/// An access token as the request presents it.
+struct Presented {
+    token: String,
+    /// Sent as `Authorization: DPoP` rather than as a bearer token.
+    dpop: bool,
+}
 
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(&state, header_token(&headers)).await
+    let token = header_token(&headers);
+    respond(&state, &Method::GET, &headers, token).await
 }
 
 /// POST takes the token from the header or, as a form body, from `access_token`
@@ -29,34 +39,127 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         .flatten();
     let token = match (header_token(&headers), body_token) {
         (Ok(Some(_)), Some(_)) => Err(BearerError::InvalidRequest("send the token once".into())),
-        (Ok(None), Some(token)) => Ok(Some(token)),
+        (Ok(None), Some(token)) => Ok(Some(Presented { token, dpop: false })),
         (header, _) => header,
     };
-    respond(&state, token).await
+    respond(&state, &Method::POST, &headers, token).await
 }
 
-fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
+fn header_token(headers: &HeaderMap) -> Result<Option<Presented>, BearerError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value
         .to_str()
         .map_err(|_| BearerError::InvalidRequest("malformed Authorization header".into()))?;
+    let presented = |token: &str, dpop| Presented {
+        token: token.trim().to_string(),
+        dpop,
+    };
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim().to_string()))
-        }
-        _ => Err(BearerError::InvalidRequest("use Authorization: Bearer <token>".into())),
+        Some((scheme, token)) if token.trim().is_empty() => Err(BearerError::InvalidRequest(format!(
+            "the {scheme} Authorization header has no token"
+        ))),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(presented(token, false))),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => Ok(Some(presented(token, true))),
+        _ => Err(BearerError::InvalidRequest(
+            "use Authorization: Bearer <token> or DPoP <token>".into(),
+        )),
     }
 }
 
-async fn respond(state: &AppState, token: Result<Option<String>, BearerError>) -> Response {
-    let claims = match token.and_then(|t| t.ok_or(BearerError::Missing)) {
-        Ok(token) => TokenService::new(state, state.clock.now()).userinfo(&token).await,
-        Err(e) => Err(e),
+async fn respond(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    presented: Result<Option<Presented>, BearerError>,
+) -> Response {
+    let now = state.clock.now();
+    let answer = async {
+        let presented = presented?.ok_or(BearerError::Missing)?;
+        let service = TokenService::new(state, now);
+        let claims = service.access_token_claims(&presented.token).await?;
+        check_binding(state, &claims, &presented, method, headers, now).await?;
+        Ok::<_, BearerError>((service.userinfo(&claims).await?, presented.dpop))
     };
-    match claims {
-        Ok(claims) => ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response(),
+    match answer.await {
+        Ok((claims, dpop)) => {
+            let mut response = ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response();
+            if dpop {
+                super::token::add_nonce(state, &mut response, now).await;
+            }
+            response
+        }
         Err(e) => e.into_response(),
+    }
+}
+
+/// A token bound to a DPoP key is taken only as `DPoP`, with a proof of that key for
+/// this request and this token; an unbound one only as a bearer token.
+async fn check_binding(
+    state: &AppState,
+    claims: &Map<String, Value>,
+    presented: &Presented,
+    method: &Method,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<(), BearerError> {
+    let refused = |error, description: &str| BearerError::Dpop {
+        error,
+        description: description.to_string(),
+        nonce: None,
+    };
+    let bound = claims.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str);
+    let jkt = match (bound, presented.dpop) {
+        (None, false) => return Ok(()),
+        (None, true) => {
+            return Err(refused(
+                "invalid_token",
+                "the access token is not DPoP-bound: send it as Bearer",
+            ));
+        }
+        (Some(_), false) => {
+            return Err(refused(
+                "invalid_token",
+                "the access token is DPoP-bound: send it as Authorization: DPoP, with a proof",
+            ));
+        }
+        (Some(jkt), true) => jkt,
+    };
+    let invalid_proof = |description: String| BearerError::Dpop {
+        error: "invalid_dpop_proof",
+        description,
+        nonce: None,
+    };
+    let proof = dpop::proof_of(headers)
+        .map_err(from_dpop)?
+        .ok_or_else(|| invalid_proof("a DPoP-bound access token needs a DPoP proof".into()))?;
+    let request = dpop::Request {
+        method,
+        path: routes::USERINFO,
+        access_token: Some(&presented.token),
+    };
+    let proven = dpop::check(state, proof, &request, now).await.map_err(from_dpop)?;
+    if !crate::secrets::equal(&proven, jkt) {
+        return Err(invalid_proof(
+            "the DPoP proof is signed by another key than the access token is bound to".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn from_dpop(e: dpop::DpopError) -> BearerError {
+    match e {
+        dpop::DpopError::Invalid(description) => BearerError::Dpop {
+            error: "invalid_dpop_proof",
+            description,
+            nonce: None,
+        },
+        dpop::DpopError::UseNonce(nonce) => BearerError::Dpop {
+            error: "use_dpop_nonce",
+            description: "the DPoP proof must carry the nonce in the DPoP-Nonce header".into(),
+            nonce: Some(nonce),
+        },
+        dpop::DpopError::Store(e) => BearerError::Server(e.to_string()),
     }
 }

@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 18] = [
+pub(crate) const TABLES: [&str; 20] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -48,6 +48,8 @@ pub(crate) const TABLES: [&str; 18] = [
     "pending-links",
     "used-client-assertions",
     "pushed-requests",
+    "used-dpop-proofs",
+    "dpop-nonces",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -190,6 +192,8 @@ pub struct Store {
     pub pending_links: Table<PendingLink>,
     pub used_client_assertions: Table<UsedClientAssertion>,
     pub pushed_requests: Table<PushedRequest>,
+    pub used_dpop_proofs: Table<UsedDpopProof>,
+    pub dpop_nonces: Table<DpopNonce>,
 }
 
 impl Store {
@@ -273,6 +277,8 @@ impl Store {
             pending_links: Table::new(TABLES[15], backend.clone()),
             used_client_assertions: Table::new(TABLES[16], backend.clone()),
             pushed_requests: Table::new(TABLES[17], backend.clone()),
+            used_dpop_proofs: Table::new(TABLES[18], backend.clone()),
+            dpop_nonces: Table::new(TABLES[19], backend.clone()),
             backend,
         }
     }

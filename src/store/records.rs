@@ -184,6 +184,19 @@ pub struct UsedClientAssertion {
     pub used_at: i64,
 }
 
+/// A DPoP proof that has been taken, keyed `{key thumbprint}:{jti}` until it is too old
+/// to be taken anyway (RFC 9449 §11.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsedDpopProof {
+    pub used_at: i64,
+}
+
+/// The server's DPoP nonce of one five-minute window, keyed by the window's number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DpopNonce {
+    pub value: String,
+}
+
 /// An authorization request a client pushed (RFC 9126), keyed by the random part of its
 /// `request_uri`, until `/authorize` takes it or a minute has passed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,6 +236,9 @@ pub struct AuthorizationRequest {
     pub acr_essential: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_locales: Option<String>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization request parked while the person logs in upstream or decides on
@@ -323,6 +339,10 @@ pub struct RefreshFamily {
     /// The hash of the one token of this family that may be used.
     pub current: String,
     pub revoked: bool,
+    /// The thumbprint of the DPoP key its tokens are bound to: a public client's family
+    /// started with a DPoP proof (RFC 9449 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// The scopes a person has allowed a client to receive, keyed by `Consent::key`.

@@ -7,41 +7,46 @@ use crate::config::{Client, GrantType};
 use crate::keys::TokenType;
 use crate::secrets;
 use crate::store::{Commit, CompletedLogin, Redeemed, RefreshToken, Versioned};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 /// How often a grant is tried again when a concurrent request changed its records
 /// between the read and the write (the retry then sees what that request did).
 const MAX_RACES: usize = 8;
 
 impl TokenService<'_> {
-    /// Answers a token request of an authenticated client.
-    pub async fn grant(&self, client: &Client, request: TokenRequest) -> Result<TokenResponse, TokenError> {
+    /// Answers a token request of an authenticated client; `jkt` is the thumbprint of the
+    /// key of the DPoP proof it came with, which the tokens are then bound to.
+    pub async fn grant(
+        &self,
+        client: &Client,
+        request: TokenRequest,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         match request {
             TokenRequest::AuthorizationCode {
                 code,
                 redirect_uri,
                 code_verifier,
             } => {
-                self.exchange_code(client, &code, redirect_uri.as_deref(), code_verifier.as_deref())
-                    .await
+                let presented = Presented {
+                    code: &code,
+                    redirect_uri: redirect_uri.as_deref(),
+                    verifier: code_verifier.as_deref(),
+                    jkt,
+                };
+                self.exchange_code(client, &presented).await
             }
             TokenRequest::RefreshToken { refresh_token, scope } => {
-                self.refresh(client, &refresh_token, scope.as_deref()).await
+                self.refresh(client, &refresh_token, scope.as_deref(), jkt).await
             }
-            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref()).await,
+            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref(), jkt).await,
         }
     }
 
     /// The authorization_code grant: the code is single use, and a replay revokes what
     /// its first use issued.
-    async fn exchange_code(
-        &self,
-        client: &Client,
-        code: &str,
-        redirect_uri: Option<&str>,
-        verifier: Option<&str>,
-    ) -> Result<TokenResponse, TokenError> {
-        let key = secrets::hash(code);
+    async fn exchange_code(&self, client: &Client, presented: &Presented<'_>) -> Result<TokenResponse, TokenError> {
+        let key = secrets::hash(presented.code);
         let invalid = || TokenError::InvalidGrant("the code is invalid, expired or already used".into());
         for _ in 0..MAX_RACES {
             let current = self.store.codes.read(&key, self.now).await?.ok_or_else(invalid)?;
@@ -59,13 +64,14 @@ impl TokenService<'_> {
             if self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64() {
                 return Err(invalid());
             }
-            if redirect_uri != Some(record.request.redirect_uri.as_str()) {
+            if presented.redirect_uri != Some(record.request.redirect_uri.as_str()) {
                 return Err(TokenError::InvalidGrant(
                     "redirect_uri does not match the authorization request".into(),
                 ));
             }
-            check_pkce(record.request.code_challenge.as_deref(), verifier)?;
-            if let Some(response) = self.redeem(client, &key, &current).await? {
+            check_pkce(record.request.code_challenge.as_deref(), presented.verifier)?;
+            check_bound_key(record.request.dpop_jkt.as_deref(), presented.jkt, "code")?;
+            if let Some(response) = self.redeem(client, &key, &current, presented.jkt).await? {
                 return Ok(response);
             }
         }
@@ -80,6 +86,7 @@ impl TokenService<'_> {
         client: &Client,
         key: &str,
         current: &Versioned<crate::store::AuthorizationCode>,
+        jkt: Option<&str>,
     ) -> Result<Option<TokenResponse>, TokenError> {
         let record = &current.value;
         let offline =
@@ -107,7 +114,12 @@ impl TokenService<'_> {
         let keep = self.now + self.config.tokens.refresh_token_ttl.as_secs_i64();
         self.store.codes.stage_put(&mut write, key, &marked, Some(keep))?;
         let refresh_token = match &family {
-            Some(family) => Some(self.stage_family(&mut write, family, &record.request, &record.login)?),
+            Some(family) => {
+                // A confidential client's refresh tokens are bound to it by its
+                // authentication; a public client's, by its DPoP key (RFC 9449 §5).
+                let family_jkt = jkt.filter(|_| !client.is_confidential());
+                Some(self.stage_family(&mut write, family, &record.request, &record.login, family_jkt)?)
+            }
             None => None,
         };
         let grant = Grant {
@@ -115,6 +127,7 @@ impl TokenService<'_> {
             scope: &record.request.scope,
             login: &record.login,
             nonce: record.request.nonce.as_deref(),
+            jkt,
         };
         let response = self.sign(&grant, &jti, access_exp, refresh_token).await?;
         Ok(match self.store.commit(write).await? {
@@ -125,7 +138,13 @@ impl TokenService<'_> {
 
     /// The refresh_token grant: rotates the token; a token that was already rotated
     /// revokes its whole family.
-    async fn refresh(&self, client: &Client, token: &str, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+    async fn refresh(
+        &self,
+        client: &Client,
+        token: &str,
+        scope: Option<&str>,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         let invalid = || TokenError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
         if !client.grant_types.contains(&GrantType::RefreshToken) {
             return Err(TokenError::UnauthorizedClient(
@@ -155,9 +174,10 @@ impl TokenService<'_> {
                 self.telemetry.refresh_reuse(&client.id);
                 return Err(invalid());
             }
+            check_bound_key(family.jkt.as_deref(), jkt, "refresh token")?;
             let scope = narrowed_scope(&family.scope, scope)?;
             self.renew_at_upstream(&record.family, family).await?;
-            if let Some(response) = self.rotate(client, &record.family, &current, &scope).await? {
+            if let Some(response) = self.rotate(client, &record.family, &current, &scope, jkt).await? {
                 return Ok(response);
             }
         }
@@ -191,6 +211,7 @@ impl TokenService<'_> {
         family_id: &str,
         current: &Versioned<crate::store::RefreshFamily>,
         scope: &str,
+        jkt: Option<&str>,
     ) -> Result<Option<TokenResponse>, TokenError> {
         let family = &current.value;
         let next = secrets::random_token();
@@ -220,6 +241,7 @@ impl TokenService<'_> {
             scope,
             login: &login,
             nonce: None,
+            jkt,
         };
         let jti = secrets::random_token();
         let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
@@ -232,7 +254,12 @@ impl TokenService<'_> {
 
     /// The client_credentials grant: an access token whose `sub` is the client, for the
     /// custom scopes it asks for.
-    async fn client_credentials(&self, client: &Client, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+    async fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         if !client.grant_types.contains(&GrantType::ClientCredentials) {
             return Err(TokenError::UnauthorizedClient(
                 "this client may not use client_credentials".into(),
@@ -252,18 +279,49 @@ impl TokenService<'_> {
         let scope = asked.join(" ");
         let jti = secrets::random_token();
         let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.config.issuer, "sub": client.id, "aud": client.id, "client_id": client.id,
             "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
         });
+        if let (Json::Object(claims), Some(jkt)) = (&mut claims, jkt) {
+            claims.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
         Ok(TokenResponse {
             access_token: self.keys.sign(&claims, TokenType::Access).await?,
-            token_type: "Bearer",
+            token_type: token_type(jkt),
             expires_in: exp - self.now,
             scope,
             id_token: None,
             refresh_token: None,
         })
+    }
+}
+
+/// What a client presents to redeem a code.
+struct Presented<'p> {
+    code: &'p str,
+    redirect_uri: Option<&'p str>,
+    verifier: Option<&'p str>,
+    /// The thumbprint of its DPoP proof's key.
+    jkt: Option<&'p str>,
+}
+
+/// The `token_type` of an access token bound to `jkt`, or not bound (RFC 9449 §5.1).
+pub(super) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// A code or refresh token bound to a DPoP key needs a proof signed by that key.
+fn check_bound_key(bound: Option<&str>, presented: Option<&str>, what: &str) -> Result<(), TokenError> {
+    match (bound, presented) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(TokenError::InvalidDpopProof(format!(
+            "the {what} is bound to a DPoP key: send a DPoP proof"
+        ))),
+        (Some(bound), Some(presented)) if secrets::equal(bound, presented) => Ok(()),
+        (Some(_), Some(_)) => Err(TokenError::InvalidGrant(format!(
+            "the {what} is bound to another DPoP key"
+        ))),
     }
 }
 

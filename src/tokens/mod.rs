@@ -27,6 +27,10 @@ pub enum TokenError {
     UnauthorizedClient(String),
     UnsupportedGrantType(String),
     InvalidScope(String),
+    /// A DPoP proof is missing, malformed or does not fit (RFC 9449 §5).
+    InvalidDpopProof(String),
+    /// The DPoP proof must carry this server nonce (RFC 9449 §8).
+    UseDpopNonce(String),
     /// Too busy to answer now (503): password checks are all taken.
     TemporarilyUnavailable(String),
     /// Something broke on our side; the detail is logged, not sent.
@@ -43,6 +47,8 @@ impl TokenError {
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
             TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            TokenError::UseDpopNonce(_) => "use_dpop_nonce",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
             TokenError::Server(_) => "server_error",
         }
@@ -60,6 +66,16 @@ impl From<crate::limits::CheckError> for TokenError {
         match e {
             crate::limits::CheckError::Busy => TokenError::TemporarilyUnavailable(e.to_string()),
             crate::limits::CheckError::Failed(detail) => TokenError::Server(detail),
+        }
+    }
+}
+
+impl From<crate::dpop::DpopError> for TokenError {
+    fn from(e: crate::dpop::DpopError) -> Self {
+        match e {
+            crate::dpop::DpopError::Invalid(why) => TokenError::InvalidDpopProof(why),
+            crate::dpop::DpopError::UseNonce(nonce) => TokenError::UseDpopNonce(nonce),
+            crate::dpop::DpopError::Store(e) => e.into(),
         }
     }
 }

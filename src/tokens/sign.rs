@@ -14,6 +14,8 @@ pub(super) struct Grant<'r> {
     pub scope: &'r str,
     pub login: &'r CompletedLogin,
     pub nonce: Option<&'r str>,
+    /// The thumbprint of the DPoP key the access token is bound to.
+    pub jkt: Option<&'r str>,
 }
 
 impl TokenService<'_> {
@@ -34,7 +36,7 @@ impl TokenService<'_> {
         };
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: super::grants::token_type(grant.jkt),
             expires_in: access_exp - self.now,
             scope: grant.scope.to_string(),
             id_token,
@@ -57,6 +59,8 @@ impl TokenService<'_> {
             scope: &request.scope,
             login,
             nonce: request.nonce.as_deref(),
+            // The front channel carries no proof: its tokens are bearer tokens.
+            jkt: None,
         };
         let access_token = if request.response_type.token {
             let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
@@ -85,6 +89,9 @@ impl TokenService<'_> {
         });
         if let Json::Object(claims) = &mut claims {
             authentication_claims(claims, &grant.login.auth);
+            if let Some(jkt) = grant.jkt {
+                claims.insert("cnf".into(), json!({ "jkt": jkt }));
+            }
         }
         Ok(self.keys.sign(&claims, TokenType::Access).await?)
     }

@@ -69,6 +69,7 @@ impl TokenService<'_> {
         family: &str,
         request: &AuthorizationRequest,
         login: &CompletedLogin,
+        jkt: Option<&str>,
     ) -> Result<String, TokenError> {
         let token = secrets::random_token();
         let hash = secrets::hash(&token);
@@ -81,6 +82,7 @@ impl TokenService<'_> {
             auth: login.auth.clone(),
             current: hash.clone(),
             revoked: false,
+            jkt: jkt.map(String::from),
         };
         self.store.refresh_families.stage_put(write, family, &record, expires)?;
         let first = RefreshToken {
@@ -165,8 +167,21 @@ impl TokenService<'_> {
             }
             let mut answer = Map::new();
             answer.insert("active".into(), Json::Bool(true));
-            answer.insert("token_type".into(), "Bearer".into());
-            for field in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid"] {
+            // A DPoP-bound token says so, with its key (RFC 9449 §6.2).
+            let token_type = if claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
+            answer.insert("token_type".into(), token_type.into());
+            for field in [
+                "scope",
+                "client_id",
+                "sub",
+                "exp",
+                "iat",
+                "iss",
+                "aud",
+                "jti",
+                "sid",
+                "cnf",
+            ] {
                 if let Some(value) = claims.get(field) {
                     answer.insert(field.into(), value.clone());
                 }
@@ -188,9 +203,13 @@ impl TokenService<'_> {
         if family.revoked || family.current != hash || !may_see(&family.client_id) {
             return Ok(inactive);
         }
-        Ok(json!({
+        let mut answer = json!({
             "active": true, "token_type": "refresh_token", "scope": family.scope, "client_id": family.client_id,
             "sub": family.sub, "iat": record.issued_at, "exp": expires, "iss": self.config.issuer, "sid": family.sid,
-        }))
+        });
+        if let (Json::Object(answer), Some(jkt)) = (&mut answer, &family.jkt) {
+            answer.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
+        Ok(answer)
     }
 }

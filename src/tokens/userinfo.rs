@@ -3,7 +3,7 @@
 
 use super::TokenService;
 use crate::mapping::release;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 /// An error of a bearer-token protected resource (RFC 6750 §3).
 #[derive(Debug)]
@@ -13,15 +13,26 @@ pub enum BearerError {
     InvalidRequest(String),
     InvalidToken(String),
     InsufficientScope(String),
+    /// A DPoP-bound token, or a request that uses DPoP, refused (RFC 9449 §7.1): a
+    /// `DPoP` challenge with the error and, for `use_dpop_nonce`, the nonce to use.
+    Dpop {
+        error: &'static str,
+        description: String,
+        nonce: Option<String>,
+    },
     Server(String),
 }
 
 impl TokenService<'_> {
-    /// The claims the token's scopes release about its person, with `sub`.
-    pub async fn userinfo(&self, token: &str) -> Result<Json, BearerError> {
-        let claims = super::active_access_token(self.config, self.keys, self.store, token, self.now)
+    /// The claims of an active access token.
+    pub async fn access_token_claims(&self, token: &str) -> Result<Map<String, Json>, BearerError> {
+        super::active_access_token(self.config, self.keys, self.store, token, self.now)
             .await
-            .map_err(|why| BearerError::InvalidToken(why.to_string()))?;
+            .map_err(|why| BearerError::InvalidToken(why.to_string()))
+    }
+
+    /// The claims an access token's scopes release about its person, with `sub`.
+    pub async fn userinfo(&self, claims: &Map<String, Json>) -> Result<Json, BearerError> {
         let scope = claims.get("scope").and_then(Json::as_str).unwrap_or_default();
         if !super::has_scope(scope, "openid") {
             return Err(BearerError::InsufficientScope("userinfo needs the openid scope".into()));

@@ -93,6 +93,9 @@ locality = "{{person.city}}"
 writeFileSync(join(dir, 'gatehouse.toml'), `
 issuer = "${GH}"
 
+[dpop]
+require_nonce = true
+
 [[clients]]
 id = "interop-confidential"
 name = "Interop App"
@@ -131,6 +134,14 @@ name = "Interop Signed App"
 token_endpoint_auth_method = "private_key_jwt"
 jwks_uri = "${RP}/jwks"
 require_par = true
+redirect_uris = ["${REDIRECT}"]
+consent = false
+upstreams = ["corp"]
+
+[[clients]]
+id = "interop-dpop"
+name = "Interop DPoP SPA"
+require_dpop = true
 redirect_uris = ["${REDIRECT}"]
 consent = false
 upstreams = ["corp"]
@@ -287,7 +298,7 @@ async function personClicksThrough(p) {
   }
 }
 
-async function login(config, { scope = 'openid profile email address offline_access', extra = {}, maxAge, par = false } = {}) {
+async function login(config, { scope = 'openid profile email address offline_access', extra = {}, maxAge, par = false, dpop } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -295,11 +306,11 @@ async function login(config, { scope = 'openid profile email address offline_acc
   const url = await build(config, {
     redirect_uri: REDIRECT, scope, state, nonce,
     code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
-  });
+  }, { DPoP: dpop });
   const back = await visit(url.href, personClicksThrough);
   return client.authorizationCodeGrant(config, back, {
     pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true, maxAge,
-  });
+  }, undefined, { DPoP: dpop });
 }
 
 /** The claims of a JWT, unverified (for a token whose signature is checked elsewhere). */
@@ -510,6 +521,25 @@ try {
     if (!answer.access_token) throw new Error('no access token');
     const wrong = await relyingParty('interop-hmac', undefined, client.ClientSecretJwt('not-the-secret-but-also-32-bytes-long'));
     await fails(client.clientCredentialsGrant(wrong, {}), 'an assertion with the wrong secret');
+  });
+
+  await test('DPoP (ES256) for a public client, nonce required: PAR, code, userinfo and refresh bound to the key', async () => {
+    const spa = await relyingParty('interop-dpop');
+    if (!spa.serverMetadata().dpop_signing_alg_values_supported?.includes('ES256')) throw new Error('DPoP not in discovery');
+    const dpop = client.getDPoPHandle(spa, await client.randomDPoPKeyPair('ES256'));
+    // The proof at /par binds the code; openid-client learns the nonce from the first refusal.
+    const first = await login(spa, { scope: 'openid email offline_access', par: true, dpop });
+    equal(first.token_type, 'dpop', 'token_type');
+    equal(first.claims().email, 'grace@corp.example', 'email');
+    const info = await client.fetchUserInfo(spa, first.access_token, first.claims().sub, { DPoP: dpop });
+    equal(info.email, 'grace@corp.example', 'userinfo with a proof');
+    await fails(client.fetchUserInfo(spa, first.access_token, first.claims().sub), 'userinfo with the bound token as Bearer');
+    const stranger = client.getDPoPHandle(spa, await client.randomDPoPKeyPair('ES256'));
+    await fails(client.fetchUserInfo(spa, first.access_token, first.claims().sub, { DPoP: stranger }), 'userinfo with another key');
+    await fails(client.refreshTokenGrant(spa, first.refresh_token, undefined, { DPoP: stranger }), 'refresh with another key');
+    const refreshed = await client.refreshTokenGrant(spa, first.refresh_token, undefined, { DPoP: dpop });
+    equal(refreshed.token_type, 'dpop', 'refreshed token_type');
+    await fails(client.refreshTokenGrant(spa, refreshed.refresh_token), 'refresh of a bound refresh token without a proof');
   });
 } catch (e) {
   results.push(false);

@@ -9,40 +9,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use support::config::{TestClient, TestConfig};
+use support::signing_key::ClientKey;
 use support::{TestServer, client};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const HMAC_SECRET: &str = "a-shared-secret-of-more-than-32-bytes";
 const START: i64 = 1_900_000_000;
-
-/// An Ed25519 key of a client: the private half signs, the public half is its JWK.
-struct ClientKey {
-    kid: String,
-    pkcs8: Vec<u8>,
-    jwk: Value,
-}
-
-impl ClientKey {
-    fn new(kid: &str) -> ClientKey {
-        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-        use base64::Engine;
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref().to_vec();
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
-        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-        ClientKey {
-            kid: kid.into(),
-            pkcs8,
-            jwk: json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig", "alg": "EdDSA" }),
-        }
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.pkcs8)).unwrap()
-    }
-}
 
 fn hmac_assertion(secret: &str, claims: &Value) -> String {
     jsonwebtoken::encode(

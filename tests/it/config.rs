@@ -660,3 +660,19 @@ fn a_shutdown_grace_that_is_no_duration_is_reported() {
     let (code, _, stderr, _dir) = check(&fine);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn dpop_settings_are_checked_key_by_key() {
+    let text = format!(
+        "{GOOD}\n[[clients]]\nid = \"spa\"\nredirect_uris = [\"https://s.example.com/cb\"]\nrequire_dpop = \"yes\"\n\
+         [dpop]\nrequire_nonce = 1\nnonce_lifetime = \"5m\"\n"
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[1].require_dpop: invalid type: string \"yes\", expected a boolean",
+            "FILE: dpop.require_nonce: invalid type: integer `1`, expected a boolean",
+            "FILE: dpop.nonce_lifetime: unknown key",
+        ],
+    );
+}

@@ -68,6 +68,7 @@ async fn discovery_lists_exactly_what_is_implemented() {
             "claims_parameter_supported",
             "claims_supported",
             "code_challenge_methods_supported",
+            "dpop_signing_alg_values_supported",
             "end_session_endpoint",
             "grant_types_supported",
             "id_token_signing_alg_values_supported",

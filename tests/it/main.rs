@@ -9,6 +9,7 @@ mod admin;
 mod client_jwt;
 mod config;
 mod discovery;
+mod dpop;
 mod durability;
 mod error_responses;
 mod federation;

@@ -98,6 +98,7 @@ fn code() -> AuthorizationCode {
             acr_values: vec!["urn:gatehouse:mfa".into()],
             acr_essential: true,
             ui_locales: None,
+            dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
         },
         login: CompletedLogin {
             sub: "sub-1".into(),

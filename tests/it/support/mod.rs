@@ -8,6 +8,7 @@ pub mod mock_op;
 pub mod postgres;
 pub mod process;
 pub mod rp;
+pub mod signing_key;
 
 use gatehouse::{App, Clock, Config};
 
