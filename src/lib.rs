@@ -9,6 +9,7 @@ pub mod backchannel;
 pub mod client_keys;
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod dpop;
 pub mod flow;
 pub mod keys;

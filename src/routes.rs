@@ -14,6 +14,12 @@ pub const TOKEN: &str = "/token";
 /// Pushed Authorization Requests (RFC 9126).
 pub const PAR: &str = "/par";
 pub const USERINFO: &str = "/userinfo";
+/// The device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+/// Where a person types the user code their device shows (RFC 8628 §3.3).
+pub const DEVICE: &str = "/device";
+/// Where the sign-in started at [`DEVICE`] answers.
+pub const DEVICE_DONE: &str = "/device/done";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/end_session";
@@ -66,7 +72,11 @@ const PATTERNS: &[&str] = &[
     METRICS,
     AUTHORIZE,
     TOKEN,
+    PAR,
     USERINFO,
+    DEVICE_AUTHORIZATION,
+    DEVICE,
+    DEVICE_DONE,
     REVOKE,
     INTROSPECT,
     END_SESSION,

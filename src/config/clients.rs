@@ -146,10 +146,13 @@ fn check_grant_types(at: &str, grant_types: &[GrantType], confidential: bool, pr
             format!("{at}.grant_types"),
             "must list at least one grant type",
         ));
-    } else if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode) {
+    } else if grant_types.contains(&GrantType::RefreshToken)
+        && !grant_types.contains(&GrantType::AuthorizationCode)
+        && !grant_types.contains(&GrantType::DeviceCode)
+    {
         problems.push(Problem::new(
             format!("{at}.grant_types"),
-            "refresh_token needs authorization_code",
+            "refresh_token needs authorization_code or the device_code grant",
         ));
     } else if grant_types.contains(&GrantType::ClientCredentials) && !confidential {
         problems.push(Problem::new(

@@ -9,6 +9,7 @@
 mod after_login;
 mod chooser;
 mod deliver;
+mod device;
 mod link;
 mod logout;
 pub mod par;
@@ -20,6 +21,11 @@ mod upstream_login;
 
 pub use after_login::consent;
 pub use chooser::{EmailLogin, by_email};
+
+/// The person's side of the device authorization grant.
+pub mod device_sign_in {
+    pub use super::device::{CodeRefused, DeviceAnswer, DeviceEntry, done, entry, submit};
+}
 pub use link::LinkForm;
 
 /// Account linking's steps.
@@ -27,7 +33,7 @@ pub mod account_link {
     pub use super::link::{LINK_WINDOW_SECS, callback, choices, start};
 }
 pub use logout::{LogoutOutcome, LogoutParams, end_session, upstream_done};
-pub use request::{AuthorizeParams, may_use};
+pub use request::{AuthorizeParams, granted_scopes, may_use};
 pub use start::authorize;
 pub use upstream_login::{PasswordLogin, begin, callback, password};
 
@@ -103,6 +109,25 @@ pub struct AccountPage {
     /// Upstreams to link, each a form.
     pub choices: Vec<LinkChoice>,
     pub csrf: Option<String>,
+}
+
+/// A page of the device sign-in at `/device`.
+#[derive(Debug)]
+pub struct DevicePage {
+    pub title: String,
+    pub message: String,
+    /// The form: to type a code in, or to confirm the one typed.
+    pub form: Option<DeviceForm>,
+    pub refused: Option<device::CodeRefused>,
+}
+
+#[derive(Debug)]
+pub struct DeviceForm {
+    pub action: String,
+    pub csrf: String,
+    pub user_code: String,
+    /// Set when confirming: the application the code signs in to.
+    pub client_name: Option<String>,
 }
 
 /// An upstream the account page offers to link.
@@ -191,6 +216,8 @@ pub enum Outcome {
     },
     /// A page of the person's account.
     Account(Box<AccountPage>),
+    /// A page of the device sign-in.
+    Device(Box<DevicePage>),
     /// The login link is expired, used up, or another browser's.
     Expired,
     /// Something broke on our side; the detail is logged, not shown.

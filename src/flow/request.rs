@@ -182,6 +182,7 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
             acr_essential,
             ui_locales: params.ui_locales,
             dpop_jkt: params.dpop_jkt,
+            device_grant: None,
         },
         upstream: params.upstream,
     })
@@ -280,7 +281,7 @@ fn checked_response_type(
 }
 
 /// The scopes that will be granted: the known ones asked for, once each; `openid` is required.
-fn granted_scopes(
+pub fn granted_scopes(
     config: &Config,
     client: &Client,
     scope: Option<&str>,

@@ -35,7 +35,7 @@ pub async fn authorize(
     settle(decide(app, validated, browser, session_cookie, client_ip, now).await)
 }
 
-async fn decide(
+pub(super) async fn decide(
     app: &Inner,
     validated: Validated<'_>,
     browser: &str,

@@ -18,6 +18,8 @@ pub struct Guards {
     /// Failed passwords, per username at an upstream and per client address.
     pub password_failures: Backoff,
     pub pending_logins: PendingQuota,
+    /// Wrong user codes of the device grant, per client address.
+    pub user_code_failures: Backoff,
 }
 
 impl Guards {
@@ -30,6 +32,11 @@ impl Guards {
                 backoff::CAPACITY,
             ),
             pending_logins: PendingQuota::new(limits.pending_logins, limits.pending_logins_per_ip),
+            user_code_failures: Backoff::new(
+                limits.password_failures_before_backoff,
+                limits.password_backoff_max.as_secs_i64(),
+                backoff::CAPACITY,
+            ),
         })
     }
 }

@@ -17,6 +17,9 @@ pub struct ProviderMetadata {
     pub pushed_authorization_request_endpoint: String,
     /// Whether every client must push; a client's own `require_par` is its metadata.
     pub require_pushed_authorization_requests: bool,
+    /// The device authorization endpoint (RFC 8628 §4), when some client may use the grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
     pub userinfo_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
@@ -104,6 +107,14 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     if response_types.iter().any(|t| t.returns_tokens()) {
         grant_types.push("implicit");
     }
+    let device_grant = state
+        .config
+        .clients
+        .iter()
+        .any(|c| c.grant_types.contains(&crate::config::GrantType::DeviceCode));
+    if device_grant {
+        grant_types.push(crate::config::GrantType::DeviceCode.as_str());
+    }
     let (auth_methods, auth_algs) = auth_methods(&state.config);
     ProviderMetadata {
         issuer: issuer.clone(),
@@ -111,6 +122,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         token_endpoint: url(routes::TOKEN),
         pushed_authorization_request_endpoint: url(routes::PAR),
         require_pushed_authorization_requests: false,
+        device_authorization_endpoint: device_grant.then(|| url(routes::DEVICE_AUTHORIZATION)),
         userinfo_endpoint: url(routes::USERINFO),
         revocation_endpoint: url(routes::REVOKE),
         introspection_endpoint: url(routes::INTROSPECT),

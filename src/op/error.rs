@@ -29,7 +29,11 @@ impl IntoResponse for TokenError {
             | TokenError::InvalidGrant(d)
             | TokenError::UnauthorizedClient(d)
             | TokenError::UnsupportedGrantType(d)
-            | TokenError::InvalidScope(d) => (StatusCode::BAD_REQUEST, d.clone()),
+            | TokenError::InvalidScope(d)
+            | TokenError::AuthorizationPending(d)
+            | TokenError::SlowDown(d)
+            | TokenError::AccessDenied(d)
+            | TokenError::ExpiredToken(d) => (StatusCode::BAD_REQUEST, d.clone()),
         };
         let mut response = (
             status,

@@ -10,6 +10,7 @@ mod client_assertion;
 mod client_auth;
 mod client_ip;
 mod consent;
+mod device;
 mod discovery;
 mod end_session;
 pub mod error;
@@ -59,6 +60,9 @@ pub fn router(state: AppState) -> Router {
         .route(routes::BACKCHANNEL, post(backchannel::handler))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::PAR, post(par::handler))
+        .route(routes::DEVICE_AUTHORIZATION, post(device::authorization))
+        .route(routes::DEVICE, get(device::page).post(device::submit))
+        .route(routes::DEVICE_DONE, get(device::done))
         .route(routes::REVOKE, post(revoke::handler))
         .route(routes::INTROSPECT, post(introspect::handler))
         .route(routes::USERINFO, get(userinfo::get).post(userinfo::post))

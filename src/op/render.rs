@@ -91,6 +91,7 @@ pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
                 .pages
                 .page_with_forms(StatusCode::OK, "account", &data, &FormAction::Anywhere)
         }
+        Outcome::Device(page) => device(state, *page),
         Outcome::Reply { to, params } => reply(state, &to, params),
         Outcome::Untrusted { title, message } => state.pages.error(
             StatusCode::BAD_REQUEST,
@@ -101,6 +102,33 @@ pub fn outcome(state: &AppState, outcome: Outcome) -> Response {
         Outcome::Expired => login_expired(state),
         Outcome::Failed(detail) => internal_error(state, detail),
     }
+}
+
+/// A page of the device sign-in: the code form, its confirmation, or how it ended.
+fn device(state: &AppState, page: crate::flow::DevicePage) -> Response {
+    use crate::flow::device_sign_in::CodeRefused;
+    let (status, error) = match page.refused {
+        None => (StatusCode::OK, None),
+        Some(CodeRefused::Wrong) => (
+            StatusCode::BAD_REQUEST,
+            Some("That code is not right, or it has expired. Check the code on your device.".to_string()),
+        ),
+        Some(CodeRefused::Wait(seconds)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!("Too many wrong codes. Try again in {seconds} seconds.")),
+        ),
+    };
+    // Continuing goes on to the upstream's login, which only the answer names.
+    let forms = match &page.form {
+        Some(form) if form.client_name.is_some() => FormAction::Anywhere,
+        Some(_) => FormAction::SelfOnly,
+        None => FormAction::Nowhere,
+    };
+    let form = page
+        .form
+        .map(|f| json!({ "action": f.action, "csrf": f.csrf, "user_code": f.user_code, "client_name": f.client_name }));
+    let data = json!({ "title": page.title, "message": page.message, "error": error, "form": form });
+    state.pages.page_with_forms(status, "device", &data, &forms)
 }
 
 /// Sends `params` (plus `state` and the RFC 9207 `iss`) to the relying party.

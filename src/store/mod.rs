@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::StoreMetrics;
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 20] = [
+pub(crate) const TABLES: [&str; 22] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -50,6 +50,8 @@ pub(crate) const TABLES: [&str; 20] = [
     "pushed-requests",
     "used-dpop-proofs",
     "dpop-nonces",
+    "device-grants",
+    "device-user-codes",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -194,6 +196,8 @@ pub struct Store {
     pub pushed_requests: Table<PushedRequest>,
     pub used_dpop_proofs: Table<UsedDpopProof>,
     pub dpop_nonces: Table<DpopNonce>,
+    pub device_grants: Table<DeviceGrant>,
+    pub device_user_codes: Table<DeviceUserCode>,
 }
 
 impl Store {
@@ -279,6 +283,8 @@ impl Store {
             pushed_requests: Table::new(TABLES[17], backend.clone()),
             used_dpop_proofs: Table::new(TABLES[18], backend.clone()),
             dpop_nonces: Table::new(TABLES[19], backend.clone()),
+            device_grants: Table::new(TABLES[20], backend.clone()),
+            device_user_codes: Table::new(TABLES[21], backend.clone()),
             backend,
         }
     }

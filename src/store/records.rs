@@ -207,6 +207,42 @@ pub struct PushedRequest {
     pub params: serde_json::Value,
 }
 
+/// A device authorization grant (RFC 8628), keyed by the hash of its device code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceGrant {
+    pub client_id: String,
+    /// The scopes that will be granted, space-separated.
+    pub scope: String,
+    /// The key of its user code in `device-user-codes`.
+    pub user_code: String,
+    /// When the device code stops working (it is kept a while longer, to say so).
+    pub expires_at: i64,
+    /// The seconds the device must wait between polls; each `slow_down` adds five.
+    pub interval: i64,
+    pub last_polled_at: Option<i64>,
+    pub status: DeviceStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for the person; once they entered the user code, `approval` is the hash of
+    /// the secret their sign-in carries back in its `state`.
+    Pending {
+        approval: Option<String>,
+    },
+    /// Signed in: the key (hash) of the code the sign-in issued, which polling redeems.
+    Approved {
+        code: String,
+    },
+    Denied,
+}
+
+/// A user code, keyed by the hash of its normalised form: the device grant it names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceUserCode {
+    pub device_grant: String,
+}
+
 /// A validated authorization request, as the relying party sent it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
@@ -239,6 +275,10 @@ pub struct AuthorizationRequest {
     /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// The key of the device grant (RFC 8628) this sign-in answers: its code is for
+    /// that grant's polling and never for the authorization_code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_grant: Option<String>,
 }
 
 /// An authorization request parked while the person logs in upstream or decides on

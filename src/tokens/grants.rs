@@ -1,5 +1,6 @@
 //! The grants of the token endpoint: authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6),
-//! refresh_token (§6, rotating) and client_credentials (§4.4).
+//! refresh_token (§6, rotating), client_credentials (§4.4) and device_code (RFC 8628
+//! §3.4, which redeems the code the person's sign-in issued for the device).
 
 use super::sign::Grant;
 use super::{TokenError, TokenRequest, TokenResponse, TokenService, has_scope};
@@ -28,10 +29,29 @@ impl TokenService<'_> {
                 redirect_uri,
                 code_verifier,
             } => {
+                if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+                    return Err(TokenError::UnauthorizedClient(
+                        "this client may not use the authorization_code grant".into(),
+                    ));
+                }
                 let presented = Presented {
-                    code: &code,
-                    redirect_uri: redirect_uri.as_deref(),
-                    verifier: code_verifier.as_deref(),
+                    code_key: secrets::hash(&code),
+                    by: Redeemer::Client {
+                        redirect_uri: redirect_uri.as_deref(),
+                        verifier: code_verifier.as_deref(),
+                    },
+                    jkt,
+                };
+                self.exchange_code(client, &presented).await
+            }
+            TokenRequest::DeviceCode { device_code } => {
+                let approved = crate::device::poll(self.store, client, &device_code, self.now).await?;
+                let presented = Presented {
+                    code_key: approved.code_key,
+                    by: Redeemer::Device {
+                        grant_key: &approved.grant_key,
+                        expires_at: approved.expires_at,
+                    },
                     jkt,
                 };
                 self.exchange_code(client, &presented).await
@@ -43,13 +63,13 @@ impl TokenService<'_> {
         }
     }
 
-    /// The authorization_code grant: the code is single use, and a replay revokes what
-    /// its first use issued.
+    /// The authorization_code grant (and the device's redemption of its sign-in's code):
+    /// the code is single use, and a replay revokes what its first use issued.
     async fn exchange_code(&self, client: &Client, presented: &Presented<'_>) -> Result<TokenResponse, TokenError> {
-        let key = secrets::hash(presented.code);
+        let key = &presented.code_key;
         let invalid = || TokenError::InvalidGrant("the code is invalid, expired or already used".into());
         for _ in 0..MAX_RACES {
-            let current = self.store.codes.read(&key, self.now).await?.ok_or_else(invalid)?;
+            let current = self.store.codes.read(key, self.now).await?.ok_or_else(invalid)?;
             let record = &current.value;
             // The client first: only the code's own client's replay revokes what the code
             // issued, so a client that got hold of another's used code cannot revoke its tokens.
@@ -61,17 +81,32 @@ impl TokenService<'_> {
                 self.telemetry.code_replay(&client.id);
                 return Err(invalid());
             }
-            if self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64() {
-                return Err(invalid());
+            match presented.by {
+                Redeemer::Client { redirect_uri, verifier } => {
+                    // A device sign-in's code is for its device's polling only.
+                    if record.request.device_grant.is_some()
+                        || self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64()
+                    {
+                        return Err(invalid());
+                    }
+                    if redirect_uri != Some(record.request.redirect_uri.as_str()) {
+                        return Err(TokenError::InvalidGrant(
+                            "redirect_uri does not match the authorization request".into(),
+                        ));
+                    }
+                    check_pkce(record.request.code_challenge.as_deref(), verifier)?;
+                }
+                Redeemer::Device { grant_key, expires_at } => {
+                    if record.request.device_grant.as_deref() != Some(grant_key) {
+                        return Err(invalid());
+                    }
+                    if self.now >= expires_at {
+                        return Err(TokenError::ExpiredToken("the device code has expired".into()));
+                    }
+                }
             }
-            if presented.redirect_uri != Some(record.request.redirect_uri.as_str()) {
-                return Err(TokenError::InvalidGrant(
-                    "redirect_uri does not match the authorization request".into(),
-                ));
-            }
-            check_pkce(record.request.code_challenge.as_deref(), presented.verifier)?;
             check_bound_key(record.request.dpop_jkt.as_deref(), presented.jkt, "code")?;
-            if let Some(response) = self.redeem(client, &key, &current, presented.jkt).await? {
+            if let Some(response) = self.redeem(client, key, &current, presented.jkt).await? {
                 return Ok(response);
             }
         }
@@ -299,11 +334,23 @@ impl TokenService<'_> {
 
 /// What a client presents to redeem a code.
 struct Presented<'p> {
-    code: &'p str,
-    redirect_uri: Option<&'p str>,
-    verifier: Option<&'p str>,
+    /// The code's hash, which it is stored under.
+    code_key: String,
+    by: Redeemer<'p>,
     /// The thumbprint of its DPoP proof's key.
     jkt: Option<&'p str>,
+}
+
+/// Who redeems a code, with what they show for it.
+#[derive(Clone, Copy)]
+enum Redeemer<'p> {
+    /// The client the code was sent to, with the request's redirect URI and PKCE verifier.
+    Client {
+        redirect_uri: Option<&'p str>,
+        verifier: Option<&'p str>,
+    },
+    /// The device of the device grant `grant_key`, until its device code expires.
+    Device { grant_key: &'p str, expires_at: i64 },
 }
 
 /// The `token_type` of an access token bound to `jkt`, or not bound (RFC 9449 §5.1).

@@ -31,6 +31,14 @@ pub enum TokenError {
     InvalidDpopProof(String),
     /// The DPoP proof must carry this server nonce (RFC 9449 §8).
     UseDpopNonce(String),
+    /// The person has not yet answered a device grant (RFC 8628 §3.5).
+    AuthorizationPending(String),
+    /// The device polls faster than its interval, which grows by five seconds.
+    SlowDown(String),
+    /// The person refused the device grant.
+    AccessDenied(String),
+    /// The device code expired before the person answered.
+    ExpiredToken(String),
     /// Too busy to answer now (503): password checks are all taken.
     TemporarilyUnavailable(String),
     /// Something broke on our side; the detail is logged, not sent.
@@ -49,6 +57,10 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::InvalidDpopProof(_) => "invalid_dpop_proof",
             TokenError::UseDpopNonce(_) => "use_dpop_nonce",
+            TokenError::AuthorizationPending(_) => "authorization_pending",
+            TokenError::SlowDown(_) => "slow_down",
+            TokenError::AccessDenied(_) => "access_denied",
+            TokenError::ExpiredToken(_) => "expired_token",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
             TokenError::Server(_) => "server_error",
         }

@@ -1,5 +1,6 @@
 //! The parameters of a form request to an endpoint that authenticates clients, and the
-//! token request they make, one variant per `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6).
+//! token request they make, one variant per `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6;
+//! RFC 8628 §3.4).
 
 use super::TokenError;
 
@@ -52,6 +53,10 @@ pub enum TokenRequest {
     ClientCredentials {
         scope: Option<String>,
     },
+    /// A device's poll (RFC 8628 §3.4).
+    DeviceCode {
+        device_code: String,
+    },
 }
 
 impl TokenRequest {
@@ -61,6 +66,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => "authorization_code",
             TokenRequest::RefreshToken { .. } => "refresh_token",
             TokenRequest::ClientCredentials { .. } => "client_credentials",
+            TokenRequest::DeviceCode { .. } => "device_code",
         }
     }
 
@@ -78,6 +84,9 @@ impl TokenRequest {
             }),
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
                 scope: params.owned("scope")?,
+            }),
+            "urn:ietf:params:oauth:grant-type:device_code" => Ok(TokenRequest::DeviceCode {
+                device_code: params.required("device_code")?.to_string(),
             }),
             other => Err(TokenError::UnsupportedGrantType(format!(
                 "grant_type {other} is not supported"

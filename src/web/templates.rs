@@ -27,6 +27,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("form_post", include_str!("../../templates/form_post.hbs")),
     ("logout", include_str!("../../templates/logout.hbs")),
     ("account", include_str!("../../templates/account.hbs")),
+    ("device", include_str!("../../templates/device.hbs")),
 ];
 
 /// A template that does not load: which file, and why.
@@ -161,6 +162,8 @@ impl Pages {
 /// that answer a form as well, so it names where those end too.
 pub enum FormAction {
     Nowhere,
+    /// To Gatehouse only.
+    SelfOnly,
     /// To Gatehouse, and on to the app at this redirect URI (a login or consent form).
     SelfThenApp(String),
     /// Straight to the app at this redirect URI (form_post).
@@ -174,6 +177,7 @@ impl FormAction {
     fn directive(&self) -> String {
         match self {
             FormAction::Nowhere => "; form-action 'none'".into(),
+            FormAction::SelfOnly => "; form-action 'self'".into(),
             FormAction::SelfThenApp(uri) => format!("; form-action 'self' {}", source_of(uri)),
             FormAction::App(uri) => format!("; form-action {}", source_of(uri)),
             FormAction::Anywhere => String::new(),

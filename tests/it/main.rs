@@ -8,6 +8,7 @@ mod account_link;
 mod admin;
 mod client_jwt;
 mod config;
+mod device;
 mod discovery;
 mod dpop;
 mod durability;

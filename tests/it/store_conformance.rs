@@ -99,6 +99,7 @@ fn code() -> AuthorizationCode {
             acr_essential: true,
             ui_locales: None,
             dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+            device_grant: Some("device-grant-key".into()),
         },
         login: CompletedLogin {
             sub: "sub-1".into(),

@@ -172,7 +172,13 @@ impl Browser {
 /// Logs in through a `local` upstream's form as `user`, allowing on the consent page if
 /// one is shown; returns the answer to the relying party.
 pub async fn local_login(base: &str, browser: &Browser, authorize_url: &str, user: &str, password: &str) -> Page {
-    let page = browser.follow(base, browser.get(authorize_url).await).await;
+    let page = browser.get(authorize_url).await;
+    local_login_from(base, browser, page, user, password).await
+}
+
+/// [`local_login`] from the `page` a sign-in started with (a redirect to the login form).
+pub async fn local_login_from(base: &str, browser: &Browser, page: Page, user: &str, password: &str) -> Page {
+    let page = browser.follow(base, page).await;
     if page.location.is_some() {
         return page;
     }

@@ -1,0 +1,76 @@
+//! The device authorization grant's endpoints (RFC 8628): `/device_authorization`, where an
+//! authenticated client starts a grant, and the person's pages `/device` (the user code)
+//! and `/device/done` (where their sign-in answers).
+
+use super::client_auth::ClientRequest;
+use super::client_ip::ClientIp;
+use super::page_input::{PageForm, PageQuery};
+use super::render;
+use crate::AppState;
+use crate::flow::device_sign_in::{self, DeviceAnswer, DeviceEntry};
+use crate::tokens::TokenError;
+use crate::web::cookies::Cookie;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+pub async fn authorization(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: Result<ClientRequest, TokenError>,
+) -> Response {
+    let now = state.clock.now();
+    let started = async {
+        let ClientRequest { client, params } = request?;
+        crate::device::start(&state, &client, params.get("scope")?, ip, now).await
+    };
+    match started.await {
+        Ok(authorization) => ([(header::CACHE_CONTROL, "no-store")], Json(authorization)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeQuery {
+    user_code: Option<String>,
+}
+
+/// `GET /device`: a browser seen for the first time gets its cookie, which the form's
+/// token is derived from.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageQuery(query): PageQuery<CodeQuery>,
+) -> Response {
+    let (browser, new_browser) = match state.cookies.get(&headers, Cookie::Browser) {
+        Some(browser) => (browser, false),
+        None => (crate::secrets::random_token(), true),
+    };
+    let outcome = device_sign_in::entry(&browser, query.user_code.as_deref());
+    let mut response = render::outcome(&state, outcome);
+    if new_browser {
+        let cookie = state.cookies.set(Cookie::Browser, &browser, None);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(entry): PageForm<DeviceEntry>,
+) -> Response {
+    let browser = state.cookies.get(&headers, Cookie::Browser);
+    let session = state.cookies.get(&headers, Cookie::Session);
+    let now = state.clock.now();
+    let outcome = device_sign_in::submit(&state, entry, browser.as_deref(), session.as_deref(), ip, now).await;
+    render::outcome(&state, outcome)
+}
+
+pub async fn done(State(state): State<AppState>, PageQuery(answer): PageQuery<DeviceAnswer>) -> Response {
+    let outcome = device_sign_in::done(&state, answer, state.clock.now()).await;
+    render::outcome(&state, outcome)
+}
