@@ -147,6 +147,12 @@ consent = false
 upstreams = ["corp"]
 
 [[clients]]
+id = "interop-device"
+name = "Interop TV"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+upstreams = ["corp"]
+
+[[clients]]
 id = "interop-hmac"
 token_endpoint_auth_method = "client_secret_jwt"
 secret = "${HMAC_SECRET}"
@@ -540,6 +546,39 @@ try {
     const refreshed = await client.refreshTokenGrant(spa, first.refresh_token, undefined, { DPoP: dpop });
     equal(refreshed.token_type, 'dpop', 'refreshed token_type');
     await fails(client.refreshTokenGrant(spa, refreshed.refresh_token), 'refresh of a bound refresh token without a proof');
+  });
+
+  await test('Device authorization grant: openid-client polls (with DPoP) while the person enters the code in Chromium', async () => {
+    const tv = await relyingParty('interop-device');
+    if (!tv.serverMetadata().device_authorization_endpoint) throw new Error('no device_authorization_endpoint in discovery');
+    const grant = await client.initiateDeviceAuthorization(tv, { scope: 'openid email offline_access' });
+    if (!/^[B-Z]{4}-[B-Z]{4}$/.test(grant.user_code)) throw new Error(`user code ${grant.user_code}`);
+    const dpop = client.getDPoPHandle(tv, await client.randomDPoPKeyPair('ES256'));
+    const polled = client.pollDeviceAuthorizationGrant(tv, grant, undefined, { DPoP: dpop });
+    // The person follows the complete link, continues with the code filled in, confirms the
+    // application, and signs in and consents (their Gatehouse session from earlier cases is live).
+    await page.goto(grant.verification_uri_complete);
+    await shot('device-code');
+    await page.click('button[type="submit"]');
+    await page.locator('text=Sign in to Interop TV on your device?').waitFor();
+    await shot('device-confirm');
+    await page.click('button[value="continue"]');
+    const done = `${GH}/device/done`;
+    for (let i = 0; i < 10 && !page.url().startsWith(done); i += 1) {
+      const before = page.url();
+      await personClicksThrough(page);
+      if (page.url() === before && !page.url().startsWith(done)) {
+        await page.waitForURL((u) => u.toString() !== before, { timeout: 10_000 });
+      }
+    }
+    await page.locator('text=You are signed in on your device').waitFor();
+    await shot('device-done');
+    const tokens = await polled;
+    equal(tokens.token_type, 'dpop', 'token_type');
+    equal(tokens.claims().email, 'grace@corp.example', 'email');
+    const refreshed = await client.refreshTokenGrant(tv, tokens.refresh_token, undefined, { DPoP: dpop });
+    equal(refreshed.claims().sub, tokens.claims().sub, 'sub after refresh');
+    await fails(client.pollDeviceAuthorizationGrant(tv, grant, undefined, { DPoP: dpop }), 'a second redemption of the device code');
   });
 } catch (e) {
   results.push(false);
