@@ -223,3 +223,12 @@ impl Audience {
         }
     }
 }
+
+/// The `aud` of a JWT's claims, one or many.
+pub fn audiences(claims: &serde_json::Map<String, Json>) -> Vec<&str> {
+    match claims.get("aud") {
+        Some(Json::String(one)) => vec![one.as_str()],
+        Some(Json::Array(many)) => many.iter().filter_map(Json::as_str).collect(),
+        _ => Vec::new(),
+    }
+}

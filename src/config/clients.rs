@@ -11,6 +11,8 @@ use url::Url;
 /// What a client's registration is checked against: the upstreams and the custom scopes.
 pub struct Known<'a> {
     pub upstreams: &'a HashSet<&'a str>,
+    /// The upstreams with `exchange = true`.
+    pub exchangeable: &'a HashSet<&'a str>,
     pub scopes: &'a BTreeMap<String, Vec<String>>,
 }
 
@@ -65,6 +67,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
     check_addresses(&raw, at, known.upstreams, problems);
     check_scopes(raw.scopes.as_deref(), at, known.scopes, problems);
     check_grant_types(at, &grant_types, confidential, problems);
+    check_token_exchange(&raw, at, &grant_types, known, problems);
     if raw.introspect == Some(true) && !confidential {
         // Anyone can present a public client's id: it would let anyone introspect.
         problems.push(Problem::new(
@@ -90,7 +93,35 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         backchannel_logout_uri: raw.backchannel_logout_uri,
         idp_claim: raw.idp_claim.unwrap_or(false),
         scopes: raw.scopes,
+        token_exchange: raw.token_exchange,
     })
+}
+
+/// The upstreams a client may exchange tokens of: each marked `exchange = true`, and the
+/// client must have the grant.
+fn check_token_exchange(
+    raw: &RawClient,
+    at: &str,
+    grant_types: &[GrantType],
+    known: &Known<'_>,
+    problems: &mut Vec<Problem>,
+) {
+    if !raw.token_exchange.is_empty() && !grant_types.contains(&GrantType::TokenExchange) {
+        problems.push(Problem::new(
+            format!("{at}.token_exchange"),
+            format!("needs {} in grant_types", GrantType::TokenExchange.as_str()),
+        ));
+    }
+    for (j, id) in raw.token_exchange.iter().enumerate() {
+        let message = if !known.upstreams.contains(id.as_str()) {
+            format!("no upstream has id \"{id}\"")
+        } else if !known.exchangeable.contains(id.as_str()) {
+            format!("upstream \"{id}\" does not have exchange = true (an oidc upstream whose tokens may be exchanged)")
+        } else {
+            continue;
+        };
+        problems.push(Problem::new(format!("{at}.token_exchange[{j}]"), message));
+    }
 }
 
 /// A client's scope allow-list names only scopes that exist.

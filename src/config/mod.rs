@@ -13,6 +13,7 @@ mod env;
 mod limits;
 mod log;
 mod raw;
+mod resource_servers;
 mod store;
 mod upstreams;
 mod validate;
@@ -23,6 +24,7 @@ pub use duration::Duration;
 pub use limits::Limits;
 pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::{decode, join_key};
+pub use resource_servers::ResourceServer;
 pub use store::{KeyEncryptionKey, PostgresSettings, StoreSettings};
 
 use std::collections::BTreeMap;
@@ -57,6 +59,8 @@ pub struct Config {
     pub log: LogSettings,
     pub chooser: ChooserSettings,
     pub dpop: DpopSettings,
+    /// The audiences exchanged access tokens may be issued for (RFC 8693).
+    pub resource_servers: Vec<ResourceServer>,
     /// Custom scopes and the claims each one releases.
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Shared, so that a request holds its authenticated client without copying it.
@@ -231,6 +235,8 @@ pub struct Client {
     /// The scopes this client may be granted; `None` means every scope of the config.
     /// `openid` is always allowed.
     pub scopes: Option<Vec<String>>,
+    /// The upstreams whose tokens it may exchange for Gatehouse's (RFC 8693).
+    pub token_exchange: Vec<String>,
 }
 
 impl Client {
@@ -264,6 +270,9 @@ pub enum GrantType {
     /// The device authorization grant (RFC 8628), named by its URN as at the token endpoint.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// Token exchange (RFC 8693).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
@@ -274,6 +283,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct RawRoot {
     pub clients: Vec<toml::Value>,
     #[serde(default)]
     pub upstreams: Vec<toml::Value>,
+    #[serde(default)]
+    pub resource_servers: Vec<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -71,6 +73,8 @@ pub struct RawClient {
     pub backchannel_logout_uri: Option<String>,
     pub idp_claim: Option<bool>,
     pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub token_exchange: Vec<String>,
 }
 
 /// The keys every `[[upstreams]]` table has; the rest belong to its kind.

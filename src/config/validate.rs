@@ -25,10 +25,17 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, store.key_encryption_key.is_some(), problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
+    let exchangeable: HashSet<&str> = upstreams
+        .iter()
+        .filter(|u| u.settings.exchange().is_some())
+        .map(|u| u.id.as_str())
+        .collect();
     let known = Known {
         upstreams: &upstream_ids,
+        exchangeable: &exchangeable,
         scopes: &scopes,
     };
+    let resource_servers = super::resource_servers::validate_resource_servers(root.resource_servers, &scopes, problems);
     let clients = validate_clients(root.clients, &known, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
     let templates_dir = root.templates_dir.map(|dir| base.join(dir));
@@ -56,6 +63,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         log,
         chooser,
         dpop,
+        resource_servers,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),
         upstreams,

@@ -115,6 +115,10 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     if device_grant {
         grant_types.push(crate::config::GrantType::DeviceCode.as_str());
     }
+    let exchange = crate::config::GrantType::TokenExchange;
+    if state.config.clients.iter().any(|c| c.grant_types.contains(&exchange)) {
+        grant_types.push(exchange.as_str());
+    }
     let (auth_methods, auth_algs) = auth_methods(&state.config);
     ProviderMetadata {
         issuer: issuer.clone(),

@@ -33,7 +33,8 @@ impl IntoResponse for TokenError {
             | TokenError::AuthorizationPending(d)
             | TokenError::SlowDown(d)
             | TokenError::AccessDenied(d)
-            | TokenError::ExpiredToken(d) => (StatusCode::BAD_REQUEST, d.clone()),
+            | TokenError::ExpiredToken(d)
+            | TokenError::InvalidTarget(d) => (StatusCode::BAD_REQUEST, d.clone()),
         };
         let mut response = (
             status,

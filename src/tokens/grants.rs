@@ -60,6 +60,7 @@ impl TokenService<'_> {
                 self.refresh(client, &refresh_token, scope.as_deref(), jkt).await
             }
             TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref(), jkt).await,
+            TokenRequest::TokenExchange(request) => self.exchange(client, &request, jkt).await,
         }
     }
 
@@ -328,6 +329,7 @@ impl TokenService<'_> {
             scope,
             id_token: None,
             refresh_token: None,
+            issued_token_type: None,
         })
     }
 }
@@ -387,7 +389,7 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), Tok
 }
 
 /// The scope a refresh asks for, which may only narrow what the family was granted.
-fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, TokenError> {
+pub(super) fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, TokenError> {
     let Some(asked) = asked else {
         return Ok(granted.to_string());
     };

@@ -3,13 +3,14 @@
 //! introspection). Plain functions over the store and keys, taking `now`; no HTTP here
 //! (`op/` turns a [`TokenError`] into the answer RFC 6749 §5.2 describes).
 
+mod exchange;
 mod grants;
 mod request;
 mod sign;
 mod state;
 mod userinfo;
 
-pub use request::{Params, TokenRequest};
+pub use request::{ExchangeRequest, Params, TokenRequest};
 pub use state::{active_access_token, revoke_family};
 pub use userinfo::BearerError;
 
@@ -39,6 +40,8 @@ pub enum TokenError {
     AccessDenied(String),
     /// The device code expired before the person answered.
     ExpiredToken(String),
+    /// The audience or resource of a token exchange is not one tokens are issued for.
+    InvalidTarget(String),
     /// Too busy to answer now (503): password checks are all taken.
     TemporarilyUnavailable(String),
     /// Something broke on our side; the detail is logged, not sent.
@@ -61,6 +64,7 @@ impl TokenError {
             TokenError::SlowDown(_) => "slow_down",
             TokenError::AccessDenied(_) => "access_denied",
             TokenError::ExpiredToken(_) => "expired_token",
+            TokenError::InvalidTarget(_) => "invalid_target",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
             TokenError::Server(_) => "server_error",
         }
@@ -109,6 +113,9 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// What a token exchange issued (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Tokens from the authorization endpoint (implicit and hybrid flows).

@@ -1,6 +1,6 @@
 //! The parameters of a form request to an endpoint that authenticates clients, and the
 //! token request they make, one variant per `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6;
-//! RFC 8628 §3.4).
+//! RFC 8628 §3.4; RFC 8693 §2.1).
 
 use super::TokenError;
 
@@ -57,6 +57,61 @@ pub enum TokenRequest {
     DeviceCode {
         device_code: String,
     },
+    TokenExchange(Box<ExchangeRequest>),
+}
+
+/// A token exchange request (RFC 8693 §2.1).
+#[derive(Debug)]
+pub struct ExchangeRequest {
+    pub subject_token: String,
+    pub subject_token_type: String,
+    /// The token of whoever acts for the subject, with its type.
+    pub actor: Option<(String, String)>,
+    /// `audience`, or else `resource`: the resource server the token is for.
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// The token types of RFC 8693 §3 that Gatehouse takes.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+impl ExchangeRequest {
+    fn parse(params: &Params) -> Result<ExchangeRequest, TokenError> {
+        let actor = match (params.get("actor_token")?, params.get("actor_token_type")?) {
+            (Some(token), Some(kind)) => Some((token.to_string(), kind.to_string())),
+            (None, None) => None,
+            (Some(_), None) => return Err(TokenError::InvalidRequest("actor_token_type is missing".into())),
+            (None, Some(_)) => {
+                return Err(TokenError::InvalidRequest(
+                    "actor_token_type is sent without an actor_token".into(),
+                ));
+            }
+        };
+        let audience = match (params.get("audience")?, params.get("resource")?) {
+            (Some(audience), Some(resource)) if audience != resource => {
+                return Err(TokenError::InvalidTarget(
+                    "audience and resource name different targets".into(),
+                ));
+            }
+            (audience, resource) => audience.or(resource).map(String::from),
+        };
+        if let Some(requested) = params.get("requested_token_type")?
+            && requested != ACCESS_TOKEN_TYPE
+        {
+            return Err(TokenError::InvalidRequest(format!(
+                "requested_token_type {requested} is not issued: only {ACCESS_TOKEN_TYPE}"
+            )));
+        }
+        Ok(ExchangeRequest {
+            subject_token: params.required("subject_token")?.to_string(),
+            subject_token_type: params.required("subject_token_type")?.to_string(),
+            actor,
+            audience,
+            scope: params.owned("scope")?,
+        })
+    }
 }
 
 impl TokenRequest {
@@ -67,6 +122,7 @@ impl TokenRequest {
             TokenRequest::RefreshToken { .. } => "refresh_token",
             TokenRequest::ClientCredentials { .. } => "client_credentials",
             TokenRequest::DeviceCode { .. } => "device_code",
+            TokenRequest::TokenExchange(_) => "token_exchange",
         }
     }
 
@@ -88,6 +144,9 @@ impl TokenRequest {
             "urn:ietf:params:oauth:grant-type:device_code" => Ok(TokenRequest::DeviceCode {
                 device_code: params.required("device_code")?.to_string(),
             }),
+            "urn:ietf:params:oauth:grant-type:token-exchange" => {
+                Ok(TokenRequest::TokenExchange(Box::new(ExchangeRequest::parse(params)?)))
+            }
             other => Err(TokenError::UnsupportedGrantType(format!(
                 "grant_type {other} is not supported"
             ))),

@@ -41,6 +41,7 @@ impl TokenService<'_> {
             scope: grant.scope.to_string(),
             id_token,
             refresh_token,
+            issued_token_type: None,
         })
     }
 

@@ -94,6 +94,20 @@ pub trait Kind: Sized {
         Err(UpstreamError::Denied("this upstream does not refresh".into()))
     }
 
+    /// The person a token the upstream issued to an app names, verified, for token
+    /// exchange (RFC 8693); only upstreams with `exchange = true` take one.
+    async fn exchange(
+        &self,
+        _http: &crate::upstream::UpstreamHttp,
+        _token: &str,
+        _kind: crate::upstream::SubjectToken,
+        _now: i64,
+    ) -> Result<crate::upstream::Person, UpstreamError> {
+        Err(UpstreamError::Denied(
+            "this upstream's tokens cannot be exchanged".into(),
+        ))
+    }
+
     /// Where to send the person to log out at the upstream too, coming back to
     /// `post_logout_redirect_uri` with `state`.
     async fn logout_url(
@@ -191,6 +205,11 @@ macro_rules! upstream_kinds {
             pub async fn refresh(&self, http: &crate::upstream::UpstreamHttp, refresh_token: &$crate::config::Secret, subject: &str, now: i64) -> Result<$crate::upstream::Refreshed, UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.refresh(http, refresh_token, subject, now).await),+ }
+            }
+
+            pub async fn exchange(&self, http: &crate::upstream::UpstreamHttp, token: &str, kind: $crate::upstream::SubjectToken, now: i64) -> Result<$crate::upstream::Person, UpstreamError> {
+                use $crate::upstream::Kind;
+                match self { $(Upstream::$variant(u) => u.exchange(http, token, kind, now).await),+ }
             }
 
             pub async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, back: &str, state: &str) -> Option<String> {

@@ -21,6 +21,25 @@ use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+impl Settings {
+    /// The audiences the upstream's tokens may carry to be exchanged for Gatehouse's,
+    /// when it has `exchange = true` (only `oidc` upstreams can).
+    pub fn exchange(&self) -> Option<&[String]> {
+        match self {
+            Settings::Oidc(oidc) => oidc.exchange.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of token an app presents for exchange (RFC 8693 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectToken {
+    IdToken,
+    /// A JWT access token (RFC 9068), which also lets userinfo be read.
+    AccessToken,
+}
+
 /// Why a login at an upstream ended without a person.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {

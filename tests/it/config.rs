@@ -676,3 +676,26 @@ fn dpop_settings_are_checked_key_by_key() {
         ],
     );
 }
+
+#[test]
+fn token_exchange_settings_are_checked_key_by_key() {
+    let text = format!(
+        "{GOOD}\n[[clients]]\nid = \"svc\"\nsecret = \"x\"\ngrant_types = [\"client_credentials\"]\n\
+         token_exchange = [\"corp\", \"nowhere\"]\n\
+         [[upstreams]]\nid = \"partner\"\nkind = \"oidc\"\nissuer = \"https://partner.example.com\"\n\
+         client_id = \"gatehouse\"\nexchange_audiences = [\"mobile\"]\n\
+         [[resource_servers]]\naudience = \"https://api.example.com\"\nscopes = [\"nope\"]\n\
+         [[resource_servers]]\naudience = \"https://api.example.com\"\n"
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: upstreams[1].exchange_audiences: only applies with exchange = true",
+            "FILE: clients[1].token_exchange: needs urn:ietf:params:oauth:grant-type:token-exchange in grant_types",
+            "FILE: clients[1].token_exchange[0]: upstream \"corp\" does not have exchange = true (an oidc upstream whose tokens may be exchanged)",
+            "FILE: clients[1].token_exchange[1]: no upstream has id \"nowhere\"",
+            "FILE: resource_servers[0].scopes[0]: \"nope\" is neither a standard scope nor one under [scopes]",
+            "FILE: resource_servers[1].audience: \"https://api.example.com\" is named by another resource server",
+        ],
+    );
+}

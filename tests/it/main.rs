@@ -33,6 +33,7 @@ mod properties;
 mod quickstart;
 mod replicas;
 mod store_conformance;
+mod token_exchange;
 mod token_lifecycle;
 mod upstream_logout;
 mod upstream_oauth2;

@@ -2,7 +2,7 @@
 //! the ID token verified (its JWKS fetched once more for a key it started using), its
 //! claims read as sent, and userinfo and the Person API merged over them.
 
-use super::{Metadata, OidcProvider, jwt_payload};
+use super::{Expect, Metadata, OidcProvider, jwt_payload};
 use crate::config::Secret;
 use crate::upstream::{Authentication, Refreshed, UpstreamError, UpstreamHttp};
 use openidconnect::core::CoreIdToken;
@@ -39,12 +39,13 @@ impl OidcProvider {
         metadata: &Metadata,
         id_token: &CoreIdToken,
         nonce: impl NonceVerifier + Copy,
+        expect: Expect,
         now: i64,
     ) -> Result<(String, Authentication, Map<String, Json>), UpstreamError> {
         let invalid = |e: ClaimsVerificationError| UpstreamError::Invalid(format!("the ID token is not valid: {e}"));
         let verified = {
             let client = self.client(metadata.clone())?;
-            let verifier = self.verifier(&client, now);
+            let verifier = self.verifier(&client, expect, now);
             id_token.claims(&verifier, nonce).map(|c| self.authenticated(c))
         };
         let (subject, authentication) = match verified {
@@ -53,7 +54,7 @@ impl OidcProvider {
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
                 let refreshed = self.refresh_jwks(http, metadata).await?;
                 let client = self.client(refreshed)?;
-                let verifier = self.verifier(&client, now);
+                let verifier = self.verifier(&client, expect, now);
                 id_token
                     .claims(&verifier, nonce)
                     .map(|c| self.authenticated(c))
@@ -117,7 +118,7 @@ impl OidcProvider {
         let claims = match tokens.id_token() {
             Some(id_token) => {
                 let any_nonce = |_: Option<&openidconnect::Nonce>| Ok(());
-                let (refreshed_subject, _, claims) = self.verified(http, &metadata, id_token, any_nonce, now).await?;
+                let (refreshed_subject, _, claims) = self.verified(http, &metadata, id_token, any_nonce, Expect::IdTokenForUs, now).await?;
                 if refreshed_subject != subject {
                     return Err(UpstreamError::Invalid("the refreshed ID token names another person".into()));
                 }

@@ -4,6 +4,7 @@
 
 mod acr_map;
 mod answer;
+mod exchange;
 mod logout_token;
 mod settings;
 
@@ -117,6 +118,16 @@ impl Kind for OidcProvider {
             return Ok(());
         }
         self.discover(http).await
+    }
+
+    async fn exchange(
+        &self,
+        http: &crate::upstream::UpstreamHttp,
+        token: &str,
+        kind: crate::upstream::SubjectToken,
+        now: i64,
+    ) -> Result<Person, UpstreamError> {
+        self.exchanged(http, token, kind, now).await
     }
 
     /// Where to send the person to log out at the upstream too (RP-Initiated Logout 1.0),
@@ -270,7 +281,7 @@ impl Kind for OidcProvider {
             .id_token()
             .ok_or_else(|| invalid("the token response has no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
-        let (subject, authentication, claims) = self.verified(http, &metadata, id_token, &nonce, now).await?;
+        let (subject, authentication, claims) = self.verified(http, &metadata, id_token, &nonce, Expect::IdTokenForUs, now).await?;
         let session = UpstreamSession {
             sid: claims.get("sid").and_then(Json::as_str).map(String::from),
             subject: subject.clone(),
@@ -360,10 +371,20 @@ impl OidcProvider {
         (claims.subject().to_string(), authentication)
     }
 
-    fn verifier<'a>(&self, client: &'a Client, now: i64) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+    fn verifier<'a>(&self, client: &'a Client, expect: Expect, now: i64) -> openidconnect::core::CoreIdTokenVerifier<'a> {
         let clock = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-        client
-            .id_token_verifier()
+        let verifier = match expect {
+            Expect::IdTokenForUs => client.id_token_verifier(),
+            // The exchange checks the audience against its own list once the token verifies.
+            Expect::Exchanged(kind) => {
+                let verifier = client.id_token_verifier().require_audience_match(false);
+                match kind {
+                    crate::upstream::SubjectToken::IdToken => verifier,
+                    crate::upstream::SubjectToken::AccessToken => verifier.set_allowed_jose_types(exchange::access_token_types()),
+                }
+            }
+        };
+        verifier
             .set_allowed_algs(crate::signed_jwt::ASYMMETRIC_ALGS)
             .set_time_fn(move || clock)
             .set_issue_time_verifier_fn(move |iat| {
@@ -374,6 +395,15 @@ impl OidcProvider {
                 }
             })
     }
+}
+
+/// What a token from the upstream must be, beyond its signature, issuer and lifetime.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Expect {
+    /// An ID token issued to Gatehouse's client there.
+    IdTokenForUs,
+    /// A token issued to an app, presented for exchange.
+    Exchanged(crate::upstream::SubjectToken),
 }
 
 /// The claims of a JWT whose signature has been checked.

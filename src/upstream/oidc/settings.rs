@@ -27,6 +27,9 @@ pub struct OidcSettings {
     pub refresh: RefreshPolicy,
     /// How long what the upstream said stays fresh enough not to ask again.
     pub refresh_interval: Duration,
+    /// With `exchange = true`: the audiences its tokens may carry to be exchanged for
+    /// Gatehouse's (RFC 8693): `client_id` and the `exchange_audiences`.
+    pub exchange: Option<Vec<String>>,
 }
 
 /// `refresh`: what refreshing an app's tokens does at the upstream.
@@ -57,6 +60,8 @@ struct RawOidc {
     acr_map: Option<BTreeMap<String, OneOrMore>>,
     refresh: Option<RefreshPolicy>,
     refresh_interval: Option<Duration>,
+    exchange: Option<bool>,
+    exchange_audiences: Option<Vec<String>>,
 }
 
 const KIND: &str = "oidc";
@@ -79,6 +84,21 @@ pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option
     };
     let client_id = required(at, KIND, "client_id", &raw.client_id, problems);
     let acr_map = AcrMap::read(raw.acr_map.unwrap_or_default(), at, problems);
+    let exchange = match (raw.exchange.unwrap_or(false), raw.exchange_audiences) {
+        (true, audiences) => {
+            let mut accepted: Vec<String> = client_id.iter().cloned().collect();
+            accepted.extend(audiences.unwrap_or_default());
+            Some(accepted)
+        }
+        (false, Some(_)) => {
+            problems.push(Problem::new(
+                format!("{at}.exchange_audiences"),
+                "only applies with exchange = true",
+            ));
+            None
+        }
+        (false, None) => None,
+    };
     Some(OidcSettings {
         issuer: issuer?,
         client_id: client_id?,
@@ -91,5 +111,6 @@ pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option
         acr_map,
         refresh: raw.refresh.unwrap_or_default(),
         refresh_interval: raw.refresh_interval.unwrap_or(DEFAULT_REFRESH_INTERVAL),
+        exchange,
     })
 }

@@ -217,6 +217,18 @@ impl MockOp {
         sign_typed(&self.state, &token, how, "logout+jwt")
     }
 
+    /// A token of the mock's for an app (as a mobile SDK would get one): `claims` over
+    /// iss, iat and exp, of JOSE type `typ`, signed as `how` says.
+    pub fn app_token(&self, claims: Value, typ: &str, how: Misbehaviour) -> String {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let mut token = json!({ "iss": self.state.issuer, "iat": now, "exp": now + 300 });
+        token
+            .as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        sign_typed(&self.state, &token, how, typ)
+    }
+
     pub fn last_authorize_request(&self) -> HashMap<String, String> {
         self.state
             .authorize_requests

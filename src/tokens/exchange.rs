@@ -1,0 +1,261 @@
+//! Token exchange (RFC 8693). An upstream's ID token or JWT access token — from an
+//! upstream with `exchange = true` that the client's `token_exchange` names — becomes
+//! Gatehouse's tokens for the asking client, for the same account a browser login there
+//! reaches. A Gatehouse access token becomes one for a resource server (`audience`), with
+//! the same or narrower scopes and, given an `actor_token`, an `act` claim naming the actor.
+
+use super::grants::narrowed_scope;
+use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE};
+use super::sign::Grant;
+use super::{TokenError, TokenResponse, TokenService, active_access_token};
+use crate::config::{Client, GrantType, ResourceServer};
+use crate::keys::TokenType;
+use crate::response_type::ResponseType;
+use crate::store::{AuthContext, CompletedLogin};
+use crate::upstream::{SubjectToken, UpstreamError};
+use crate::{accounts, secrets};
+use serde_json::{Map, Value as Json, json};
+
+/// The claims of a Gatehouse access token that say how the person signed in, carried
+/// over to the token it is exchanged for.
+const CARRIED_OVER: [&str; 4] = ["sid", "auth_time", "acr", "amr"];
+
+impl TokenService<'_> {
+    pub(super) async fn exchange(
+        &self,
+        client: &Client,
+        request: &ExchangeRequest,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        if !client.grant_types.contains(&GrantType::TokenExchange) {
+            return Err(TokenError::UnauthorizedClient(
+                "this client may not use token exchange".into(),
+            ));
+        }
+        let issuer = crate::signed_jwt::SignedJwt::parse(&request.subject_token, "the subject token")
+            .ok()
+            .and_then(|jwt| jwt.unverified_claims::<Map<String, Json>>())
+            .and_then(|claims| claims.get("iss").and_then(Json::as_str).map(String::from))
+            .ok_or_else(|| TokenError::InvalidGrant("the subject token is not a JWT with an issuer".into()))?;
+        if issuer == self.config.issuer {
+            self.narrowed(client, request, jkt).await
+        } else {
+            self.upstream_token(client, request, &issuer, jkt).await
+        }
+    }
+
+    /// An upstream's token for Gatehouse's: verified by the upstream, mapped and linked
+    /// as a login there is, and signed for `client` (with an ID token for `openid`).
+    async fn upstream_token(
+        &self,
+        client: &Client,
+        request: &ExchangeRequest,
+        issuer: &str,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let kind = match request.subject_token_type.as_str() {
+            ID_TOKEN_TYPE | JWT_TYPE => SubjectToken::IdToken,
+            ACCESS_TOKEN_TYPE => SubjectToken::AccessToken,
+            other => {
+                return Err(TokenError::InvalidRequest(format!(
+                    "subject_token_type {other} is not taken"
+                )));
+            }
+        };
+        if request.actor.is_some() || request.audience.is_some() {
+            return Err(TokenError::InvalidTarget(
+                "an upstream's token is exchanged for the asking client's own: exchange that access token for an audience or an actor"
+                    .into(),
+            ));
+        }
+        let refused = || {
+            TokenError::InvalidGrant(
+                "the subject token is not from an identity provider this client may exchange tokens of".into(),
+            )
+        };
+        let upstream_id = client
+            .token_exchange
+            .iter()
+            .find(|id| {
+                self.issuer_of(id)
+                    .is_some_and(|i| i.trim_end_matches('/') == issuer.trim_end_matches('/'))
+            })
+            .ok_or_else(refused)?;
+        let upstream = self.renewal.upstreams.get(upstream_id.as_str()).ok_or_else(refused)?;
+        let person = upstream
+            .exchange(self.renewal.http, &request.subject_token, kind, self.now)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::Unavailable(why) => TokenError::TemporarilyUnavailable(why),
+                UpstreamError::Denied(why) | UpstreamError::Invalid(why) => {
+                    tracing::info!(upstream = %upstream_id, reason = %why, "a subject token was refused");
+                    TokenError::InvalidGrant(format!("the subject token is refused: {why}"))
+                }
+            })?;
+        let mapping = self
+            .renewal
+            .mappings
+            .get(upstream_id.as_str())
+            .ok_or_else(|| TokenError::Server(format!("upstream {upstream_id} has no mapping")))?;
+        let mut mapped = mapping.evaluate(&person.document).map_err(|e| {
+            tracing::warn!(upstream = %upstream_id, error = %e, "an exchanged token does not fit its mapping");
+            TokenError::InvalidGrant("the subject token's claims could not be used".into())
+        })?;
+        accounts::believed(self.config.upstream(upstream_id), &mut mapped.claims);
+        let sub = accounts::link(self.store, upstream_id, &mapped, self.now).await?;
+        let scope = crate::flow::granted_scopes(
+            self.config,
+            client,
+            Some(request.scope.as_deref().unwrap_or("openid")),
+            ResponseType::CODE,
+        )
+        .map_err(|(_, why)| TokenError::InvalidScope(why))?;
+        // No refresh token comes from an exchange: the app exchanges a fresh upstream token.
+        let scope = scope
+            .split_whitespace()
+            .filter(|s| *s != "offline_access")
+            .collect::<Vec<_>>()
+            .join(" ");
+        let authentication = person.authentication;
+        let login = CompletedLogin {
+            sub,
+            // No browser session stands behind an exchange: its tokens carry a sid of their own.
+            sid: secrets::random_token(),
+            auth: AuthContext {
+                auth_time: authentication.auth_time.unwrap_or(self.now),
+                acr: authentication.acr,
+                amr: authentication.amr,
+                idp: Some(upstream_id.clone()),
+                session_started_at: Some(self.now),
+            },
+        };
+        let grant = Grant {
+            client_id: &client.id,
+            scope: &scope,
+            login: &login,
+            nonce: None,
+            jkt,
+        };
+        let jti = secrets::random_token();
+        let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
+        let mut response = self.sign(&grant, &jti, exp, None).await?;
+        response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+        Ok(response)
+    }
+
+    fn issuer_of(&self, upstream_id: &str) -> Option<&str> {
+        match &self.config.upstream(upstream_id)?.settings {
+            crate::upstream::Settings::Oidc(oidc) if oidc.exchange.is_some() => Some(&oidc.issuer),
+            _ => None,
+        }
+    }
+
+    /// A Gatehouse access token issued to (or for) `client`, for one for a resource server:
+    /// the same person, scopes no wider, a lifetime no longer, and `act` for an actor.
+    async fn narrowed(
+        &self,
+        client: &Client,
+        request: &ExchangeRequest,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        if request.subject_token_type != ACCESS_TOKEN_TYPE {
+            return Err(TokenError::InvalidRequest(format!(
+                "Gatehouse's tokens are exchanged as {ACCESS_TOKEN_TYPE}"
+            )));
+        }
+        let subject = self.own_access_token(&request.subject_token, "subject").await?;
+        let held_by_client = subject.get("client_id").and_then(Json::as_str) == Some(client.id.as_str())
+            || crate::signed_jwt::audiences(&subject).contains(&client.id.as_str());
+        if !held_by_client {
+            return Err(TokenError::InvalidGrant(
+                "the subject token was issued neither to nor for this client".into(),
+            ));
+        }
+        if let Some(bound) = subject.get("cnf").and_then(|c| c.get("jkt")).and_then(Json::as_str)
+            && !jkt.is_some_and(|jkt| secrets::equal(jkt, bound))
+        {
+            return Err(TokenError::InvalidGrant(
+                "the subject token is bound to a DPoP key: send a proof of that key".into(),
+            ));
+        }
+        let server = self.resource_server(request.audience.as_deref())?;
+        let granted = subject.get("scope").and_then(Json::as_str).unwrap_or_default();
+        let scope = match request.scope.as_deref() {
+            Some(asked) => narrowed_scope(granted, Some(asked))?,
+            None => granted
+                .split_whitespace()
+                .filter(|s| server.allows(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        if let Some(refused) = scope.split_whitespace().find(|s| !server.allows(s)) {
+            return Err(TokenError::InvalidScope(format!(
+                "\"{refused}\" is not a scope of {}",
+                server.audience
+            )));
+        }
+        let mut act = subject.get("act").cloned();
+        if let Some((token, kind)) = &request.actor {
+            if kind != ACCESS_TOKEN_TYPE {
+                return Err(TokenError::InvalidRequest(format!(
+                    "the actor_token must be a Gatehouse {ACCESS_TOKEN_TYPE}"
+                )));
+            }
+            let actor = self.own_access_token(token, "actor").await?;
+            let mut named = Map::new();
+            named.insert("sub".into(), actor.get("sub").cloned().unwrap_or(Json::Null));
+            // An earlier delegation stays visible, nested (RFC 8693 §4.1).
+            if let Some(earlier) = act {
+                named.insert("act".into(), earlier);
+            }
+            act = Some(Json::Object(named));
+        }
+        let jti = secrets::random_token();
+        let subject_exp = subject.get("exp").and_then(Json::as_i64).unwrap_or(self.now);
+        let exp = subject_exp.min(self.now + self.config.tokens.access_token_ttl.as_secs_i64());
+        let mut claims = json!({
+            "iss": self.config.issuer, "sub": subject.get("sub"), "aud": server.audience,
+            "client_id": client.id, "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
+        });
+        if let Json::Object(claims) = &mut claims {
+            for name in CARRIED_OVER {
+                if let Some(value) = subject.get(name) {
+                    claims.insert(name.into(), value.clone());
+                }
+            }
+            if let Some(act) = act {
+                claims.insert("act".into(), act);
+            }
+            if let Some(jkt) = jkt {
+                claims.insert("cnf".into(), json!({ "jkt": jkt }));
+            }
+        }
+        Ok(TokenResponse {
+            access_token: self.keys.sign(&claims, TokenType::Access).await?,
+            token_type: super::grants::token_type(jkt),
+            expires_in: exp - self.now,
+            scope,
+            id_token: None,
+            refresh_token: None,
+            issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        })
+    }
+
+    /// The claims of a live Gatehouse access token presented as the `role` token.
+    async fn own_access_token(&self, token: &str, role: &str) -> Result<Map<String, Json>, TokenError> {
+        active_access_token(self.config, self.keys, self.store, token, self.now)
+            .await
+            .map_err(|why| TokenError::InvalidGrant(format!("the {role} token: {why}")))
+    }
+
+    /// The resource server `audience` names.
+    fn resource_server(&self, audience: Option<&str>) -> Result<&ResourceServer, TokenError> {
+        let audience = audience
+            .ok_or_else(|| TokenError::InvalidTarget("name the resource server the token is for in audience".into()))?;
+        self.config
+            .resource_servers
+            .iter()
+            .find(|r| r.audience == audience)
+            .ok_or_else(|| TokenError::InvalidTarget(format!("\"{audience}\" is not a resource server of this issuer")))
+    }
+}

@@ -1,0 +1,260 @@
+//! Token exchange (RFC 8693): an upstream's token (an app's own ID token or JWT access
+//! token from the mock OP) becomes Gatehouse's for the same account a browser login
+//! reaches; a Gatehouse access token becomes one for a resource server, narrower, with
+//! `act` for an actor; and each refusal.
+
+use crate::support;
+
+use serde_json::{Value, json};
+use support::browser::Browser;
+use support::config::TestClient;
+use support::corp::{id_token_claims, log_in, start_with};
+use support::mock_op::{Misbehaviour, MockOp};
+use support::{TestServer, post_form};
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const BILLING: &str = "https://billing.example.com";
+
+/// Gatehouse with the mock as upstream `corp` (exchange on, for the mobile app's tokens
+/// too), `partner` (another mock, exchange off), the client `app` that may exchange corp's
+/// tokens, the API `orders` (a client and a resource server) and the resource server billing.
+async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp) -> TestServer {
+    let extra = format!(
+        "exchange = true\nexchange_audiences = [\"mobile-app\"]\n\n\
+         [[upstreams]]\nid = \"partner\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"gatehouse\"\n\n\
+         [[resource_servers]]\naudience = \"{BILLING}\"\nscopes = [\"org\", \"email\"]\n\n\
+         [[resource_servers]]\naudience = \"orders\"\n\n\
+         [[clients]]\nid = \"orders\"\nsecret = \"orders-secret\"\n\
+         grant_types = [\"client_credentials\", \"{EXCHANGE}\"]\n\n\
+         [[clients]]\nid = \"plain\"\nsecret = \"plain-secret\"\ngrant_types = [\"client_credentials\"]\n",
+        partner.issuer()
+    );
+    let app = TestClient::confidential("app", "s3cret")
+        .with(
+            "grant_types",
+            &format!("[\"authorization_code\", \"refresh_token\", \"{EXCHANGE}\"]"),
+        )
+        .with("token_exchange", "[\"corp\"]")
+        .with("upstreams", "[\"corp\"]");
+    start_with(dir, corp, &extra, app).await
+}
+
+async fn exchange(server: &TestServer, client: (&str, &str), form: &[(&str, &str)]) -> (u16, Value) {
+    let mut all = vec![("grant_type", EXCHANGE)];
+    all.extend_from_slice(form);
+    post_form(server, "/token", client, &all).await
+}
+
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_account() {
+    let corp = MockOp::start().await;
+    let partner = MockOp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &corp, &partner).await;
+    let browser_sub = id_token_claims(&log_in(&server, &Browser::default(), "openid").await)["sub"].clone();
+
+    // The mobile app's own ID token from corp (aud: its client id there).
+    let mobile = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "mobile-app", "person": { "name": { "first": "Una", "last": "Mobile" } } }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    let form = [
+        ("subject_token", mobile.as_str()),
+        ("subject_token_type", ID_TOKEN),
+        ("scope", "openid profile offline_access"),
+    ];
+    let (status, tokens) = exchange(&server, ("app", "s3cret"), &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["issued_token_type"], ACCESS_TOKEN);
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(
+        tokens["scope"], "openid profile",
+        "no refresh token comes from an exchange"
+    );
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let id = support::verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
+        .await
+        .unwrap();
+    assert_eq!(id["sub"], browser_sub, "the same account as the browser login");
+    assert_eq!(id["name"], "Una Mobile", "the exchanged token's claims, mapped");
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(server.userinfo(access_token).await["sub"], browser_sub);
+
+    // A JWT access token of corp's, presented as one: verified as an at+jwt.
+    let at = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "gatehouse", "client_id": "mobile-app" }),
+        "at+jwt",
+        Misbehaviour::None,
+    );
+    let form = [("subject_token", at.as_str()), ("subject_token_type", ACCESS_TOKEN)];
+    let (status, tokens) = exchange(&server, ("app", "s3cret"), &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(claims_of(tokens["access_token"].as_str().unwrap())["sub"], browser_sub);
+
+    // The refusals: each is invalid_grant, and issues nothing.
+    let wrong_aud = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "another-app" }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    let forged = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "mobile-app" }),
+        "JWT",
+        Misbehaviour::BadSignature,
+    );
+    let expired = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "mobile-app", "exp": 1_000_000_000 }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    let unmarked = partner.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "gatehouse" }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    for (token, what) in [
+        (&wrong_aud, "an audience that is not accepted"),
+        (&forged, "a signature of nobody's key"),
+        (&expired, "an expired token"),
+        (&unmarked, "an upstream without exchange = true"),
+    ] {
+        let form = [("subject_token", token.as_str()), ("subject_token_type", ID_TOKEN)];
+        let (status, body) = exchange(&server, ("app", "s3cret"), &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{what}: {body}"
+        );
+    }
+    // Only a client with the grant, and only for the upstreams it names.
+    let form = [("subject_token", mobile.as_str()), ("subject_token_type", ID_TOKEN)];
+    let (status, body) = exchange(&server, ("plain", "plain-secret"), &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    let (status, body) = exchange(&server, ("orders", "orders-secret"), &form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
+    let corp = MockOp::start().await;
+    let partner = MockOp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &corp, &partner).await;
+    let tokens = log_in(&server, &Browser::default(), "openid email org").await;
+    let person = id_token_claims(&tokens)["sub"].clone();
+    let access_token = tokens["access_token"].as_str().unwrap();
+
+    // For billing, with a scope of its own: the same person, aud billing, no wider.
+    let form = [
+        ("subject_token", access_token),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("audience", BILLING),
+    ];
+    let (status, narrowed) = exchange(&server, ("app", "s3cret"), &form).await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["scope"], "email org", "what billing takes of what was granted");
+    let billing = support::verify_jwt(&server, narrowed["access_token"].as_str().unwrap(), BILLING)
+        .await
+        .unwrap();
+    assert_eq!((&billing["sub"], &billing["client_id"]), (&person, &json!("app")));
+    assert!(
+        billing["exp"].as_i64() <= claims_of(access_token)["exp"].as_i64(),
+        "no longer lived"
+    );
+    let wider = [
+        ("subject_token", access_token),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("audience", BILLING),
+        ("scope", "email profile"),
+    ];
+    let (_, body) = exchange(&server, ("app", "s3cret"), &wider).await;
+    assert_eq!(body["error"], "invalid_scope", "profile was never granted: {body}");
+    for audience in ["https://elsewhere.example.com", ""] {
+        let form = [
+            ("subject_token", access_token),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", audience),
+        ];
+        let (status, body) = exchange(&server, ("app", "s3cret"), &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{audience}: {body}"
+        );
+    }
+
+    // Delegation: the app hands a token for `orders` to that API, which exchanges it for
+    // billing, acting as itself (its client_credentials token is the actor token).
+    let form = [
+        ("subject_token", access_token),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("resource", "orders"),
+    ];
+    let (_, for_orders) = exchange(&server, ("app", "s3cret"), &form).await;
+    let for_orders = for_orders["access_token"].as_str().unwrap().to_string();
+    // The app's own token was never for orders.
+    let (_, body) = exchange(
+        &server,
+        ("orders", "orders-secret"),
+        &[
+            ("subject_token", access_token),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", BILLING),
+        ],
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let (_, own) = post_form(
+        &server,
+        "/token",
+        ("orders", "orders-secret"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let actor = own["access_token"].as_str().unwrap();
+    let form = [
+        ("subject_token", for_orders.as_str()),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("actor_token", actor),
+        ("actor_token_type", ACCESS_TOKEN),
+        ("audience", BILLING),
+        ("scope", "org"),
+    ];
+    let (status, delegated) = exchange(&server, ("orders", "orders-secret"), &form).await;
+    assert_eq!(status, 200, "{delegated}");
+    let claims = claims_of(delegated["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], person);
+    assert_eq!(claims["act"], json!({ "sub": "orders" }));
+    assert_eq!((&claims["aud"], &claims["scope"]), (&json!(BILLING), &json!("org")));
+
+    // A revoked subject token is exchanged no more.
+    let (status, _) = post_form(&server, "/revoke", ("app", "s3cret"), &[("token", access_token)]).await;
+    assert_eq!(status, 200);
+    let again = [
+        ("subject_token", access_token),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("audience", BILLING),
+    ];
+    let (_, body) = exchange(&server, ("app", "s3cret"), &again).await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    server.stop().await;
+}
