@@ -49,7 +49,15 @@ const provider = new Provider(UPSTREAM, {
     // The upstream tells Gatehouse when the person logs out there, naming its session.
     backchannel_logout_uri: `${GH}/backchannel/corp`,
     backchannel_logout_session_required: true,
+  }, {
+    // A mobile app of the upstream's own, whose ID tokens Gatehouse takes in exchange.
+    client_id: 'mobile-app',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [`${RP}/mobile`],
   }],
+  // The profile and email claims in the ID token too: the mobile app's token is all
+  // Gatehouse sees of the person in an exchange.
+  conformIdTokenClaims: false,
   cookies: { keys: ['interop-cookie-key-0123456789'] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'person'] },
   async findAccount(ctx, id) {
@@ -153,6 +161,16 @@ grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
 upstreams = ["corp"]
 
 [[clients]]
+id = "interop-exchange"
+secret = "interop-secret"
+grant_types = ["urn:ietf:params:oauth:grant-type:token-exchange"]
+token_exchange = ["corp"]
+
+[[resource_servers]]
+audience = "https://billing.interop.example"
+scopes = ["email"]
+
+[[clients]]
 id = "interop-hmac"
 token_endpoint_auth_method = "client_secret_jwt"
 secret = "${HMAC_SECRET}"
@@ -168,6 +186,8 @@ client_secret = "upstream-secret-for-interop"
 scopes = ["openid", "profile", "email"]
 userinfo = true
 mapping = "corp.toml"
+exchange = true
+exchange_audiences = ["mobile-app"]
 
 [[upstreams]]
 id = "staff"
@@ -579,6 +599,44 @@ try {
     const refreshed = await client.refreshTokenGrant(tv, tokens.refresh_token, undefined, { DPoP: dpop });
     equal(refreshed.claims().sub, tokens.claims().sub, 'sub after refresh');
     await fails(client.pollDeviceAuthorizationGrant(tv, grant, undefined, { DPoP: dpop }), 'a second redemption of the device code');
+  });
+
+  await test('Token exchange: the upstream\'s mobile-app ID token for Gatehouse\'s (same sub), then narrowed to a resource server', async () => {
+    // The mobile app signs the person in at the upstream itself (openid-client, PKCE).
+    const mobile = await client.discovery(new URL(UPSTREAM), 'mobile-app', undefined, client.None(), insecure);
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(mobile, {
+      redirect_uri: `${RP}/mobile`, scope: 'openid profile email', state,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const back = await visit(url.href, personClicksThrough);
+    const upstreamTokens = await client.authorizationCodeGrant(mobile, back, { pkceCodeVerifier: verifier, expectedState: state });
+    equal(upstreamTokens.claims().aud, 'mobile-app', 'the upstream ID token is the mobile app\'s');
+
+    const backend = await relyingParty('interop-exchange', 'interop-secret');
+    const grants = backend.serverMetadata().grant_types_supported;
+    if (!grants.includes('urn:ietf:params:oauth:grant-type:token-exchange')) throw new Error(`discovery lists ${grants}`);
+    const exchanged = await client.genericGrantRequest(backend, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+      subject_token: upstreamTokens.id_token, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      scope: 'openid email',
+    });
+    equal(exchanged.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token', 'issued_token_type');
+    equal(exchanged.claims().email, 'grace@corp.example', 'the mapped email');
+    // The same account as grace's browser login through Gatehouse.
+    const browserLogin = await login(await relyingParty('interop-confidential', 'interop-secret'), { scope: 'openid' });
+    equal(exchanged.claims().sub, browserLogin.claims().sub, 'sub');
+
+    const narrowed = await client.genericGrantRequest(backend, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+      subject_token: exchanged.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      audience: 'https://billing.interop.example',
+    });
+    const claims = jwtClaims(narrowed.access_token);
+    equal([claims.aud, claims.scope, claims.sub], ['https://billing.interop.example', 'email', browserLogin.claims().sub], 'the narrowed token');
+    await fails(client.genericGrantRequest(backend, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+      subject_token: exchanged.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      audience: 'https://unknown.example',
+    }), 'an exchange for an audience that is not a resource server');
   });
 } catch (e) {
   results.push(false);

@@ -64,6 +64,14 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
     let partner = MockOp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &corp, &partner).await;
+    let metadata = server.get_json("/.well-known/openid-configuration").await;
+    assert!(
+        metadata["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(EXCHANGE)),
+        "{metadata}"
+    );
     let browser_sub = id_token_claims(&log_in(&server, &Browser::default(), "openid").await)["sub"].clone();
 
     // The mobile app's own ID token from corp (aud: its client id there).
