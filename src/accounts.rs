@@ -214,13 +214,16 @@ pub async fn needs_consent(
 pub async fn remember_consent(
     store: &Store,
     sub: &str,
-    client_id: &str,
+    client: &Client,
     scope: &str,
+    ttl: crate::config::Duration,
     now: i64,
 ) -> Result<(), StoreError> {
+    // Each consent given starts its lifetime again, for every scope it adds to.
+    let expires = now.saturating_add(ttl.as_secs_i64());
     store
         .consents
-        .update(&Consent::key(sub, client_id), now, |current| {
+        .update(&Consent::key(sub, &client.id), now, |current| {
             let mut scopes = current.map(|c| c.scopes).unwrap_or_default();
             for s in scope.split_whitespace() {
                 if !scopes.iter().any(|x| x == s) {
@@ -232,9 +235,50 @@ pub async fn remember_consent(
                     scopes,
                     granted_at: now,
                 },
-                None,
+                Some(expires),
             ))
         })
         .await?;
     Ok(())
+}
+
+/// What withdrawing a consent took away.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Withdrawn {
+    /// The scopes the consent had allowed (none when only refresh families were left).
+    pub scopes: Vec<String>,
+    /// How many of the client's refresh families for the person were revoked.
+    pub revoked_families: usize,
+}
+
+/// Withdraws `sub`'s consent to `client_id`: the next sign-in there asks again, and the
+/// client's refresh families for the person stop working. `None` when there was
+/// neither a consent nor a live family.
+pub async fn withdraw_consent(
+    store: &Store,
+    config: &crate::config::Config,
+    sub: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<Withdrawn>, StoreError> {
+    let consent = store.consents.take(&Consent::key(sub, client_id), now).await?;
+    let mut withdrawn = Withdrawn {
+        scopes: consent.map(|c| c.scopes).unwrap_or_default(),
+        revoked_families: 0,
+    };
+    let prefix = crate::store::AccountFamily::prefix(sub, client_id);
+    for (key, entry) in store.account_families.entries_with_prefix(&prefix, now).await? {
+        let live = store
+            .refresh_families
+            .get(&entry.family, now)
+            .await?
+            .is_some_and(|f| !f.revoked);
+        if live {
+            crate::tokens::revoke_family(store, config, &entry.family, now).await?;
+            withdrawn.revoked_families += 1;
+        }
+        store.account_families.take(&key, now).await?;
+    }
+    let found = !withdrawn.scopes.is_empty() || withdrawn.revoked_families > 0;
+    Ok(found.then_some(withdrawn))
 }

@@ -26,6 +26,17 @@ pub enum AccountsCommand {
         #[arg(long)]
         upstream: String,
     },
+    /// Withdraw the account's consent to a client: its next sign-in there asks again, and
+    /// the client's refresh tokens for the account stop working.
+    WithdrawConsent {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(allow_hyphen_values = true)]
+        sub: String,
+        /// The client's id.
+        #[arg(long)]
+        client: String,
+    },
 }
 
 pub fn run(action: AccountsCommand) -> Result<(), String> {
@@ -45,6 +56,18 @@ pub fn run(action: AccountsCommand) -> Result<(), String> {
             println!(
                 "the identity {} at {} no longer signs in to {sub}",
                 removed.subject, removed.upstream
+            );
+            Ok(())
+        }
+        AccountsCommand::WithdrawConsent { config, sub, client } => {
+            let withdrawn = operate(&config.config, async |operator, _| {
+                operator.withdraw_consent(&sub, &client).await
+            })?;
+            println!(
+                "{sub}'s consent to {client} is withdrawn (scopes: {}); {} refresh famil{} revoked",
+                withdrawn.scopes.join(" "),
+                withdrawn.revoked_families,
+                if withdrawn.revoked_families == 1 { "y" } else { "ies" }
             );
             Ok(())
         }

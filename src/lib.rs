@@ -12,6 +12,7 @@ pub mod config;
 pub mod device;
 pub mod dpop;
 pub mod flow;
+pub mod indexes;
 pub mod keys;
 pub mod limits;
 pub mod logging;
@@ -188,6 +189,7 @@ impl App {
         install_tls_provider();
         let (mappings, pages) = load_referenced_files(&config)?;
         let store = Store::connect(&config.store, &config.data_dir).await?;
+        indexes::fill_in(&store, &config, clock.now()).await?;
         let telemetry = telemetry::Telemetry::new(store.metrics());
         let policy = keys::KeyPolicy::new(&config, store.is_shared())?;
         let keys = Keys::open(store.clone(), policy, clock.clone()).await?;

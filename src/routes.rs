@@ -95,6 +95,7 @@ const PATTERNS: &[&str] = &[
     crate::op::admin::RELOAD,
     crate::op::admin::ACCOUNT_LINKS,
     crate::op::admin::ACCOUNT_LINK,
+    crate::op::admin::ACCOUNT_CONSENT,
 ];
 
 /// The route pattern a router matched, as a label value that lives forever.

@@ -85,6 +85,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         redirect_uris: raw.redirect_uris,
         post_logout_redirect_uris: raw.post_logout_redirect_uris,
         consent: raw.consent.unwrap_or(true),
+        consent_ttl: raw.consent_ttl,
         upstreams: raw.upstreams,
         grant_types,
         response_types,

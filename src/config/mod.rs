@@ -142,6 +142,8 @@ pub struct TokenSettings {
     pub code_ttl: Duration,
     pub session_ttl: Duration,
     pub key_rotation: Duration,
+    /// How long a person's consent to a client is remembered (a client may set its own).
+    pub consent_ttl: Duration,
 }
 
 impl TokenSettings {
@@ -163,6 +165,7 @@ impl Default for TokenSettings {
             code_ttl: Duration::seconds(60),
             session_ttl: Duration::seconds(12 * 3600),
             key_rotation: Duration::seconds(30 * 86_400),
+            consent_ttl: Duration::seconds(365 * 86_400),
         }
     }
 }
@@ -213,6 +216,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     pub name: String,
     pub consent: bool,
+    /// How long consent to it is remembered; `None`: `[tokens] consent_ttl`.
+    pub consent_ttl: Option<Duration>,
     /// The upstreams this client may use; `None` means all of them.
     pub upstreams: Option<Vec<String>>,
     pub grant_types: Vec<GrantType>,
@@ -240,6 +245,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// How long a person's consent to this client is remembered.
+    pub fn consent_ttl(&self, tokens: &TokenSettings) -> Duration {
+        self.consent_ttl.unwrap_or(tokens.consent_ttl)
+    }
+
     /// Whether the client can prove who it is (by a secret or a key).
     pub fn is_confidential(&self) -> bool {
         self.token_endpoint_auth_method != AuthMethod::None

@@ -43,6 +43,7 @@ pub struct RawTokens {
     pub code_ttl: Option<Duration>,
     pub session_ttl: Option<Duration>,
     pub key_rotation: Option<Duration>,
+    pub consent_ttl: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +62,7 @@ pub struct RawClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub name: Option<String>,
     pub consent: Option<bool>,
+    pub consent_ttl: Option<Duration>,
     pub upstreams: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
     pub response_types: Option<Vec<ResponseType>>,

@@ -179,6 +179,7 @@ fn validate_tokens(tokens: Option<toml::Value>, problems: &mut Vec<Problem>) -> 
         code_ttl: raw.code_ttl.unwrap_or(d.code_ttl),
         session_ttl: raw.session_ttl.unwrap_or(d.session_ttl),
         key_rotation: raw.key_rotation.unwrap_or(d.key_rotation),
+        consent_ttl: raw.consent_ttl.unwrap_or(d.consent_ttl),
     };
     if settings.refresh_token_absolute_ttl.as_secs_i64() < settings.refresh_token_ttl.as_secs_i64() {
         problems.push(Problem::new(

@@ -61,7 +61,9 @@ pub async fn consent(app: &Inner, pid: &str, csrf: &str, allow: bool, browser: O
                 "the person did not allow access",
             ));
         }
-        accounts::remember_consent(&app.store, &done.sub, &request.client_id, &request.scope, now).await?;
+        let client = app.config.client(&request.client_id).ok_or(Outcome::Expired)?;
+        let ttl = client.consent_ttl(&app.config.tokens);
+        accounts::remember_consent(&app.store, &done.sub, client, &request.scope, ttl, now).await?;
         deliver::deliver(app, request, done, now).await
     };
     settle(answered.await)

@@ -3,7 +3,7 @@
 
 use super::{ErrorCode, Flow, Outcome, ReplyTo};
 use crate::config::Config;
-use crate::store::{AuthorizationCode, AuthorizationRequest, CompletedLogin, Store, StoreError};
+use crate::store::{AuthorizationCode, AuthorizationRequest, CompletedLogin, IssuedJti, Store, StoreError};
 use crate::tokens::TokenService;
 use crate::{Inner, secrets, sessions};
 
@@ -16,15 +16,24 @@ pub(super) async fn deliver(
     let to = ReplyTo::of(&request);
     sessions::note_client(&app.store, &app.config, &request.client_id, &done.sid, now).await?;
     let response_type = request.response_type;
+    let access = response_type.token.then(|| IssuedJti {
+        jti: secrets::random_token(),
+        exp: now + app.config.tokens.access_token_ttl.as_secs_i64(),
+    });
     let code = if response_type.code {
-        Some(issue_code(&app.store, &app.config, request.clone(), done.clone(), now).await?)
+        let issued = Issued {
+            request: request.clone(),
+            login: done.clone(),
+            front_channel_access_token: access.clone(),
+        };
+        Some(issue_code(&app.store, &app.config, issued, now).await?)
     } else {
         None
     };
     let mut params = Vec::new();
     if response_type.returns_tokens() {
         let tokens = match TokenService::new(app, now)
-            .front_channel(&request, &done, code.as_deref())
+            .front_channel(&request, &done, code.as_deref(), access.as_ref())
             .await
         {
             Ok(tokens) => tokens,
@@ -58,20 +67,22 @@ pub(super) async fn deliver(
     Ok(Outcome::Reply { to, params })
 }
 
-/// Issues an authorization code for a completed login; returns the code.
-async fn issue_code(
-    store: &Store,
-    config: &Config,
+/// What a code is issued for.
+struct Issued {
     request: AuthorizationRequest,
     login: CompletedLogin,
-    now: i64,
-) -> Result<String, StoreError> {
+    front_channel_access_token: Option<IssuedJti>,
+}
+
+/// Issues an authorization code for a completed login; returns the code.
+async fn issue_code(store: &Store, config: &Config, issued: Issued, now: i64) -> Result<String, StoreError> {
     let code = secrets::random_token();
     let record = AuthorizationCode {
-        request,
-        login,
+        request: issued.request,
+        login: issued.login,
         issued_at: now,
         redeemed: None,
+        front_channel_access_token: issued.front_channel_access_token,
     };
     // Kept past its lifetime so that a replay is recognised (and revokes what the code
     // issued) until the tokens it issued have expired.

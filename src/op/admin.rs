@@ -25,6 +25,7 @@ pub const SESSION: &str = "/admin/sessions/{sid}";
 pub const RELOAD: &str = "/admin/reload";
 pub const ACCOUNT_LINKS: &str = "/admin/accounts/{sub}/links";
 pub const ACCOUNT_LINK: &str = "/admin/accounts/{sub}/links/{upstream}";
+pub const ACCOUNT_CONSENT: &str = "/admin/accounts/{sub}/consents/{client}";
 
 pub fn router(app: App) -> Router {
     let state = app.state();
@@ -40,6 +41,7 @@ pub fn router(app: App) -> Router {
         .route(RELOAD, post(reload))
         .route(ACCOUNT_LINKS, get(account_links))
         .route(ACCOUNT_LINK, delete(unlink))
+        .route(ACCOUNT_CONSENT, delete(withdraw_consent))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .merge(api)
@@ -157,6 +159,24 @@ async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(Stri
             (StatusCode::CONFLICT, Json(json!({ "error": refused.to_string() }))).into_response()
         }
         Err(refused) => (StatusCode::NOT_FOUND, Json(json!({ "error": refused.to_string() }))).into_response(),
+    }
+}
+
+/// `DELETE /admin/accounts/{sub}/consents/{client}`: the person's consent to the client
+/// is forgotten and the client's refresh families for them are revoked.
+async fn withdraw_consent(State(state): State<AppState>, Path((sub, client)): Path<(String, String)>) -> Response {
+    let now = state.clock.now();
+    match crate::accounts::withdraw_consent(&state.store, &state.config, &sub, &client, now).await {
+        Ok(Some(withdrawn)) => {
+            tracing::info!(target: "gatehouse::security", event = "consent_withdrawn", client = %client, revoked_families = withdrawn.revoked_families, "a consent was withdrawn through the admin API");
+            Json(withdrawn).into_response()
+        }
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "the account has no consent to this client and no refresh tokens from it" })),
+        )
+            .into_response(),
+        Err(e) => failed(e),
     }
 }
 

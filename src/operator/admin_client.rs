@@ -1,5 +1,6 @@
 //! Calls to the admin API of the server running with a config (`op/admin.rs`).
 
+use crate::accounts::Withdrawn;
 use crate::keys::KeyInfo;
 use crate::op::admin;
 use crate::sessions::SessionInfo;
@@ -75,6 +76,16 @@ impl AdminClient {
             .replace("{sub}", &segment(sub))
             .replace("{upstream}", &segment(upstream));
         self.call(reqwest::Method::DELETE, &path).await.map_err(Failure::text)
+    }
+
+    pub async fn withdraw_consent(&self, sub: &str, client: &str) -> Result<Withdrawn, String> {
+        let path = admin::ACCOUNT_CONSENT
+            .replace("{sub}", &segment(sub))
+            .replace("{client}", &segment(client));
+        self.call(reqwest::Method::DELETE, &path).await.map_err(|f| match f {
+            Failure::NotFound => super::nothing_to_withdraw(sub, client),
+            other => other.text(),
+        })
     }
 
     /// One call; an empty answer (204) reads as the default value.

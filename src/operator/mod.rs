@@ -8,6 +8,7 @@ mod admin_client;
 
 pub use admin_client::AdminClient;
 
+use crate::accounts::Withdrawn;
 use crate::backchannel;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -120,6 +121,20 @@ impl Operator {
         }
     }
 
+    /// Withdraws the account's consent to `client` and revokes the client's refresh
+    /// families for it.
+    pub async fn withdraw_consent(&self, sub: &str, client: &str) -> Result<Withdrawn, String> {
+        match self {
+            Operator::Direct(direct) => {
+                crate::accounts::withdraw_consent(&direct.store, &direct.config, sub, client, Clock::System.now())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| nothing_to_withdraw(sub, client))
+            }
+            Operator::Admin(admin) => admin.withdraw_consent(sub, client).await,
+        }
+    }
+
     /// Ends the session `sid` and tells its clients; false when there is no such session.
     pub async fn end_session(&self, sid: &str) -> Result<bool, String> {
         match self {
@@ -172,4 +187,9 @@ impl Direct {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Why a withdrawal of consent found nothing.
+fn nothing_to_withdraw(sub: &str, client: &str) -> String {
+    format!("{sub} has no consent to {client} and no refresh tokens from it")
 }

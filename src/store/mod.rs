@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use write::Stored;
 
-pub use metrics::StoreMetrics;
+pub use metrics::{OperationLabels, StoreMetrics};
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 22] = [
+pub(crate) const TABLES: [&str; 25] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -52,6 +52,9 @@ pub(crate) const TABLES: [&str; 22] = [
     "dpop-nonces",
     "device-grants",
     "device-user-codes",
+    "account-sessions",
+    "account-families",
+    "migrations",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -198,6 +201,9 @@ pub struct Store {
     pub dpop_nonces: Table<DpopNonce>,
     pub device_grants: Table<DeviceGrant>,
     pub device_user_codes: Table<DeviceUserCode>,
+    pub account_sessions: Table<AccountSession>,
+    pub account_families: Table<AccountFamily>,
+    pub migrations: Table<Migration>,
 }
 
 impl Store {
@@ -285,6 +291,9 @@ impl Store {
             dpop_nonces: Table::new(TABLES[19], backend.clone()),
             device_grants: Table::new(TABLES[20], backend.clone()),
             device_user_codes: Table::new(TABLES[21], backend.clone()),
+            account_sessions: Table::new(TABLES[22], backend.clone()),
+            account_families: Table::new(TABLES[23], backend.clone()),
+            migrations: Table::new(TABLES[24], backend.clone()),
             backend,
         }
     }

@@ -78,7 +78,8 @@ impl TokenService<'_> {
                 return Err(invalid());
             }
             if let Some(redeemed) = &record.redeemed {
-                self.revoke_redeemed(redeemed).await?;
+                self.revoke_redeemed(redeemed, record.front_channel_access_token.as_ref())
+                    .await?;
                 self.telemetry.code_replay(&client.id);
                 return Err(invalid());
             }

@@ -5,7 +5,7 @@ use super::{FrontChannelTokens, IssuedAccessToken, TokenError, TokenResponse, To
 use crate::keys::TokenType;
 use crate::mapping::release;
 use crate::secrets;
-use crate::store::{AuthContext, AuthorizationRequest, CompletedLogin};
+use crate::store::{AuthContext, AuthorizationRequest, CompletedLogin, IssuedJti};
 use serde_json::{Map, Value as Json, json};
 
 /// What a grant produced, before it is signed.
@@ -49,11 +49,14 @@ impl TokenService<'_> {
     /// an access token and an ID token, as far as the request's response type asks. The
     /// ID token carries `at_hash` of the access token and `c_hash` of `code` when they
     /// travel with it (OpenID Connect Core §3.2.2.10, §3.3.2.11).
+    /// `access` is the `jti` and expiry the access token gets, when the response type asks
+    /// for one (the code's record keeps them, for a replay to revoke).
     pub async fn front_channel(
         &self,
         request: &AuthorizationRequest,
         login: &CompletedLogin,
         code: Option<&str>,
+        access: Option<&IssuedJti>,
     ) -> Result<FrontChannelTokens, TokenError> {
         let grant = Grant {
             client_id: &request.client_id,
@@ -63,14 +66,12 @@ impl TokenService<'_> {
             // The front channel carries no proof: its tokens are bearer tokens.
             jkt: None,
         };
-        let access_token = if request.response_type.token {
-            let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
-            Some(IssuedAccessToken {
-                token: self.access_token(&grant, &secrets::random_token(), exp).await?,
-                expires_in: exp - self.now,
-            })
-        } else {
-            None
+        let access_token = match access {
+            Some(access) => Some(IssuedAccessToken {
+                token: self.access_token(&grant, &access.jti, access.exp).await?,
+                expires_in: access.exp - self.now,
+            }),
+            None => None,
         };
         let id_token = if request.response_type.id_token {
             let at = access_token.as_ref().map(|a| a.token.as_str());

@@ -6,7 +6,8 @@ use crate::config::{Client, Config};
 use crate::keys::{Keys, TokenType};
 use crate::secrets;
 use crate::store::{
-    AuthorizationRequest, CompletedLogin, Redeemed, RefreshFamily, RefreshToken, RevokedToken, Store, StoreError, Write,
+    AccountFamily, AuthorizationRequest, CompletedLogin, IssuedJti, Redeemed, RefreshFamily, RefreshToken,
+    RevokedToken, Store, StoreError, Write,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -85,6 +86,18 @@ impl TokenService<'_> {
             jkt: jkt.map(String::from),
         };
         self.store.refresh_families.stage_put(write, family, &record, expires)?;
+        // Indexed for as long as the family can live, however often it rotates.
+        let longest = login
+            .auth
+            .started_at()
+            .saturating_add(self.config.tokens.refresh_token_absolute_ttl.as_secs_i64());
+        let indexed = AccountFamily {
+            family: family.to_string(),
+        };
+        let key = AccountFamily::key(&login.sub, &request.client_id, family);
+        self.store
+            .account_families
+            .stage_put(write, &key, &indexed, Some(longest))?;
         let first = RefreshToken {
             family: family.to_string(),
             issued_at: self.now,
@@ -103,10 +116,18 @@ impl TokenService<'_> {
         idle.min(absolute)
     }
 
-    /// Revokes what a code issued when it was redeemed.
-    pub(super) async fn revoke_redeemed(&self, redeemed: &Redeemed) -> Result<(), TokenError> {
+    /// Revokes what a code issued when it was redeemed, and the access token the
+    /// authorization endpoint handed out with it.
+    pub(super) async fn revoke_redeemed(
+        &self,
+        redeemed: &Redeemed,
+        front_channel: Option<&IssuedJti>,
+    ) -> Result<(), TokenError> {
         self.revoke_jti(&redeemed.access_token_jti, redeemed.access_token_exp)
             .await?;
+        if let Some(front) = front_channel {
+            self.revoke_jti(&front.jti, front.exp).await?;
+        }
         if let Some(family) = &redeemed.refresh_family {
             self.revoke_family(family).await?;
         }

@@ -491,3 +491,45 @@ async fn after_the_consent_page_the_tokens_go_to_the_fragment_too() {
     assert_eq!(error_of(&page), ("consent_required".to_string(), true));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_replayed_hybrid_code_revokes_the_access_token_of_the_front_channel_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
+    let url = format!(
+        "{}/authorize?client_id=portal&response_type=code%20token&state=s&scope=openid&redirect_uri={REDIRECT}",
+        server.base
+    );
+    let page = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
+    let params = received(&page, false);
+    let front = params["access_token"].clone();
+    assert_eq!(server.userinfo_status(&front).await, 200);
+    let tokens = server
+        .redeem(("portal", "s3cret"), &params["code"], REDIRECT, None)
+        .await;
+    let back = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.userinfo_status(&front).await,
+        200,
+        "the first redemption keeps it"
+    );
+
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", params["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    let (status, replay) = support::post_form(&server, "/token", ("portal", "s3cret"), &form).await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{replay}"
+    );
+    assert_eq!(
+        server.userinfo_status(&back).await,
+        401,
+        "what the redemption issued is revoked"
+    );
+    assert_eq!(server.userinfo_status(&front).await, 401, "and what came with the code");
+    server.stop().await;
+}

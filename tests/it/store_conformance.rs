@@ -108,6 +108,10 @@ fn code() -> AuthorizationCode {
         },
         issued_at: NOW,
         redeemed: None,
+        front_channel_access_token: Some(gatehouse::store::IssuedJti {
+            jti: "front-jti".into(),
+            exp: NOW + 60,
+        }),
     }
 }
 

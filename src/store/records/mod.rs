@@ -5,6 +5,12 @@ use crate::config::{Secret, SigningAlg};
 use crate::response_type::{ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};
 
+mod device;
+mod indexes;
+
+pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
+pub use indexes::{AccountFamily, AccountSession, Migration};
+
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,42 +213,6 @@ pub struct PushedRequest {
     pub params: serde_json::Value,
 }
 
-/// A device authorization grant (RFC 8628), keyed by the hash of its device code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceGrant {
-    pub client_id: String,
-    /// The scopes that will be granted, space-separated.
-    pub scope: String,
-    /// The key of its user code in `device-user-codes`.
-    pub user_code: String,
-    /// When the device code stops working (it is kept a while longer, to say so).
-    pub expires_at: i64,
-    /// The seconds the device must wait between polls; each `slow_down` adds five.
-    pub interval: i64,
-    pub last_polled_at: Option<i64>,
-    pub status: DeviceStatus,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub enum DeviceStatus {
-    /// Waiting for the person; once they entered the user code, `approval` is the hash of
-    /// the secret their sign-in carries back in its `state`.
-    Pending {
-        approval: Option<String>,
-    },
-    /// Signed in: the key (hash) of the code the sign-in issued, which polling redeems.
-    Approved {
-        code: String,
-    },
-    Denied,
-}
-
-/// A user code, keyed by the hash of its normalised form: the device grant it names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceUserCode {
-    pub device_grant: String,
-}
-
 /// A validated authorization request, as the relying party sent it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
@@ -349,6 +319,17 @@ pub struct AuthorizationCode {
     pub issued_at: i64,
     /// Set when the code is exchanged: what it issued, so a replay can revoke it.
     pub redeemed: Option<Redeemed>,
+    /// The access token the authorization endpoint handed out with the code (the hybrid
+    /// `code token` flows), which a replay of the code revokes too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_channel_access_token: Option<IssuedJti>,
+}
+
+/// An access token, by its `jti` and when it expires.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IssuedJti {
+    pub jti: String,
+    pub exp: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
