@@ -1,51 +1,132 @@
 //! OpenID Connect Back-Channel Logout 1.0: when a session ends, each client that got
-//! something from it and registered a `backchannel_logout_uri` receives a signed logout
-//! token. Delivery runs in the background and is retried; it never holds up the person.
+//! something from it and registered a `backchannel_logout_uri` is owed a signed logout
+//! token. The debt is written to the store's outbox in the same write that ends the
+//! session, so a crash or a deploy loses none; the first attempt starts at once, and the
+//! maintenance pass retries the rest with backoff for `[backchannel] retry_for`. Each
+//! attempt first takes a lease on its message (a conditional write), so of several
+//! replicas exactly one sends it at a time.
 
 use crate::config::Config;
 use crate::keys::{Keys, TokenType};
 use crate::secrets;
-use crate::store::Session;
+use crate::store::{Commit, LogoutMessage, Session, Store, StoreError, Versioned, Write};
+use crate::telemetry::Telemetry;
+use rand::Rng;
 use serde_json::json;
-use std::time::Duration;
 
-/// How often delivery is tried, and the pause before the first retry (doubling after).
-const ATTEMPTS: u32 = 3;
-const FIRST_PAUSE: Duration = Duration::from_millis(500);
+/// How long an attempt holds its message: more than a request to a client can take.
+const LEASE_SECS: i64 = 30;
+/// The longest pause between two attempts.
+const LONGEST_PAUSE_SECS: f64 = 300.0;
+/// How long a message that was given up stays listed.
+const GAVE_UP_KEPT_SECS: i64 = 7 * 86_400;
+/// How many attempts one pass starts at most.
+const PER_PASS: usize = 64;
+/// The key prefixes of messages still to be delivered, in the order they were queued, and
+/// of those given up (kept apart, so that a pass reads only the first).
+const WAITING: &str = "w:";
+const GAVE_UP: &str = "g:";
 
-/// The logout token for `client_id` about `session` (Back-Channel Logout 1.0 §2.4).
-pub async fn logout_token(
+/// The logout token for `message` (Back-Channel Logout 1.0 §2.4), signed now.
+async fn logout_token(
     config: &Config,
     keys: &Keys,
-    client_id: &str,
-    session: &Session,
+    message: &LogoutMessage,
     now: i64,
 ) -> Result<String, crate::keys::KeyError> {
     let claims = json!({
-        "iss": config.issuer, "aud": client_id, "iat": now, "exp": now + 120, "jti": secrets::random_token(),
-        "sub": session.sub, "sid": session.sid,
+        "iss": config.issuer, "aud": message.client_id, "iat": now, "exp": now + 120, "jti": message.jti,
+        "sub": message.sub, "sid": message.sid,
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
     keys.sign(&claims, TokenType::Logout).await
 }
 
-/// Ends the session `sid` (its refresh families revoked) and starts telling its clients;
-/// `None` when there is no such live session.
-pub async fn end_session(app: Parts<'_>, sid: &str, now: i64) -> Result<Option<Deliveries>, crate::store::StoreError> {
+/// Adds to `write` a message for each client of `session` that takes logout tokens;
+/// returns their keys.
+pub fn stage_messages(
+    store: &Store,
+    config: &Config,
+    write: &mut Write,
+    session: &Session,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let give_up_at = now.saturating_add(config.backchannel.retry_for.as_secs_i64());
+    let mut keys = Vec::new();
+    for client_id in &session.clients {
+        if config
+            .client(client_id)
+            .is_none_or(|c| c.backchannel_logout_uri.is_none())
+        {
+            continue;
+        }
+        let message = LogoutMessage {
+            client_id: client_id.clone(),
+            sub: session.sub.clone(),
+            sid: session.sid.clone(),
+            jti: secrets::random_token(),
+            queued_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            leased_until: None,
+            give_up_at,
+            gave_up_at: None,
+            last_error: None,
+        };
+        let key = format!("{WAITING}{now:012}:{}", secrets::random_token());
+        // Kept past the last retry only for a lease that ran out as it ended.
+        let kept = give_up_at.saturating_add(LEASE_SECS);
+        store.logout_outbox.stage_put(write, &key, &message, Some(kept))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Ends the session `sid` (its refresh families revoked, its logout tokens queued) and
+/// starts the first deliveries; `None` when there is no such live session.
+pub async fn end_session(app: Parts<'_>, sid: &str, now: i64) -> Result<Option<Deliveries>, StoreError> {
     let ended = crate::sessions::end(app.store, app.config, sid, now).await?;
     Ok(match ended {
-        Some(session) => Some(notify(app, &session, now).await),
+        Some((_, queued)) => Some(start(app, &queued, now).await?),
         None => None,
     })
 }
 
-/// What ending a session needs.
+/// Ends the session `sid` as [`end_session`] does, then tries each of its deliveries up to
+/// `tries` times, waiting out the pauses between (for a command line that runs while no
+/// server does: what still fails stays queued for the server). False when there is no
+/// such live session.
+pub async fn end_session_and_deliver(app: Parts<'_>, sid: &str, tries: u32) -> Result<bool, StoreError> {
+    let Some((_, keys)) = crate::sessions::end(app.store, app.config, sid, app.clock.now()).await? else {
+        return Ok(false);
+    };
+    for _ in 0..tries {
+        start(app, &keys, app.clock.now()).await?.wait().await;
+        let now = app.clock.now();
+        let mut next_due: Option<i64> = None;
+        for key in &keys {
+            if let Some(left) = app.store.logout_outbox.get(key, now).await? {
+                next_due = Some(next_due.map_or(left.next_attempt_at, |due| due.min(left.next_attempt_at)));
+            }
+        }
+        let Some(due) = next_due else {
+            break;
+        };
+        let pause = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+    }
+    Ok(true)
+}
+
+/// What delivering needs.
 #[derive(Clone, Copy)]
 pub struct Parts<'a> {
     pub config: &'a Config,
-    pub store: &'a crate::store::Store,
+    pub store: &'a Store,
     pub keys: &'a Keys,
     pub http: &'a reqwest::Client,
+    pub telemetry: &'a Telemetry,
+    pub clock: &'a crate::Clock,
 }
 
 impl<'a> From<&'a crate::Inner> for Parts<'a> {
@@ -55,69 +136,229 @@ impl<'a> From<&'a crate::Inner> for Parts<'a> {
             store: &app.store,
             keys: &app.keys,
             http: app.http.client(),
+            telemetry: &app.telemetry,
+            clock: &app.clock,
         }
     }
 }
 
-/// Logout tokens on their way to a session's clients, each delivery retried on its own.
+/// Attempts on their way, each to its client.
 pub struct Deliveries(tokio::task::JoinSet<()>);
 
 impl Deliveries {
-    /// Waits until every delivery has succeeded or given up (a command line that ends a
-    /// session must not exit before).
+    /// Waits until each attempt has ended (a command line must not exit before; what
+    /// failed stays queued for the server).
     pub async fn wait(mut self) {
         while self.0.join_next().await.is_some() {}
     }
 
-    /// Lets the deliveries finish in the background (a server answers at once).
+    /// Lets the attempts finish in the background (a server answers at once).
     pub fn detach(self) {
         tokio::spawn(self.wait());
     }
 }
 
-/// Sends logout tokens for `session` to its clients.
-async fn notify(app: Parts<'_>, session: &Session, now: i64) -> Deliveries {
-    let mut deliveries = tokio::task::JoinSet::new();
-    for client_id in &session.clients {
-        let Some(uri) = app
-            .config
-            .client(client_id)
-            .and_then(|c| c.backchannel_logout_uri.clone())
-        else {
+/// Starts an attempt for each message of `keys` that is due and free.
+async fn start(app: Parts<'_>, keys: &[String], now: i64) -> Result<Deliveries, StoreError> {
+    let mut attempts = tokio::task::JoinSet::new();
+    for key in keys {
+        let Some(current) = app.store.logout_outbox.read(key, now).await? else {
             continue;
         };
-        let token = match logout_token(app.config, app.keys, client_id, session, now).await {
-            Ok(token) => token,
-            Err(e) => {
-                tracing::error!(client = %client_id, error = %e, "cannot sign a logout token");
-                continue;
-            }
-        };
-        let http = app.http.clone();
-        let client_id = client_id.clone();
-        deliveries.spawn(async move { deliver(&http, &client_id, &uri, &token).await });
+        if let Some(attempt) = lease(app, key, &current, now).await? {
+            attempts.spawn(attempt.run());
+        }
     }
-    Deliveries(deliveries)
+    Ok(Deliveries(attempts))
 }
 
-async fn deliver(http: &reqwest::Client, client_id: &str, uri: &str, token: &str) {
-    let mut pause = FIRST_PAUSE;
-    for attempt in 1..=ATTEMPTS {
-        let outcome = http.post(uri).form(&[("logout_token", token)]).send().await;
-        match outcome {
-            Ok(response) if response.status().is_success() => {
+/// One pass over the outbox: an attempt for each message that is due and not being
+/// attempted elsewhere (the messages of a crashed process are picked up here once their
+/// lease runs out).
+pub async fn deliver_due(app: Parts<'_>, now: i64) -> Result<Deliveries, StoreError> {
+    let due: Vec<String> = app
+        .store
+        .logout_outbox
+        .entries_with_prefix(WAITING, now)
+        .await?
+        .into_iter()
+        .filter(|(_, m)| is_due(m, now))
+        .map(|(key, _)| key)
+        .take(PER_PASS)
+        .collect();
+    start(app, &due, now).await
+}
+
+fn is_due(message: &LogoutMessage, now: i64) -> bool {
+    message.gave_up_at.is_none() && message.next_attempt_at <= now && message.leased_until.is_none_or(|l| l <= now)
+}
+
+/// An attempt that holds its message's lease.
+struct Attempt {
+    store: Store,
+    http: reqwest::Client,
+    telemetry: Telemetry,
+    clock: crate::Clock,
+    key: String,
+    leased: Versioned<LogoutMessage>,
+    /// Where to, and the token; `None` when the client no longer takes logout tokens.
+    send: Option<(String, String)>,
+}
+
+/// Takes the lease of the message `key` if it is due and free, and makes its token.
+async fn lease(
+    app: Parts<'_>,
+    key: &str,
+    current: &Versioned<LogoutMessage>,
+    now: i64,
+) -> Result<Option<Attempt>, StoreError> {
+    if !is_due(&current.value, now) {
+        return Ok(None);
+    }
+    let mut message = current.value.clone();
+    message.attempts += 1;
+    message.leased_until = Some(now + LEASE_SECS);
+    let mut write = app.store.write(now);
+    app.store.logout_outbox.expect(&mut write, key, Some(current));
+    app.store
+        .logout_outbox
+        .stage_put(&mut write, key, &message, current.expires_at)?;
+    if app.store.commit(write).await? == Commit::Conflict {
+        return Ok(None);
+    }
+    let Some(leased) = app.store.logout_outbox.read(key, now).await? else {
+        return Ok(None);
+    };
+    let uri = app
+        .config
+        .client(&message.client_id)
+        .and_then(|c| c.backchannel_logout_uri.clone());
+    let send = match uri {
+        Some(uri) => match logout_token(app.config, app.keys, &message, now).await {
+            Ok(token) => Some((uri, token)),
+            Err(e) => {
+                tracing::error!(client = %message.client_id, error = %e, "cannot sign a logout token");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(Some(Attempt {
+        store: app.store.clone(),
+        http: app.http.clone(),
+        telemetry: app.telemetry.clone(),
+        clock: app.clock.clone(),
+        key: key.to_string(),
+        leased,
+        send,
+    }))
+}
+
+impl Attempt {
+    async fn run(self) {
+        let client_id = self.leased.value.client_id.clone();
+        let attempt = self.leased.value.attempts;
+        let failure = match &self.send {
+            None => Some("the client no longer takes logout tokens".to_string()),
+            Some((uri, token)) => match self.http.post(uri).form(&[("logout_token", token)]).send().await {
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => Some(format!("answered {}", response.status())),
+                Err(e) => Some(format!("not reached: {e}")),
+            },
+        };
+        let now = self.clock.now();
+        let recorded = match failure {
+            None => {
                 tracing::info!(client = %client_id, attempt, "back-channel logout delivered");
-                return;
+                self.telemetry.backchannel("sent");
+                self.finish(None, now).await
             }
-            Ok(response) => {
-                tracing::warn!(client = %client_id, attempt, status = %response.status(), "back-channel logout refused")
+            Some(why) => {
+                tracing::warn!(client = %client_id, attempt, reason = %why, "back-channel logout failed");
+                self.finish(Some(why), now).await
             }
-            Err(e) => tracing::warn!(client = %client_id, attempt, error = %e, "back-channel logout failed"),
-        }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(pause).await;
-            pause *= 2;
+        };
+        if let Err(e) = recorded {
+            tracing::error!(client = %client_id, error = %e, "the outcome of a back-channel logout cannot be recorded");
         }
     }
-    tracing::error!(client = %client_id, "back-channel logout given up after {ATTEMPTS} attempts");
+
+    /// Records the attempt: a delivered message leaves the outbox; a failed one waits for
+    /// its next attempt, or is given up.
+    async fn finish(&self, failure: Option<String>, now: i64) -> Result<(), StoreError> {
+        let store = &self.store;
+        let mut write = store.write(now);
+        store.logout_outbox.expect(&mut write, &self.key, Some(&self.leased));
+        let Some(why) = failure else {
+            store.logout_outbox.stage_delete(&mut write, &self.key);
+            // A conflict means another process took the message once the lease had run
+            // out: its record of the outcome wins.
+            let _ = store.commit(write).await?;
+            return Ok(());
+        };
+        let mut message = self.leased.value.clone();
+        message.leased_until = None;
+        message.last_error = Some(why);
+        let next = now.saturating_add(pause_after(message.attempts));
+        if next >= message.give_up_at || self.send.is_none() {
+            message.gave_up_at = Some(now);
+            tracing::error!(client = %message.client_id, attempts = message.attempts, "back-channel logout given up");
+            self.telemetry.backchannel("abandoned");
+            let kept = Some(now.saturating_add(GAVE_UP_KEPT_SECS));
+            let given_up = self.key.replacen(WAITING, GAVE_UP, 1);
+            store.logout_outbox.stage_delete(&mut write, &self.key);
+            store.logout_outbox.stage_put(&mut write, &given_up, &message, kept)?;
+        } else {
+            message.next_attempt_at = next;
+            self.telemetry.backchannel("retried");
+            store
+                .logout_outbox
+                .stage_put(&mut write, &self.key, &message, self.leased.expires_at)?;
+        }
+        // As above: on a conflict, the process that took the message over records it.
+        let _ = store.commit(write).await?;
+        Ok(())
+    }
+}
+
+/// The pause after `attempts` failed attempts: 1 s, 2 s, 4 s ... up to five minutes,
+/// each between half and one and a half times that, so that many messages to one client
+/// that is down do not come back all at once.
+fn pause_after(attempts: u32) -> i64 {
+    let base = 2f64
+        .powi(attempts.saturating_sub(1).min(20) as i32)
+        .min(LONGEST_PAUSE_SECS);
+    let jitter: f64 = rand::thread_rng().gen_range(0.5..1.5);
+    (base * jitter).ceil() as i64
+}
+
+/// What `gatehouse sessions deliveries` shows of a queued message.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Queued {
+    pub client_id: String,
+    pub sid: String,
+    pub queued_at: i64,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub gave_up_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The messages still waiting and those given up, oldest first.
+pub async fn queued(store: &Store, now: i64) -> Result<Vec<Queued>, StoreError> {
+    Ok(store
+        .logout_outbox
+        .entries(now)
+        .await?
+        .into_iter()
+        .map(|(_, m)| Queued {
+            next_attempt_at: m.gave_up_at.is_none().then_some(m.next_attempt_at),
+            client_id: m.client_id,
+            sid: m.sid,
+            queued_at: m.queued_at,
+            attempts: m.attempts,
+            gave_up_at: m.gave_up_at,
+            last_error: m.last_error,
+        })
+        .collect())
 }

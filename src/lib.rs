@@ -48,6 +48,8 @@ use web::Pages;
 
 /// How often expired records are swept and key rotation is checked.
 const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the back-channel outbox is looked at for retries that are due.
+const DELIVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why Gatehouse could not start.
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +342,22 @@ pub async fn serve(
             }
         })
     };
+    let deliveries = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(DELIVERY_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let state = app.state();
+                // A pass ends with its attempts, so that passes never pile up.
+                match backchannel::deliver_due((&*state).into(), state.clock.now()).await {
+                    Ok(attempts) => attempts.wait().await,
+                    Err(e) => tracing::error!(error = %e, "the back-channel outbox cannot be read"),
+                }
+            }
+        })
+    };
     let key_poll = state.store.is_shared().then(|| {
         // Other replicas rotate keys too: pick up theirs well before they sign with them.
         let state = state.clone();
@@ -382,7 +400,12 @@ pub async fn serve(
             () = until_stopped(deadline) => admin.abort(),
         }
     }
-    for task in app.stop_discovery().into_iter().chain([maintenance]).chain(key_poll) {
+    for task in app
+        .stop_discovery()
+        .into_iter()
+        .chain([maintenance, deliveries])
+        .chain(key_poll)
+    {
         task.abort();
         let _ = task.await;
     }

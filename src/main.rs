@@ -123,6 +123,11 @@ enum SessionsCommand {
         #[arg(allow_hyphen_values = true)]
         sid: String,
     },
+    /// Print the back-channel logout tokens still owed to clients, and those given up.
+    Deliveries {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +164,9 @@ fn main() -> ExitCode {
         Command::Sessions {
             action: SessionsCommand::Revoke { config, sid },
         } => sessions_revoke(&config.config, &sid),
+        Command::Sessions {
+            action: SessionsCommand::Deliveries { config },
+        } => sessions_deliveries(&config.config),
         Command::Accounts { action } => accounts_command::run(action),
         Command::Store {
             action: StoreCommand::Migrate { config, from },
@@ -380,6 +388,35 @@ fn sessions_list(path: &Path, sub: Option<&str>) -> Result<(), String> {
             iso8601(s.auth_time),
             expires,
             s.clients.join(",")
+        );
+    }
+    Ok(())
+}
+
+fn sessions_deliveries(path: &Path) -> Result<(), String> {
+    let queued = operate(path, async |operator, _| operator.deliveries().await)?;
+    if queued.is_empty() {
+        println!("no back-channel logout is waiting or given up");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<44} {:<21} {:<8} {:<30} LAST ERROR",
+        "CLIENT", "SID", "QUEUED", "ATTEMPTS", "STATE"
+    );
+    for q in queued {
+        let state = match (q.gave_up_at, q.next_attempt_at) {
+            (Some(at), _) => format!("given up {}", iso8601(at)),
+            (None, Some(next)) => format!("next {}", iso8601(next)),
+            (None, None) => "waiting".to_string(),
+        };
+        println!(
+            "{:<16} {:<44} {:<21} {:<8} {:<30} {}",
+            q.client_id,
+            q.sid,
+            iso8601(q.queued_at),
+            q.attempts,
+            state,
+            q.last_error.unwrap_or_default()
         );
     }
     Ok(())

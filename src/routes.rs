@@ -96,6 +96,7 @@ const PATTERNS: &[&str] = &[
     crate::op::admin::ACCOUNT_LINKS,
     crate::op::admin::ACCOUNT_LINK,
     crate::op::admin::ACCOUNT_CONSENT,
+    crate::op::admin::BACKCHANNEL,
 ];
 
 /// The route pattern a router matched, as a label value that lives forever.

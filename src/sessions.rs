@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::secrets;
-use crate::store::{AccountSession, AuthContext, Session, Store, StoreError, UpstreamSessionEntry};
+use crate::store::{AccountSession, AuthContext, Commit, Session, Store, StoreError, UpstreamSessionEntry};
 use crate::upstream::{LoggedOut, UpstreamSession};
 use serde::{Deserialize, Serialize};
 
@@ -148,27 +148,50 @@ pub async fn list(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<Sess
     Ok(sessions)
 }
 
-/// Ends the session `sid`: removes it and revokes the refresh families its logins got.
-/// Returns the session, so its clients can be told.
-pub async fn end(store: &Store, config: &Config, sid: &str, now: i64) -> Result<Option<Session>, StoreError> {
-    let Some(session) = store.sessions.take(sid, now).await? else {
-        return Ok(None);
-    };
-    store
-        .account_sessions
-        .take(&AccountSession::key(&session.sub, sid), now)
-        .await?;
-    // The upstream's refresh token goes with the session.
-    store.upstream_grants.take(sid, now).await?;
-    for (family, _) in store
-        .refresh_families
-        .entries_with_prefix(&format!("{sid}:"), now)
-        .await?
-    {
-        crate::tokens::revoke_family(store, config, &family, now).await?;
+/// Ends the session `sid`: removes it, queues the logout tokens its clients are owed (in
+/// the same write, so that none is lost), and revokes the refresh families its logins
+/// got. Returns the session and the keys of its queued messages.
+pub async fn end(
+    store: &Store,
+    config: &Config,
+    sid: &str,
+    now: i64,
+) -> Result<Option<(Session, Vec<String>)>, StoreError> {
+    for _ in 0..MAX_RACES {
+        let Some(current) = store.sessions.read(sid, now).await? else {
+            return Ok(None);
+        };
+        let session = &current.value;
+        let mut write = store.write(now);
+        store.sessions.expect(&mut write, sid, Some(&current));
+        store.sessions.stage_delete(&mut write, sid);
+        store
+            .account_sessions
+            .stage_delete(&mut write, &AccountSession::key(&session.sub, sid));
+        let queued = crate::backchannel::stage_messages(store, config, &mut write, session, now)?;
+        if store.commit(write).await? == Commit::Conflict {
+            // A client was noted on the session meanwhile: read it again.
+            continue;
+        }
+        // The upstream's refresh token goes with the session.
+        store.upstream_grants.take(sid, now).await?;
+        for (family, _) in store
+            .refresh_families
+            .entries_with_prefix(&format!("{sid}:"), now)
+            .await?
+        {
+            crate::tokens::revoke_family(store, config, &family, now).await?;
+        }
+        return Ok(Some((current.value, queued)));
     }
-    Ok(Some(session))
+    Err(StoreError::Contended {
+        table: "sessions",
+        key_len: sid.len(),
+    })
 }
+
+/// How often ending a session is tried again when its record changed meanwhile.
+const MAX_RACES: usize = 8;
 
 /// The live sessions that came from what the upstream's logout token names.
 pub async fn from_upstream(

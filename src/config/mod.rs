@@ -3,6 +3,7 @@
 //! Loading never stops at the first mistake: every problem found is reported as
 //! `FILE: key.path: what is wrong`, and a config with any problem is refused whole.
 
+mod backchannel;
 pub(crate) mod checks;
 mod chooser;
 mod client_auth;
@@ -18,6 +19,7 @@ mod store;
 mod upstreams;
 mod validate;
 
+pub use backchannel::BackchannelSettings;
 pub use chooser::ChooserSettings;
 pub use dpop::DpopSettings;
 pub use duration::Duration;
@@ -25,7 +27,7 @@ pub use limits::Limits;
 pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::{decode, join_key};
 pub use resource_servers::ResourceServer;
-pub use store::{KeyEncryptionKey, PostgresSettings, StoreSettings};
+pub use store::{DEFAULT_CACHE_MB, KeyEncryptionKey, PostgresSettings, StoreSettings};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -59,6 +61,7 @@ pub struct Config {
     pub log: LogSettings,
     pub chooser: ChooserSettings,
     pub dpop: DpopSettings,
+    pub backchannel: BackchannelSettings,
     /// The audiences exchanged access tokens may be issued for (RFC 8693).
     pub resource_servers: Vec<ResourceServer>,
     /// Custom scopes and the claims each one releases.

@@ -23,6 +23,7 @@ pub struct RawRoot {
     pub log: Option<toml::Value>,
     pub chooser: Option<toml::Value>,
     pub dpop: Option<toml::Value>,
+    pub backchannel: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]

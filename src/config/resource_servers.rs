@@ -7,7 +7,6 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ResourceServer {
     /// What `audience` (or `resource`) names it by, and what the token's `aud` says.
     pub audience: String,

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 const DEFAULT_POLL_INTERVAL: Duration = Duration::seconds(10);
 /// Connections to PostgreSQL per process.
 const DEFAULT_POOL_SIZE: usize = 16;
+/// sled's page cache, in MiB: its own default (1 GiB) would let the cache grow with the
+/// number of live records until it held the whole database.
+pub const DEFAULT_CACHE_MB: u64 = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreSettings {
@@ -22,6 +25,8 @@ pub struct StoreSettings {
     /// Earlier key-encryption keys, still accepted for reading while they are rotated out.
     pub previous_key_encryption_keys: Vec<KeyEncryptionKey>,
     pub poll_interval: Duration,
+    /// The embedded database's page cache, in MiB.
+    pub cache_mb: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +45,7 @@ impl Default for StoreSettings {
             key_encryption_key: None,
             previous_key_encryption_keys: Vec::new(),
             poll_interval: DEFAULT_POLL_INTERVAL,
+            cache_mb: DEFAULT_CACHE_MB,
         }
     }
 }
@@ -89,6 +95,7 @@ struct RawStore {
     pool_size: Option<usize>,
     ca_file: Option<String>,
     poll_interval: Option<Duration>,
+    cache_mb: Option<u64>,
 }
 
 pub fn validate_store(store: Option<toml::Value>, base: &Path, problems: &mut Vec<Problem>) -> StoreSettings {
@@ -138,11 +145,21 @@ pub fn validate_store(store: Option<toml::Value>, base: &Path, problems: &mut Ve
     if poll_interval.as_secs() == 0 {
         problems.push(Problem::new("store.poll_interval", "must be at least 1s"));
     }
+    let cache_mb = raw.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
+    if cache_mb == 0 {
+        problems.push(Problem::new("store.cache_mb", "must be at least 1"));
+    } else if postgres.is_some() && raw.cache_mb.is_some() {
+        problems.push(Problem::new(
+            "store.cache_mb",
+            "is the embedded database's cache: it does not apply with a PostgreSQL url",
+        ));
+    }
     StoreSettings {
         postgres,
         key_encryption_key,
         previous_key_encryption_keys: previous,
         poll_interval,
+        cache_mb,
     }
 }
 

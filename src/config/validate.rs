@@ -22,6 +22,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let log = super::log::validate_log(root.log, problems);
     let chooser = super::chooser::validate_chooser(root.chooser, problems);
     let dpop = super::dpop::validate_dpop(root.dpop, problems);
+    let backchannel = super::backchannel::validate_backchannel(root.backchannel, problems);
     let scopes = validate_scopes(root.scopes, problems);
     let upstreams = validate_upstreams(root.upstreams, base, store.key_encryption_key.is_some(), problems);
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -63,6 +64,7 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
         log,
         chooser,
         dpop,
+        backchannel,
         resource_servers,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),

@@ -26,6 +26,8 @@ pub const RELOAD: &str = "/admin/reload";
 pub const ACCOUNT_LINKS: &str = "/admin/accounts/{sub}/links";
 pub const ACCOUNT_LINK: &str = "/admin/accounts/{sub}/links/{upstream}";
 pub const ACCOUNT_CONSENT: &str = "/admin/accounts/{sub}/consents/{client}";
+/// The back-channel logout outbox.
+pub const BACKCHANNEL: &str = "/admin/backchannel";
 
 pub fn router(app: App) -> Router {
     let state = app.state();
@@ -42,6 +44,7 @@ pub fn router(app: App) -> Router {
         .route(ACCOUNT_LINKS, get(account_links))
         .route(ACCOUNT_LINK, delete(unlink))
         .route(ACCOUNT_CONSENT, delete(withdraw_consent))
+        .route(BACKCHANNEL, get(deliveries))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .merge(api)
@@ -159,6 +162,14 @@ async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(Stri
             (StatusCode::CONFLICT, Json(json!({ "error": refused.to_string() }))).into_response()
         }
         Err(refused) => (StatusCode::NOT_FOUND, Json(json!({ "error": refused.to_string() }))).into_response(),
+    }
+}
+
+/// `GET /admin/backchannel`: the logout tokens still owed to clients, and those given up.
+async fn deliveries(State(state): State<AppState>) -> Response {
+    match crate::backchannel::queued(&state.store, state.clock.now()).await {
+        Ok(queued) => Json(queued).into_response(),
+        Err(e) => failed(e),
     }
 }
 

@@ -48,6 +48,12 @@ impl AdminClient {
         Ok(answer["kid"].as_str().unwrap_or_default().to_string())
     }
 
+    pub async fn deliveries(&self) -> Result<Vec<crate::backchannel::Queued>, String> {
+        self.call(reqwest::Method::GET, admin::BACKCHANNEL)
+            .await
+            .map_err(Failure::text)
+    }
+
     pub async fn sessions(&self, sub: Option<&str>) -> Result<Vec<SessionInfo>, String> {
         let query = sub.map(|s| {
             let sub: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();

@@ -99,6 +99,16 @@ impl Operator {
         }
     }
 
+    /// The back-channel logout tokens still owed to clients, and those given up.
+    pub async fn deliveries(&self) -> Result<Vec<backchannel::Queued>, String> {
+        match self {
+            Operator::Direct(direct) => backchannel::queued(&direct.store, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.deliveries().await,
+        }
+    }
+
     /// The upstream identities that sign in to the account `sub`.
     pub async fn account_links(&self, sub: &str) -> Result<Vec<LinkedIdentity>, String> {
         match self {
@@ -168,26 +178,26 @@ impl Direct {
     /// As the server's admin API does it, but waiting for the back-channel deliveries:
     /// the command must not exit before they are done.
     async fn end_session(&self, sid: &str) -> Result<bool, String> {
-        let now = Clock::System.now();
         let keys = Keys::open(self.store.clone(), self.policy.clone(), Clock::System)
             .await
             .map_err(|e| e.to_string())?;
+        let telemetry = crate::telemetry::Telemetry::new(self.store.metrics());
         let parts = backchannel::Parts {
             config: &self.config,
             store: &self.store,
             keys: &keys,
             http: self.http.client(),
+            telemetry: &telemetry,
+            clock: &Clock::System,
         };
-        match backchannel::end_session(parts, sid, now).await {
-            Ok(Some(deliveries)) => {
-                deliveries.wait().await;
-                Ok(true)
-            }
-            Ok(None) => Ok(false),
-            Err(e) => Err(e.to_string()),
-        }
+        backchannel::end_session_and_deliver(parts, sid, DIRECT_TRIES)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
+
+/// How often a command that ends a session with no server running tries each delivery.
+const DIRECT_TRIES: u32 = 3;
 
 /// Why a withdrawal of consent found nothing.
 fn nothing_to_withdraw(sub: &str, client: &str) -> String {

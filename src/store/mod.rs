@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::{OperationLabels, StoreMetrics};
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 25] = [
+pub(crate) const TABLES: [&str; 26] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -55,6 +55,7 @@ pub(crate) const TABLES: [&str; 25] = [
     "account-sessions",
     "account-families",
     "migrations",
+    "logout-outbox",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -204,12 +205,14 @@ pub struct Store {
     pub account_sessions: Table<AccountSession>,
     pub account_families: Table<AccountFamily>,
     pub migrations: Table<Migration>,
+    pub logout_outbox: Table<LogoutMessage>,
 }
 
 impl Store {
     /// Opens (or creates) the embedded database in `dir` and starts its writer.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let backend = Backend::Sled(Arc::new(sled::SledBackend::open(dir)?));
+        let cache_bytes = crate::config::DEFAULT_CACHE_MB * 1024 * 1024;
+        let backend = Backend::Sled(Arc::new(sled::SledBackend::open(dir, cache_bytes)?));
         Ok(Store::with_backend(backend))
     }
 
@@ -221,7 +224,8 @@ impl Store {
             None => {
                 // Opening replays the database's log from disk: keep it off the async workers.
                 let dir = data_dir.to_path_buf();
-                let sled = tokio::task::spawn_blocking(move || sled::SledBackend::open(&dir))
+                let cache_bytes = settings.cache_mb.saturating_mul(1024 * 1024);
+                let sled = tokio::task::spawn_blocking(move || sled::SledBackend::open(&dir, cache_bytes))
                     .await
                     .map_err(|e| StoreError::Backend(format!("opening the database stopped: {e}")))??;
                 Backend::Sled(Arc::new(sled))
@@ -294,6 +298,7 @@ impl Store {
             account_sessions: Table::new(TABLES[22], backend.clone()),
             account_families: Table::new(TABLES[23], backend.clone()),
             migrations: Table::new(TABLES[24], backend.clone()),
+            logout_outbox: Table::new(TABLES[25], backend.clone()),
             backend,
         }
     }

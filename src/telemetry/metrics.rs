@@ -107,6 +107,7 @@ pub(super) struct Inner {
     swept: Counter,
     signing_key_age: Gauge,
     reloads: Family<OutcomeLabels, Counter>,
+    backchannel_logouts: Family<OutcomeLabels, Counter>,
     pub admin_calls: Family<OutcomeLabels, Counter>,
 }
 
@@ -133,6 +134,7 @@ impl Telemetry {
             swept: Counter::default(),
             signing_key_age: Gauge::default(),
             reloads: Family::default(),
+            backchannel_logouts: Family::default(),
             admin_calls: Family::default(),
             registry: Registry::default(),
         };
@@ -231,6 +233,11 @@ impl Telemetry {
             inner.reloads.clone(),
         );
         r.register(
+            "backchannel_logouts",
+            "Back-channel logout attempts to clients, by outcome (sent, retried, abandoned)",
+            inner.backchannel_logouts.clone(),
+        );
+        r.register(
             "admin_requests",
             "Admin API requests, by outcome (allowed, refused)",
             inner.admin_calls.clone(),
@@ -272,6 +279,15 @@ impl Telemetry {
 
     pub fn swept(&self, records: usize) {
         self.0.swept.inc_by(records as u64);
+    }
+
+    /// A back-channel logout attempt ended: `sent`, `retried` (failed, to be tried again)
+    /// or `abandoned` (failed for the last time).
+    pub fn backchannel(&self, outcome: &'static str) {
+        self.0
+            .backchannel_logouts
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn reloaded(&self, applied: bool) {

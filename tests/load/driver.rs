@@ -8,6 +8,10 @@
 //!       runs whole logins (authorize, the login form, the password, the code
 //!       exchange) from CONCURRENCY fresh browsers for SECONDS, and prints
 //!       `requests/s` and `p99` as run.sh reads them.
+//!   load-driver populate CONFIG COUNT
+//!       with the server stopped, writes COUNT live sessions into the database of
+//!       CONFIG, each with a refresh family and its token, as COUNT logins with
+//!       offline_access would (tests/load/memory.sh measures the server on them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../it/support/browser.rs"]
@@ -86,6 +90,77 @@ async fn logins(base: &str, concurrency: usize, seconds: u64) {
     println!("p99: {:.1}ms", p99.as_secs_f64() * 1000.0);
 }
 
+/// Sessions and refresh families as logins leave them, written straight into the store.
+async fn populate(config: &std::path::Path, count: usize) {
+    use gatehouse::store::{AccountFamily, AuthContext, RefreshFamily, RefreshToken, Store};
+    let config = gatehouse::config::Config::load(config).expect("config");
+    let store = Store::connect(&config.store, &config.data_dir).await.expect("store");
+    let now = gatehouse::Clock::System.now();
+    // As a database made by this version: its indexes are kept from the first record on.
+    gatehouse::indexes::fill_in(&store, &config, now)
+        .await
+        .expect("indexes");
+    let started = Instant::now();
+    let mut pending = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let (store, config) = (store.clone(), config.clone());
+        pending.spawn(async move {
+            let auth = AuthContext {
+                auth_time: now,
+                ..AuthContext::default()
+            };
+            let sub = format!("person-{n}");
+            let (_, session) = gatehouse::sessions::start(&store, &config, &sub, "demo", auth.clone(), None, now)
+                .await
+                .expect("session");
+            let family = format!("{}:{}", session.sid, gatehouse::secrets::random_token());
+            let token = gatehouse::secrets::hash(&gatehouse::secrets::random_token());
+            let expires = Some(now + config.tokens.refresh_token_ttl.as_secs_i64());
+            let record = RefreshFamily {
+                client_id: "app".into(),
+                sub: sub.clone(),
+                sid: session.sid.clone(),
+                scope: "openid offline_access".into(),
+                auth,
+                current: token.clone(),
+                revoked: false,
+                jkt: None,
+            };
+            let mut write = store.write(now);
+            store
+                .refresh_families
+                .stage_put(&mut write, &family, &record, expires)
+                .unwrap();
+            let first = RefreshToken {
+                family: family.clone(),
+                issued_at: now,
+            };
+            store
+                .refresh_tokens
+                .stage_put(&mut write, &token, &first, expires)
+                .unwrap();
+            let indexed = AccountFamily { family: family.clone() };
+            store
+                .account_families
+                .stage_put(&mut write, &AccountFamily::key(&sub, "app", &family), &indexed, expires)
+                .unwrap();
+            // The write checks nothing, so it cannot conflict.
+            let _ = store.commit(write).await.expect("commit");
+        });
+        if pending.len() >= 512 {
+            pending.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(done) = pending.join_next().await {
+        done.unwrap();
+    }
+    store.flush().await.expect("flush");
+    println!(
+        "{count} sessions with refresh families written in {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -106,8 +181,13 @@ async fn main() {
             )
             .await
         }
+        Some("populate") if args.len() == 4 => {
+            populate(std::path::Path::new(&args[2]), args[3].parse().expect("COUNT")).await
+        }
         _ => {
-            eprintln!("usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS");
+            eprintln!(
+                "usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS | populate CONFIG COUNT"
+            );
             std::process::exit(2);
         }
     }

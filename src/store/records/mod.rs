@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 mod device;
 mod indexes;
+mod outbox;
 
 pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
 pub use indexes::{AccountFamily, AccountSession, Migration};
+pub use outbox::LogoutMessage;
 
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.

@@ -33,12 +33,16 @@ pub(crate) struct SledBackend {
 }
 
 impl SledBackend {
-    pub(crate) fn open(dir: &Path) -> Result<SledBackend, StoreError> {
+    pub(crate) fn open(dir: &Path, cache_bytes: u64) -> Result<SledBackend, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
             path: dir.to_path_buf(),
             detail: e.to_string(),
         })?;
-        let db = ::sled::Config::new().path(dir).open().map_err(|e| open_error(dir, e))?;
+        let db = ::sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|e| open_error(dir, e))?;
         let mut trees = HashMap::new();
         for name in TABLES {
             trees.insert(name, db.open_tree(name).map_err(backend)?);
