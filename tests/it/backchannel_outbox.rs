@@ -37,7 +37,7 @@ impl Receiver {
                         this.refused.fetch_add(1, Ordering::SeqCst);
                         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                     }
-                    let claims = claims_of(&form["logout_token"]);
+                    let claims = support::jwt_claims(&form["logout_token"]);
                     let named = (
                         claims["sid"].as_str().unwrap().to_string(),
                         claims["jti"].as_str().unwrap().to_string(),
@@ -52,17 +52,6 @@ impl Receiver {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         url
     }
-}
-
-fn claims_of(jwt: &str) -> serde_json::Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Polls `done` every 50 ms until it holds, at most `limit`.
@@ -84,7 +73,7 @@ async fn log_in_and_out(base: &str) -> String {
         .get(&format!("{base}/end_session?id_token_hint={id_token}"))
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    claims_of(id_token)["sid"].as_str().unwrap().to_string()
+    support::jwt_claims(id_token)["sid"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -699,3 +699,21 @@ fn token_exchange_settings_are_checked_key_by_key() {
         ],
     );
 }
+
+#[test]
+fn the_cache_back_channel_and_consent_settings_are_checked_key_by_key() {
+    let text = format!(
+        "{GOOD}\n[[clients]]\nid = \"b\"\nredirect_uris = [\"https://b.example.com/cb\"]\nconsent_ttl = 5\n\
+         [store]\ncache_mb = 0\n[backchannel]\nretry_for = \"0s\"\nretries = 3\n[tokens]\nconsent_ttl = \"forever\"\n"
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: store.cache_mb: must be at least 1",
+            "FILE: backchannel.retry_for: \"0s\" must be longer than zero",
+            "FILE: backchannel.retries: unknown key",
+            "FILE: clients[1].consent_ttl: ",
+            "FILE: tokens.consent_ttl: ",
+        ],
+    );
+}

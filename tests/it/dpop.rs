@@ -128,17 +128,6 @@ fn code_form(code: &str) -> Vec<(&str, &str)> {
     ]
 }
 
-fn claims_of(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn assert_refused(status: u16, body: &Value, error: &str, why: &str) {
     assert_eq!((status, body["error"].as_str()), (400, Some(error)), "{why}: {body}");
 }
@@ -164,7 +153,7 @@ async fn a_proof_binds_a_public_clients_tokens_and_userinfo_takes_them_only_with
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "DPoP");
     let access = tokens["access_token"].as_str().unwrap().to_string();
-    assert_eq!(claims_of(&access)["cnf"], json!({ "jkt": key.thumbprint() }));
+    assert_eq!(support::jwt_claims(&access)["cnf"], json!({ "jkt": key.thumbprint() }));
 
     // Introspection tells the binding (RFC 9449 §6.2), for the refresh token too.
     let (_, seen) = post_form(&server, "/introspect", ("rs", "rs-secret"), &[("token", &access)]).await;
@@ -287,7 +276,7 @@ async fn a_confidential_clients_access_tokens_are_bound_and_its_refresh_tokens_a
     assert_eq!(renewed.status(), 200);
     let renewed: Value = renewed.json().await.unwrap();
     assert_eq!(renewed["token_type"], "Bearer", "{renewed}");
-    assert!(claims_of(renewed["access_token"].as_str().unwrap())["cnf"].is_null());
+    assert!(support::jwt_claims(renewed["access_token"].as_str().unwrap())["cnf"].is_null());
     let access = renewed["access_token"].as_str().unwrap();
     assert_eq!(server.userinfo_status(access).await, 200);
     // An unbound token is not taken as DPoP.
@@ -310,7 +299,7 @@ async fn the_token_endpoint_refuses_proofs_that_are_malformed_misaddressed_stale
     let (status, body, _) = post(&server, "/token", machine, &[&good], &form).await;
     assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
     assert_eq!(
-        claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        support::jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
         json!(key.thumbprint())
     );
     let (status, body, _) = post(&server, "/token", machine, &[&good], &form).await;

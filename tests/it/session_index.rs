@@ -11,6 +11,24 @@ const OTHERS: usize = 100_000;
 /// How many sessions are being started at once (the writer commits them in groups).
 const AT_ONCE: usize = 512;
 
+const NOW: i64 = 1_900_000_000;
+
+/// A config, its empty database, and a login's authentication at [`NOW`].
+fn scratch() -> (tempfile::TempDir, gatehouse::config::Config, Store, AuthContext) {
+    let dir = tempfile::tempdir().unwrap();
+    let rest = TestConfig::new()
+        .client(TestClient::confidential("app", "s"))
+        .bob()
+        .build();
+    let config = gatehouse::config::Config::load(&support::write_config(dir.path(), 9, &rest)).unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let auth = AuthContext {
+        auth_time: NOW,
+        ..AuthContext::default()
+    };
+    (dir, config, store, auth)
+}
+
 fn reads(store: &Store, operation: &'static str) -> u64 {
     store
         .metrics()
@@ -24,18 +42,8 @@ fn reads(store: &Store, operation: &'static str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_persons_sessions_are_listed_by_index_among_a_hundred_thousand() {
-    let dir = tempfile::tempdir().unwrap();
-    let rest = TestConfig::new()
-        .client(TestClient::confidential("app", "s"))
-        .bob()
-        .build();
-    let config = gatehouse::config::Config::load(&support::write_config(dir.path(), 9, &rest)).unwrap();
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let now = 1_900_000_000;
-    let auth = AuthContext {
-        auth_time: now,
-        ..AuthContext::default()
-    };
+    let (_dir, config, store, auth) = scratch();
+    let now = NOW;
     let started = std::time::Instant::now();
     let mut pending = tokio::task::JoinSet::new();
     for i in 0..OTHERS + 3 {
@@ -91,18 +99,8 @@ async fn one_persons_sessions_are_listed_by_index_among_a_hundred_thousand() {
 #[tokio::test]
 async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
     use gatehouse::store::{AccountFamily, RefreshFamily, Session};
-    let dir = tempfile::tempdir().unwrap();
-    let rest = TestConfig::new()
-        .client(TestClient::confidential("app", "s"))
-        .bob()
-        .build();
-    let config = gatehouse::config::Config::load(&support::write_config(dir.path(), 9, &rest)).unwrap();
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let now = 1_900_000_000;
-    let auth = AuthContext {
-        auth_time: now,
-        ..AuthContext::default()
-    };
+    let (_dir, config, store, auth) = scratch();
+    let now = NOW;
     // As an older version wrote them: the records alone.
     let session = Session {
         sid: "old-sid".into(),

@@ -47,17 +47,6 @@ async fn exchange(server: &TestServer, client: (&str, &str), form: &[(&str, &str
     post_form(server, "/token", client, &all).await
 }
 
-fn claims_of(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_account() {
     let corp = MockOp::start().await;
@@ -111,7 +100,10 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
     let form = [("subject_token", at.as_str()), ("subject_token_type", ACCESS_TOKEN)];
     let (status, tokens) = exchange(&server, ("app", "s3cret"), &form).await;
     assert_eq!(status, 200, "{tokens}");
-    assert_eq!(claims_of(tokens["access_token"].as_str().unwrap())["sub"], browser_sub);
+    assert_eq!(
+        support::jwt_claims(tokens["access_token"].as_str().unwrap())["sub"],
+        browser_sub
+    );
 
     // The refusals: each is invalid_grant, and issues nothing.
     let wrong_aud = corp.app_token(
@@ -185,7 +177,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
         .unwrap();
     assert_eq!((&billing["sub"], &billing["client_id"]), (&person, &json!("app")));
     assert!(
-        billing["exp"].as_i64() <= claims_of(access_token)["exp"].as_i64(),
+        billing["exp"].as_i64() <= support::jwt_claims(access_token)["exp"].as_i64(),
         "no longer lived"
     );
     let wider = [
@@ -249,7 +241,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
     ];
     let (status, delegated) = exchange(&server, ("orders", "orders-secret"), &form).await;
     assert_eq!(status, 200, "{delegated}");
-    let claims = claims_of(delegated["access_token"].as_str().unwrap());
+    let claims = support::jwt_claims(delegated["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], person);
     assert_eq!(claims["act"], json!({ "sub": "orders" }));
     assert_eq!((&claims["aud"], &claims["scope"]), (&json!(BILLING), &json!("org")));

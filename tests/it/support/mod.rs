@@ -347,3 +347,16 @@ pub async fn verify_jwt(server: &TestServer, token: &str, aud: &str) -> Result<s
         .map(|d| d.claims)
         .map_err(|e| e.to_string())
 }
+
+/// The claims of a JWT, not verified (for a token whose signature is checked elsewhere,
+/// or does not matter to the test).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims")
+}
