@@ -74,8 +74,9 @@ pub fn stage_messages(
             last_error: None,
         };
         let key = format!("{WAITING}{now:012}:{}", secrets::random_token());
-        // Kept past the last retry only for a lease that ran out as it ended.
-        let kept = give_up_at.saturating_add(LEASE_SECS);
+        // Kept past the last retry, so that a message whose time ran out while no process
+        // ran is still found, and given up with a trace.
+        let kept = give_up_at.saturating_add(GAVE_UP_KEPT_SECS);
         store.logout_outbox.stage_put(write, &key, &message, Some(kept))?;
         keys.push(key);
     }
@@ -165,6 +166,16 @@ async fn start(app: Parts<'_>, keys: &[String], now: i64) -> Result<Deliveries, 
         let Some(current) = app.store.logout_outbox.read(key, now).await? else {
             continue;
         };
+        if is_due(&current.value, now) && current.value.give_up_at <= now {
+            let mut message = current.value.clone();
+            message.last_error = Some("retry_for ended before it could be attempted again".into());
+            let mut write = app.store.write(now);
+            app.store.logout_outbox.expect(&mut write, key, Some(&current));
+            stage_give_up(app.store, &mut write, key, &mut message, app.telemetry, now)?;
+            // On a conflict another process got to it first.
+            let _ = app.store.commit(write).await?;
+            continue;
+        }
         if let Some(attempt) = lease(app, key, &current, now).await? {
             attempts.spawn(attempt.run());
         }
@@ -301,13 +312,7 @@ impl Attempt {
         message.last_error = Some(why);
         let next = now.saturating_add(pause_after(message.attempts));
         if next >= message.give_up_at || self.send.is_none() {
-            message.gave_up_at = Some(now);
-            tracing::error!(client = %message.client_id, attempts = message.attempts, "back-channel logout given up");
-            self.telemetry.backchannel("abandoned");
-            let kept = Some(now.saturating_add(GAVE_UP_KEPT_SECS));
-            let given_up = self.key.replacen(WAITING, GAVE_UP, 1);
-            store.logout_outbox.stage_delete(&mut write, &self.key);
-            store.logout_outbox.stage_put(&mut write, &given_up, &message, kept)?;
+            stage_give_up(store, &mut write, &self.key, &mut message, &self.telemetry, now)?;
         } else {
             message.next_attempt_at = next;
             self.telemetry.backchannel("retried");
@@ -319,6 +324,27 @@ impl Attempt {
         let _ = store.commit(write).await?;
         Ok(())
     }
+}
+
+/// Adds to `write` moving the waiting message `key` among the given-up ones, where it is
+/// kept a while to be listed.
+fn stage_give_up(
+    store: &Store,
+    write: &mut Write,
+    key: &str,
+    message: &mut LogoutMessage,
+    telemetry: &Telemetry,
+    now: i64,
+) -> Result<(), StoreError> {
+    message.gave_up_at = Some(now);
+    message.leased_until = None;
+    tracing::error!(client = %message.client_id, attempts = message.attempts, "back-channel logout given up");
+    telemetry.backchannel("abandoned");
+    let kept = Some(now.saturating_add(GAVE_UP_KEPT_SECS));
+    store.logout_outbox.stage_delete(write, key);
+    store
+        .logout_outbox
+        .stage_put(write, &key.replacen(WAITING, GAVE_UP, 1), message, kept)
 }
 
 /// The pause after `attempts` failed attempts: 1 s, 2 s, 4 s ... up to five minutes,

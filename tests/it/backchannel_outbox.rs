@@ -196,3 +196,44 @@ async fn a_client_that_never_answers_is_given_up_listed_and_counted() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_delivery_whose_time_ran_out_while_nothing_could_retry_it_is_given_up_with_a_trace() {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::new()
+        .client(
+            TestClient::confidential("app", "app-secret")
+                .no_consent()
+                .with("backchannel_logout_uri", &format!("\"{url}\"")),
+        )
+        .bob()
+        .build();
+    // A clock that stands still between the test's steps: the first attempt fails, and the
+    // retry is not due until the clock moves, by which time retry_for (1h) is over.
+    let clock = Clock::manual(1_900_000_000);
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let sid = log_in_and_out(&server.base).await;
+    until(Duration::from_secs(30), "the first attempt", || {
+        receiver.refused.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    clock.advance(3601);
+    let store = server.app.state().store.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let gave_up = loop {
+        let queued = gatehouse::backchannel::queued(&store, clock.now()).await.unwrap();
+        if let Some(q) = queued.into_iter().find(|q| q.gave_up_at.is_some()) {
+            break q;
+        }
+        assert!(Instant::now() < deadline, "the overdue delivery was never given up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    drop(store);
+    assert_eq!(gave_up.sid, sid);
+    assert_eq!(gave_up.attempts, 1, "not attempted again once its time was over");
+    assert!(gave_up.last_error.unwrap().contains("retry_for ended"));
+    assert_eq!(receiver.refused.load(Ordering::SeqCst), 1);
+    server.stop().await;
+}
