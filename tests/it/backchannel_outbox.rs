@@ -54,6 +54,18 @@ impl Receiver {
     }
 }
 
+/// `config` with the client `app`, whose back-channel logout endpoint is `url`, and bob.
+fn with_receiver(config: TestConfig, url: &str) -> String {
+    config
+        .client(
+            TestClient::confidential("app", "app-secret")
+                .no_consent()
+                .with("backchannel_logout_uri", &format!("\"{url}\"")),
+        )
+        .bob()
+        .build()
+}
+
 /// Polls `done` every 50 ms until it holds, at most `limit`.
 async fn until(limit: Duration, what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
@@ -87,17 +99,13 @@ async fn deliveries_pending_at_a_kill_are_made_after_the_restart_once_each() {
         .unwrap()
         .port();
     let config = dir.path().join("gatehouse.toml");
-    let text = TestConfig::new()
-        .set("issuer", &format!("\"http://127.0.0.1:{port}\""))
-        .set("data_dir", "\"data\"")
-        .tables("[tokens]\nsigning_alg = \"EdDSA\"\n[backchannel]\nretry_for = \"10m\"\n")
-        .client(
-            TestClient::confidential("app", "app-secret")
-                .no_consent()
-                .with("backchannel_logout_uri", &format!("\"{url}\"")),
-        )
-        .bob()
-        .build();
+    let text = with_receiver(
+        TestConfig::new()
+            .set("issuer", &format!("\"http://127.0.0.1:{port}\""))
+            .set("data_dir", "\"data\"")
+            .tables("[tokens]\nsigning_alg = \"EdDSA\"\n[backchannel]\nretry_for = \"10m\"\n"),
+        &url,
+    );
     std::fs::write(&config, text).unwrap();
     let mut server = Server::start(&config).await;
     let mut sids = Vec::new();
@@ -138,15 +146,7 @@ async fn a_client_that_never_answers_is_given_up_listed_and_counted() {
     let receiver = Receiver::default();
     let url = receiver.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = TestConfig::new()
-        .tables("[backchannel]\nretry_for = \"3s\"\n")
-        .client(
-            TestClient::confidential("app", "app-secret")
-                .no_consent()
-                .with("backchannel_logout_uri", &format!("\"{url}\"")),
-        )
-        .bob()
-        .build();
+    let config = with_receiver(TestConfig::new().tables("[backchannel]\nretry_for = \"3s\"\n"), &url);
     let server = TestServer::start_with_admin(dir.path(), &config, Clock::System).await;
     let sid = log_in_and_out(&server.base).await;
     let store = server.app.state().store.clone();
@@ -202,14 +202,7 @@ async fn a_delivery_whose_time_ran_out_while_nothing_could_retry_it_is_given_up_
     let receiver = Receiver::default();
     let url = receiver.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = TestConfig::new()
-        .client(
-            TestClient::confidential("app", "app-secret")
-                .no_consent()
-                .with("backchannel_logout_uri", &format!("\"{url}\"")),
-        )
-        .bob()
-        .build();
+    let config = with_receiver(TestConfig::new(), &url);
     // A clock that stands still between the test's steps: the first attempt fails, and the
     // retry is not due until the clock moves, by which time retry_for (1h) is over.
     let clock = Clock::manual(1_900_000_000);
