@@ -137,7 +137,7 @@ async fn a_withdrawn_consent_is_asked_again_and_revokes_the_clients_refresh_toke
 
     // The command, through the admin API of the running server.
     let config = server.config_path.to_str().unwrap().to_string();
-    let (code, out, err) = support::gatehouse_async(&[
+    let command = [
         "accounts",
         "withdraw-consent",
         "--config",
@@ -145,20 +145,11 @@ async fn a_withdrawn_consent_is_asked_again_and_revokes_the_clients_refresh_toke
         &sub,
         "--client",
         "other",
-    ])
-    .await;
+    ];
+    let (code, out, err) = support::gatehouse_async(&command).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 refresh family revoked"), "{out}");
-    let (code, _, err) = support::gatehouse_async(&[
-        "accounts",
-        "withdraw-consent",
-        "--config",
-        &config,
-        &sub,
-        "--client",
-        "other",
-    ])
-    .await;
+    let (code, _, err) = support::gatehouse_async(&command).await;
     assert_ne!(code, 0, "nothing is left to withdraw");
     assert!(err.contains("no consent"), "{err}");
     server.stop().await;
