@@ -174,8 +174,10 @@ async fn forget(store: &Store, sid: &str, why: String, now: i64) -> Failed {
     }
 }
 
-/// Whether the mapped subject is the one the account was linked by (a mapping's
-/// `subject` need not be the upstream's `sub`).
+/// Whether the mapped subject at the grant's upstream is one of the identities linked to
+/// the account (a mapping's `subject` need not be the upstream's `sub`). The session's
+/// own identity is checked against the account's links, not against the identity of the
+/// account's latest login, which another of its identities may have been.
 async fn is_the_account_of(
     store: &Store,
     grant: &UpstreamGrant,
@@ -183,5 +185,9 @@ async fn is_the_account_of(
     now: i64,
 ) -> Result<bool, StoreError> {
     let account = store.accounts.get(&grant.sub, now).await?;
-    Ok(account.is_some_and(|a| a.upstream == grant.upstream && a.upstream_subject == mapped.subject))
+    Ok(account.is_some_and(|account| {
+        crate::accounts::links_of(&account)
+            .iter()
+            .any(|link| link.upstream == grant.upstream && link.subject == mapped.subject)
+    }))
 }

@@ -25,6 +25,11 @@ async fn start() -> Linking {
 }
 
 async fn start_with_admin(admin: bool) -> Linking {
+    start_configured(admin, "", "").await
+}
+
+/// Gatehouse with `corp_lines` in corp's table and `tables` after the upstreams.
+async fn start_configured(admin: bool, corp_lines: &str, tables: &str) -> Linking {
     let (corp, partner) = (MockOp::start().await, MockOp::start().await);
     *partner.state.person.lock().unwrap() = json!({ "sub": "partner-7" });
     let dir = tempfile::tempdir().unwrap();
@@ -37,8 +42,9 @@ async fn start_with_admin(admin: bool) -> Linking {
     };
     let config = TestConfig::new()
         .client(TestClient::confidential("app", "s3cret").no_consent())
-        .mock_upstream("corp", "oidc", &upstream(&corp, "Corp"))
+        .mock_upstream("corp", "oidc", &format!("{}\n{corp_lines}", upstream(&corp, "Corp")))
         .mock_upstream("partner", "oidc", &upstream(&partner, "Partner"))
+        .tables(tables)
         .build();
     let clock = Clock::manual(jsonwebtoken::get_current_timestamp() as i64);
     let server = if admin {
@@ -57,13 +63,7 @@ async fn start_with_admin(admin: bool) -> Linking {
 
 /// Signs in through `upstream` in `browser`; returns the account's `sub`.
 async fn sign_in(server: &TestServer, browser: &Browser, upstream: &str) -> String {
-    let url = format!(
-        "{}/authorize?client_id=app&response_type=code&scope=openid&redirect_uri={REDIRECT}&state=s&upstream={upstream}",
-        server.base
-    );
-    let page = follow(browser, browser.get(&url).await).await;
-    let code = page.redirect_params()["code"].clone();
-    let tokens = server.redeem(("app", "s3cret"), &code, REDIRECT, None).await;
+    let tokens = sign_in_for(server, browser, upstream, "openid").await;
     let payload = tokens["id_token"]
         .as_str()
         .unwrap()
@@ -79,6 +79,17 @@ async fn sign_in(server: &TestServer, browser: &Browser, upstream: &str) -> Stri
     )
     .unwrap();
     claims["sub"].as_str().unwrap().to_string()
+}
+
+/// Signs in through `upstream` in `browser` for `scope`; returns the app's tokens.
+async fn sign_in_for(server: &TestServer, browser: &Browser, upstream: &str, scope: &str) -> serde_json::Value {
+    let url = format!(
+        "{}/authorize?client_id=app&response_type=code&scope={scope}&redirect_uri={REDIRECT}&state=s&upstream={upstream}",
+        server.base
+    );
+    let page = follow(browser, browser.get(&url).await).await;
+    let code = page.redirect_params()["code"].clone();
+    server.redeem(("app", "s3cret"), &code, REDIRECT, None).await
 }
 
 async fn follow(browser: &Browser, page: Page) -> Page {
@@ -219,4 +230,30 @@ async fn gatehouse_accounts_lists_an_accounts_links_and_unlinks_one() {
     let (code, _, err) = support::gatehouse_async(&["accounts", "links", "--config", &config, "nobody"]).await;
     assert_ne!(code, 0);
     assert!(err.contains("no account nobody"), "{err}");
+}
+
+#[tokio::test]
+async fn a_session_keeps_its_upstream_refresh_after_the_person_signs_in_through_another_identity() {
+    // corp refreshes at the upstream when an app refreshes a minute after the last time.
+    let refreshing = "refresh = \"on_refresh\"\nrefresh_interval = \"60s\"";
+    let kek = "[store]\nkey_encryption_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+    let linking = start_configured(false, refreshing, kek).await;
+    let browser = Browser::default();
+    let tokens = sign_in_for(&linking.server, &browser, "corp", "openid%20offline_access").await;
+    let refresh_token = tokens["refresh_token"].as_str().expect("a refresh token").to_string();
+    link_partner(&linking, &browser).await;
+    // On a second device, through the other identity: the account's latest login is now
+    // partner's, which must not make corp's refreshed answer look like someone else's.
+    sign_in(&linking.server, &Browser::default(), "partner").await;
+    linking.clock.advance(61);
+    let response = linking.server.refresh(("app", "s3cret"), &refresh_token).await;
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "the corp session still refreshes: {body}");
+    assert_eq!(
+        *linking.corp.state.refresh_calls.lock().unwrap(),
+        1,
+        "and it was refreshed at corp"
+    );
+    linking.server.stop().await;
 }

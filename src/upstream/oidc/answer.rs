@@ -65,6 +65,15 @@ impl OidcProvider {
         // The signature is verified: read the claims as sent, custom and nested ones included.
         let claims = jwt_payload(&id_token.to_string())
             .ok_or_else(|| UpstreamError::Invalid("the ID token payload is not JSON".into()))?;
+        // A security event token (RFC 8417: a back-channel logout token) says something
+        // happened to a person; signed by the same key, it must never pass for a login's
+        // proof, whatever its typ says (Back-Channel Logout 1.0 §2.4).
+        if claims.contains_key("events") {
+            return Err(UpstreamError::Invalid(
+                "the token carries events: it is a security event token (a logout token), not an ID or access token"
+                    .into(),
+            ));
+        }
         Ok((subject, authentication, claims))
     }
 

@@ -12,8 +12,19 @@ use std::str::FromStr;
 
 /// The JOSE types a JWT access token may carry: RFC 9068's, and the usual ones.
 pub(super) fn access_token_types() -> Vec<NormalizedJsonWebTokenType> {
-    ["at+jwt", "application/at+jwt", "jwt", "application/jwt"]
-        .into_iter()
+    normalized(&["at+jwt", "application/at+jwt", "jwt", "application/jwt"])
+}
+
+/// The JOSE types an ID token presented for exchange may carry (or none): plain JWT only,
+/// so that no other kind of token the upstream signs (a logout token, a SET, a JWS of
+/// another use) passes for one.
+pub(super) fn id_token_types() -> Vec<NormalizedJsonWebTokenType> {
+    normalized(&["jwt", "application/jwt"])
+}
+
+fn normalized(types: &[&str]) -> Vec<NormalizedJsonWebTokenType> {
+    types
+        .iter()
         .filter_map(|t| JsonWebTokenType::new(t.to_string()).normalize().ok())
         .collect()
 }

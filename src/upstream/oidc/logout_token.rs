@@ -1,8 +1,9 @@
 //! A logout token from the upstream, validated as Back-Channel Logout 1.0 §2.6 says: a
 //! JWS signed with one of the upstream's keys (the asymmetric algorithms its ID tokens may
 //! use, checked by openidconnect's JWK code), from its issuer, for Gatehouse's client
-//! there, issued just now, with the back-channel logout event, a subject or a session,
-//! and no nonce (so that an ID token cannot pass for one).
+//! there, issued just now and not yet expired (`exp` is required, §2.4), with the
+//! back-channel logout event, a subject or a session, and no nonce (so that an ID token
+//! cannot pass for one).
 
 use super::IAT_WINDOW_SECS;
 use crate::signed_jwt::{ASYMMETRIC_ALGS, Refused, SignedJwt};
@@ -58,8 +59,10 @@ fn check(claims: Claims, issuer: &str, client_id: &str, now: i64) -> Result<Logo
     if (claims.iat - now).abs() > IAT_WINDOW_SECS {
         return invalid("the logout token was not issued just now (iat)");
     }
-    if claims.exp.is_some_and(|exp| exp + EXP_LEEWAY_SECS < now) {
-        return invalid("the logout token has expired");
+    match claims.exp {
+        None => return invalid("the logout token has no exp"),
+        Some(exp) if exp + EXP_LEEWAY_SECS < now => return invalid("the logout token has expired"),
+        Some(_) => {}
     }
     if !claims.events.get(BACKCHANNEL_LOGOUT_EVENT).is_some_and(Json::is_object) {
         return invalid("the logout token has no back-channel logout event");

@@ -379,7 +379,7 @@ impl OidcProvider {
             Expect::Exchanged(kind) => {
                 let verifier = client.id_token_verifier().require_audience_match(false);
                 match kind {
-                    crate::upstream::SubjectToken::IdToken => verifier,
+                    crate::upstream::SubjectToken::IdToken => verifier.set_allowed_jose_types(exchange::id_token_types()),
                     crate::upstream::SubjectToken::AccessToken => verifier.set_allowed_jose_types(exchange::access_token_types()),
                 }
             }

@@ -218,7 +218,7 @@ impl MockOp {
     }
 
     /// A token of the mock's for an app (as a mobile SDK would get one): `claims` over
-    /// iss, iat and exp, of JOSE type `typ`, signed as `how` says.
+    /// iss, iat and exp, of JOSE type `typ` (none when empty), signed as `how` says.
     pub fn app_token(&self, claims: Value, typ: &str, how: Misbehaviour) -> String {
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let mut token = json!({ "iss": self.state.issuer, "iat": now, "exp": now + 300 });
@@ -436,7 +436,8 @@ fn sign_typed(state: &MockState, claims: &Value, misbehaviour: Misbehaviour, typ
     let key = state.key.lock().unwrap();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());
-    header.typ = Some(typ.to_string());
+    // An empty `typ` leaves the header without one.
+    header.typ = (!typ.is_empty()).then(|| typ.to_string());
     match misbehaviour {
         Misbehaviour::AlgNone => {
             let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT", "kid": key.kid }).to_string());
