@@ -22,6 +22,8 @@ pub struct Limits {
     pub password_backoff_max: Duration,
     /// Wrong passwords within one pending login before it is void.
     pub password_attempts_per_login: u32,
+    /// Wrong device user codes from one client address in an hour; more wait for the hour.
+    pub user_code_failures_per_hour: u32,
     /// Open client connections at once; more wait to be accepted.
     pub connections: usize,
     /// How long a client may take to send a request's headers.
@@ -48,6 +50,7 @@ impl Default for Limits {
             password_failures_before_backoff: 5,
             password_backoff_max: Duration::seconds(15 * 60),
             password_attempts_per_login: 5,
+            user_code_failures_per_hour: 20,
             connections: 1024,
             header_read_timeout: Duration::seconds(10),
             request_timeout: Duration::seconds(30),
@@ -75,6 +78,10 @@ pub fn validate_limits(limits: Option<toml::Value>, problems: &mut Vec<Problem>)
         (
             "password_attempts_per_login",
             limits.password_attempts_per_login as usize,
+        ),
+        (
+            "user_code_failures_per_hour",
+            limits.user_code_failures_per_hour as usize,
         ),
         ("connections", limits.connections),
         ("request_body_bytes", limits.request_body_bytes),

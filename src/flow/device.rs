@@ -80,7 +80,8 @@ fn message_page(title: &str, message: &str) -> Outcome {
 
 /// `POST /device`: a typed code is shown back with the application it signs in to; a
 /// confirmed one starts the sign-in, a cancelled one refuses the device. Wrong codes back
-/// off per address, as wrong passwords do.
+/// off per address, as wrong passwords do, and at most `user_code_failures_per_hour` of
+/// them are taken from an address in an hour.
 pub async fn submit(
     app: &Inner,
     entry: DeviceEntry,
@@ -92,21 +93,26 @@ pub async fn submit(
     let Some(browser) = browser.filter(|b| secrets::equal(&csrf_of(b), &entry.csrf)) else {
         return Outcome::Expired;
     };
-    let failures = &app.guards.user_code_failures;
+    let (failures, per_hour) = (&app.guards.user_code_failures, &app.guards.user_code_failures_per_hour);
     let limit_key = format!("user code\0{}", client_ip.map(|ip| ip.to_string()).unwrap_or_default());
-    if let Some(wait) = failures.wait(&limit_key, now) {
+    if let Some(wait) = failures
+        .wait(&limit_key, now)
+        .or_else(|| per_hour.wait(&limit_key, now))
+    {
         return form_page(browser, &entry.user_code, None, Some(CodeRefused::Wait(wait)));
     }
     let submitted = async {
         let Some((key, current)) = waiting_grant(app, &entry.user_code, now).await? else {
             failures.failed(&limit_key, now);
+            per_hour.failed(&limit_key, now);
             return Ok(form_page(browser, &entry.user_code, None, Some(CodeRefused::Wrong)));
         };
         let Some(client) = app.config.client(&current.value.client_id) else {
             // A reload removed the client since the device asked.
             return Ok(Outcome::Expired);
         };
-        failures.succeeded(&limit_key);
+        // A right code forgets none of the address's wrong ones: anyone can mint a code of
+        // their own, and entering it must not buy more guesses at others'.
         match entry.decision.as_deref() {
             None => Ok(form_page(browser, &entry.user_code, Some(client.name.clone()), None)),
             Some("continue") => {

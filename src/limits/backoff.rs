@@ -84,7 +84,9 @@ fn forgiven(failures: &Failures, now: i64, longest_wait: i64) -> bool {
     now.saturating_sub(failures.last) > longest_wait
 }
 
-fn digest(key: &str) -> [u8; 32] {
+/// The SHA-256 of a key: what is kept of it (so that a long username costs no more than a
+/// short one).
+pub(super) fn digest(key: &str) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(key.as_bytes()).into()
 }

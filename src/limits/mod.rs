@@ -1,15 +1,18 @@
 //! The guards that keep anonymous traffic within the config's `[limits]`: password checks
-//! bounded per core, backoff on failed passwords, and the count of live pending logins.
+//! bounded per core, backoff on failed passwords and user codes, a cap on wrong user codes
+//! per hour, and the count of live pending logins.
 
 mod backoff;
 mod client_ip;
 mod password_checks;
 mod pending_quota;
+mod window_cap;
 
 pub use backoff::Backoff;
 pub use client_ip::client_ip;
 pub use password_checks::{CheckError, PasswordChecks};
 pub use pending_quota::{Full, PendingQuota};
+pub use window_cap::WindowCap;
 
 use crate::config::Limits;
 
@@ -18,8 +21,10 @@ pub struct Guards {
     /// Failed passwords, per username at an upstream and per client address.
     pub password_failures: Backoff,
     pub pending_logins: PendingQuota,
-    /// Wrong user codes of the device grant, per client address.
+    /// Wrong user codes of the device grant, per client address: each next try waits...
     pub user_code_failures: Backoff,
+    /// ...and at most so many fail in an hour (RFC 8628 §5.1).
+    pub user_code_failures_per_hour: WindowCap,
 }
 
 impl Guards {
@@ -37,6 +42,7 @@ impl Guards {
                 limits.password_backoff_max.as_secs_i64(),
                 backoff::CAPACITY,
             ),
+            user_code_failures_per_hour: WindowCap::new(limits.user_code_failures_per_hour, 3600, backoff::CAPACITY),
         })
     }
 }

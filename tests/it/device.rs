@@ -15,6 +15,11 @@ const START: i64 = 1_900_000_000;
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 fn config() -> String {
+    config_with("")
+}
+
+/// [`config`], with `tables` (TOML) after the rest.
+fn config_with(tables: &str) -> String {
     TestConfig::new()
         .client(TestClient::public("tv").no_consent().with(
             "grant_types",
@@ -25,6 +30,7 @@ fn config() -> String {
         )
         .client(TestClient::confidential("app", "app-secret").no_consent())
         .bob()
+        .tables(tables)
         .build()
 }
 
@@ -314,6 +320,90 @@ async fn wrong_user_codes_back_off_and_the_sign_in_code_is_for_the_device_only()
     assert_eq!(status, 200, "{tokens}");
     let (_, body) = poll_tv(&server, other["device_code"].as_str().unwrap()).await;
     assert_eq!(body["error"], "authorization_pending", "{body}");
+}
+
+/// What entering user codes at `/device` from one browser (one address) answers.
+struct CodeEntry {
+    browser: Browser,
+    device: String,
+    csrf: String,
+}
+
+impl CodeEntry {
+    async fn new(server: &TestServer) -> CodeEntry {
+        let browser = Browser::default();
+        let device = format!("{}/device", server.base);
+        let csrf = browser.get(&device).await.field("csrf");
+        CodeEntry { browser, device, csrf }
+    }
+
+    /// The status of the answer to `code`.
+    async fn enter(&self, code: &str) -> u16 {
+        self.browser
+            .post(&self.device, &[("csrf", &self.csrf), ("user_code", code)])
+            .await
+            .status
+    }
+}
+
+#[tokio::test]
+async fn a_right_code_of_the_guessers_own_resets_no_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(START);
+    let server = TestServer::start(dir.path(), &config(), clock.clone()).await;
+    // The attacker's own device makes a code they know.
+    let own = start_tv(&server, "openid").await;
+    let own_code = own["user_code"].as_str().unwrap();
+    let entry = CodeEntry::new(&server).await;
+    for _ in 0..5 {
+        assert_eq!(entry.enter("BBBB-BBBB").await, 400, "the free failures");
+    }
+    assert_eq!(
+        entry.enter(own_code).await,
+        200,
+        "their own code is shown for confirmation"
+    );
+    assert_eq!(
+        entry.enter("BBBB-BBBB").await,
+        400,
+        "the sixth wrong code counts as the sixth"
+    );
+    assert_eq!(
+        entry.enter("BBBB-BBBB").await,
+        429,
+        "and the next one waits: the right code reset nothing"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_address_has_few_wrong_codes_an_hour_however_paced() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(START);
+    let config = config_with("[limits]\nuser_code_failures_per_hour = 8\n");
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let own = start_tv(&server, "openid").await;
+    let own_code = own["user_code"].as_str().unwrap();
+    let entry = CodeEntry::new(&server).await;
+    for _ in 0..6 {
+        assert_eq!(entry.enter("BBBB-BBBB").await, 400);
+    }
+    // Paced to stay under the backoff, an address still has at most 8 wrong codes an hour.
+    for _ in 0..2 {
+        clock.advance(20);
+        assert_eq!(entry.enter("BBBB-BBBB").await, 400);
+    }
+    clock.advance(20);
+    let capped = entry
+        .browser
+        .post(&entry.device, &[("csrf", &entry.csrf), ("user_code", "BBBB-BBBB")])
+        .await;
+    assert_eq!(capped.status, 429, "the ninth in the hour: {}", capped.body);
+    clock.advance(20);
+    assert_eq!(entry.enter(own_code).await, 429, "even a right code waits for the hour");
+    clock.advance(3600);
+    assert_eq!(entry.enter("BBBB-BBBB").await, 400, "the next hour counts afresh");
+    server.stop().await;
 }
 
 #[tokio::test]
