@@ -6,7 +6,9 @@
 use crate::config::Client;
 use crate::mapping::Mapped;
 use crate::secrets;
-use crate::store::{Account, AuthorizationRequest, Commit, Consent, LinkedIdentity, Store, StoreError, UpstreamLink};
+use crate::store::{
+    Account, AuthorizationRequest, Commit, Consent, LinkedIdentity, Store, StoreError, UpstreamLink, WithdrawnGrant,
+};
 
 /// Finds or creates the account of an upstream identity and records its latest claims;
 /// returns the account's `sub`.
@@ -251,9 +253,10 @@ pub struct Withdrawn {
     pub revoked_families: usize,
 }
 
-/// Withdraws `sub`'s consent to `client_id`: the next sign-in there asks again, and the
-/// client's refresh families for the person stop working. `None` when there was
-/// neither a consent nor a live family.
+/// Withdraws `sub`'s consent to `client_id`: the next sign-in there asks again, the
+/// client's access tokens for the person issued until now are active no more, and its
+/// refresh families for the person stop working. `None` when there was neither a consent
+/// nor a live family (the access tokens are ended all the same: none is listed anywhere).
 pub async fn withdraw_consent(
     store: &Store,
     config: &crate::config::Config,
@@ -261,7 +264,15 @@ pub async fn withdraw_consent(
     client_id: &str,
     now: i64,
 ) -> Result<Option<Withdrawn>, StoreError> {
-    let consent = store.consents.take(&Consent::key(sub, client_id), now).await?;
+    let key = Consent::key(sub, client_id);
+    // Kept as long as an access token issued until now could live.
+    let ended_until = now.saturating_add(config.tokens.access_token_ttl.as_secs_i64());
+    let grant_ended = WithdrawnGrant { withdrawn_at: now };
+    store
+        .withdrawn_grants
+        .put(&key, &grant_ended, Some(ended_until))
+        .await?;
+    let consent = store.consents.take(&key, now).await?;
     let mut withdrawn = Withdrawn {
         scopes: consent.map(|c| c.scopes).unwrap_or_default(),
         revoked_families: 0,

@@ -64,7 +64,8 @@ pub fn run(action: AccountsCommand) -> Result<(), String> {
                 operator.withdraw_consent(&sub, &client).await
             })?;
             println!(
-                "{sub}'s consent to {client} is withdrawn (scopes: {}); {} refresh famil{} revoked",
+                "{sub}'s consent to {client} is withdrawn (scopes: {}); {} refresh famil{} revoked; \
+                 the access tokens issued until now are ended",
                 withdrawn.scopes.join(" "),
                 withdrawn.revoked_families,
                 if withdrawn.revoked_families == 1 { "y" } else { "ies" }

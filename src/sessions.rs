@@ -4,7 +4,9 @@
 
 use crate::config::Config;
 use crate::secrets;
-use crate::store::{AccountSession, AuthContext, Commit, Session, Store, StoreError, UpstreamSessionEntry};
+use crate::store::{
+    AccountSession, AuthContext, Commit, EndedSession, Session, Store, StoreError, UpstreamSessionEntry,
+};
 use crate::upstream::{LoggedOut, UpstreamSession};
 use serde::{Deserialize, Serialize};
 
@@ -148,9 +150,10 @@ pub async fn list(store: &Store, sub: Option<&str>, now: i64) -> Result<Vec<Sess
     Ok(sessions)
 }
 
-/// Ends the session `sid`: removes it, queues the logout tokens its clients are owed (in
-/// the same write, so that none is lost), and revokes the refresh families its logins
-/// got. Returns the session and the keys of its queued messages.
+/// Ends the session `sid`: removes it, records it as ended (so that the access tokens
+/// issued in it are active no more) and queues the logout tokens its clients are owed, in
+/// one write, so that none is lost; then revokes the refresh families its logins got.
+/// Returns the session and the keys of its queued messages.
 pub async fn end(
     store: &Store,
     config: &Config,
@@ -168,6 +171,11 @@ pub async fn end(
         store
             .account_sessions
             .stage_delete(&mut write, &AccountSession::key(&session.sub, sid));
+        // As long as an access token issued in it could live.
+        let ended_until = now.saturating_add(config.tokens.access_token_ttl.as_secs_i64());
+        store
+            .ended_sessions
+            .stage_put(&mut write, sid, &EndedSession { ended_at: now }, Some(ended_until))?;
         let queued = crate::backchannel::stage_messages(store, config, &mut write, session, now)?;
         if store.commit(write).await? == Commit::Conflict {
             // A client was noted on the session meanwhile: read it again.

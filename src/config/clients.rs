@@ -19,6 +19,8 @@ pub struct Known<'a> {
 pub fn validate_clients(clients: Vec<toml::Value>, known: &Known<'_>, problems: &mut Vec<Problem>) -> Vec<Client> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    // Where each valid client's table is, for problems found once all are read.
+    let mut tables = Vec::new();
     for (i, value) in clients.into_iter().enumerate() {
         let at = format!("clients[{i}]");
         let Some(raw) = decode::<RawClient>(value, &at, problems) else {
@@ -34,9 +36,25 @@ pub fn validate_clients(clients: Vec<toml::Value>, known: &Known<'_>, problems: 
         }
         if let Some(client) = validate_client(raw, &at, known, problems) {
             out.push(client);
+            tables.push(at);
         }
     }
+    check_exchange_actors(&out, &tables, &seen, problems);
     out
+}
+
+/// A client's `exchange_actors` name clients of the config.
+fn check_exchange_actors(clients: &[Client], tables: &[String], ids: &HashSet<String>, problems: &mut Vec<Problem>) {
+    for (client, at) in clients.iter().zip(tables) {
+        for (j, actor) in client.exchange_actors.iter().enumerate() {
+            if !ids.contains(actor) {
+                problems.push(Problem::new(
+                    format!("{at}.exchange_actors[{j}]"),
+                    format!("no client has id \"{actor}\""),
+                ));
+            }
+        }
+    }
 }
 
 fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &mut Vec<Problem>) -> Option<Client> {
@@ -95,6 +113,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         idp_claim: raw.idp_claim.unwrap_or(false),
         scopes: raw.scopes,
         token_exchange: raw.token_exchange,
+        exchange_actors: raw.exchange_actors,
     })
 }
 
@@ -107,11 +126,16 @@ fn check_token_exchange(
     known: &Known<'_>,
     problems: &mut Vec<Problem>,
 ) {
-    if !raw.token_exchange.is_empty() && !grant_types.contains(&GrantType::TokenExchange) {
-        problems.push(Problem::new(
-            format!("{at}.token_exchange"),
-            format!("needs {} in grant_types", GrantType::TokenExchange.as_str()),
-        ));
+    for (key, listed) in [
+        ("token_exchange", &raw.token_exchange),
+        ("exchange_actors", &raw.exchange_actors),
+    ] {
+        if !listed.is_empty() && !grant_types.contains(&GrantType::TokenExchange) {
+            problems.push(Problem::new(
+                format!("{at}.{key}"),
+                format!("needs {} in grant_types", GrantType::TokenExchange.as_str()),
+            ));
+        }
     }
     for (j, id) in raw.token_exchange.iter().enumerate() {
         let message = if !known.upstreams.contains(id.as_str()) {

@@ -245,6 +245,9 @@ pub struct Client {
     pub scopes: Option<Vec<String>>,
     /// The upstreams whose tokens it may exchange for Gatehouse's (RFC 8693).
     pub token_exchange: Vec<String>,
+    /// The other clients whose access tokens it may present as an exchange's
+    /// `actor_token` (its own, and those issued for it, it always may).
+    pub exchange_actors: Vec<String>,
 }
 
 impl Client {

@@ -78,6 +78,8 @@ pub struct RawClient {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub token_exchange: Vec<String>,
+    #[serde(default)]
+    pub exchange_actors: Vec<String>,
 }
 
 /// The keys every `[[upstreams]]` table has; the rest belong to its kind.

@@ -29,7 +29,7 @@ use write::Stored;
 pub use metrics::{OperationLabels, StoreMetrics};
 
 /// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 26] = [
+pub(crate) const TABLES: [&str; 29] = [
     "keys",
     "accounts",
     "upstream-links",
@@ -56,6 +56,9 @@ pub(crate) const TABLES: [&str; 26] = [
     "account-families",
     "migrations",
     "logout-outbox",
+    "ended-sessions",
+    "withdrawn-grants",
+    "exchanged-tokens",
 ];
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
@@ -206,6 +209,9 @@ pub struct Store {
     pub account_families: Table<AccountFamily>,
     pub migrations: Table<Migration>,
     pub logout_outbox: Table<LogoutMessage>,
+    pub ended_sessions: Table<EndedSession>,
+    pub withdrawn_grants: Table<WithdrawnGrant>,
+    pub exchanged_tokens: Table<ExchangedFrom>,
 }
 
 impl Store {
@@ -299,6 +305,9 @@ impl Store {
             account_families: Table::new(TABLES[23], backend.clone()),
             migrations: Table::new(TABLES[24], backend.clone()),
             logout_outbox: Table::new(TABLES[25], backend.clone()),
+            ended_sessions: Table::new(TABLES[26], backend.clone()),
+            withdrawn_grants: Table::new(TABLES[27], backend.clone()),
+            exchanged_tokens: Table::new(TABLES[28], backend.clone()),
             backend,
         }
     }

@@ -3,6 +3,9 @@
 //! Gatehouse's tokens for the asking client, for the same account a browser login there
 //! reaches. A Gatehouse access token becomes one for a resource server (`audience`), with
 //! the same or narrower scopes and, given an `actor_token`, an `act` claim naming the actor.
+//! Both tokens must be the caller's (issued to or for it; an actor's may also be of a
+//! client its `exchange_actors` names) and proven when DPoP-bound; the new token is active
+//! only as long as its subject is.
 
 use super::grants::narrowed_scope;
 use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE};
@@ -11,14 +14,33 @@ use super::{TokenError, TokenResponse, TokenService, active_access_token};
 use crate::config::{Client, GrantType, ResourceServer};
 use crate::keys::TokenType;
 use crate::response_type::ResponseType;
-use crate::store::{AuthContext, CompletedLogin};
+use crate::store::{AuthContext, CompletedLogin, ExchangedFrom, ExchangedSubject};
 use crate::upstream::{SubjectToken, UpstreamError};
 use crate::{accounts, secrets};
 use serde_json::{Map, Value as Json, json};
 
 /// The claims of a Gatehouse access token that say how the person signed in, carried
-/// over to the token it is exchanged for.
+/// over to the token it is exchanged for (its `sid` ends it with the session).
 const CARRIED_OVER: [&str; 4] = ["sid", "auth_time", "acr", "amr"];
+
+/// How many exchanges may lead to a token: each one is checked whenever it is presented.
+const MAX_EXCHANGES: usize = 4;
+
+/// Whether the access token `claims` was issued to `client`, or for it (its `aud`).
+fn held_by(client: &Client, claims: &Map<String, Json>) -> bool {
+    claims.get("client_id").and_then(Json::as_str) == Some(client.id.as_str())
+        || crate::signed_jwt::audiences(claims).contains(&client.id.as_str())
+}
+
+/// A DPoP-bound token (`cnf.jkt`) is taken only with a proof of its key (RFC 9449 §6).
+fn proven(claims: &Map<String, Json>, jkt: Option<&str>, role: &str) -> Result<(), TokenError> {
+    match claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Json::as_str) {
+        Some(bound) if !jkt.is_some_and(|jkt| secrets::equal(jkt, bound)) => Err(TokenError::InvalidGrant(format!(
+            "the {role} token is bound to a DPoP key: send a proof of that key"
+        ))),
+        _ => Ok(()),
+    }
+}
 
 impl TokenService<'_> {
     pub(super) async fn exchange(
@@ -164,20 +186,13 @@ impl TokenService<'_> {
             )));
         }
         let subject = self.own_access_token(&request.subject_token, "subject").await?;
-        let held_by_client = subject.get("client_id").and_then(Json::as_str) == Some(client.id.as_str())
-            || crate::signed_jwt::audiences(&subject).contains(&client.id.as_str());
-        if !held_by_client {
+        if !held_by(client, &subject) {
             return Err(TokenError::InvalidGrant(
                 "the subject token was issued neither to nor for this client".into(),
             ));
         }
-        if let Some(bound) = subject.get("cnf").and_then(|c| c.get("jkt")).and_then(Json::as_str)
-            && !jkt.is_some_and(|jkt| secrets::equal(jkt, bound))
-        {
-            return Err(TokenError::InvalidGrant(
-                "the subject token is bound to a DPoP key: send a proof of that key".into(),
-            ));
-        }
+        proven(&subject, jkt, "subject")?;
+        let lineage = self.lineage(&subject).await?;
         let server = self.resource_server(request.audience.as_deref())?;
         let granted = subject.get("scope").and_then(Json::as_str).unwrap_or_default();
         let scope = match request.scope.as_deref() {
@@ -202,6 +217,17 @@ impl TokenService<'_> {
                 )));
             }
             let actor = self.own_access_token(token, "actor").await?;
+            let named_actor = actor
+                .get("client_id")
+                .and_then(Json::as_str)
+                .is_some_and(|id| client.exchange_actors.iter().any(|a| a == id));
+            if !held_by(client, &actor) && !named_actor {
+                return Err(TokenError::InvalidGrant(
+                    "the actor token was issued neither to nor for this client, nor to a client of its exchange_actors"
+                        .into(),
+                ));
+            }
+            proven(&actor, jkt, "actor")?;
             let mut named = Map::new();
             named.insert("sub".into(), actor.get("sub").cloned().unwrap_or(Json::Null));
             // An earlier delegation stays visible, nested (RFC 8693 §4.1).
@@ -213,6 +239,8 @@ impl TokenService<'_> {
         let jti = secrets::random_token();
         let subject_exp = subject.get("exp").and_then(Json::as_i64).unwrap_or(self.now);
         let exp = subject_exp.min(self.now + self.config.tokens.access_token_ttl.as_secs_i64());
+        // Recorded before the token exists: it must never outlive what it came from.
+        self.store.exchanged_tokens.put(&jti, &lineage, Some(exp)).await?;
         let mut claims = json!({
             "iss": self.config.issuer, "sub": subject.get("sub"), "aud": server.audience,
             "client_id": client.id, "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
@@ -239,6 +267,30 @@ impl TokenService<'_> {
             refresh_token: None,
             issued_token_type: Some(ACCESS_TOKEN_TYPE),
         })
+    }
+
+    /// What a token exchanged from `subject` comes from: what `subject` came from, and
+    /// `subject` itself.
+    async fn lineage(&self, subject: &Map<String, Json>) -> Result<ExchangedFrom, TokenError> {
+        let text = |name: &str| subject.get(name).and_then(Json::as_str).unwrap_or_default().to_string();
+        let jti = text("jti");
+        let mut lineage = self
+            .store
+            .exchanged_tokens
+            .get(&jti, self.now)
+            .await?
+            .unwrap_or(ExchangedFrom { subjects: Vec::new() });
+        if lineage.subjects.len() >= MAX_EXCHANGES {
+            return Err(TokenError::InvalidGrant(format!(
+                "the subject token comes from {MAX_EXCHANGES} exchanges already: exchange an earlier one"
+            )));
+        }
+        lineage.subjects.push(ExchangedSubject {
+            jti,
+            client_id: text("client_id"),
+            iat: subject.get("iat").and_then(Json::as_i64).unwrap_or(self.now),
+        });
+        Ok(lineage)
     }
 
     /// The claims of a live Gatehouse access token presented as the `role` token.

@@ -3,6 +3,7 @@
 //! introspection). Plain functions over the store and keys, taking `now`; no HTTP here
 //! (`op/` turns a [`TokenError`] into the answer RFC 6749 §5.2 describes).
 
+mod active;
 mod exchange;
 mod grants;
 mod request;
@@ -10,8 +11,9 @@ mod sign;
 mod state;
 mod userinfo;
 
+pub use active::active_access_token;
 pub use request::{ExchangeRequest, Params, TokenRequest};
-pub use state::{active_access_token, revoke_family};
+pub use state::revoke_family;
 pub use userinfo::BearerError;
 
 use crate::config::Config;

@@ -1,9 +1,8 @@
 //! The state behind issued tokens: refresh families, revoked access tokens, and what
 //! revocation (RFC 7009) and introspection (RFC 7662) read and change of it.
 
-use super::{TokenError, TokenService};
+use super::{TokenError, TokenService, active_access_token};
 use crate::config::{Client, Config};
-use crate::keys::{Keys, TokenType};
 use crate::secrets;
 use crate::store::{
     AccountFamily, AuthorizationRequest, CompletedLogin, IssuedJti, Redeemed, RefreshFamily, RefreshToken,
@@ -26,40 +25,6 @@ pub async fn revoke_family(store: &Store, config: &Config, family: &str, now: i6
         })
         .await
         .map(|_| ())
-}
-
-/// The claims of `token` if it is an active access token of this issuer; else why not.
-pub async fn active_access_token(
-    config: &Config,
-    keys: &Keys,
-    store: &Store,
-    token: &str,
-    now: i64,
-) -> Result<Map<String, Json>, &'static str> {
-    let claims = keys
-        .verify(token, TokenType::Access, now)
-        .map_err(|_| "the access token is not valid")?;
-    let Json::Object(claims) = claims else {
-        return Err("the access token is not valid");
-    };
-    if claims.get("iss").and_then(Json::as_str) != Some(config.issuer.as_str()) {
-        return Err("the access token is not from this issuer");
-    }
-    if claims.get("exp").and_then(Json::as_i64).is_none_or(|exp| exp <= now) {
-        return Err("the access token has expired");
-    }
-    let jti = claims
-        .get("jti")
-        .and_then(Json::as_str)
-        .ok_or("the access token has no jti")?;
-    match store.revoked_tokens.get(jti, now).await {
-        Ok(None) => Ok(claims),
-        Ok(Some(_)) => Err("the access token was revoked"),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check token revocation");
-            Err("the access token cannot be checked now")
-        }
-    }
 }
 
 impl TokenService<'_> {

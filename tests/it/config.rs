@@ -681,7 +681,10 @@ fn dpop_settings_are_checked_key_by_key() {
 fn token_exchange_settings_are_checked_key_by_key() {
     let text = format!(
         "{GOOD}\n[[clients]]\nid = \"svc\"\nsecret = \"x\"\ngrant_types = [\"client_credentials\"]\n\
-         token_exchange = [\"corp\", \"nowhere\"]\n\
+         token_exchange = [\"corp\", \"nowhere\"]\nexchange_actors = [\"svc\"]\n\
+         [[clients]]\nid = \"exchanger\"\nsecret = \"x\"\n\
+         grant_types = [\"urn:ietf:params:oauth:grant-type:token-exchange\"]\nexchange_actors = [\"svc\", \"ghost\"]\n\
+         [limits]\nuser_code_failures_per_hour = 0\n\
          [[upstreams]]\nid = \"partner\"\nkind = \"oidc\"\nissuer = \"https://partner.example.com\"\n\
          client_id = \"gatehouse\"\nexchange_audiences = [\"mobile\"]\n\
          [[resource_servers]]\naudience = \"https://api.example.com\"\nscopes = [\"nope\"]\n\
@@ -694,6 +697,9 @@ fn token_exchange_settings_are_checked_key_by_key() {
             "FILE: clients[1].token_exchange: needs urn:ietf:params:oauth:grant-type:token-exchange in grant_types",
             "FILE: clients[1].token_exchange[0]: upstream \"corp\" does not have exchange = true (an oidc upstream whose tokens may be exchanged)",
             "FILE: clients[1].token_exchange[1]: no upstream has id \"nowhere\"",
+            "FILE: clients[1].exchange_actors: needs urn:ietf:params:oauth:grant-type:token-exchange in grant_types",
+            "FILE: clients[2].exchange_actors[1]: no client has id \"ghost\"",
+            "FILE: limits.user_code_failures_per_hour: must be at least 1",
             "FILE: resource_servers[0].scopes[0]: \"nope\" is neither a standard scope nor one under [scopes]",
             "FILE: resource_servers[1].audience: \"https://api.example.com\" is named by another resource server",
         ],

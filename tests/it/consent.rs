@@ -1,13 +1,13 @@
 //! Remembered consent: it lasts `consent_ttl` (the client's own, or `[tokens]`), and a
-//! withdrawal (admin API or `gatehouse accounts withdraw-consent`) forgets it and revokes
-//! the client's refresh families for the person.
+//! withdrawal (admin API or `gatehouse accounts withdraw-consent`) forgets it, revokes
+//! the client's refresh families for the person and ends its access tokens for them.
 
 use crate::support;
 
 use gatehouse::Clock;
 use support::browser::{Browser, Page};
 use support::config::{REDIRECT, TestClient, TestConfig};
-use support::{ADMIN_TOKEN, TestServer, client};
+use support::{ADMIN_TOKEN, TestServer, client, post_form};
 
 const START: i64 = 1_900_000_000;
 
@@ -114,6 +114,9 @@ async fn a_withdrawn_consent_is_asked_again_and_revokes_the_clients_refresh_toke
     )
     .await;
     let other = server.redeem(("other", "s3cret"), &other_code, REDIRECT, None).await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let other_access_token = other["access_token"].as_str().unwrap();
+    assert_eq!(server.userinfo_status(access_token).await, 200);
 
     let url = server.admin_url(&format!("/admin/accounts/{sub}/consents/app"));
     let answer = client().delete(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
@@ -122,6 +125,14 @@ async fn a_withdrawn_consent_is_asked_again_and_revokes_the_clients_refresh_toke
     assert_eq!(withdrawn["revoked_families"], 1, "{withdrawn}");
     assert_eq!(withdrawn["scopes"], serde_json::json!(["openid", "offline_access"]));
     assert_eq!(server.refresh(("app", "s3cret"), &refresh_token).await.status(), 400);
+    assert_eq!(
+        server.userinfo_status(access_token).await,
+        401,
+        "the client's access token for the person is ended too"
+    );
+    let (_, introspected) = post_form(&server, "/introspect", ("app", "s3cret"), &[("token", access_token)]).await;
+    assert_eq!(introspected["active"], false, "{introspected}");
+    assert_eq!(server.userinfo_status(other_access_token).await, 200);
     let other_refresh = other["refresh_token"].as_str().unwrap();
     assert_eq!(
         server.refresh(("other", "s3cret"), other_refresh).await.status(),
@@ -149,6 +160,7 @@ async fn a_withdrawn_consent_is_asked_again_and_revokes_the_clients_refresh_toke
     let (code, out, err) = support::gatehouse_async(&command).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 refresh family revoked"), "{out}");
+    assert_eq!(server.userinfo_status(other_access_token).await, 401);
     let (code, _, err) = support::gatehouse_async(&command).await;
     assert_ne!(code, 0, "nothing is left to withdraw");
     assert!(err.contains("no consent"), "{err}");

@@ -36,19 +36,6 @@ fn config(extra: &str) -> String {
         .build()
 }
 
-/// A DPoP proof by `key` for `htm` `htu`, made at `iat`; `extra` claims (ath, nonce)
-/// are added and may replace the others.
-fn proof(key: &ClientKey, htm: &str, htu: &str, iat: i64, extra: Value) -> String {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.typ = Some("dpop+jwt".into());
-    header.jwk = Some(serde_json::from_value(key.jwk.clone()).unwrap());
-    let mut claims = json!({ "jti": gatehouse::secrets::random_token(), "htm": htm, "htu": htu, "iat": iat });
-    if let (Value::Object(claims), Value::Object(extra)) = (&mut claims, extra) {
-        claims.extend(extra);
-    }
-    key.sign_with(header, &claims)
-}
-
 fn ath(token: &str) -> Value {
     json!({ "ath": gatehouse::secrets::s256(token) })
 }
@@ -146,7 +133,7 @@ async fn a_proof_binds_a_public_clients_tokens_and_userinfo_takes_them_only_with
         &server,
         "/token",
         None,
-        &[&proof(&key, "POST", &token_url, now(), json!({}))],
+        &[&key.dpop_proof("POST", &token_url, now(), json!({}))],
         &code_form(&code),
     )
     .await;
@@ -167,7 +154,7 @@ async fn a_proof_binds_a_public_clients_tokens_and_userinfo_takes_them_only_with
     assert_eq!(seen["cnf"]["jkt"], json!(key.thumbprint()), "{seen}");
 
     let dpop = format!("DPoP {access}");
-    let good = || proof(&key, "GET", &userinfo_url, now(), ath(&access));
+    let good = || key.dpop_proof("GET", &userinfo_url, now(), ath(&access));
     let (status, body, _, _) = userinfo(&server, &dpop, &[&good()]).await;
     assert_eq!((status, &body["sub"].is_string()), (200, &true), "{body}");
 
@@ -192,21 +179,21 @@ async fn a_proof_binds_a_public_clients_tokens_and_userinfo_takes_them_only_with
     );
     let cases = [
         (
-            proof(&key, "POST", &userinfo_url, now(), ath(&access)),
+            key.dpop_proof("POST", &userinfo_url, now(), ath(&access)),
             "another method",
         ),
-        (proof(&key, "GET", &token_url, now(), ath(&access)), "another URL"),
-        (proof(&key, "GET", &userinfo_url, now(), json!({})), "no ath"),
+        (key.dpop_proof("GET", &token_url, now(), ath(&access)), "another URL"),
+        (key.dpop_proof("GET", &userinfo_url, now(), json!({})), "no ath"),
         (
-            proof(&key, "GET", &userinfo_url, now(), ath("another token")),
+            key.dpop_proof("GET", &userinfo_url, now(), ath("another token")),
             "the ath of another token",
         ),
         (
-            proof(&stranger, "GET", &userinfo_url, now(), ath(&access)),
+            stranger.dpop_proof("GET", &userinfo_url, now(), ath(&access)),
             "another key",
         ),
         (
-            proof(&key, "GET", &userinfo_url, now() - 300, ath(&access)),
+            key.dpop_proof("GET", &userinfo_url, now() - 300, ath(&access)),
             "made five minutes ago",
         ),
     ];
@@ -232,10 +219,10 @@ async fn a_proof_binds_a_public_clients_tokens_and_userinfo_takes_them_only_with
         "invalid_dpop_proof",
         "a bound refresh token without a proof",
     );
-    let other = proof(&stranger, "POST", &token_url, now(), json!({}));
+    let other = stranger.dpop_proof("POST", &token_url, now(), json!({}));
     let (status, body, _) = post(&server, "/token", None, &[&other], &refresh_form).await;
     assert_refused(status, &body, "invalid_grant", "a bound refresh token with another key");
-    let own = proof(&key, "POST", &token_url, now(), json!({}));
+    let own = key.dpop_proof("POST", &token_url, now(), json!({}));
     let (status, renewed, _) = post(&server, "/token", None, &[&own], &refresh_form).await;
     assert_eq!((status, &renewed["token_type"]), (200, &json!("DPoP")), "{renewed}");
 
@@ -265,7 +252,7 @@ async fn a_confidential_clients_access_tokens_are_bound_and_its_refresh_tokens_a
         ("code", &code),
         ("redirect_uri", REDIRECT),
     ];
-    let at_token = proof(&key, "POST", &token_url, Clock::System.now(), json!({}));
+    let at_token = key.dpop_proof("POST", &token_url, Clock::System.now(), json!({}));
     let (status, tokens, _) = post(&server, "/token", Some(("app", "app-secret")), &[&at_token], &form).await;
     assert_eq!((status, &tokens["token_type"]), (200, &json!("DPoP")), "{tokens}");
 
@@ -295,7 +282,7 @@ async fn the_token_endpoint_refuses_proofs_that_are_malformed_misaddressed_stale
     let machine = Some(("machine", "machine-secret"));
     let form = [("grant_type", "client_credentials")];
 
-    let good = proof(&key, "POST", &token_url, START, json!({}));
+    let good = key.dpop_proof("POST", &token_url, START, json!({}));
     let (status, body, _) = post(&server, "/token", machine, &[&good], &form).await;
     assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
     assert_eq!(
@@ -322,7 +309,8 @@ async fn the_token_endpoint_refuses_proofs_that_are_malformed_misaddressed_stale
         good.split('.').map(String::from).collect::<Vec<_>>(),
         ClientKey::new("x"),
     );
-    first[2] = proof(&second, "POST", &token_url, START, json!({}))
+    first[2] = second
+        .dpop_proof("POST", &token_url, START, json!({}))
         .split('.')
         .nth(2)
         .unwrap()
@@ -334,21 +322,21 @@ async fn the_token_endpoint_refuses_proofs_that_are_malformed_misaddressed_stale
             with_header(&|h| h.jwk = Some(serde_json::from_value(stranger.jwk.clone()).unwrap())),
             "a jwk that did not sign it",
         ),
-        (proof(&key, "GET", &token_url, START, json!({})), "another method"),
+        (key.dpop_proof("GET", &token_url, START, json!({})), "another method"),
         (
-            proof(&key, "POST", &format!("{}/par", server.base), START, json!({})),
+            key.dpop_proof("POST", &format!("{}/par", server.base), START, json!({})),
             "another URL",
         ),
         (
-            proof(&key, "POST", &token_url, START - 120, json!({})),
+            key.dpop_proof("POST", &token_url, START - 120, json!({})),
             "two minutes old",
         ),
         (
-            proof(&key, "POST", &token_url, START + 120, json!({})),
+            key.dpop_proof("POST", &token_url, START + 120, json!({})),
             "two minutes ahead",
         ),
         (
-            proof(&key, "POST", &token_url, START, json!({ "jti": "" })),
+            key.dpop_proof("POST", &token_url, START, json!({ "jti": "" })),
             "an empty jti",
         ),
         (first.join("."), "another key's signature"),
@@ -378,7 +366,7 @@ async fn the_token_endpoint_refuses_proofs_that_are_malformed_misaddressed_stale
     assert_eq!((status, &body["token_type"]), (200, &json!("Bearer")), "{body}");
     let (status, body, _) = post(&server, "/token", Some(("strict", "strict-secret")), &[], &form).await;
     assert_refused(status, &body, "invalid_dpop_proof", "require_dpop without a proof");
-    let strict = proof(&key, "POST", &token_url, START, json!({}));
+    let strict = key.dpop_proof("POST", &token_url, START, json!({}));
     let (status, body, _) = post(&server, "/token", Some(("strict", "strict-secret")), &[&strict], &form).await;
     assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
     server.stop().await;
@@ -400,11 +388,11 @@ async fn dpop_jkt_and_a_proof_at_par_bind_the_code_to_the_key() {
     let code = spa_code(&server, &format!("&dpop_jkt={}", key.thumbprint())).await;
     let (status, body, _) = post(&server, "/token", None, &[], &code_form(&code)).await;
     assert_refused(status, &body, "invalid_dpop_proof", "a bound code without a proof");
-    let other = proof(&stranger, "POST", &token_url, now(), json!({}));
+    let other = stranger.dpop_proof("POST", &token_url, now(), json!({}));
     let (status, body, _) = post(&server, "/token", None, &[&other], &code_form(&code)).await;
     assert_refused(status, &body, "invalid_grant", "a bound code with another key");
     // Neither spent the code.
-    let own = proof(&key, "POST", &token_url, now(), json!({}));
+    let own = key.dpop_proof("POST", &token_url, now(), json!({}));
     let (status, body, _) = post(&server, "/token", None, &[&own], &code_form(&code)).await;
     assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
 
@@ -431,7 +419,7 @@ async fn dpop_jkt_and_a_proof_at_par_bind_the_code_to_the_key() {
         ("code_challenge_method", "S256"),
     ];
     let par_url = format!("{}/par", server.base);
-    let at_par = proof(&key, "POST", &par_url, now(), json!({}));
+    let at_par = key.dpop_proof("POST", &par_url, now(), json!({}));
     let auth = Some(("app", "app-secret"));
     let (status, body, _) = post(&server, "/par", auth, &[&at_par], &pushed).await;
     assert_eq!(status, 201, "{body}");
@@ -453,13 +441,13 @@ async fn dpop_jkt_and_a_proof_at_par_bind_the_code_to_the_key() {
         "invalid_dpop_proof",
         "a code pushed with a proof, redeemed without",
     );
-    let own = proof(&key, "POST", &token_url, now(), json!({}));
+    let own = key.dpop_proof("POST", &token_url, now(), json!({}));
     let (status, body, _) = post(&server, "/token", auth, &[&own], &form).await;
     assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
 
     let other_jkt = stranger.thumbprint();
     let mismatch = [&pushed[..], &[("dpop_jkt", other_jkt.as_str())]].concat();
-    let at_par = proof(&key, "POST", &par_url, now(), json!({}));
+    let at_par = key.dpop_proof("POST", &par_url, now(), json!({}));
     let (status, body, _) = post(&server, "/par", auth, &[&at_par], &mismatch).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -484,13 +472,13 @@ async fn with_require_nonce_a_proof_must_carry_the_servers_nonce() {
         &server,
         "/token",
         machine,
-        &[&proof(&key, "POST", &token_url, START, json!({}))],
+        &[&key.dpop_proof("POST", &token_url, START, json!({}))],
         &form,
     )
     .await;
     assert_refused(status, &body, "use_dpop_nonce", "no nonce");
     let nonce = nonce.expect("the nonce to use");
-    let with_nonce = |iat: i64, nonce: &str| proof(&key, "POST", &token_url, iat, json!({ "nonce": nonce }));
+    let with_nonce = |iat: i64, nonce: &str| key.dpop_proof("POST", &token_url, iat, json!({ "nonce": nonce }));
     let (status, body, _) = post(&server, "/token", machine, &[&with_nonce(START, "made-up")], &form).await;
     assert_refused(status, &body, "use_dpop_nonce", "a made-up nonce");
     let (status, body, handed) = post(&server, "/token", machine, &[&with_nonce(START, &nonce)], &form).await;
@@ -503,7 +491,7 @@ async fn with_require_nonce_a_proof_must_carry_the_servers_nonce() {
 
     // The resource asks for it too.
     let code = spa_code(&server, "").await;
-    let spa_proof = proof(&key, "POST", &token_url, START, json!({ "nonce": nonce }));
+    let spa_proof = key.dpop_proof("POST", &token_url, START, json!({ "nonce": nonce }));
     let (status, tokens, _) = post(&server, "/token", None, &[&spa_proof], &code_form(&code)).await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap().to_string();
@@ -511,7 +499,7 @@ async fn with_require_nonce_a_proof_must_carry_the_servers_nonce() {
     let (status, body, challenge, given) = userinfo(
         &server,
         &dpop,
-        &[&proof(&key, "GET", &userinfo_url, START, ath(&access))],
+        &[&key.dpop_proof("GET", &userinfo_url, START, ath(&access))],
     )
     .await;
     assert_eq!(
@@ -523,7 +511,7 @@ async fn with_require_nonce_a_proof_must_carry_the_servers_nonce() {
     assert_eq!(given.as_deref(), Some(nonce.as_str()));
     let mut claims = ath(&access);
     claims["nonce"] = json!(nonce);
-    let (status, body, _, _) = userinfo(&server, &dpop, &[&proof(&key, "GET", &userinfo_url, START, claims)]).await;
+    let (status, body, _, _) = userinfo(&server, &dpop, &[&key.dpop_proof("GET", &userinfo_url, START, claims)]).await;
     assert_eq!(status, 200, "{body}");
 
     // A nonce lasts its five-minute window and the next one.

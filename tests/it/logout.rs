@@ -55,6 +55,16 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_app() {
     let browser = Browser::default();
     let tokens = log_in(&server, &browser).await;
     assert_eq!(silent_login_error(&server, &browser).await, None, "logged in");
+    // A second access token of the session's, from a refresh.
+    let refreshed = server
+        .refresh(("app", "app-secret"), tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    let access_tokens = [&tokens, &refreshed].map(|t| t["access_token"].as_str().unwrap().to_string());
+    for token in &access_tokens {
+        assert_eq!(server.userinfo_status(token).await, 200);
+    }
 
     let url = format!(
         "{}/end_session?id_token_hint={}&post_logout_redirect_uri={AFTER_LOGOUT}&state=st",
@@ -75,7 +85,7 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_app() {
         Some("login_required")
     );
 
-    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let refresh = refreshed["refresh_token"].as_str().unwrap();
     let response = client()
         .post(format!("{}/token", server.base))
         .basic_auth("app", Some("app-secret"))
@@ -84,6 +94,16 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_app() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400, "the session's refresh tokens end with it");
+    for token in &access_tokens {
+        assert_eq!(
+            server.userinfo_status(token).await,
+            401,
+            "and so do its access tokens, refreshed ones too"
+        );
+        let (_, introspected) =
+            support::post_form(&server, "/introspect", ("app", "app-secret"), &[("token", token)]).await;
+        assert_eq!(introspected["active"], false, "{introspected}");
+    }
     server.stop().await;
 }
 

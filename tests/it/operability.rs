@@ -381,6 +381,30 @@ async fn a_reload_adds_a_client_and_a_broken_one_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_access_tokens_of_a_client_removed_by_a_reload_are_active_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with_admin(dir.path(), &config(), Clock::System).await;
+    let original = std::fs::read_to_string(&server.config_path).unwrap();
+    std::fs::write(&server.config_path, format!("{original}{}", second_client())).unwrap();
+    assert_eq!(reload(&server).await.0, 200);
+    let url = authorize_url(&server.base, "second");
+    let page = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
+    let code = page.redirect_params()["code"].clone();
+    let tokens = redeem_at(&server.base, ("second", "second-secret"), &code, REDIRECT, None).await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(server.userinfo_status(access_token).await, 200);
+
+    std::fs::write(&server.config_path, original).unwrap();
+    assert_eq!(reload(&server).await.0, 200);
+    assert_eq!(
+        server.userinfo_status(access_token).await,
+        401,
+        "the client is gone, and its tokens with it"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_login_at_an_upstream_removed_by_a_reload_ends_with_a_clear_page() {
     let dir = tempfile::tempdir().unwrap();
     let other = format!(

@@ -167,6 +167,8 @@ async fn a_login_and_its_tokens_work_on_either_replica() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
+    let first_access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&r.b.base, first_access).await["active"], true);
     let (code, _, stderr) = gatehouse_async(&["sessions", "revoke", "--config", &r.config_a, &sid]).await;
     assert_eq!(code, 0, "{stderr}");
     let (status, answer) = refresh(&r.b.base, refresh_token).await;
@@ -175,6 +177,13 @@ async fn a_login_and_its_tokens_work_on_either_replica() {
         (400, Some("invalid_grant")),
         "the session ended: {answer}"
     );
+    for base in [&r.a.base, &r.b.base] {
+        assert_eq!(
+            introspect(base, first_access).await["active"],
+            false,
+            "the session's access token is ended on {base} too"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

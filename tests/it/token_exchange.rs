@@ -10,7 +10,8 @@ use support::browser::Browser;
 use support::config::TestClient;
 use support::corp::{id_token_claims, log_in, start_with};
 use support::mock_op::{Misbehaviour, MockOp};
-use support::{TestServer, post_form};
+use support::signing_key::ClientKey;
+use support::{TestServer, client, post_form};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -19,8 +20,19 @@ const BILLING: &str = "https://billing.example.com";
 
 /// Gatehouse with the mock as upstream `corp` (exchange on, for the mobile app's tokens
 /// too), `partner` (another mock, exchange off), the client `app` that may exchange corp's
-/// tokens, the API `orders` (a client and a resource server) and the resource server billing.
+/// tokens, the API `orders` (a client and a
+/// resource server), the resource server billing, and the machine clients plain and agent.
 async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp) -> TestServer {
+    start_with_app(dir, corp, partner, &[]).await
+}
+
+/// [`start`], with more `key = value` (TOML) in app's table.
+async fn start_with_app(
+    dir: &std::path::Path,
+    corp: &MockOp,
+    partner: &MockOp,
+    app_keys: &[(&str, &str)],
+) -> TestServer {
     let extra = format!(
         "exchange = true\nexchange_audiences = [\"mobile-app\"]\n\n\
          [[upstreams]]\nid = \"partner\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"gatehouse\"\n\n\
@@ -28,7 +40,8 @@ async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp) -> TestSe
          [[resource_servers]]\naudience = \"orders\"\n\n\
          [[clients]]\nid = \"orders\"\nsecret = \"orders-secret\"\n\
          grant_types = [\"client_credentials\", \"{EXCHANGE}\"]\n\n\
-         [[clients]]\nid = \"plain\"\nsecret = \"plain-secret\"\ngrant_types = [\"client_credentials\"]\n",
+         [[clients]]\nid = \"plain\"\nsecret = \"plain-secret\"\ngrant_types = [\"client_credentials\"]\n\n\
+         [[clients]]\nid = \"agent\"\nsecret = \"agent-secret\"\ngrant_types = [\"client_credentials\"]\n",
         partner.issuer()
     );
     let app = TestClient::confidential("app", "s3cret")
@@ -38,6 +51,7 @@ async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp) -> TestSe
         )
         .with("token_exchange", "[\"corp\"]")
         .with("upstreams", "[\"corp\"]");
+    let app = app_keys.iter().fold(app, |app, (key, value)| app.with(key, value));
     start_with(dir, corp, &extra, app).await
 }
 
@@ -126,7 +140,23 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
         "JWT",
         Misbehaviour::None,
     );
+    // A back-channel logout token addressed to Gatehouse, without a typ: "X logged out"
+    // must not become tokens for X (Back-Channel Logout 1.0 §2.4).
+    let logout_token = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "gatehouse", "jti": "lt-1", "sid": "up-session-1",
+                "events": { "http://schemas.openid.net/event/backchannel-logout": {} } }),
+        "",
+        Misbehaviour::None,
+    );
+    // A JWS of another use than an ID token.
+    let other_type = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "mobile-app" }),
+        "application/jose",
+        Misbehaviour::None,
+    );
     for (token, what) in [
+        (&logout_token, "a logout token (events, no typ)"),
+        (&other_type, "a typ other than JWT"),
         (&wrong_aud, "an audience that is not accepted"),
         (&forged, "a signature of nobody's key"),
         (&expired, "an expired token"),
@@ -246,7 +276,15 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
     assert_eq!(claims["act"], json!({ "sub": "orders" }));
     assert_eq!((&claims["aud"], &claims["scope"]), (&json!(BILLING), &json!("org")));
 
-    // A revoked subject token is exchanged no more.
+    // A revoked subject token is exchanged no more, and what was exchanged from it, one
+    // exchange or two away, is active no more.
+    let delegated = delegated["access_token"].as_str().unwrap();
+    let active = async |client: (&str, &str), token: &str| {
+        let (_, answer) = post_form(&server, "/introspect", client, &[("token", token)]).await;
+        answer["active"].as_bool().unwrap()
+    };
+    assert!(active(("app", "s3cret"), &for_orders).await);
+    assert!(active(("orders", "orders-secret"), delegated).await);
     let (status, _) = post_form(&server, "/revoke", ("app", "s3cret"), &[("token", access_token)]).await;
     assert_eq!(status, 200);
     let again = [
@@ -256,5 +294,165 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
     ];
     let (_, body) = exchange(&server, ("app", "s3cret"), &again).await;
     assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert!(!active(("app", "s3cret"), &for_orders).await, "exchanged from it");
+    assert!(
+        !active(("orders", "orders-secret"), delegated).await,
+        "exchanged from that"
+    );
+    let (_, body) = exchange(
+        &server,
+        ("orders", "orders-secret"),
+        &[
+            ("subject_token", &for_orders),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", BILLING),
+        ],
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    server.stop().await;
+}
+
+/// A token exchange with an actor, by `app`, for billing; the status and answer.
+async fn exchange_with_actor(
+    server: &TestServer,
+    subject: &str,
+    actor: &str,
+    dpop: Option<&ClientKey>,
+) -> (u16, Value) {
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("actor_token", actor),
+        ("actor_token_type", ACCESS_TOKEN),
+        ("audience", BILLING),
+    ];
+    let mut request = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth("app", Some("s3cret"))
+        .form(&form);
+    if let Some(key) = dpop {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let proof = key.dpop_proof("POST", &format!("{}/token", server.base), now, json!({}));
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A client_credentials token of `client`, bound to `key` when given.
+async fn machine_token(server: &TestServer, client_id: (&str, &str), key: Option<&ClientKey>) -> String {
+    let mut request = client()
+        .post(format!("{}/token", server.base))
+        .basic_auth(client_id.0, Some(client_id.1))
+        .form(&[("grant_type", "client_credentials")]);
+    if let Some(key) = key {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        request = request.header(
+            "DPoP",
+            key.dpop_proof("POST", &format!("{}/token", server.base), now, json!({})),
+        );
+    }
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    answer["access_token"].as_str().expect("a token").to_string()
+}
+
+#[tokio::test]
+async fn another_clients_token_is_no_actor_bound_or_not() {
+    let corp = MockOp::start().await;
+    let partner = MockOp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &corp, &partner).await;
+    let tokens = log_in(&server, &Browser::default(), "openid email org").await;
+    let subject = tokens["access_token"].as_str().unwrap();
+    let key = ClientKey::new("agent-key");
+    // A token that leaked from another client, and one bound to that client's DPoP key.
+    let leaked = machine_token(&server, ("agent", "agent-secret"), None).await;
+    let bound = machine_token(&server, ("agent", "agent-secret"), Some(&key)).await;
+    assert!(support::jwt_claims(&bound)["cnf"]["jkt"].is_string());
+    for (actor, what) in [
+        (&leaked, "another client's token"),
+        (&bound, "another client's bound token"),
+    ] {
+        let (status, body) = exchange_with_actor(&server, subject, actor, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{what}: {body}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_named_clients_token_is_an_actor_with_a_proof_when_bound() {
+    let corp = MockOp::start().await;
+    let partner = MockOp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_app(dir.path(), &corp, &partner, &[("exchange_actors", "[\"plain\"]")]).await;
+    let tokens = log_in(&server, &Browser::default(), "openid email org").await;
+    let subject = tokens["access_token"].as_str().unwrap();
+
+    // Still not a client app's exchange_actors leaves out.
+    let agents = machine_token(&server, ("agent", "agent-secret"), None).await;
+    let (status, body) = exchange_with_actor(&server, subject, &agents, None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+
+    // A named client's token bound to its DPoP key: only with a proof of that key.
+    let (key, stranger) = (ClientKey::new("plain-key"), ClientKey::new("stranger"));
+    let plains = machine_token(&server, ("plain", "plain-secret"), Some(&key)).await;
+    for (proof, what) in [(None, "no proof"), (Some(&stranger), "another key's proof")] {
+        let (status, body) = exchange_with_actor(&server, subject, &plains, proof).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{what}: {body}"
+        );
+    }
+    let (status, body) = exchange_with_actor(&server, subject, &plains, Some(&key)).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = support::jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["act"], json!({ "sub": "plain" }));
+    assert_eq!(claims["cnf"]["jkt"], json!(key.thumbprint()), "bound to the proven key");
+
+    // A named client's unbound token needs no proof.
+    let unbound = machine_token(&server, ("plain", "plain-secret"), None).await;
+    let (status, body) = exchange_with_actor(&server, subject, &unbound, None).await;
+    assert_eq!(status, 200, "a named client's unbound token: {body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_comes_from_at_most_four_exchanges() {
+    let corp = MockOp::start().await;
+    let partner = MockOp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &corp, &partner).await;
+    let tokens = log_in(&server, &Browser::default(), "openid email").await;
+    let mut token = tokens["access_token"].as_str().unwrap().to_string();
+    let mut caller = ("app", "s3cret");
+    for exchanges in 1..=4 {
+        let form = [
+            ("subject_token", token.as_str()),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", "orders"),
+        ];
+        let (status, body) = exchange(&server, caller, &form).await;
+        assert_eq!(status, 200, "exchange {exchanges}: {body}");
+        token = body["access_token"].as_str().unwrap().to_string();
+        caller = ("orders", "orders-secret");
+    }
+    let form = [
+        ("subject_token", token.as_str()),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("audience", "orders"),
+    ];
+    let (status, body) = exchange(&server, caller, &form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("4 exchanges"),
+        "{body}"
+    );
     server.stop().await;
 }

@@ -45,6 +45,7 @@ struct LoggedIn {
     receiver: Receiver,
     browser: Browser,
     refresh_token: String,
+    access_token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -58,23 +59,23 @@ async fn logged_in() -> LoggedIn {
         TestClient::confidential("app", "s3cret").with("backchannel_logout_uri", &format!("\"{}\"", receiver.url));
     let server = start_with(dir.path(), &upstream, "", app).await;
     let browser = Browser::default();
-    let refresh_token = log_in(&server, &browser).await;
+    let tokens = log_in(&server, &browser).await;
     LoggedIn {
         server,
         upstream,
         receiver,
         browser,
-        refresh_token,
+        refresh_token: tokens["refresh_token"].as_str().unwrap().to_string(),
+        access_token: tokens["access_token"].as_str().unwrap().to_string(),
         _dir: dir,
     }
 }
 
-/// Logs in with offline_access; returns the refresh token.
-async fn log_in(server: &TestServer, browser: &Browser) -> String {
+/// Logs in with offline_access; returns the app's tokens.
+async fn log_in(server: &TestServer, browser: &Browser) -> Value {
     let page = run(browser, &authorize_url(server, "openid offline_access", "")).await;
     let code = &page.redirect_params()["code"];
-    let tokens = server.redeem(("app", "s3cret"), code, REDIRECT, Some(VERIFIER)).await;
-    tokens["refresh_token"].as_str().unwrap().to_string()
+    server.redeem(("app", "s3cret"), code, REDIRECT, Some(VERIFIER)).await
 }
 
 async fn send(server: &TestServer, upstream: &str, token: &str) -> (u16, Value) {
@@ -108,6 +109,7 @@ async fn refresh_status(person: &LoggedIn) -> u16 {
 async fn a_logout_token_for_the_upstream_session_ends_it_revokes_refresh_and_tells_the_app() {
     let person = logged_in().await;
     assert!(still_logged_in(&person).await);
+    assert_eq!(person.server.userinfo_status(&person.access_token).await, 200);
     let token = person
         .upstream
         .logout_token(json!({ "sub": "upstream-user-1", "sid": "up-session-1" }), false);
@@ -115,6 +117,11 @@ async fn a_logout_token_for_the_upstream_session_ends_it_revokes_refresh_and_tel
     assert_eq!(status, 200);
     assert!(!still_logged_in(&person).await, "the session is over");
     assert_eq!(refresh_status(&person).await, 400, "its refresh family is revoked");
+    assert_eq!(
+        person.server.userinfo_status(&person.access_token).await,
+        401,
+        "and its access tokens end"
+    );
     tokio::time::timeout(std::time::Duration::from_secs(20), person.receiver.arrived.notified())
         .await
         .expect("the app is told");
@@ -176,6 +183,8 @@ async fn a_wrong_logout_token_ends_nothing() {
             "old",
             up.logout_token(with(json!({ "iat": now - 3600, "exp": now - 3000 })), false),
         ),
+        // Back-Channel Logout 1.0 §2.4: exp is REQUIRED.
+        ("no exp", up.logout_token(with(json!({ "exp": null })), false)),
         ("no event", up.logout_token(with(json!({ "events": {} })), false)),
         ("a nonce", up.logout_token(with(json!({ "nonce": "n" })), false)),
         ("no jti", up.logout_token(with(json!({ "jti": null })), false)),
@@ -215,5 +224,6 @@ async fn a_wrong_logout_token_ends_nothing() {
     assert_eq!(status, 400, "not a form");
     assert!(still_logged_in(&person).await);
     assert_eq!(refresh_status(&person).await, 200);
+    assert_eq!(person.server.userinfo_status(&person.access_token).await, 200);
     person.server.stop().await;
 }

@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 mod device;
 mod indexes;
+mod liveness;
 mod outbox;
 
 pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
 pub use indexes::{AccountFamily, AccountSession, Migration};
+pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant};
 pub use outbox::LogoutMessage;
 
 /// A signing key. The active one signs; retired ones stay (and are published) until

@@ -37,6 +37,19 @@ impl ClientKey {
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.pkcs8)).unwrap()
     }
 
+    /// A DPoP proof (RFC 9449) by this key for `htm` `htu`, made at `iat`; `extra` claims
+    /// (ath, nonce) are added and may replace the others.
+    pub fn dpop_proof(&self, htm: &str, htu: &str, iat: i64, extra: Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(self.jwk.clone()).unwrap());
+        let mut claims = json!({ "jti": gatehouse::secrets::random_token(), "htm": htm, "htu": htu, "iat": iat });
+        if let (Value::Object(claims), Value::Object(extra)) = (&mut claims, extra) {
+            claims.extend(extra);
+        }
+        self.sign_with(header, &claims)
+    }
+
     /// The JWK thumbprint of the public key (RFC 7638).
     pub fn thumbprint(&self) -> String {
         use base64::Engine;
