@@ -78,9 +78,9 @@ async fn respond(
     let answer = async {
         let presented = presented?.ok_or(BearerError::Missing)?;
         let service = TokenService::new(state, now);
-        let claims = service.access_token_claims(&presented.token).await?;
-        check_binding(state, &claims, &presented, method, headers, now).await?;
-        Ok::<_, BearerError>((service.userinfo(&claims).await?, presented.dpop))
+        let active = service.active_token(&presented.token).await?;
+        check_binding(state, &active.claims, &presented, method, headers, now).await?;
+        Ok::<_, BearerError>((service.userinfo(&active)?, presented.dpop))
     };
     match answer.await {
         Ok((claims, dpop)) => {

@@ -12,11 +12,13 @@
 
 mod metrics;
 mod postgres;
+mod reads;
 mod records;
 mod sled;
 mod table;
 mod write;
 
+pub use reads::{Found, Reads, Slot};
 pub use records::*;
 pub use table::{Table, Versioned};
 pub use write::{Commit, Write};
@@ -111,6 +113,16 @@ impl Backend {
             Backend::Sled(b) => &b.metrics,
             Backend::Postgres(b) => &b.metrics,
         }
+    }
+
+    /// The live records under each (table, key) of `asked`, in its order.
+    async fn get_many(&self, asked: &[(&'static str, String)], now: i64) -> Result<Vec<Option<Stored>>, StoreError> {
+        let got = match self {
+            Backend::Sled(b) => asked.iter().map(|(table, key)| b.get(table, key, now)).collect(),
+            Backend::Postgres(b) => b.get_many(asked, now).await,
+        };
+        self.metrics().count("get_many", &got);
+        got
     }
 
     /// The live records of `table` whose key starts with `prefix`, in key order.
@@ -310,6 +322,11 @@ impl Store {
             exchanged_tokens: Table::new(TABLES[28], backend.clone()),
             backend,
         }
+    }
+
+    /// A new, empty set of records to read together (see [`Reads`]).
+    pub fn reads(&self) -> Reads {
+        Reads::new(self.backend.clone())
     }
 
     /// A new, empty conditional write; `now` decides which records count as expired

@@ -27,6 +27,13 @@ pub struct Table<T> {
     _record: PhantomData<fn() -> T>,
 }
 
+impl<T> Table<T> {
+    /// The name the table is stored under.
+    pub(super) fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 impl<T> Clone for Table<T> {
     fn clone(&self) -> Self {
         Table {
@@ -195,15 +202,7 @@ impl<T: Serialize + DeserializeOwned> Table<T> {
     }
 
     fn decode(&self, stored: Stored) -> Result<Versioned<T>, StoreError> {
-        let value = serde_json::from_slice(&stored.value).map_err(|e| StoreError::Corrupt {
-            table: self.name,
-            detail: e.to_string(),
-        })?;
-        Ok(Versioned {
-            value,
-            expires_at: stored.expires_at,
-            version: stored.version,
-        })
+        decode(self.name, stored)
     }
 
     fn contended(&self, key: &str) -> StoreError {
@@ -212,4 +211,17 @@ impl<T: Serialize + DeserializeOwned> Table<T> {
             key_len: key.len(),
         }
     }
+}
+
+/// The record `stored` of `table`, as a `T`.
+pub(super) fn decode<T: DeserializeOwned>(table: &'static str, stored: Stored) -> Result<Versioned<T>, StoreError> {
+    let value = serde_json::from_slice(&stored.value).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })?;
+    Ok(Versioned {
+        value,
+        expires_at: stored.expires_at,
+        version: stored.version,
+    })
 }

@@ -7,8 +7,16 @@
 
 use crate::config::Config;
 use crate::keys::{Keys, TokenType};
-use crate::store::{Consent, ExchangedSubject, Store, StoreError};
+use crate::store::{
+    Account, Consent, ExchangedSubject, Found, Reads, RevokedToken, Slot, Store, StoreError, WithdrawnGrant,
+};
 use serde_json::{Map, Value as Json};
+
+/// An active access token: its claims, and the account of its `sub` when asked for.
+pub struct ActiveToken {
+    pub claims: Map<String, Json>,
+    pub account: Option<Account>,
+}
 
 /// The claims of `token` if it is an active access token of this issuer; else why not.
 pub async fn active_access_token(
@@ -18,6 +26,29 @@ pub async fn active_access_token(
     token: &str,
     now: i64,
 ) -> Result<Map<String, Json>, &'static str> {
+    Ok(active_token(config, keys, store, token, false, now).await?.claims)
+}
+
+/// [`active_access_token`], with the account of its `sub` read in the same round trip
+/// as what could have ended it (userinfo answers from it).
+pub async fn active_access_token_and_account(
+    config: &Config,
+    keys: &Keys,
+    store: &Store,
+    token: &str,
+    now: i64,
+) -> Result<ActiveToken, &'static str> {
+    active_token(config, keys, store, token, true, now).await
+}
+
+async fn active_token(
+    config: &Config,
+    keys: &Keys,
+    store: &Store,
+    token: &str,
+    with_account: bool,
+    now: i64,
+) -> Result<ActiveToken, &'static str> {
     let claims = keys
         .verify(token, TokenType::Access, now)
         .map_err(|_| "the access token is not valid")?;
@@ -30,9 +61,9 @@ pub async fn active_access_token(
     if claims.get("exp").and_then(Json::as_i64).is_none_or(|exp| exp <= now) {
         return Err("the access token has expired");
     }
-    match ended(config, store, &claims, now).await {
-        Ok(None) => Ok(claims),
-        Ok(Some(why)) => Err(why),
+    match ended(config, store, &claims, with_account, now).await {
+        Ok(Ok(account)) => Ok(ActiveToken { claims, account }),
+        Ok(Err(why)) => Err(why),
         Err(e) => {
             tracing::error!(error = %e, "cannot check whether an access token was ended");
             Err("the access token cannot be checked now")
@@ -40,75 +71,98 @@ pub async fn active_access_token(
     }
 }
 
-/// Why the verified, unexpired access token `claims` was ended, if it was.
+/// Why the verified, unexpired access token `claims` was ended, if it was; else the
+/// account of its `sub` when `with_account`. What ends it is read together (one round
+/// trip on PostgreSQL), and for an exchanged token what ends the tokens it came from in
+/// a second.
 async fn ended(
     config: &Config,
     store: &Store,
     claims: &Map<String, Json>,
+    with_account: bool,
     now: i64,
-) -> Result<Option<&'static str>, StoreError> {
+) -> Result<Result<Option<Account>, &'static str>, StoreError> {
     let text = |name: &str| claims.get(name).and_then(Json::as_str);
     let (Some(jti), Some(client_id), Some(sub)) = (text("jti"), text("client_id"), text("sub")) else {
-        return Ok(Some("the access token lacks jti, client_id or sub"));
+        return Ok(Err("the access token lacks jti, client_id or sub"));
     };
-    let iat = claims.get("iat").and_then(Json::as_i64).unwrap_or(i64::MAX);
     let this = ExchangedSubject {
         jti: jti.to_string(),
         client_id: client_id.to_string(),
-        iat,
+        iat: claims.get("iat").and_then(Json::as_i64).unwrap_or(i64::MAX),
     };
-    let session = async {
-        match text("sid") {
-            Some(sid) => store.ended_sessions.get(sid, now).await.map(|e| e.is_some()),
-            None => Ok(false),
-        }
+    let mut reads = store.reads();
+    let own = IssuedToken::ask(&mut reads, store, sub, &this);
+    let session = text("sid").map(|sid| reads.add(&store.ended_sessions, sid));
+    let exchanged_from = reads.add(&store.exchanged_tokens, jti);
+    let account = with_account.then(|| reads.add(&store.accounts, sub));
+    let mut found = reads.run(now).await?;
+    if let Some(why) = own.ended(config, &mut found)? {
+        return Ok(Err(why));
+    }
+    if let Some(session) = session
+        && found.take(session)?.is_some()
+    {
+        return Ok(Err("the session the access token was issued in has ended"));
+    }
+    let account = match account {
+        Some(slot) => found.take(slot)?,
+        None => None,
     };
-    // The reads are independent: on PostgreSQL they go to the database side by side.
-    let (own, session_ended, exchanged_from) = tokio::try_join!(
-        issued_token_ended(config, store, sub, &this, now),
-        session,
-        store.exchanged_tokens.get(jti, now),
-    )?;
-    if own.is_some() {
-        return Ok(own);
-    }
-    if session_ended {
-        return Ok(Some("the session the access token was issued in has ended"));
-    }
-    for subject in exchanged_from.map(|e| e.subjects).unwrap_or_default() {
-        if issued_token_ended(config, store, sub, &subject, now).await?.is_some() {
-            return Ok(Some("a token the access token was exchanged from is no longer active"));
+    let Some(exchanged_from) = found.take(exchanged_from)? else {
+        return Ok(Ok(account));
+    };
+    let mut reads = store.reads();
+    let subjects: Vec<IssuedToken> = exchanged_from
+        .subjects
+        .iter()
+        .map(|subject| IssuedToken::ask(&mut reads, store, sub, subject))
+        .collect();
+    let mut found = reads.run(now).await?;
+    for subject in subjects {
+        if subject.ended(config, &mut found)?.is_some() {
+            return Ok(Err("a token the access token was exchanged from is no longer active"));
         }
     }
-    Ok(None)
+    Ok(Ok(account))
 }
 
-/// Why the token `token` of `sub` was ended by what names it or its client, if it was:
-/// revoked, its client gone, or the person's grant to the client withdrawn since it was
-/// issued.
-async fn issued_token_ended(
-    config: &Config,
-    store: &Store,
-    sub: &str,
-    token: &ExchangedSubject,
-    now: i64,
-) -> Result<Option<&'static str>, StoreError> {
-    if config.client(&token.client_id).is_none() {
-        return Ok(Some(
-            "the client the access token was issued to is no longer configured",
-        ));
+/// What ends an issued token by its own `jti` and client: its revocation, and a
+/// withdrawal of the person's grant to the client since it was issued.
+struct IssuedToken<'t> {
+    token: &'t ExchangedSubject,
+    revoked: Slot<RevokedToken>,
+    withdrawn: Slot<WithdrawnGrant>,
+}
+
+impl<'t> IssuedToken<'t> {
+    /// Asks `reads` for what may have ended `token` of `sub`.
+    fn ask(reads: &mut Reads, store: &Store, sub: &str, token: &'t ExchangedSubject) -> IssuedToken<'t> {
+        IssuedToken {
+            token,
+            revoked: reads.add(&store.revoked_tokens, &token.jti),
+            withdrawn: reads.add(&store.withdrawn_grants, &Consent::key(sub, &token.client_id)),
+        }
     }
-    let grant = Consent::key(sub, &token.client_id);
-    let (revoked, withdrawn) = tokio::try_join!(
-        store.revoked_tokens.get(&token.jti, now),
-        store.withdrawn_grants.get(&grant, now),
-    )?;
-    if revoked.is_some() {
-        return Ok(Some("the access token was revoked"));
+
+    /// Why the token was ended, if it was: revoked, its client gone, or the grant
+    /// withdrawn since it was issued.
+    fn ended(self, config: &Config, found: &mut Found) -> Result<Option<&'static str>, StoreError> {
+        if config.client(&self.token.client_id).is_none() {
+            return Ok(Some(
+                "the client the access token was issued to is no longer configured",
+            ));
+        }
+        if found.take(self.revoked)?.is_some() {
+            return Ok(Some("the access token was revoked"));
+        }
+        // A token issued in the second of the withdrawal is ended too: the safe side.
+        if found
+            .take(self.withdrawn)?
+            .is_some_and(|w| self.token.iat <= w.withdrawn_at)
+        {
+            return Ok(Some("the person withdrew the grant to the client"));
+        }
+        Ok(None)
     }
-    // A token issued in the second of the withdrawal is ended too: the safe side.
-    if withdrawn.is_some_and(|w| token.iat <= w.withdrawn_at) {
-        return Ok(Some("the person withdrew the grant to the client"));
-    }
-    Ok(None)
 }

@@ -11,7 +11,7 @@ mod sign;
 mod state;
 mod userinfo;
 
-pub use active::active_access_token;
+pub use active::{ActiveToken, active_access_token, active_access_token_and_account};
 pub use request::{ExchangeRequest, Params, TokenRequest};
 pub use state::revoke_family;
 pub use userinfo::BearerError;

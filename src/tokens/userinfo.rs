@@ -1,9 +1,9 @@
 //! What `/userinfo` (OpenID Connect Core §5.3) answers for an access token: the released
 //! claims of its person, or why the token is refused (RFC 6750 §3).
 
-use super::TokenService;
+use super::{ActiveToken, TokenService};
 use crate::mapping::release;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 /// An error of a bearer-token protected resource (RFC 6750 §3).
 #[derive(Debug)]
@@ -24,15 +24,16 @@ pub enum BearerError {
 }
 
 impl TokenService<'_> {
-    /// The claims of an active access token.
-    pub async fn access_token_claims(&self, token: &str) -> Result<Map<String, Json>, BearerError> {
-        super::active_access_token(self.config, self.keys, self.store, token, self.now)
+    /// An active access token, with the account it names (read in the same round trip).
+    pub async fn active_token(&self, token: &str) -> Result<ActiveToken, BearerError> {
+        super::active_access_token_and_account(self.config, self.keys, self.store, token, self.now)
             .await
             .map_err(|why| BearerError::InvalidToken(why.to_string()))
     }
 
     /// The claims an access token's scopes release about its person, with `sub`.
-    pub async fn userinfo(&self, claims: &Map<String, Json>) -> Result<Json, BearerError> {
+    pub fn userinfo(&self, active: &ActiveToken) -> Result<Json, BearerError> {
+        let claims = &active.claims;
         let scope = claims.get("scope").and_then(Json::as_str).unwrap_or_default();
         if !super::has_scope(scope, "openid") {
             return Err(BearerError::InsufficientScope("userinfo needs the openid scope".into()));
@@ -41,12 +42,9 @@ impl TokenService<'_> {
             .get("sub")
             .and_then(Json::as_str)
             .ok_or_else(|| BearerError::InvalidToken("the access token has no sub".into()))?;
-        let account = self
-            .store
-            .accounts
-            .get(sub, self.now)
-            .await
-            .map_err(|e| BearerError::Server(e.to_string()))?
+        let account = active
+            .account
+            .as_ref()
             .ok_or_else(|| BearerError::InvalidToken("the account no longer exists".into()))?;
         let mut released = release(&account.claims, scope, &self.config.scopes);
         released.insert("sub".into(), Json::String(sub.to_string()));

@@ -394,6 +394,34 @@ async fn prefix_listing_returns_live_records_in_key_order(h: &impl Harness) {
     assert_eq!(store.sessions.entries(NOW).await.unwrap().len(), 5);
 }
 
+async fn a_batch_read_finds_each_live_record_of_any_table_in_its_place(h: &impl Harness) {
+    let store = h.open().await;
+    store.sessions.put("a", &session("a"), None).await.unwrap();
+    store.sessions.put("old", &session("old"), Some(NOW)).await.unwrap();
+    store.codes.put("a", &code(), Some(NOW + 60)).await.unwrap();
+    let revoked = RevokedToken { revoked_at: NOW };
+    store.revoked_tokens.put("r", &revoked, None).await.unwrap();
+    let mut reads = store.reads();
+    let session_a = reads.add(&store.sessions, "a");
+    let missing = reads.add(&store.sessions, "missing");
+    let expired = reads.add(&store.sessions, "old");
+    let code_a = reads.add(&store.codes, "a");
+    let not_revoked = reads.add(&store.revoked_tokens, "a");
+    let revoked = reads.add(&store.revoked_tokens, "r");
+    let mut found = reads.run(NOW).await.unwrap();
+    assert_eq!(found.take(session_a).unwrap().unwrap().sid, "a");
+    assert!(found.take(missing).unwrap().is_none());
+    assert!(found.take(expired).unwrap().is_none(), "expired at NOW");
+    assert_eq!(found.take(code_a).unwrap().unwrap().request.client_id, "demo");
+    assert!(
+        found.take(not_revoked).unwrap().is_none(),
+        "the same key in another table"
+    );
+    assert_eq!(found.take(revoked).unwrap().unwrap().revoked_at, NOW);
+    let empty = store.reads().run(NOW).await;
+    assert!(empty.is_ok(), "nothing asked, nothing found");
+}
+
 async fn what_a_write_returned_survives_reopening(h: &impl Harness) {
     {
         let store = h.open().await;
@@ -433,6 +461,7 @@ macro_rules! every_case {
             insert_new_has_one_winner_and_replaces_only_expired_records,
             a_conditional_write_applies_whole_or_not_at_all,
             prefix_listing_returns_live_records_in_key_order,
+            a_batch_read_finds_each_live_record_of_any_table_in_its_place,
             what_a_write_returned_survives_reopening,
         );
     };

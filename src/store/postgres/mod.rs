@@ -90,6 +90,44 @@ impl PostgresBackend {
         Ok(row.map(|row| stored(row.get(0), row.get(1), row.get(2))))
     }
 
+    /// The live records under each (table, key) of `asked`, in its order: one query,
+    /// joining the pairs asked for to the primary key.
+    pub(crate) async fn get_many(
+        &self,
+        asked: &[(&'static str, String)],
+        now: i64,
+    ) -> Result<Vec<Option<Stored>>, StoreError> {
+        if asked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT asked.i, r.value, r.expires_at, r.version \
+                 FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS asked(tbl, key, i) \
+                 JOIN gatehouse_records r ON r.tbl = asked.tbl AND r.key = asked.key \
+                 WHERE r.expires_at IS NULL OR r.expires_at > $3",
+            )
+            .await
+            .map_err(db_error)?;
+        let tables: Vec<&str> = asked.iter().map(|(table, _)| *table).collect();
+        let keys: Vec<&[u8]> = asked.iter().map(|(_, key)| key.as_bytes()).collect();
+        let rows = client
+            .query(&statement, &[&tables, &keys, &now])
+            .await
+            .map_err(db_error)?;
+        let mut found: Vec<Option<Stored>> = vec![None; asked.len()];
+        for row in rows {
+            // WITH ORDINALITY counts from 1.
+            let position = usize::try_from(row.get::<_, i64>(0) - 1)
+                .ok()
+                .and_then(|i| found.get_mut(i))
+                .ok_or_else(|| StoreError::Backend("a batch read answered a position not asked for".into()))?;
+            *position = Some(stored(row.get(1), row.get(2), row.get(3)));
+        }
+        Ok(found)
+    }
+
     pub(crate) async fn scan_prefix(
         &self,
         table: &'static str,
