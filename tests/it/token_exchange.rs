@@ -20,19 +20,36 @@ const BILLING: &str = "https://billing.example.com";
 
 /// Gatehouse with the mock as upstream `corp` (exchange on, for the mobile app's tokens
 /// too), `partner` (another mock, exchange off), the client `app` that may exchange corp's
-/// tokens, the API `orders` (a client and a
-/// resource server), the resource server billing, and the machine clients plain and agent.
-async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp) -> TestServer {
-    start_with_app(dir, corp, partner, &[]).await
+/// tokens, the API `orders` (a client and a resource server), the resource server billing,
+/// and the machine clients plain and agent.
+/// The Gatehouse of [`start`], with the mocks and the folder it needs; `app_keys` are
+/// more `key = value` (TOML) for app's table.
+async fn exchanging(app_keys: &[(&str, &str)]) -> Exchanging {
+    let (corp, partner) = (MockOp::start().await, MockOp::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &corp, &partner, app_keys).await;
+    Exchanging {
+        server,
+        corp,
+        partner,
+        _dir: dir,
+    }
 }
 
-/// [`start`], with more `key = value` (TOML) in app's table.
-async fn start_with_app(
-    dir: &std::path::Path,
-    corp: &MockOp,
-    partner: &MockOp,
-    app_keys: &[(&str, &str)],
-) -> TestServer {
+struct Exchanging {
+    server: TestServer,
+    corp: MockOp,
+    partner: MockOp,
+    _dir: tempfile::TempDir,
+}
+
+impl Exchanging {
+    async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp, app_keys: &[(&str, &str)]) -> TestServer {
     let extra = format!(
         "exchange = true\nexchange_audiences = [\"mobile-app\"]\n\n\
          [[upstreams]]\nid = \"partner\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"gatehouse\"\n\n\
@@ -63,10 +80,8 @@ async fn exchange(server: &TestServer, client: (&str, &str), form: &[(&str, &str
 
 #[tokio::test]
 async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_account() {
-    let corp = MockOp::start().await;
-    let partner = MockOp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &corp, &partner).await;
+    let ex = exchanging(&[]).await;
+    let (server, corp, partner) = (&ex.server, &ex.corp, &ex.partner);
     let metadata = server.get_json("/.well-known/openid-configuration").await;
     assert!(
         metadata["grant_types_supported"]
@@ -75,7 +90,7 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
             .contains(&json!(EXCHANGE)),
         "{metadata}"
     );
-    let browser_sub = id_token_claims(&log_in(&server, &Browser::default(), "openid").await)["sub"].clone();
+    let browser_sub = id_token_claims(&log_in(server, &Browser::default(), "openid").await)["sub"].clone();
 
     // The mobile app's own ID token from corp (aud: its client id there).
     let mobile = corp.app_token(
@@ -88,7 +103,7 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
         ("subject_token_type", ID_TOKEN),
         ("scope", "openid profile offline_access"),
     ];
-    let (status, tokens) = exchange(&server, ("app", "s3cret"), &form).await;
+    let (status, tokens) = exchange(server, ("app", "s3cret"), &form).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["issued_token_type"], ACCESS_TOKEN);
     assert_eq!(tokens["token_type"], "Bearer");
@@ -97,7 +112,7 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
         "no refresh token comes from an exchange"
     );
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
-    let id = support::verify_jwt(&server, tokens["id_token"].as_str().unwrap(), "app")
+    let id = support::verify_jwt(server, tokens["id_token"].as_str().unwrap(), "app")
         .await
         .unwrap();
     assert_eq!(id["sub"], browser_sub, "the same account as the browser login");
@@ -112,7 +127,7 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
         Misbehaviour::None,
     );
     let form = [("subject_token", at.as_str()), ("subject_token_type", ACCESS_TOKEN)];
-    let (status, tokens) = exchange(&server, ("app", "s3cret"), &form).await;
+    let (status, tokens) = exchange(server, ("app", "s3cret"), &form).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(
         support::jwt_claims(tokens["access_token"].as_str().unwrap())["sub"],
@@ -163,7 +178,7 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
         (&unmarked, "an upstream without exchange = true"),
     ] {
         let form = [("subject_token", token.as_str()), ("subject_token_type", ID_TOKEN)];
-        let (status, body) = exchange(&server, ("app", "s3cret"), &form).await;
+        let (status, body) = exchange(server, ("app", "s3cret"), &form).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -172,24 +187,22 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
     }
     // Only a client with the grant, and only for the upstreams it names.
     let form = [("subject_token", mobile.as_str()), ("subject_token_type", ID_TOKEN)];
-    let (status, body) = exchange(&server, ("plain", "plain-secret"), &form).await;
+    let (status, body) = exchange(server, ("plain", "plain-secret"), &form).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("unauthorized_client")),
         "{body}"
     );
-    let (status, body) = exchange(&server, ("orders", "orders-secret"), &form).await;
+    let (status, body) = exchange(server, ("orders", "orders-secret"), &form).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-    server.stop().await;
+    ex.stop().await;
 }
 
 #[tokio::test]
 async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
-    let corp = MockOp::start().await;
-    let partner = MockOp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &corp, &partner).await;
-    let tokens = log_in(&server, &Browser::default(), "openid email org").await;
+    let ex = exchanging(&[]).await;
+    let server = &ex.server;
+    let tokens = log_in(server, &Browser::default(), "openid email org").await;
     let person = id_token_claims(&tokens)["sub"].clone();
     let access_token = tokens["access_token"].as_str().unwrap();
 
@@ -199,10 +212,10 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
         ("subject_token_type", ACCESS_TOKEN),
         ("audience", BILLING),
     ];
-    let (status, narrowed) = exchange(&server, ("app", "s3cret"), &form).await;
+    let (status, narrowed) = exchange(server, ("app", "s3cret"), &form).await;
     assert_eq!(status, 200, "{narrowed}");
     assert_eq!(narrowed["scope"], "email org", "what billing takes of what was granted");
-    let billing = support::verify_jwt(&server, narrowed["access_token"].as_str().unwrap(), BILLING)
+    let billing = support::verify_jwt(server, narrowed["access_token"].as_str().unwrap(), BILLING)
         .await
         .unwrap();
     assert_eq!((&billing["sub"], &billing["client_id"]), (&person, &json!("app")));
@@ -216,7 +229,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
         ("audience", BILLING),
         ("scope", "email profile"),
     ];
-    let (_, body) = exchange(&server, ("app", "s3cret"), &wider).await;
+    let (_, body) = exchange(server, ("app", "s3cret"), &wider).await;
     assert_eq!(body["error"], "invalid_scope", "profile was never granted: {body}");
     for audience in ["https://elsewhere.example.com", ""] {
         let form = [
@@ -224,7 +237,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
             ("subject_token_type", ACCESS_TOKEN),
             ("audience", audience),
         ];
-        let (status, body) = exchange(&server, ("app", "s3cret"), &form).await;
+        let (status, body) = exchange(server, ("app", "s3cret"), &form).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_target")),
@@ -239,11 +252,11 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
         ("subject_token_type", ACCESS_TOKEN),
         ("resource", "orders"),
     ];
-    let (_, for_orders) = exchange(&server, ("app", "s3cret"), &form).await;
+    let (_, for_orders) = exchange(server, ("app", "s3cret"), &form).await;
     let for_orders = for_orders["access_token"].as_str().unwrap().to_string();
     // The app's own token was never for orders.
     let (_, body) = exchange(
-        &server,
+        server,
         ("orders", "orders-secret"),
         &[
             ("subject_token", access_token),
@@ -254,7 +267,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
     .await;
     assert_eq!(body["error"], "invalid_grant", "{body}");
     let (_, own) = post_form(
-        &server,
+        server,
         "/token",
         ("orders", "orders-secret"),
         &[("grant_type", "client_credentials")],
@@ -269,7 +282,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
         ("audience", BILLING),
         ("scope", "org"),
     ];
-    let (status, delegated) = exchange(&server, ("orders", "orders-secret"), &form).await;
+    let (status, delegated) = exchange(server, ("orders", "orders-secret"), &form).await;
     assert_eq!(status, 200, "{delegated}");
     let claims = support::jwt_claims(delegated["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], person);
@@ -280,19 +293,19 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
     // exchange or two away, is active no more.
     let delegated = delegated["access_token"].as_str().unwrap();
     let active = async |client: (&str, &str), token: &str| {
-        let (_, answer) = post_form(&server, "/introspect", client, &[("token", token)]).await;
+        let (_, answer) = post_form(server, "/introspect", client, &[("token", token)]).await;
         answer["active"].as_bool().unwrap()
     };
     assert!(active(("app", "s3cret"), &for_orders).await);
     assert!(active(("orders", "orders-secret"), delegated).await);
-    let (status, _) = post_form(&server, "/revoke", ("app", "s3cret"), &[("token", access_token)]).await;
+    let (status, _) = post_form(server, "/revoke", ("app", "s3cret"), &[("token", access_token)]).await;
     assert_eq!(status, 200);
     let again = [
         ("subject_token", access_token),
         ("subject_token_type", ACCESS_TOKEN),
         ("audience", BILLING),
     ];
-    let (_, body) = exchange(&server, ("app", "s3cret"), &again).await;
+    let (_, body) = exchange(server, ("app", "s3cret"), &again).await;
     assert_eq!(body["error"], "invalid_grant", "{body}");
     assert!(!active(("app", "s3cret"), &for_orders).await, "exchanged from it");
     assert!(
@@ -300,7 +313,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
         "exchanged from that"
     );
     let (_, body) = exchange(
-        &server,
+        server,
         ("orders", "orders-secret"),
         &[
             ("subject_token", &for_orders),
@@ -310,7 +323,7 @@ async fn an_access_token_narrows_to_a_resource_server_and_an_actor_is_named() {
     )
     .await;
     assert_eq!(body["error"], "invalid_grant", "{body}");
-    server.stop().await;
+    ex.stop().await;
 }
 
 /// A token exchange with an actor, by `app`, for billing; the status and answer.
@@ -360,76 +373,70 @@ async fn machine_token(server: &TestServer, client_id: (&str, &str), key: Option
 
 #[tokio::test]
 async fn another_clients_token_is_no_actor_bound_or_not() {
-    let corp = MockOp::start().await;
-    let partner = MockOp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &corp, &partner).await;
-    let tokens = log_in(&server, &Browser::default(), "openid email org").await;
+    let ex = exchanging(&[]).await;
+    let server = &ex.server;
+    let tokens = log_in(server, &Browser::default(), "openid email org").await;
     let subject = tokens["access_token"].as_str().unwrap();
     let key = ClientKey::new("agent-key");
     // A token that leaked from another client, and one bound to that client's DPoP key.
-    let leaked = machine_token(&server, ("agent", "agent-secret"), None).await;
-    let bound = machine_token(&server, ("agent", "agent-secret"), Some(&key)).await;
+    let leaked = machine_token(server, ("agent", "agent-secret"), None).await;
+    let bound = machine_token(server, ("agent", "agent-secret"), Some(&key)).await;
     assert!(support::jwt_claims(&bound)["cnf"]["jkt"].is_string());
     for (actor, what) in [
         (&leaked, "another client's token"),
         (&bound, "another client's bound token"),
     ] {
-        let (status, body) = exchange_with_actor(&server, subject, actor, None).await;
+        let (status, body) = exchange_with_actor(server, subject, actor, None).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant")),
             "{what}: {body}"
         );
     }
-    server.stop().await;
+    ex.stop().await;
 }
 
 #[tokio::test]
 async fn a_named_clients_token_is_an_actor_with_a_proof_when_bound() {
-    let corp = MockOp::start().await;
-    let partner = MockOp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_with_app(dir.path(), &corp, &partner, &[("exchange_actors", "[\"plain\"]")]).await;
-    let tokens = log_in(&server, &Browser::default(), "openid email org").await;
+    let ex = exchanging(&[("exchange_actors", "[\"plain\"]")]).await;
+    let server = &ex.server;
+    let tokens = log_in(server, &Browser::default(), "openid email org").await;
     let subject = tokens["access_token"].as_str().unwrap();
 
     // Still not a client app's exchange_actors leaves out.
-    let agents = machine_token(&server, ("agent", "agent-secret"), None).await;
-    let (status, body) = exchange_with_actor(&server, subject, &agents, None).await;
+    let agents = machine_token(server, ("agent", "agent-secret"), None).await;
+    let (status, body) = exchange_with_actor(server, subject, &agents, None).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 
     // A named client's token bound to its DPoP key: only with a proof of that key.
     let (key, stranger) = (ClientKey::new("plain-key"), ClientKey::new("stranger"));
-    let plains = machine_token(&server, ("plain", "plain-secret"), Some(&key)).await;
+    let plains = machine_token(server, ("plain", "plain-secret"), Some(&key)).await;
     for (proof, what) in [(None, "no proof"), (Some(&stranger), "another key's proof")] {
-        let (status, body) = exchange_with_actor(&server, subject, &plains, proof).await;
+        let (status, body) = exchange_with_actor(server, subject, &plains, proof).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant")),
             "{what}: {body}"
         );
     }
-    let (status, body) = exchange_with_actor(&server, subject, &plains, Some(&key)).await;
+    let (status, body) = exchange_with_actor(server, subject, &plains, Some(&key)).await;
     assert_eq!(status, 200, "{body}");
     let claims = support::jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!(claims["act"], json!({ "sub": "plain" }));
     assert_eq!(claims["cnf"]["jkt"], json!(key.thumbprint()), "bound to the proven key");
 
     // A named client's unbound token needs no proof.
-    let unbound = machine_token(&server, ("plain", "plain-secret"), None).await;
-    let (status, body) = exchange_with_actor(&server, subject, &unbound, None).await;
+    let unbound = machine_token(server, ("plain", "plain-secret"), None).await;
+    let (status, body) = exchange_with_actor(server, subject, &unbound, None).await;
     assert_eq!(status, 200, "a named client's unbound token: {body}");
-    server.stop().await;
+    ex.stop().await;
 }
 
 #[tokio::test]
 async fn a_token_comes_from_at_most_four_exchanges() {
-    let corp = MockOp::start().await;
-    let partner = MockOp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &corp, &partner).await;
-    let tokens = log_in(&server, &Browser::default(), "openid email").await;
+    let ex = exchanging(&[]).await;
+    let server = &ex.server;
+    let tokens = log_in(server, &Browser::default(), "openid email").await;
     let mut token = tokens["access_token"].as_str().unwrap().to_string();
     let mut caller = ("app", "s3cret");
     for exchanges in 1..=4 {
@@ -438,7 +445,7 @@ async fn a_token_comes_from_at_most_four_exchanges() {
             ("subject_token_type", ACCESS_TOKEN),
             ("audience", "orders"),
         ];
-        let (status, body) = exchange(&server, caller, &form).await;
+        let (status, body) = exchange(server, caller, &form).await;
         assert_eq!(status, 200, "exchange {exchanges}: {body}");
         token = body["access_token"].as_str().unwrap().to_string();
         caller = ("orders", "orders-secret");
@@ -448,11 +455,11 @@ async fn a_token_comes_from_at_most_four_exchanges() {
         ("subject_token_type", ACCESS_TOKEN),
         ("audience", "orders"),
     ];
-    let (status, body) = exchange(&server, caller, &form).await;
+    let (status, body) = exchange(server, caller, &form).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
     assert!(
         body["error_description"].as_str().unwrap().contains("4 exchanges"),
         "{body}"
     );
-    server.stop().await;
+    ex.stop().await;
 }
