@@ -195,13 +195,14 @@ fn check(path: &Path) -> Result<(), String> {
     }
     let (mappings, pages) = gatehouse::load_referenced_files(&config).map_err(|e| e.to_string())?;
     let store = match &config.store.postgres {
-        // The shared database must answer, with a schema this binary runs on.
+        // The shared database must answer, with a schema this binary runs on, and let the
+        // role do there what serve will.
         Some(postgres) => {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime
-                .block_on(gatehouse::store::Store::check_reachable(postgres))
+                .block_on(gatehouse::store::Store::check_usable(postgres))
                 .map_err(|e| format!("{}: store.url: {e}", path.display()))?;
-            "PostgreSQL (reachable)".to_string()
+            "PostgreSQL (reachable, the schema and a write rehearsed)".to_string()
         }
         None => format!("sled in {}", config.data_dir.display()),
     };

@@ -282,11 +282,12 @@ impl Store {
         matches!(self.backend, Backend::Postgres(_))
     }
 
-    /// For `gatehouse check`: reaches the PostgreSQL database of `settings` and checks
-    /// that its schema is one this binary can run on; changes nothing.
-    pub async fn check_reachable(settings: &PostgresSettings) -> Result<(), StoreError> {
-        let version = postgres::PostgresBackend::schema_version(settings).await?;
-        postgres::schema::refuse_newer(version)
+    /// For `gatehouse check`: reaches the PostgreSQL database of `settings` and does in a
+    /// transaction that is rolled back what `serve` will do there at start-up (create or
+    /// upgrade the schema, unless its version is newer than this binary's) and one write:
+    /// a role that could not is found now, not when `serve` starts. Changes nothing.
+    pub async fn check_usable(settings: &PostgresSettings) -> Result<(), StoreError> {
+        postgres::PostgresBackend::rehearse(settings).await
     }
 
     fn with_backend(backend: Backend) -> Store {

@@ -103,7 +103,12 @@ async fn check_reports_an_unreachable_database_and_a_schema_newer_than_the_binar
         code, 0,
         "an empty database is fine: the server creates the schema: {stderr}"
     );
-    assert!(stdout.contains("store: PostgreSQL (reachable)"), "{stdout}");
+    assert!(stdout.contains("store: PostgreSQL (reachable"), "{stdout}");
+    let created = postgres::query(&url, "SELECT to_regclass('gatehouse_schema') IS NOT NULL").await;
+    assert!(
+        !created[0].get::<_, bool>(0),
+        "check rehearses the schema and rolls it back"
+    );
 
     drop(Store::connect(&postgres::settings(&url), dir.path()).await.unwrap());
     postgres::query(&url, "INSERT INTO gatehouse_schema (version) VALUES (99)").await;
@@ -117,6 +122,42 @@ async fn check_reports_an_unreachable_database_and_a_schema_newer_than_the_binar
         Err(e) => assert!(e.to_string().contains("newer"), "{e}"),
         Ok(_) => panic!("a server would start on a schema it does not know"),
     }
+}
+
+#[tokio::test]
+async fn check_refuses_a_role_that_may_not_create_the_tables_and_says_how_to_let_it() {
+    let Some(url) = postgres::new_database("check_refuses_a_role_that_may_not_create").await else {
+        return;
+    };
+    // A role of its own that does not own the database: on PostgreSQL 15 and later it may
+    // connect but not create tables in `public`.
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let role = format!("{database}_app");
+    postgres::query(&url, &format!("CREATE ROLE {role} LOGIN")).await;
+    let as_role = url.replacen("://gatehouse@", &format!("://{role}@"), 1);
+    assert_ne!(as_role, url, "the tests' URL names the role gatehouse: {url}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    let path_arg = path.to_str().unwrap().to_string();
+    std::fs::write(
+        &path,
+        config_text("http://127.0.0.1:9", &postgres::store_table(&as_role)),
+    )
+    .unwrap();
+
+    let (code, stdout, stderr) = gatehouse_async(&["check", "--config", &path_arg]).await;
+    assert_ne!(code, 0, "no OK for a setup serve cannot start on: {stdout}");
+    assert!(stderr.contains("store.url: ") && stderr.contains("(42501)"), "{stderr}");
+    let fix = format!("ALTER DATABASE \"{database}\" OWNER TO \"{role}\"");
+    assert!(stderr.contains(&fix), "the message says how to fix it: {stderr}");
+    let (code, _, stderr) = gatehouse_async(&["serve", "--config", &path_arg]).await;
+    assert_ne!(code, 0, "serve refuses it too");
+    assert!(stderr.contains(&fix), "{stderr}");
+
+    postgres::query(&url, &format!("{fix};")).await;
+    let (code, stdout, stderr) = gatehouse_async(&["check", "--config", &path_arg]).await;
+    assert_eq!(code, 0, "the fix the message gave: {stderr}");
+    assert!(stdout.contains("PostgreSQL (reachable"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

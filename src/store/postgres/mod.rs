@@ -63,11 +63,12 @@ impl PostgresBackend {
         })
     }
 
-    /// The schema version of the database at `settings`, without changing anything.
-    pub(crate) async fn schema_version(settings: &PostgresSettings) -> Result<i32, StoreError> {
+    /// For `gatehouse check`: what [`PostgresBackend::open`] does to the schema, and a
+    /// record's write, rolled back (see [`schema::rehearse`]).
+    pub(crate) async fn rehearse(settings: &PostgresSettings) -> Result<(), StoreError> {
         let pool = connect::pool(settings)?;
-        let client = pool.get().await.map_err(connect::pool_error)?;
-        schema::version(&client).await
+        let mut client = pool.get().await.map_err(connect::pool_error)?;
+        schema::rehearse(&mut client).await
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
@@ -396,13 +397,18 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(described(&e))
+}
+
+/// What went wrong, with the SQLSTATE when the server said it.
+pub(crate) fn described(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
+        Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
         None => {
-            let cause = std::error::Error::source(&e)
+            let cause = std::error::Error::source(e)
                 .map(|s| format!(": {s}"))
                 .unwrap_or_default();
-            StoreError::Backend(format!("PostgreSQL: {e}{cause}"))
+            format!("PostgreSQL: {e}{cause}")
         }
     }
 }
