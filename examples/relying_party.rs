@@ -2,7 +2,7 @@
 //! crate, and shows the claims it got and the raw ID token.
 //!
 //!     cargo run --release -- serve --config examples/quickstart.toml   # Gatehouse, in one terminal
-//!     cargo run --example relying_party                                  # this app, in another
+//!     cargo run --release --example relying_party                        # this app, in another
 //!
 //! then open http://127.0.0.1:9000 and log in as alice / alice. Settings come from the
 //! environment: GATEHOUSE_ISSUER (http://127.0.0.1:8080), RP_CLIENT_ID (demo),
@@ -52,6 +52,9 @@ fn setting(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The HTTP client's TLS (for an https issuer) runs on the crypto provider Gatehouse
+    // itself uses: rustls needs it named once per process.
+    gatehouse::install_tls_provider();
     let issuer = setting("GATEHOUSE_ISSUER", "http://127.0.0.1:8080");
     let listen = setting("RP_LISTEN", "127.0.0.1:9000");
     let base = format!("http://{listen}");
