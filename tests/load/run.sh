@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-DURATION=${DURATION:-10s} # in seconds: "10s"
+DURATION=${DURATION:-10s} # wrk's duration, a number and a unit: "10s", "2m"
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 PEOPLE=${PEOPLE:-40}
