@@ -188,6 +188,9 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
     })
 }
 
+/// How much of a refused redirect URI is logged.
+const MAX_LOGGED_URI_CHARS: usize = 256;
+
 /// The registered client and the registered redirect URI the request names.
 fn trusted_client<'c>(config: &'c Config, params: &AuthorizeParams) -> Result<(&'c Client, String), Invalid> {
     let client_id = params.client_id.as_deref().unwrap_or_default();
@@ -205,6 +208,15 @@ fn trusted_client<'c>(config: &'c Config, params: &AuthorizeParams) -> Result<(&
     crate::telemetry::note_client(&client.id);
     let redirect_uri = params.redirect_uri.clone().unwrap_or_default();
     if !client.redirect_uris.contains(&redirect_uri) {
+        // The developer needs to see which address was refused; the log escapes control
+        // characters, and the length is capped.
+        let shown: String = redirect_uri.chars().take(MAX_LOGGED_URI_CHARS).collect();
+        tracing::warn!(
+            client = %client.id,
+            redirect_uri = %shown,
+            truncated = redirect_uri.chars().count() > MAX_LOGGED_URI_CHARS,
+            "an authorization request names a redirect_uri the client has not registered"
+        );
         return Err(Invalid::Untrusted {
             title: "Invalid return address",
             message: format!(

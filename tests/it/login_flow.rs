@@ -678,7 +678,11 @@ async fn the_chooser_lists_the_upstreams_a_client_may_use() {
     let page = browser
         .follow(&server.base, browser.get(&format!("{url}&upstream=staff")).await)
         .await;
-    assert!(page.body.contains("with your Staff directory account"), "{}", page.body);
+    assert!(
+        page.body.contains("<p class=\"muted\">with Staff directory</p>"),
+        "{}",
+        page.body
+    );
 
     // A client limited to one upstream never sees the chooser, and may not ask for another.
     let limited = format!(
@@ -686,7 +690,11 @@ async fn the_chooser_lists_the_upstreams_a_client_may_use() {
         server.base
     );
     let page = browser.follow(&server.base, browser.get(&limited).await).await;
-    assert!(page.body.contains("with your Demo accounts account"), "{}", page.body);
+    assert!(
+        page.body.contains("<p class=\"muted\">with Demo accounts</p>"),
+        "{}",
+        page.body
+    );
     let params = browser
         .get(&format!("{limited}&upstream=staff"))
         .await

@@ -34,7 +34,11 @@ async fn alice_logs_in_with_the_quickstart_config() {
     );
     let login = browser.follow(&server.base, browser.get(&url).await).await;
     assert!(login.body.contains("Sign in to Demo app"), "{}", login.body);
-    assert!(login.body.contains("with your Demo accounts account"), "{}", login.body);
+    assert!(
+        login.body.contains("<p class=\"muted\">with Demo accounts</p>"),
+        "{}",
+        login.body
+    );
     let action = format!("{}{}", server.base, login.form_action());
     let consent = browser
         .post(
