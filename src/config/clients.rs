@@ -23,18 +23,21 @@ pub fn validate_clients(clients: Vec<toml::Value>, known: &Known<'_>, problems: 
     let mut tables = Vec::new();
     for (i, value) in clients.into_iter().enumerate() {
         let at = format!("clients[{i}]");
-        let Some(raw) = decode::<RawClient>(value, &at, problems) else {
-            continue;
-        };
-        if raw.id.is_empty() {
-            problems.push(Problem::new(format!("{at}.id"), "must not be empty"));
-        } else if !seen.insert(raw.id.clone()) {
-            problems.push(Problem::new(
-                format!("{at}.id"),
-                format!("\"{}\" is used by another client", raw.id),
-            ));
-        }
-        if let Some(client) = validate_client(raw, &at, known, problems) {
+        let start = problems.len();
+        let named = value.clone();
+        let client = decode::<RawClient>(value, &at, problems).and_then(|raw| {
+            if raw.id.is_empty() {
+                problems.push(Problem::new(format!("{at}.id"), "must not be empty"));
+            } else if !seen.insert(raw.id.clone()) {
+                problems.push(Problem::new(
+                    format!("{at}.id"),
+                    format!("\"{}\" is used by another client", raw.id),
+                ));
+            }
+            validate_client(raw, &at, known, problems)
+        });
+        super::name_table(&mut problems[start..], "client", &named);
+        if let Some(client) = client {
             out.push(client);
             tables.push(at);
         }
@@ -50,7 +53,7 @@ fn check_exchange_actors(clients: &[Client], tables: &[String], ids: &HashSet<St
             if !ids.contains(actor) {
                 problems.push(Problem::new(
                     format!("{at}.exchange_actors[{j}]"),
-                    format!("no client has id \"{actor}\""),
+                    format!("no client has id \"{actor}\" (client \"{}\")", client.id),
                 ));
             }
         }

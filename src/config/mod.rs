@@ -363,6 +363,21 @@ pub struct Problem {
     pub message: String,
 }
 
+/// Names each problem of one `[[clients]]` or `[[upstreams]]` table by the table's id, so
+/// that `clients[3]` is found without counting tables: `... (client "web")`.
+pub(crate) fn name_table(problems: &mut [Problem], what: &str, table: &toml::Value) {
+    let Some(id) = table
+        .get("id")
+        .and_then(toml::Value::as_str)
+        .filter(|id| !id.is_empty())
+    else {
+        return;
+    };
+    for problem in problems {
+        problem.message.push_str(&format!(" ({what} \"{id}\")"));
+    }
+}
+
 impl Problem {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Problem {

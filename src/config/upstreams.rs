@@ -20,7 +20,13 @@ pub fn validate_upstreams(
     let mut seen = HashSet::new();
     let mut domain_owners = HashMap::new();
     let mut out = Vec::new();
+    // The problems of the table read last, named by its id once it is done.
+    let mut named: Option<(usize, toml::Value)> = None;
     for (i, value) in upstreams.into_iter().enumerate() {
+        if let Some((start, table)) = named.take() {
+            super::name_table(&mut problems[start..], "upstream", &table);
+        }
+        named = Some((problems.len(), value.clone()));
         let at = format!("upstreams[{i}]");
         let toml::Value::Table(mut table) = value else {
             problems.push(Problem::new(at, "must be a table"));
@@ -86,6 +92,9 @@ pub fn validate_upstreams(
                 trust_email_verified: raw.trust_email_verified.unwrap_or(raw.kind != "oauth2"),
             });
         }
+    }
+    if let Some((start, table)) = named {
+        super::name_table(&mut problems[start..], "upstream", &table);
     }
     out
 }

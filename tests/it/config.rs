@@ -698,7 +698,10 @@ fn token_exchange_settings_are_checked_key_by_key() {
             "FILE: clients[1].token_exchange[0]: upstream \"corp\" does not have exchange = true (an oidc upstream whose tokens may be exchanged)",
             "FILE: clients[1].token_exchange[1]: no upstream has id \"nowhere\"",
             "FILE: clients[1].exchange_actors: needs urn:ietf:params:oauth:grant-type:token-exchange in grant_types",
-            "FILE: clients[2].exchange_actors[1]: no client has id \"ghost\"",
+            "FILE: clients[2].exchange_actors[1]: no client has id \"ghost\" (client \"exchanger\")",
+            // Each problem of a client's or upstream's table names it by id.
+            "FILE: clients[1].token_exchange[1]: no upstream has id \"nowhere\" (client \"svc\")",
+            "FILE: upstreams[1].exchange_audiences: only applies with exchange = true (upstream \"partner\")",
             "FILE: limits.user_code_failures_per_hour: must be at least 1",
             "FILE: resource_servers[0].scopes[0]: \"nope\" is neither a standard scope nor one under [scopes]",
             "FILE: resource_servers[1].audience: \"https://api.example.com\" is named by another resource server",
