@@ -204,7 +204,10 @@ fn check(path: &Path) -> Result<(), String> {
                 .map_err(|e| format!("{}: store.url: {e}", path.display()))?;
             "PostgreSQL (reachable, the schema and a write rehearsed)".to_string()
         }
-        None => format!("sled in {}", config.data_dir.display()),
+        None => {
+            writable(&config.data_dir).map_err(|e| format!("{}: data_dir: {e}", path.display()))?;
+            format!("sled in {}", config.data_dir.display())
+        }
     };
     println!(
         "{}: OK: issuer {}, {} client(s), {} upstream(s), {} mapping(s), {} template(s), store: {store}",
@@ -216,6 +219,27 @@ fn check(path: &Path) -> Result<(), String> {
         pages.len()
     );
     Ok(())
+}
+
+/// Whether `serve` can keep its database in `dir`: a file can be made (and is removed
+/// again) in it, or, when it does not exist yet, in the folder it would be created in.
+fn writable(dir: &Path) -> Result<(), String> {
+    let existing = dir
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.exists())
+        .map(|a| if a.as_os_str().is_empty() { Path::new(".") } else { a })
+        .unwrap_or(Path::new("."));
+    if !existing.is_dir() {
+        return Err(format!(
+            "{} cannot be the database folder: {} is not a folder",
+            dir.display(),
+            existing.display()
+        ));
+    }
+    let probe = existing.join(format!(".gatehouse-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("{} is not writable: {e}", existing.display()))
 }
 
 fn serve(path: &Path) -> Result<(), String> {

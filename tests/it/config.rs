@@ -43,6 +43,29 @@ fn assert_reports(text: &str, expected: &[&str]) {
 }
 
 #[test]
+fn check_refuses_a_data_dir_that_cannot_hold_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    for data_dir in [file.clone(), file.join("data")] {
+        let text = format!("data_dir = \"{}\"\n{GOOD}", data_dir.display());
+        let (code, _, stderr, _dir) = check(&text);
+        assert_ne!(code, 0, "{}", data_dir.display());
+        assert!(
+            stderr.starts_with("FILE: data_dir: ") && stderr.contains("is not a folder"),
+            "{stderr}"
+        );
+    }
+    let fresh = dir.path().join("not-yet").join("data");
+    let (code, _, stderr, _dir) = check(&format!("data_dir = \"{}\"\n{GOOD}", fresh.display()));
+    assert_eq!(code, 0, "a folder serve will create: {stderr}");
+    assert!(
+        !fresh.exists() && !dir.path().join("not-yet").exists(),
+        "check creates nothing"
+    );
+}
+
+#[test]
 fn a_good_config_passes_with_a_summary() {
     let (code, stdout, stderr, _dir) = check(GOOD);
     assert_eq!(code, 0, "{stderr}");
