@@ -2,7 +2,7 @@
 //! crate, and shows the claims it got and the raw ID token.
 //!
 //!     cargo run --release -- serve --config examples/quickstart.toml   # Gatehouse, in one terminal
-//!     cargo run --release --example relying_party                        # this app, in another
+//!     cargo run --release -p relying-party                               # this app, in another
 //!
 //! then open http://127.0.0.1:9000 and log in as alice / alice. Settings come from the
 //! environment: GATEHOUSE_ISSUER (http://127.0.0.1:8080), RP_CLIENT_ID (demo),

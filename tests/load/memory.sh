@@ -13,9 +13,9 @@ COUNT=${COUNT:-100000}
 IDLE=${IDLE:-60}
 CACHE_MB=${CACHE_MB:-64}
 
-cargo build --release --locked --bin gatehouse --example load-driver
+cargo build --release --locked -p gatehouse -p load-driver
 gatehouse=${GATEHOUSE:-target/release/gatehouse}
-driver=target/release/examples/load-driver
+driver=target/release/load-driver
 
 scratch=$(mktemp -d)
 server=

@@ -33,9 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-cargo build --release --locked --bin gatehouse --example load-driver
+cargo build --release --locked -p gatehouse -p load-driver
 gatehouse=${GATEHOUSE:-target/release/gatehouse}
-driver=target/release/examples/load-driver
+driver=target/release/load-driver
 
 scratch=$(mktemp -d)
 server=
