@@ -11,6 +11,7 @@ mod clients;
 mod dpop;
 mod duration;
 mod env;
+mod known_keys;
 mod limits;
 mod log;
 mod raw;

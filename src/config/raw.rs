@@ -1,6 +1,7 @@
 //! The file as written: loosely typed structs that serde fills in, decoded one
 //! section at a time so that a mistake in one client does not hide those in the next.
 
+use super::known_keys::KnownKeys;
 use super::{AuthMethod, Duration, GrantType, Problem, SigningAlg};
 use crate::response_type::ResponseType;
 use serde::Deserialize;
@@ -170,11 +171,16 @@ pub fn decode<T: DeserializeOwned>(mut value: toml::Value, at: &str, problems: &
             }
         }
     };
-    problems.extend(
-        unknown
-            .iter()
-            .map(|key| Problem::new(join_path(at, key), "unknown key")),
-    );
+    if !unknown.is_empty() {
+        let known = KnownKeys::of::<T>();
+        problems.extend(unknown.iter().map(|key| {
+            let message = match known.suggestion(key) {
+                Some(meant) => format!("unknown key (did you mean \"{meant}\"?)"),
+                None => "unknown key".to_string(),
+            };
+            Problem::new(join_path(at, key), message)
+        }));
+    }
     let clean = mistakes.is_empty();
     problems.extend(mistakes);
     decoded.filter(|_| clean)

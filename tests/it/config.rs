@@ -35,7 +35,10 @@ fn assert_reports(text: &str, expected: &[&str]) {
     assert_ne!(code, 0, "accepted:\n{text}\n{stdout}");
     for line in expected {
         assert!(
-            stderr.lines().any(|l| l.starts_with(line)),
+            // A line that ends in "\n" is the whole line; others its start.
+            stderr
+                .lines()
+                .any(|l| line.strip_suffix('\n').map_or(l.starts_with(line), |whole| l == whole)),
             "missing `{line}` in:\n{stderr}"
         );
     }
@@ -267,11 +270,30 @@ pasword = "oops"
     assert_reports(
         text,
         &[
-            "FILE: isuser: unknown key",
-            "FILE: tokens.id_token_tll: unknown key",
-            "FILE: scopes.tenant.claim: unknown key",
-            "FILE: clients[0].redirect_uri: unknown key",
-            "FILE: upstreams[0].users[0].pasword: unknown key",
+            "FILE: isuser: unknown key (did you mean \"issuer\"?)",
+            "FILE: tokens.id_token_tll: unknown key (did you mean \"id_token_ttl\"?)",
+            "FILE: scopes.tenant.claim: unknown key (did you mean \"claims\"?)",
+            "FILE: clients[0].redirect_uri: unknown key (did you mean \"redirect_uris\"?)",
+            // Too far from every key a user has to be a slip: no guess.
+            "FILE: upstreams[0].users[0].pasword: unknown key (upstream \"local\")\n",
+        ],
+    );
+}
+
+#[test]
+fn a_misspelt_key_is_answered_with_the_key_meant() {
+    // The README's example, and the kind's own keys on an upstream.
+    let text = GOOD
+        .replace(
+            "client_id = \"gatehouse\"",
+            "client_id = \"gatehouse\"\nuserinfo_ur = \"x\"",
+        )
+        .replace("[[clients]]", "[tokens]\nacess_token_ttl = \"5m\"\n[[clients]]");
+    assert_reports(
+        &text,
+        &[
+            "FILE: tokens.acess_token_ttl: unknown key (did you mean \"access_token_ttl\"?)\n",
+            "FILE: upstreams[0].userinfo_ur: unknown key (did you mean \"userinfo\"?) (upstream \"corp\")\n",
         ],
     );
 }
