@@ -33,6 +33,7 @@ mod person_api;
 mod postgres_store;
 mod properties;
 mod quickstart;
+mod replica_recipe;
 mod replicas;
 mod session_index;
 mod store_conformance;

@@ -54,7 +54,7 @@ pub fn store_table(url: &str) -> String {
     format!("[store]\nurl = \"{url}\"\nkey_encryption_key = \"{KEK_BASE64}\"\npoll_interval = \"1s\"\n")
 }
 
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     (0..12).map(|_| char::from(b'a' + rng.gen_range(0..26u8))).collect()
