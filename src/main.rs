@@ -214,7 +214,7 @@ fn serve(path: &Path) -> Result<(), String> {
             None => None,
         };
         #[cfg(unix)]
-        gatehouse::reload::reload_on_sighup(&app);
+        gatehouse::app::reload_on_sighup(&app);
         tracing::info!(%listen, %issuer, "Gatehouse is serving");
         gatehouse::serve(app, listener, admin, shutdown_signal())
             .await

@@ -88,16 +88,30 @@ const PATTERNS: &[&str] = &[
     ACCOUNT_LINK,
     ACCOUNT_LINK_TO,
     CALLBACK,
-    crate::op::admin::KEYS,
-    crate::op::admin::KEYS_ROTATE,
-    crate::op::admin::SESSIONS,
-    crate::op::admin::SESSION,
-    crate::op::admin::RELOAD,
-    crate::op::admin::ACCOUNT_LINKS,
-    crate::op::admin::ACCOUNT_LINK,
-    crate::op::admin::ACCOUNT_CONSENT,
-    crate::op::admin::BACKCHANNEL,
+    admin::KEYS,
+    admin::KEYS_ROTATE,
+    admin::SESSIONS,
+    admin::SESSION,
+    admin::RELOAD,
+    admin::ACCOUNT_LINKS,
+    admin::ACCOUNT_LINK,
+    admin::ACCOUNT_CONSENT,
+    admin::BACKCHANNEL,
 ];
+
+/// The admin API's paths, on the admin listener (`op/admin.rs`).
+pub mod admin {
+    pub const KEYS: &str = "/admin/keys";
+    pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
+    pub const SESSIONS: &str = "/admin/sessions";
+    pub const SESSION: &str = "/admin/sessions/{sid}";
+    pub const RELOAD: &str = "/admin/reload";
+    pub const ACCOUNT_LINKS: &str = "/admin/accounts/{sub}/links";
+    pub const ACCOUNT_LINK: &str = "/admin/accounts/{sub}/links/{upstream}";
+    pub const ACCOUNT_CONSENT: &str = "/admin/accounts/{sub}/consents/{client}";
+    /// The back-channel logout outbox.
+    pub const BACKCHANNEL: &str = "/admin/backchannel";
+}
 
 /// The route pattern a router matched, as a label value that lives forever.
 pub fn pattern(matched: &str) -> &'static str {

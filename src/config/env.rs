@@ -27,7 +27,7 @@ fn interpolate_with(
         }
         toml::Value::Table(table) => {
             for (key, item) in table.iter_mut() {
-                interpolate_with(item, &super::raw::join_key(path, key), problems, lookup);
+                interpolate_with(item, &super::key_path::join_key(path, key), problems, lookup);
             }
         }
         _ => {}

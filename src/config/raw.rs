@@ -1,6 +1,7 @@
 //! The file as written: loosely typed structs that serde fills in, decoded one
 //! section at a time so that a mistake in one client does not hide those in the next.
 
+use super::key_path::{join_key, join_path};
 use super::known_keys::KnownKeys;
 use super::{AuthMethod, Duration, GrantType, Problem, SigningAlg};
 use crate::response_type::ResponseType;
@@ -210,27 +211,6 @@ fn remove_at(value: &mut toml::Value, path: &serde_path_to_error::Path) -> bool 
         (Segment::Map { key }, toml::Value::Table(table)) => table.remove(key.as_str()).is_some(),
         _ => false,
     }
-}
-
-/// `a` + `b` → `a.b`; `a` + `[0]` → `a[0]`.
-pub fn join_path(at: &str, path: &str) -> String {
-    match (at.is_empty(), path.is_empty()) {
-        (true, _) => path.to_string(),
-        (false, true) => at.to_string(),
-        (false, false) if path.starts_with('[') => format!("{at}{path}"),
-        (false, false) => format!("{at}.{path}"),
-    }
-}
-
-/// Appends a table key, quoting it when it would not read as one key.
-pub fn join_key(at: &str, key: &str) -> String {
-    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let key = if bare {
-        key.to_string()
-    } else {
-        format!("\"{}\"", key.replace('"', "\\\""))
-    };
-    join_path(at, &key)
 }
 
 fn ignored_path(path: &serde_ignored::Path) -> String {

@@ -3,7 +3,7 @@
 
 use super::checks::web_url;
 use super::clients::{Known, validate_clients};
-use super::raw::{self, RawRoot, RawScope, RawTokens, decode};
+use super::raw::{RawRoot, RawScope, RawTokens, decode};
 use super::upstreams::validate_upstreams;
 use super::*;
 use crate::mapping::STANDARD_SCOPES;
@@ -198,7 +198,7 @@ fn validate_scopes(
 ) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for (name, value) in scopes {
-        let at = raw::join_key("scopes", &name);
+        let at = super::key_path::join_key("scopes", &name);
         if STANDARD_SCOPES.contains(&name.as_str()) {
             problems.push(Problem::new(
                 &at,

@@ -8,9 +8,11 @@ mod nonce;
 
 pub use nonce::Nonces;
 
+use crate::config::Config;
+use crate::secrets;
 use crate::signed_jwt::{ASYMMETRIC_ALGS, SignedJwt};
+use crate::store::Store;
 use crate::store::{StoreError, UsedDpopProof};
-use crate::{Inner, secrets};
 use axum::http::{HeaderMap, Method};
 use openidconnect::core::CoreJsonWebKey;
 use serde::Deserialize;
@@ -76,9 +78,18 @@ pub fn proof_of(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
     }
 }
 
+/// What checking proofs reads: the issuer and nonce settings, the store (proofs already
+/// taken, the nonces), and this process's copy of the nonces.
+#[derive(Clone, Copy)]
+pub struct Checker<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub dpop_nonces: &'a Nonces,
+}
+
 /// Checks `proof` for `request` (RFC 9449 §4.3) and takes its `jti`; returns the
 /// thumbprint of the key that signed it.
-pub async fn check(app: &Inner, proof: &str, request: &Request<'_>, now: i64) -> Result<String, DpopError> {
+pub async fn check(app: Checker<'_>, proof: &str, request: &Request<'_>, now: i64) -> Result<String, DpopError> {
     let invalid = DpopError::Invalid;
     let jwt = SignedJwt::parse(proof, "the DPoP proof").map_err(invalid)?;
     if jwt.header.typ.as_deref() != Some("dpop+jwt") {
@@ -101,11 +112,11 @@ pub async fn check(app: &Inner, proof: &str, request: &Request<'_>, now: i64) ->
     check_claims(&claims, request, &app.config.issuer, now).map_err(invalid)?;
     if app.config.dpop.require_nonce {
         let fresh = match &claims.nonce {
-            Some(nonce) => app.dpop_nonces.accepts(&app.store, nonce, now).await?,
+            Some(nonce) => app.dpop_nonces.accepts(app.store, nonce, now).await?,
             None => false,
         };
         if !fresh {
-            return Err(DpopError::UseNonce(app.dpop_nonces.current(&app.store, now).await?));
+            return Err(DpopError::UseNonce(app.dpop_nonces.current(app.store, now).await?));
         }
     }
     let used = UsedDpopProof { used_at: now };
@@ -123,11 +134,11 @@ pub async fn check(app: &Inner, proof: &str, request: &Request<'_>, now: i64) ->
 }
 
 /// The nonce to hand out with an answer to a DPoP request, when nonces are required.
-pub async fn nonce_to_send(app: &Inner, now: i64) -> Option<String> {
+pub async fn nonce_to_send(app: Checker<'_>, now: i64) -> Option<String> {
     if !app.config.dpop.require_nonce {
         return None;
     }
-    match app.dpop_nonces.current(&app.store, now).await {
+    match app.dpop_nonces.current(app.store, now).await {
         Ok(nonce) => Some(nonce),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the DPoP nonce");

@@ -1,13 +1,14 @@
 //! After the person is logged in: consent, when the client needs it and the person has
 //! not given it for these scopes, then the answer to the relying party.
 
+use super::Ctx;
 use super::{ErrorCode, Flow, Outcome, ReplyTo, deliver, pending, settle};
+use crate::domain::accounts;
 use crate::store::{AuthorizationRequest, CompletedLogin};
-use crate::{Inner, accounts};
 
 /// The person is logged in: ask for consent if needed, else answer the relying party.
 pub(super) async fn after_login(
-    app: &Inner,
+    app: &Ctx<'_>,
     request: AuthorizationRequest,
     done: CompletedLogin,
     browser: &str,
@@ -18,7 +19,7 @@ pub(super) async fn after_login(
         tracing::info!("the client of a parked request is no longer configured");
         return Err(Outcome::Expired);
     };
-    if !accounts::needs_consent(&app.store, client, &done.sub, &request, now).await? {
+    if !accounts::needs_consent(app.store, client, &done.sub, &request, now).await? {
         return deliver::deliver(app, request, done, now).await;
     }
     if request.prompt.iter().any(|p| p == "none") {
@@ -35,7 +36,7 @@ pub(super) async fn after_login(
         .map(|s| describe_scope(app, s))
         .collect();
     let client_name = client.name.clone();
-    let (pid, pending) = pending::park(&app.store, request, browser, done, now).await?;
+    let (pid, pending) = pending::park(app.store, request, browser, done, now).await?;
     Ok(Outcome::Consent {
         client_name,
         scopes,
@@ -47,9 +48,9 @@ pub(super) async fn after_login(
 
 /// `POST /consent`'s step: the person's answer on the consent page of the parked
 /// request `pid`.
-pub async fn consent(app: &Inner, pid: &str, csrf: &str, allow: bool, browser: Option<&str>, now: i64) -> Outcome {
+pub async fn consent(app: &Ctx<'_>, pid: &str, csrf: &str, allow: bool, browser: Option<&str>, now: i64) -> Outcome {
     let answered = async {
-        let pending = pending::resume(&app.store, pid, browser, now, |p| crate::secrets::equal(&p.csrf, csrf)).await?;
+        let pending = pending::resume(app.store, pid, browser, now, |p| crate::secrets::equal(&p.csrf, csrf)).await?;
         pending::use_up(app, pid, now).await?;
         let done = pending.login.ok_or(Outcome::Expired)?;
         let request = pending.request;
@@ -63,14 +64,14 @@ pub async fn consent(app: &Inner, pid: &str, csrf: &str, allow: bool, browser: O
         }
         let client = app.config.client(&request.client_id).ok_or(Outcome::Expired)?;
         let ttl = client.consent_ttl(&app.config.tokens);
-        accounts::remember_consent(&app.store, &done.sub, client, &request.scope, ttl, now).await?;
+        accounts::remember_consent(app.store, &done.sub, client, &request.scope, ttl, now).await?;
         deliver::deliver(app, request, done, now).await
     };
     settle(answered.await)
 }
 
 /// What the consent page says a scope gives the client.
-fn describe_scope(app: &Inner, scope: &str) -> String {
+fn describe_scope(app: &Ctx<'_>, scope: &str) -> String {
     match scope {
         "openid" => "Who you are: a stable id for your account".into(),
         "profile" => "Your name and profile (picture, locale, ...)".into(),

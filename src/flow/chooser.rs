@@ -3,11 +3,12 @@
 //! (home-realm discovery), the client's only upstream, or the chooser. A client's
 //! allow-list rules throughout: a domain of an upstream it may not use is unknown to it.
 
+use super::Ctx;
 use super::request::usable_upstreams;
 use super::{Choice, EmailForm, ErrorCode, Outcome, ReplyTo, pending};
 use crate::config::{Client, Config, Upstream};
+use crate::routes;
 use crate::store::PendingAuthorization;
-use crate::{Inner, routes};
 
 /// What "continue with your email" sends.
 #[derive(Debug, serde::Deserialize)]
@@ -47,25 +48,25 @@ pub(super) fn route(
 /// `POST /login/{pending}`'s step: the person typed their email on the chooser. Its
 /// domain's upstream gets it as the login hint; an unknown domain shows the chooser
 /// again, saying so.
-pub async fn by_email(app: &Inner, pid: &str, form: EmailLogin, browser: Option<&str>, now: i64) -> Outcome {
+pub async fn by_email(app: &Ctx<'_>, pid: &str, form: EmailLogin, browser: Option<&str>, now: i64) -> Outcome {
     let routed = async {
-        let mut pending = pending::resume(&app.store, pid, browser, now, |p| {
+        let mut pending = pending::resume(app.store, pid, browser, now, |p| {
             crate::secrets::equal(&p.csrf, &form.csrf) && p.login.is_none()
         })
         .await?;
         let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
         crate::telemetry::note_client(&client.id);
         let email = form.email.trim();
-        let usable = usable_upstreams(&app.config, client);
+        let usable = usable_upstreams(app.config, client);
         let Some(upstream) = upstream_of_email(&usable, email) else {
             let notice = match domain_of(email) {
                 Some(domain) => format!("There is no sign-in for {domain} here. Choose one of these."),
                 None => "Enter your email address, like name@example.com.".to_string(),
             };
-            return Ok(chooser(&app.config, client, pid, &pending, Some(notice)));
+            return Ok(chooser(app.config, client, pid, &pending, Some(notice)));
         };
         pending.request.login_hint = Some(email.to_string());
-        pending::keep(&app.store, pid, &pending, now).await?;
+        pending::keep(app.store, pid, &pending, now).await?;
         Ok(Outcome::Redirect(routes::login_start(pid, &upstream.id)))
     };
     super::settle(routed.await)

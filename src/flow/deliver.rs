@@ -1,20 +1,21 @@
 //! The last step: the answer to the relying party, with what the request's response type
 //! asks for (a code, tokens, or both).
 
+use super::Ctx;
 use super::{ErrorCode, Flow, Outcome, ReplyTo};
 use crate::config::Config;
+use crate::domain::sessions;
+use crate::secrets;
 use crate::store::{AuthorizationCode, AuthorizationRequest, CompletedLogin, IssuedJti, Store, StoreError};
-use crate::tokens::TokenService;
-use crate::{Inner, secrets, sessions};
 
 pub(super) async fn deliver(
-    app: &Inner,
+    app: &Ctx<'_>,
     request: AuthorizationRequest,
     done: CompletedLogin,
     now: i64,
 ) -> Flow<Outcome> {
     let to = ReplyTo::of(&request);
-    sessions::note_client(&app.store, &app.config, &request.client_id, &done.sid, now).await?;
+    sessions::note_client(app.store, app.config, &request.client_id, &done.sid, now).await?;
     let response_type = request.response_type;
     let access = response_type.token.then(|| IssuedJti {
         jti: secrets::random_token(),
@@ -26,13 +27,14 @@ pub(super) async fn deliver(
             login: done.clone(),
             front_channel_access_token: access.clone(),
         };
-        Some(issue_code(&app.store, &app.config, issued, now).await?)
+        Some(issue_code(app.store, app.config, issued, now).await?)
     } else {
         None
     };
     let mut params = Vec::new();
     if response_type.returns_tokens() {
-        let tokens = match TokenService::new(app, now)
+        let tokens = match app
+            .tokens(now)
             .front_channel(&request, &done, code.as_deref(), access.as_ref())
             .await
         {

@@ -4,11 +4,13 @@
 //! would sign *that* person's device in), and sign in as at `/authorize`. The sign-in's
 //! answer comes back to `/device/done`, which hands it to the polling device.
 
+use super::Ctx;
 use super::request::Validated;
 use super::{DeviceForm, DevicePage, Flow, Outcome, settle};
 use crate::response_type::{ResponseMode, ResponseType};
 use crate::store::{AuthorizationRequest, DeviceGrant, DeviceStatus, StoreError, Versioned};
-use crate::{Inner, device, routes, secrets};
+use crate::tokens::device_grant;
+use crate::{routes, secrets};
 use serde::Deserialize;
 use std::net::IpAddr;
 
@@ -83,7 +85,7 @@ fn message_page(title: &str, message: &str) -> Outcome {
 /// off per address, as wrong passwords do, and at most `user_code_failures_per_hour` of
 /// them are taken from an address in an hour.
 pub async fn submit(
-    app: &Inner,
+    app: &Ctx<'_>,
     entry: DeviceEntry,
     browser: Option<&str>,
     session_cookie: Option<&str>,
@@ -137,11 +139,11 @@ pub async fn submit(
 
 /// The grant a typed user code names, while it waits for the person.
 async fn waiting_grant(
-    app: &Inner,
+    app: &Ctx<'_>,
     typed: &str,
     now: i64,
 ) -> Result<Option<(String, Versioned<DeviceGrant>)>, StoreError> {
-    let Some(code_key) = device::user_code_key(typed) else {
+    let Some(code_key) = device_grant::user_code_key(typed) else {
         return Ok(None);
     };
     let Some(named) = app.store.device_user_codes.get(&code_key, now).await? else {
@@ -156,7 +158,7 @@ async fn waiting_grant(
 /// The authorization request the person's sign-in runs with: the grant's client and
 /// scopes, answered to `/device/done` with a `state` only this sign-in knows.
 async fn sign_in_request(
-    app: &Inner,
+    app: &Ctx<'_>,
     key: &str,
     current: &Versioned<DeviceGrant>,
     now: i64,
@@ -190,7 +192,7 @@ async fn sign_in_request(
 /// Moves the grant `key` from `current` to `status`, kept until `keep`; a final answer
 /// retires its user code. `false` when the grant changed since it was read.
 async fn answer(
-    app: &Inner,
+    app: &Ctx<'_>,
     key: &str,
     current: &Versioned<DeviceGrant>,
     status: DeviceStatus,
@@ -211,7 +213,7 @@ async fn answer(
     }
     let done = store.commit(write).await? == crate::store::Commit::Done;
     if done && is_final {
-        app.guards.pending_logins.release(&device::quota_id(key));
+        app.guards.pending_logins.release(&device_grant::quota_id(key));
     }
     Ok(done)
 }
@@ -219,7 +221,7 @@ async fn answer(
 /// `GET /device/done`: where the sign-in started at `/device` answers. Its code is handed
 /// to the device's next poll; an `access_denied` refuses the device; another error leaves
 /// the code to be entered again.
-pub async fn done(app: &Inner, answer_params: DeviceAnswer, now: i64) -> Outcome {
+pub async fn done(app: &Ctx<'_>, answer_params: DeviceAnswer, now: i64) -> Outcome {
     let answered = async {
         let (key, secret) = answer_params
             .state

@@ -5,11 +5,13 @@
 //! this session's cookie gives, and an identity that logs in to another account already
 //! is never moved.
 
+use super::Ctx;
 use super::{AccountPage, LinkChoice, Outcome};
-use crate::accounts::{self, Linked};
+use crate::domain::accounts::{self, Linked};
+use crate::domain::sessions;
 use crate::store::{PendingLink, Session};
 use crate::upstream::{CallbackParams, LoginOptions, Return};
-use crate::{Inner, routes, secrets, sessions};
+use crate::{routes, secrets};
 
 /// How recent the session's login must be to link another identity to it, and how
 /// long the login at the other upstream may take.
@@ -27,8 +29,8 @@ fn csrf_of(cookie: &str) -> String {
 }
 
 /// The session behind `cookie`, if it may link: live, and logged in lately.
-async fn fresh_session(app: &Inner, cookie: Option<&str>, now: i64) -> Result<Session, Outcome> {
-    let session = sessions::find(&app.store, cookie, now).await?.ok_or_else(|| {
+async fn fresh_session(app: &Ctx<'_>, cookie: Option<&str>, now: i64) -> Result<Session, Outcome> {
+    let session = sessions::find(app.store, cookie, now).await?.ok_or_else(|| {
         page(
             "Sign in first",
             "Linking adds another way to sign in to your account: sign in through your application first, then come back here.",
@@ -53,7 +55,7 @@ fn page(title: &str, message: &str) -> Outcome {
 }
 
 /// `GET /account/link`: the upstreams the session's account can add.
-pub async fn choices(app: &Inner, cookie: Option<&str>, now: i64) -> Outcome {
+pub async fn choices(app: &Ctx<'_>, cookie: Option<&str>, now: i64) -> Outcome {
     let listed = async {
         let session = fresh_session(app, cookie, now).await?;
         let account = app
@@ -91,7 +93,7 @@ pub async fn choices(app: &Inner, cookie: Option<&str>, now: i64) -> Outcome {
 
 /// `POST /account/link/{upstream}`: sends the person to log in at the upstream anew.
 pub async fn start(
-    app: &Inner,
+    app: &Ctx<'_>,
     upstream_id: &str,
     form: LinkForm,
     cookie: Option<&str>,
@@ -119,7 +121,7 @@ pub async fn start(
             acr_values: &[],
             ui_locales: None,
         };
-        let begin = upstream.begin(&app.http, options).await.map_err(|e| {
+        let begin = upstream.begin(app.http, options).await.map_err(|e| {
             tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a link login");
             page("Not available", "That sign-in cannot be reached now. Try again later.")
         })?;
@@ -143,7 +145,7 @@ pub async fn start(
 /// `GET /callback/{upstream}` when its `state` is a link's: the link's outcome (the
 /// link is used up); `None` when it is not a link's.
 pub async fn callback(
-    app: &Inner,
+    app: &Ctx<'_>,
     upstream_id: &str,
     params: &CallbackParams,
     browser: Option<&str>,
@@ -161,7 +163,7 @@ pub async fn callback(
 /// The person is back at `/callback/{upstream}` from the login of the link `pending`
 /// (taken out of the store already): links the identity there if all holds.
 async fn finish(
-    app: &Inner,
+    app: &Ctx<'_>,
     upstream_id: &str,
     pending: PendingLink,
     params: &CallbackParams,
@@ -171,7 +173,7 @@ async fn finish(
 ) -> Outcome {
     let finished = async {
         let ours = browser.is_some_and(|b| secrets::equal(&secrets::hash(b), &pending.browser));
-        let session = sessions::find(&app.store, cookie, now).await?;
+        let session = sessions::find(app.store, cookie, now).await?;
         let same_session = session.as_ref().is_some_and(|s| s.sid == pending.sid);
         if !ours || !same_session || pending.upstream != upstream_id {
             return Err(Outcome::Expired);
@@ -191,7 +193,7 @@ async fn finish(
                 "The sign-in there did not succeed, so nothing was linked.",
             )
         };
-        let person = upstream.finish(&app.http, back).await.map_err(|e| {
+        let person = upstream.finish(app.http, back).await.map_err(|e| {
             tracing::warn!(upstream = %upstream_id, error = %e, "a link login failed");
             refused()
         })?;
@@ -212,7 +214,7 @@ async fn finish(
             .map(|u| u.name.clone())
             .unwrap_or_default();
         Ok(
-            match accounts::add_link(&app.store, &session.sub, upstream_id, &mapped.subject, now).await? {
+            match accounts::add_link(app.store, &session.sub, upstream_id, &mapped.subject, now).await? {
                 Linked::Added => {
                     tracing::info!(target: "gatehouse::security", event = "account_linked", upstream = upstream_id, "an identity was linked to an account");
                     page("Linked", &format!("You can now sign in here with {name} as well."))

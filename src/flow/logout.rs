@@ -3,10 +3,12 @@
 //! back to the application (when it asked with a registered URI), on through the
 //! upstream's own logout first when that upstream is configured to.
 
+use super::Ctx;
 use crate::config::Client;
+use crate::domain::sessions;
 use crate::keys::TokenType;
 use crate::store::PendingLogout;
-use crate::{Inner, routes, secrets, sessions};
+use crate::{routes, secrets};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -50,7 +52,7 @@ pub enum LogoutOutcome {
 
 /// `/end_session`'s step. `confirming` is set for the confirmation form's answer.
 pub async fn end_session(
-    app: &Inner,
+    app: &Ctx<'_>,
     params: LogoutParams,
     confirming: bool,
     session_cookie: Option<&str>,
@@ -75,7 +77,7 @@ pub async fn end_session(
     {
         return LogoutOutcome::Refused("The application asked to return you to an address it has not registered.");
     }
-    let session = match sessions::find(&app.store, session_cookie, now).await {
+    let session = match sessions::find(app.store, session_cookie, now).await {
         Ok(session) => session,
         Err(e) => return LogoutOutcome::Failed(e.to_string()),
     };
@@ -95,7 +97,7 @@ pub async fn end_session(
     match session {
         None => done(client, &params, "There is no Gatehouse session in this browser.", false),
         Some(session) if confirmed || hint_names_session => {
-            match crate::backchannel::end_session(app.into(), &session.sid, now).await {
+            match crate::domain::sessions::end_and_notify(app.outbox(), &session.sid, now).await {
                 Ok(Some(deliveries)) => deliveries.detach(),
                 Ok(None) => {}
                 Err(e) => return LogoutOutcome::Failed(e.to_string()),
@@ -119,7 +121,7 @@ pub async fn end_session(
 /// Where to send the person for the upstream's own logout, when the upstream does that;
 /// they come back to [`upstream_done`], which finishes as this logout would have.
 async fn upstream_logout(
-    app: &Inner,
+    app: &Ctx<'_>,
     upstream: &str,
     client: Option<&Client>,
     params: &LogoutParams,
@@ -128,7 +130,7 @@ async fn upstream_logout(
     let provider = app.upstreams.get(upstream).filter(|u| u.capabilities().logout)?;
     let id = secrets::random_token();
     let back = format!("{}{}", app.config.issuer, routes::UPSTREAM_LOGGED_OUT);
-    let url = provider.logout_url(&app.http, &back, &id).await?;
+    let url = provider.logout_url(app.http, &back, &id).await?;
     let pending = PendingLogout {
         client_id: client.map(|c| c.id.clone()),
         post_logout_redirect_uri: params.post_logout_redirect_uri.clone(),
@@ -142,7 +144,7 @@ async fn upstream_logout(
 }
 
 /// `GET /end_session/upstream`'s step: back from the upstream's logout with `state`.
-pub async fn upstream_done(app: &Inner, state: Option<&str>, now: i64) -> LogoutOutcome {
+pub async fn upstream_done(app: &Ctx<'_>, state: Option<&str>, now: i64) -> LogoutOutcome {
     let taken = match state {
         Some(id) => app.store.pending_logouts.take(id, now).await,
         None => Ok(None),
@@ -162,7 +164,7 @@ pub async fn upstream_done(app: &Inner, state: Option<&str>, now: i64) -> Logout
 }
 
 /// The claims of an ID token this server issued (an expired one is still a fine hint).
-fn verified_hint(app: &Inner, token: &str, now: i64) -> Option<Json> {
+fn verified_hint(app: &Ctx<'_>, token: &str, now: i64) -> Option<Json> {
     let claims = app.keys.verify(token, TokenType::Id, now).ok()?;
     (claims["iss"] == app.config.issuer.as_str()).then_some(claims)
 }

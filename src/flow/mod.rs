@@ -37,8 +37,70 @@ pub use request::{AuthorizeParams, granted_scopes, may_use};
 pub use start::authorize;
 pub use upstream_login::{PasswordLogin, begin, callback, password};
 
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::limits::Guards;
+use crate::mapping::Mappings;
 use crate::response_type::ResponseMode;
-use crate::store::{AuthorizationRequest, StoreError};
+use crate::store::{AuthorizationRequest, Store, StoreError};
+use crate::telemetry::Telemetry;
+use crate::tokens::TokenService;
+use crate::upstream::{Upstream, UpstreamHttp};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the flow's steps read and change: the settings, the store, the keys (to sign
+/// and verify), the running upstreams with their mappings and HTTP client, the limits
+/// and telemetry.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub keys: &'a Keys,
+    pub upstreams: &'a HashMap<String, Arc<Upstream>>,
+    pub mappings: &'a Mappings,
+    pub http: &'a UpstreamHttp,
+    pub guards: &'a Guards,
+    pub telemetry: &'a Telemetry,
+    pub clock: &'a crate::Clock,
+}
+
+impl<'a> Ctx<'a> {
+    /// The back-channel outbox's view: ending a session tells its applications.
+    pub fn outbox(&self) -> crate::domain::logout_outbox::Parts<'a> {
+        crate::domain::logout_outbox::Parts {
+            config: self.config,
+            store: self.store,
+            keys: self.keys,
+            http: self.http.client(),
+            telemetry: self.telemetry,
+            clock: self.clock,
+        }
+    }
+
+    /// The token grants' view, as of `now`: the flow hands out tokens at its end.
+    pub fn tokens(&self, now: i64) -> TokenService<'a> {
+        TokenService {
+            config: self.config,
+            store: self.store,
+            keys: self.keys,
+            telemetry: self.telemetry,
+            guards: self.guards,
+            renewal: self.renewal(),
+            now,
+        }
+    }
+
+    /// Refreshing at the upstreams: what an app's refresh may do there.
+    pub fn renewal(&self) -> crate::domain::upstream_refresh::Renewal<'a> {
+        crate::domain::upstream_refresh::Renewal {
+            upstreams: self.upstreams,
+            mappings: self.mappings,
+            http: self.http,
+            sealing: &self.keys.policy().sealing,
+        }
+    }
+}
 
 /// Where an answer to the relying party goes.
 #[derive(Debug, Clone)]

@@ -3,12 +3,13 @@
 //! then carries only `client_id` and that `request_uri` to `/authorize`, which takes the
 //! pushed parameters, once, and nothing else from the query (§4).
 
+use super::Ctx;
 use super::request::{Invalid, validate};
 use super::{AuthorizeParams, ErrorCode, Outcome};
 use crate::config::Client;
 use crate::limits::Full;
+use crate::secrets;
 use crate::store::{PushedRequest, StoreError};
-use crate::{Inner, secrets};
 use std::net::IpAddr;
 
 /// What every `request_uri` Gatehouse hands out starts with (RFC 9126 §2.2).
@@ -37,7 +38,7 @@ pub struct Pushed<'p> {
 
 /// Checks the pushed parameters as `/authorize` will and keeps them; returns the
 /// `request_uri` that names them.
-pub async fn push(app: &Inner, client: &Client, pushed: Pushed<'_>, now: i64) -> Result<String, PushError> {
+pub async fn push(app: &Ctx<'_>, client: &Client, pushed: Pushed<'_>, now: i64) -> Result<String, PushError> {
     let invalid = |why: String| PushError::Refused(ErrorCode::InvalidRequest, why);
     let mut params = AuthorizeParams::from_pairs(pushed.pairs).map_err(invalid)?;
     if let Some(proven) = pushed.dpop_jkt {
@@ -56,7 +57,7 @@ pub async fn push(app: &Inner, client: &Client, pushed: Pushed<'_>, now: i64) ->
         Some(_) => {}
         None => params.client_id = Some(client.id.clone()),
     }
-    validate(&app.config, params.clone(), true).map_err(|refused| match refused {
+    validate(app.config, params.clone(), true).map_err(|refused| match refused {
         Invalid::Untrusted { message, .. } => invalid(message),
         Invalid::Reply { error, description, .. } => PushError::Refused(error, description),
     })?;
@@ -104,7 +105,7 @@ pub async fn push(app: &Inner, client: &Client, pushed: Pushed<'_>, now: i64) ->
 /// The parameters `/authorize` goes on with, and whether they were pushed: those of the
 /// pushed request that `request_uri` names (taken: a second use finds nothing), or the
 /// ones sent when there is no Gatehouse `request_uri`.
-pub async fn resolve(app: &Inner, params: AuthorizeParams, now: i64) -> Result<(AuthorizeParams, bool), Outcome> {
+pub async fn resolve(app: &Ctx<'_>, params: AuthorizeParams, now: i64) -> Result<(AuthorizeParams, bool), Outcome> {
     let Some(handle) = params
         .request_uri
         .as_deref()

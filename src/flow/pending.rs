@@ -2,10 +2,11 @@
 //! upstream or decides on consent. Each belongs to the browser that started it and
 //! finishes at most once.
 
+use super::Ctx;
 use super::{ErrorCode, Flow, Outcome, ReplyTo};
 use crate::limits::Full;
+use crate::secrets;
 use crate::store::{AuthorizationRequest, CompletedLogin, PendingAuthorization, Store, StoreError};
-use crate::{Inner, secrets};
 use std::net::IpAddr;
 
 /// How long a person has to log in upstream and decide on consent.
@@ -29,7 +30,7 @@ pub async fn park(
 /// logins leave room (anyone may start one: only so many may wait in the store at
 /// once); returns its id (also the upstream `state`).
 pub async fn park_anonymous(
-    app: &Inner,
+    app: &Ctx<'_>,
     request: AuthorizationRequest,
     browser: &str,
     client_ip: Option<IpAddr>,
@@ -52,7 +53,7 @@ pub async fn park_anonymous(
         ));
     }
     let pending = record(request, browser, None, now);
-    if let Err(e) = keep(&app.store, &id, &pending, now).await {
+    if let Err(e) = keep(app.store, &id, &pending, now).await {
         app.guards.pending_logins.release(&id);
         return Err(e.into());
     }
@@ -95,7 +96,7 @@ fn expiry(pending: &PendingAuthorization, now: i64) -> i64 {
 /// Counts a wrong password against the parked login `id`; at the `most`-th it is void
 /// (taken out of the store). Returns the login while it may still be tried.
 pub async fn count_wrong_password(
-    app: &Inner,
+    app: &Ctx<'_>,
     id: &str,
     most: u32,
     now: i64,
@@ -139,7 +140,7 @@ pub async fn resume(
 }
 
 /// Takes the parked request `id` out of the store: each one finishes at most once.
-pub async fn use_up(app: &Inner, id: &str, now: i64) -> Flow<()> {
+pub async fn use_up(app: &Ctx<'_>, id: &str, now: i64) -> Flow<()> {
     app.guards.pending_logins.release(id);
     match app.store.pending_authorizations.take(id, now).await? {
         Some(_) => Ok(()),

@@ -3,8 +3,7 @@
 //! then everything else, whose failures go back to the relying party).
 
 use super::{ErrorCode, ReplyTo};
-use crate::config::{Client, Config, GrantType, Upstream};
-use crate::mapping::STANDARD_SCOPES;
+use crate::config::{Client, Config, Upstream};
 use crate::response_type::{ResponseMode, ResponseType};
 use crate::store::AuthorizationRequest;
 use serde::{Deserialize, Serialize};
@@ -292,28 +291,15 @@ fn checked_response_type(
     Ok(response_type)
 }
 
-/// The scopes that will be granted: the known ones asked for, once each; `openid` is required.
+/// The scopes granted (`domain::scopes`), refused as the authorization endpoint answers.
 pub fn granted_scopes(
     config: &Config,
     client: &Client,
     scope: Option<&str>,
     response_type: ResponseType,
 ) -> Result<String, Refusal> {
-    let requested: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
-    if !requested.contains(&"openid") {
-        return Err((ErrorCode::InvalidScope, "scope must include openid".into()));
-    }
-    let mut granted: Vec<&str> = Vec::new();
-    for scope in requested {
-        let known = STANDARD_SCOPES.contains(&scope) || config.scopes.contains_key(scope);
-        // A refresh token comes only from exchanging a code (OIDC Core §11).
-        let allowed =
-            scope != "offline_access" || (response_type.code && client.grant_types.contains(&GrantType::RefreshToken));
-        if known && allowed && client.may_have_scope(scope) && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    Ok(granted.join(" "))
+    crate::domain::scopes::granted_scopes(config, client, scope, response_type)
+        .map_err(|refused| (ErrorCode::InvalidScope, refused.to_string()))
 }
 
 /// The request's PKCE challenge (RFC 7636), checked: S256 only, required of public clients.

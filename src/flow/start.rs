@@ -2,16 +2,17 @@
 //! fits it, or parked while the person logs in at an upstream (the one asked for, the
 //! only one the client may use, or the one they choose).
 
+use super::Ctx;
 use super::request::{Invalid, Validated, validate};
 use super::requirements::session_fits;
 use super::{AuthorizeParams, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
+use crate::domain::sessions;
 use crate::store::CompletedLogin;
-use crate::{Inner, sessions};
 use std::net::IpAddr;
 
 /// Validates `params` and decides where the person goes next.
 pub async fn authorize(
-    app: &Inner,
+    app: &Ctx<'_>,
     params: AuthorizeParams,
     browser: &str,
     session_cookie: Option<&str>,
@@ -22,7 +23,7 @@ pub async fn authorize(
         Ok(resolved) => resolved,
         Err(outcome) => return outcome,
     };
-    let validated = match validate(&app.config, params, pushed) {
+    let validated = match validate(app.config, params, pushed) {
         Ok(validated) => validated,
         Err(Invalid::Untrusted { title, message }) => {
             return Outcome::Untrusted {
@@ -36,7 +37,7 @@ pub async fn authorize(
 }
 
 pub(super) async fn decide(
-    app: &Inner,
+    app: &Ctx<'_>,
     validated: Validated<'_>,
     browser: &str,
     session_cookie: Option<&str>,
@@ -49,9 +50,9 @@ pub(super) async fn decide(
         upstream,
     } = validated;
     let to = ReplyTo::of(&request);
-    let session = sessions::find(&app.store, session_cookie, now)
+    let session = sessions::find(app.store, session_cookie, now)
         .await?
-        .filter(|s| super::may_use(&app.config, client, &s.upstream))
+        .filter(|s| super::may_use(app.config, client, &s.upstream))
         .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
     if let Some(session) = session.filter(|s| session_fits(s, &request, now)) {
         let done = CompletedLogin {
@@ -71,5 +72,5 @@ pub(super) async fn decide(
     // The upstream is told what the session did not meet (max_age, prompt, acr) and its
     // answer is checked against it when the person comes back.
     let (pid, pending) = pending::park_anonymous(app, request, browser, client_ip, now).await?;
-    Ok(super::chooser::route(&app.config, client, &pid, &pending, upstream))
+    Ok(super::chooser::route(app.config, client, &pid, &pending, upstream))
 }

@@ -3,13 +3,15 @@
 //! an account and a session. Every step checks that the parked request belongs to this
 //! browser.
 
+use super::Ctx;
 use super::{
     ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, requirements, settle,
 };
+use crate::domain::{accounts, sessions};
 use crate::limits::CheckError;
+use crate::routes;
 use crate::store::{AuthContext, CompletedLogin, PendingAuthorization};
 use crate::upstream::{Authentication, CallbackParams, LoginOptions, Person, Return, Upstream, UpstreamError};
-use crate::{Inner, accounts, routes, sessions};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -22,9 +24,9 @@ pub struct PasswordLogin {
 }
 
 /// `GET /login/{pending}/{upstream}`'s step: starts the login at the chosen upstream.
-pub async fn begin(app: &Inner, pid: &str, upstream_id: &str, browser: Option<&str>, now: i64) -> Outcome {
+pub async fn begin(app: &Ctx<'_>, pid: &str, upstream_id: &str, browser: Option<&str>, now: i64) -> Outcome {
     let started = async {
-        let pending = pending::resume(&app.store, pid, browser, now, |_| true).await?;
+        let pending = pending::resume(app.store, pid, browser, now, |_| true).await?;
         let upstream = usable(app, &pending, upstream_id)?;
         crate::telemetry::note_upstream(upstream_id);
         app.telemetry.login_started(upstream_id);
@@ -37,10 +39,10 @@ pub async fn begin(app: &Inner, pid: &str, upstream_id: &str, browser: Option<&s
 }
 
 /// The running upstream `upstream_id`, if the parked request's client may use it.
-fn usable(app: &Inner, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<Upstream>> {
+fn usable(app: &Ctx<'_>, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<Upstream>> {
     let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
     crate::telemetry::note_client(&client.id);
-    if !super::may_use(&app.config, client, upstream_id) {
+    if !super::may_use(app.config, client, upstream_id) {
         return Err(Outcome::Expired);
     }
     app.upstreams.get(upstream_id).cloned().ok_or(Outcome::Expired)
@@ -49,7 +51,7 @@ fn usable(app: &Inner, pending: &PendingAuthorization, upstream_id: &str) -> Flo
 /// Sends the person to an upstream that redirects, keeping the nonce and PKCE verifier
 /// with the parked request (whose id is the `state`).
 async fn send(
-    app: &Inner,
+    app: &Ctx<'_>,
     pid: &str,
     mut pending: PendingAuthorization,
     upstream_id: &str,
@@ -76,7 +78,7 @@ async fn send(
         acr_values: &request.acr_values,
         ui_locales: request.ui_locales.as_deref(),
     };
-    let begin = match upstream.begin(&app.http, options).await {
+    let begin = match upstream.begin(app.http, options).await {
         Ok(begin) => begin,
         Err(e) => {
             tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a login upstream");
@@ -89,13 +91,13 @@ async fn send(
     pending.upstream = Some(upstream_id.to_string());
     pending.upstream_nonce = begin.nonce;
     pending.pkce_verifier = Some(begin.pkce_verifier);
-    pending::keep(&app.store, pid, &pending, now).await?;
+    pending::keep(app.store, pid, &pending, now).await?;
     Ok(Outcome::Redirect(begin.url))
 }
 
 /// `GET /callback/{upstream}`'s step: the person is back from an upstream that redirects.
 pub async fn callback(
-    app: &Inner,
+    app: &Ctx<'_>,
     upstream_id: &str,
     params: &CallbackParams,
     browser: Option<&str>,
@@ -104,7 +106,7 @@ pub async fn callback(
     let finished = async {
         let pid = params.state.as_deref().ok_or(Outcome::Expired)?;
         // The state is single use: a replayed callback finds nothing.
-        let pending = pending::resume(&app.store, pid, browser, now, |p| {
+        let pending = pending::resume(app.store, pid, browser, now, |p| {
             p.upstream.as_deref() == Some(upstream_id)
         })
         .await?;
@@ -119,7 +121,7 @@ pub async fn callback(
             pkce_verifier: verifier,
             now,
         };
-        match upstream.finish(&app.http, back).await {
+        match upstream.finish(app.http, back).await {
             Ok(person) => complete(app, pending, upstream_id, person, browser.unwrap_or_default(), now).await,
             Err(e) => {
                 tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
@@ -136,7 +138,7 @@ pub async fn callback(
 /// takes one. Failed passwords slow down further tries on the username and from the
 /// client's address, and void the login after the configured number.
 pub async fn password(
-    app: &Inner,
+    app: &Ctx<'_>,
     pid: &str,
     upstream_id: &str,
     form: PasswordLogin,
@@ -145,7 +147,7 @@ pub async fn password(
     now: i64,
 ) -> Step {
     let checked = async {
-        let pending = pending::resume(&app.store, pid, browser, now, |p| {
+        let pending = pending::resume(app.store, pid, browser, now, |p| {
             crate::secrets::equal(&p.csrf, &form.csrf)
         })
         .await?;
@@ -218,7 +220,7 @@ pub async fn password(
 }
 
 fn password_form(
-    app: &Inner,
+    app: &Ctx<'_>,
     pid: &str,
     pending: &PendingAuthorization,
     upstream_id: &str,
@@ -259,7 +261,7 @@ fn upstream_failed(pending: &PendingAuthorization, error: &UpstreamError) -> Out
 /// of it, map what the upstream said, link the account, start the session, and go on to
 /// consent or the code. The parked request has been used up already.
 async fn complete(
-    app: &Inner,
+    app: &Ctx<'_>,
     pending: PendingAuthorization,
     upstream_id: &str,
     person: Person,
@@ -288,7 +290,7 @@ async fn complete(
         )
     })?;
     accounts::believed(app.config.upstream(upstream_id), &mut mapped.claims);
-    let sub = accounts::link(&app.store, upstream_id, &mapped, now).await?;
+    let sub = accounts::link(app.store, upstream_id, &mapped, now).await?;
     let auth = AuthContext {
         idp: Some(upstream_id.to_string()),
         ..auth
@@ -296,11 +298,11 @@ async fn complete(
     let mut from = person.session;
     let upstream_refresh_token = from.as_mut().and_then(|s| s.refresh_token.take());
     let subject = from.as_ref().map(|s| s.subject.clone()).unwrap_or_default();
-    let (cookie, session) = sessions::start(&app.store, &app.config, &sub, upstream_id, auth, from, now).await?;
+    let (cookie, session) = sessions::start(app.store, app.config, &sub, upstream_id, auth, from, now).await?;
     if let Some(token) = upstream_refresh_token {
         let sealing = &app.keys.policy().sealing;
         let grant = (upstream_id, subject.as_str(), sub.as_str());
-        crate::upstream_refresh::keep(&app.store, &app.config, sealing, &session.sid, grant, &token, now)
+        crate::domain::upstream_refresh::keep(app.store, app.config, sealing, &session.sid, grant, &token, now)
             .await
             .map_err(|e| Outcome::Failed(e.to_string()))?;
     }

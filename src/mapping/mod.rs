@@ -13,6 +13,9 @@ mod spec;
 pub use release::{STANDARD_SCOPES, release, standard_scope_claims};
 pub use spec::{EvalError, Mapped, Mapping};
 
+/// Each upstream's claim mapping, by upstream id.
+pub type Mappings = std::collections::HashMap<String, std::sync::Arc<Mapping>>;
+
 /// Claims that Gatehouse itself sets in its tokens; a mapping may not produce them.
 pub const PROTECTED_CLAIMS: &[&str] = &[
     "sub",

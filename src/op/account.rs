@@ -12,7 +12,7 @@ use axum::response::Response;
 
 pub async fn choices(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let session = state.cookies.get(&headers, Cookie::Session);
-    let outcome = account_link::choices(&state, session.as_deref(), state.clock.now()).await;
+    let outcome = account_link::choices(&state.flow(), session.as_deref(), state.clock.now()).await;
     render::outcome(&state, outcome)
 }
 
@@ -25,6 +25,14 @@ pub async fn start(
     let session = state.cookies.get(&headers, Cookie::Session);
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let now = state.clock.now();
-    let outcome = account_link::start(&state, &upstream, form, session.as_deref(), browser.as_deref(), now).await;
+    let outcome = account_link::start(
+        &state.flow(),
+        &upstream,
+        form,
+        session.as_deref(),
+        browser.as_deref(),
+        now,
+    )
+    .await;
     render::outcome(&state, outcome)
 }

@@ -4,11 +4,15 @@
 //! without the token, `/metrics` and the health checks for the monitoring that scrapes
 //! it. Every request is answered by the config that runs at that moment.
 
+use crate::AppState;
+use crate::app_state::ReloadReport;
+use crate::domain::sessions::SessionInfo;
 use crate::keys::KeyInfo;
 use crate::routes;
-use crate::sessions::SessionInfo;
+use crate::routes::admin::{
+    ACCOUNT_CONSENT, ACCOUNT_LINK, ACCOUNT_LINKS, BACKCHANNEL, KEYS, KEYS_ROTATE, RELOAD, SESSION, SESSIONS,
+};
 use crate::telemetry::{Observer, observe};
-use crate::{App, AppState};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -17,20 +21,27 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-pub const KEYS: &str = "/admin/keys";
-pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
-pub const SESSIONS: &str = "/admin/sessions";
-pub const SESSION: &str = "/admin/sessions/{sid}";
-pub const RELOAD: &str = "/admin/reload";
-pub const ACCOUNT_LINKS: &str = "/admin/accounts/{sub}/links";
-pub const ACCOUNT_LINK: &str = "/admin/accounts/{sub}/links/{upstream}";
-pub const ACCOUNT_CONSENT: &str = "/admin/accounts/{sub}/consents/{client}";
-/// The back-channel logout outbox.
-pub const BACKCHANNEL: &str = "/admin/backchannel";
+/// A reload on its way, answering what it did.
+pub type Reloading = Pin<Box<dyn Future<Output = ReloadReport> + Send>>;
 
-pub fn router(app: App) -> Router {
-    let state = app.state();
+/// The running application as the admin listener sees it: the state of the config that
+/// runs now (each request takes the one running when it arrives), and a reload.
+pub trait Running: Send + Sync + 'static {
+    fn state(&self) -> AppState;
+    fn reload(&self) -> Reloading;
+}
+
+/// What the admin handlers are given.
+#[derive(Clone)]
+pub struct Admin(Arc<dyn Running>);
+
+pub fn router(running: impl Running) -> Router {
+    let app = Admin(Arc::new(running));
+    let state = app.0.state();
     let observer = Observer {
         telemetry: state.telemetry.clone(),
         trust_request_id: state.config.log.trust_request_id,
@@ -59,9 +70,9 @@ pub fn router(app: App) -> Router {
 }
 
 /// Each request gets the state of the config that runs when it arrives.
-impl axum::extract::FromRef<App> for AppState {
-    fn from_ref(app: &App) -> AppState {
-        app.state()
+impl axum::extract::FromRef<Admin> for AppState {
+    fn from_ref(app: &Admin) -> AppState {
+        app.0.state()
     }
 }
 
@@ -123,7 +134,7 @@ struct SessionFilter {
 }
 
 async fn list_sessions(State(state): State<AppState>, Query(filter): Query<SessionFilter>) -> Response {
-    match crate::sessions::list(&state.store, filter.sub.as_deref(), state.clock.now()).await {
+    match crate::domain::sessions::list(&state.store, filter.sub.as_deref(), state.clock.now()).await {
         Ok(sessions) => Json::<Vec<SessionInfo>>(sessions).into_response(),
         Err(e) => failed(e),
     }
@@ -131,7 +142,7 @@ async fn list_sessions(State(state): State<AppState>, Query(filter): Query<Sessi
 
 async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> Response {
     let now = state.clock.now();
-    match crate::backchannel::end_session((&*state).into(), &sid, now).await {
+    match crate::domain::sessions::end_and_notify((&*state).into(), &sid, now).await {
         Ok(Some(deliveries)) => {
             deliveries.detach();
             tracing::info!("session ended through the admin API");
@@ -144,15 +155,15 @@ async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> 
 
 async fn account_links(State(state): State<AppState>, Path(sub): Path<String>) -> Response {
     match state.store.accounts.get(&sub, state.clock.now()).await {
-        Ok(Some(account)) => Json(crate::accounts::links_of(&account)).into_response(),
+        Ok(Some(account)) => Json(crate::domain::accounts::links_of(&account)).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such account" }))).into_response(),
         Err(e) => failed(e),
     }
 }
 
 async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(String, String)>) -> Response {
-    use crate::accounts::UnlinkRefused;
-    match crate::accounts::unlink(&state.store, &sub, &upstream, state.clock.now()).await {
+    use crate::domain::accounts::UnlinkRefused;
+    match crate::domain::accounts::unlink(&state.store, &sub, &upstream, state.clock.now()).await {
         Ok(removed) => {
             tracing::info!(target: "gatehouse::security", event = "account_unlinked", upstream = %removed.upstream, "an identity was unlinked through the admin API");
             Json(removed).into_response()
@@ -167,7 +178,7 @@ async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(Stri
 
 /// `GET /admin/backchannel`: the logout tokens still owed to clients, and those given up.
 async fn deliveries(State(state): State<AppState>) -> Response {
-    match crate::backchannel::queued(&state.store, state.clock.now()).await {
+    match crate::domain::logout_outbox::queued(&state.store, state.clock.now()).await {
         Ok(queued) => Json(queued).into_response(),
         Err(e) => failed(e),
     }
@@ -177,7 +188,7 @@ async fn deliveries(State(state): State<AppState>) -> Response {
 /// is forgotten and the client's refresh families for them are revoked.
 async fn withdraw_consent(State(state): State<AppState>, Path((sub, client)): Path<(String, String)>) -> Response {
     let now = state.clock.now();
-    match crate::accounts::withdraw_consent(&state.store, &state.config, &sub, &client, now).await {
+    match crate::domain::accounts::withdraw_consent(&state.store, &state.config, &sub, &client, now).await {
         Ok(Some(withdrawn)) => {
             tracing::info!(target: "gatehouse::security", event = "consent_withdrawn", client = %client, revoked_families = withdrawn.revoked_families, "a consent was withdrawn through the admin API");
             Json(withdrawn).into_response()
@@ -192,8 +203,8 @@ async fn withdraw_consent(State(state): State<AppState>, Path((sub, client)): Pa
 }
 
 /// `POST /admin/reload`: what SIGHUP does, answering what happened.
-async fn reload(State(app): State<App>) -> Response {
-    let report = app.reload().await;
+async fn reload(State(app): State<Admin>) -> Response {
+    let report = app.0.reload().await;
     let status = if report.applied {
         StatusCode::OK
     } else {

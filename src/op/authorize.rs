@@ -36,7 +36,15 @@ async fn authorize(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, pa
         None => (crate::secrets::random_token(), true),
     };
     let session = state.cookies.get(headers, Cookie::Session);
-    let outcome = flow::authorize(state, params, &browser, session.as_deref(), ip, state.clock.now()).await;
+    let outcome = flow::authorize(
+        &state.flow(),
+        params,
+        &browser,
+        session.as_deref(),
+        ip,
+        state.clock.now(),
+    )
+    .await;
     let mut response = render::outcome(state, outcome);
     if new_browser {
         let cookie = state.cookies.set(Cookie::Browser, &browser, None);

@@ -3,7 +3,7 @@
 //! otherwise (§2.8); never cached.
 
 use crate::AppState;
-use crate::upstream_logout::{self, Refused};
+use crate::domain::upstream_logout::{self, Refused};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,8 @@ pub async fn handler(
     else {
         return refusal("the request is not a form with a logout_token");
     };
-    match upstream_logout::receive(&state, &upstream, &token, state.clock.now()).await {
+    let now = state.clock.now();
+    match upstream_logout::receive((&*state).into(), &state.upstreams, &state.http, &upstream, &token, now).await {
         Ok(_) => (StatusCode::OK, no_store).into_response(),
         Err(refused) => {
             tracing::warn!(%upstream, error = %refused, "upstream logout token refused");

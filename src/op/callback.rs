@@ -19,10 +19,11 @@ pub async fn handler(
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let now = state.clock.now();
     let session = state.cookies.get(&headers, Cookie::Session);
-    let link = account_link::callback(&state, &upstream, &params, browser.as_deref(), session.as_deref(), now);
+    let flow = state.flow();
+    let link = account_link::callback(&flow, &upstream, &params, browser.as_deref(), session.as_deref(), now);
     if let Some(outcome) = link.await {
         return render::outcome(&state, outcome);
     }
-    let step = crate::flow::callback(&state, &upstream, &params, browser.as_deref(), now).await;
+    let step = crate::flow::callback(&flow, &upstream, &params, browser.as_deref(), now).await;
     render::step(&state, step)
 }

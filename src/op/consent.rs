@@ -24,7 +24,7 @@ pub async fn submit(
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let allow = form.decision == "allow";
     let outcome = crate::flow::consent(
-        &state,
+        &state.flow(),
         &form.pending,
         &form.csrf,
         allow,

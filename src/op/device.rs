@@ -24,7 +24,7 @@ pub async fn authorization(
     let now = state.clock.now();
     let started = async {
         let ClientRequest { client, params } = request?;
-        crate::device::start(&state, &client, params.get("scope")?, ip, now).await
+        crate::tokens::device_grant::start(&state.tokens(now), &client, params.get("scope")?, ip, now).await
     };
     match started.await {
         Ok(authorization) => ([(header::CACHE_CONTROL, "no-store")], Json(authorization)).into_response(),
@@ -66,11 +66,11 @@ pub async fn submit(
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let session = state.cookies.get(&headers, Cookie::Session);
     let now = state.clock.now();
-    let outcome = device_sign_in::submit(&state, entry, browser.as_deref(), session.as_deref(), ip, now).await;
+    let outcome = device_sign_in::submit(&state.flow(), entry, browser.as_deref(), session.as_deref(), ip, now).await;
     render::outcome(&state, outcome)
 }
 
 pub async fn done(State(state): State<AppState>, PageQuery(answer): PageQuery<DeviceAnswer>) -> Response {
-    let outcome = device_sign_in::done(&state, answer, state.clock.now()).await;
+    let outcome = device_sign_in::done(&state.flow(), answer, state.clock.now()).await;
     render::outcome(&state, outcome)
 }

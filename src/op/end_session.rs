@@ -32,7 +32,8 @@ pub async fn post(
 
 async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirming: bool) -> Response {
     let cookie = state.cookies.get(headers, Cookie::Session);
-    let outcome = crate::flow::end_session(state, params, confirming, cookie.as_deref(), state.clock.now()).await;
+    let outcome =
+        crate::flow::end_session(&state.flow(), params, confirming, cookie.as_deref(), state.clock.now()).await;
     render(state, outcome)
 }
 
@@ -43,7 +44,7 @@ pub struct UpstreamLoggedOut {
 
 /// `GET /end_session/upstream`: back from the upstream's logout.
 pub async fn upstream_done(State(state): State<AppState>, PageQuery(back): PageQuery<UpstreamLoggedOut>) -> Response {
-    let outcome = crate::flow::upstream_done(&state, back.state.as_deref(), state.clock.now()).await;
+    let outcome = crate::flow::upstream_done(&state.flow(), back.state.as_deref(), state.clock.now()).await;
     render(&state, outcome)
 }
 

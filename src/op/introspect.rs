@@ -2,7 +2,7 @@
 
 use super::client_auth::ClientRequest;
 use crate::AppState;
-use crate::tokens::{TokenError, TokenService};
+use crate::tokens::TokenError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -12,9 +12,7 @@ pub async fn handler(State(state): State<AppState>, request: Result<ClientReques
     let answer = async {
         let ClientRequest { client, params } = request?;
         let token = params.required("token")?;
-        TokenService::new(&state, state.clock.now())
-            .introspect(&client, token)
-            .await
+        state.tokens(state.clock.now()).introspect(&client, token).await
     };
     match answer.await {
         Ok(answer) => ([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response(),

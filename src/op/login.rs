@@ -18,7 +18,7 @@ pub async fn start(
     Path((pid, upstream)): Path<(String, String)>,
 ) -> Response {
     let browser = state.cookies.get(&headers, Cookie::Browser);
-    let outcome = flow::begin(&state, &pid, &upstream, browser.as_deref(), state.clock.now()).await;
+    let outcome = flow::begin(&state.flow(), &pid, &upstream, browser.as_deref(), state.clock.now()).await;
     render::outcome(&state, outcome)
 }
 
@@ -30,7 +30,16 @@ pub async fn submit(
     PageForm(form): PageForm<PasswordLogin>,
 ) -> Response {
     let browser = state.cookies.get(&headers, Cookie::Browser);
-    let step = flow::password(&state, &pid, &upstream, form, browser.as_deref(), ip, state.clock.now()).await;
+    let step = flow::password(
+        &state.flow(),
+        &pid,
+        &upstream,
+        form,
+        browser.as_deref(),
+        ip,
+        state.clock.now(),
+    )
+    .await;
     render::step(&state, step)
 }
 
@@ -41,6 +50,6 @@ pub async fn by_email(
     PageForm(form): PageForm<EmailLogin>,
 ) -> Response {
     let browser = state.cookies.get(&headers, Cookie::Browser);
-    let outcome = flow::by_email(&state, &pid, form, browser.as_deref(), state.clock.now()).await;
+    let outcome = flow::by_email(&state.flow(), &pid, form, browser.as_deref(), state.clock.now()).await;
     render::outcome(&state, outcome)
 }

@@ -32,7 +32,7 @@ pub async fn handler(
         dpop_jkt,
         client_ip: ip,
     };
-    match par::push(&state, &client, pushed, now).await {
+    match par::push(&state.flow(), &client, pushed, now).await {
         Ok(request_uri) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],

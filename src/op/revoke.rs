@@ -3,7 +3,7 @@
 
 use super::client_auth::ClientRequest;
 use crate::AppState;
-use crate::tokens::{TokenError, TokenService};
+use crate::tokens::TokenError;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +12,7 @@ pub async fn handler(State(state): State<AppState>, request: Result<ClientReques
     let answer = async {
         let ClientRequest { client, params } = request?;
         let token = params.required("token")?;
-        TokenService::new(&state, state.clock.now())
-            .revoke(&client, token)
-            .await
+        state.tokens(state.clock.now()).revoke(&client, token).await
     };
     match answer.await {
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),

@@ -2,7 +2,7 @@
 //! that binds its tokens, if any (RFC 9449 §5).
 
 use super::client_auth::ClientRequest;
-use crate::tokens::{TokenError, TokenRequest, TokenService};
+use crate::tokens::{TokenError, TokenRequest};
 use crate::{AppState, dpop, routes};
 use axum::Json;
 use axum::extract::State;
@@ -20,9 +20,7 @@ pub async fn handler(
         let grant = TokenRequest::parse(&params)?;
         let grant_type = grant.grant_type();
         let jkt = proven_key(&state, &headers, client.require_dpop, routes::TOKEN, now).await?;
-        let tokens = TokenService::new(&state, now)
-            .grant(&client, grant, jkt.as_deref())
-            .await?;
+        let tokens = state.tokens(now).grant(&client, grant, jkt.as_deref()).await?;
         let telemetry = &state.telemetry;
         telemetry.token_issued("access", grant_type);
         if tokens.id_token.is_some() {
@@ -71,12 +69,12 @@ pub async fn proven_key(
         path,
         access_token: None,
     };
-    Ok(Some(dpop::check(state, proof, &request, now).await?))
+    Ok(Some(dpop::check((&**state).into(), proof, &request, now).await?))
 }
 
 /// Hands out the current DPoP nonce with an answer, when nonces are required (RFC 9449 §8.2).
 pub async fn add_nonce(state: &AppState, response: &mut Response, now: i64) {
-    if let Some(nonce) = dpop::nonce_to_send(state, now).await
+    if let Some(nonce) = dpop::nonce_to_send((&**state).into(), now).await
         && let Ok(value) = HeaderValue::from_str(&nonce)
     {
         response.headers_mut().insert(dpop::NONCE_HEADER, value);

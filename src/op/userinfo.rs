@@ -2,7 +2,7 @@
 //! body, with its DPoP proof when it is bound to a key (RFC 9449 §7); the claims come
 //! from the token layer.
 
-use crate::tokens::{BearerError, TokenService};
+use crate::tokens::BearerError;
 use crate::{AppState, dpop, routes};
 use axum::Json;
 use axum::body::Bytes;
@@ -77,7 +77,7 @@ async fn respond(
     let now = state.clock.now();
     let answer = async {
         let presented = presented?.ok_or(BearerError::Missing)?;
-        let service = TokenService::new(state, now);
+        let service = state.tokens(now);
         let active = service.active_token(&presented.token).await?;
         check_binding(state, &active.claims, &presented, method, headers, now).await?;
         Ok::<_, BearerError>((service.userinfo(&active)?, presented.dpop))
@@ -139,7 +139,9 @@ async fn check_binding(
         path: routes::USERINFO,
         access_token: Some(&presented.token),
     };
-    let proven = dpop::check(state, proof, &request, now).await.map_err(from_dpop)?;
+    let proven = dpop::check((&**state).into(), proof, &request, now)
+        .await
+        .map_err(from_dpop)?;
     if !crate::secrets::equal(&proven, jkt) {
         return Err(invalid_proof(
             "the DPoP proof is signed by another key than the access token is bound to".into(),

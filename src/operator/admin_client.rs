@@ -1,9 +1,9 @@
 //! Calls to the admin API of the server running with a config (`op/admin.rs`).
 
-use crate::accounts::Withdrawn;
+use crate::domain::accounts::Withdrawn;
+use crate::domain::sessions::SessionInfo;
 use crate::keys::KeyInfo;
-use crate::op::admin;
-use crate::sessions::SessionInfo;
+use crate::routes::admin;
 use crate::store::LinkedIdentity;
 use std::net::SocketAddr;
 
@@ -48,7 +48,7 @@ impl AdminClient {
         Ok(answer["kid"].as_str().unwrap_or_default().to_string())
     }
 
-    pub async fn deliveries(&self) -> Result<Vec<crate::backchannel::Queued>, String> {
+    pub async fn deliveries(&self) -> Result<Vec<crate::domain::logout_outbox::Queued>, String> {
         self.call(reqwest::Method::GET, admin::BACKCHANNEL)
             .await
             .map_err(Failure::text)

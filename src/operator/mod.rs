@@ -8,12 +8,12 @@ mod admin_client;
 
 pub use admin_client::AdminClient;
 
-use crate::accounts::Withdrawn;
-use crate::backchannel;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::accounts::Withdrawn;
+use crate::domain::logout_outbox;
+use crate::domain::sessions::{self, SessionInfo};
 use crate::keys::{self, KeyInfo, Keys};
-use crate::sessions::{self, SessionInfo};
 use crate::store::{LinkedIdentity, Store, StoreError};
 
 /// Where an operator command runs.
@@ -100,9 +100,9 @@ impl Operator {
     }
 
     /// The back-channel logout tokens still owed to clients, and those given up.
-    pub async fn deliveries(&self) -> Result<Vec<backchannel::Queued>, String> {
+    pub async fn deliveries(&self) -> Result<Vec<logout_outbox::Queued>, String> {
         match self {
-            Operator::Direct(direct) => backchannel::queued(&direct.store, Clock::System.now())
+            Operator::Direct(direct) => logout_outbox::queued(&direct.store, Clock::System.now())
                 .await
                 .map_err(|e| e.to_string()),
             Operator::Admin(admin) => admin.deliveries().await,
@@ -113,7 +113,7 @@ impl Operator {
     pub async fn account_links(&self, sub: &str) -> Result<Vec<LinkedIdentity>, String> {
         match self {
             Operator::Direct(direct) => match direct.store.accounts.get(sub, Clock::System.now()).await {
-                Ok(Some(account)) => Ok(crate::accounts::links_of(&account)),
+                Ok(Some(account)) => Ok(crate::domain::accounts::links_of(&account)),
                 Ok(None) => Err(format!("no account {sub}")),
                 Err(e) => Err(e.to_string()),
             },
@@ -124,9 +124,11 @@ impl Operator {
     /// Removes the account's identity at `upstream`; returns it.
     pub async fn unlink(&self, sub: &str, upstream: &str) -> Result<LinkedIdentity, String> {
         match self {
-            Operator::Direct(direct) => crate::accounts::unlink(&direct.store, sub, upstream, Clock::System.now())
-                .await
-                .map_err(|e| e.to_string()),
+            Operator::Direct(direct) => {
+                crate::domain::accounts::unlink(&direct.store, sub, upstream, Clock::System.now())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Operator::Admin(admin) => admin.unlink(sub, upstream).await,
         }
     }
@@ -135,12 +137,16 @@ impl Operator {
     /// families for it.
     pub async fn withdraw_consent(&self, sub: &str, client: &str) -> Result<Withdrawn, String> {
         match self {
-            Operator::Direct(direct) => {
-                crate::accounts::withdraw_consent(&direct.store, &direct.config, sub, client, Clock::System.now())
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| nothing_to_withdraw(sub, client))
-            }
+            Operator::Direct(direct) => crate::domain::accounts::withdraw_consent(
+                &direct.store,
+                &direct.config,
+                sub,
+                client,
+                Clock::System.now(),
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| nothing_to_withdraw(sub, client)),
             Operator::Admin(admin) => admin.withdraw_consent(sub, client).await,
         }
     }
@@ -182,7 +188,7 @@ impl Direct {
             .await
             .map_err(|e| e.to_string())?;
         let telemetry = crate::telemetry::Telemetry::new(self.store.metrics());
-        let parts = backchannel::Parts {
+        let parts = logout_outbox::Parts {
             config: &self.config,
             store: &self.store,
             keys: &keys,
@@ -190,7 +196,7 @@ impl Direct {
             telemetry: &telemetry,
             clock: &Clock::System,
         };
-        backchannel::end_session_and_deliver(parts, sid, DIRECT_TRIES)
+        crate::domain::sessions::end_and_deliver(parts, sid, DIRECT_TRIES)
             .await
             .map_err(|e| e.to_string())
     }

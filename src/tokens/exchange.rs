@@ -10,13 +10,15 @@
 use super::grants::narrowed_scope;
 use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE};
 use super::sign::Grant;
-use super::{TokenError, TokenResponse, TokenService, active_access_token};
+use super::{TokenError, TokenResponse, TokenService};
 use crate::config::{Client, GrantType, ResourceServer};
+use crate::domain::accounts;
+use crate::domain::token_liveness::active_access_token;
 use crate::keys::TokenType;
 use crate::response_type::ResponseType;
+use crate::secrets;
 use crate::store::{AuthContext, CompletedLogin, ExchangedFrom, ExchangedSubject};
 use crate::upstream::{SubjectToken, UpstreamError};
-use crate::{accounts, secrets};
 use serde_json::{Map, Value as Json, json};
 
 /// The claims of a Gatehouse access token that say how the person signed in, carried
@@ -125,13 +127,13 @@ impl TokenService<'_> {
         })?;
         accounts::believed(self.config.upstream(upstream_id), &mut mapped.claims);
         let sub = accounts::link(self.store, upstream_id, &mapped, self.now).await?;
-        let scope = crate::flow::granted_scopes(
+        let scope = crate::domain::scopes::granted_scopes(
             self.config,
             client,
             Some(request.scope.as_deref().unwrap_or("openid")),
             ResponseType::CODE,
         )
-        .map_err(|(_, why)| TokenError::InvalidScope(why))?;
+        .map_err(|refused| TokenError::InvalidScope(refused.to_string()))?;
         // No refresh token comes from an exchange: the app exchanges a fresh upstream token.
         let scope = scope
             .split_whitespace()
@@ -260,7 +262,7 @@ impl TokenService<'_> {
         }
         Ok(TokenResponse {
             access_token: self.keys.sign(&claims, TokenType::Access).await?,
-            token_type: super::grants::token_type(jkt),
+            token_type: super::sign::token_type(jkt),
             expires_in: exp - self.now,
             scope,
             id_token: None,

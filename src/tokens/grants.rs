@@ -45,7 +45,7 @@ impl TokenService<'_> {
                 self.exchange_code(client, &presented).await
             }
             TokenRequest::DeviceCode { device_code } => {
-                let approved = crate::device::poll(self.store, client, &device_code, self.now).await?;
+                let approved = super::device_grant::poll(self.store, client, &device_code, self.now).await?;
                 let presented = Presented {
                     code_key: approved.code_key,
                     by: Redeemer::Device {
@@ -224,7 +224,7 @@ impl TokenService<'_> {
     /// What the upstream says of the person now, when it refreshes: a refusal there ends
     /// the family.
     async fn renew_at_upstream(&self, family_id: &str, family: &crate::store::RefreshFamily) -> Result<(), TokenError> {
-        use crate::upstream_refresh::{Failed, renew};
+        use crate::domain::upstream_refresh::{Failed, renew};
         match renew(&self.renewal, self.store, self.config, family, self.now).await {
             Ok(()) => Ok(()),
             Err(Failed::Gone(why)) => {
@@ -325,7 +325,7 @@ impl TokenService<'_> {
         }
         Ok(TokenResponse {
             access_token: self.keys.sign(&claims, TokenType::Access).await?,
-            token_type: token_type(jkt),
+            token_type: super::sign::token_type(jkt),
             expires_in: exp - self.now,
             scope,
             id_token: None,
@@ -354,11 +354,6 @@ enum Redeemer<'p> {
     },
     /// The device of the device grant `grant_key`, until its device code expires.
     Device { grant_key: &'p str, expires_at: i64 },
-}
-
-/// The `token_type` of an access token bound to `jkt`, or not bound (RFC 9449 §5.1).
-pub(super) fn token_type(jkt: Option<&str>) -> &'static str {
-    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// A code or refresh token bound to a DPoP key needs a proof signed by that key.

@@ -3,7 +3,7 @@
 //! introspection). Plain functions over the store and keys, taking `now`; no HTTP here
 //! (`op/` turns a [`TokenError`] into the answer RFC 6749 §5.2 describes).
 
-mod active;
+pub mod device_grant;
 mod exchange;
 mod grants;
 mod request;
@@ -11,9 +11,7 @@ mod sign;
 mod state;
 mod userinfo;
 
-pub use active::{ActiveToken, active_access_token, active_access_token_and_account};
 pub use request::{ExchangeRequest, Params, TokenRequest};
-pub use state::revoke_family;
 pub use userinfo::BearerError;
 
 use crate::config::Config;
@@ -139,22 +137,11 @@ pub struct TokenService<'a> {
     pub store: &'a Store,
     pub keys: &'a Keys,
     pub telemetry: &'a crate::telemetry::Telemetry,
+    /// The bounds on pending logins, which device grants count against.
+    pub guards: &'a crate::limits::Guards,
     /// Refreshing at the upstreams when apps refresh (`refresh = "on_refresh"`).
-    pub renewal: crate::upstream_refresh::Renewal<'a>,
+    pub renewal: crate::domain::upstream_refresh::Renewal<'a>,
     pub now: i64,
-}
-
-impl<'a> TokenService<'a> {
-    pub fn new(app: &'a crate::Inner, now: i64) -> TokenService<'a> {
-        TokenService {
-            config: &app.config,
-            store: &app.store,
-            keys: &app.keys,
-            telemetry: &app.telemetry,
-            renewal: app.into(),
-            now,
-        }
-    }
 }
 
 /// Whether the space-separated `scope` contains `wanted`.

@@ -36,7 +36,7 @@ impl TokenService<'_> {
         };
         Ok(TokenResponse {
             access_token,
-            token_type: super::grants::token_type(grant.jkt),
+            token_type: token_type(grant.jkt),
             expires_in: access_exp - self.now,
             scope: grant.scope.to_string(),
             id_token,
@@ -154,4 +154,9 @@ fn authentication_claims(claims: &mut Map<String, Json>, auth: &AuthContext) {
     if !auth.amr.is_empty() {
         claims.insert("amr".into(), json!(auth.amr));
     }
+}
+
+/// The `token_type` of an access token bound to `jkt`, or not bound (RFC 9449 §5.1).
+pub(super) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }

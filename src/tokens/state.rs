@@ -1,31 +1,15 @@
 //! The state behind issued tokens: refresh families, revoked access tokens, and what
 //! revocation (RFC 7009) and introspection (RFC 7662) read and change of it.
 
-use super::{TokenError, TokenService, active_access_token};
-use crate::config::{Client, Config};
+use super::{TokenError, TokenService};
+use crate::config::Client;
+use crate::domain::token_liveness::active_access_token;
 use crate::secrets;
 use crate::store::{
     AccountFamily, AuthorizationRequest, CompletedLogin, IssuedJti, Redeemed, RefreshFamily, RefreshToken,
-    RevokedToken, Store, StoreError, Write,
+    RevokedToken, Write,
 };
 use serde_json::{Map, Value as Json, json};
-
-/// Revokes the refresh family `family`: none of its tokens works again. The record is
-/// kept as long as a token of the family could still be presented, so that presenting
-/// one is recognised.
-pub async fn revoke_family(store: &Store, config: &Config, family: &str, now: i64) -> Result<(), StoreError> {
-    let keep = now + config.tokens.refresh_token_ttl.as_secs_i64();
-    store
-        .refresh_families
-        .update(family, now, |current| {
-            current.map(|mut f: RefreshFamily| {
-                f.revoked = true;
-                (f, Some(keep))
-            })
-        })
-        .await
-        .map(|_| ())
-}
 
 impl TokenService<'_> {
     /// Adds a new refresh family with its first token to `write`; returns the token.
@@ -100,7 +84,7 @@ impl TokenService<'_> {
     }
 
     pub(super) async fn revoke_family(&self, family: &str) -> Result<(), TokenError> {
-        Ok(revoke_family(self.store, self.config, family, self.now).await?)
+        Ok(crate::domain::refresh_families::revoke(self.store, self.config, family, self.now).await?)
     }
 
     /// Revokes the access token `jti` until it would expire at `exp`.

@@ -1,7 +1,8 @@
 //! What `/userinfo` (OpenID Connect Core §5.3) answers for an access token: the released
 //! claims of its person, or why the token is refused (RFC 6750 §3).
 
-use super::{ActiveToken, TokenService};
+use super::TokenService;
+use crate::domain::token_liveness::{ActiveToken, active_access_token_and_account};
 use crate::mapping::release;
 use serde_json::Value as Json;
 
@@ -26,7 +27,7 @@ pub enum BearerError {
 impl TokenService<'_> {
     /// An active access token, with the account it names (read in the same round trip).
     pub async fn active_token(&self, token: &str) -> Result<ActiveToken, BearerError> {
-        super::active_access_token_and_account(self.config, self.keys, self.store, token, self.now)
+        active_access_token_and_account(self.config, self.keys, self.store, token, self.now)
             .await
             .map_err(|why| BearerError::InvalidToken(why.to_string()))
     }

@@ -131,3 +131,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for UpstreamHttp {
         })
     }
 }
+
+/// Makes aws-lc-rs, the library that signs Gatehouse's tokens, rustls' crypto provider
+/// for this process, so that TLS to upstreams needs no second crypto library. rustls
+/// refuses to make a client before a provider is chosen; calling this again is harmless.
+pub fn install_tls_provider() {
+    let _already_installed = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -7,7 +7,7 @@
 mod http;
 mod kinds;
 
-pub use http::{FetchError, UpstreamHttp};
+pub use http::{FetchError, UpstreamHttp, install_tls_provider};
 pub use kinds::{Capabilities, Kind};
 
 kinds::upstream_kinds! {

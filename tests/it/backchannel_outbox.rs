@@ -135,7 +135,7 @@ async fn deliveries_pending_at_a_kill_are_made_after_the_restart_once_each() {
     sids.sort();
     assert_eq!(delivered, sids, "each session end once: {accepted:?}");
     let store = support::open_when_released(&dir.path().join("data"));
-    let left = gatehouse::backchannel::queued(&store, Clock::System.now())
+    let left = gatehouse::domain::logout_outbox::queued(&store, Clock::System.now())
         .await
         .unwrap();
     assert!(left.is_empty(), "nothing is left to deliver: {left:?}");
@@ -155,7 +155,7 @@ async fn a_client_that_never_answers_is_given_up_listed_and_counted() {
     while gave_up.is_none() {
         assert!(Instant::now() < deadline, "the delivery was never given up");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let queued = gatehouse::backchannel::queued(&store, Clock::System.now())
+        let queued = gatehouse::domain::logout_outbox::queued(&store, Clock::System.now())
             .await
             .unwrap();
         gave_up = queued.into_iter().find(|q| q.gave_up_at.is_some());
@@ -216,7 +216,9 @@ async fn a_delivery_whose_time_ran_out_while_nothing_could_retry_it_is_given_up_
     let store = server.app.state().store.clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     let gave_up = loop {
-        let queued = gatehouse::backchannel::queued(&store, clock.now()).await.unwrap();
+        let queued = gatehouse::domain::logout_outbox::queued(&store, clock.now())
+            .await
+            .unwrap();
         if let Some(q) = queued.into_iter().find(|q| q.gave_up_at.is_some()) {
             break q;
         }

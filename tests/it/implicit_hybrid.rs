@@ -218,7 +218,7 @@ async fn every_response_type_works_in_the_fragment_and_by_form_post() {
     assert_eq!(subjects.len(), 1, "one person, one sub across every flow");
 
     // Clients that received tokens from the authorization endpoint are told when the session ends.
-    let sessions = gatehouse::sessions::list(&server.app.state().store, None, server.clock.now())
+    let sessions = gatehouse::domain::sessions::list(&server.app.state().store, None, server.clock.now())
         .await
         .unwrap();
     assert!(

@@ -16,6 +16,7 @@ mod dpop;
 mod durability;
 mod error_responses;
 mod federation;
+mod floors;
 mod home_realm;
 mod implicit_hybrid;
 mod keys;

@@ -55,7 +55,7 @@ async fn one_persons_sessions_are_listed_by_index_among_a_hundred_thousand() {
         };
         let (store, config, auth) = (store.clone(), config.clone(), auth.clone());
         pending.spawn(async move {
-            gatehouse::sessions::start(&store, &config, &sub, "demo", auth, None, now)
+            gatehouse::domain::sessions::start(&store, &config, &sub, "demo", auth, None, now)
                 .await
                 .unwrap()
         });
@@ -70,7 +70,9 @@ async fn one_persons_sessions_are_listed_by_index_among_a_hundred_thousand() {
 
     let (gets, scans) = (reads(&store, "get"), reads(&store, "scan"));
     let listing = std::time::Instant::now();
-    let alice = gatehouse::sessions::list(&store, Some("alice"), now).await.unwrap();
+    let alice = gatehouse::domain::sessions::list(&store, Some("alice"), now)
+        .await
+        .unwrap();
     eprintln!("alice's sessions listed in {:?}", listing.elapsed());
     assert_eq!(alice.len(), 3);
     assert!(alice.iter().all(|s| s.sub == "alice"));
@@ -82,12 +84,12 @@ async fn one_persons_sessions_are_listed_by_index_among_a_hundred_thousand() {
     );
 
     // Ended sessions leave the index.
-    let ended = gatehouse::sessions::end(&store, &config, &alice[0].sid, now)
+    let ended = gatehouse::domain::sessions::end(&store, &config, &alice[0].sid, now)
         .await
         .unwrap();
     assert!(ended.is_some());
     assert_eq!(
-        gatehouse::sessions::list(&store, Some("alice"), now)
+        gatehouse::domain::sessions::list(&store, Some("alice"), now)
             .await
             .unwrap()
             .len(),
@@ -129,14 +131,16 @@ async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
         .await
         .unwrap();
     assert!(
-        gatehouse::sessions::list(&store, Some("alice"), now)
+        gatehouse::domain::sessions::list(&store, Some("alice"), now)
             .await
             .unwrap()
             .is_empty()
     );
 
-    gatehouse::indexes::fill_in(&store, &config, now).await.unwrap();
-    let listed = gatehouse::sessions::list(&store, Some("alice"), now).await.unwrap();
+    gatehouse::domain::indexes::fill_in(&store, &config, now).await.unwrap();
+    let listed = gatehouse::domain::sessions::list(&store, Some("alice"), now)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     let families = store
         .account_families
@@ -159,9 +163,9 @@ async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
         )
         .await
         .unwrap();
-    gatehouse::indexes::fill_in(&store, &config, now).await.unwrap();
+    gatehouse::domain::indexes::fill_in(&store, &config, now).await.unwrap();
     assert_eq!(
-        gatehouse::sessions::list(&store, Some("alice"), now)
+        gatehouse::domain::sessions::list(&store, Some("alice"), now)
             .await
             .unwrap()
             .len(),

@@ -97,7 +97,7 @@ async fn populate(config: &std::path::Path, count: usize) {
     let store = Store::connect(&config.store, &config.data_dir).await.expect("store");
     let now = gatehouse::Clock::System.now();
     // As a database made by this version: its indexes are kept from the first record on.
-    gatehouse::indexes::fill_in(&store, &config, now)
+    gatehouse::domain::indexes::fill_in(&store, &config, now)
         .await
         .expect("indexes");
     let started = Instant::now();
@@ -110,9 +110,10 @@ async fn populate(config: &std::path::Path, count: usize) {
                 ..AuthContext::default()
             };
             let sub = format!("person-{n}");
-            let (_, session) = gatehouse::sessions::start(&store, &config, &sub, "demo", auth.clone(), None, now)
-                .await
-                .expect("session");
+            let (_, session) =
+                gatehouse::domain::sessions::start(&store, &config, &sub, "demo", auth.clone(), None, now)
+                    .await
+                    .expect("session");
             let family = format!("{}:{}", session.sid, gatehouse::secrets::random_token());
             let token = gatehouse::secrets::hash(&gatehouse::secrets::random_token());
             let expires = Some(now + config.tokens.refresh_token_ttl.as_secs_i64());

@@ -3,9 +3,11 @@
 //! ending revokes the session's refresh families and tells its apps by back-channel
 //! logout in turn.
 
+use super::{logout_outbox, sessions};
 use crate::store::SeenLogoutToken;
-use crate::upstream::UpstreamError;
-use crate::{Inner, backchannel, sessions};
+use crate::upstream::{Upstream, UpstreamError, UpstreamHttp};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Why a logout token was refused (the answer is 400, Back-Channel Logout 1.0 §2.8).
 #[derive(Debug, thiserror::Error)]
@@ -23,14 +25,20 @@ pub enum Refused {
 
 /// Takes the logout token `token` from the upstream `upstream_id`; returns how many
 /// sessions it ended.
-pub async fn receive(app: &Inner, upstream_id: &str, token: &str, now: i64) -> Result<usize, Refused> {
-    let upstream = app
-        .upstreams
+pub async fn receive(
+    outbox: logout_outbox::Parts<'_>,
+    upstreams: &HashMap<String, Arc<Upstream>>,
+    http: &UpstreamHttp,
+    upstream_id: &str,
+    token: &str,
+    now: i64,
+) -> Result<usize, Refused> {
+    let upstream = upstreams
         .get(upstream_id)
         .ok_or_else(|| Refused::UnknownUpstream(upstream_id.to_string()))?;
     crate::telemetry::note_upstream(upstream_id);
     let notice = upstream
-        .verify_logout_token(&app.http, token, now)
+        .verify_logout_token(http, token, now)
         .await
         .map_err(|e| match e {
             UpstreamError::Unavailable(why) => Refused::Unavailable(why),
@@ -39,7 +47,7 @@ pub async fn receive(app: &Inner, upstream_id: &str, token: &str, now: i64) -> R
     let unavailable = |e: crate::store::StoreError| Refused::Unavailable(e.to_string());
     let seen = SeenLogoutToken { received_at: now };
     let key = format!("{}:{upstream_id}:{}", upstream_id.len(), notice.jti);
-    let first = app
+    let first = outbox
         .store
         .seen_logout_tokens
         .insert_new(&key, &seen, Some(notice.remember_until), now)
@@ -48,17 +56,17 @@ pub async fn receive(app: &Inner, upstream_id: &str, token: &str, now: i64) -> R
     if !first {
         return Err(Refused::Replayed);
     }
-    let ended = sessions::from_upstream(&app.store, upstream_id, &notice.session, now)
+    let ended = sessions::from_upstream(outbox.store, upstream_id, &notice.session, now)
         .await
         .map_err(unavailable)?;
     for session in &ended {
-        if let Some(deliveries) = backchannel::end_session(app.into(), &session.sid, now)
+        if let Some(deliveries) = sessions::end_and_notify(outbox, &session.sid, now)
             .await
             .map_err(unavailable)?
         {
             deliveries.detach();
         }
     }
-    app.telemetry.upstream_logout(upstream_id, ended.len());
+    outbox.telemetry.upstream_logout(upstream_id, ended.len());
     Ok(ended.len())
 }

@@ -2,6 +2,7 @@
 //! an operator (with the refresh families of their logins). Plain functions over the
 //! store, taking `now`.
 
+use super::logout_outbox::{self, Deliveries, Parts};
 use crate::config::Config;
 use crate::secrets;
 use crate::store::{
@@ -176,7 +177,7 @@ pub async fn end(
         store
             .ended_sessions
             .stage_put(&mut write, sid, &EndedSession { ended_at: now }, Some(ended_until))?;
-        let queued = crate::backchannel::stage_messages(store, config, &mut write, session, now)?;
+        let queued = logout_outbox::stage_messages(store, config, &mut write, session, now)?;
         if store.commit(write).await? == Commit::Conflict {
             // A client was noted on the session meanwhile: read it again.
             continue;
@@ -188,7 +189,7 @@ pub async fn end(
             .entries_with_prefix(&format!("{sid}:"), now)
             .await?
         {
-            crate::tokens::revoke_family(store, config, &family, now).await?;
+            crate::domain::refresh_families::revoke(store, config, &family, now).await?;
         }
         return Ok(Some((current.value, queued)));
     }
@@ -196,6 +197,42 @@ pub async fn end(
         table: "sessions",
         key_len: sid.len(),
     })
+}
+
+/// Ends the session `sid` (its refresh families revoked, its logout tokens queued) and
+/// starts the first deliveries; `None` when there is no such live session.
+pub async fn end_and_notify(app: Parts<'_>, sid: &str, now: i64) -> Result<Option<Deliveries>, StoreError> {
+    let ended = end(app.store, app.config, sid, now).await?;
+    Ok(match ended {
+        Some((_, queued)) => Some(logout_outbox::start(app, &queued, now).await?),
+        None => None,
+    })
+}
+
+/// Ends the session `sid` as [`end_and_notify`] does, then tries each of its deliveries up to
+/// `tries` times, waiting out the pauses between (for a command line that runs while no
+/// server does: what still fails stays queued for the server). False when there is no
+/// such live session.
+pub async fn end_and_deliver(app: Parts<'_>, sid: &str, tries: u32) -> Result<bool, StoreError> {
+    let Some((_, keys)) = end(app.store, app.config, sid, app.clock.now()).await? else {
+        return Ok(false);
+    };
+    for _ in 0..tries {
+        logout_outbox::start(app, &keys, app.clock.now()).await?.wait().await;
+        let now = app.clock.now();
+        let mut next_due: Option<i64> = None;
+        for key in &keys {
+            if let Some(left) = app.store.logout_outbox.get(key, now).await? {
+                next_due = Some(next_due.map_or(left.next_attempt_at, |due| due.min(left.next_attempt_at)));
+            }
+        }
+        let Some(due) = next_due else {
+            break;
+        };
+        let pause = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+    }
+    Ok(true)
 }
 
 /// How often ending a session is tried again when its record changed meanwhile.

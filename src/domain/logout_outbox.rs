@@ -83,42 +83,6 @@ pub fn stage_messages(
     Ok(keys)
 }
 
-/// Ends the session `sid` (its refresh families revoked, its logout tokens queued) and
-/// starts the first deliveries; `None` when there is no such live session.
-pub async fn end_session(app: Parts<'_>, sid: &str, now: i64) -> Result<Option<Deliveries>, StoreError> {
-    let ended = crate::sessions::end(app.store, app.config, sid, now).await?;
-    Ok(match ended {
-        Some((_, queued)) => Some(start(app, &queued, now).await?),
-        None => None,
-    })
-}
-
-/// Ends the session `sid` as [`end_session`] does, then tries each of its deliveries up to
-/// `tries` times, waiting out the pauses between (for a command line that runs while no
-/// server does: what still fails stays queued for the server). False when there is no
-/// such live session.
-pub async fn end_session_and_deliver(app: Parts<'_>, sid: &str, tries: u32) -> Result<bool, StoreError> {
-    let Some((_, keys)) = crate::sessions::end(app.store, app.config, sid, app.clock.now()).await? else {
-        return Ok(false);
-    };
-    for _ in 0..tries {
-        start(app, &keys, app.clock.now()).await?.wait().await;
-        let now = app.clock.now();
-        let mut next_due: Option<i64> = None;
-        for key in &keys {
-            if let Some(left) = app.store.logout_outbox.get(key, now).await? {
-                next_due = Some(next_due.map_or(left.next_attempt_at, |due| due.min(left.next_attempt_at)));
-            }
-        }
-        let Some(due) = next_due else {
-            break;
-        };
-        let pause = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
-        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
-    }
-    Ok(true)
-}
-
 /// What delivering needs.
 #[derive(Clone, Copy)]
 pub struct Parts<'a> {
@@ -128,19 +92,6 @@ pub struct Parts<'a> {
     pub http: &'a reqwest::Client,
     pub telemetry: &'a Telemetry,
     pub clock: &'a crate::Clock,
-}
-
-impl<'a> From<&'a crate::Inner> for Parts<'a> {
-    fn from(app: &'a crate::Inner) -> Self {
-        Parts {
-            config: &app.config,
-            store: &app.store,
-            keys: &app.keys,
-            http: app.http.client(),
-            telemetry: &app.telemetry,
-            clock: &app.clock,
-        }
-    }
 }
 
 /// Attempts on their way, each to its client.
@@ -160,7 +111,7 @@ impl Deliveries {
 }
 
 /// Starts an attempt for each message of `keys` that is due and free.
-async fn start(app: Parts<'_>, keys: &[String], now: i64) -> Result<Deliveries, StoreError> {
+pub async fn start(app: Parts<'_>, keys: &[String], now: i64) -> Result<Deliveries, StoreError> {
     let mut attempts = tokio::task::JoinSet::new();
     for key in keys {
         let Some(current) = app.store.logout_outbox.read(key, now).await? else {

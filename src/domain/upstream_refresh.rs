@@ -20,20 +20,9 @@ const LEASE_SECS: i64 = 30;
 /// What refreshing at the upstreams needs, besides the store and config.
 pub struct Renewal<'a> {
     pub upstreams: &'a HashMap<String, Arc<Upstream>>,
-    pub mappings: &'a crate::Mappings,
+    pub mappings: &'a crate::mapping::Mappings,
     pub http: &'a UpstreamHttp,
     pub sealing: &'a Sealing,
-}
-
-impl<'a> From<&'a crate::Inner> for Renewal<'a> {
-    fn from(app: &'a crate::Inner) -> Self {
-        Renewal {
-            upstreams: &app.upstreams,
-            mappings: &app.mappings,
-            http: &app.http,
-            sealing: &app.keys.policy().sealing,
-        }
-    }
 }
 
 /// Why a refresh at the upstream did not renew the person's claims.
@@ -151,8 +140,8 @@ pub async fn renew(
         let why = "the refreshed answer names another person".to_string();
         return Err(forget(store, &family.sid, why, now).await);
     }
-    crate::accounts::believed(config.upstream(&grant.upstream), &mut mapped.claims);
-    crate::accounts::renew_claims(store, &grant.sub, mapped.claims, now).await?;
+    crate::domain::accounts::believed(config.upstream(&grant.upstream), &mut mapped.claims);
+    crate::domain::accounts::renew_claims(store, &grant.sub, mapped.claims, now).await?;
     let mut renewed = grant.clone();
     renewed.refreshed_at = now;
     renewed.refreshing_until = None;
@@ -186,7 +175,7 @@ async fn is_the_account_of(
 ) -> Result<bool, StoreError> {
     let account = store.accounts.get(&grant.sub, now).await?;
     Ok(account.is_some_and(|account| {
-        crate::accounts::links_of(&account)
+        crate::domain::accounts::links_of(&account)
             .iter()
             .any(|link| link.upstream == grant.upstream && link.subject == mapped.subject)
     }))

@@ -3,12 +3,12 @@
 //! the token endpoint while the person enters that code at `/device` on another screen and
 //! signs in there (`flow::device`). Both codes are stored only as hashes.
 
+use super::{TokenError, TokenService};
 use crate::config::{Client, GrantType};
 use crate::limits::Full;
 use crate::response_type::ResponseType;
 use crate::store::{DeviceGrant, DeviceStatus, DeviceUserCode, Store};
-use crate::tokens::TokenError;
-use crate::{Inner, routes, secrets};
+use crate::{routes, secrets};
 use rand::RngCore;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -43,7 +43,7 @@ pub struct Authorization {
 /// `/device_authorization`: starts a device grant for `client` with the scopes it asks for.
 /// A public client's grants count against its address among the pending logins.
 pub async fn start(
-    app: &Inner,
+    app: &TokenService<'_>,
     client: &Client,
     scope: Option<&str>,
     client_ip: Option<IpAddr>,
@@ -54,8 +54,8 @@ pub async fn start(
             "this client may not use the device authorization grant".into(),
         ));
     }
-    let scope = crate::flow::granted_scopes(&app.config, client, scope, ResponseType::CODE)
-        .map_err(|(_, description)| TokenError::InvalidScope(description))?;
+    let scope = crate::domain::scopes::granted_scopes(app.config, client, scope, ResponseType::CODE)
+        .map_err(|refused| TokenError::InvalidScope(refused.to_string()))?;
     let device_code = secrets::random_token();
     let key = secrets::hash(&device_code);
     let expires_at = now + LIFETIME_SECS;
@@ -75,7 +75,7 @@ pub async fn start(
         ));
     }
     let started = async {
-        let user_code = claim_user_code(&app.store, &key, expires_at, now).await?;
+        let user_code = claim_user_code(app.store, &key, expires_at, now).await?;
         let grant = DeviceGrant {
             client_id: client.id.clone(),
             scope,

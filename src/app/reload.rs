@@ -5,20 +5,11 @@
 //! any problem changes nothing. Keys that cannot change in a running process keep their
 //! running value and are reported as needing a restart.
 
-use crate::{App, AppState, Config, Inner, StartError, load_referenced_files};
+use super::{App, StartError, load_referenced_files};
+use crate::app_state::ReloadReport;
+use crate::{AppState, Config, Inner};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// What a reload did.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct ReloadReport {
-    /// Whether the new config serves now.
-    pub applied: bool,
-    /// Why it does not: `FILE: key: what is wrong`, one per problem.
-    pub problems: Vec<String>,
-    /// Keys whose new value takes effect only after a restart.
-    pub needs_restart: Vec<String>,
-}
 
 impl App {
     /// Reads the config file again and, if it and its files are valid, serves it.
@@ -43,7 +34,7 @@ impl App {
             tracing::warn!(key = %warning.key, "{}", warning.message);
         }
         let upstreams = reuse_upstreams(&config, &running);
-        let state = AppState(Arc::new(Inner {
+        let state = AppState::new(Inner {
             client_keys: crate::client_keys::ClientKeys::for_clients(&config.clients),
             config,
             pages,
@@ -58,7 +49,7 @@ impl App {
             guards: running.guards.clone(),
             cookies: running.cookies,
             telemetry: running.telemetry.clone(),
-        }));
+        });
         self.install(state.clone());
         self.prepare_upstreams(&state);
         state.telemetry.reloaded(true);

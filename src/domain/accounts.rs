@@ -285,7 +285,7 @@ pub async fn withdraw_consent(
             .await?
             .is_some_and(|f| !f.revoked);
         if live {
-            crate::tokens::revoke_family(store, config, &entry.family, now).await?;
+            crate::domain::refresh_families::revoke(store, config, &entry.family, now).await?;
             withdrawn.revoked_families += 1;
         }
         store.account_families.take(&key, now).await?;

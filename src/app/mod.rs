@@ -1,0 +1,236 @@
+//! The application: built from a config ([`App::build`]), served ([`serve`]), reloaded
+//! (`reload.rs`), with the maintenance that runs beside it.
+
+mod reload;
+mod serve;
+
+pub use crate::app_state::ReloadReport;
+pub use reload::reload_on_sighup;
+pub use serve::serve;
+
+use crate::keys::{self, KeyError, Keys};
+pub use crate::mapping::Mappings;
+
+use crate::mapping::Mapping;
+use crate::store::{Store, StoreError};
+use crate::web::Pages;
+use crate::{AppState, Clock, Config, Inner, client_keys, config, domain, install_tls_provider, limits, op};
+use crate::{telemetry, upstream, verified_secrets, web};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Why Gatehouse could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Problems in the files the config refers to (mappings, templates), one per line.
+    #[error("{}", .0.join("\n"))]
+    Files(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// The mapping of an upstream that names none: standard claims passed through.
+const DEFAULT_MAPPING: &str = include_str!("../../claim-mappings/generic-oidc.toml");
+
+/// Reads and compiles the claim mapping of every upstream (the built-in pass-through
+/// of standard claims for those that name none); reports every broken file.
+pub fn load_mappings(config: &Config) -> Result<Mappings, Vec<config::ConfigError>> {
+    let mut mappings = HashMap::new();
+    let mut errors = Vec::new();
+    for upstream in &config.upstreams {
+        let parsed = match &upstream.mapping {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Mapping::parse(path, &text),
+                Err(e) => Err(config::ConfigError {
+                    file: path.clone(),
+                    problems: vec![config::Problem::new("", format!("cannot read: {e}"))],
+                }),
+            },
+            None => Mapping::parse(
+                std::path::Path::new("claim-mappings/generic-oidc.toml (built in)"),
+                DEFAULT_MAPPING,
+            ),
+        };
+        match parsed {
+            Ok(mapping) => {
+                mappings.insert(upstream.id.clone(), Arc::new(mapping));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(mappings) } else { Err(errors) }
+}
+
+/// Loads the mapping files and page templates the config refers to, as `serve` and
+/// `check` both do, reporting every problem in any of them.
+pub fn load_referenced_files(config: &Config) -> Result<(Mappings, Pages), StartError> {
+    let mappings = load_mappings(config);
+    let pages = Pages::load(config.templates_dir.as_deref());
+    match (mappings, pages) {
+        (Ok(mappings), Ok(pages)) => Ok((mappings, pages)),
+        (mappings, pages) => {
+            let mut problems: Vec<String> = Vec::new();
+            if let Err(errors) = mappings {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+            if let Err(errors) = pages {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+            Err(StartError::Files(problems))
+        }
+    }
+}
+
+/// A built application: open database, loaded keys, compiled pages, and the router
+/// that serves them; a reload swaps the last two at once.
+#[derive(Clone)]
+pub struct App {
+    live: Arc<arc_swap::ArcSwap<Live>>,
+    /// One reload at a time (SIGHUP and the admin API may ask together).
+    reloading: Arc<tokio::sync::Mutex<()>>,
+    /// The discovery tasks of the upstreams, ended with the server.
+    discovery: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// What serves requests now.
+struct Live {
+    state: AppState,
+    router: axum::Router,
+}
+
+/// The admin listener's handle on the application: the state of the config that runs
+/// now, and a reload.
+impl op::admin::Running for App {
+    fn state(&self) -> AppState {
+        App::state(self)
+    }
+    fn reload(&self) -> op::admin::Reloading {
+        let app = self.clone();
+        Box::pin(async move { app.reload().await })
+    }
+}
+
+impl App {
+    /// Opens the database in `config.data_dir`, loads (or first generates) the signing
+    /// keys and compiles the page templates.
+    pub async fn build(config: Config, clock: Clock) -> Result<App, StartError> {
+        install_tls_provider();
+        let (mappings, pages) = load_referenced_files(&config)?;
+        let store = Store::connect(&config.store, &config.data_dir).await?;
+        domain::indexes::fill_in(&store, &config, clock.now()).await?;
+        let telemetry = telemetry::Telemetry::new(store.metrics());
+        let policy = keys::KeyPolicy::new(&config, store.is_shared())?;
+        let keys = Keys::open(store.clone(), policy, clock.clone()).await?;
+        let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes, telemetry.clone())
+            .map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
+        let upstreams = upstream::open_all(&config);
+        let verified_secrets =
+            verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
+                .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;
+        let cookies = web::cookies::Cookies::for_issuer(config.issuer_is_https());
+        let guards = limits::Guards::new(&config.limits)
+            .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
+        let state = AppState::new(Inner {
+            client_keys: client_keys::ClientKeys::for_clients(&config.clients),
+            config,
+            pages,
+            mappings,
+            upstreams,
+            store,
+            keys: Arc::new(keys),
+            http,
+            clock,
+            verified_secrets: Arc::new(verified_secrets),
+            dpop_nonces: Arc::default(),
+            guards: Arc::new(guards),
+            cookies,
+            telemetry,
+        });
+        Ok(App {
+            live: Arc::new(arc_swap::ArcSwap::from_pointee(Live::of(state))),
+            reloading: Arc::default(),
+            discovery: Arc::default(),
+        })
+    }
+
+    /// The public router of the config that runs now.
+    pub fn router(&self) -> axum::Router {
+        self.live.load().router.clone()
+    }
+
+    /// The state of the config that runs now. Hold it no longer than needed: a state
+    /// held after [`serve`] returns keeps the database open.
+    pub fn state(&self) -> AppState {
+        self.live.load().state.clone()
+    }
+
+    /// Makes `state` the one that serves from the next request on.
+    fn install(&self, state: AppState) {
+        self.live.store(Arc::new(Live::of(state)));
+    }
+
+    /// Sweeps expired records and rotates the signing key when due.
+    pub async fn maintain(&self) -> Result<(), StartError> {
+        let state = self.state();
+        let now = state.clock.now();
+        let swept = state.store.sweep(now).await?;
+        state.telemetry.swept(swept);
+        if swept > 0 {
+            tracing::debug!(swept, "expired records removed");
+        }
+        if let Some(kid) = state.keys.rotate_if_due(now).await? {
+            tracing::info!(%kid, "signing key rotated");
+        }
+        Ok(())
+    }
+}
+
+impl Live {
+    fn of(state: AppState) -> Live {
+        Live {
+            router: op::router(state.clone()),
+            state,
+        }
+    }
+}
+
+impl App {
+    /// Gets each upstream of `state` that is not ready yet (an `oidc` upstream's
+    /// discovery) ready, retrying with growing pauses until it answers: an upstream that
+    /// is down at start-up does not stop Gatehouse, and its logins work once it is back
+    /// (a login also tries discovery itself). A task ends when a reload removes its
+    /// upstream.
+    fn prepare_upstreams(&self, state: &AppState) {
+        let mut tasks = self.discovery.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|task| !task.is_finished());
+        for (id, upstream) in state.upstreams.iter().filter(|(_, u)| !u.is_ready()) {
+            let (id, upstream, app) = (id.clone(), upstream.clone(), self.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut pause = std::time::Duration::from_secs(1);
+                while let Err(e) = upstream.prepare(&app.state().http).await {
+                    let still_used = app
+                        .state()
+                        .upstreams
+                        .get(&id)
+                        .is_some_and(|u| Arc::ptr_eq(u, &upstream));
+                    if !still_used {
+                        return;
+                    }
+                    tracing::warn!(upstream = %id, error = %e, retry_in = ?pause, "upstream discovery failed");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(60));
+                }
+            }));
+        }
+    }
+
+    fn stop_discovery(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        std::mem::take(&mut *self.discovery.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
