@@ -186,7 +186,7 @@ fn main() -> ExitCode {
 
 /// Loads and validates the config; every problem becomes one line of the error.
 fn load(path: &Path) -> Result<Config, String> {
-    Config::load(path).map_err(|e| e.to_string())
+    Config::load(path, gatehouse::upstream::KINDS).map_err(|e| e.to_string())
 }
 
 fn serve(path: &Path) -> Result<(), String> {

@@ -19,7 +19,7 @@ impl App {
         let file = running.config.file.clone();
         // Files are read and templates compiled off the async workers.
         let loaded = tokio::task::spawn_blocking(move || {
-            let config = Config::load(&file)?;
+            let config = Config::load(&file, crate::upstream::KINDS)?;
             let (mappings, pages) = load_referenced_files(&config)?;
             Ok::<_, StartError>((config, mappings, pages))
         })

@@ -18,6 +18,7 @@ mod log;
 mod raw;
 mod resource_servers;
 mod store;
+mod upstream_kind;
 mod upstreams;
 mod validate;
 
@@ -31,6 +32,7 @@ pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::decode;
 pub use resource_servers::ResourceServer;
 pub use store::{DEFAULT_CACHE_MB, KeyEncryptionKey, PostgresSettings, StoreSettings};
+pub use upstream_kind::{KindSettings, ReadSettings, UpstreamKind, same_settings};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,24 +77,25 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads, interpolates and validates the file at `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Reads, interpolates and validates the file at `path`, each upstream's own keys by
+    /// its kind among `kinds` (`upstream::KINDS`).
+    pub fn load(path: &Path, kinds: &[UpstreamKind]) -> Result<Config, ConfigError> {
         let fail = |problems| ConfigError {
             file: path.to_path_buf(),
             problems,
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(vec![Problem::new("", format!("cannot read the file: {e}"))]))?;
-        Config::parse(path, &text).map_err(fail)
+        Config::parse(path, &text, kinds).map_err(fail)
     }
 
     /// Validates `text` as if it had been read from `path` (relative paths in it are
     /// resolved against the folder of `path`).
-    pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
+    pub fn parse(path: &Path, text: &str, kinds: &[UpstreamKind]) -> Result<Config, Vec<Problem>> {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
         let root = raw::parse(text, &mut problems);
-        let config = root.and_then(|root| validate::validate(root, path, base, &mut problems));
+        let config = root.and_then(|root| validate::validate(root, path, base, kinds, &mut problems));
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(problems),
@@ -340,14 +343,16 @@ pub enum ClientJwks {
 }
 
 /// An identity provider people log in at.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Upstream {
     pub id: String,
     pub name: String,
     /// The claim-mapping file, resolved against the config file's folder.
     pub mapping: Option<PathBuf>,
-    /// What its kind needs (`kind = "oidc"`, ...).
-    pub settings: crate::upstream::Settings,
+    /// Its `kind`: one of the kinds the config was read with.
+    pub kind: &'static str,
+    /// What its kind read of its keys.
+    pub settings: std::sync::Arc<dyn KindSettings>,
     /// Not waited for by `/healthz/ready` (an upstream that may be down for long).
     pub optional: bool,
     /// The email domains whose people log in here (home-realm discovery), lowercase.
@@ -356,6 +361,20 @@ pub struct Upstream {
     pub hidden: bool,
     /// Whether its `email_verified` is believed; when not, it is released as false.
     pub trust_email_verified: bool,
+}
+
+impl PartialEq for Upstream {
+    fn eq(&self, other: &Upstream) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.mapping == other.mapping
+            && self.kind == other.kind
+            && self.settings.same_as(&*other.settings)
+            && self.optional == other.optional
+            && self.domains == other.domains
+            && self.hidden == other.hidden
+            && self.trust_email_verified == other.trust_email_verified
+    }
 }
 
 /// One thing wrong with a config: where, and what.

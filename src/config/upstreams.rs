@@ -3,9 +3,7 @@
 //! checks it (`upstream/<kind>/`), refusing keys it does not know.
 
 use super::raw::{RawUpstream, decode};
-use super::{Problem, Upstream};
-use crate::upstream::oidc::RefreshPolicy;
-use crate::upstream::{KINDS, Settings};
+use super::{Problem, Upstream, UpstreamKind};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -14,6 +12,7 @@ use std::path::Path;
 pub fn validate_upstreams(
     upstreams: Vec<toml::Value>,
     base: &Path,
+    kinds: &[UpstreamKind],
     can_seal: bool,
     problems: &mut Vec<Problem>,
 ) -> Vec<Upstream> {
@@ -39,8 +38,8 @@ pub fn validate_upstreams(
         let Some(raw) = decode::<RawUpstream>(toml::Value::Table(common), &at, problems) else {
             continue;
         };
-        if !KINDS.contains(&raw.kind.as_str()) {
-            let expected: Vec<String> = KINDS.iter().map(|k| format!("`{k}`")).collect();
+        let Some(kind) = kinds.iter().find(|k| k.name == raw.kind) else {
+            let expected: Vec<String> = kinds.iter().map(|k| format!("`{}`", k.name)).collect();
             problems.push(Problem::new(
                 format!("{at}.kind"),
                 format!(
@@ -50,7 +49,7 @@ pub fn validate_upstreams(
                 ),
             ));
             continue;
-        }
+        };
         let start = problems.len();
         check_id(&raw.id, &at, &mut seen, problems);
         let domains = check_domains(
@@ -69,27 +68,27 @@ pub fn validate_upstreams(
                 format!("file not found: {}", path.display()),
             ));
         }
-        let settings = Settings::decode(&raw.kind, toml::Value::Table(table), &at, base, problems);
-        if let Some(Settings::Oidc(oidc)) = &settings
-            && oidc.refresh != RefreshPolicy::Never
-            && !can_seal
-        {
+        let settings = (kind.read)(toml::Value::Table(table), &at, base, problems);
+        if settings.as_ref().is_some_and(|s| s.keeps_refresh_tokens()) && !can_seal {
             problems.push(Problem::new(
                 format!("{at}.refresh"),
                 "keeps the upstream's refresh tokens, which needs store.key_encryption_key to encrypt them",
             ));
         }
         if let (Some(settings), true) = (settings, problems.len() == start) {
+            let trust_email_verified = raw
+                .trust_email_verified
+                .unwrap_or_else(|| settings.believes_email_verified());
             out.push(Upstream {
                 name: raw.name.unwrap_or_else(|| raw.id.clone()),
                 id: raw.id,
                 mapping,
+                kind: kind.name,
                 settings,
                 optional: raw.optional.unwrap_or(false),
                 domains,
                 hidden: raw.hidden.unwrap_or(false),
-                // An OAuth 2.0 API's `verified` flag means whatever that API means by it.
-                trust_email_verified: raw.trust_email_verified.unwrap_or(raw.kind != "oauth2"),
+                trust_email_verified,
             });
         }
     }

@@ -1,6 +1,7 @@
 //! Turns the file as written into a [`Config`], checking every rule and
 //! collecting every problem on the way.
 
+use super::UpstreamKind;
 use super::checks::web_url;
 use super::clients::{Known, validate_clients};
 use super::raw::{RawRoot, RawScope, RawTokens, decode};
@@ -13,7 +14,13 @@ use url::{Host, Url};
 /// How long requests in flight may take to finish once a shutdown starts.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::seconds(10);
 
-pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Problem>) -> Option<Config> {
+pub fn validate(
+    root: RawRoot,
+    file: &Path,
+    base: &Path,
+    kinds: &[UpstreamKind],
+    problems: &mut Vec<Problem>,
+) -> Option<Config> {
     let issuer = validate_issuer(root.issuer, problems);
     let listen = validate_listen(root.listen.as_deref(), issuer.as_ref(), problems);
     let tokens = validate_tokens(root.tokens, problems);
@@ -24,11 +31,17 @@ pub fn validate(root: RawRoot, file: &Path, base: &Path, problems: &mut Vec<Prob
     let dpop = super::dpop::validate_dpop(root.dpop, problems);
     let backchannel = super::backchannel::validate_backchannel(root.backchannel, problems);
     let scopes = validate_scopes(root.scopes, problems);
-    let upstreams = validate_upstreams(root.upstreams, base, store.key_encryption_key.is_some(), problems);
+    let upstreams = validate_upstreams(
+        root.upstreams,
+        base,
+        kinds,
+        store.key_encryption_key.is_some(),
+        problems,
+    );
     let upstream_ids: HashSet<&str> = upstreams.iter().map(|u| u.id.as_str()).collect();
     let exchangeable: HashSet<&str> = upstreams
         .iter()
-        .filter(|u| u.settings.exchange().is_some())
+        .filter(|u| u.settings.exchange_audiences().is_some())
         .map(|u| u.id.as_str())
         .collect();
     let known = Known {

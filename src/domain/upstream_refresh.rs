@@ -9,8 +9,7 @@
 use crate::config::{Config, Secret};
 use crate::keys::Sealing;
 use crate::store::{Commit, RefreshFamily, Store, StoreError, UpstreamGrant};
-use crate::upstream::oidc::RefreshPolicy;
-use crate::upstream::{Settings, Upstream, UpstreamError, UpstreamHttp};
+use crate::upstream::{Upstream, UpstreamError, UpstreamHttp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -83,10 +82,12 @@ pub async fn renew(
         return Ok(());
     };
     let grant = &current.value;
-    let interval = match config.upstream(&grant.upstream).map(|u| &u.settings) {
-        Some(Settings::Oidc(oidc)) if oidc.refresh == RefreshPolicy::OnRefresh => oidc.refresh_interval.as_secs_i64(),
-        // The upstream was removed or stopped refreshing: the claims stay as they are.
-        _ => return Ok(()),
+    let renews = config
+        .upstream(&grant.upstream)
+        .and_then(|u| u.settings.renew_on_app_refresh());
+    // The upstream was removed or stopped refreshing: the claims stay as they are.
+    let Some(interval) = renews.map(|interval| interval.as_secs_i64()) else {
+        return Ok(());
     };
     let leased = grant.refreshing_until.is_some_and(|until| until > now);
     if now - grant.refreshed_at < interval || leased {

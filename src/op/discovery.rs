@@ -162,11 +162,8 @@ fn acr_values(config: &crate::config::Config) -> BTreeSet<String> {
     config
         .upstreams
         .iter()
-        .filter_map(|u| match &u.settings {
-            crate::upstream::Settings::Oidc(oidc) => Some(oidc.acr_map.ours().map(String::from)),
-            _ => None,
-        })
-        .flatten()
+        .flat_map(|u| u.settings.acr_values())
+        .map(String::from)
         .collect()
 }
 

@@ -168,10 +168,7 @@ impl TokenService<'_> {
     }
 
     fn issuer_of(&self, upstream_id: &str) -> Option<&str> {
-        match &self.config.upstream(upstream_id)?.settings {
-            crate::upstream::Settings::Oidc(oidc) if oidc.exchange.is_some() => Some(&oidc.issuer),
-            _ => None,
-        }
+        self.config.upstream(upstream_id)?.settings.exchange_issuer()
     }
 
     /// A Gatehouse access token issued to (or for) `client`, for one for a resource server:

@@ -28,7 +28,7 @@ pub struct Capabilities {
 #[allow(async_fn_in_trait)]
 pub trait Kind: Sized {
     /// What the kind's keys of an `[[upstreams]]` table say, validated.
-    type Settings: Clone + std::fmt::Debug + PartialEq;
+    type Settings: crate::config::KindSettings + Clone + PartialEq;
 
     /// Reads the kind's own keys of `table` (every other key is refused as unknown),
     /// reporting problems under `at`; relative paths are resolved against `base`.
@@ -126,42 +126,35 @@ macro_rules! upstream_kinds {
     ($($name:literal => $variant:ident($module:ident::$kind:ident)),+ $(,)?) => {
         $(pub mod $module;)+
 
-        /// An upstream's settings, by the config's `kind`.
-        #[derive(Debug, Clone, PartialEq)]
-        pub enum Settings {
-            $($variant(<$module::$kind as $crate::upstream::Kind>::Settings)),+
-        }
-
         /// A running upstream, by kind (boxed: kinds differ much in size).
         pub enum Upstream {
             $($variant(Box<$module::$kind>)),+
         }
 
-        /// The values the config's `kind` may take.
-        pub const KINDS: &[&str] = &[$($name),+];
-
-        impl Settings {
-            /// The settings of an upstream of kind `kind` (one of [`KINDS`]) from its table.
-            pub fn decode(
-                kind: &str,
-                table: toml::Value,
-                at: &str,
-                base: &std::path::Path,
-                problems: &mut Vec<$crate::config::Problem>,
-            ) -> Option<Settings> {
-                use $crate::upstream::Kind;
-                match kind {
-                    $($name => $module::$kind::settings(table, at, base, problems).map(Settings::$variant),)+
-                    _ => None,
-                }
+        /// The kinds, as the config is read with them ([`crate::config::Config::load`]).
+        pub const KINDS: &[$crate::config::UpstreamKind] = &[$(
+            $crate::config::UpstreamKind {
+                name: $name,
+                read: |table, at, base, problems| {
+                    use $crate::upstream::Kind;
+                    $module::$kind::settings(table, at, base, problems)
+                        .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn $crate::config::KindSettings>)
+                },
             }
+        ),+];
 
-            /// The running upstream `id` of Gatehouse at `issuer`.
-            pub fn open(&self, id: &str, issuer: &str) -> Upstream {
+        impl Upstream {
+            /// The running upstream `id` of Gatehouse at `issuer`, from the settings its
+            /// kind read; `None` for settings no kind here made.
+            pub fn open(settings: &dyn $crate::config::KindSettings, id: &str, issuer: &str) -> Option<Upstream> {
                 use $crate::upstream::Kind;
-                match self {
-                    $(Settings::$variant(settings) => Upstream::$variant(Box::new($module::$kind::open(id, settings, issuer)))),+
-                }
+                let settings: &dyn std::any::Any = settings;
+                $(
+                    if let Some(settings) = settings.downcast_ref::<<$module::$kind as Kind>::Settings>() {
+                        return Some(Upstream::$variant(Box::new($module::$kind::open(id, settings, issuer))));
+                    }
+                )+
+                None
             }
         }
 

@@ -21,17 +21,6 @@ use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-impl Settings {
-    /// The audiences the upstream's tokens may carry to be exchanged for Gatehouse's,
-    /// when it has `exchange = true` (only `oidc` upstreams can).
-    pub fn exchange(&self) -> Option<&[String]> {
-        match self {
-            Settings::Oidc(oidc) => oidc.exchange.as_deref(),
-            _ => None,
-        }
-    }
-}
-
 /// What kind of token an app presents for exchange (RFC 8693 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubjectToken {
@@ -182,7 +171,13 @@ pub fn open_all(config: &Config) -> HashMap<String, Arc<Upstream>> {
     config
         .upstreams
         .iter()
-        .map(|u| (u.id.clone(), Arc::new(u.settings.open(&u.id, &config.issuer))))
+        .filter_map(|u| {
+            let running = Upstream::open(&*u.settings, &u.id, &config.issuer);
+            if running.is_none() {
+                tracing::error!(upstream = %u.id, "no upstream kind made these settings: not started");
+            }
+            Some((u.id.clone(), Arc::new(running?)))
+        })
         .collect()
 }
 

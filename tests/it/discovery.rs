@@ -150,7 +150,7 @@ async fn a_trailing_slash_on_the_issuer_is_not_repeated_in_urls() {
     let port = listener.local_addr().unwrap().port();
     let path = dir.path().join("gatehouse.toml");
     std::fs::write(&path, format!("issuer = \"http://127.0.0.1:{port}/\"\n")).unwrap();
-    let config = gatehouse::Config::load(&path).unwrap();
+    let config = gatehouse::Config::load(&path, gatehouse::upstream::KINDS).unwrap();
     assert_eq!(config.issuer, format!("http://127.0.0.1:{port}"));
 }
 

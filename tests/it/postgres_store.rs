@@ -51,11 +51,14 @@ fn a_postgres_url_needs_a_key_encryption_key_of_32_bytes() {
 fn a_database_across_the_network_without_tls_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gatehouse.toml");
-    let config = gatehouse::Config::load(&{
-        let store = postgres::store_table("postgres://gatehouse@db.internal/gatehouse");
-        std::fs::write(&path, config_text("http://127.0.0.1:9", &store)).unwrap();
-        path.clone()
-    })
+    let config = gatehouse::Config::load(
+        &{
+            let store = postgres::store_table("postgres://gatehouse@db.internal/gatehouse");
+            std::fs::write(&path, config_text("http://127.0.0.1:9", &store)).unwrap();
+            path.clone()
+        },
+        gatehouse::upstream::KINDS,
+    )
     .unwrap();
     let warnings: Vec<String> = config
         .warnings()
@@ -74,7 +77,7 @@ fn a_database_across_the_network_without_tls_is_warned_about() {
         "postgres://gatehouse@localhost/gatehouse",
     ] {
         std::fs::write(&path, config_text("http://127.0.0.1:9", &postgres::store_table(quiet))).unwrap();
-        let config = gatehouse::Config::load(&path).unwrap();
+        let config = gatehouse::Config::load(&path, gatehouse::upstream::KINDS).unwrap();
         assert!(config.warnings().iter().all(|w| w.key != "store.url"), "{quiet}");
     }
 }
@@ -358,7 +361,7 @@ async fn keys_rewrap_moves_every_key_to_a_new_key_encryption_key() {
     support::write_config(dir.path(), port, &rest(&format!("key_encryption_key = \"{second}\"\n")));
     let (code, _, stderr) = gatehouse_async(&["keys", "list", "--config", &config]).await;
     assert_eq!(code, 0, "listing needs no private key: {stderr}");
-    let loaded = gatehouse::Config::load(std::path::Path::new(&config)).unwrap();
+    let loaded = gatehouse::Config::load(std::path::Path::new(&config), gatehouse::upstream::KINDS).unwrap();
     match gatehouse::App::build(loaded, Clock::System).await {
         Err(e) => assert!(e.to_string().contains("previous_key_encryption_keys"), "{e}"),
         Ok(_) => panic!("started with keys it cannot open"),

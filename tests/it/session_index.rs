@@ -20,7 +20,9 @@ fn scratch() -> (tempfile::TempDir, gatehouse::config::Config, Store, AuthContex
         .client(TestClient::confidential("app", "s"))
         .bob()
         .build();
-    let config = gatehouse::config::Config::load(&support::write_config(dir.path(), 9, &rest)).unwrap();
+    let config =
+        gatehouse::config::Config::load(&support::write_config(dir.path(), 9, &rest), gatehouse::upstream::KINDS)
+            .unwrap();
     let store = Store::open(&dir.path().join("data")).unwrap();
     let auth = AuthContext {
         auth_time: NOW,

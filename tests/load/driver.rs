@@ -93,7 +93,7 @@ async fn logins(base: &str, concurrency: usize, seconds: u64) {
 /// Sessions and refresh families as logins leave them, written straight into the store.
 async fn populate(config: &std::path::Path, count: usize) {
     use gatehouse::store::{AccountFamily, AuthContext, RefreshFamily, RefreshToken, Store};
-    let config = gatehouse::config::Config::load(config).expect("config");
+    let config = gatehouse::config::Config::load(config, gatehouse::upstream::KINDS).expect("config");
     let store = Store::connect(&config.store, &config.data_dir).await.expect("store");
     let now = gatehouse::Clock::System.now();
     // As a database made by this version: its indexes are kept from the first record on.

@@ -1,7 +1,7 @@
 //! The keys of a `kind = "local"` upstream: its users, inline or in a users file.
 
 use crate::config::checks::check_argon2_hash;
-use crate::config::{Problem, Secret, decode};
+use crate::config::{KindSettings, Problem, Secret, decode, same_settings};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -9,6 +9,12 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalSettings {
     pub users: Vec<LocalUser>,
+}
+
+impl KindSettings for LocalSettings {
+    fn same_as(&self, other: &dyn KindSettings) -> bool {
+        same_settings(self, other)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! The keys of a `kind = "oauth2"` upstream.
 
 use crate::config::checks::{required, required_url};
-use crate::config::{Problem, Secret, decode};
+use crate::config::{KindSettings, Problem, Secret, decode, same_settings};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
 
@@ -14,6 +14,17 @@ pub struct OAuth2Settings {
     pub client_secret: Option<Secret>,
     pub auth_method: UpstreamAuthMethod,
     pub scopes: Vec<String>,
+}
+
+impl KindSettings for OAuth2Settings {
+    fn same_as(&self, other: &dyn KindSettings) -> bool {
+        same_settings(self, other)
+    }
+
+    /// An OAuth 2.0 API's `verified` flag means whatever that API means by it.
+    fn believes_email_verified(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! The keys of a `kind = "oidc"` upstream.
 
 use crate::config::checks::{required, required_url};
-use crate::config::{Duration, Problem, Secret, decode};
+use crate::config::{Duration, KindSettings, Problem, Secret, decode, same_settings};
 use super::acr_map::{AcrMap, OneOrMore};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
@@ -30,6 +30,32 @@ pub struct OidcSettings {
     /// With `exchange = true`: the audiences its tokens may carry to be exchanged for
     /// Gatehouse's (RFC 8693): `client_id` and the `exchange_audiences`.
     pub exchange: Option<Vec<String>>,
+}
+
+impl KindSettings for OidcSettings {
+    fn same_as(&self, other: &dyn KindSettings) -> bool {
+        same_settings(self, other)
+    }
+
+    fn keeps_refresh_tokens(&self) -> bool {
+        self.refresh != RefreshPolicy::Never
+    }
+
+    fn renew_on_app_refresh(&self) -> Option<Duration> {
+        (self.refresh == RefreshPolicy::OnRefresh).then_some(self.refresh_interval)
+    }
+
+    fn exchange_audiences(&self) -> Option<&[String]> {
+        self.exchange.as_deref()
+    }
+
+    fn exchange_issuer(&self) -> Option<&str> {
+        self.exchange.is_some().then_some(self.issuer.as_str())
+    }
+
+    fn acr_values(&self) -> Vec<&str> {
+        self.acr_map.ours().collect()
+    }
 }
 
 /// `refresh`: what refreshing an app's tokens does at the upstream.

@@ -71,7 +71,7 @@ impl TestServer {
             (None, rest.to_string())
         };
         let config_path = write_config(dir, port, &rest);
-        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("config: {e}"));
+        let config = Config::load(&config_path, gatehouse::upstream::KINDS).unwrap_or_else(|e| panic!("config: {e}"));
         let app = App::build(config, clock.clone())
             .await
             .unwrap_or_else(|e| panic!("build: {e}"));
