@@ -3,8 +3,8 @@
 //! consent a person gave each client. Plain functions over the store. An identity is
 //! linked to an existing account only by logging in at both: never by an email.
 
-use crate::config::Client;
-use crate::mapping::Mapped;
+use crate::config::{Client, Config};
+use crate::mapping::{Mapped, Mappings};
 use crate::secrets;
 use crate::store::{
     Account, AuthorizationRequest, Commit, Consent, LinkedIdentity, Store, StoreError, UpstreamLink, WithdrawnGrant,
@@ -12,7 +12,7 @@ use crate::store::{
 
 /// Finds or creates the account of an upstream identity and records its latest claims;
 /// returns the account's `sub`.
-pub async fn link(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> Result<String, StoreError> {
+async fn link(store: &Store, upstream: &str, mapped: &Mapped, now: i64) -> Result<String, StoreError> {
     let key = UpstreamLink::key(upstream, &mapped.subject);
     let link = UpstreamLink {
         sub: secrets::random_token(),
@@ -159,9 +159,79 @@ pub async fn unlink(store: &Store, sub: &str, upstream: &str, now: i64) -> Resul
     }
 }
 
+/// What becomes of the person an upstream vouched for ([`admit`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Admission<'a> {
+    /// A login or an exchanged token: their account, made on first sight.
+    SignIn,
+    /// A refresh at the upstream: new claims for the account `sub`, which the upstream's
+    /// subject must be linked to.
+    Renew { sub: &'a str },
+    /// Account linking: the upstream's subject joins the account `sub`.
+    LinkTo { sub: &'a str },
+}
+
+/// What [`admit`] did.
+#[derive(Debug)]
+pub enum Admitted {
+    /// The account they signed in to.
+    SignedIn(String),
+    Renewed,
+    Linked(Linked),
+}
+
+/// Why a person an upstream vouched for was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAdmitted {
+    #[error("upstream {0} has no mapping")]
+    NoMapping(String),
+    #[error("the upstream's answer does not fit its mapping: {0}")]
+    Unmapped(crate::mapping::EvalError),
+    #[error("the upstream's answer names another person than the account's")]
+    AnotherPerson,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The one way an upstream's person becomes a Gatehouse account (login, token exchange,
+/// refresh at the upstream, account linking): what the upstream says (`document`) is
+/// read through its claim mapping, believed as far as the upstream is trusted, and
+/// then admitted as `admission` says.
+pub async fn admit(
+    store: &Store,
+    config: &Config,
+    mappings: &Mappings,
+    upstream_id: &str,
+    document: &serde_json::Value,
+    admission: Admission<'_>,
+    now: i64,
+) -> Result<Admitted, NotAdmitted> {
+    let mapping = mappings
+        .get(upstream_id)
+        .ok_or_else(|| NotAdmitted::NoMapping(upstream_id.to_string()))?;
+    let mut mapped = mapping.evaluate(document).map_err(NotAdmitted::Unmapped)?;
+    believed(config.upstream(upstream_id), &mut mapped.claims);
+    Ok(match admission {
+        Admission::SignIn => Admitted::SignedIn(link(store, upstream_id, &mapped, now).await?),
+        Admission::Renew { sub } => {
+            let linked = store.accounts.get(sub, now).await?.is_some_and(|account| {
+                links_of(&account)
+                    .iter()
+                    .any(|link| link.upstream == upstream_id && link.subject == mapped.subject)
+            });
+            if !linked {
+                return Err(NotAdmitted::AnotherPerson);
+            }
+            renew_claims(store, sub, mapped.claims, now).await?;
+            Admitted::Renewed
+        }
+        Admission::LinkTo { sub } => Admitted::Linked(add_link(store, sub, upstream_id, &mapped.subject, now).await?),
+    })
+}
+
 /// `claims` as far as `upstream` is believed: an `email_verified` of an upstream whose
 /// `trust_email_verified` is off is false, whatever it said.
-pub fn believed(upstream: Option<&crate::config::Upstream>, claims: &mut serde_json::Map<String, serde_json::Value>) {
+fn believed(upstream: Option<&crate::config::Upstream>, claims: &mut serde_json::Map<String, serde_json::Value>) {
     if upstream.is_none_or(|u| !u.trust_email_verified)
         && let Some(verified) = claims.get_mut("email_verified")
     {
@@ -170,7 +240,7 @@ pub fn believed(upstream: Option<&crate::config::Upstream>, claims: &mut serde_j
 }
 
 /// Replaces the account's claims with what its upstream says now (a refresh there).
-pub async fn renew_claims(
+async fn renew_claims(
     store: &Store,
     sub: &str,
     claims: serde_json::Map<String, serde_json::Value>,

@@ -6,6 +6,7 @@
 //! refresh. One request at a time holds the record's lease while it asks the upstream, so
 //! concurrent refreshes call it once; the others go on with what is known.
 
+use super::accounts::{self, Admission, NotAdmitted};
 use crate::config::{Config, Secret};
 use crate::keys::Sealing;
 use crate::store::{Commit, RefreshFamily, Store, StoreError, UpstreamGrant};
@@ -93,10 +94,10 @@ pub async fn renew(
     if now - grant.refreshed_at < interval || leased {
         return Ok(());
     }
-    let (Some(upstream), Some(mapping)) = (
-        renewal.upstreams.get(&grant.upstream),
-        renewal.mappings.get(&grant.upstream),
-    ) else {
+    if !renewal.mappings.contains_key(&grant.upstream) {
+        return Ok(());
+    }
+    let Some(upstream) = renewal.upstreams.get(&grant.upstream) else {
         return Ok(());
     };
     let mut lease = grant.clone();
@@ -130,19 +131,21 @@ pub async fn renew(
             return Err(forget(store, &family.sid, why, now).await);
         }
     };
-    let mut mapped = match mapping.evaluate(&refreshed.document) {
-        Ok(mapped) => mapped,
-        Err(e) => {
-            let why = format!("the refreshed answer does not fit the mapping: {e}");
-            return Err(forget(store, &family.sid, why, now).await);
-        }
-    };
-    if !is_the_account_of(store, grant, &mapped, now).await? {
-        let why = "the refreshed answer names another person".to_string();
-        return Err(forget(store, &family.sid, why, now).await);
+    let admitted = accounts::admit(
+        store,
+        config,
+        renewal.mappings,
+        &grant.upstream,
+        &refreshed.document,
+        Admission::Renew { sub: &grant.sub },
+        now,
+    )
+    .await;
+    match admitted {
+        Ok(_) => {}
+        Err(NotAdmitted::Store(e)) => return Err(e.into()),
+        Err(not) => return Err(forget(store, &family.sid, not.to_string(), now).await),
     }
-    crate::domain::accounts::believed(config.upstream(&grant.upstream), &mut mapped.claims);
-    crate::domain::accounts::renew_claims(store, &grant.sub, mapped.claims, now).await?;
     let mut renewed = grant.clone();
     renewed.refreshed_at = now;
     renewed.refreshing_until = None;
@@ -162,22 +165,4 @@ async fn forget(store: &Store, sid: &str, why: String, now: i64) -> Failed {
         Ok(_) => Failed::Gone(why),
         Err(e) => Failed::Store(e),
     }
-}
-
-/// Whether the mapped subject at the grant's upstream is one of the identities linked to
-/// the account (a mapping's `subject` need not be the upstream's `sub`). The session's
-/// own identity is checked against the account's links, not against the identity of the
-/// account's latest login, which another of its identities may have been.
-async fn is_the_account_of(
-    store: &Store,
-    grant: &UpstreamGrant,
-    mapped: &crate::mapping::Mapped,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let account = store.accounts.get(&grant.sub, now).await?;
-    Ok(account.is_some_and(|account| {
-        crate::domain::accounts::links_of(&account)
-            .iter()
-            .any(|link| link.upstream == grant.upstream && link.subject == mapped.subject)
-    }))
 }

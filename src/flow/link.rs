@@ -7,7 +7,7 @@
 
 use super::Ctx;
 use super::{AccountPage, LinkChoice, Outcome};
-use crate::domain::accounts::{self, Linked};
+use crate::domain::accounts::{self, Admission, Admitted, Linked, NotAdmitted};
 use crate::domain::sessions;
 use crate::store::{PendingLink, Session};
 use crate::upstream::{CallbackParams, LoginOptions, Return};
@@ -180,7 +180,9 @@ async fn finish(
         }
         let session = session.ok_or(Outcome::Expired)?;
         let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
-        let mapping = app.mappings.get(upstream_id).ok_or(Outcome::Expired)?;
+        if !app.mappings.contains_key(upstream_id) {
+            return Err(Outcome::Expired);
+        }
         let back = Return {
             callback: params,
             nonce: pending.upstream_nonce.as_deref(),
@@ -207,28 +209,40 @@ async fn finish(
                 "That sign-in was not made just now, so nothing was linked. Try again, and sign in there when asked.",
             ));
         }
-        let mapped = mapping.evaluate(&person.document).map_err(|_| refused())?;
+        let admitted = accounts::admit(
+            app.store,
+            app.config,
+            app.mappings,
+            upstream_id,
+            &person.document,
+            Admission::LinkTo { sub: &session.sub },
+            now,
+        )
+        .await;
+        let linked = match admitted {
+            Ok(Admitted::Linked(linked)) => linked,
+            Err(NotAdmitted::Store(e)) => return Err(e.into()),
+            Ok(_) | Err(_) => return Err(refused()),
+        };
         let name = app
             .config
             .upstream(upstream_id)
             .map(|u| u.name.clone())
             .unwrap_or_default();
-        Ok(
-            match accounts::add_link(app.store, &session.sub, upstream_id, &mapped.subject, now).await? {
-                Linked::Added => {
-                    tracing::info!(target: "gatehouse::security", event = "account_linked", upstream = upstream_id, "an identity was linked to an account");
-                    page("Linked", &format!("You can now sign in here with {name} as well."))
-                }
-                Linked::Already => page(
-                    "Linked already",
-                    &format!("That {name} sign-in is linked to your account already."),
-                ),
-                Linked::Elsewhere => page(
-                    "Not linked",
-                    &format!("That {name} sign-in belongs to another account here, so it was not linked to yours."),
-                ),
-            },
-        )
+        Ok(match linked {
+            Linked::Added => {
+                tracing::info!(target: "gatehouse::security", event = "account_linked", upstream = upstream_id, "an identity was linked to an account");
+                page("Linked", &format!("You can now sign in here with {name} as well."))
+            }
+            Linked::Already => page(
+                "Linked already",
+                &format!("That {name} sign-in is linked to your account already."),
+            ),
+            Linked::Elsewhere => page(
+                "Not linked",
+                &format!("That {name} sign-in belongs to another account here, so it was not linked to yours."),
+            ),
+        })
     };
     super::settle(finished.await)
 }

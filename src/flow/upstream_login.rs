@@ -7,7 +7,8 @@ use super::Ctx;
 use super::{
     ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, requirements, settle,
 };
-use crate::domain::{accounts, sessions};
+use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
+use crate::domain::sessions;
 use crate::limits::CheckError;
 use crate::routes;
 use crate::store::{AuthContext, CompletedLogin, PendingAuthorization};
@@ -274,23 +275,33 @@ async fn complete(
         app.telemetry
             .login_failed(upstream_id, &pending.request.client_id, "requirements_unmet");
     })?;
-    let document = person.document;
-    let mapping = app
-        .mappings
-        .get(upstream_id)
-        .ok_or_else(|| Outcome::Failed(format!("upstream {upstream_id} has no mapping")))?;
-    let mut mapped = mapping.evaluate(&document).map_err(|e| {
-        tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
-        app.telemetry
-            .login_failed(upstream_id, &pending.request.client_id, "unmapped");
-        Outcome::refuse(
-            &to,
-            ErrorCode::AccessDenied,
-            "the identity provider's answer could not be used",
-        )
-    })?;
-    accounts::believed(app.config.upstream(upstream_id), &mut mapped.claims);
-    let sub = accounts::link(app.store, upstream_id, &mapped, now).await?;
+    let admitted = accounts::admit(
+        app.store,
+        app.config,
+        app.mappings,
+        upstream_id,
+        &person.document,
+        Admission::SignIn,
+        now,
+    )
+    .await;
+    let sub = match admitted {
+        Ok(Admitted::SignedIn(sub)) => sub,
+        Err(NotAdmitted::Store(e)) => return Err(e.into()),
+        Err(NotAdmitted::Unmapped(e)) => {
+            tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
+            app.telemetry
+                .login_failed(upstream_id, &pending.request.client_id, "unmapped");
+            return Err(Outcome::refuse(
+                &to,
+                ErrorCode::AccessDenied,
+                "the identity provider's answer could not be used",
+            ));
+        }
+        Ok(_) | Err(NotAdmitted::NoMapping(_) | NotAdmitted::AnotherPerson) => {
+            return Err(Outcome::Failed(format!("upstream {upstream_id} has no mapping")));
+        }
+    };
     let auth = AuthContext {
         idp: Some(upstream_id.to_string()),
         ..auth

@@ -12,7 +12,7 @@ use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE
 use super::sign::Grant;
 use super::{TokenError, TokenResponse, TokenService};
 use crate::config::{Client, GrantType, ResourceServer};
-use crate::domain::accounts;
+use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
 use crate::domain::token_liveness::active_access_token;
 use crate::keys::TokenType;
 use crate::response_type::ResponseType;
@@ -116,17 +116,29 @@ impl TokenService<'_> {
                     TokenError::InvalidGrant(format!("the subject token is refused: {why}"))
                 }
             })?;
-        let mapping = self
-            .renewal
-            .mappings
-            .get(upstream_id.as_str())
-            .ok_or_else(|| TokenError::Server(format!("upstream {upstream_id} has no mapping")))?;
-        let mut mapped = mapping.evaluate(&person.document).map_err(|e| {
-            tracing::warn!(upstream = %upstream_id, error = %e, "an exchanged token does not fit its mapping");
-            TokenError::InvalidGrant("the subject token's claims could not be used".into())
-        })?;
-        accounts::believed(self.config.upstream(upstream_id), &mut mapped.claims);
-        let sub = accounts::link(self.store, upstream_id, &mapped, self.now).await?;
+        let admitted = accounts::admit(
+            self.store,
+            self.config,
+            self.renewal.mappings,
+            upstream_id,
+            &person.document,
+            Admission::SignIn,
+            self.now,
+        )
+        .await;
+        let sub = match admitted {
+            Ok(Admitted::SignedIn(sub)) => sub,
+            Err(NotAdmitted::Unmapped(e)) => {
+                tracing::warn!(upstream = %upstream_id, error = %e, "an exchanged token does not fit its mapping");
+                return Err(TokenError::InvalidGrant(
+                    "the subject token's claims could not be used".into(),
+                ));
+            }
+            Err(NotAdmitted::Store(e)) => return Err(e.into()),
+            Ok(_) | Err(NotAdmitted::NoMapping(_) | NotAdmitted::AnotherPerson) => {
+                return Err(TokenError::Server(format!("upstream {upstream_id} has no mapping")));
+            }
+        };
         let scope = crate::domain::scopes::granted_scopes(
             self.config,
             client,
