@@ -17,6 +17,8 @@ mod pending;
 mod request;
 mod requirements;
 mod start;
+#[cfg(test)]
+mod tests;
 mod upstream_login;
 
 pub use after_login::consent;

@@ -357,7 +357,7 @@ enum Redeemer<'p> {
 }
 
 /// A code or refresh token bound to a DPoP key needs a proof signed by that key.
-fn check_bound_key(bound: Option<&str>, presented: Option<&str>, what: &str) -> Result<(), TokenError> {
+pub(super) fn check_bound_key(bound: Option<&str>, presented: Option<&str>, what: &str) -> Result<(), TokenError> {
     match (bound, presented) {
         (None, _) => Ok(()),
         (Some(_), None) => Err(TokenError::InvalidDpopProof(format!(
@@ -371,7 +371,7 @@ fn check_bound_key(bound: Option<&str>, presented: Option<&str>, what: &str) -> 
 }
 
 /// The code verifier against the request's challenge (RFC 7636 §4.6).
-fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), TokenError> {
+pub(super) fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), TokenError> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) if secrets::equal(&secrets::s256(verifier), challenge) => Ok(()),
         (Some(_), _) => Err(TokenError::InvalidGrant(

@@ -9,6 +9,8 @@ mod grants;
 mod request;
 mod sign;
 mod state;
+#[cfg(test)]
+mod tests;
 mod userinfo;
 
 pub use request::{ExchangeRequest, Params, TokenRequest};
