@@ -114,6 +114,21 @@ impl<'t> SignedJwt<'t> {
         })
     }
 
+    /// What the signature covers: `header.payload` as sent.
+    pub fn signing_input(&self) -> &str {
+        self.signed
+    }
+
+    /// The signature's bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// Whether the header's `alg` is the one called `name` (`RS256`, `EdDSA`, ...).
+    pub fn alg_is(&self, name: &str) -> bool {
+        serde_json::to_value(&self.header.alg).is_ok_and(|alg| alg.as_str() == Some(name))
+    }
+
     /// The claims, read only once the signature has been checked.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, String> {
         serde_json::from_slice(&self.payload).map_err(|e| format!("{}'s claims: {e}", self.what))

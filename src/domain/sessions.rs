@@ -161,7 +161,7 @@ pub async fn end(
     sid: &str,
     now: i64,
 ) -> Result<Option<(Session, Vec<String>)>, StoreError> {
-    for _ in 0..MAX_RACES {
+    for _ in 0..crate::store::MAX_RACES {
         let Some(current) = store.sessions.read(sid, now).await? else {
             return Ok(None);
         };
@@ -234,9 +234,6 @@ pub async fn end_and_deliver(app: Parts<'_>, sid: &str, tries: u32) -> Result<bo
     }
     Ok(true)
 }
-
-/// How often ending a session is tried again when its record changed meanwhile.
-const MAX_RACES: usize = 8;
 
 /// The live sessions that came from what the upstream's logout token names.
 pub async fn from_upstream(

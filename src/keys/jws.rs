@@ -4,9 +4,8 @@
 use crate::config::SigningAlg;
 use crate::keys::KeyError;
 use crate::keys::jwk::KeyMaterial;
+use crate::signed_jwt::SignedJwt;
 use crate::store::SigningKeyRecord;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A private signing key, parsed, in aws-lc-rs: its RSA-2048 signatures are about 2.3 times
 /// ring's and six times the `rsa` crate's on AVX-512 hardware.
@@ -135,60 +134,12 @@ pub(super) struct PublicKey {
 
 impl PublicKey {
     /// Checks `token`'s signature, and that its header names this key's algorithm.
-    pub(super) fn verify(&self, token: &Compact<'_>) -> Result<(), String> {
-        if token.header.alg != self.alg.as_str() {
-            return Err(format!("alg {} does not fit the key", token.header.alg));
+    pub(super) fn verify(&self, token: &SignedJwt<'_>) -> Result<(), String> {
+        if !token.alg_is(self.alg.as_str()) {
+            return Err(format!("the token's alg does not fit the key ({})", self.alg.as_str()));
         }
         self.parsed
-            .verify_sig(token.signing_input.as_bytes(), &token.signature)
+            .verify_sig(token.signing_input().as_bytes(), token.signature())
             .map_err(|_| "bad signature".to_string())
-    }
-}
-
-/// The parts of a JWS header Gatehouse reads.
-#[derive(serde::Deserialize)]
-pub(super) struct JoseHeader {
-    pub alg: String,
-    pub kid: Option<String>,
-    pub typ: Option<String>,
-}
-
-/// A JWS in compact serialization, split and decoded, not yet verified.
-pub(super) struct Compact<'t> {
-    pub header: JoseHeader,
-    /// `header.payload`, as signed.
-    signing_input: &'t str,
-    payload: &'t str,
-    signature: Vec<u8>,
-}
-
-impl<'t> Compact<'t> {
-    pub(super) fn parse(token: &'t str) -> Result<Compact<'t>, String> {
-        let not_jwt = || "not a JWT".to_string();
-        let (signing_input, signature) = token.rsplit_once('.').ok_or_else(not_jwt)?;
-        let (header, payload) = signing_input.split_once('.').ok_or_else(not_jwt)?;
-        let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| not_jwt())?;
-        let header: JoseHeader = serde_json::from_slice(&header).map_err(|e| format!("not a JWT: {e}"))?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| not_jwt())?;
-        Ok(Compact {
-            header,
-            signing_input,
-            payload,
-            signature,
-        })
-    }
-
-    /// The claims: call only once the signature is verified.
-    pub(super) fn claims(&self) -> Result<serde_json::Value, String> {
-        let payload = URL_SAFE_NO_PAD
-            .decode(self.payload)
-            .map_err(|_| "the payload is not base64url")?;
-        let claims: serde_json::Value =
-            serde_json::from_slice(&payload).map_err(|e| format!("the claims are not JSON: {e}"))?;
-        if claims.is_object() {
-            Ok(claims)
-        } else {
-            Err("the claims are not a JSON object".into())
-        }
     }
 }

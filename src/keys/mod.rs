@@ -233,7 +233,7 @@ impl Keys {
     /// and the signature, with the public keys parsed when the ring was loaded. Returns
     /// the claims; the caller checks `iss`, `exp` and the rest.
     pub fn verify(&self, token: &str, typ: TokenType, now: i64) -> Result<serde_json::Value, String> {
-        let token = jws::Compact::parse(token)?;
+        let token = crate::signed_jwt::SignedJwt::parse(token, "the token")?;
         if !token
             .header
             .typ
@@ -250,7 +250,9 @@ impl Keys {
             .find(|p| p.is_published(now) && p.jwk.kid == kid)
             .ok_or("signed with a key that is not published")?;
         published.key.verify(&token)?;
-        token.claims()
+        token
+            .claims::<serde_json::Map<String, serde_json::Value>>()
+            .map(serde_json::Value::Object)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Ring> {

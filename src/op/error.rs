@@ -12,8 +12,8 @@ impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let (status, description) = match &self {
             TokenError::InvalidClient(d) => (StatusCode::UNAUTHORIZED, d.clone()),
-            TokenError::Server(detail) => {
-                tracing::error!(%detail, "token endpoint failed");
+            TokenError::Server(fault) => {
+                tracing::error!(error = %fault, "token endpoint failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the server could not complete the request".to_string(),

@@ -30,38 +30,10 @@ use write::Stored;
 
 pub use metrics::{OperationLabels, StoreMetrics};
 
-/// Every table, by the name it is stored under.
-pub(crate) const TABLES: [&str; 29] = [
-    "keys",
-    "accounts",
-    "upstream-links",
-    "sessions",
-    "pending-authorizations",
-    "codes",
-    "refresh-tokens",
-    "refresh-families",
-    "consents",
-    "revoked-tokens",
-    "pending-logouts",
-    "key-rotations",
-    "upstream-sessions",
-    "seen-logout-tokens",
-    "upstream-grants",
-    "pending-links",
-    "used-client-assertions",
-    "pushed-requests",
-    "used-dpop-proofs",
-    "dpop-nonces",
-    "device-grants",
-    "device-user-codes",
-    "account-sessions",
-    "account-families",
-    "migrations",
-    "logout-outbox",
-    "ended-sessions",
-    "withdrawn-grants",
-    "exchanged-tokens",
-];
+/// How often a step that reads records and writes them back on condition is tried
+/// again when a concurrent request changed them between the read and the write (each
+/// retry sees what that request did); past it, the step fails as contended.
+pub const MAX_RACES: usize = 8;
 
 /// How many expired records one sweep step removes; sweeping runs step after step so
 /// that writes waiting behind it are never held up for long.
@@ -190,40 +162,62 @@ impl Backend {
     }
 }
 
-/// The database and a typed table for every kind of state Gatehouse keeps.
-/// Cloning is cheap: clones share the same database.
-#[derive(Clone)]
-pub struct Store {
-    backend: Backend,
-    pub keys: Table<SigningKeyRecord>,
-    pub accounts: Table<Account>,
-    pub upstream_links: Table<UpstreamLink>,
-    pub sessions: Table<Session>,
-    pub pending_authorizations: Table<PendingAuthorization>,
-    pub codes: Table<AuthorizationCode>,
-    pub refresh_tokens: Table<RefreshToken>,
-    pub refresh_families: Table<RefreshFamily>,
-    pub consents: Table<Consent>,
-    pub revoked_tokens: Table<RevokedToken>,
-    pub pending_logouts: Table<PendingLogout>,
-    pub key_rotations: Table<KeyRotation>,
-    pub upstream_sessions: Table<UpstreamSessionEntry>,
-    pub seen_logout_tokens: Table<SeenLogoutToken>,
-    pub upstream_grants: Table<UpstreamGrant>,
-    pub pending_links: Table<PendingLink>,
-    pub used_client_assertions: Table<UsedClientAssertion>,
-    pub pushed_requests: Table<PushedRequest>,
-    pub used_dpop_proofs: Table<UsedDpopProof>,
-    pub dpop_nonces: Table<DpopNonce>,
-    pub device_grants: Table<DeviceGrant>,
-    pub device_user_codes: Table<DeviceUserCode>,
-    pub account_sessions: Table<AccountSession>,
-    pub account_families: Table<AccountFamily>,
-    pub migrations: Table<Migration>,
-    pub logout_outbox: Table<LogoutMessage>,
-    pub ended_sessions: Table<EndedSession>,
-    pub withdrawn_grants: Table<WithdrawnGrant>,
-    pub exchanged_tokens: Table<ExchangedFrom>,
+/// Declares every table once: the `Store` field, its record type, and the name it is
+/// stored under (`TABLES`, in this order).
+macro_rules! store_tables {
+    ($($field:ident: $record:ty = $name:literal),+ $(,)?) => {
+        /// Every table, by the name it is stored under.
+        pub(crate) const TABLES: [&str; [$($name),+].len()] = [$($name),+];
+
+        /// The database and a typed table for every kind of state Gatehouse keeps.
+        /// Cloning is cheap: clones share the same database.
+        #[derive(Clone)]
+        pub struct Store {
+            backend: Backend,
+            $(pub $field: Table<$record>,)+
+        }
+
+        impl Store {
+            fn with_backend(backend: Backend) -> Store {
+                Store {
+                    $($field: Table::new($name, backend.clone()),)+
+                    backend,
+                }
+            }
+        }
+    };
+}
+
+store_tables! {
+    keys: SigningKeyRecord = "keys",
+    accounts: Account = "accounts",
+    upstream_links: UpstreamLink = "upstream-links",
+    sessions: Session = "sessions",
+    pending_authorizations: PendingAuthorization = "pending-authorizations",
+    codes: AuthorizationCode = "codes",
+    refresh_tokens: RefreshToken = "refresh-tokens",
+    refresh_families: RefreshFamily = "refresh-families",
+    consents: Consent = "consents",
+    revoked_tokens: RevokedToken = "revoked-tokens",
+    pending_logouts: PendingLogout = "pending-logouts",
+    key_rotations: KeyRotation = "key-rotations",
+    upstream_sessions: UpstreamSessionEntry = "upstream-sessions",
+    seen_logout_tokens: SeenLogoutToken = "seen-logout-tokens",
+    upstream_grants: UpstreamGrant = "upstream-grants",
+    pending_links: PendingLink = "pending-links",
+    used_client_assertions: UsedClientAssertion = "used-client-assertions",
+    pushed_requests: PushedRequest = "pushed-requests",
+    used_dpop_proofs: UsedDpopProof = "used-dpop-proofs",
+    dpop_nonces: DpopNonce = "dpop-nonces",
+    device_grants: DeviceGrant = "device-grants",
+    device_user_codes: DeviceUserCode = "device-user-codes",
+    account_sessions: AccountSession = "account-sessions",
+    account_families: AccountFamily = "account-families",
+    migrations: Migration = "migrations",
+    logout_outbox: LogoutMessage = "logout-outbox",
+    ended_sessions: EndedSession = "ended-sessions",
+    withdrawn_grants: WithdrawnGrant = "withdrawn-grants",
+    exchanged_tokens: ExchangedFrom = "exchanged-tokens",
 }
 
 impl Store {
@@ -288,41 +282,6 @@ impl Store {
     /// a role that could not is found now, not when `serve` starts. Changes nothing.
     pub async fn check_usable(settings: &PostgresSettings) -> Result<(), StoreError> {
         postgres::PostgresBackend::rehearse(settings).await
-    }
-
-    fn with_backend(backend: Backend) -> Store {
-        Store {
-            keys: Table::new(TABLES[0], backend.clone()),
-            accounts: Table::new(TABLES[1], backend.clone()),
-            upstream_links: Table::new(TABLES[2], backend.clone()),
-            sessions: Table::new(TABLES[3], backend.clone()),
-            pending_authorizations: Table::new(TABLES[4], backend.clone()),
-            codes: Table::new(TABLES[5], backend.clone()),
-            refresh_tokens: Table::new(TABLES[6], backend.clone()),
-            refresh_families: Table::new(TABLES[7], backend.clone()),
-            consents: Table::new(TABLES[8], backend.clone()),
-            revoked_tokens: Table::new(TABLES[9], backend.clone()),
-            pending_logouts: Table::new(TABLES[10], backend.clone()),
-            key_rotations: Table::new(TABLES[11], backend.clone()),
-            upstream_sessions: Table::new(TABLES[12], backend.clone()),
-            seen_logout_tokens: Table::new(TABLES[13], backend.clone()),
-            upstream_grants: Table::new(TABLES[14], backend.clone()),
-            pending_links: Table::new(TABLES[15], backend.clone()),
-            used_client_assertions: Table::new(TABLES[16], backend.clone()),
-            pushed_requests: Table::new(TABLES[17], backend.clone()),
-            used_dpop_proofs: Table::new(TABLES[18], backend.clone()),
-            dpop_nonces: Table::new(TABLES[19], backend.clone()),
-            device_grants: Table::new(TABLES[20], backend.clone()),
-            device_user_codes: Table::new(TABLES[21], backend.clone()),
-            account_sessions: Table::new(TABLES[22], backend.clone()),
-            account_families: Table::new(TABLES[23], backend.clone()),
-            migrations: Table::new(TABLES[24], backend.clone()),
-            logout_outbox: Table::new(TABLES[25], backend.clone()),
-            ended_sessions: Table::new(TABLES[26], backend.clone()),
-            withdrawn_grants: Table::new(TABLES[27], backend.clone()),
-            exchanged_tokens: Table::new(TABLES[28], backend.clone()),
-            backend,
-        }
     }
 
     /// A new, empty set of records to read together (see [`Reads`]).

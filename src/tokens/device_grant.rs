@@ -3,7 +3,7 @@
 //! the token endpoint while the person enters that code at `/device` on another screen and
 //! signs in there (`flow::device`). Both codes are stored only as hashes.
 
-use super::{TokenError, TokenService};
+use super::{ServerFault, TokenError, TokenService};
 use crate::config::{Client, GrantType};
 use crate::limits::Full;
 use crate::response_type::ResponseType;
@@ -26,8 +26,6 @@ const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 const USER_CODE_LEN: usize = 8;
 /// How often a user code is drawn again when the one drawn is taken.
 const DRAWS: usize = 4;
-/// How often a poll is tried again when another poll changed the grant meanwhile.
-const MAX_RACES: usize = 8;
 
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Serialize)]
@@ -130,7 +128,9 @@ async fn claim_user_code(store: &Store, key: &str, expires_at: i64, now: i64) ->
             return Ok(code);
         }
     }
-    Err(TokenError::Server("no free user code was drawn".into()))
+    Err(TokenError::Server(ServerFault::Broken(
+        "no free user code was drawn".into(),
+    )))
 }
 
 fn draw_user_code() -> String {
@@ -190,7 +190,7 @@ pub async fn poll(store: &Store, client: &Client, device_code: &str, now: i64) -
     }
     let key = secrets::hash(device_code);
     let invalid = || TokenError::InvalidGrant("the device code is invalid".into());
-    for _ in 0..MAX_RACES {
+    for _ in 0..crate::store::MAX_RACES {
         let current = store.device_grants.read(&key, now).await?.ok_or_else(invalid)?;
         let grant = &current.value;
         if grant.client_id != client.id {

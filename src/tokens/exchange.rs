@@ -10,7 +10,7 @@
 use super::grants::narrowed_scope;
 use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE};
 use super::sign::Grant;
-use super::{TokenError, TokenResponse, TokenService};
+use super::{ServerFault, TokenError, TokenResponse, TokenService};
 use crate::config::{Client, GrantType, ResourceServer};
 use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
 use crate::domain::token_liveness::active_access_token;
@@ -136,7 +136,9 @@ impl TokenService<'_> {
             }
             Err(NotAdmitted::Store(e)) => return Err(e.into()),
             Ok(_) | Err(NotAdmitted::NoMapping(_) | NotAdmitted::AnotherPerson) => {
-                return Err(TokenError::Server(format!("upstream {upstream_id} has no mapping")));
+                return Err(TokenError::Server(ServerFault::Broken(format!(
+                    "upstream {upstream_id} has no mapping"
+                ))));
             }
         };
         let scope = crate::domain::scopes::granted_scopes(

@@ -10,10 +10,6 @@ use crate::secrets;
 use crate::store::{Commit, CompletedLogin, Redeemed, RefreshToken, Versioned};
 use serde_json::{Value as Json, json};
 
-/// How often a grant is tried again when a concurrent request changed its records
-/// between the read and the write (the retry then sees what that request did).
-const MAX_RACES: usize = 8;
-
 impl TokenService<'_> {
     /// Answers a token request of an authenticated client; `jkt` is the thumbprint of the
     /// key of the DPoP proof it came with, which the tokens are then bound to.
@@ -69,7 +65,7 @@ impl TokenService<'_> {
     async fn exchange_code(&self, client: &Client, presented: &Presented<'_>) -> Result<TokenResponse, TokenError> {
         let key = &presented.code_key;
         let invalid = || TokenError::InvalidGrant("the code is invalid, expired or already used".into());
-        for _ in 0..MAX_RACES {
+        for _ in 0..crate::store::MAX_RACES {
             let current = self.store.codes.read(key, self.now).await?.ok_or_else(invalid)?;
             let record = &current.value;
             // The client first: only the code's own client's replay revokes what the code
@@ -195,7 +191,7 @@ impl TokenService<'_> {
             .get(&hash, self.now)
             .await?
             .ok_or_else(invalid)?;
-        for _ in 0..MAX_RACES {
+        for _ in 0..crate::store::MAX_RACES {
             let current = self
                 .store
                 .refresh_families

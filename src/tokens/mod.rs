@@ -46,8 +46,22 @@ pub enum TokenError {
     InvalidTarget(String),
     /// Too busy to answer now (503): password checks are all taken.
     TemporarilyUnavailable(String),
-    /// Something broke on our side; the detail is logged, not sent.
-    Server(String),
+    /// Something broke on our side; the cause is logged, not sent.
+    Server(ServerFault),
+}
+
+/// What broke on our side, kept with its cause for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerFault {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("the password check failed: {0}")]
+    PasswordCheck(String),
+    /// Something that the config and the code rule out happened anyway.
+    #[error("{0}")]
+    Broken(String),
 }
 
 impl TokenError {
@@ -75,7 +89,7 @@ impl TokenError {
 
 impl From<crate::store::StoreError> for TokenError {
     fn from(e: crate::store::StoreError) -> Self {
-        TokenError::Server(e.to_string())
+        TokenError::Server(e.into())
     }
 }
 
@@ -83,7 +97,7 @@ impl From<crate::limits::CheckError> for TokenError {
     fn from(e: crate::limits::CheckError) -> Self {
         match e {
             crate::limits::CheckError::Busy => TokenError::TemporarilyUnavailable(e.to_string()),
-            crate::limits::CheckError::Failed(detail) => TokenError::Server(detail),
+            crate::limits::CheckError::Failed(detail) => TokenError::Server(ServerFault::PasswordCheck(detail)),
         }
     }
 }
@@ -100,7 +114,7 @@ impl From<crate::dpop::DpopError> for TokenError {
 
 impl From<crate::keys::KeyError> for TokenError {
     fn from(e: crate::keys::KeyError) -> Self {
-        TokenError::Server(e.to_string())
+        TokenError::Server(e.into())
     }
 }
 
