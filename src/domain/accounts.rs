@@ -270,7 +270,7 @@ pub async fn needs_consent(
     if !client.consent {
         return Ok(false);
     }
-    if request.prompt.iter().any(|p| p == "consent") {
+    if request.prompt.consent() {
         return Ok(true);
     }
     let granted = store.consents.get(&Consent::key(sub, &client.id), now).await?;

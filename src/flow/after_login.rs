@@ -22,7 +22,7 @@ pub(super) async fn after_login(
     if !accounts::needs_consent(app.store, client, &done.sub, &request, now).await? {
         return deliver::deliver(app, request, done, now).await;
     }
-    if request.prompt.iter().any(|p| p == "none") {
+    if request.prompt.none() {
         let to = ReplyTo::of(&request);
         return Ok(Outcome::refuse(
             &to,

@@ -178,7 +178,7 @@ async fn sign_in_request(
         code_challenge: None,
         response_type: ResponseType::CODE,
         response_mode: ResponseMode::Query,
-        prompt: Vec::new(),
+        prompt: crate::store::Prompt::default(),
         max_age: None,
         login_hint: None,
         acr_values: Vec::new(),

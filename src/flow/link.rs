@@ -116,7 +116,8 @@ pub async fn start(
         let options = LoginOptions {
             state: &lid,
             login_hint: None,
-            prompt: &["login"],
+            force_login: true,
+            select_account: false,
             max_age: Some(0),
             acr_values: &[],
             ui_locales: None,

@@ -5,7 +5,7 @@
 use super::{ErrorCode, ReplyTo};
 use crate::config::{Client, Config, Upstream};
 use crate::response_type::{ResponseMode, ResponseType};
-use crate::store::AuthorizationRequest;
+use crate::store::{AuthorizationRequest, Prompt};
 use serde::{Deserialize, Serialize};
 
 /// The parameters of `/authorize`, as sent (query or form), or pushed (`/par`).
@@ -144,7 +144,7 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
     } else {
         None
     };
-    let prompt = prompt(params.prompt.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
+    let prompt = Prompt::parse(params.prompt.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
     let max_age = max_age(params.max_age.as_deref()).map_err(|d| fail(ErrorCode::InvalidRequest, d.into()))?;
     let (acr_values, acr_essential) =
         super::requirements::requested_acr(params.acr_values.as_deref(), params.claims.as_deref())
@@ -328,25 +328,6 @@ fn code_challenge(
         }
         (None, None) => Ok(None),
     }
-}
-
-/// The `prompt` values (OpenID Connect Core §3.1.2.1).
-fn prompt(prompt: Option<&str>) -> Result<Vec<String>, String> {
-    let values: Vec<String> = prompt
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    if let Some(unknown) = values
-        .iter()
-        .find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
-    {
-        return Err(format!("unknown prompt value \"{unknown}\""));
-    }
-    if values.iter().any(|p| p == "none") && values.len() > 1 {
-        return Err("prompt=none cannot be combined with other values".into());
-    }
-    Ok(values)
 }
 
 fn max_age(max_age: Option<&str>) -> Result<Option<i64>, &'static str> {

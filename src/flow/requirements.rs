@@ -69,7 +69,7 @@ pub fn requested_acr(acr_values: Option<&str>, claims: Option<&str>) -> Result<(
 /// Whether the live `session` meets the request, so that it can be answered without a
 /// login at the upstream.
 pub fn session_fits(session: &Session, request: &AuthorizationRequest, now: i64) -> bool {
-    let forced = request.prompt.iter().any(|p| p == "login" || p == "select_account");
+    let forced = request.prompt.login() || request.prompt.select_account();
     let fresh = request
         .max_age
         .is_none_or(|max_age| now - session.auth.auth_time <= max_age);
@@ -88,7 +88,7 @@ pub fn session_fits(session: &Session, request: &AuthorizationRequest, now: i64)
 /// The oldest authentication the request accepts, for a request made at `asked_at`:
 /// `max_age` before it, or (with `prompt=login`) the request itself.
 fn oldest_acceptable(request: &AuthorizationRequest, asked_at: i64) -> Option<i64> {
-    if request.prompt.iter().any(|p| p == "login") {
+    if request.prompt.login() {
         return Some(asked_at);
     }
     request.max_age.map(|max_age| asked_at.saturating_sub(max_age))

@@ -62,7 +62,7 @@ pub(super) async fn decide(
         };
         return after_login::after_login(app, request, done, browser, now).await;
     }
-    if request.prompt.iter().any(|p| p == "none") {
+    if request.prompt.none() {
         return Ok(Outcome::refuse(
             &to,
             ErrorCode::LoginRequired,

@@ -60,22 +60,17 @@ async fn send(
     now: i64,
 ) -> Flow<Outcome> {
     let request = &pending.request;
-    let prompt: Vec<&str> = request
-        .prompt
-        .iter()
-        .map(String::as_str)
-        .filter(|p| matches!(*p, "login" | "select_account"))
-        .collect();
     let options = LoginOptions {
         state: pid,
         login_hint: request.login_hint.as_deref(),
         // prompt=login is max_age=0 too, for upstreams that heed only one of them.
-        max_age: if prompt.contains(&"login") {
+        max_age: if request.prompt.login() {
             Some(0)
         } else {
             request.max_age
         },
-        prompt: &prompt,
+        force_login: request.prompt.login(),
+        select_account: request.prompt.select_account(),
         acr_values: &request.acr_values,
         ui_locales: request.ui_locales.as_deref(),
     };

@@ -126,7 +126,7 @@ impl TokenService<'_> {
             has_scope(&record.request.scope, "offline_access") && client.grant_types.contains(&GrantType::RefreshToken);
         let jti = secrets::random_token();
         let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
-        let family = offline.then(|| format!("{}:{}", record.login.sid, secrets::random_token()));
+        let family = offline.then(|| crate::domain::refresh_families::new_id(&record.login.sid));
         let mut marked = record.clone();
         marked.redeemed = Some(Redeemed {
             access_token_jti: jti.clone(),

@@ -73,8 +73,10 @@ pub struct LoginOptions<'a> {
     /// Gatehouse's id for the parked request, sent as the upstream `state`.
     pub state: &'a str,
     pub login_hint: Option<&'a str>,
-    /// The `prompt` values that concern the upstream (`login`, `select_account`).
-    pub prompt: &'a [&'a str],
+    /// `prompt=login`: the person must authenticate there again.
+    pub force_login: bool,
+    /// `prompt=select_account`: the person must be able to choose another account there.
+    pub select_account: bool,
     /// The longest time since the person last authenticated that is acceptable.
     pub max_age: Option<i64>,
     /// The acr values asked for, in Gatehouse's terms (the kind translates them).

@@ -92,7 +92,7 @@ fn code() -> AuthorizationCode {
             code_challenge: None,
             response_type: Default::default(),
             response_mode: Default::default(),
-            prompt: Vec::new(),
+            prompt: gatehouse::store::Prompt::default(),
             max_age: None,
             login_hint: None,
             acr_values: vec!["urn:gatehouse:mfa".into()],

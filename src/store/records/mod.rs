@@ -9,11 +9,13 @@ mod device;
 mod indexes;
 mod liveness;
 mod outbox;
+mod prompt;
 
 pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
 pub use indexes::{AccountFamily, AccountSession, Migration};
 pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant};
 pub use outbox::LogoutMessage;
+pub use prompt::Prompt;
 
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.
@@ -233,7 +235,7 @@ pub struct AuthorizationRequest {
     /// How the answer travels: the request's `response_mode`, or the type's default.
     #[serde(default)]
     pub response_mode: ResponseMode,
-    pub prompt: Vec<String>,
+    pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     /// The acr values asked for, most preferred first (`acr_values`, or the `claims`

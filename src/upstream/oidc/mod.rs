@@ -213,12 +213,11 @@ impl Kind for OidcProvider {
         if let Some(hint) = options.login_hint {
             request = request.set_login_hint(LoginHint::new(hint.to_string()));
         }
-        for prompt in options.prompt {
-            match *prompt {
-                "login" => request = request.add_prompt(CoreAuthPrompt::Login),
-                "select_account" => request = request.add_prompt(CoreAuthPrompt::SelectAccount),
-                _ => {}
-            }
+        if options.force_login {
+            request = request.add_prompt(CoreAuthPrompt::Login);
+        }
+        if options.select_account {
+            request = request.add_prompt(CoreAuthPrompt::SelectAccount);
         }
         if let Some(max_age) = options.max_age {
             request = request.set_max_age(std::time::Duration::from_secs(max_age.unsigned_abs()));
