@@ -182,12 +182,8 @@ pub struct Approved {
 /// A poll of the token endpoint with `device_code` (RFC 8628 §3.4, §3.5): the person's
 /// answer if they gave one, else `authorization_pending`, or `slow_down` (and a longer
 /// interval) for a device that polls too often.
+/// The token endpoint has checked that `client` registered for the grant.
 pub async fn poll(store: &Store, client: &Client, device_code: &str, now: i64) -> Result<Approved, TokenError> {
-    if !client.grant_types.contains(&GrantType::DeviceCode) {
-        return Err(TokenError::UnauthorizedClient(
-            "this client may not use the device authorization grant".into(),
-        ));
-    }
     let key = secrets::hash(device_code);
     let invalid = || TokenError::InvalidGrant("the device code is invalid".into());
     for _ in 0..crate::store::MAX_RACES {

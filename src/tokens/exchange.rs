@@ -11,7 +11,7 @@ use super::grants::narrowed_scope;
 use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE};
 use super::sign::Grant;
 use super::{ServerFault, TokenError, TokenResponse, TokenService};
-use crate::config::{Client, GrantType, ResourceServer};
+use crate::config::{Client, ResourceServer};
 use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
 use crate::domain::token_liveness::active_access_token;
 use crate::keys::TokenType;
@@ -51,11 +51,6 @@ impl TokenService<'_> {
         request: &ExchangeRequest,
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        if !client.grant_types.contains(&GrantType::TokenExchange) {
-            return Err(TokenError::UnauthorizedClient(
-                "this client may not use token exchange".into(),
-            ));
-        }
         let issuer = crate::signed_jwt::SignedJwt::parse(&request.subject_token, "the subject token")
             .ok()
             .and_then(|jwt| jwt.unverified_claims::<Map<String, Json>>())

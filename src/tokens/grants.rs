@@ -19,17 +19,19 @@ impl TokenService<'_> {
         request: TokenRequest,
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
+        // The phase every grant shares: the client registered for it.
+        if !client.grant_types.contains(&request.registered_as()) {
+            return Err(TokenError::UnauthorizedClient(format!(
+                "this client may not use the {} grant",
+                request.grant_type()
+            )));
+        }
         match request {
             TokenRequest::AuthorizationCode {
                 code,
                 redirect_uri,
                 code_verifier,
             } => {
-                if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-                    return Err(TokenError::UnauthorizedClient(
-                        "this client may not use the authorization_code grant".into(),
-                    ));
-                }
                 let presented = Presented {
                     code_key: secrets::hash(&code),
                     by: Redeemer::Client {
@@ -179,11 +181,6 @@ impl TokenService<'_> {
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let invalid = || TokenError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
-        if !client.grant_types.contains(&GrantType::RefreshToken) {
-            return Err(TokenError::UnauthorizedClient(
-                "this client may not use refresh tokens".into(),
-            ));
-        }
         let hash = secrets::hash(token);
         let record = self
             .store
@@ -293,11 +290,6 @@ impl TokenService<'_> {
         scope: Option<&str>,
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        if !client.grant_types.contains(&GrantType::ClientCredentials) {
-            return Err(TokenError::UnauthorizedClient(
-                "this client may not use client_credentials".into(),
-            ));
-        }
         let asked: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
         if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(**s)) {
             return Err(TokenError::InvalidScope(format!(

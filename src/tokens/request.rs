@@ -126,6 +126,18 @@ impl TokenRequest {
         }
     }
 
+    /// The grant type a client registers (`grant_types`) to make this request.
+    pub fn registered_as(&self) -> crate::config::GrantType {
+        use crate::config::GrantType;
+        match self {
+            TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
+            TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
+        }
+    }
+
     /// Reads the request `params` make: `grant_type` first, then what that grant needs.
     pub fn parse(params: &Params) -> Result<TokenRequest, TokenError> {
         match params.required("grant_type")? {

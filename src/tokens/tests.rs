@@ -127,3 +127,38 @@ fn a_refresh_may_only_narrow_the_scope() {
     assert_eq!(code(narrowed_scope(granted, Some("openid profile"))), "invalid_scope");
     assert!(has_scope(granted, "email") && !has_scope(granted, "mail"));
 }
+
+#[test]
+fn each_request_names_the_grant_type_a_client_registers_for_it() {
+    use crate::config::GrantType;
+    let cases = [
+        (
+            vec![("grant_type", "authorization_code"), ("code", "c")],
+            GrantType::AuthorizationCode,
+        ),
+        (
+            vec![("grant_type", "refresh_token"), ("refresh_token", "r")],
+            GrantType::RefreshToken,
+        ),
+        (vec![("grant_type", "client_credentials")], GrantType::ClientCredentials),
+        (
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", "d"),
+            ],
+            GrantType::DeviceCode,
+        ),
+        (
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token", "t"),
+                ("subject_token_type", ID_TOKEN_TYPE),
+            ],
+            GrantType::TokenExchange,
+        ),
+    ];
+    for (pairs, registered) in cases {
+        let request = parse(&pairs).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(request.registered_as(), registered, "{}", request.grant_type());
+    }
+}
