@@ -9,13 +9,13 @@ use gatehouse::response_type::ResponseType;
 use openidconnect::core::{CoreAuthenticationFlow, CoreIdToken, CoreResponseType, CoreUserInfoClaims};
 use openidconnect::{
     AccessToken, AccessTokenHash, AuthorizationCode, AuthorizationCodeHash, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, Scope, SubjectIdentifier, TokenResponse,
+    SubjectIdentifier, TokenResponse,
 };
 use std::collections::HashMap;
 use support::TestServer;
 use support::browser::{Browser, Page, local_login};
 use support::config::{TestClient, TestConfig};
-use support::rp::{REDIRECT, Rp};
+use support::rp::{Attempt, REDIRECT, Rp};
 
 fn config(tokens: &str) -> String {
     let types = |list: &str| format!("[{list}]");
@@ -66,31 +66,8 @@ fn client_for(wants: ResponseType) -> &'static str {
     if wants.code { "portal" } else { "spa" }
 }
 
-/// One authorization request, from the relying party's side.
-struct Attempt {
-    url: String,
-    state: CsrfToken,
-    nonce: Nonce,
-    verifier: PkceCodeVerifier,
-}
-
 fn attempt(rp: &Rp, wants: ResponseType, extra: &[(&str, &str)]) -> Attempt {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = rp
-        .client
-        .authorize_url(flow(wants), CsrfToken::new_random, Nonce::new_random)
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge);
-    for (k, v) in extra {
-        request = request.add_extra_param(*k, *v);
-    }
-    let (url, state, nonce) = request.url();
-    Attempt {
-        url: url.to_string(),
-        state,
-        nonce,
-        verifier,
-    }
+    rp.attempt(flow(wants), &["email"], extra)
 }
 
 /// The parameters the relying party received: from the redirect's fragment (never its

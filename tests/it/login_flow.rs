@@ -5,10 +5,10 @@ use crate::support;
 
 use gatehouse::Clock;
 use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
-use openidconnect::{AccessToken, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse};
+use openidconnect::{AccessToken, OAuth2TokenResponse, Scope, TokenResponse};
 use support::browser::{Browser, Page, local_login};
 use support::config::{TestClient, TestConfig};
-use support::rp::{REDIRECT, Rp};
+use support::rp::{Attempt, REDIRECT, Rp};
 use support::{BOB_HASH, TestServer, client};
 
 const ALICE_HASH: &str =
@@ -82,37 +82,8 @@ async fn start(clock: Clock) -> (tempfile::TempDir, TestServer) {
     (dir, server)
 }
 
-/// One authorization request, from the RP's side.
-struct Attempt {
-    url: String,
-    state: CsrfToken,
-    nonce: Nonce,
-    verifier: openidconnect::PkceCodeVerifier,
-}
-
 fn attempt(rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Attempt {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = rp
-        .client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for scope in scopes {
-        request = request.add_scope(Scope::new(scope.to_string()));
-    }
-    for (k, v) in extra {
-        request = request.add_extra_param(*k, *v);
-    }
-    let (url, state, nonce) = request.url();
-    Attempt {
-        url: url.to_string(),
-        state,
-        nonce,
-        verifier,
-    }
+    rp.attempt(CoreAuthenticationFlow::AuthorizationCode, scopes, extra)
 }
 
 /// Logs in through the local form (and allows on the consent page if it is shown);

@@ -86,13 +86,7 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_app() {
     );
 
     let refresh = refreshed["refresh_token"].as_str().unwrap();
-    let response = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-        .send()
-        .await
-        .unwrap();
+    let response = server.refresh(("app", "app-secret"), refresh).await;
     assert_eq!(response.status(), 400, "the session's refresh tokens end with it");
     for token in &access_tokens {
         assert_eq!(

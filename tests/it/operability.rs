@@ -40,13 +40,7 @@ fn metric(text: &str, series: &str) -> f64 {
 }
 
 async fn refresh(base: &str, refresh_token: &str) -> Value {
-    let response = client()
-        .post(format!("{base}/token"))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
-        .send()
-        .await
-        .unwrap();
+    let response = support::refresh_at(base, ("app", "app-secret"), refresh_token).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }

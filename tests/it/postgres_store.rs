@@ -208,13 +208,8 @@ async fn store_migrate_moves_a_sled_database_to_postgres_with_its_keys_sealed() 
 
     let replica = Server::start(&config).await;
     assert_eq!(support::jwks_kids_at(&replica.base).await, kids, "the same signing key");
-    let answer: serde_json::Value = support::client()
-        .post(format!("{}/token", replica.base))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)])
-        .send()
+    let answer: serde_json::Value = support::refresh_at(&replica.base, ("app", "app-secret"), &refresh_token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -159,13 +159,8 @@ async fn concurrent_refreshes_of_one_family_call_the_upstream_once() {
     let first = {
         let (base, token) = (server.base.clone(), token.clone());
         tokio::spawn(async move {
-            support::client()
-                .post(format!("{base}/token"))
-                .basic_auth("app", Some("s3cret"))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", token.as_str())])
-                .send()
+            support::refresh_at(&base, ("app", "s3cret"), &token)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         })

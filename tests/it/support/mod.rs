@@ -133,13 +133,7 @@ impl TestServer {
 
     /// The token endpoint's answer to a refresh_token grant by `client` (client_secret_basic).
     pub async fn refresh(&self, client: (&str, &str), refresh_token: &str) -> reqwest::Response {
-        self::client()
-            .post(format!("{}/token", self.base))
-            .basic_auth(client.0, Some(client.1))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
-            .send()
-            .await
-            .expect("token endpoint")
+        refresh_at(&self.base, client, refresh_token).await
     }
 
     /// The URL of `path` on the admin listener (of a server started with the admin API).
@@ -174,6 +168,17 @@ impl TestServer {
         drop(self.app);
         drop(open_when_released(&data_dir));
     }
+}
+
+/// A refresh_token grant at `base` by a confidential client (client_secret_basic).
+pub async fn refresh_at(base: &str, (id, secret): (&str, &str), refresh_token: &str) -> reqwest::Response {
+    client()
+        .post(format!("{base}/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+        .send()
+        .await
+        .expect("token endpoint")
 }
 
 /// The token endpoint's JSON answer to an authorization_code grant at `base` by a

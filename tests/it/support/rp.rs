@@ -1,8 +1,11 @@
 //! A relying party built on the openidconnect crate, configured by discovery like any
 //! OIDC library would be: it checks ID tokens strictly (signature, iss, aud, nonce).
 
-use openidconnect::core::{CoreClient, CoreProviderMetadata};
-use openidconnect::{AuthorizationCode, ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope,
+};
 
 /// The redirect URI test clients register: nothing listens there, the tests read the
 /// redirect to it.
@@ -20,7 +23,38 @@ pub struct Rp {
     pub http: reqwest::Client,
 }
 
+/// One authorization request, from the relying party's side.
+pub struct Attempt {
+    pub url: String,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
+}
+
 impl Rp {
+    /// An authorization request of `flow` for openid and `scopes`, with PKCE and the
+    /// `extra` parameters.
+    pub fn attempt(&self, flow: CoreAuthenticationFlow, scopes: &[&str], extra: &[(&str, &str)]) -> Attempt {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = self
+            .client
+            .authorize_url(flow, CsrfToken::new_random, Nonce::new_random)
+            .set_pkce_challenge(challenge);
+        for scope in scopes {
+            request = request.add_scope(Scope::new(scope.to_string()));
+        }
+        for (k, v) in extra {
+            request = request.add_extra_param(*k, *v);
+        }
+        let (url, state, nonce) = request.url();
+        Attempt {
+            url: url.to_string(),
+            state,
+            nonce,
+            verifier,
+        }
+    }
+
     /// Exchanges a code as a strict RP library does (the ID token is parsed and checked).
     pub async fn exchange(
         &self,
