@@ -14,7 +14,6 @@ use super::{ServerFault, TokenError, TokenResponse, TokenService};
 use crate::config::{Client, ResourceServer};
 use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
 use crate::domain::token_liveness::active_access_token;
-use crate::keys::TokenType;
 use crate::response_type::ResponseType;
 use crate::secrets;
 use crate::store::{AuthContext, CompletedLogin, ExchangedFrom, ExchangedSubject};
@@ -266,15 +265,9 @@ impl TokenService<'_> {
                 claims.insert("cnf".into(), json!({ "jkt": jkt }));
             }
         }
-        Ok(TokenResponse {
-            access_token: self.keys.sign(&claims, TokenType::Access).await?,
-            token_type: super::sign::token_type(jkt),
-            expires_in: exp - self.now,
-            scope,
-            id_token: None,
-            refresh_token: None,
-            issued_token_type: Some(ACCESS_TOKEN_TYPE),
-        })
+        let mut response = self.access_token_only(&claims, exp, scope, jkt).await?;
+        response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+        Ok(response)
     }
 
     /// What a token exchanged from `subject` comes from: what `subject` came from, and

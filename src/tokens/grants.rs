@@ -5,7 +5,6 @@
 use super::sign::Grant;
 use super::{TokenError, TokenRequest, TokenResponse, TokenService, has_scope};
 use crate::config::{Client, GrantType};
-use crate::keys::TokenType;
 use crate::secrets;
 use crate::store::{Commit, CompletedLogin, Redeemed, RefreshToken, Versioned};
 use serde_json::{Value as Json, json};
@@ -311,15 +310,7 @@ impl TokenService<'_> {
         if let (Json::Object(claims), Some(jkt)) = (&mut claims, jkt) {
             claims.insert("cnf".into(), json!({ "jkt": jkt }));
         }
-        Ok(TokenResponse {
-            access_token: self.keys.sign(&claims, TokenType::Access).await?,
-            token_type: super::sign::token_type(jkt),
-            expires_in: exp - self.now,
-            scope,
-            id_token: None,
-            refresh_token: None,
-            issued_token_type: None,
-        })
+        self.access_token_only(&claims, exp, scope, jkt).await
     }
 }
 

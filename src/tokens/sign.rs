@@ -160,3 +160,25 @@ fn authentication_claims(claims: &mut Map<String, Json>, auth: &AuthContext) {
 pub(super) fn token_type(jkt: Option<&str>) -> &'static str {
     if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
+
+impl TokenService<'_> {
+    /// An answer with only an access token: `claims` signed, expiring at `exp`, of the
+    /// DPoP kind when bound to `jkt`.
+    pub(super) async fn access_token_only(
+        &self,
+        claims: &serde_json::Value,
+        exp: i64,
+        scope: String,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        Ok(TokenResponse {
+            access_token: self.keys.sign(claims, TokenType::Access).await?,
+            token_type: token_type(jkt),
+            expires_in: exp - self.now,
+            scope,
+            id_token: None,
+            refresh_token: None,
+            issued_token_type: None,
+        })
+    }
+}
