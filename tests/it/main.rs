@@ -12,6 +12,7 @@ mod config;
 mod consent;
 mod device;
 mod discovery;
+mod domain_steps;
 mod dpop;
 mod durability;
 mod error_responses;

@@ -17,16 +17,16 @@ const NOW: i64 = 1_800_000_000;
 
 /// Opens a backend's store; `open` again gives a new handle on the same data, as after
 /// a restart.
-trait Harness: Send + Sync {
+pub(crate) trait Harness: Send + Sync {
     async fn open(&self) -> Store;
 }
 
-struct SledHarness {
+pub(crate) struct SledHarness {
     dir: tempfile::TempDir,
 }
 
 impl SledHarness {
-    async fn new(_test: &str) -> Option<SledHarness> {
+    pub(crate) async fn new(_test: &str) -> Option<SledHarness> {
         Some(SledHarness {
             dir: tempfile::tempdir().unwrap(),
         })
@@ -40,12 +40,12 @@ impl Harness for SledHarness {
 }
 
 /// A database of its own in the tests' PostgreSQL.
-struct PostgresHarness {
+pub(crate) struct PostgresHarness {
     url: String,
 }
 
 impl PostgresHarness {
-    async fn new(test: &str) -> Option<PostgresHarness> {
+    pub(crate) async fn new(test: &str) -> Option<PostgresHarness> {
         let url = support::postgres::new_database(test).await?;
         Some(PostgresHarness { url })
     }
@@ -225,7 +225,7 @@ async fn a_record_whose_expiry_moved_is_swept_at_the_new_time(h: &impl Harness) 
 }
 
 /// Runs `n` copies of `race` at once on the multi-threaded runtime; returns their results.
-async fn race<F, Fut, T>(n: usize, race: F) -> Vec<T>
+pub(crate) async fn race<F, Fut, T>(n: usize, race: F) -> Vec<T>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = T> + Send + 'static,
