@@ -2,7 +2,7 @@
 //! session (the flow decides, this renders).
 
 use super::page_input::PageForm;
-use super::render;
+use super::render::{self, Screen};
 use crate::AppState;
 use crate::flow::{LinkForm, account_link};
 use crate::web::cookies::Cookie;
@@ -13,7 +13,7 @@ use axum::response::Response;
 pub async fn choices(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let session = state.cookies.get(&headers, Cookie::Session);
     let outcome = account_link::choices(&state.flow(), session.as_deref(), state.clock.now()).await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }
 
 pub async fn start(
@@ -34,5 +34,5 @@ pub async fn start(
         now,
     )
     .await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }

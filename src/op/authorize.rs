@@ -3,7 +3,7 @@
 
 use super::client_ip::ClientIp;
 use super::page_input::{PageForm, PageQuery};
-use super::render;
+use super::render::{self, Screen};
 use crate::AppState;
 use crate::flow::{self, AuthorizeParams};
 use crate::web::cookies::Cookie;
@@ -45,7 +45,7 @@ async fn authorize(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, pa
         state.clock.now(),
     )
     .await;
-    let mut response = render::outcome(state, outcome);
+    let mut response = render::outcome(Screen::of(state), outcome);
     if new_browser {
         let cookie = state.cookies.set(Cookie::Browser, &browser, None);
         response.headers_mut().append(header::SET_COOKIE, cookie);

@@ -1,7 +1,7 @@
 //! `/callback/{upstream}`: the person is back from an upstream that redirects.
 
 use super::page_input::PageQuery;
-use super::render;
+use super::render::{self, Screen};
 use crate::AppState;
 use crate::flow::account_link;
 use crate::upstream::CallbackParams;
@@ -22,8 +22,8 @@ pub async fn handler(
     let flow = state.flow();
     let link = account_link::callback(&flow, &upstream, &params, browser.as_deref(), session.as_deref(), now);
     if let Some(outcome) = link.await {
-        return render::outcome(&state, outcome);
+        return render::outcome(Screen::of(&state), outcome);
     }
     let step = crate::flow::callback(&flow, &upstream, &params, browser.as_deref(), now).await;
-    render::step(&state, step)
+    render::step(Screen::of(&state), step)
 }

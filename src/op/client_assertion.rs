@@ -4,7 +4,6 @@
 //! `sub` = client id), for this provider (`aud`: the issuer, the token endpoint, or the
 //! endpoint it is presented at), unexpired, and taken once (its `jti` is kept until `exp`).
 
-use crate::AppState;
 use crate::config::{AuthMethod, Client, ClientJwks, ClientSecret};
 use crate::signed_jwt::{ASYMMETRIC_ALGS, Audience, Refused, SignedJwt};
 use crate::store::UsedClientAssertion;
@@ -55,8 +54,31 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
     names.sub.or(names.iss)
 }
 
+/// What checking a client assertion reads: the issuer, the assertions already taken,
+/// the clients' published keys and the client for fetching them, the clock.
+#[derive(Clone, Copy)]
+pub struct Verifier<'a> {
+    pub config: &'a crate::config::Config,
+    pub store: &'a crate::store::Store,
+    pub client_keys: &'a crate::client_keys::ClientKeys,
+    pub http: &'a crate::upstream::UpstreamHttp,
+    pub clock: &'a crate::Clock,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn of(app: &'a crate::Inner) -> Verifier<'a> {
+        Verifier {
+            config: &app.config,
+            store: &app.store,
+            client_keys: &app.client_keys,
+            http: &app.http,
+            clock: &app.clock,
+        }
+    }
+}
+
 /// Checks `assertion` from `client`, presented at `endpoint` (its full URL).
-pub async fn verify(state: &AppState, client: &Arc<Client>, assertion: &str, endpoint: &str) -> Result<(), Failure> {
+pub async fn verify(state: Verifier<'_>, client: &Arc<Client>, assertion: &str, endpoint: &str) -> Result<(), Failure> {
     let refused = |why: String| Failure::Refused("bad_assertion", why);
     let jwt = SignedJwt::parse(assertion, "the client assertion").map_err(refused)?;
     let now = state.clock.now();
@@ -91,7 +113,12 @@ pub async fn verify(state: &AppState, client: &Arc<Client>, assertion: &str, end
     Ok(())
 }
 
-async fn verify_with_keys(state: &AppState, jwt: &SignedJwt<'_>, jwks: &ClientJwks, now: i64) -> Result<(), Failure> {
+async fn verify_with_keys(
+    state: Verifier<'_>,
+    jwt: &SignedJwt<'_>,
+    jwks: &ClientJwks,
+    now: i64,
+) -> Result<(), Failure> {
     let refused = |e: Refused| match e {
         Refused::NoMatchingKey => Failure::Refused(
             "bad_assertion",
@@ -107,7 +134,7 @@ async fn verify_with_keys(state: &AppState, jwt: &SignedJwt<'_>, jwks: &ClientJw
         |why: String| Failure::Unavailable(TokenError::TemporarilyUnavailable(format!("the client's keys: {why}")));
     let keys = state
         .client_keys
-        .get(&state.http, uri, false, now)
+        .get(state.http, uri, false, now)
         .await
         .map_err(unavailable)?;
     match jwt.verify_with(&keys, &ASYMMETRIC_ALGS) {
@@ -115,7 +142,7 @@ async fn verify_with_keys(state: &AppState, jwt: &SignedJwt<'_>, jwks: &ClientJw
             // The client may have rotated its keys since they were fetched.
             let newer = state
                 .client_keys
-                .get(&state.http, uri, true, now)
+                .get(state.http, uri, true, now)
                 .await
                 .map_err(unavailable)?;
             if Arc::ptr_eq(&newer, &keys) {

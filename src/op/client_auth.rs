@@ -87,7 +87,9 @@ async fn authenticate<'s>(
     let client_id = client.id.as_str();
     let (secret, method) = match presented {
         Presented::Assertion(assertion) => {
-            return match client_assertion::verify(state, client, assertion, endpoint).await {
+            return match client_assertion::verify(client_assertion::Verifier::of(state), client, assertion, endpoint)
+                .await
+            {
                 Ok(()) => {
                     crate::telemetry::note_client(client_id);
                     Ok(client)

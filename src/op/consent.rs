@@ -1,7 +1,7 @@
 //! `POST /consent`: the person's answer on the consent page.
 
 use super::page_input::PageForm;
-use super::render;
+use super::render::{self, Screen};
 use crate::AppState;
 use crate::web::cookies::Cookie;
 use axum::extract::State;
@@ -32,5 +32,5 @@ pub async fn submit(
         state.clock.now(),
     )
     .await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }

@@ -5,7 +5,7 @@
 use super::client_auth::ClientRequest;
 use super::client_ip::ClientIp;
 use super::page_input::{PageForm, PageQuery};
-use super::render;
+use super::render::{self, Screen};
 use crate::AppState;
 use crate::flow::device_sign_in::{self, DeviceAnswer, DeviceEntry};
 use crate::tokens::TokenError;
@@ -49,7 +49,7 @@ pub async fn page(
         None => (crate::secrets::random_token(), true),
     };
     let outcome = device_sign_in::entry(&browser, query.user_code.as_deref());
-    let mut response = render::outcome(&state, outcome);
+    let mut response = render::outcome(Screen::of(&state), outcome);
     if new_browser {
         let cookie = state.cookies.set(Cookie::Browser, &browser, None);
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -67,10 +67,10 @@ pub async fn submit(
     let session = state.cookies.get(&headers, Cookie::Session);
     let now = state.clock.now();
     let outcome = device_sign_in::submit(&state.flow(), entry, browser.as_deref(), session.as_deref(), ip, now).await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }
 
 pub async fn done(State(state): State<AppState>, PageQuery(answer): PageQuery<DeviceAnswer>) -> Response {
     let outcome = device_sign_in::done(&state.flow(), answer, state.clock.now()).await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }

@@ -1,7 +1,10 @@
 //! OpenID Connect Discovery 1.0: what this provider offers. Only what is implemented
 //! is listed; each endpoint adds itself here as it lands.
 
-use super::{AppState, routes};
+use super::routes;
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::mapping::Mappings;
 use crate::response_type::{ResponseMode, ResponseType};
 use axum::body::Bytes;
 use axum::http::header;
@@ -75,11 +78,11 @@ fn auth_methods(config: &crate::config::Config) -> (Vec<&'static str>, Vec<Strin
     (methods, algs)
 }
 
-pub fn metadata(state: &AppState) -> ProviderMetadata {
-    let issuer = &state.config.issuer;
+pub fn metadata(config: &Config, mappings: &Mappings, keys: &Keys) -> ProviderMetadata {
+    let issuer = &config.issuer;
     let url = |path: &str| format!("{issuer}{path}");
     let mut scopes: Vec<String> = crate::mapping::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect();
-    scopes.extend(state.config.scopes.keys().cloned());
+    scopes.extend(config.scopes.keys().cloned());
     let mut claims: BTreeSet<String> = [
         "sub",
         "iss",
@@ -94,21 +97,20 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
     ]
     .map(String::from)
     .into();
-    claims.extend(state.mappings.values().flat_map(|m| m.claim_names().map(String::from)));
-    if state.config.clients.iter().any(|c| c.idp_claim) {
+    claims.extend(mappings.values().flat_map(|m| m.claim_names().map(String::from)));
+    if config.clients.iter().any(|c| c.idp_claim) {
         claims.insert("idp".into());
     }
     // `code` always; the implicit and hybrid types as far as some client opted in to them.
     let response_types: Vec<ResponseType> = ResponseType::ALL
         .into_iter()
-        .filter(|t| *t == ResponseType::CODE || state.config.clients.iter().any(|c| c.response_types.contains(t)))
+        .filter(|t| *t == ResponseType::CODE || config.clients.iter().any(|c| c.response_types.contains(t)))
         .collect();
     let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials"];
     if response_types.iter().any(|t| t.returns_tokens()) {
         grant_types.push("implicit");
     }
-    let device_grant = state
-        .config
+    let device_grant = config
         .clients
         .iter()
         .any(|c| c.grant_types.contains(&crate::config::GrantType::DeviceCode));
@@ -116,10 +118,10 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         grant_types.push(crate::config::GrantType::DeviceCode.as_str());
     }
     let exchange = crate::config::GrantType::TokenExchange;
-    if state.config.clients.iter().any(|c| c.grant_types.contains(&exchange)) {
+    if config.clients.iter().any(|c| c.grant_types.contains(&exchange)) {
         grant_types.push(exchange.as_str());
     }
-    let (auth_methods, auth_algs) = auth_methods(&state.config);
+    let (auth_methods, auth_algs) = auth_methods(config);
     ProviderMetadata {
         issuer: issuer.clone(),
         authorization_endpoint: url(routes::AUTHORIZE),
@@ -137,7 +139,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         response_modes_supported: ResponseMode::ALL.to_vec(),
         grant_types_supported: grant_types,
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec![state.keys.signing_alg().to_string()],
+        id_token_signing_alg_values_supported: vec![keys.signing_alg().to_string()],
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         introspection_endpoint_auth_methods_supported: auth_methods,
@@ -147,7 +149,7 @@ pub fn metadata(state: &AppState) -> ProviderMetadata {
         code_challenge_methods_supported: vec!["S256"],
         dpop_signing_alg_values_supported: crate::signed_jwt::alg_names(&crate::signed_jwt::ASYMMETRIC_ALGS).collect(),
         claims_supported: claims.into_iter().collect(),
-        acr_values_supported: acr_values(&state.config).into_iter().collect(),
+        acr_values_supported: acr_values(config).into_iter().collect(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: true,
         request_parameter_supported: false,
@@ -169,9 +171,9 @@ fn acr_values(config: &crate::config::Config) -> BTreeSet<String> {
 
 /// The document's JSON, encoded once when the router is built: nothing in it changes
 /// while the server runs.
-pub fn document(state: &AppState) -> Bytes {
+pub fn document(config: &Config, mappings: &Mappings, keys: &Keys) -> Bytes {
     // Plain strings, booleans and lists: encoding cannot fail.
-    Bytes::from(serde_json::to_vec(&metadata(state)).unwrap_or_default())
+    Bytes::from(serde_json::to_vec(&metadata(config, mappings, keys)).unwrap_or_default())
 }
 
 pub async fn handler(document: Bytes) -> impl IntoResponse {

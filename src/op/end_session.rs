@@ -2,7 +2,7 @@
 //! upstream's logout: the flow decides, this renders.
 
 use super::page_input::{PageForm, PageQuery};
-use super::render::{internal_error, redirect};
+use super::render::{Screen, internal_error, redirect};
 use crate::AppState;
 use crate::flow::{LogoutOutcome, LogoutParams};
 use crate::web::FormAction;
@@ -34,7 +34,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, con
     let cookie = state.cookies.get(headers, Cookie::Session);
     let outcome =
         crate::flow::end_session(&state.flow(), params, confirming, cookie.as_deref(), state.clock.now()).await;
-    render(state, outcome)
+    render(Screen::of(state), outcome)
 }
 
 #[derive(Deserialize)]
@@ -45,10 +45,10 @@ pub struct UpstreamLoggedOut {
 /// `GET /end_session/upstream`: back from the upstream's logout.
 pub async fn upstream_done(State(state): State<AppState>, PageQuery(back): PageQuery<UpstreamLoggedOut>) -> Response {
     let outcome = crate::flow::upstream_done(&state.flow(), back.state.as_deref(), state.clock.now()).await;
-    render(&state, outcome)
+    render(Screen::of(&state), outcome)
 }
 
-fn render(state: &AppState, outcome: LogoutOutcome) -> Response {
+fn render(state: Screen<'_>, outcome: LogoutOutcome) -> Response {
     let clear = || state.cookies.clear(Cookie::Session);
     let page = |data: serde_json::Value| {
         state

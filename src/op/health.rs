@@ -4,6 +4,8 @@
 //! `optional` is ready — an `oidc` upstream once its discovery has succeeded).
 
 use super::AppState;
+use crate::keys::Keys;
+use crate::store::Store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use serde_json::json;
 
 /// 200 while the database answers, 503 otherwise.
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
-    if store_answers(&state).await {
+    if store_answers(&state.store, &state.keys, state.clock.now()).await {
         (StatusCode::OK, Json(json!({ "status": "ok" })))
     } else {
         (
@@ -30,7 +32,7 @@ pub async fn live() -> impl IntoResponse {
 /// 200 when ready to serve logins; 503 with what is missing otherwise.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let mut waiting_for: Vec<String> = Vec::new();
-    if !store_answers(&state).await {
+    if !store_answers(&state.store, &state.keys, state.clock.now()).await {
         waiting_for.push("store".into());
     }
     if state.keys.active_kid().is_empty() {
@@ -51,8 +53,8 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn store_answers(state: &AppState) -> bool {
-    match state.store.keys.get(&state.keys.active_kid(), state.clock.now()).await {
+async fn store_answers(store: &Store, keys: &Keys, now: i64) -> bool {
+    match store.keys.get(&keys.active_kid(), now).await {
         Ok(_) => true,
         Err(e) => {
             tracing::error!(error = %e, "health check: the database does not answer");

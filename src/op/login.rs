@@ -4,7 +4,7 @@
 
 use super::client_ip::ClientIp;
 use super::page_input::PageForm;
-use super::render;
+use super::render::{self, Screen};
 use crate::AppState;
 use crate::flow::{self, EmailLogin, PasswordLogin};
 use crate::web::cookies::Cookie;
@@ -19,7 +19,7 @@ pub async fn start(
 ) -> Response {
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let outcome = flow::begin(&state.flow(), &pid, &upstream, browser.as_deref(), state.clock.now()).await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }
 
 pub async fn submit(
@@ -40,7 +40,7 @@ pub async fn submit(
         state.clock.now(),
     )
     .await;
-    render::step(&state, step)
+    render::step(Screen::of(&state), step)
 }
 
 pub async fn by_email(
@@ -51,5 +51,5 @@ pub async fn by_email(
 ) -> Response {
     let browser = state.cookies.get(&headers, Cookie::Browser);
     let outcome = flow::by_email(&state.flow(), &pid, form, browser.as_deref(), state.clock.now()).await;
-    render::outcome(&state, outcome)
+    render::outcome(Screen::of(&state), outcome)
 }

@@ -3,6 +3,7 @@
 //! error page rather than axum's plain-text rejection.
 
 use crate::AppState;
+use crate::web::Pages;
 use axum::extract::{Form, FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -21,7 +22,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for PageQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(PageQuery(value)),
-            Err(rejection) => Err(malformed(state, &rejection.body_text())),
+            Err(rejection) => Err(malformed(&state.pages, &rejection.body_text())),
         }
     }
 }
@@ -32,13 +33,13 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PageForm<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         match Form::<T>::from_request(request, state).await {
             Ok(Form(value)) => Ok(PageForm(value)),
-            Err(rejection) => Err(malformed(state, &rejection.body_text())),
+            Err(rejection) => Err(malformed(&state.pages, &rejection.body_text())),
         }
     }
 }
 
-fn malformed(state: &AppState, detail: &str) -> Response {
-    state.pages.error(
+fn malformed(pages: &Pages, detail: &str) -> Response {
+    pages.error(
         StatusCode::BAD_REQUEST,
         "Invalid request",
         &format!("The request could not be read: {detail}."),

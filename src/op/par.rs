@@ -23,7 +23,7 @@ pub async fn handler(
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let dpop_jkt = match super::token::proven_key(&state, &headers, false, crate::routes::PAR, now).await {
+    let dpop_jkt = match super::token::proven_key((&*state).into(), &headers, false, crate::routes::PAR, now).await {
         Ok(jkt) => jkt,
         Err(error) => return error.into_response(),
     };

@@ -19,7 +19,7 @@ pub async fn handler(
         let ClientRequest { client, params } = request?;
         let grant = TokenRequest::parse(&params)?;
         let grant_type = grant.grant_type();
-        let jkt = proven_key(&state, &headers, client.require_dpop, routes::TOKEN, now).await?;
+        let jkt = proven_key((&*state).into(), &headers, client.require_dpop, routes::TOKEN, now).await?;
         let tokens = state.tokens(now).grant(&client, grant, jkt.as_deref()).await?;
         let telemetry = &state.telemetry;
         telemetry.token_issued("access", grant_type);
@@ -39,7 +39,7 @@ pub async fn handler(
             )
                 .into_response();
             if with_dpop {
-                add_nonce(&state, &mut response, now).await;
+                add_nonce((&*state).into(), &mut response, now).await;
             }
             response
         }
@@ -50,7 +50,7 @@ pub async fn handler(
 /// The thumbprint of the key of the request's DPoP proof, checked for a POST to `path`;
 /// `None` without a proof, which a client with `require_dpop` must send.
 pub async fn proven_key(
-    state: &AppState,
+    checker: dpop::Checker<'_>,
     headers: &HeaderMap,
     required: bool,
     path: &'static str,
@@ -69,12 +69,12 @@ pub async fn proven_key(
         path,
         access_token: None,
     };
-    Ok(Some(dpop::check((&**state).into(), proof, &request, now).await?))
+    Ok(Some(dpop::check(checker, proof, &request, now).await?))
 }
 
 /// Hands out the current DPoP nonce with an answer, when nonces are required (RFC 9449 §8.2).
-pub async fn add_nonce(state: &AppState, response: &mut Response, now: i64) {
-    if let Some(nonce) = dpop::nonce_to_send((&**state).into(), now).await
+pub async fn add_nonce(checker: dpop::Checker<'_>, response: &mut Response, now: i64) {
+    if let Some(nonce) = dpop::nonce_to_send(checker, now).await
         && let Ok(value) = HeaderValue::from_str(&nonce)
     {
         response.headers_mut().insert(dpop::NONCE_HEADER, value);

@@ -86,7 +86,7 @@ async fn respond(
         Ok((claims, dpop)) => {
             let mut response = ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response();
             if dpop {
-                super::token::add_nonce(state, &mut response, now).await;
+                super::token::add_nonce((&**state).into(), &mut response, now).await;
             }
             response
         }
