@@ -3,12 +3,10 @@
 //! The floors below it never see it whole: each takes the narrow view made here
 //! ([`Inner::tokens`] and the `From` conversions), holding only what it reads.
 
-use crate::app::Mappings;
 use crate::keys::Keys;
 use crate::store::Store;
 use crate::web::Pages;
 use crate::{Clock, Config, client_keys, domain, dpop, limits, telemetry, tokens, upstream, verified_secrets, web};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Everything a request handler may need. Cheap to clone.
@@ -21,9 +19,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub pages: Pages,
-    pub mappings: Mappings,
-    /// The running upstreams, by id.
-    pub upstreams: HashMap<String, Arc<upstream::Upstream>>,
+    /// The upstreams as they run (table, kind, mapping), by id.
+    pub upstreams: upstream::Upstreams,
     pub store: Store,
     pub keys: Arc<Keys>,
     /// The one client for calls to upstreams.
@@ -74,7 +71,6 @@ impl Inner {
             store: &self.store,
             keys: &self.keys,
             upstreams: &self.upstreams,
-            mappings: &self.mappings,
             http: &self.http,
             guards: &self.guards,
             telemetry: &self.telemetry,

@@ -129,7 +129,7 @@ impl App {
         let keys = Keys::open(store.clone(), policy, clock.clone()).await?;
         let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes, telemetry.clone())
             .map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
-        let upstreams = upstream::open_all(&config);
+        let upstreams = upstream::open_all(&config, &mappings, None);
         let verified_secrets =
             verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
                 .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;
@@ -140,7 +140,6 @@ impl App {
             client_keys: client_keys::ClientKeys::for_clients(&config.clients),
             config,
             pages,
-            mappings,
             upstreams,
             store,
             keys: Arc::new(keys),
@@ -218,7 +217,7 @@ impl App {
                         .state()
                         .upstreams
                         .get(&id)
-                        .is_some_and(|u| Arc::ptr_eq(u, &upstream));
+                        .is_some_and(|u| Arc::ptr_eq(&u.kind, &upstream.kind));
                     if !still_used {
                         return;
                     }

@@ -8,8 +8,6 @@
 use super::{App, StartError, load_referenced_files};
 use crate::app_state::ReloadReport;
 use crate::{AppState, Config, Inner};
-use std::collections::HashMap;
-use std::sync::Arc;
 
 impl App {
     /// Reads the config file again and, if it and its files are valid, serves it.
@@ -33,12 +31,11 @@ impl App {
         for warning in config.warnings() {
             tracing::warn!(key = %warning.key, "{}", warning.message);
         }
-        let upstreams = reuse_upstreams(&config, &running);
+        let upstreams = crate::upstream::open_all(&config, &mappings, Some(&running.upstreams));
         let state = AppState::new(Inner {
             client_keys: crate::client_keys::ClientKeys::for_clients(&config.clients),
             config,
             pages,
-            mappings,
             upstreams,
             store: running.store.clone(),
             keys: running.keys.clone(),
@@ -77,20 +74,6 @@ fn refused(running: &AppState, problems: Vec<String>) -> ReloadReport {
         problems,
         needs_restart: Vec::new(),
     }
-}
-
-/// The running upstream object of every upstream whose settings did not change (so it
-/// keeps what its discovery learnt); new ones for the rest.
-fn reuse_upstreams(config: &Config, running: &AppState) -> HashMap<String, Arc<crate::upstream::Upstream>> {
-    let mut fresh = crate::upstream::open_all(config);
-    for upstream in &config.upstreams {
-        if running.config.upstream(&upstream.id) == Some(upstream)
-            && let Some(kept) = running.upstreams.get(&upstream.id)
-        {
-            fresh.insert(upstream.id.clone(), kept.clone());
-        }
-    }
-    fresh
 }
 
 /// `new` with the running value of every key a running process cannot change, and the

@@ -4,11 +4,12 @@
 //! linked to an existing account only by logging in at both: never by an email.
 
 use crate::config::{Client, Config};
-use crate::mapping::{Mapped, Mappings};
+use crate::mapping::Mapped;
 use crate::secrets;
 use crate::store::{
     Account, AuthorizationRequest, Commit, Consent, LinkedIdentity, Store, StoreError, UpstreamLink, WithdrawnGrant,
 };
+use crate::upstream::Upstreams;
 
 /// Finds or creates the account of an upstream identity and records its latest claims;
 /// returns the account's `sub`.
@@ -200,15 +201,16 @@ pub enum NotAdmitted {
 pub async fn admit(
     store: &Store,
     config: &Config,
-    mappings: &Mappings,
+    upstreams: &Upstreams,
     upstream_id: &str,
     document: &serde_json::Value,
     admission: Admission<'_>,
     now: i64,
 ) -> Result<Admitted, NotAdmitted> {
-    let mapping = mappings
+    let mapping = &upstreams
         .get(upstream_id)
-        .ok_or_else(|| NotAdmitted::NoMapping(upstream_id.to_string()))?;
+        .ok_or_else(|| NotAdmitted::NoMapping(upstream_id.to_string()))?
+        .mapping;
     let mut mapped = mapping.evaluate(document).map_err(NotAdmitted::Unmapped)?;
     believed(config.upstream(upstream_id), &mut mapped.claims);
     Ok(match admission {

@@ -5,9 +5,7 @@
 
 use super::{logout_outbox, sessions};
 use crate::store::SeenLogoutToken;
-use crate::upstream::{Upstream, UpstreamError, UpstreamHttp};
-use std::collections::HashMap;
-use std::sync::Arc;
+use crate::upstream::{UpstreamError, UpstreamHttp, Upstreams};
 
 /// Why a logout token was refused (the answer is 400, Back-Channel Logout 1.0 §2.8).
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +25,7 @@ pub enum Refused {
 /// sessions it ended.
 pub async fn receive(
     outbox: logout_outbox::Parts<'_>,
-    upstreams: &HashMap<String, Arc<Upstream>>,
+    upstreams: &Upstreams,
     http: &UpstreamHttp,
     upstream_id: &str,
     token: &str,

@@ -10,17 +10,14 @@ use super::accounts::{self, Admission, NotAdmitted};
 use crate::config::{Config, Secret};
 use crate::keys::Sealing;
 use crate::store::{Commit, RefreshFamily, Store, StoreError, UpstreamGrant};
-use crate::upstream::{Upstream, UpstreamError, UpstreamHttp};
-use std::collections::HashMap;
-use std::sync::Arc;
+use crate::upstream::{UpstreamError, UpstreamHttp, Upstreams};
 
 /// How long one request may hold the lease while it asks the upstream.
 const LEASE_SECS: i64 = 30;
 
 /// What refreshing at the upstreams needs, besides the store and config.
 pub struct Renewal<'a> {
-    pub upstreams: &'a HashMap<String, Arc<Upstream>>,
-    pub mappings: &'a crate::mapping::Mappings,
+    pub upstreams: &'a Upstreams,
     pub http: &'a UpstreamHttp,
     pub sealing: &'a Sealing,
 }
@@ -94,9 +91,6 @@ pub async fn renew(
     if now - grant.refreshed_at < interval || leased {
         return Ok(());
     }
-    if !renewal.mappings.contains_key(&grant.upstream) {
-        return Ok(());
-    }
     let Some(upstream) = renewal.upstreams.get(&grant.upstream) else {
         return Ok(());
     };
@@ -134,7 +128,7 @@ pub async fn renew(
     let admitted = accounts::admit(
         store,
         config,
-        renewal.mappings,
+        renewal.upstreams,
         &grant.upstream,
         &refreshed.document,
         Admission::Renew { sub: &grant.sub },

@@ -181,9 +181,6 @@ async fn finish(
         }
         let session = session.ok_or(Outcome::Expired)?;
         let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
-        if !app.mappings.contains_key(upstream_id) {
-            return Err(Outcome::Expired);
-        }
         let back = Return {
             callback: params,
             nonce: pending.upstream_nonce.as_deref(),
@@ -213,7 +210,7 @@ async fn finish(
         let admitted = accounts::admit(
             app.store,
             app.config,
-            app.mappings,
+            app.upstreams,
             upstream_id,
             &person.document,
             Admission::LinkTo { sub: &session.sub },

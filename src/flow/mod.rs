@@ -42,14 +42,11 @@ pub use upstream_login::{PasswordLogin, begin, callback, password};
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::limits::Guards;
-use crate::mapping::Mappings;
 use crate::response_type::ResponseMode;
 use crate::store::{AuthorizationRequest, Store, StoreError};
 use crate::telemetry::Telemetry;
 use crate::tokens::TokenService;
-use crate::upstream::{Upstream, UpstreamHttp};
-use std::collections::HashMap;
-use std::sync::Arc;
+use crate::upstream::{UpstreamHttp, Upstreams};
 
 /// What the flow's steps read and change: the settings, the store, the keys (to sign
 /// and verify), the running upstreams with their mappings and HTTP client, the limits
@@ -59,8 +56,7 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     pub store: &'a Store,
     pub keys: &'a Keys,
-    pub upstreams: &'a HashMap<String, Arc<Upstream>>,
-    pub mappings: &'a Mappings,
+    pub upstreams: &'a Upstreams,
     pub http: &'a UpstreamHttp,
     pub guards: &'a Guards,
     pub telemetry: &'a Telemetry,
@@ -97,7 +93,6 @@ impl<'a> Ctx<'a> {
     pub fn renewal(&self) -> crate::domain::upstream_refresh::Renewal<'a> {
         crate::domain::upstream_refresh::Renewal {
             upstreams: self.upstreams,
-            mappings: self.mappings,
             http: self.http,
             sealing: &self.keys.policy().sealing,
         }

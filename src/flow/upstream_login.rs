@@ -12,7 +12,9 @@ use crate::domain::sessions;
 use crate::limits::CheckError;
 use crate::routes;
 use crate::store::{AuthContext, CompletedLogin, PendingAuthorization};
-use crate::upstream::{Authentication, CallbackParams, LoginOptions, Person, Return, Upstream, UpstreamError};
+use crate::upstream::{
+    Authentication, CallbackParams, LiveUpstream, LoginOptions, Person, Return, Upstream, UpstreamError,
+};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -40,7 +42,7 @@ pub async fn begin(app: &Ctx<'_>, pid: &str, upstream_id: &str, browser: Option<
 }
 
 /// The running upstream `upstream_id`, if the parked request's client may use it.
-fn usable(app: &Ctx<'_>, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<Upstream>> {
+fn usable(app: &Ctx<'_>, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<LiveUpstream>> {
     let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
     crate::telemetry::note_client(&client.id);
     if !super::may_use(app.config, client, upstream_id) {
@@ -273,7 +275,7 @@ async fn complete(
     let admitted = accounts::admit(
         app.store,
         app.config,
-        app.mappings,
+        app.upstreams,
         upstream_id,
         &person.document,
         Admission::SignIn,

@@ -4,8 +4,8 @@
 use super::routes;
 use crate::config::Config;
 use crate::keys::Keys;
-use crate::mapping::Mappings;
 use crate::response_type::{ResponseMode, ResponseType};
+use crate::upstream::Upstreams;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -78,7 +78,7 @@ fn auth_methods(config: &crate::config::Config) -> (Vec<&'static str>, Vec<Strin
     (methods, algs)
 }
 
-pub fn metadata(config: &Config, mappings: &Mappings, keys: &Keys) -> ProviderMetadata {
+pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> ProviderMetadata {
     let issuer = &config.issuer;
     let url = |path: &str| format!("{issuer}{path}");
     let mut scopes: Vec<String> = crate::mapping::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect();
@@ -97,7 +97,11 @@ pub fn metadata(config: &Config, mappings: &Mappings, keys: &Keys) -> ProviderMe
     ]
     .map(String::from)
     .into();
-    claims.extend(mappings.values().flat_map(|m| m.claim_names().map(String::from)));
+    claims.extend(
+        upstreams
+            .values()
+            .flat_map(|u| u.mapping.claim_names().map(String::from)),
+    );
     if config.clients.iter().any(|c| c.idp_claim) {
         claims.insert("idp".into());
     }
@@ -171,9 +175,9 @@ fn acr_values(config: &crate::config::Config) -> BTreeSet<String> {
 
 /// The document's JSON, encoded once when the router is built: nothing in it changes
 /// while the server runs.
-pub fn document(config: &Config, mappings: &Mappings, keys: &Keys) -> Bytes {
+pub fn document(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Bytes {
     // Plain strings, booleans and lists: encoding cannot fail.
-    Bytes::from(serde_json::to_vec(&metadata(config, mappings, keys)).unwrap_or_default())
+    Bytes::from(serde_json::to_vec(&metadata(config, upstreams, keys)).unwrap_or_default())
 }
 
 pub async fn handler(document: Bytes) -> impl IntoResponse {

@@ -37,7 +37,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 pub fn router(state: AppState) -> Router {
-    let discovery = discovery::document(&state.config, &state.mappings, &state.keys);
+    let discovery = discovery::document(&state.config, &state.upstreams, &state.keys);
     let observer = telemetry::Observer {
         telemetry: state.telemetry.clone(),
         trust_request_id: state.config.log.trust_request_id,

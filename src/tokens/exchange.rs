@@ -113,7 +113,7 @@ impl TokenService<'_> {
         let admitted = accounts::admit(
             self.store,
             self.config,
-            self.renewal.mappings,
+            self.renewal.upstreams,
             upstream_id,
             &person.document,
             Admission::SignIn,

@@ -168,17 +168,56 @@ pub fn callback_uri(issuer: &str, id: &str) -> String {
     format!("{issuer}{}", crate::routes::callback(id))
 }
 
-/// The running upstreams of `config`, by id.
-pub fn open_all(config: &Config) -> HashMap<String, Arc<Upstream>> {
+/// An upstream as it runs: its table in the config, its kind running, and its claim
+/// mapping, found together by the upstream's id.
+pub struct LiveUpstream {
+    pub config: crate::config::Upstream,
+    pub kind: Arc<Upstream>,
+    pub mapping: Arc<crate::mapping::Mapping>,
+}
+
+impl std::ops::Deref for LiveUpstream {
+    type Target = Upstream;
+    fn deref(&self) -> &Upstream {
+        &self.kind
+    }
+}
+
+/// The upstreams as they run, by id.
+pub type Upstreams = HashMap<String, Arc<LiveUpstream>>;
+
+/// The upstreams of `config` as they run, each with its mapping from `mappings`. An
+/// upstream whose table is the same in `running` keeps its running kind, with what its
+/// discovery learnt.
+pub fn open_all(config: &Config, mappings: &crate::mapping::Mappings, running: Option<&Upstreams>) -> Upstreams {
     config
         .upstreams
         .iter()
         .filter_map(|u| {
-            let running = Upstream::open(&*u.settings, &u.id, &config.issuer);
-            if running.is_none() {
-                tracing::error!(upstream = %u.id, "no upstream kind made these settings: not started");
-            }
-            Some((u.id.clone(), Arc::new(running?)))
+            let kept = running
+                .and_then(|running| running.get(&u.id))
+                .filter(|live| live.config == *u)
+                .map(|live| live.kind.clone());
+            let kind = match kept {
+                Some(kind) => kind,
+                None => match Upstream::open(&*u.settings, &u.id, &config.issuer) {
+                    Some(kind) => Arc::new(kind),
+                    None => {
+                        tracing::error!(upstream = %u.id, "no upstream kind made these settings: not started");
+                        return None;
+                    }
+                },
+            };
+            let Some(mapping) = mappings.get(&u.id) else {
+                tracing::error!(upstream = %u.id, "the upstream has no mapping: not started");
+                return None;
+            };
+            let live = LiveUpstream {
+                config: u.clone(),
+                kind,
+                mapping: mapping.clone(),
+            };
+            Some((u.id.clone(), Arc::new(live)))
         })
         .collect()
 }

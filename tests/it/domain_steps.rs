@@ -4,10 +4,11 @@
 //! leave one outcome.
 
 use crate::store_conformance::{Harness, PostgresHarness, SledHarness, race};
+use gatehouse::Config;
 use gatehouse::domain::accounts::{self, Admission, Admitted, Linked, NotAdmitted};
 use gatehouse::domain::sessions;
 use gatehouse::store::{AuthContext, RefreshFamily, Session, Store};
-use gatehouse::{Config, Mappings};
+use gatehouse::upstream::Upstreams;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ issuer = "https://idp.example.com"
 client_id = "gatehouse"
 "#;
 
-fn config() -> (Config, Mappings) {
+fn config() -> (Config, Upstreams) {
     let config = Config::parse(
         std::path::Path::new("gatehouse.toml"),
         CONFIG,
@@ -43,7 +44,8 @@ fn config() -> (Config, Mappings) {
     )
     .unwrap_or_else(|problems| panic!("{problems:?}"));
     let mappings = gatehouse::load_mappings(&config).unwrap_or_else(|e| panic!("{e:?}"));
-    (config, mappings)
+    let upstreams = gatehouse::upstream::open_all(&config, &mappings, None);
+    (config, upstreams)
 }
 
 fn auth() -> AuthContext {
@@ -114,7 +116,7 @@ async fn ending_a_session_ends_it_once_with_its_families_and_logout_tokens(h: &i
 
 async fn admit(
     store: &Store,
-    config: &(Config, Mappings),
+    config: &(Config, Upstreams),
     subject: &str,
     admission: Admission<'_>,
 ) -> Result<Admitted, NotAdmitted> {
