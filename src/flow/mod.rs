@@ -35,7 +35,7 @@ pub mod account_link {
     pub use super::link::{LINK_WINDOW_SECS, callback, choices, start};
 }
 pub use logout::{LogoutOutcome, LogoutParams, end_session, upstream_done};
-pub use request::{AuthorizeParams, granted_scopes, may_use};
+pub use request::{AuthorizeParams, may_use};
 pub use start::authorize;
 pub use upstream_login::{PasswordLogin, begin, callback, password};
 

@@ -136,7 +136,8 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
         return Err(fail(ErrorCode::InvalidRequest, description));
     }
     let response_type = checked_response_type(client, &params, response_type).map_err(|(e, d)| fail(e, d))?;
-    let scope = granted_scopes(config, client, params.scope.as_deref(), response_type).map_err(|(e, d)| fail(e, d))?;
+    let scope = crate::domain::scopes::granted_scopes(config, client, params.scope.as_deref(), response_type)
+        .map_err(|refused| fail(ErrorCode::InvalidScope, refused.to_string()))?;
     // PKCE binds a code to its redemption: without a code there is nothing to bind.
     let code_challenge = if response_type.code {
         code_challenge(client, params.code_challenge, params.code_challenge_method.as_deref())
@@ -289,17 +290,6 @@ fn checked_response_type(
         ));
     }
     Ok(response_type)
-}
-
-/// The scopes granted (`domain::scopes`), refused as the authorization endpoint answers.
-pub fn granted_scopes(
-    config: &Config,
-    client: &Client,
-    scope: Option<&str>,
-    response_type: ResponseType,
-) -> Result<String, Refusal> {
-    crate::domain::scopes::granted_scopes(config, client, scope, response_type)
-        .map_err(|refused| (ErrorCode::InvalidScope, refused.to_string()))
 }
 
 /// The request's PKCE challenge (RFC 7636), checked: S256 only, required of public clients.

@@ -24,7 +24,7 @@ pub async fn authorization(
     let now = state.clock.now();
     let started = async {
         let ClientRequest { client, params } = request?;
-        crate::tokens::device_grant::start(&state.tokens(now), &client, params.get("scope")?, ip, now).await
+        crate::tokens::device_grant::start(&state.tokens(now), &client, params.get("scope")?, ip).await
     };
     match started.await {
         Ok(authorization) => ([(header::CACHE_CONTROL, "no-store")], Json(authorization)).into_response(),

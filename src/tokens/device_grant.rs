@@ -45,8 +45,8 @@ pub async fn start(
     client: &Client,
     scope: Option<&str>,
     client_ip: Option<IpAddr>,
-    now: i64,
 ) -> Result<Authorization, TokenError> {
+    let now = app.now;
     if !client.grant_types.contains(&GrantType::DeviceCode) {
         return Err(TokenError::UnauthorizedClient(
             "this client may not use the device authorization grant".into(),
