@@ -1,15 +1,15 @@
 //! The application object: what one config's running application holds (config, pages,
-//! store, keys, upstreams, limits...), which request handlers and the serve loop take.
-//! The floors below it never see it whole: each takes the narrow view made here
-//! ([`Inner::tokens`] and the `From` conversions), holding only what it reads.
+//! store, keys, upstreams, limits...), which the router and the serve loop hold. Nothing
+//! else sees it whole: request handlers are given the handles they read (cut from it in
+//! `app/router.rs`), and the maintenance loops the narrow views made here.
 
 use crate::keys::Keys;
 use crate::store::Store;
 use crate::web::Pages;
-use crate::{Clock, Config, client_keys, domain, dpop, limits, telemetry, tokens, upstream, verified_secrets, web};
+use crate::{Clock, Config, client_keys, domain, dpop, limits, telemetry, upstream, verified_secrets, web};
 use std::sync::Arc;
 
-/// Everything a request handler may need. Cheap to clone.
+/// One config's running application. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -17,17 +17,17 @@ pub struct AppState(Arc<Inner>);
 /// files and templates; everything below `upstreams` outlives it (one database, one key
 /// ring, one set of limits and metrics per process).
 pub struct Inner {
-    pub config: Config,
-    pub pages: Pages,
+    pub config: Arc<Config>,
+    pub pages: Arc<Pages>,
     /// The upstreams as they run (table, kind, mapping), by id.
-    pub upstreams: upstream::Upstreams,
+    pub upstreams: Arc<upstream::Upstreams>,
     pub store: Store,
     pub keys: Arc<Keys>,
     /// The one client for calls to upstreams.
     pub http: upstream::UpstreamHttp,
     pub clock: Clock,
     /// The fetched keys of clients that publish them at a `jwks_uri`.
-    pub client_keys: client_keys::ClientKeys,
+    pub client_keys: Arc<client_keys::ClientKeys>,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
     /// The server's DPoP nonces as this process last read them.
@@ -47,22 +47,6 @@ impl<'a> From<&'a Inner> for domain::logout_outbox::Parts<'a> {
     }
 }
 
-impl<'a> From<&'a Inner> for domain::upstream_refresh::Renewal<'a> {
-    fn from(app: &'a Inner) -> Self {
-        app.flow().renewal()
-    }
-}
-
-impl<'a> From<&'a Inner> for dpop::Checker<'a> {
-    fn from(app: &'a Inner) -> Self {
-        dpop::Checker {
-            config: &app.config,
-            store: &app.store,
-            dpop_nonces: &app.dpop_nonces,
-        }
-    }
-}
-
 impl Inner {
     /// The authorization flow's view.
     pub fn flow(&self) -> crate::flow::Ctx<'_> {
@@ -76,11 +60,6 @@ impl Inner {
             telemetry: &self.telemetry,
             clock: &self.clock,
         }
-    }
-
-    /// The token floor's view of the application, as of `now`.
-    pub fn tokens(&self, now: i64) -> tokens::TokenService<'_> {
-        self.flow().tokens(now)
     }
 }
 

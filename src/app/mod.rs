@@ -2,6 +2,7 @@
 //! (`reload.rs`), with the maintenance that runs beside it.
 
 mod reload;
+mod router;
 mod serve;
 
 pub use crate::app_state::ReloadReport;
@@ -107,8 +108,8 @@ struct Live {
 /// The admin listener's handle on the application: the state of the config that runs
 /// now, and a reload.
 impl op::admin::Running for App {
-    fn state(&self) -> AppState {
-        App::state(self)
+    fn handles(&self) -> crate::flow::Handles {
+        axum::extract::FromRef::from_ref(&App::state(self))
     }
     fn reload(&self) -> op::admin::Reloading {
         let app = self.clone();
@@ -137,10 +138,10 @@ impl App {
         let guards = limits::Guards::new(&config.limits)
             .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
         let state = AppState::new(Inner {
-            client_keys: client_keys::ClientKeys::for_clients(&config.clients),
-            config,
-            pages,
-            upstreams,
+            client_keys: Arc::new(client_keys::ClientKeys::for_clients(&config.clients)),
+            config: Arc::new(config),
+            pages: Arc::new(pages),
+            upstreams: Arc::new(upstreams),
             store,
             keys: Arc::new(keys),
             http,
@@ -193,7 +194,7 @@ impl App {
 impl Live {
     fn of(state: AppState) -> Live {
         Live {
-            router: op::router(state.clone()),
+            router: router::router(state.clone()),
             state,
         }
     }

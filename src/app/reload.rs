@@ -8,6 +8,7 @@
 use super::{App, StartError, load_referenced_files};
 use crate::app_state::ReloadReport;
 use crate::{AppState, Config, Inner};
+use std::sync::Arc;
 
 impl App {
     /// Reads the config file again and, if it and its files are valid, serves it.
@@ -33,10 +34,10 @@ impl App {
         }
         let upstreams = crate::upstream::open_all(&config, &mappings, Some(&running.upstreams));
         let state = AppState::new(Inner {
-            client_keys: crate::client_keys::ClientKeys::for_clients(&config.clients),
-            config,
-            pages,
-            upstreams,
+            client_keys: Arc::new(crate::client_keys::ClientKeys::for_clients(&config.clients)),
+            config: Arc::new(config),
+            pages: Arc::new(pages),
+            upstreams: Arc::new(upstreams),
             store: running.store.clone(),
             keys: running.keys.clone(),
             http: running.http.clone(),

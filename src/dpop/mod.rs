@@ -18,6 +18,7 @@ use openidconnect::core::CoreJsonWebKey;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The request header that carries a proof, and the one that carries the server's nonce.
 pub const PROOF_HEADER: &str = "dpop";
@@ -80,16 +81,16 @@ pub fn proof_of(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
 
 /// What checking proofs reads: the issuer and nonce settings, the store (proofs already
 /// taken, the nonces), and this process's copy of the nonces.
-#[derive(Clone, Copy)]
-pub struct Checker<'a> {
-    pub config: &'a Config,
-    pub store: &'a Store,
-    pub dpop_nonces: &'a Nonces,
+#[derive(Clone)]
+pub struct Checker {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub dpop_nonces: Arc<Nonces>,
 }
 
 /// Checks `proof` for `request` (RFC 9449 §4.3) and takes its `jti`; returns the
 /// thumbprint of the key that signed it.
-pub async fn check(app: Checker<'_>, proof: &str, request: &Request<'_>, now: i64) -> Result<String, DpopError> {
+pub async fn check(app: &Checker, proof: &str, request: &Request<'_>, now: i64) -> Result<String, DpopError> {
     let invalid = DpopError::Invalid;
     let jwt = SignedJwt::parse(proof, "the DPoP proof").map_err(invalid)?;
     if jwt.header.typ.as_deref() != Some("dpop+jwt") {
@@ -112,11 +113,11 @@ pub async fn check(app: Checker<'_>, proof: &str, request: &Request<'_>, now: i6
     check_claims(&claims, request, &app.config.issuer, now).map_err(invalid)?;
     if app.config.dpop.require_nonce {
         let fresh = match &claims.nonce {
-            Some(nonce) => app.dpop_nonces.accepts(app.store, nonce, now).await?,
+            Some(nonce) => app.dpop_nonces.accepts(&app.store, nonce, now).await?,
             None => false,
         };
         if !fresh {
-            return Err(DpopError::UseNonce(app.dpop_nonces.current(app.store, now).await?));
+            return Err(DpopError::UseNonce(app.dpop_nonces.current(&app.store, now).await?));
         }
     }
     let used = UsedDpopProof { used_at: now };
@@ -134,11 +135,11 @@ pub async fn check(app: Checker<'_>, proof: &str, request: &Request<'_>, now: i6
 }
 
 /// The nonce to hand out with an answer to a DPoP request, when nonces are required.
-pub async fn nonce_to_send(app: Checker<'_>, now: i64) -> Option<String> {
+pub async fn nonce_to_send(app: &Checker, now: i64) -> Option<String> {
     if !app.config.dpop.require_nonce {
         return None;
     }
-    match app.dpop_nonces.current(app.store, now).await {
+    match app.dpop_nonces.current(&app.store, now).await {
         Ok(nonce) => Some(nonce),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the DPoP nonce");

@@ -47,6 +47,7 @@ use crate::store::{AuthorizationRequest, Store, StoreError};
 use crate::telemetry::Telemetry;
 use crate::tokens::TokenService;
 use crate::upstream::{UpstreamHttp, Upstreams};
+use std::sync::Arc;
 
 /// What the flow's steps read and change: the settings, the store, the keys (to sign
 /// and verify), the running upstreams with their mappings and HTTP client, the limits
@@ -96,6 +97,44 @@ impl<'a> Ctx<'a> {
             http: self.http,
             sealing: &self.keys.policy().sealing,
         }
+    }
+}
+
+/// The owned handles a [`Ctx`] borrows, cheap to clone: what a request handler holds
+/// to run flow and token steps.
+#[derive(Clone)]
+pub struct Handles {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub upstreams: Arc<Upstreams>,
+    pub http: UpstreamHttp,
+    pub guards: Arc<Guards>,
+    pub telemetry: Telemetry,
+    pub clock: crate::Clock,
+}
+
+impl Handles {
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            config: &self.config,
+            store: &self.store,
+            keys: &self.keys,
+            upstreams: &self.upstreams,
+            http: &self.http,
+            guards: &self.guards,
+            telemetry: &self.telemetry,
+            clock: &self.clock,
+        }
+    }
+
+    /// The token floor's view, as of `now`.
+    pub fn tokens(&self, now: i64) -> TokenService<'_> {
+        self.ctx().tokens(now)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 }
 

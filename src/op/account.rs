@@ -3,30 +3,31 @@
 
 use super::page_input::PageForm;
 use super::render::{self, Screen};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::{LinkForm, account_link};
 use crate::web::cookies::Cookie;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-pub async fn choices(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = state.cookies.get(&headers, Cookie::Session);
-    let outcome = account_link::choices(&state.flow(), session.as_deref(), state.clock.now()).await;
-    render::outcome(Screen::of(&state), outcome)
+pub async fn choices(State(flow): State<Handles>, State(screen): State<Screen>, headers: HeaderMap) -> Response {
+    let session = screen.cookies.get(&headers, Cookie::Session);
+    let outcome = account_link::choices(&flow.ctx(), session.as_deref(), flow.now()).await;
+    render::outcome(&screen, outcome)
 }
 
 pub async fn start(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     Path(upstream): Path<String>,
     PageForm(form): PageForm<LinkForm>,
 ) -> Response {
-    let session = state.cookies.get(&headers, Cookie::Session);
-    let browser = state.cookies.get(&headers, Cookie::Browser);
-    let now = state.clock.now();
+    let session = screen.cookies.get(&headers, Cookie::Session);
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
+    let now = flow.now();
     let outcome = account_link::start(
-        &state.flow(),
+        &flow.ctx(),
         &upstream,
         form,
         session.as_deref(),
@@ -34,5 +35,5 @@ pub async fn start(
         now,
     )
     .await;
-    render::outcome(Screen::of(&state), outcome)
+    render::outcome(&screen, outcome)
 }

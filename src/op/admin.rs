@@ -4,9 +4,9 @@
 //! without the token, `/metrics` and the health checks for the monitoring that scrapes
 //! it. Every request is answered by the config that runs at that moment.
 
-use crate::AppState;
 use crate::app_state::ReloadReport;
 use crate::domain::sessions::SessionInfo;
+use crate::flow::Handles;
 use crate::keys::KeyInfo;
 use crate::routes;
 use crate::routes::admin::{
@@ -28,10 +28,10 @@ use std::sync::Arc;
 /// A reload on its way, answering what it did.
 pub type Reloading = Pin<Box<dyn Future<Output = ReloadReport> + Send>>;
 
-/// The running application as the admin listener sees it: the state of the config that
-/// runs now (each request takes the one running when it arrives), and a reload.
+/// The running application as the admin listener sees it: the handles of the config
+/// that runs now (each request takes the ones running when it arrives), and a reload.
 pub trait Running: Send + Sync + 'static {
-    fn state(&self) -> AppState;
+    fn handles(&self) -> Handles;
     fn reload(&self) -> Reloading;
 }
 
@@ -41,7 +41,7 @@ pub struct Admin(Arc<dyn Running>);
 
 pub fn router(running: impl Running) -> Router {
     let app = Admin(Arc::new(running));
-    let state = app.0.state();
+    let state = app.0.handles();
     let observer = Observer {
         telemetry: state.telemetry.clone(),
         trust_request_id: state.config.log.trust_request_id,
@@ -69,14 +69,20 @@ pub fn router(running: impl Running) -> Router {
         .with_state(app)
 }
 
-/// Each request gets the state of the config that runs when it arrives.
-impl axum::extract::FromRef<Admin> for AppState {
-    fn from_ref(app: &Admin) -> AppState {
-        app.0.state()
+/// Each request gets the handles of the config that runs when it arrives.
+impl axum::extract::FromRef<Admin> for Handles {
+    fn from_ref(app: &Admin) -> Handles {
+        app.0.handles()
     }
 }
 
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+impl axum::extract::FromRef<Admin> for super::health::Probe {
+    fn from_ref(app: &Admin) -> super::health::Probe {
+        super::health::Probe::of(&app.0.handles())
+    }
+}
+
+async fn require_token(State(state): State<Handles>, request: Request, next: Next) -> Response {
     let sent = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -110,14 +116,14 @@ fn failed(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-async fn list_keys(State(state): State<AppState>) -> Response {
+async fn list_keys(State(state): State<Handles>) -> Response {
     match crate::keys::list(&state.store, state.keys.policy(), state.clock.now()).await {
         Ok(keys) => Json::<Vec<KeyInfo>>(keys).into_response(),
         Err(e) => failed(e),
     }
 }
 
-async fn rotate_key(State(state): State<AppState>) -> Response {
+async fn rotate_key(State(state): State<Handles>) -> Response {
     let now = state.clock.now();
     match state.keys.rotate(now).await {
         Ok(kid) => {
@@ -133,16 +139,16 @@ struct SessionFilter {
     sub: Option<String>,
 }
 
-async fn list_sessions(State(state): State<AppState>, Query(filter): Query<SessionFilter>) -> Response {
+async fn list_sessions(State(state): State<Handles>, Query(filter): Query<SessionFilter>) -> Response {
     match crate::domain::sessions::list(&state.store, filter.sub.as_deref(), state.clock.now()).await {
         Ok(sessions) => Json::<Vec<SessionInfo>>(sessions).into_response(),
         Err(e) => failed(e),
     }
 }
 
-async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> Response {
+async fn end_session(State(state): State<Handles>, Path(sid): Path<String>) -> Response {
     let now = state.clock.now();
-    match crate::domain::sessions::end_and_notify((&*state).into(), &sid, now).await {
+    match crate::domain::sessions::end_and_notify(state.ctx().outbox(), &sid, now).await {
         Ok(Some(deliveries)) => {
             deliveries.detach();
             tracing::info!("session ended through the admin API");
@@ -153,7 +159,7 @@ async fn end_session(State(state): State<AppState>, Path(sid): Path<String>) -> 
     }
 }
 
-async fn account_links(State(state): State<AppState>, Path(sub): Path<String>) -> Response {
+async fn account_links(State(state): State<Handles>, Path(sub): Path<String>) -> Response {
     match state.store.accounts.get(&sub, state.clock.now()).await {
         Ok(Some(account)) => Json(crate::domain::accounts::links_of(&account)).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such account" }))).into_response(),
@@ -161,7 +167,7 @@ async fn account_links(State(state): State<AppState>, Path(sub): Path<String>) -
     }
 }
 
-async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(String, String)>) -> Response {
+async fn unlink(State(state): State<Handles>, Path((sub, upstream)): Path<(String, String)>) -> Response {
     use crate::domain::accounts::UnlinkRefused;
     match crate::domain::accounts::unlink(&state.store, &sub, &upstream, state.clock.now()).await {
         Ok(removed) => {
@@ -177,7 +183,7 @@ async fn unlink(State(state): State<AppState>, Path((sub, upstream)): Path<(Stri
 }
 
 /// `GET /admin/backchannel`: the logout tokens still owed to clients, and those given up.
-async fn deliveries(State(state): State<AppState>) -> Response {
+async fn deliveries(State(state): State<Handles>) -> Response {
     match crate::domain::logout_outbox::queued(&state.store, state.clock.now()).await {
         Ok(queued) => Json(queued).into_response(),
         Err(e) => failed(e),
@@ -186,7 +192,7 @@ async fn deliveries(State(state): State<AppState>) -> Response {
 
 /// `DELETE /admin/accounts/{sub}/consents/{client}`: the person's consent to the client
 /// is forgotten and the client's refresh families for them are revoked.
-async fn withdraw_consent(State(state): State<AppState>, Path((sub, client)): Path<(String, String)>) -> Response {
+async fn withdraw_consent(State(state): State<Handles>, Path((sub, client)): Path<(String, String)>) -> Response {
     let now = state.clock.now();
     match crate::domain::accounts::withdraw_consent(&state.store, &state.config, &sub, &client, now).await {
         Ok(Some(withdrawn)) => {
@@ -214,7 +220,7 @@ async fn reload(State(app): State<Admin>) -> Response {
 }
 
 /// `GET /metrics`: the Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<Handles>) -> Response {
     let now = state.clock.now();
     let active = match crate::keys::list(&state.store, state.keys.policy(), now).await {
         Ok(keys) => keys.into_iter().find(|k| k.kid == state.keys.active_kid()),

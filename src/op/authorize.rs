@@ -4,7 +4,7 @@
 use super::client_ip::ClientIp;
 use super::page_input::{PageForm, PageQuery};
 use super::render::{self, Screen};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::{self, AuthorizeParams};
 use crate::web::cookies::Cookie;
 use axum::extract::State;
@@ -13,41 +13,41 @@ use axum::response::Response;
 use std::net::IpAddr;
 
 pub async fn get(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     PageQuery(params): PageQuery<AuthorizeParams>,
 ) -> Response {
-    authorize(&state, ip, &headers, params).await
+    authorize(&flow, &screen, ip, &headers, params).await
 }
 
 pub async fn post(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     PageForm(params): PageForm<AuthorizeParams>,
 ) -> Response {
-    authorize(&state, ip, &headers, params).await
+    authorize(&flow, &screen, ip, &headers, params).await
 }
 
-async fn authorize(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, params: AuthorizeParams) -> Response {
-    let (browser, new_browser) = match state.cookies.get(headers, Cookie::Browser) {
+async fn authorize(
+    flow: &Handles,
+    screen: &Screen,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    params: AuthorizeParams,
+) -> Response {
+    let (browser, new_browser) = match screen.cookies.get(headers, Cookie::Browser) {
         Some(browser) => (browser, false),
         None => (crate::secrets::random_token(), true),
     };
-    let session = state.cookies.get(headers, Cookie::Session);
-    let outcome = flow::authorize(
-        &state.flow(),
-        params,
-        &browser,
-        session.as_deref(),
-        ip,
-        state.clock.now(),
-    )
-    .await;
-    let mut response = render::outcome(Screen::of(state), outcome);
+    let session = screen.cookies.get(headers, Cookie::Session);
+    let outcome = flow::authorize(&flow.ctx(), params, &browser, session.as_deref(), ip, flow.now()).await;
+    let mut response = render::outcome(screen, outcome);
     if new_browser {
-        let cookie = state.cookies.set(Cookie::Browser, &browser, None);
+        let cookie = screen.cookies.set(Cookie::Browser, &browser, None);
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response

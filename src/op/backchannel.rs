@@ -2,7 +2,6 @@
 //! logout token was taken (whether or not a session came from it), 400 with a JSON error
 //! otherwise (§2.8); never cached.
 
-use crate::AppState;
 use crate::domain::upstream_logout::{self, Refused};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -15,7 +14,7 @@ pub struct LogoutRequest {
 }
 
 pub async fn handler(
-    State(state): State<AppState>,
+    State(flow): State<crate::flow::Handles>,
     Path(upstream): Path<String>,
     request: Result<axum::Form<LogoutRequest>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -26,8 +25,9 @@ pub async fn handler(
     else {
         return refusal("the request is not a form with a logout_token");
     };
-    let now = state.clock.now();
-    match upstream_logout::receive((&*state).into(), &state.upstreams, &state.http, &upstream, &token, now).await {
+    let now = flow.now();
+    let ctx = flow.ctx();
+    match upstream_logout::receive(ctx.outbox(), ctx.upstreams, ctx.http, &upstream, &token, now).await {
         Ok(_) => (StatusCode::OK, no_store).into_response(),
         Err(refused) => {
             tracing::warn!(%upstream, error = %refused, "upstream logout token refused");

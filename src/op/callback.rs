@@ -2,7 +2,7 @@
 
 use super::page_input::PageQuery;
 use super::render::{self, Screen};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::account_link;
 use crate::upstream::CallbackParams;
 use crate::web::cookies::Cookie;
@@ -11,19 +11,20 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 pub async fn handler(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     Path(upstream): Path<String>,
     PageQuery(params): PageQuery<CallbackParams>,
 ) -> Response {
-    let browser = state.cookies.get(&headers, Cookie::Browser);
-    let now = state.clock.now();
-    let session = state.cookies.get(&headers, Cookie::Session);
-    let flow = state.flow();
-    let link = account_link::callback(&flow, &upstream, &params, browser.as_deref(), session.as_deref(), now);
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
+    let now = flow.now();
+    let session = screen.cookies.get(&headers, Cookie::Session);
+    let ctx = flow.ctx();
+    let link = account_link::callback(&ctx, &upstream, &params, browser.as_deref(), session.as_deref(), now);
     if let Some(outcome) = link.await {
-        return render::outcome(Screen::of(&state), outcome);
+        return render::outcome(&screen, outcome);
     }
-    let step = crate::flow::callback(&flow, &upstream, &params, browser.as_deref(), now).await;
-    render::step(Screen::of(&state), step)
+    let step = crate::flow::callback(&ctx, &upstream, &params, browser.as_deref(), now).await;
+    render::step(&screen, step)
 }

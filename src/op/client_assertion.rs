@@ -65,18 +65,6 @@ pub struct Verifier<'a> {
     pub clock: &'a crate::Clock,
 }
 
-impl<'a> Verifier<'a> {
-    pub fn of(app: &'a crate::Inner) -> Verifier<'a> {
-        Verifier {
-            config: &app.config,
-            store: &app.store,
-            client_keys: &app.client_keys,
-            http: &app.http,
-            clock: &app.clock,
-        }
-    }
-}
-
 /// Checks `assertion` from `client`, presented at `endpoint` (its full URL).
 pub async fn verify(state: Verifier<'_>, client: &Arc<Client>, assertion: &str, endpoint: &str) -> Result<(), Failure> {
     let refused = |why: String| Failure::Refused("bad_assertion", why);

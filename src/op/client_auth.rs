@@ -3,10 +3,12 @@
 //! way it is registered to (and no other), and the handler gets both.
 
 use super::client_assertion::{self, Failure};
-use crate::AppState;
-use crate::config::{AuthMethod, Client, ClientSecret};
+use crate::config::{AuthMethod, Client, ClientSecret, Config};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
 use crate::tokens::{Params, TokenError};
-use axum::extract::{Form, FromRequest, Request};
+use crate::{Clock, client_keys, limits, upstream, verified_secrets};
+use axum::extract::{Form, FromRef, FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use std::sync::Arc;
@@ -17,19 +19,49 @@ pub struct ClientRequest {
     pub params: Params,
 }
 
-impl FromRequest<AppState> for ClientRequest {
+/// What authenticating a client reads: the clients and the issuer, the secrets checked
+/// lately and the bound on checking more, what checking an assertion reads, telemetry.
+#[derive(Clone)]
+pub struct ClientChecks {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub client_keys: Arc<client_keys::ClientKeys>,
+    pub http: upstream::UpstreamHttp,
+    pub clock: Clock,
+    pub guards: Arc<limits::Guards>,
+    pub telemetry: Telemetry,
+    pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
+}
+
+impl ClientChecks {
+    fn verifier(&self) -> client_assertion::Verifier<'_> {
+        client_assertion::Verifier {
+            config: &self.config,
+            store: &self.store,
+            client_keys: &self.client_keys,
+            http: &self.http,
+            clock: &self.clock,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for ClientRequest
+where
+    ClientChecks: FromRef<S>,
+{
     type Rejection = TokenError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let checks = ClientChecks::from_ref(state);
         // Read before the body consumes the request; refused only after the form is read.
         let basic = basic_credentials(request.headers());
         // The URL an assertion may name as its audience besides the issuer.
-        let endpoint = format!("{}{}", state.config.issuer, request.uri().path());
+        let endpoint = format!("{}{}", checks.config.issuer, request.uri().path());
         let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
             .await
             .map_err(|e| TokenError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
         let params = Params::new(pairs);
-        let client = authenticate(state, basic?, &params, &endpoint).await?;
+        let client = authenticate(&checks, basic?, &params, &endpoint).await?;
         Ok(ClientRequest {
             client: Arc::clone(client),
             params,
@@ -46,7 +78,7 @@ enum Presented<'p> {
 
 /// Authenticates the client the way it is registered to (RFC 6749 §2.3, RFC 7523 §2.2).
 async fn authenticate<'s>(
-    state: &'s AppState,
+    state: &'s ClientChecks,
     basic: Option<(String, String)>,
     params: &Params,
     endpoint: &str,
@@ -87,9 +119,7 @@ async fn authenticate<'s>(
     let client_id = client.id.as_str();
     let (secret, method) = match presented {
         Presented::Assertion(assertion) => {
-            return match client_assertion::verify(client_assertion::Verifier::of(state), client, assertion, endpoint)
-                .await
-            {
+            return match client_assertion::verify(state.verifier(), client, assertion, endpoint).await {
                 Ok(()) => {
                     crate::telemetry::note_client(client_id);
                     Ok(client)

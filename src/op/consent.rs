@@ -2,7 +2,7 @@
 
 use super::page_input::PageForm;
 use super::render::{self, Screen};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::web::cookies::Cookie;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -17,20 +17,21 @@ pub struct ConsentForm {
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     PageForm(form): PageForm<ConsentForm>,
 ) -> Response {
-    let browser = state.cookies.get(&headers, Cookie::Browser);
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
     let allow = form.decision == "allow";
     let outcome = crate::flow::consent(
-        &state.flow(),
+        &flow.ctx(),
         &form.pending,
         &form.csrf,
         allow,
         browser.as_deref(),
-        state.clock.now(),
+        flow.now(),
     )
     .await;
-    render::outcome(Screen::of(&state), outcome)
+    render::outcome(&screen, outcome)
 }

@@ -6,7 +6,7 @@ use super::client_auth::ClientRequest;
 use super::client_ip::ClientIp;
 use super::page_input::{PageForm, PageQuery};
 use super::render::{self, Screen};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::device_sign_in::{self, DeviceAnswer, DeviceEntry};
 use crate::tokens::TokenError;
 use crate::web::cookies::Cookie;
@@ -17,14 +17,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 pub async fn authorization(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
     ClientIp(ip): ClientIp,
     request: Result<ClientRequest, TokenError>,
 ) -> Response {
-    let now = state.clock.now();
+    let now = flow.now();
     let started = async {
         let ClientRequest { client, params } = request?;
-        crate::tokens::device_grant::start(&state.tokens(now), &client, params.get("scope")?, ip).await
+        crate::tokens::device_grant::start(&flow.tokens(now), &client, params.get("scope")?, ip).await
     };
     match started.await {
         Ok(authorization) => ([(header::CACHE_CONTROL, "no-store")], Json(authorization)).into_response(),
@@ -40,37 +40,42 @@ pub struct CodeQuery {
 /// `GET /device`: a browser seen for the first time gets its cookie, which the form's
 /// token is derived from.
 pub async fn page(
-    State(state): State<AppState>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     PageQuery(query): PageQuery<CodeQuery>,
 ) -> Response {
-    let (browser, new_browser) = match state.cookies.get(&headers, Cookie::Browser) {
+    let (browser, new_browser) = match screen.cookies.get(&headers, Cookie::Browser) {
         Some(browser) => (browser, false),
         None => (crate::secrets::random_token(), true),
     };
     let outcome = device_sign_in::entry(&browser, query.user_code.as_deref());
-    let mut response = render::outcome(Screen::of(&state), outcome);
+    let mut response = render::outcome(&screen, outcome);
     if new_browser {
-        let cookie = state.cookies.set(Cookie::Browser, &browser, None);
+        let cookie = screen.cookies.set(Cookie::Browser, &browser, None);
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     PageForm(entry): PageForm<DeviceEntry>,
 ) -> Response {
-    let browser = state.cookies.get(&headers, Cookie::Browser);
-    let session = state.cookies.get(&headers, Cookie::Session);
-    let now = state.clock.now();
-    let outcome = device_sign_in::submit(&state.flow(), entry, browser.as_deref(), session.as_deref(), ip, now).await;
-    render::outcome(Screen::of(&state), outcome)
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
+    let session = screen.cookies.get(&headers, Cookie::Session);
+    let now = flow.now();
+    let outcome = device_sign_in::submit(&flow.ctx(), entry, browser.as_deref(), session.as_deref(), ip, now).await;
+    render::outcome(&screen, outcome)
 }
 
-pub async fn done(State(state): State<AppState>, PageQuery(answer): PageQuery<DeviceAnswer>) -> Response {
-    let outcome = device_sign_in::done(&state.flow(), answer, state.clock.now()).await;
-    render::outcome(Screen::of(&state), outcome)
+pub async fn done(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    PageQuery(answer): PageQuery<DeviceAnswer>,
+) -> Response {
+    let outcome = device_sign_in::done(&flow.ctx(), answer, flow.now()).await;
+    render::outcome(&screen, outcome)
 }

@@ -1,10 +1,10 @@
 //! OpenID Connect Discovery 1.0: what this provider offers. Only what is implemented
 //! is listed; each endpoint adds itself here as it lands.
 
-use super::routes;
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::response_type::{ResponseMode, ResponseType};
+use crate::routes;
 use crate::upstream::Upstreams;
 use axum::body::Bytes;
 use axum::http::header;

@@ -3,7 +3,7 @@
 
 use super::page_input::{PageForm, PageQuery};
 use super::render::{Screen, internal_error, redirect};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::{LogoutOutcome, LogoutParams};
 use crate::web::FormAction;
 use crate::web::cookies::Cookie;
@@ -14,27 +14,34 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub async fn get(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     PageQuery(params): PageQuery<LogoutParams>,
 ) -> Response {
-    logout(&state, &headers, params, false).await
+    logout(&flow, &screen, &headers, params, false).await
 }
 
 pub async fn post(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     PageForm(params): PageForm<LogoutParams>,
 ) -> Response {
     let confirming = params.csrf.is_some();
-    logout(&state, &headers, params, confirming).await
+    logout(&flow, &screen, &headers, params, confirming).await
 }
 
-async fn logout(state: &AppState, headers: &HeaderMap, params: LogoutParams, confirming: bool) -> Response {
-    let cookie = state.cookies.get(headers, Cookie::Session);
-    let outcome =
-        crate::flow::end_session(&state.flow(), params, confirming, cookie.as_deref(), state.clock.now()).await;
-    render(Screen::of(state), outcome)
+async fn logout(
+    flow: &Handles,
+    screen: &Screen,
+    headers: &HeaderMap,
+    params: LogoutParams,
+    confirming: bool,
+) -> Response {
+    let cookie = screen.cookies.get(headers, Cookie::Session);
+    let outcome = crate::flow::end_session(&flow.ctx(), params, confirming, cookie.as_deref(), flow.now()).await;
+    render(screen, outcome)
 }
 
 #[derive(Deserialize)]
@@ -43,12 +50,16 @@ pub struct UpstreamLoggedOut {
 }
 
 /// `GET /end_session/upstream`: back from the upstream's logout.
-pub async fn upstream_done(State(state): State<AppState>, PageQuery(back): PageQuery<UpstreamLoggedOut>) -> Response {
-    let outcome = crate::flow::upstream_done(&state.flow(), back.state.as_deref(), state.clock.now()).await;
-    render(Screen::of(&state), outcome)
+pub async fn upstream_done(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    PageQuery(back): PageQuery<UpstreamLoggedOut>,
+) -> Response {
+    let outcome = crate::flow::upstream_done(&flow.ctx(), back.state.as_deref(), flow.now()).await;
+    render(&screen, outcome)
 }
 
-fn render(state: Screen<'_>, outcome: LogoutOutcome) -> Response {
+fn render(state: &Screen, outcome: LogoutOutcome) -> Response {
     let clear = || state.cookies.clear(Cookie::Session);
     let page = |data: serde_json::Value| {
         state

@@ -3,17 +3,43 @@
 //! the database answers, the signing keys are loaded, and every upstream not marked
 //! `optional` is ready — an `oidc` upstream once its discovery has succeeded).
 
-use super::AppState;
+use crate::Clock;
+use crate::config::Config;
 use crate::keys::Keys;
 use crate::store::Store;
+use crate::upstream::Upstreams;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::json;
+use std::sync::Arc;
+
+/// What the health checks read: the store and the signing keys, the upstreams the
+/// config requires and how they run.
+#[derive(Clone)]
+pub struct Probe {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub upstreams: Arc<Upstreams>,
+    pub clock: Clock,
+}
+
+impl Probe {
+    pub fn of(handles: &crate::flow::Handles) -> Probe {
+        Probe {
+            config: handles.config.clone(),
+            store: handles.store.clone(),
+            keys: handles.keys.clone(),
+            upstreams: handles.upstreams.clone(),
+            clock: handles.clock.clone(),
+        }
+    }
+}
 
 /// 200 while the database answers, 503 otherwise.
-pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn handler(State(state): State<Probe>) -> impl IntoResponse {
     if store_answers(&state.store, &state.keys, state.clock.now()).await {
         (StatusCode::OK, Json(json!({ "status": "ok" })))
     } else {
@@ -30,7 +56,7 @@ pub async fn live() -> impl IntoResponse {
 }
 
 /// 200 when ready to serve logins; 503 with what is missing otherwise.
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn ready(State(state): State<Probe>) -> impl IntoResponse {
     let mut waiting_for: Vec<String> = Vec::new();
     if !store_answers(&state.store, &state.keys, state.clock.now()).await {
         waiting_for.push("store".into());

@@ -5,7 +5,7 @@
 use super::client_ip::ClientIp;
 use super::page_input::PageForm;
 use super::render::{self, Screen};
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::{self, EmailLogin, PasswordLogin};
 use crate::web::cookies::Cookie;
 use axum::extract::{Path, State};
@@ -13,43 +13,37 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 pub async fn start(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     Path((pid, upstream)): Path<(String, String)>,
 ) -> Response {
-    let browser = state.cookies.get(&headers, Cookie::Browser);
-    let outcome = flow::begin(&state.flow(), &pid, &upstream, browser.as_deref(), state.clock.now()).await;
-    render::outcome(Screen::of(&state), outcome)
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
+    let outcome = flow::begin(&flow.ctx(), &pid, &upstream, browser.as_deref(), flow.now()).await;
+    render::outcome(&screen, outcome)
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path((pid, upstream)): Path<(String, String)>,
     PageForm(form): PageForm<PasswordLogin>,
 ) -> Response {
-    let browser = state.cookies.get(&headers, Cookie::Browser);
-    let step = flow::password(
-        &state.flow(),
-        &pid,
-        &upstream,
-        form,
-        browser.as_deref(),
-        ip,
-        state.clock.now(),
-    )
-    .await;
-    render::step(Screen::of(&state), step)
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
+    let step = flow::password(&flow.ctx(), &pid, &upstream, form, browser.as_deref(), ip, flow.now()).await;
+    render::step(&screen, step)
 }
 
 pub async fn by_email(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
     headers: HeaderMap,
     Path(pid): Path<String>,
     PageForm(form): PageForm<EmailLogin>,
 ) -> Response {
-    let browser = state.cookies.get(&headers, Cookie::Browser);
-    let outcome = flow::by_email(&state.flow(), &pid, form, browser.as_deref(), state.clock.now()).await;
-    render::outcome(Screen::of(&state), outcome)
+    let browser = screen.cookies.get(&headers, Cookie::Browser);
+    let outcome = flow::by_email(&flow.ctx(), &pid, form, browser.as_deref(), flow.now()).await;
+    render::outcome(&screen, outcome)
 }

@@ -3,7 +3,7 @@
 
 use super::client_auth::ClientRequest;
 use super::client_ip::ClientIp;
-use crate::AppState;
+use crate::flow::Handles;
 use crate::flow::par::{self, PushError};
 use crate::tokens::TokenError;
 use axum::Json;
@@ -13,17 +13,18 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 pub async fn handler(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(dpop): State<crate::dpop::Checker>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     request: Result<ClientRequest, TokenError>,
 ) -> Response {
-    let now = state.clock.now();
+    let now = flow.now();
     let ClientRequest { client, params } = match request {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let dpop_jkt = match super::token::proven_key((&*state).into(), &headers, false, crate::routes::PAR, now).await {
+    let dpop_jkt = match super::token::proven_key(&dpop, &headers, false, crate::routes::PAR, now).await {
         Ok(jkt) => jkt,
         Err(error) => return error.into_response(),
     };
@@ -32,7 +33,7 @@ pub async fn handler(
         dpop_jkt,
         client_ip: ip,
     };
-    match par::push(&state.flow(), &client, pushed, now).await {
+    match par::push(&flow.ctx(), &client, pushed, now).await {
         Ok(request_uri) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],

@@ -2,7 +2,6 @@
 //! the relying party (parameters in the query or the fragment, or an auto-submitted form
 //! for form_post).
 
-use crate::Inner;
 use crate::config::Config;
 use crate::flow::{Outcome, PasswordRefused, ReplyTo, Step};
 use crate::response_type::ResponseMode;
@@ -13,27 +12,18 @@ use crate::web::cookies::Cookies;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::sync::Arc;
 
 /// What rendering reads: the page templates, the cookies' names and flags, the settings.
-#[derive(Clone, Copy)]
-pub struct Screen<'a> {
-    pub pages: &'a Pages,
-    pub cookies: &'a Cookies,
-    pub config: &'a Config,
-}
-
-impl<'a> Screen<'a> {
-    pub fn of(app: &'a Inner) -> Screen<'a> {
-        Screen {
-            pages: &app.pages,
-            cookies: &app.cookies,
-            config: &app.config,
-        }
-    }
+#[derive(Clone)]
+pub struct Screen {
+    pub pages: Arc<Pages>,
+    pub cookies: Cookies,
+    pub config: Arc<Config>,
 }
 
 /// Renders `step`, setting the session cookie when it started a session.
-pub fn step(state: Screen<'_>, step: Step) -> Response {
+pub fn step(state: &Screen, step: Step) -> Response {
     let mut response = outcome(state, step.outcome);
     if let Some(cookie) = step.session_cookie {
         let max_age = state.config.tokens.session_ttl.as_secs_i64();
@@ -43,7 +33,7 @@ pub fn step(state: Screen<'_>, step: Step) -> Response {
     response
 }
 
-pub fn outcome(state: Screen<'_>, outcome: Outcome) -> Response {
+pub fn outcome(state: &Screen, outcome: Outcome) -> Response {
     match outcome {
         Outcome::Redirect(location) => redirect(&location),
         Outcome::Chooser {
@@ -126,7 +116,7 @@ pub fn outcome(state: Screen<'_>, outcome: Outcome) -> Response {
 }
 
 /// A page of the device sign-in: the code form, its confirmation, or how it ended.
-fn device(state: Screen<'_>, page: crate::flow::DevicePage) -> Response {
+fn device(state: &Screen, page: crate::flow::DevicePage) -> Response {
     use crate::flow::device_sign_in::CodeRefused;
     let (status, error) = match page.refused {
         None => (StatusCode::OK, None),
@@ -153,7 +143,7 @@ fn device(state: Screen<'_>, page: crate::flow::DevicePage) -> Response {
 }
 
 /// Sends `params` (plus `state` and the RFC 9207 `iss`) to the relying party.
-fn reply(state: Screen<'_>, to: &ReplyTo, params: Vec<(&'static str, String)>) -> Response {
+fn reply(state: &Screen, to: &ReplyTo, params: Vec<(&'static str, String)>) -> Response {
     let mut params = params;
     if let Some(s) = &to.state {
         params.push(("state", s.clone()));
@@ -209,7 +199,7 @@ pub fn redirect(location: &str) -> Response {
 }
 
 /// An internal failure during a login: logged, and a page that says so.
-pub fn internal_error(state: Screen<'_>, detail: impl std::fmt::Display) -> Response {
+pub fn internal_error(state: &Screen, detail: impl std::fmt::Display) -> Response {
     tracing::error!(%detail, "a login step failed");
     state.pages.error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -220,7 +210,7 @@ pub fn internal_error(state: Screen<'_>, detail: impl std::fmt::Display) -> Resp
 }
 
 /// The page for a login link that is no longer valid (expired, used, or another browser's).
-fn login_expired(state: Screen<'_>) -> Response {
+fn login_expired(state: &Screen) -> Response {
     state.pages.error(
         StatusCode::BAD_REQUEST,
         "This sign-in has expired",

@@ -2,17 +2,17 @@
 //! recognised by looking.
 
 use super::client_auth::ClientRequest;
-use crate::AppState;
+use crate::flow::Handles;
 use crate::tokens::TokenError;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub async fn handler(State(state): State<AppState>, request: Result<ClientRequest, TokenError>) -> Response {
+pub async fn handler(State(flow): State<Handles>, request: Result<ClientRequest, TokenError>) -> Response {
     let answer = async {
         let ClientRequest { client, params } = request?;
         let token = params.required("token")?;
-        state.tokens(state.clock.now()).revoke(&client, token).await
+        flow.tokens(flow.now()).revoke(&client, token).await
     };
     match answer.await {
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),

@@ -2,26 +2,28 @@
 //! that binds its tokens, if any (RFC 9449 §5).
 
 use super::client_auth::ClientRequest;
+use crate::flow::Handles;
 use crate::tokens::{TokenError, TokenRequest};
-use crate::{AppState, dpop, routes};
+use crate::{dpop, routes};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
 pub async fn handler(
-    State(state): State<AppState>,
+    State(flow): State<Handles>,
+    State(dpop): State<dpop::Checker>,
     headers: HeaderMap,
     request: Result<ClientRequest, TokenError>,
 ) -> Response {
-    let now = state.clock.now();
+    let now = flow.now();
     let answer = async {
         let ClientRequest { client, params } = request?;
         let grant = TokenRequest::parse(&params)?;
         let grant_type = grant.grant_type();
-        let jkt = proven_key((&*state).into(), &headers, client.require_dpop, routes::TOKEN, now).await?;
-        let tokens = state.tokens(now).grant(&client, grant, jkt.as_deref()).await?;
-        let telemetry = &state.telemetry;
+        let jkt = proven_key(&dpop, &headers, client.require_dpop, routes::TOKEN, now).await?;
+        let tokens = flow.tokens(now).grant(&client, grant, jkt.as_deref()).await?;
+        let telemetry = &flow.telemetry;
         telemetry.token_issued("access", grant_type);
         if tokens.id_token.is_some() {
             telemetry.token_issued("id", grant_type);
@@ -39,7 +41,7 @@ pub async fn handler(
             )
                 .into_response();
             if with_dpop {
-                add_nonce((&*state).into(), &mut response, now).await;
+                add_nonce(&dpop, &mut response, now).await;
             }
             response
         }
@@ -50,7 +52,7 @@ pub async fn handler(
 /// The thumbprint of the key of the request's DPoP proof, checked for a POST to `path`;
 /// `None` without a proof, which a client with `require_dpop` must send.
 pub async fn proven_key(
-    checker: dpop::Checker<'_>,
+    checker: &dpop::Checker,
     headers: &HeaderMap,
     required: bool,
     path: &'static str,
@@ -73,7 +75,7 @@ pub async fn proven_key(
 }
 
 /// Hands out the current DPoP nonce with an answer, when nonces are required (RFC 9449 §8.2).
-pub async fn add_nonce(checker: dpop::Checker<'_>, response: &mut Response, now: i64) {
+pub async fn add_nonce(checker: &dpop::Checker, response: &mut Response, now: i64) {
     if let Some(nonce) = dpop::nonce_to_send(checker, now).await
         && let Ok(value) = HeaderValue::from_str(&nonce)
     {

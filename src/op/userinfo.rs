@@ -2,8 +2,9 @@
 //! body, with its DPoP proof when it is bound to a key (RFC 9449 §7); the claims come
 //! from the token layer.
 
+use crate::flow::Handles;
 use crate::tokens::BearerError;
-use crate::{AppState, dpop, routes};
+use crate::{dpop, routes};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,14 +19,19 @@ struct Presented {
     dpop: bool,
 }
 
-pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn get(State(flow): State<Handles>, State(dpop): State<dpop::Checker>, headers: HeaderMap) -> Response {
     let token = header_token(&headers);
-    respond(&state, &Method::GET, &headers, token).await
+    respond(&flow, &dpop, &Method::GET, &headers, token).await
 }
 
 /// POST takes the token from the header or, as a form body, from `access_token`
 /// (RFC 6750 §2.2) — not both.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(flow): State<Handles>,
+    State(dpop): State<dpop::Checker>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -42,7 +48,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         (Ok(None), Some(token)) => Ok(Some(Presented { token, dpop: false })),
         (header, _) => header,
     };
-    respond(&state, &Method::POST, &headers, token).await
+    respond(&flow, &dpop, &Method::POST, &headers, token).await
 }
 
 fn header_token(headers: &HeaderMap) -> Result<Option<Presented>, BearerError> {
@@ -69,24 +75,25 @@ fn header_token(headers: &HeaderMap) -> Result<Option<Presented>, BearerError> {
 }
 
 async fn respond(
-    state: &AppState,
+    flow: &Handles,
+    checker: &dpop::Checker,
     method: &Method,
     headers: &HeaderMap,
     presented: Result<Option<Presented>, BearerError>,
 ) -> Response {
-    let now = state.clock.now();
+    let now = flow.now();
     let answer = async {
         let presented = presented?.ok_or(BearerError::Missing)?;
-        let service = state.tokens(now);
+        let service = flow.tokens(now);
         let active = service.active_token(&presented.token).await?;
-        check_binding(state, &active.claims, &presented, method, headers, now).await?;
+        check_binding(checker, &active.claims, &presented, method, headers, now).await?;
         Ok::<_, BearerError>((service.userinfo(&active)?, presented.dpop))
     };
     match answer.await {
         Ok((claims, dpop)) => {
             let mut response = ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response();
             if dpop {
-                super::token::add_nonce((&**state).into(), &mut response, now).await;
+                super::token::add_nonce(checker, &mut response, now).await;
             }
             response
         }
@@ -97,7 +104,7 @@ async fn respond(
 /// A token bound to a DPoP key is taken only as `DPoP`, with a proof of that key for
 /// this request and this token; an unbound one only as a bearer token.
 async fn check_binding(
-    state: &AppState,
+    checker: &dpop::Checker,
     claims: &Map<String, Value>,
     presented: &Presented,
     method: &Method,
@@ -139,9 +146,7 @@ async fn check_binding(
         path: routes::USERINFO,
         access_token: Some(&presented.token),
     };
-    let proven = dpop::check((&**state).into(), proof, &request, now)
-        .await
-        .map_err(from_dpop)?;
+    let proven = dpop::check(checker, proof, &request, now).await.map_err(from_dpop)?;
     if !crate::secrets::equal(&proven, jkt) {
         return Err(invalid_proof(
             "the DPoP proof is signed by another key than the access token is bound to".into(),
