@@ -21,6 +21,7 @@ pub mod op;
 pub mod operator;
 pub mod response_type;
 pub mod routes;
+pub mod scope;
 pub mod secrets;
 pub mod signed_jwt;
 pub mod store;

@@ -418,7 +418,9 @@ fn map(args: &MapArgs) -> Result<(), String> {
         None => Default::default(),
     };
     let claims = match &args.scope {
-        Some(scope) => gatehouse::mapping::release(&mapped.claims, scope, &custom_scopes),
+        Some(scope) => {
+            gatehouse::mapping::release(&mapped.claims, &gatehouse::scope::Scopes::parse(scope), &custom_scopes)
+        }
         None => mapped.claims,
     };
     let pretty = serde_json::to_string_pretty(&serde_json::Value::Object(claims))

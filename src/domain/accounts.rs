@@ -5,6 +5,7 @@
 
 use crate::config::{Client, Config};
 use crate::mapping::Mapped;
+use crate::scope::Scopes;
 use crate::secrets;
 use crate::store::{
     Account, AuthorizationRequest, Commit, Consent, LinkedIdentity, Store, StoreError, UpstreamLink, WithdrawnGrant,
@@ -277,10 +278,8 @@ pub async fn needs_consent(
     }
     let granted = store.consents.get(&Consent::key(sub, &client.id), now).await?;
     Ok(!granted.is_some_and(|g| {
-        request
-            .scope
-            .split_whitespace()
-            .all(|s| g.scopes.iter().any(|x| x == s))
+        let consented: Scopes = g.scopes.iter().map(String::as_str).collect();
+        request.scope.first_not_in(&consented).is_none()
     }))
 }
 
@@ -289,7 +288,7 @@ pub async fn remember_consent(
     store: &Store,
     sub: &str,
     client: &Client,
-    scope: &str,
+    scope: &Scopes,
     ttl: crate::config::Duration,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -299,7 +298,7 @@ pub async fn remember_consent(
         .consents
         .update(&Consent::key(sub, &client.id), now, |current| {
             let mut scopes = current.map(|c| c.scopes).unwrap_or_default();
-            for s in scope.split_whitespace() {
+            for s in scope.iter() {
                 if !scopes.iter().any(|x| x == s) {
                     scopes.push(s.to_string());
                 }

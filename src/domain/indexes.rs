@@ -4,7 +4,7 @@
 //! filled in once, at start-up.
 
 use crate::config::Config;
-use crate::store::{AccountFamily, AccountSession, Migration, Store, StoreError};
+use crate::store::{AccountFamily, AccountSession, FamilyId, Migration, Store, StoreError};
 
 /// The name the filling-in is remembered under, so that it runs once per database.
 const FILLED: &str = "account-indexes-1";
@@ -29,6 +29,7 @@ pub async fn fill_in(store: &Store, config: &Config, now: i64) -> Result<(), Sto
     }
     let absolute = config.tokens.refresh_token_absolute_ttl.as_secs_i64();
     for (family, record) in store.refresh_families.entries(now).await? {
+        let family = FamilyId::from_key(family);
         let entry = AccountFamily { family: family.clone() };
         let key = AccountFamily::key(&record.sub, &record.client_id, &family);
         let longest = record.auth.started_at().saturating_add(absolute);

@@ -4,6 +4,7 @@
 use crate::config::{Client, Config, GrantType};
 use crate::mapping::STANDARD_SCOPES;
 use crate::response_type::ResponseType;
+use crate::scope::Scopes;
 
 /// A request for scopes without `openid`, which every OpenID Connect request carries.
 #[derive(Debug, PartialEq)]
@@ -23,19 +24,18 @@ pub fn granted_scopes(
     client: &Client,
     scope: Option<&str>,
     response_type: ResponseType,
-) -> Result<String, WithoutOpenid> {
-    let requested: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
-    if !requested.contains(&"openid") {
+) -> Result<Scopes, WithoutOpenid> {
+    let requested = Scopes::parse(scope.unwrap_or_default());
+    if !requested.contains("openid") {
         return Err(WithoutOpenid);
     }
-    let mut granted: Vec<&str> = Vec::new();
-    for scope in requested {
-        let known = STANDARD_SCOPES.contains(&scope) || config.scopes.contains_key(scope);
-        let allowed =
-            scope != "offline_access" || (response_type.code && client.grant_types.contains(&GrantType::RefreshToken));
-        if known && allowed && client.may_have_scope(scope) && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    Ok(granted.join(" "))
+    let refresh_may_follow = response_type.code && client.grant_types.contains(&GrantType::RefreshToken);
+    Ok(requested
+        .iter()
+        .filter(|scope| {
+            let known = STANDARD_SCOPES.contains(scope) || config.scopes.contains_key(*scope);
+            let allowed = *scope != "offline_access" || refresh_may_follow;
+            known && allowed && client.may_have_scope(scope)
+        })
+        .collect())
 }

@@ -186,7 +186,7 @@ pub async fn end(
         store.upstream_grants.take(sid, now).await?;
         for (family, _) in store
             .refresh_families
-            .entries_with_prefix(&super::refresh_families::prefix_of_session(sid), now)
+            .entries_with_prefix(&crate::store::FamilyId::prefix_of_session(sid), now)
             .await?
         {
             crate::domain::refresh_families::revoke(store, config, &family, now).await?;

@@ -30,11 +30,7 @@ pub(super) async fn after_login(
             "the person has not consented",
         ));
     }
-    let scopes = request
-        .scope
-        .split_whitespace()
-        .map(|s| describe_scope(app, s))
-        .collect();
+    let scopes = request.scope.iter().map(|s| describe_scope(app, s)).collect();
     let client_name = client.name.clone();
     let (pid, pending) = pending::park(app.store, request, browser, done, now).await?;
     Ok(Outcome::Consent {

@@ -56,7 +56,7 @@ pub(super) async fn deliver(
             params.push(("access_token", access.token));
             params.push(("token_type", "Bearer".to_string()));
             params.push(("expires_in", access.expires_in.to_string()));
-            params.push(("scope", request.scope.clone()));
+            params.push(("scope", request.scope.to_string()));
         }
         if let Some(id_token) = tokens.id_token {
             app.telemetry.token_issued("id", grant);

@@ -1,6 +1,7 @@
 //! Which claims a relying party receives: those its granted scopes release
 //! (OpenID Connect Core §5.4, plus the custom scopes of the config).
 
+use crate::scope::Scopes;
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 
@@ -33,11 +34,15 @@ pub fn standard_scope_claims(scope: &str) -> &'static [&'static str] {
     }
 }
 
-/// The subset of `claims` released by the space-separated `scope`, with the config's
-/// custom scopes (`[scopes.NAME] claims = [...]`). Unknown scopes release nothing.
-pub fn release(claims: &Map<String, Json>, scope: &str, custom: &BTreeMap<String, Vec<String>>) -> Map<String, Json> {
+/// The subset of `claims` released by `scopes`, with the config's custom scopes
+/// (`[scopes.NAME] claims = [...]`). Unknown scopes release nothing.
+pub fn release(
+    claims: &Map<String, Json>,
+    scopes: &Scopes,
+    custom: &BTreeMap<String, Vec<String>>,
+) -> Map<String, Json> {
     let mut released = Map::new();
-    for scope in scope.split_whitespace() {
+    for scope in scopes.iter() {
         let custom_claims = custom.get(scope).map(Vec::as_slice).unwrap_or_default();
         let names = standard_scope_claims(scope)
             .iter()

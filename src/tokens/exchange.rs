@@ -15,6 +15,7 @@ use crate::config::{Client, ResourceServer};
 use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
 use crate::domain::token_liveness::active_access_token;
 use crate::response_type::ResponseType;
+use crate::scope::Scopes;
 use crate::secrets;
 use crate::store::{AuthContext, CompletedLogin, ExchangedFrom, ExchangedSubject};
 use crate::upstream::{SubjectToken, UpstreamError};
@@ -143,11 +144,7 @@ impl TokenService<'_> {
         )
         .map_err(|refused| TokenError::InvalidScope(refused.to_string()))?;
         // No refresh token comes from an exchange: the app exchanges a fresh upstream token.
-        let scope = scope
-            .split_whitespace()
-            .filter(|s| *s != "offline_access")
-            .collect::<Vec<_>>()
-            .join(" ");
+        let scope: Scopes = scope.iter().filter(|s| *s != "offline_access").collect();
         let authentication = person.authentication;
         let login = CompletedLogin {
             sub,
@@ -201,16 +198,12 @@ impl TokenService<'_> {
         proven(&subject, jkt, "subject")?;
         let lineage = self.lineage(&subject).await?;
         let server = self.resource_server(request.audience.as_deref())?;
-        let granted = subject.get("scope").and_then(Json::as_str).unwrap_or_default();
+        let granted = Scopes::parse(subject.get("scope").and_then(Json::as_str).unwrap_or_default());
         let scope = match request.scope.as_deref() {
-            Some(asked) => narrowed_scope(granted, Some(asked))?,
-            None => granted
-                .split_whitespace()
-                .filter(|s| server.allows(s))
-                .collect::<Vec<_>>()
-                .join(" "),
+            Some(asked) => narrowed_scope(&granted, Some(asked))?,
+            None => granted.iter().filter(|s| server.allows(s)).collect(),
         };
-        if let Some(refused) = scope.split_whitespace().find(|s| !server.allows(s)) {
+        if let Some(refused) = scope.iter().find(|s| !server.allows(s)) {
             return Err(TokenError::InvalidScope(format!(
                 "\"{refused}\" is not a scope of {}",
                 server.audience

@@ -3,10 +3,11 @@
 //! §3.4, which redeems the code the person's sign-in issued for the device).
 
 use super::sign::Grant;
-use super::{TokenError, TokenRequest, TokenResponse, TokenService, has_scope};
+use super::{TokenError, TokenRequest, TokenResponse, TokenService};
 use crate::config::{Client, GrantType};
+use crate::scope::Scopes;
 use crate::secrets;
-use crate::store::{Commit, CompletedLogin, Redeemed, RefreshToken, Versioned};
+use crate::store::{Commit, CompletedLogin, FamilyId, Redeemed, RefreshToken, Versioned};
 use serde_json::{Value as Json, json};
 
 impl TokenService<'_> {
@@ -124,10 +125,10 @@ impl TokenService<'_> {
     ) -> Result<Option<TokenResponse>, TokenError> {
         let record = &current.value;
         let offline =
-            has_scope(&record.request.scope, "offline_access") && client.grant_types.contains(&GrantType::RefreshToken);
+            record.request.scope.contains("offline_access") && client.grant_types.contains(&GrantType::RefreshToken);
         let jti = secrets::random_token();
         let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
-        let family = offline.then(|| crate::domain::refresh_families::new_id(&record.login.sid));
+        let family = offline.then(|| crate::store::FamilyId::new(&record.login.sid));
         let mut marked = record.clone();
         marked.redeemed = Some(Redeemed {
             access_token_jti: jti.clone(),
@@ -237,9 +238,9 @@ impl TokenService<'_> {
     async fn rotate(
         &self,
         client: &Client,
-        family_id: &str,
+        family_id: &FamilyId,
         current: &Versioned<crate::store::RefreshFamily>,
-        scope: &str,
+        scope: &Scopes,
         jkt: Option<&str>,
     ) -> Result<Option<TokenResponse>, TokenError> {
         let family = &current.value;
@@ -254,7 +255,7 @@ impl TokenService<'_> {
             .refresh_families
             .stage_put(&mut write, family_id, &rotated, expires)?;
         let token_record = RefreshToken {
-            family: family_id.to_string(),
+            family: family_id.clone(),
             issued_at: self.now,
         };
         self.store
@@ -289,8 +290,8 @@ impl TokenService<'_> {
         scope: Option<&str>,
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        let asked: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
-        if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(**s)) {
+        let asked = Scopes::parse(scope.unwrap_or_default());
+        if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(*s)) {
             return Err(TokenError::InvalidScope(format!(
                 "\"{unknown}\" is not a scope a client can be granted alone"
             )));
@@ -300,7 +301,7 @@ impl TokenService<'_> {
                 "this client may not have \"{refused}\""
             )));
         }
-        let scope = asked.join(" ");
+        let scope = asked;
         let jti = secrets::random_token();
         let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
         let mut claims = json!({
@@ -364,15 +365,15 @@ pub(super) fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Res
 }
 
 /// The scope a refresh asks for, which may only narrow what the family was granted.
-pub(super) fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, TokenError> {
+pub(super) fn narrowed_scope(granted: &Scopes, asked: Option<&str>) -> Result<Scopes, TokenError> {
     let Some(asked) = asked else {
-        return Ok(granted.to_string());
+        return Ok(granted.clone());
     };
-    let asked: Vec<&str> = asked.split_whitespace().collect();
-    if let Some(extra) = asked.iter().find(|s| !has_scope(granted, s)) {
+    let asked = Scopes::parse(asked);
+    if let Some(extra) = asked.first_not_in(granted) {
         return Err(TokenError::InvalidScope(format!(
             "\"{extra}\" was not granted to this token"
         )));
     }
-    Ok(asked.join(" "))
+    Ok(asked)
 }

@@ -18,6 +18,7 @@ pub use userinfo::BearerError;
 
 use crate::config::Config;
 use crate::keys::Keys;
+use crate::scope::Scopes;
 use crate::store::Store;
 use serde::Serialize;
 
@@ -124,7 +125,7 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
-    pub scope: String,
+    pub scope: Scopes,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,9 +159,4 @@ pub struct TokenService<'a> {
     /// Refreshing at the upstreams when apps refresh (`refresh = "on_refresh"`).
     pub renewal: crate::domain::upstream_refresh::Renewal<'a>,
     pub now: i64,
-}
-
-/// Whether the space-separated `scope` contains `wanted`.
-pub fn has_scope(scope: &str, wanted: &str) -> bool {
-    scope.split_whitespace().any(|s| s == wanted)
 }

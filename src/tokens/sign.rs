@@ -1,9 +1,10 @@
 //! Signing what a grant produced: the RFC 9068 access token and the ID token with the
 //! claims its scopes release, for the token endpoint and the authorization endpoint.
 
-use super::{FrontChannelTokens, IssuedAccessToken, TokenError, TokenResponse, TokenService, has_scope};
+use super::{FrontChannelTokens, IssuedAccessToken, TokenError, TokenResponse, TokenService};
 use crate::keys::TokenType;
 use crate::mapping::release;
+use crate::scope::Scopes;
 use crate::secrets;
 use crate::store::{AuthContext, AuthorizationRequest, CompletedLogin, IssuedJti};
 use serde_json::{Map, Value as Json, json};
@@ -11,7 +12,7 @@ use serde_json::{Map, Value as Json, json};
 /// What a grant produced, before it is signed.
 pub(super) struct Grant<'r> {
     pub client_id: &'r str,
-    pub scope: &'r str,
+    pub scope: &'r Scopes,
     pub login: &'r CompletedLogin,
     pub nonce: Option<&'r str>,
     /// The thumbprint of the DPoP key the access token is bound to.
@@ -29,7 +30,7 @@ impl TokenService<'_> {
         refresh_token: Option<String>,
     ) -> Result<TokenResponse, TokenError> {
         let access_token = self.access_token(grant, jti, access_exp).await?;
-        let id_token = if has_scope(grant.scope, "openid") {
+        let id_token = if grant.scope.contains("openid") {
             Some(self.id_token(grant, Some(&access_token), None).await?)
         } else {
             None
@@ -38,7 +39,7 @@ impl TokenService<'_> {
             access_token,
             token_type: token_type(grant.jkt),
             expires_in: access_exp - self.now,
-            scope: grant.scope.to_string(),
+            scope: grant.scope.clone(),
             id_token,
             refresh_token,
             issued_token_type: None,
@@ -132,7 +133,7 @@ impl TokenService<'_> {
     }
 
     /// The account's mapped claims that `scope` releases.
-    async fn released_claims(&self, sub: &str, scope: &str) -> Result<Map<String, Json>, TokenError> {
+    async fn released_claims(&self, sub: &str, scope: &Scopes) -> Result<Map<String, Json>, TokenError> {
         let claims = self
             .store
             .accounts
@@ -168,7 +169,7 @@ impl TokenService<'_> {
         &self,
         claims: &serde_json::Value,
         exp: i64,
-        scope: String,
+        scope: Scopes,
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         Ok(TokenResponse {

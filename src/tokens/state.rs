@@ -6,7 +6,7 @@ use crate::config::Client;
 use crate::domain::token_liveness::active_access_token;
 use crate::secrets;
 use crate::store::{
-    AccountFamily, AuthorizationRequest, CompletedLogin, IssuedJti, Redeemed, RefreshFamily, RefreshToken,
+    AccountFamily, AuthorizationRequest, CompletedLogin, FamilyId, IssuedJti, Redeemed, RefreshFamily, RefreshToken,
     RevokedToken, Write,
 };
 use serde_json::{Map, Value as Json, json};
@@ -16,7 +16,7 @@ impl TokenService<'_> {
     pub(super) fn stage_family(
         &self,
         write: &mut Write,
-        family: &str,
+        family: &FamilyId,
         request: &AuthorizationRequest,
         login: &CompletedLogin,
         jkt: Option<&str>,
@@ -40,15 +40,13 @@ impl TokenService<'_> {
             .auth
             .started_at()
             .saturating_add(self.config.tokens.refresh_token_absolute_ttl.as_secs_i64());
-        let indexed = AccountFamily {
-            family: family.to_string(),
-        };
+        let indexed = AccountFamily { family: family.clone() };
         let key = AccountFamily::key(&login.sub, &request.client_id, family);
         self.store
             .account_families
             .stage_put(write, &key, &indexed, Some(longest))?;
         let first = RefreshToken {
-            family: family.to_string(),
+            family: family.clone(),
             issued_at: self.now,
         };
         self.store.refresh_tokens.stage_put(write, &hash, &first, expires)?;

@@ -4,6 +4,7 @@
 use super::TokenService;
 use crate::domain::token_liveness::{ActiveToken, active_access_token_and_account};
 use crate::mapping::release;
+use crate::scope::Scopes;
 use serde_json::Value as Json;
 
 /// An error of a bearer-token protected resource (RFC 6750 §3).
@@ -35,8 +36,8 @@ impl TokenService<'_> {
     /// The claims an access token's scopes release about its person, with `sub`.
     pub fn userinfo(&self, active: &ActiveToken) -> Result<Json, BearerError> {
         let claims = &active.claims;
-        let scope = claims.get("scope").and_then(Json::as_str).unwrap_or_default();
-        if !super::has_scope(scope, "openid") {
+        let scope = Scopes::parse(claims.get("scope").and_then(Json::as_str).unwrap_or_default());
+        if !scope.contains("openid") {
             return Err(BearerError::InsufficientScope("userinfo needs the openid scope".into()));
         }
         let sub = claims
@@ -47,7 +48,7 @@ impl TokenService<'_> {
             .account
             .as_ref()
             .ok_or_else(|| BearerError::InvalidToken("the account no longer exists".into()))?;
-        let mut released = release(&account.claims, scope, &self.config.scopes);
+        let mut released = release(&account.claims, &scope, &self.config.scopes);
         released.insert("sub".into(), Json::String(sub.to_string()));
         Ok(Json::Object(released))
     }

@@ -80,7 +80,7 @@ async fn ending_a_session_ends_it_once_with_its_families_and_logout_tokens(h: &i
         revoked: false,
         jkt: None,
     };
-    let family_id = gatehouse::domain::refresh_families::new_id("s1");
+    let family_id = gatehouse::store::FamilyId::new("s1");
     store
         .refresh_families
         .put(&family_id, &family, Some(NOW + 3600))

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[(&str, &[&str])] = &[
     (
         "ground: what needs nothing of Gatehouse's",
-        &["clock", "response_type", "routes", "signed_jwt", "workers"],
+        &["clock", "response_type", "routes", "scope", "signed_jwt", "workers"],
     ),
     (
         "settings: the config file and the claim mappings",

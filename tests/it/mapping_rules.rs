@@ -355,7 +355,7 @@ fn release_follows_the_standard_scopes() {
     });
     let all = all.as_object().unwrap();
     let none = BTreeMap::new();
-    let released = |scope: &str| Value::Object(release(all, scope, &none));
+    let released = |scope: &str| Value::Object(release(all, &scope.into(), &none));
     assert_eq!(released("openid"), json!({}));
     assert_eq!(released("openid profile"), json!({"name": "A", "given_name": "A"}));
     assert_eq!(
@@ -377,7 +377,7 @@ fn release_follows_custom_scopes_from_the_config() {
         "tenant".to_string(),
         vec!["tenant_name".to_string(), "tenant_sub".to_string()],
     )]);
-    let released = release(all.as_object().unwrap(), "openid tenant", &custom);
+    let released = release(all.as_object().unwrap(), &"openid tenant".into(), &custom);
     assert_eq!(
         Value::Object(released),
         json!({"tenant_name": "Acme"}),

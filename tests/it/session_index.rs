@@ -150,7 +150,7 @@ async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
         .await
         .unwrap();
     assert_eq!(families.len(), 1);
-    assert_eq!(families[0].1.family, "old-sid:f");
+    assert_eq!(&*families[0].1.family, "old-sid:f");
 
     // Once: a session written without its index entry now stays unlisted.
     store

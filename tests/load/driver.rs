@@ -114,7 +114,7 @@ async fn populate(config: &std::path::Path, count: usize) {
                 gatehouse::domain::sessions::start(&store, &config, &sub, "demo", auth.clone(), None, now)
                     .await
                     .expect("session");
-            let family = gatehouse::domain::refresh_families::new_id(&session.sid);
+            let family = gatehouse::store::FamilyId::new(&session.sid);
             let token = gatehouse::secrets::hash(&gatehouse::secrets::random_token());
             let expires = Some(now + config.tokens.refresh_token_ttl.as_secs_i64());
             let record = RefreshFamily {

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceGrant {
     pub client_id: String,
-    /// The scopes that will be granted, space-separated.
-    pub scope: String,
+    /// The scopes that will be granted.
+    pub scope: crate::scope::Scopes,
     /// The key of its user code in `device-user-codes`.
     pub user_code: String,
     /// When the device code stops working (it is kept a while longer, to say so).

@@ -25,7 +25,7 @@ impl AccountSession {
 /// withdrawing the person's consent to the client revokes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountFamily {
-    pub family: String,
+    pub family: super::FamilyId,
 }
 
 impl AccountFamily {

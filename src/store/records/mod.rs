@@ -3,15 +3,18 @@
 
 use crate::config::{Secret, SigningAlg};
 use crate::response_type::{ResponseMode, ResponseType};
+use crate::scope::Scopes;
 use serde::{Deserialize, Serialize};
 
 mod device;
+mod family_id;
 mod indexes;
 mod liveness;
 mod outbox;
 mod prompt;
 
 pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
+pub use family_id::FamilyId;
 pub use indexes::{AccountFamily, AccountSession, Migration};
 pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant};
 pub use outbox::LogoutMessage;
@@ -224,8 +227,8 @@ pub struct PushedRequest {
 pub struct AuthorizationRequest {
     pub client_id: String,
     pub redirect_uri: String,
-    /// The scopes that will be granted, space-separated.
-    pub scope: String,
+    /// The scopes that will be granted.
+    pub scope: Scopes,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -342,13 +345,13 @@ pub struct IssuedJti {
 pub struct Redeemed {
     pub access_token_jti: String,
     pub access_token_exp: i64,
-    pub refresh_family: Option<String>,
+    pub refresh_family: Option<FamilyId>,
 }
 
 /// A refresh token, keyed by its hash: which family it belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshToken {
-    pub family: String,
+    pub family: FamilyId,
     pub issued_at: i64,
 }
 
@@ -360,7 +363,7 @@ pub struct RefreshFamily {
     pub client_id: String,
     pub sub: String,
     pub sid: String,
-    pub scope: String,
+    pub scope: Scopes,
     #[serde(flatten)]
     pub auth: AuthContext,
     /// The hash of the one token of this family that may be used.
