@@ -1,12 +1,12 @@
 //! The application object: what one config's running application holds (config, pages,
 //! store, keys, upstreams, limits...), which the router and the serve loop hold. Nothing
 //! else sees it whole: request handlers are given the handles they read (cut from it in
-//! `app/router.rs`), and the maintenance loops the narrow views made here.
+//! `app/router.rs`), and the maintenance loops the [`flow::Handles`] made here.
 
 use crate::keys::Keys;
 use crate::store::Store;
 use crate::web::Pages;
-use crate::{Clock, Config, client_keys, domain, dpop, limits, telemetry, upstream, verified_secrets, web};
+use crate::{Clock, Config, client_keys, dpop, flow, limits, telemetry, upstream, verified_secrets, web};
 use std::sync::Arc;
 
 /// One config's running application. Cheap to clone.
@@ -39,33 +39,23 @@ pub struct Inner {
     pub telemetry: telemetry::Telemetry,
 }
 
-// The narrow views the floors below take.
-
-impl<'a> From<&'a Inner> for domain::logout_outbox::Parts<'a> {
-    fn from(app: &'a Inner) -> Self {
-        app.flow().outbox()
-    }
-}
-
-impl Inner {
-    /// The authorization flow's view.
-    pub fn flow(&self) -> crate::flow::Ctx<'_> {
-        crate::flow::Ctx {
-            config: &self.config,
-            store: &self.store,
-            keys: &self.keys,
-            upstreams: &self.upstreams,
-            http: &self.http,
-            guards: &self.guards,
-            telemetry: &self.telemetry,
-            clock: &self.clock,
-        }
-    }
-}
-
 impl AppState {
     pub fn new(inner: Inner) -> AppState {
         AppState(Arc::new(inner))
+    }
+
+    /// The handles the flow and token steps borrow, and most request handlers hold.
+    pub fn handles(&self) -> flow::Handles {
+        flow::Handles {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            upstreams: self.upstreams.clone(),
+            http: self.http.clone(),
+            guards: self.guards.clone(),
+            telemetry: self.telemetry.clone(),
+            clock: self.clock.clone(),
+        }
     }
 }
 

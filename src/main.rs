@@ -2,6 +2,7 @@
 
 mod accounts_command;
 mod check_command;
+mod sessions_command;
 
 use clap::{Parser, Subcommand};
 use gatehouse::clock::{Clock, iso8601};
@@ -52,7 +53,7 @@ enum Command {
     /// List or end browser sessions (through the admin API while the server runs).
     Sessions {
         #[command(subcommand)]
-        action: SessionsCommand,
+        action: sessions_command::SessionsCommand,
     },
     /// Show or remove the upstream identities linked to an account.
     Accounts {
@@ -105,33 +106,6 @@ enum StoreCommand {
 }
 
 #[derive(Subcommand)]
-enum SessionsCommand {
-    /// Print the live sessions (one per login on one device), newest first.
-    List {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Only this person's sessions (their `sub`).
-        #[arg(long, allow_hyphen_values = true)]
-        sub: Option<String>,
-    },
-    /// End a session: the browser is logged out and the refresh tokens of its logins stop
-    /// working. A running server also sends back-channel logout to the session's clients.
-    Revoke {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The session id (`sid`, as `sessions list` and ID tokens show it); a random
-        /// base64url token, so it may begin with `-`.
-        #[arg(allow_hyphen_values = true)]
-        sid: String,
-    },
-    /// Print the back-channel logout tokens still owed to clients, and those given up.
-    Deliveries {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-}
-
-#[derive(Subcommand)]
 enum KeysCommand {
     /// Print every key: kid, algorithm, when it was made, and whether it signs (active)
     /// or is only still published (retired).
@@ -159,15 +133,7 @@ fn main() -> ExitCode {
         Command::Keys {
             action: KeysCommand::Rewrap(args),
         } => keys_rewrap(&args.config),
-        Command::Sessions {
-            action: SessionsCommand::List { config, sub },
-        } => sessions_list(&config.config, sub.as_deref()),
-        Command::Sessions {
-            action: SessionsCommand::Revoke { config, sid },
-        } => sessions_revoke(&config.config, &sid),
-        Command::Sessions {
-            action: SessionsCommand::Deliveries { config },
-        } => sessions_deliveries(&config.config),
+        Command::Sessions { action } => sessions_command::run(action),
         Command::Accounts { action } => accounts_command::run(action),
         Command::Store {
             action: StoreCommand::Migrate { config, from },
@@ -337,68 +303,6 @@ fn store_migrate(path: &Path, from: &Path) -> Result<(), String> {
 fn keys_rewrap(path: &Path) -> Result<(), String> {
     let count = operate(path, async |operator, _| operator.rewrap_keys().await)?;
     println!("{count} key(s) sealed anew under store.key_encryption_key");
-    Ok(())
-}
-
-fn sessions_list(path: &Path, sub: Option<&str>) -> Result<(), String> {
-    let sessions = operate(path, async |operator, _| operator.sessions(sub).await)?;
-    if sessions.is_empty() {
-        println!("no live sessions");
-        return Ok(());
-    }
-    println!(
-        "{:<44} {:<44} {:<12} {:<21} {:<21} CLIENTS",
-        "SID", "SUB", "UPSTREAM", "SINCE", "EXPIRES"
-    );
-    for s in sessions {
-        let expires = s.expires_at.map(iso8601).unwrap_or_default();
-        println!(
-            "{:<44} {:<44} {:<12} {:<21} {:<21} {}",
-            s.sid,
-            s.sub,
-            s.upstream,
-            iso8601(s.auth_time),
-            expires,
-            s.clients.join(",")
-        );
-    }
-    Ok(())
-}
-
-fn sessions_deliveries(path: &Path) -> Result<(), String> {
-    let queued = operate(path, async |operator, _| operator.deliveries().await)?;
-    if queued.is_empty() {
-        println!("no back-channel logout is waiting or given up");
-        return Ok(());
-    }
-    println!(
-        "{:<16} {:<44} {:<21} {:<8} {:<30} LAST ERROR",
-        "CLIENT", "SID", "QUEUED", "ATTEMPTS", "STATE"
-    );
-    for q in queued {
-        let state = match (q.gave_up_at, q.next_attempt_at) {
-            (Some(at), _) => format!("given up {}", iso8601(at)),
-            (None, Some(next)) => format!("next {}", iso8601(next)),
-            (None, None) => "waiting".to_string(),
-        };
-        println!(
-            "{:<16} {:<44} {:<21} {:<8} {:<30} {}",
-            q.client_id,
-            q.sid,
-            iso8601(q.queued_at),
-            q.attempts,
-            state,
-            q.last_error.unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-fn sessions_revoke(path: &Path, sid: &str) -> Result<(), String> {
-    if !operate(path, async |operator, _| operator.end_session(sid).await)? {
-        return Err(format!("no live session {sid}"));
-    }
-    println!("session {sid} ended; its clients are told by back-channel logout");
     Ok(())
 }
 

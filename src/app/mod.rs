@@ -109,7 +109,7 @@ struct Live {
 /// now, and a reload.
 impl op::admin::Running for App {
     fn handles(&self) -> crate::flow::Handles {
-        axum::extract::FromRef::from_ref(&App::state(self))
+        App::state(self).handles()
     }
     fn reload(&self) -> op::admin::Reloading {
         let app = self.clone();

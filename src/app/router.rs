@@ -58,16 +58,7 @@ pub fn router(state: AppState) -> Router {
 
 impl FromRef<AppState> for flow::Handles {
     fn from_ref(app: &AppState) -> flow::Handles {
-        flow::Handles {
-            config: app.config.clone(),
-            store: app.store.clone(),
-            keys: app.keys.clone(),
-            upstreams: app.upstreams.clone(),
-            http: app.http.clone(),
-            guards: app.guards.clone(),
-            telemetry: app.telemetry.clone(),
-            clock: app.clock.clone(),
-        }
+        app.handles()
     }
 }
 

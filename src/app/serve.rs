@@ -58,7 +58,7 @@ pub async fn serve(
                 ticks.tick().await;
                 let state = app.state();
                 // A pass ends with its attempts, so that passes never pile up.
-                match domain::logout_outbox::deliver_due((&*state).into(), state.clock.now()).await {
+                match domain::logout_outbox::deliver_due(state.handles().ctx().outbox(), state.clock.now()).await {
                     Ok(attempts) => attempts.wait().await,
                     Err(e) => tracing::error!(error = %e, "the back-channel outbox cannot be read"),
                 }

@@ -52,7 +52,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("application: building, serving and reloading it", &["app", "lib"]),
     (
         "binary: the command line",
-        &["main", "accounts_command", "check_command"],
+        &["main", "accounts_command", "check_command", "sessions_command"],
     ),
 ];
 
@@ -585,6 +585,28 @@ fn no_import_runs_up_a_floor_and_no_files_import_each_other_in_a_circle() {
         new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"),
         mended.iter().map(|s| **s).collect::<Vec<_>>().join("\n")
     );
+}
+
+/// The README's promise: handlers and the floors below them are given narrow handles,
+/// never the application object (`AppState`, `Inner`); the grep it gives finds nothing.
+#[test]
+fn no_handler_flow_token_or_domain_code_names_the_application_object() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for folder in ["op", "flow", "tokens", "domain"] {
+        source_files(&src.join(folder), &mut files);
+    }
+    let named: Vec<String> = files
+        .iter()
+        .filter(|file| {
+            let code = code_only(&std::fs::read_to_string(file).unwrap());
+            tokens_of(&code)
+                .iter()
+                .any(|token| matches!(token, Token::Word(name) if name == "AppState" || name == "Inner"))
+        })
+        .map(|file| file.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    assert!(named.is_empty(), "these files name the application object: {named:?}");
 }
 
 fn tokens_of(code: &str) -> Vec<Token> {
