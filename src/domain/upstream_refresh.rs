@@ -39,20 +39,22 @@ fn aad(sid: &str) -> String {
     format!("upstream-grant:{sid}")
 }
 
-/// Keeps the upstream's `refresh_token` for the session `sid` of account `sub`, whom the
-/// upstream knows as `subject`, as long as the session's refresh families can last.
+/// Keeps the upstream's grant for the session `sid` of account `sub`, whom the upstream
+/// knows as `subject` (with its `refresh_token`, sealed, for kinds that give one), as
+/// long as the session's refresh families can last.
 pub async fn keep(
     store: &Store,
     config: &Config,
     sealing: &Sealing,
     sid: &str,
     grant: (&str, &str, &str),
-    refresh_token: &Secret,
+    refresh_token: Option<&Secret>,
     now: i64,
 ) -> Result<(), Failed> {
     let (upstream, subject, sub) = grant;
-    let sealed = sealing
-        .seal_secret(&aad(sid), refresh_token)
+    let sealed = refresh_token
+        .map(|token| sealing.seal_secret(&aad(sid), token))
+        .transpose()
         .map_err(|e| Failed::Unavailable(e.to_string()))?;
     let record = UpstreamGrant {
         upstream: upstream.to_string(),
@@ -110,11 +112,16 @@ pub async fn renew(
         // Another request holds it now.
         return Ok(());
     }
-    let token = renewal
-        .sealing
-        .open_secret(&aad(&family.sid), &grant.refresh_token)
+    let token = grant
+        .refresh_token
+        .as_ref()
+        .map(|sealed| renewal.sealing.open_secret(&aad(&family.sid), sealed))
+        .transpose()
         .map_err(|e| Failed::Unavailable(e.to_string()))?;
-    let refreshed = match upstream.refresh(renewal.http, &token, &grant.subject, now).await {
+    let refreshed = match upstream
+        .refresh(renewal.http, token.as_ref(), &grant.subject, now)
+        .await
+    {
         Ok(refreshed) => refreshed,
         Err(UpstreamError::Unavailable(why)) => {
             // Let the next request try again.
@@ -144,10 +151,12 @@ pub async fn renew(
     renewed.refreshed_at = now;
     renewed.refreshing_until = None;
     if let Some(rotated) = &refreshed.refresh_token {
-        renewed.refresh_token = renewal
-            .sealing
-            .seal_secret(&aad(&family.sid), rotated)
-            .map_err(|e| Failed::Unavailable(e.to_string()))?;
+        renewed.refresh_token = Some(
+            renewal
+                .sealing
+                .seal_secret(&aad(&family.sid), rotated)
+                .map_err(|e| Failed::Unavailable(e.to_string()))?,
+        );
     }
     store.upstream_grants.put(&family.sid, &renewed, expires).await?;
     Ok(())

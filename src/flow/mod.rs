@@ -264,6 +264,8 @@ pub enum PasswordRefused {
     Wait(i64),
     /// Every password check is taken: try again in a moment.
     Busy,
+    /// The directory that checks the password cannot be reached: try again later.
+    Unavailable,
 }
 
 impl PasswordRefused {
@@ -275,6 +277,9 @@ impl PasswordRefused {
                 format!("Too many failed sign-ins. Try again in {seconds} seconds.")
             }
             PasswordRefused::Busy => "Too many sign-ins right now. Try again in a moment.".into(),
+            PasswordRefused::Unavailable => {
+                "Sign-in is temporarily unavailable: the directory cannot be reached. Try again later.".into()
+            }
         }
     }
 }

@@ -165,14 +165,11 @@ pub async fn password(
             app.telemetry.refused("password_backoff");
             return Err(refuse(&pending, PasswordRefused::Wait(wait)));
         }
-        let (username, password) = (form.username.clone(), form.password);
-        let checked = app
-            .guards
-            .password_checks
-            .run(|| None, move || upstream.check_password(&username, &password))
+        let checked = upstream
+            .check_password(&app.guards.password_checks, &form.username, &form.password)
             .await;
-        let document = match checked {
-            Ok(Some(document)) => document,
+        let person = match checked {
+            Ok(Some(person)) => person,
             Ok(None) => {
                 keys.for_each(|key| failures.failed(key, now));
                 let most = app.config.limits.password_attempts_per_login;
@@ -197,6 +194,12 @@ pub async fn password(
                 app.telemetry.refused("password_checks_busy");
                 return Err(refuse(&pending, PasswordRefused::Busy));
             }
+            Err(CheckError::Unavailable(why)) => {
+                tracing::warn!(upstream = %upstream_id, error = %why, "the password cannot be checked");
+                app.telemetry
+                    .login_failed(upstream_id, &pending.request.client_id, "unavailable");
+                return Err(refuse(&pending, PasswordRefused::Unavailable));
+            }
             Err(CheckError::Failed(detail)) => return Err(Outcome::Failed(detail)),
         };
         // The address is not forgiven: one account of one's own must not reset it.
@@ -204,13 +207,12 @@ pub async fn password(
         pending::use_up(app, pid, now).await?;
         // The password was typed just now.
         let person = Person {
-            document,
             authentication: Authentication {
                 auth_time: Some(now),
                 acr: None,
                 amr: vec!["pwd".into()],
             },
-            session: None,
+            ..person
         };
         complete(app, pending, upstream_id, person, browser.unwrap_or_default(), now).await
     };
@@ -307,10 +309,17 @@ async fn complete(
     let upstream_refresh_token = from.as_mut().and_then(|s| s.refresh_token.take());
     let subject = from.as_ref().map(|s| s.subject.clone()).unwrap_or_default();
     let (cookie, session) = sessions::start(app.store, app.config, &sub, upstream_id, auth, from, now).await?;
-    if let Some(token) = upstream_refresh_token {
+    // A kind that renews without a refresh token of its own (a directory) reads the
+    // person again by `subject`.
+    let renews_by_subject = app
+        .config
+        .upstream(upstream_id)
+        .is_some_and(|u| u.settings.renew_on_app_refresh().is_some() && !u.settings.keeps_refresh_tokens());
+    if upstream_refresh_token.is_some() || (renews_by_subject && !subject.is_empty()) {
         let sealing = &app.keys.policy().sealing;
         let grant = (upstream_id, subject.as_str(), sub.as_str());
-        crate::domain::upstream_refresh::keep(app.store, app.config, sealing, &session.sid, grant, &token, now)
+        let token = upstream_refresh_token.as_ref();
+        crate::domain::upstream_refresh::keep(app.store, app.config, sealing, &session.sid, grant, token, now)
             .await
             .map_err(|e| Outcome::Failed(e.to_string()))?;
     }

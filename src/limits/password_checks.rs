@@ -15,6 +15,9 @@ pub enum CheckError {
     Busy,
     #[error("the password check failed: {0}")]
     Failed(String),
+    /// What checks the password (a directory) cannot be asked now (503).
+    #[error("the password cannot be checked now: {0}")]
+    Unavailable(String),
 }
 
 pub struct PasswordChecks {
@@ -58,6 +61,14 @@ impl PasswordChecks {
             .run(check)
             .await
             .map_err(|e| CheckError::Failed(e.to_string()))
+    }
+
+    /// Runs `check`, which waits on the network rather than a core (a directory's bind),
+    /// once admitted among the checks: refused as [`CheckError::Busy`] like the others
+    /// when as many are admitted as there are cores and places in the queue.
+    pub async fn run_remote<T>(&self, check: impl Future<Output = T>) -> Result<T, CheckError> {
+        let _admission = self.admit()?;
+        Ok(check.await)
     }
 
     fn admit(&self) -> Result<Admission<'_>, CheckError> {

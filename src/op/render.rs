@@ -62,7 +62,7 @@ pub fn outcome(state: &Screen, outcome: Outcome) -> Response {
                 None => StatusCode::OK,
                 Some(PasswordRefused::Wrong) => StatusCode::UNAUTHORIZED,
                 Some(PasswordRefused::Wait(_)) => StatusCode::TOO_MANY_REQUESTS,
-                Some(PasswordRefused::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+                Some(PasswordRefused::Busy | PasswordRefused::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             };
             let page = json!({
                 "title": format!("Sign in to {}", form.client_name), "client_name": form.client_name,

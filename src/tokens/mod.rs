@@ -97,7 +97,9 @@ impl From<crate::store::StoreError> for TokenError {
 impl From<crate::limits::CheckError> for TokenError {
     fn from(e: crate::limits::CheckError) -> Self {
         match e {
-            crate::limits::CheckError::Busy => TokenError::TemporarilyUnavailable(e.to_string()),
+            crate::limits::CheckError::Busy | crate::limits::CheckError::Unavailable(_) => {
+                TokenError::TemporarilyUnavailable(e.to_string())
+            }
             crate::limits::CheckError::Failed(detail) => TokenError::Server(ServerFault::PasswordCheck(detail)),
         }
     }

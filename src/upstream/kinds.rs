@@ -6,7 +6,7 @@
 use super::{Begin, LoginOptions, LogoutNotice, Person, Refreshed, Return, UpstreamError};
 use crate::config::Problem;
 use crate::config::Secret;
-use serde_json::Value as Json;
+use crate::limits::{CheckError, PasswordChecks};
 use std::path::Path;
 
 /// How a person logs in at an upstream, and what else it can do.
@@ -63,10 +63,17 @@ pub trait Kind: Sized {
         Err(UpstreamError::Denied("this upstream does not send people away".into()))
     }
 
-    /// The person's document if the password is right. Slow on purpose: run it on the
-    /// blocking pool.
-    fn check_password(&self, _username: &str, _password: &str) -> Option<Json> {
-        None
+    /// The person if `password` is `username`'s (their document, and the session a
+    /// refresh reads them again by), `None` if it is not. Every check passes `gate`,
+    /// which bounds how many run at once: a hash is checked on its threads, a directory's
+    /// bind waits on the network with a place among them.
+    async fn check_password(
+        &self,
+        _gate: &PasswordChecks,
+        _username: &str,
+        _password: &str,
+    ) -> Result<Option<Person>, CheckError> {
+        Ok(None)
     }
 
     /// What the upstream's logout token `token` names, if it is valid (Back-Channel
@@ -82,12 +89,13 @@ pub trait Kind: Sized {
         ))
     }
 
-    /// Refreshes the upstream's tokens of the person `subject` with `refresh_token`, and
-    /// what it says of them now. A refusal means the grant or the person is gone.
+    /// Refreshes the upstream's tokens of the person `subject` with `refresh_token` (for
+    /// kinds that keep one), and what it says of them now. A refusal means the grant or
+    /// the person is gone.
     async fn refresh(
         &self,
         _http: &crate::upstream::UpstreamHttp,
-        _refresh_token: &Secret,
+        _refresh_token: Option<&Secret>,
         _subject: &str,
         _now: i64,
     ) -> Result<Refreshed, UpstreamError> {
@@ -185,9 +193,9 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.finish(http, back).await),+ }
             }
 
-            pub fn check_password(&self, username: &str, password: &str) -> Option<serde_json::Value> {
+            pub async fn check_password(&self, gate: &$crate::limits::PasswordChecks, username: &str, password: &str) -> Result<Option<$crate::upstream::Person>, $crate::limits::CheckError> {
                 use $crate::upstream::Kind;
-                match self { $(Upstream::$variant(u) => u.check_password(username, password)),+ }
+                match self { $(Upstream::$variant(u) => u.check_password(gate, username, password).await),+ }
             }
 
             pub async fn verify_logout_token(&self, http: &crate::upstream::UpstreamHttp, token: &str, now: i64) -> Result<$crate::upstream::LogoutNotice, UpstreamError> {
@@ -195,7 +203,7 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.verify_logout_token(http, token, now).await),+ }
             }
 
-            pub async fn refresh(&self, http: &crate::upstream::UpstreamHttp, refresh_token: &$crate::config::Secret, subject: &str, now: i64) -> Result<$crate::upstream::Refreshed, UpstreamError> {
+            pub async fn refresh(&self, http: &crate::upstream::UpstreamHttp, refresh_token: Option<&$crate::config::Secret>, subject: &str, now: i64) -> Result<$crate::upstream::Refreshed, UpstreamError> {
                 use $crate::upstream::Kind;
                 match self { $(Upstream::$variant(u) => u.refresh(http, refresh_token, subject, now).await),+ }
             }

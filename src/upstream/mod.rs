@@ -14,6 +14,7 @@ kinds::upstream_kinds! {
     "oidc" => Oidc(oidc::OidcProvider),
     "oauth2" => OAuth2(oauth2::OAuth2Provider),
     "local" => Local(local::LocalUsers),
+    "ldap" => Ldap(ldap::LdapDirectory),
 }
 
 use crate::config::Config;

@@ -771,3 +771,49 @@ fn the_cache_back_channel_and_consent_settings_are_checked_key_by_key() {
         ],
     );
 }
+
+#[test]
+fn every_mistake_in_an_ldap_upstream_is_reported_by_key() {
+    let text = format!(
+        r#"{GOOD}
+[[upstreams]]
+id = "dir"
+kind = "ldap"
+url = "ldaps://ldap.example.org"
+start_tls = true
+ca_file = "no-such-ca.pem"
+bind_dn = "cn=gatehouse,dc=example,dc=org"
+bind_password = ""
+user_filter = "(uid=x)"
+group_filter = "(member={{dn}}"
+nested_groups = true
+timeout = "2m"
+refresh_interval = "1m"
+
+[[upstreams]]
+id = "dir2"
+kind = "ldap"
+url = "https://ldap.example.org"
+user_base = "dc=example,dc=org"
+bind_password = "secret"
+disabled_filter = "(nsAccountLock=TRUE"
+"#
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: upstreams[1].start_tls: cannot be used with an ldaps:// url",
+            "FILE: upstreams[1].ca_file: cannot read",
+            "FILE: upstreams[1].bind_password: must not be empty",
+            "FILE: upstreams[1].user_base: is required for kind \"ldap\"",
+            "FILE: upstreams[1].user_filter: must contain {username}",
+            "FILE: upstreams[1].group_filter: is not a valid LDAP filter",
+            "FILE: upstreams[1].nested_groups: needs group_base",
+            "FILE: upstreams[1].timeout: must be between 1s and 60s",
+            "FILE: upstreams[1].refresh_interval: only applies with refresh = \"on_refresh\"",
+            "FILE: upstreams[2].url: must start with ldap:// or ldaps://",
+            "FILE: upstreams[2].bind_dn: is required with bind_password",
+            "FILE: upstreams[2].disabled_filter: is not a valid LDAP filter",
+        ],
+    );
+}

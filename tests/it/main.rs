@@ -21,6 +21,7 @@ mod floors;
 mod home_realm;
 mod implicit_hybrid;
 mod keys;
+mod ldap;
 mod limits;
 mod login_flow;
 mod logout;

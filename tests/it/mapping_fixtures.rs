@@ -65,6 +65,16 @@ fn generic_oidc() {
 }
 
 #[test]
+fn ldap() {
+    check_fixture("ldap");
+}
+
+#[test]
+fn active_directory() {
+    check_fixture("active-directory");
+}
+
+#[test]
 fn every_shipped_mapping_has_a_fixture() {
     for entry in std::fs::read_dir(root().join("claim-mappings")).unwrap() {
         let path = entry.unwrap().path();

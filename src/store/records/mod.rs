@@ -176,7 +176,10 @@ pub struct UpstreamGrant {
     pub subject: String,
     /// The Gatehouse account whose claims a refresh renews.
     pub sub: String,
-    pub refresh_token: SealedKey,
+    /// The upstream's refresh token, sealed; none for kinds that read the person again
+    /// without one (a directory).
+    #[serde(default)]
+    pub refresh_token: Option<SealedKey>,
     /// When the upstream last answered for the person.
     pub refreshed_at: i64,
     /// Set while one request refreshes at the upstream, so that others do not.

@@ -155,10 +155,12 @@ impl Kind for OidcProvider {
     async fn refresh(
         &self,
         http: &crate::upstream::UpstreamHttp,
-        refresh_token: &Secret,
+        refresh_token: Option<&Secret>,
         subject: &str,
         now: i64,
     ) -> Result<Refreshed, UpstreamError> {
+        let refresh_token =
+            refresh_token.ok_or_else(|| UpstreamError::Denied("no refresh token was kept for this session".into()))?;
         self.refreshed(http, refresh_token, subject, now).await
     }
 

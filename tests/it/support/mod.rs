@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod process;
 pub mod rp;
 pub mod signing_key;
+pub mod slapd;
 
 use gatehouse::{App, Clock, Config};
 

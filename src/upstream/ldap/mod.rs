@@ -1,0 +1,199 @@
+//! `kind = "ldap"`: people in a directory (OpenLDAP, Active Directory, FreeIPA, 389-ds),
+//! logging in on Gatehouse's password form. The service account finds the one entry the
+//! username names; a bind as that entry with the password on a connection of its own
+//! checks it; the entry's attributes and groups become the document the mapping reads.
+
+mod directory;
+mod entry;
+mod filter;
+mod groups;
+mod settings;
+
+pub use settings::{LdapSettings, RefreshPolicy};
+
+use super::{Authentication, Capabilities, Kind, Person, Refreshed, UpstreamError, UpstreamSession};
+use crate::config::{Problem, Secret};
+use crate::limits::{CheckError, PasswordChecks};
+use directory::Directory;
+use entry::{Entry, StableId};
+use ldap3::Scope;
+use serde_json::Value as Json;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A person found: the document for the mapping, and the entry's stable id.
+type Found = (Json, Option<StableId>);
+
+pub struct LdapDirectory {
+    id: String,
+    settings: Arc<LdapSettings>,
+    /// `None` when the TLS settings could not be made (reported at every attempt).
+    directory: Result<Directory, String>,
+    /// Set once the service account has searched the directory (what readiness waits for).
+    ready: AtomicBool,
+    /// Learnt from the root DSE: nested groups are then asked of the server in one search.
+    active_directory: AtomicBool,
+}
+
+impl Kind for LdapDirectory {
+    type Settings = LdapSettings;
+
+    fn settings(table: toml::Value, at: &str, base: &Path, problems: &mut Vec<Problem>) -> Option<LdapSettings> {
+        settings::read(table, at, base, problems)
+    }
+
+    fn open(id: &str, settings: &LdapSettings, _issuer: &str) -> Self {
+        let settings = Arc::new(settings.clone());
+        LdapDirectory {
+            id: id.to_string(),
+            directory: Directory::new(Arc::clone(&settings)),
+            settings,
+            ready: AtomicBool::new(false),
+            active_directory: AtomicBool::new(false),
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            password: true,
+            refresh: self.settings.refresh == RefreshPolicy::OnRefresh,
+            ..Capabilities::default()
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Binds the service account and asks the root DSE whether this is AD.
+    async fn prepare(&self, _http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+        let asked = self
+            .bounded(self.directory()?.as_service(async |ldap| Directory::is_active_directory(ldap).await))
+            .await?;
+        self.active_directory.store(asked, Ordering::Relaxed);
+        self.ready.store(true, Ordering::Relaxed);
+        tracing::info!(upstream = %self.id, active_directory = asked, "the directory answers");
+        Ok(())
+    }
+
+    async fn check_password(
+        &self,
+        gate: &PasswordChecks,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Person>, CheckError> {
+        // A simple bind with an empty password is an unauthenticated bind, which many
+        // directories answer with success (RFC 4513 §5.1.2): it never gets to one.
+        if password.is_empty() || username.is_empty() {
+            return Ok(None);
+        }
+        let checked = gate.run_remote(self.bounded(self.login(username, password))).await?;
+        let found = checked.map_err(|e| CheckError::Unavailable(e.to_string()))?;
+        Ok(found.map(|(document, id)| Person {
+            document,
+            authentication: Authentication::default(),
+            // What a refresh finds the entry by, whatever it is called by then.
+            session: id.map(|id| UpstreamSession {
+                subject: id.to_subject(),
+                sid: None,
+                refresh_token: None,
+            }),
+        }))
+    }
+
+    /// Reads the entry again with the service account: gone or disabled is a refusal.
+    async fn refresh(
+        &self,
+        _http: &crate::upstream::UpstreamHttp,
+        _refresh_token: Option<&Secret>,
+        subject: &str,
+        _now: i64,
+    ) -> Result<Refreshed, UpstreamError> {
+        let id = StableId::from_subject(subject)
+            .ok_or_else(|| UpstreamError::Denied("the session names no directory entry".into()))?;
+        let read = self.bounded(self.read_again(&id)).await?;
+        let (document, _) = read.ok_or_else(|| UpstreamError::Denied("the entry is gone or disabled".into()))?;
+        Ok(Refreshed {
+            document,
+            refresh_token: None,
+        })
+    }
+}
+
+impl LdapDirectory {
+    fn directory(&self) -> Result<&Directory, UpstreamError> {
+        self.directory
+            .as_ref()
+            .map_err(|e| UpstreamError::Unavailable(format!("no TLS for the directory: {e}")))
+    }
+
+    /// `work`, given up after the upstream's `timeout`.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, UpstreamError>>) -> Result<T, UpstreamError> {
+        let timeout = std::time::Duration::from_secs(self.settings.timeout.as_secs());
+        tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
+            Err(UpstreamError::Unavailable(format!(
+                "the directory did not answer within {}s",
+                timeout.as_secs()
+            )))
+        })
+    }
+
+    /// The person's document when `password` is theirs: their entry found by the service
+    /// account (exactly one), a bind as it, not disabled, with their groups.
+    async fn login(&self, username: &str, password: &str) -> Result<Option<Found>, UpstreamError> {
+        let directory = self.directory()?;
+        let filter = filter::fill(&self.settings.user_filter, "{username}", username);
+        let base = &self.settings.user_base;
+        let found = directory
+            .as_service(async |ldap| directory::one_entry(ldap, base, Scope::Subtree, &filter).await)
+            .await?;
+        let Some(entry) = found else {
+            return Ok(None);
+        };
+        if !directory.password_is(&entry.dn, password).await? {
+            return Ok(None);
+        }
+        self.with_groups_unless_disabled(directory, entry).await
+    }
+
+    /// The entry of `id` with its groups, unless it is gone or disabled.
+    async fn read_again(&self, id: &StableId) -> Result<Option<Found>, UpstreamError> {
+        let directory = self.directory()?;
+        let base = &self.settings.user_base;
+        let found = directory
+            .as_service(async |ldap| directory::one_entry(ldap, base, Scope::Subtree, &id.filter()).await)
+            .await?;
+        match found {
+            Some(entry) => self.with_groups_unless_disabled(directory, entry).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn with_groups_unless_disabled(&self, directory: &Directory, entry: Entry) -> Result<Option<Found>, UpstreamError> {
+        if entry.disabled_in_active_directory() {
+            return Ok(None);
+        }
+        let active_directory = self.active_directory.load(Ordering::Relaxed);
+        let settings = &self.settings;
+        let (disabled, groups) = directory
+            .as_service(async |ldap| {
+                let disabled = match &settings.disabled_filter {
+                    Some(disabled) => !directory::search(ldap, &entry.dn, Scope::Base, disabled, &["1.1"], 1)
+                        .await?
+                        .is_empty(),
+                    None => false,
+                };
+                let groups = match disabled {
+                    true => Vec::new(),
+                    false => groups::of(ldap, settings, &entry.dn, active_directory).await?,
+                };
+                Ok((disabled, groups))
+            })
+            .await?;
+        if disabled {
+            return Ok(None);
+        }
+        Ok(Some((entry.document(groups), entry.stable_id())))
+    }
+}
