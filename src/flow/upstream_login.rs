@@ -166,7 +166,7 @@ pub async fn password(
             return Err(refuse(&pending, PasswordRefused::Wait(wait)));
         }
         let checked = upstream
-            .check_password(&app.guards.password_checks, &form.username, &form.password)
+            .check_password(app.http, &app.guards.password_checks, &form.username, &form.password)
             .await;
         let person = match checked {
             Ok(Some(person)) => person,

@@ -177,7 +177,7 @@ impl Telemetry {
         );
         r.register(
             "upstream_requests",
-            "HTTP calls to upstreams, by endpoint and outcome",
+            "Calls to upstreams (HTTP requests, directory binds and searches), by endpoint and outcome",
             inner.upstream_calls.clone(),
         );
         r.register_with_unit(

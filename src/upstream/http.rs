@@ -58,6 +58,12 @@ impl UpstreamHttp {
         }
     }
 
+    /// Where calls to upstreams that are not HTTP (a directory's binds and searches) are
+    /// counted too.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
     /// The client itself, for requests whose answers are not read.
     pub fn client(&self) -> &reqwest::Client {
         &self.client

@@ -69,6 +69,7 @@ pub trait Kind: Sized {
     /// bind waits on the network with a place among them.
     async fn check_password(
         &self,
+        _http: &crate::upstream::UpstreamHttp,
         _gate: &PasswordChecks,
         _username: &str,
         _password: &str,
@@ -193,9 +194,9 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.finish(http, back).await),+ }
             }
 
-            pub async fn check_password(&self, gate: &$crate::limits::PasswordChecks, username: &str, password: &str) -> Result<Option<$crate::upstream::Person>, $crate::limits::CheckError> {
+            pub async fn check_password(&self, http: &crate::upstream::UpstreamHttp, gate: &$crate::limits::PasswordChecks, username: &str, password: &str) -> Result<Option<$crate::upstream::Person>, $crate::limits::CheckError> {
                 use $crate::upstream::Kind;
-                match self { $(Upstream::$variant(u) => u.check_password(gate, username, password).await),+ }
+                match self { $(Upstream::$variant(u) => u.check_password(http, gate, username, password).await),+ }
             }
 
             pub async fn verify_logout_token(&self, http: &crate::upstream::UpstreamHttp, token: &str, now: i64) -> Result<$crate::upstream::LogoutNotice, UpstreamError> {

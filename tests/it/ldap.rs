@@ -345,3 +345,56 @@ async fn a_directory_that_accepts_connections_but_never_answers_is_given_up_afte
     held.abort();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn directory_calls_and_login_outcomes_are_counted_in_the_metrics() {
+    let mut slapd = Slapd::start(PEOPLE, false);
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with_admin(dir.path(), &config(&slapd.url(), ""), Clock::manual(NOW)).await;
+    let page = sign_in(&server, "ada", "correct horse").await;
+    assert!(page.redirect_params().contains_key("code"), "{}", page.body);
+    assert_eq!(sign_in(&server, "ada", "wrong").await.status, 401);
+    slapd.stop();
+    assert_eq!(sign_in(&server, "ada", "correct horse").await.status, 503);
+
+    let scrape = crate::support::client()
+        .get(server.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |series: &str| {
+        scrape
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse::<f64>().unwrap())
+    };
+    let calls = |outcome: &str| {
+        count(&format!(
+            "gatehouse_upstream_requests_total{{upstream=\"corp\",endpoint=\"login\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert_eq!(calls("ok"), 1.0, "{scrape}");
+    assert_eq!(calls("refused"), 1.0, "{scrape}");
+    assert_eq!(calls("failed"), 1.0, "{scrape}");
+    assert_eq!(
+        count("gatehouse_logins_completed_total{upstream=\"corp\"}"),
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        count("gatehouse_logins_failed_total{upstream=\"corp\",reason=\"wrong_password\"}"),
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        count("gatehouse_logins_failed_total{upstream=\"corp\",reason=\"unavailable\"}"),
+        1.0,
+        "{scrape}"
+    );
+    // Whatever was typed stays out of the scrape.
+    assert!(!scrape.contains("correct horse") && !scrape.contains(ADMIN_PASSWORD));
+    server.stop().await;
+}

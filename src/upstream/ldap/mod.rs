@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 /// A person found: the document for the mapping, and the entry's stable id.
 type Found = (Json, Option<StableId>);
@@ -67,10 +68,13 @@ impl Kind for LdapDirectory {
     }
 
     /// Binds the service account and asks the root DSE whether this is AD.
-    async fn prepare(&self, _http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+    async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+        let started = Instant::now();
         let asked = self
             .bounded(self.directory()?.as_service(async |ldap| Directory::is_active_directory(ldap).await))
-            .await?;
+            .await;
+        self.count(http, "root_dse", asked.as_ref().map(|_| true), started);
+        let asked = asked?;
         self.active_directory.store(asked, Ordering::Relaxed);
         self.ready.store(true, Ordering::Relaxed);
         tracing::info!(upstream = %self.id, active_directory = asked, "the directory answers");
@@ -79,6 +83,7 @@ impl Kind for LdapDirectory {
 
     async fn check_password(
         &self,
+        http: &crate::upstream::UpstreamHttp,
         gate: &PasswordChecks,
         username: &str,
         password: &str,
@@ -88,7 +93,9 @@ impl Kind for LdapDirectory {
         if password.is_empty() || username.is_empty() {
             return Ok(None);
         }
+        let started = Instant::now();
         let checked = gate.run_remote(self.bounded(self.login(username, password))).await?;
+        self.count(http, "login", checked.as_ref().map(Option::is_some), started);
         let found = checked.map_err(|e| CheckError::Unavailable(e.to_string()))?;
         Ok(found.map(|(document, id)| Person {
             document,
@@ -105,14 +112,17 @@ impl Kind for LdapDirectory {
     /// Reads the entry again with the service account: gone or disabled is a refusal.
     async fn refresh(
         &self,
-        _http: &crate::upstream::UpstreamHttp,
+        http: &crate::upstream::UpstreamHttp,
         _refresh_token: Option<&Secret>,
         subject: &str,
         _now: i64,
     ) -> Result<Refreshed, UpstreamError> {
         let id = StableId::from_subject(subject)
             .ok_or_else(|| UpstreamError::Denied("the session names no directory entry".into()))?;
-        let read = self.bounded(self.read_again(&id)).await?;
+        let started = Instant::now();
+        let read = self.bounded(self.read_again(&id)).await;
+        self.count(http, "refresh", read.as_ref().map(Option::is_some), started);
+        let read = read?;
         let (document, _) = read.ok_or_else(|| UpstreamError::Denied("the entry is gone or disabled".into()))?;
         Ok(Refreshed {
             document,
@@ -122,6 +132,17 @@ impl Kind for LdapDirectory {
 }
 
 impl LdapDirectory {
+    /// Counts a call to the directory in the upstream call metrics: `ok`, `refused` (a
+    /// wrong password, an entry gone or disabled) or `failed` (not answered).
+    fn count<T>(&self, http: &crate::upstream::UpstreamHttp, what: &'static str, done: Result<bool, T>, started: Instant) {
+        let outcome = match done {
+            Ok(true) => "ok",
+            Ok(false) => "refused",
+            Err(_) => "failed",
+        };
+        http.telemetry().upstream_call(&self.id, what, outcome, started.elapsed());
+    }
+
     fn directory(&self) -> Result<&Directory, UpstreamError> {
         self.directory
             .as_ref()

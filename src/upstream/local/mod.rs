@@ -45,6 +45,7 @@ impl Kind for LocalUsers {
     /// gate's threads.
     async fn check_password(
         &self,
+        _http: &crate::upstream::UpstreamHttp,
         gate: &PasswordChecks,
         username: &str,
         password: &str,
