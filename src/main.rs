@@ -2,6 +2,7 @@
 
 mod accounts_command;
 mod check_command;
+mod ldap_test_command;
 mod sessions_command;
 
 use clap::{Parser, Subcommand};
@@ -70,6 +71,11 @@ enum Command {
     /// Prints the claims as JSON with sorted keys (with --scope, only those that scope set
     /// releases), and the subject found to standard error. Exits non-zero on any problem.
     Map(MapArgs),
+    /// Try an `ldap` upstream's settings on a username, without a password: prints the
+    /// claims its mapping makes of the entry found (the entry's DN and the subject to
+    /// standard error). Binds only as the service account. Exits non-zero when a login
+    /// would find no single entry or a disabled one.
+    LdapTest(ldap_test_command::LdapTestArgs),
     /// Hash a secret read from standard input, for `secret_hash` or `password_hash`.
     #[command(visible_alias = "hash-password")]
     HashSecret,
@@ -139,6 +145,7 @@ fn main() -> ExitCode {
             action: StoreCommand::Migrate { config, from },
         } => store_migrate(&config.config, &from),
         Command::Map(args) => map(&args),
+        Command::LdapTest(args) => ldap_test_command::run(&args),
         Command::HashSecret => hash_secret(),
     };
     match result {

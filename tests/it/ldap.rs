@@ -259,8 +259,8 @@ async fn ldaps_and_starttls_are_checked_against_the_configured_ca() {
     server.stop().await;
 }
 
-/// The `toml` blocks of the README's "LDAP and Active Directory" section.
-fn readme_examples() -> Vec<String> {
+/// The `language` blocks of the README's "LDAP and Active Directory" section.
+fn readme_examples(language: &str) -> Vec<String> {
     let readme = include_str!("../../README.md");
     let section = readme
         .split("\n## LDAP and Active Directory\n")
@@ -268,7 +268,7 @@ fn readme_examples() -> Vec<String> {
         .and_then(|rest| rest.split("\n## ").next())
         .expect("the README's LDAP section");
     section
-        .split("```toml\n")
+        .split(&format!("```{language}\n"))
         .skip(1)
         .map(|block| block.split("```").next().unwrap().to_string())
         .collect()
@@ -276,7 +276,7 @@ fn readme_examples() -> Vec<String> {
 
 #[tokio::test]
 async fn the_readme_examples_load_and_the_openldap_one_logs_people_in() {
-    let examples = readme_examples();
+    let examples = readme_examples("toml");
     assert_eq!(examples.len(), 2, "the OpenLDAP and the Active Directory examples");
     let slapd = Slapd::start(PEOPLE, true);
     let root = env!("CARGO_MANIFEST_DIR");
@@ -304,6 +304,23 @@ async fn the_readme_examples_load_and_the_openldap_one_logs_people_in() {
         serde_json::json!(["engineering", "loop-a", "loop-b", "staff"])
     );
     server.stop().await;
+    // The README's `gatehouse ldap-test` command, on the same config.
+    let commands = readme_examples("sh");
+    assert_eq!(commands.len(), 1, "the ldap-test command");
+    let path = crate::support::write_config(dir.path(), 0, &config);
+    let command = commands[0]
+        .trim()
+        .replace("--config gatehouse.toml", &format!("--config {}", path.display()))
+        .replacen("gatehouse ", &format!("{} ", env!("CARGO_BIN_EXE_gatehouse")), 1);
+    let output = tokio::task::spawn_blocking(move || std::process::Command::new("sh").arg("-c").arg(command).output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let claims: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(claims["email"], "ada@example.org", "{claims}");
+    assert_eq!(claims["groups"].as_array().map(Vec::len), Some(4), "{claims}");
     // The Active Directory example is a valid config (there is no AD here to log in at).
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(slapd.ca_file(), dir.path().join("corp-root-ca.pem")).unwrap();
@@ -397,4 +414,98 @@ async fn directory_calls_and_login_outcomes_are_counted_in_the_metrics() {
     // Whatever was typed stays out of the scrape.
     assert!(!scrape.contains("correct horse") && !scrape.contains(ADMIN_PASSWORD));
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_disabled_filter_refuses_the_entries_it_matches_like_a_wrong_password() {
+    let slapd = Slapd::start(PEOPLE, false);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = "disabled_filter = \"(uid=bob)\"";
+    let server = start(&dir, &config(&slapd.url(), lines), Clock::manual(NOW)).await;
+    let page = sign_in(&server, "bob", "battery staple").await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains("Wrong username or password."));
+    let page = sign_in(&server, "ada", "correct horse").await;
+    assert!(page.redirect_params().contains_key("code"), "{}", page.body);
+    server.stop().await;
+}
+
+/// Runs `gatehouse ldap-test` on the upstream `corp` of `config` with `args`.
+async fn ldap_test(dir: &tempfile::TempDir, config: &str, args: &[&str]) -> (i32, String, String) {
+    let path = crate::support::write_config(dir.path(), 0, config);
+    let mut all = vec!["ldap-test", "--config", path.to_str().unwrap(), "--upstream", "corp"];
+    all.extend_from_slice(args);
+    crate::support::gatehouse_async(&all).await
+}
+
+#[tokio::test]
+async fn ldap_test_prints_the_mapped_claims_of_an_entry_without_binding_as_it() {
+    let slapd = Slapd::start(PEOPLE, false);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&slapd.url(), "nested_groups = true\ndisabled_filter = \"(uid=bob)\"");
+    let (code, stdout, stderr) =
+        ldap_test(&dir, &config, &["--username", "ada", "--scope", "openid email groups"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let claims: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        claims,
+        serde_json::json!({
+            "email": "ada@example.org",
+            "email_verified": false,
+            "groups": ["engineering", "loop-a", "loop-b", "staff"],
+        })
+    );
+    assert!(
+        stderr.contains("entry: uid=ada,ou=people,dc=example,dc=org"),
+        "{stderr}"
+    );
+    let subject = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("subject: "))
+        .expect("the subject on standard error");
+    assert_eq!(subject.len(), 36, "the entryUUID: {subject}");
+
+    // --document: what the mapping reads.
+    let (code, stdout, stderr) = ldap_test(&dir, &config, &["--username", "ada", "--document"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(document["dn"], "uid=ada,ou=people,dc=example,dc=org");
+    assert_eq!(document["mail"], "ada@example.org");
+    assert!(document.get("userPassword").is_none(), "{document}");
+
+    // Nobody, and a disabled entry: the reason, and a failing exit.
+    let (code, _, stderr) = ldap_test(&dir, &config, &["--username", "nobody"]).await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("(uid=nobody)") && stderr.contains("found no entry"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = ldap_test(&dir, &config, &["--username", "bob"]).await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("uid=bob,ou=people,dc=example,dc=org is disabled"),
+        "{stderr}"
+    );
+
+    // Only the service account bound: bob's search is logged after ada's, and no bind as
+    // either person is.
+    assert!(slapd.wait_for_log("filter=\"(uid=bob)\""));
+    let log = slapd.log();
+    assert!(
+        !log.contains("BIND dn=\"uid=ada") && !log.contains("BIND dn=\"uid=bob"),
+        "{log}"
+    );
+
+    // An upstream the config does not have.
+    let (code, _, stderr) = ldap_test(
+        &dir,
+        &config.replace("id = \"corp\"", "id = \"other\""),
+        &["--username", "ada"],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("no upstream `corp` (the upstreams are: other)"),
+        "{stderr}"
+    );
 }

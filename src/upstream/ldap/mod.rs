@@ -26,6 +26,16 @@ use std::time::Instant;
 /// A person found: the document for the mapping, and the entry's stable id.
 type Found = (Json, Option<StableId>);
 
+/// What [`LdapDirectory::look_up`] found for a username.
+pub enum LookedUp {
+    /// The search found no entry, or several: a login would be refused.
+    NoSingleEntry { filter: String },
+    /// The entry is disabled (AD's `userAccountControl`, or `disabled_filter`).
+    Disabled { dn: String },
+    /// The entry, and the document its mapping would read.
+    Found { dn: String, document: Json },
+}
+
 pub struct LdapDirectory {
     id: String,
     settings: Arc<LdapSettings>,
@@ -70,12 +80,9 @@ impl Kind for LdapDirectory {
     /// Binds the service account and asks the root DSE whether this is AD.
     async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
         let started = Instant::now();
-        let asked = self
-            .bounded(self.directory()?.as_service(async |ldap| Directory::is_active_directory(ldap).await))
-            .await;
+        let asked = self.learn_whether_active_directory().await;
         self.count(http, "root_dse", asked.as_ref().map(|_| true), started);
         let asked = asked?;
-        self.active_directory.store(asked, Ordering::Relaxed);
         self.ready.store(true, Ordering::Relaxed);
         tracing::info!(upstream = %self.id, active_directory = asked, "the directory answers");
         Ok(())
@@ -141,6 +148,36 @@ impl LdapDirectory {
             Err(_) => "failed",
         };
         http.telemetry().upstream_call(&self.id, what, outcome, started.elapsed());
+    }
+
+    /// What a login as `username` would find, without a password and so without a bind:
+    /// the service account's search, the entry's groups and whether it is disabled. For
+    /// trying the settings (`gatehouse ldap-test`), never for logging anyone in.
+    pub async fn look_up(&self, username: &str) -> Result<LookedUp, UpstreamError> {
+        self.learn_whether_active_directory().await?;
+        let directory = self.directory()?;
+        let filter = filter::fill(&self.settings.user_filter, "{username}", username);
+        let base = &self.settings.user_base;
+        let found = self
+            .bounded(directory.as_service(async |ldap| directory::one_entry(ldap, base, Scope::Subtree, &filter).await))
+            .await?;
+        let Some(entry) = found else {
+            return Ok(LookedUp::NoSingleEntry { filter });
+        };
+        let dn = entry.dn.clone();
+        Ok(match self.bounded(self.with_groups_unless_disabled(directory, entry)).await? {
+            Some((document, _)) => LookedUp::Found { dn, document },
+            None => LookedUp::Disabled { dn },
+        })
+    }
+
+    /// Asks the root DSE whether the directory is Active Directory, and remembers it.
+    async fn learn_whether_active_directory(&self) -> Result<bool, UpstreamError> {
+        let asked = self
+            .bounded(self.directory()?.as_service(async |ldap| Directory::is_active_directory(ldap).await))
+            .await?;
+        self.active_directory.store(asked, Ordering::Relaxed);
+        Ok(asked)
     }
 
     fn directory(&self) -> Result<&Directory, UpstreamError> {
