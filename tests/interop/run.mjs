@@ -1,7 +1,8 @@
 // Gatehouse between software nobody here wrote: node-oidc-provider (an OpenID-certified
 // OP) is the upstream, openid-client (a certified RP library) is the application, and
-// headless Chromium is the person, clicking through every page. Prints one line per case
-// and ends with "N passed, M failed"; exits non-zero on any failure.
+// headless Chromium is the person, clicking through every page; Debian's OpenLDAP slapd
+// (started by .ci/with-slapd) is a directory people log in against on Gatehouse's form.
+// Prints one line per case and ends with "N passed, M failed"; exits non-zero on any failure.
 //
 //   node run.mjs        (after `cargo build`; GATEHOUSE_BIN overrides the binary)
 
@@ -79,6 +80,22 @@ const provider = new Provider(UPSTREAM, {
 });
 const upstreamServer = createServer(provider.callback());
 await new Promise((ok) => upstreamServer.listen(UP_PORT, '127.0.0.1', ok));
+
+// ---- the directory: Debian's OpenLDAP, by .ci/with-slapd ---------------------------------
+// The script keeps slapd up while `cat` reads its standard input: closing it stops slapd.
+const slapd = spawn(join(root, '.ci/with-slapd'), [join(root, 'tests/fixtures/ldap/people.ldif'), 'cat'], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+const slapdStopped = new Promise((ok) => slapd.once('exit', ok));
+const LDAP = await new Promise((ok, fail) => {
+  let said = '';
+  slapd.stdout.on('data', (d) => {
+    said += d;
+    const found = said.match(/slapd for the tests at (ldap:\/\/\S+)/);
+    if (found) ok(found[1]);
+  });
+  slapd.once('exit', (code) => fail(new Error(`.ci/with-slapd exited ${code} before slapd answered`)));
+});
 
 // ---- Gatehouse ------------------------------------------------------------------------
 // The keys of the application that authenticates with private_key_jwt: ES256 from
@@ -194,6 +211,22 @@ id = "staff"
 name = "Staff accounts"
 kind = "local"
 users = []
+
+[scopes.groups]
+claims = ["groups"]
+
+[[upstreams]]
+id = "directory"
+name = "Company directory"
+kind = "ldap"
+mapping = "${join(root, 'claim-mappings/ldap.toml')}"
+url = "${LDAP}"
+bind_dn = "cn=admin,dc=example,dc=org"
+bind_password = "admin-secret"
+user_base = "ou=people,dc=example,dc=org"
+group_base = "ou=groups,dc=example,dc=org"
+nested_groups = true
+refresh = "on_refresh"
 `);
 
 let gatehouse;
@@ -268,17 +301,17 @@ await new Promise((ok) => appServer.listen(RP_PORT, '127.0.0.1', ok));
 const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
 /** Sends the person to `url` and lets `steps` act on each page until the app is reached. */
-async function visit(url, steps = async () => {}) {
+async function visit(url, steps = async () => {}, on = page) {
   landed = null;
-  await page.goto(url);
+  await on.goto(url);
   for (let i = 0; i < 10 && !landed; i += 1) {
-    if (page.url().startsWith(RP)) break;
-    const before = page.url();
-    await steps(page);
+    if (on.url().startsWith(RP)) break;
+    const before = on.url();
+    await steps(on);
     if (landed) break;
-    if (page.url() === before) await page.waitForURL((u) => u.toString() !== before, { timeout: 10_000 });
+    if (on.url() === before) await on.waitForURL((u) => u.toString() !== before, { timeout: 10_000 });
   }
-  if (!landed) throw new Error(`never got back to the application; stuck at ${page.url()}`);
+  if (!landed) throw new Error(`never got back to the application; stuck at ${on.url()}`);
   return new URL(landed);
 }
 
@@ -638,10 +671,59 @@ try {
       audience: 'https://unknown.example',
     }), 'an exchange for an audience that is not a resource server');
   });
+  await test('LDAP: a person types their directory password on Gatehouse\'s form (slapd), gets its claims and nested groups, and refreshes', async () => {
+    // A browser of their own: no Gatehouse session yet.
+    const own = await browser.newContext();
+    try {
+      const p = await own.newPage();
+      const verifier = client.randomPKCECodeVerifier();
+      const [state, nonce] = [client.randomState(), client.randomNonce()];
+      const url = client.buildAuthorizationUrl(confidential, {
+        redirect_uri: REDIRECT, scope: 'openid profile email groups offline_access', state, nonce, upstream: 'directory',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      let typed = 0;
+      const back = await visit(url.href, async (at) => {
+        if (await at.locator('input[name="password"]').count()) {
+          // First a wrong password, which the form refuses (on the same URL); then the right one.
+          for (const password of ['not her password', 'correct horse']) {
+            typed += 1;
+            await at.fill('input[name="username"]', 'ada');
+            await at.fill('input[name="password"]', password);
+            await at.screenshot({ path: join(SHOTS, `ldap-login-${typed}.png`), fullPage: true });
+            await Promise.all([at.waitForNavigation(), at.click('button[type="submit"]')]);
+            if (typed === 1 && !(await at.locator('text=Wrong username or password.').count())) {
+              throw new Error('a wrong password was not refused on the form');
+            }
+          }
+          // The answer to the password is the consent page, at the form's own URL.
+          await at.locator('button[value="allow"]').waitFor();
+          await at.screenshot({ path: join(SHOTS, 'ldap-consent.png'), fullPage: true });
+          await at.click('button[value="allow"]');
+        } else {
+          await at.waitForLoadState();
+        }
+      }, p);
+      equal(typed, 2, 'the form was filled twice');
+      const ada = await client.authorizationCodeGrant(confidential, back, {
+        pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+      });
+      const claims = ada.claims();
+      equal([claims.name, claims.email, claims.email_verified, claims.amr], ['Ada Lovelace', 'ada@example.org', false, ['pwd']], 'claims');
+      equal(claims.groups, ['engineering', 'loop-a', 'loop-b', 'staff'], 'groups, nested');
+      // refresh = "on_refresh": the entry is read again in the directory.
+      const refreshed = await client.refreshTokenGrant(confidential, ada.refresh_token);
+      equal(refreshed.claims().sub, claims.sub, 'the same person after the refresh');
+    } finally {
+      await own.close();
+    }
+  });
 } catch (e) {
   results.push(false);
   console.log(`not ok - the suite could not run: ${e?.stack ?? e}`);
 } finally {
+  slapd.stdin.end();
+  await slapdStopped;
   await browser.close().catch(() => {});
   if (gatehouse && gatehouse.exitCode === null) await stopGatehouse().catch(() => {});
   upstreamServer.close();

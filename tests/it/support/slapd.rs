@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const SLAPD: &str = "/usr/sbin/slapd";
-pub const SUFFIX: &str = "dc=example,dc=org";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
 pub const ADMIN_PASSWORD: &str = "admin-secret";
 
@@ -24,67 +23,7 @@ pub struct Slapd {
 
 /// People and groups: ada (in staff, which is in engineering; loop-a and loop-b are in
 /// each other), bob (in no group), zoë (a name beyond ASCII).
-pub const PEOPLE: &str = r#"
-dn: dc=example,dc=org
-objectClass: dcObject
-objectClass: organization
-o: Example
-dc: example
-
-dn: ou=people,dc=example,dc=org
-objectClass: organizationalUnit
-ou: people
-
-dn: ou=groups,dc=example,dc=org
-objectClass: organizationalUnit
-ou: groups
-
-dn: uid=ada,ou=people,dc=example,dc=org
-objectClass: inetOrgPerson
-uid: ada
-cn: Ada Lovelace
-sn: Lovelace
-givenName: Ada
-mail: ada@example.org
-telephoneNumber: +44 20 7946 0000
-userPassword: correct horse
-
-dn: uid=bob,ou=people,dc=example,dc=org
-objectClass: inetOrgPerson
-uid: bob
-cn: Bob Example
-sn: Example
-mail: bob@example.org
-userPassword: battery staple
-
-dn: uid=zoë,ou=people,dc=example,dc=org
-objectClass: inetOrgPerson
-uid: zoë
-cn: Zoë Example
-sn: Example
-userPassword: zoë's password
-
-dn: cn=staff,ou=groups,dc=example,dc=org
-objectClass: groupOfNames
-cn: staff
-member: uid=ada,ou=people,dc=example,dc=org
-
-dn: cn=engineering,ou=groups,dc=example,dc=org
-objectClass: groupOfNames
-cn: engineering
-member: cn=staff,ou=groups,dc=example,dc=org
-
-dn: cn=loop-a,ou=groups,dc=example,dc=org
-objectClass: groupOfNames
-cn: loop-a
-member: cn=loop-b,ou=groups,dc=example,dc=org
-member: uid=ada,ou=people,dc=example,dc=org
-
-dn: cn=loop-b,ou=groups,dc=example,dc=org
-objectClass: groupOfNames
-cn: loop-b
-member: cn=loop-a,ou=groups,dc=example,dc=org
-"#;
+pub const PEOPLE: &str = include_str!("../../fixtures/ldap/people.ldif");
 
 impl Slapd {
     /// A slapd with `ldif` loaded, listening on ldap:// (and with `tls`, on ldaps:// too).
@@ -225,6 +164,8 @@ impl Drop for Slapd {
     }
 }
 
+/// The server's config: `tests/fixtures/ldap/slapd.conf` (which `.ci/with-slapd` fills in
+/// too) for the folder `dir`, with TLS lines when `tls`.
 fn config(dir: &Path, tls: bool) -> String {
     let dir = dir.display();
     let tls = if tls {
@@ -234,23 +175,9 @@ fn config(dir: &Path, tls: bool) -> String {
     } else {
         String::new()
     };
-    format!(
-        "include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-include /etc/ldap/schema/nis.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile {dir}/slapd.pid
-{tls}
-database mdb
-maxsize 10485760
-suffix \"{SUFFIX}\"
-rootdn \"{ADMIN_DN}\"
-rootpw {ADMIN_PASSWORD}
-directory {dir}/db
-"
-    )
+    include_str!("../../fixtures/ldap/slapd.conf")
+        .replace("@DIR@", &dir.to_string())
+        .replace("@TLS@", &tls)
 }
 
 /// A CA, and a certificate it signed for localhost and 127.0.0.1.
