@@ -4,10 +4,11 @@
 //!       logs PEOPLE local users (user1.. with password "bob") in with offline_access
 //!       and writes OUT_DIR/refresh_tokens (one family per line) and
 //!       OUT_DIR/access_token (one token for /userinfo and /introspect).
-//!   load-driver logins BASE CONCURRENCY SECONDS
+//!   load-driver logins BASE CONCURRENCY SECONDS [UPSTREAM]
 //!       runs whole logins (authorize, the login form, the password, the code
-//!       exchange) from CONCURRENCY fresh browsers for SECONDS, and prints
-//!       `requests/s` and `p99` as run.sh reads them.
+//!       exchange) at UPSTREAM (default `demo`: user1.. with password "bob" there too)
+//!       from CONCURRENCY fresh browsers for SECONDS, and prints `requests/s`, `p50`
+//!       and `p99` as run.sh reads them.
 //!   load-driver populate CONFIG COUNT
 //!       with the server stopped, writes COUNT live sessions into the database of
 //!       CONFIG, each with a refresh family and its token, as COUNT logins with
@@ -18,7 +19,7 @@
 #[allow(dead_code)]
 mod browser;
 
-use browser::{Browser, local_login_tokens};
+use browser::{Browser, local_login};
 use std::time::{Duration, Instant};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -33,16 +34,33 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
-/// One whole login of `user`; returns the token endpoint's answer.
-async fn log_in(base: &str, browser: &Browser, user: &str) -> serde_json::Value {
-    local_login_tokens(base, browser, user, "bob", REDIRECT).await
+/// One whole login of `user` at `upstream`; returns the token endpoint's answer.
+async fn log_in(base: &str, browser: &Browser, upstream: &str, user: &str) -> serde_json::Value {
+    let url = format!(
+        "{base}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}&upstream={upstream}"
+    );
+    let answer = local_login(base, browser, &url, user, "bob").await;
+    let code = answer.redirect_params()["code"].clone();
+    let response = client()
+        .post(format!("{base}/token"))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200, "the code exchange failed");
+    response.json().await.expect("token JSON")
 }
 
 async fn setup(base: &str, people: usize, out: &std::path::Path) {
     let mut refresh_tokens = String::new();
     let mut access_token = String::new();
     for n in 1..=people {
-        let tokens = log_in(base, &Browser::default(), &format!("user{n}")).await;
+        let tokens = log_in(base, &Browser::default(), "demo", &format!("user{n}")).await;
         refresh_tokens.push_str(tokens["refresh_token"].as_str().expect("a refresh token"));
         refresh_tokens.push('\n');
         access_token = tokens["access_token"].as_str().expect("an access token").to_string();
@@ -51,18 +69,19 @@ async fn setup(base: &str, people: usize, out: &std::path::Path) {
     std::fs::write(out.join("access_token"), access_token).expect("write access_token");
 }
 
-async fn logins(base: &str, concurrency: usize, seconds: u64) {
+async fn logins(base: &str, concurrency: usize, seconds: u64, upstream: &str) {
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
             let base = base.to_string();
+            let upstream = upstream.to_string();
             tokio::spawn(async move {
                 let mut took = Vec::new();
                 let user = format!("user{}", worker + 1);
                 while Instant::now() < until {
                     let begun = Instant::now();
-                    log_in(&base, &Browser::default(), &user).await;
+                    log_in(&base, &Browser::default(), &upstream, &user).await;
                     took.push(begun.elapsed());
                 }
                 took
@@ -80,14 +99,18 @@ async fn logins(base: &str, concurrency: usize, seconds: u64) {
     }
     let elapsed = started.elapsed().as_secs_f64();
     took.sort();
-    let p99 = took
-        .get((took.len() * 99).div_ceil(100).saturating_sub(1))
-        .copied()
-        .unwrap_or_default();
+    let percentile = |p: usize| {
+        took.get((took.len() * p).div_ceil(100).saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0
+    };
     println!("logins: {}", took.len());
     println!("errors: {errors}");
     println!("requests/s: {:.1}", took.len() as f64 / elapsed);
-    println!("p99: {:.1}ms", p99.as_secs_f64() * 1000.0);
+    println!("p50: {:.1}ms", percentile(50));
+    println!("p99: {:.1}ms", percentile(99));
 }
 
 /// Sessions and refresh families as logins leave them, written straight into the store.
@@ -174,11 +197,12 @@ async fn main() {
             )
             .await
         }
-        Some("logins") if args.len() == 5 => {
+        Some("logins") if matches!(args.len(), 5 | 6) => {
             logins(
                 &args[2],
                 args[3].parse().expect("CONCURRENCY"),
                 args[4].parse().expect("SECONDS"),
+                args.get(5).map_or("demo", String::as_str),
             )
             .await
         }
@@ -187,7 +211,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS | populate CONFIG COUNT"
+                "usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS [UPSTREAM] | populate CONFIG COUNT"
             );
             std::process::exit(2);
         }

@@ -11,6 +11,11 @@
 #                                     # each store in turn; postgres needs the URL of a
 #                                     # superuser in GATEHOUSE_TEST_POSTGRES (a database
 #                                     # is made per run)
+#   LDAP=no tests/load/run.sh         # without the ldap login scenario
+#
+# The ldap scenario logs people in through an `ldap` upstream on Debian's slapd: unless
+# GATEHOUSE_TEST_LDAP names one already, the script runs itself again under .ci/with-slapd
+# with a directory of the same PEOPLE (user1.., password "bob").
 #
 # Everything listens on 127.0.0.1 and every run is bounded by DURATION.
 set -euo pipefail
@@ -23,6 +28,23 @@ PEOPLE=${PEOPLE:-40}
 LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-4}
 STORES=${STORES:-sled}
 LOG_LEVEL=${LOG_LEVEL:-warn}
+LDAP=${LDAP:-yes}
+if [ "$LDAP" = yes ] && [ -z "${GATEHOUSE_TEST_LDAP:-}" ]; then
+  LOAD_LDIF=$(mktemp /tmp/gatehouse-load-people.XXXXXX)
+  export LOAD_LDIF
+  {
+    printf 'dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n'
+    printf 'dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n'
+    printf 'dn: ou=groups,dc=example,dc=org\nobjectClass: organizationalUnit\nou: groups\n\n'
+    for n in $(seq 1 "$PEOPLE"); do
+      printf 'dn: uid=user%s,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n' "$n"
+      printf 'uid: user%s\ncn: User %s\nsn: %s\nmail: user%s@example.org\nuserPassword: bob\n\n' "$n" "$n" "$n" "$n"
+    done
+    printf 'dn: cn=staff,ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: staff\n'
+    for n in $(seq 1 "$PEOPLE"); do printf 'member: uid=user%s,ou=people,dc=example,dc=org\n' "$n"; done
+  } >"$LOAD_LDIF"
+  exec .ci/with-slapd "$LOAD_LDIF" "$0" "$@"
+fi
 ALGS=("$@")
 [ ${#ALGS[@]} -gt 0 ] || ALGS=(EdDSA RS256)
 
@@ -55,7 +77,7 @@ stop_server() {
 }
 cleanup() {
   [ -n "$server" ] && stop_server
-  rm -rf "$scratch"
+  rm -rf "$scratch" "${LOAD_LDIF:-}"
 }
 trap cleanup EXIT
 
@@ -116,6 +138,19 @@ EOF
     for n in $(seq 1 "$PEOPLE"); do
       printf '[[upstreams.users]]\nusername = "user%s"\npassword_hash = "%s"\n' "$n" "$hash"
     done
+    [ -z "${GATEHOUSE_TEST_LDAP:-}" ] || cat <<EOF
+
+# The same people in a directory (.ci/with-slapd), for the ldap scenario.
+[[upstreams]]
+id = "corp"
+kind = "ldap"
+mapping = "$PWD/claim-mappings/ldap.toml"
+url = "$GATEHOUSE_TEST_LDAP"
+bind_dn = "cn=admin,dc=example,dc=org"
+bind_password = "admin-secret"
+user_base = "ou=people,dc=example,dc=org"
+group_base = "ou=groups,dc=example,dc=org"
+EOF
   } >"$1/gatehouse.toml"
 }
 
@@ -187,9 +222,16 @@ for alg in "${ALGS[@]}"; do
   printf '%-20s' "cc beside discovery"
   summarize <"$dir/beside"
   seconds=${DURATION%s}
-  printf '%-20s' "login flow (c=$LOGIN_CONCURRENCY)"
-  "$driver" logins "$base" "$LOGIN_CONCURRENCY" "$seconds" |
-    awk '/^requests\/s:/ { rps = $2 } /^p99:/ { p99 = $2 } /^errors:/ { e = $2 } END { printf "%12s %10s %8d\n", rps, p99, e }'
+  upstreams=(demo)
+  [ -z "${GATEHOUSE_TEST_LDAP:-}" ] || upstreams+=(corp)
+  for upstream in "${upstreams[@]}"; do
+    kind=local
+    [ "$upstream" = demo ] || kind=ldap
+    printf '%-20s' "login $kind (c=$LOGIN_CONCURRENCY)"
+    "$driver" logins "$base" "$LOGIN_CONCURRENCY" "$seconds" "$upstream" |
+      awk '/^requests\/s:/ { rps = $2 } /^p50:/ { p50 = $2 } /^p99:/ { p99 = $2 } /^errors:/ { e = $2 }
+        END { printf "%12s %10s %8d   p50 %s\n", rps, p99, e, p50 }'
+  done
   rss=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
   echo "RSS after the load: $((rss / 1024)) MiB"
   stop_server
