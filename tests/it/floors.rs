@@ -52,7 +52,13 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("application: building, serving and reloading it", &["app", "lib"]),
     (
         "binary: the command line",
-        &["main", "accounts_command", "check_command", "sessions_command"],
+        &[
+            "main",
+            "accounts_command",
+            "check_command",
+            "ldap_test_command",
+            "sessions_command",
+        ],
     ),
 ];
 
