@@ -213,21 +213,34 @@ fn parse_path(path: &str) -> Result<Vec<String>, String> {
             "\"{path}\" is a template, not a path: write template = \"{path}\""
         ));
     }
-    path.split('.')
-        .map(|segment| {
-            let segment = segment
-                .strip_prefix('[')
-                .and_then(|s| s.strip_suffix(']'))
-                .unwrap_or(segment);
-            if segment.is_empty() {
-                Err(format!(
-                    "\"{path}\" has an empty segment: write keys separated by single dots"
-                ))
-            } else {
-                Ok(segment.to_string())
+    // Keys separated by dots; a key in brackets may hold dots itself (a SAML attribute
+    // named by an OID or a URL: `attributes.[urn:oid:2.5.4.42].0`).
+    let mut segments = Vec::new();
+    let mut rest = path;
+    loop {
+        let (segment, after) = match rest.strip_prefix('[') {
+            Some(inner) => {
+                let end = inner
+                    .find(']')
+                    .ok_or_else(|| format!("\"{path}\" has a [ without its ]"))?;
+                (&inner[..end], &inner[end + 1..])
             }
-        })
-        .collect()
+            None => rest.split_at(rest.find('.').unwrap_or(rest.len())),
+        };
+        if segment.is_empty() {
+            return Err(format!(
+                "\"{path}\" has an empty segment: write keys separated by single dots"
+            ));
+        }
+        segments.push(segment.to_string());
+        if after.is_empty() {
+            return Ok(segments);
+        }
+        rest = after
+            .strip_prefix('.')
+            .filter(|next| !next.is_empty())
+            .ok_or_else(|| format!("\"{path}\" has an empty segment: write keys separated by single dots"))?;
+    }
 }
 
 /// Compiles `source` under `name`, checking that it only calls known helpers.

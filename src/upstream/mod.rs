@@ -4,6 +4,7 @@
 //! `/callback/{id}`; `local` logs people in on Gatehouse's own form. Each kind is a folder
 //! implementing [`Kind`]; the list below is the only place that names them all.
 
+pub mod acr_map;
 mod http;
 mod kinds;
 

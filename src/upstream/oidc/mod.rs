@@ -2,13 +2,13 @@
 //! the upstream answers), the authorization request with state, nonce and PKCE S256, and
 //! the strict validation of what comes back.
 
-mod acr_map;
+
 mod answer;
 mod exchange;
 mod logout_token;
 mod settings;
 
-pub use acr_map::AcrMap;
+pub use crate::upstream::acr_map::AcrMap;
 pub use settings::{OidcSettings, RefreshPolicy};
 
 use super::{

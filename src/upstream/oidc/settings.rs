@@ -2,7 +2,7 @@
 
 use crate::config::checks::{required, required_url};
 use crate::config::{Duration, KindSettings, Problem, Secret, decode, same_settings};
-use super::acr_map::{AcrMap, OneOrMore};
+use crate::upstream::acr_map::{AcrMap, OneOrMore};
 use crate::upstream::UpstreamAuthMethod;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -15,7 +15,7 @@ pub struct AcrMap {
 /// One upstream value, or several.
 #[derive(Deserialize)]
 #[serde(untagged)]
-pub(super) enum OneOrMore {
+pub enum OneOrMore {
     One(String),
     More(Vec<String>),
 }
@@ -23,7 +23,7 @@ pub(super) enum OneOrMore {
 impl AcrMap {
     /// Checks the map read from the config under `at`: every Gatehouse value names at
     /// least one upstream value, and no upstream value stands for two Gatehouse values.
-    pub(super) fn read(raw: BTreeMap<String, OneOrMore>, at: &str, problems: &mut Vec<Problem>) -> AcrMap {
+    pub fn read(raw: BTreeMap<String, OneOrMore>, at: &str, problems: &mut Vec<Problem>) -> AcrMap {
         let mut values = BTreeMap::new();
         let mut owner: BTreeMap<String, String> = BTreeMap::new();
         for (ours, theirs) in raw {
@@ -33,7 +33,10 @@ impl AcrMap {
                 OneOrMore::More(values) => values,
             };
             if ours.is_empty() || theirs.is_empty() || theirs.iter().any(String::is_empty) {
-                problems.push(Problem::new(key, "must map a non-empty acr value to non-empty upstream values"));
+                problems.push(Problem::new(
+                    key,
+                    "must map a non-empty acr value to non-empty upstream values",
+                ));
                 continue;
             }
             for value in &theirs {
@@ -58,7 +61,10 @@ impl AcrMap {
     pub fn to_upstream(&self, ours: &[String]) -> Vec<String> {
         let mut asked: Vec<String> = Vec::new();
         for value in ours {
-            let theirs = self.values.get(value).map_or(std::slice::from_ref(value), Vec::as_slice);
+            let theirs = self
+                .values
+                .get(value)
+                .map_or(std::slice::from_ref(value), Vec::as_slice);
             for value in theirs {
                 if !asked.contains(value) {
                     asked.push(value.clone());
