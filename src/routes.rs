@@ -62,6 +62,16 @@ pub fn callback(upstream: &str) -> String {
     format!("/callback/{upstream}")
 }
 
+/// `/saml/{upstream}/metadata`: Gatehouse's SP metadata for a SAML upstream.
+pub const SAML_METADATA: &str = "/saml/{upstream}/metadata";
+/// `/saml/{upstream}/acs`: where a SAML upstream posts its Response (HTTP-POST binding).
+pub const SAML_ACS: &str = "/saml/{upstream}/acs";
+
+/// `/saml/{upstream}`: what the SAML upstream's paths (and default entity id) start with.
+pub fn saml(upstream: &str) -> String {
+    format!("/saml/{upstream}")
+}
+
 /// Every route pattern of both routers, for the `route` label of the metrics.
 const PATTERNS: &[&str] = &[
     DISCOVERY,
@@ -88,6 +98,8 @@ const PATTERNS: &[&str] = &[
     ACCOUNT_LINK,
     ACCOUNT_LINK_TO,
     CALLBACK,
+    SAML_METADATA,
+    SAML_ACS,
     admin::KEYS,
     admin::KEYS_ROTATE,
     admin::SESSIONS,

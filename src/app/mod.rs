@@ -36,11 +36,8 @@ pub enum StartError {
     Runtime(String),
 }
 
-/// The mapping of an upstream that names none: standard claims passed through.
-const DEFAULT_MAPPING: &str = include_str!("../../claim-mappings/generic-oidc.toml");
-
-/// Reads and compiles the claim mapping of every upstream (the built-in pass-through
-/// of standard claims for those that name none); reports every broken file.
+/// Reads and compiles the claim mapping of every upstream (its kind's built-in one for
+/// those that name none); reports every broken file.
 pub fn load_mappings(config: &Config) -> Result<Mappings, Vec<config::ConfigError>> {
     let mut mappings = HashMap::new();
     let mut errors = Vec::new();
@@ -53,10 +50,10 @@ pub fn load_mappings(config: &Config) -> Result<Mappings, Vec<config::ConfigErro
                     problems: vec![config::Problem::new("", format!("cannot read: {e}"))],
                 }),
             },
-            None => Mapping::parse(
-                std::path::Path::new("claim-mappings/generic-oidc.toml (built in)"),
-                DEFAULT_MAPPING,
-            ),
+            None => {
+                let (name, text) = upstream.settings.default_mapping();
+                Mapping::parse(std::path::Path::new(name), text)
+            }
         };
         match parsed {
             Ok(mapping) => {

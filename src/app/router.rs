@@ -8,7 +8,7 @@ use crate::op::health::Probe;
 use crate::op::render::Screen;
 use crate::op::{
     account, authorize, backchannel, callback, consent, device, discovery, end_session, health, introspect, jwks,
-    login, par, revoke, token, userinfo,
+    login, par, revoke, saml, token, userinfo,
 };
 use crate::web::Pages;
 use crate::{AppState, Clock, Config, dpop, flow, op, routes, telemetry};
@@ -33,7 +33,12 @@ pub fn router(state: AppState) -> Router {
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::start).post(login::submit))
         .route(routes::LOGIN_BY_EMAIL, post(login::by_email))
-        .route(routes::CALLBACK, get(callback::handler))
+        .route(
+            routes::CALLBACK,
+            get(callback::handler).post(callback::post).layer(saml_sized()),
+        )
+        .route(routes::SAML_METADATA, get(saml::metadata))
+        .route(routes::SAML_ACS, post(saml::acs).layer(saml_sized()))
         .route(routes::ACCOUNT_LINK, get(account::choices))
         .route(routes::ACCOUNT_LINK_TO, post(account::start))
         .route(routes::CONSENT, post(consent::submit))
@@ -54,6 +59,12 @@ pub fn router(state: AppState) -> Router {
             state.config.limits.request_body_bytes,
         ))
         .with_state(state)
+}
+
+/// A body limit that lets a SAML Response through (signed, with attributes, it can be
+/// larger than any other form).
+fn saml_sized() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(crate::upstream::saml::LARGEST_RESPONSE + 4096)
 }
 
 impl FromRef<AppState> for flow::Handles {

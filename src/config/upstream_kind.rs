@@ -45,6 +45,16 @@ pub trait KindSettings: Any + Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The mapping of an upstream of this kind that names none: its file name (for
+    /// messages) and text. Standard OpenID Connect claims passed through, unless the kind
+    /// says otherwise.
+    fn default_mapping(&self) -> (&'static str, &'static str) {
+        (
+            "claim-mappings/generic-oidc.toml (built in)",
+            include_str!("../../claim-mappings/generic-oidc.toml"),
+        )
+    }
+
     /// The `acr` values of Gatehouse's own that its answers may be given.
     fn acr_values(&self) -> Vec<&str> {
         Vec::new()

@@ -180,7 +180,7 @@ async fn finish(
             return Err(Outcome::Expired);
         }
         let session = session.ok_or(Outcome::Expired)?;
-        let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
+        app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
         let back = Return {
             callback: params,
             nonce: pending.upstream_nonce.as_deref(),
@@ -193,10 +193,12 @@ async fn finish(
                 "The sign-in there did not succeed, so nothing was linked.",
             )
         };
-        let person = upstream.finish(app.http, back).await.map_err(|e| {
-            tracing::warn!(upstream = %upstream_id, error = %e, "a link login failed");
-            refused()
-        })?;
+        let person = super::upstream_login::finish_once(app, upstream_id, back)
+            .await
+            .map_err(|e| {
+                tracing::warn!(upstream = %upstream_id, error = %e, "a link login failed");
+                refused()
+            })?;
         let fresh = person
             .authentication
             .auth_time

@@ -109,7 +109,7 @@ pub async fn callback(
         })
         .await?;
         pending::use_up(app, pid, now).await?;
-        let upstream = app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
+        app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
         crate::telemetry::note_upstream(upstream_id);
         let verifier = pending.pkce_verifier.as_deref().ok_or(Outcome::Expired)?;
         let nonce = pending.upstream_nonce.as_deref();
@@ -119,7 +119,7 @@ pub async fn callback(
             pkce_verifier: verifier,
             now,
         };
-        match upstream.finish(app.http, back).await {
+        match finish_once(app, upstream_id, back).await {
             Ok(person) => complete(app, pending, upstream_id, person, browser.unwrap_or_default(), now).await,
             Err(e) => {
                 tracing::warn!(upstream = %upstream_id, error = %e, "upstream login failed");
@@ -130,6 +130,34 @@ pub async fn callback(
         }
     };
     finished.await.unwrap_or_else(Step::from)
+}
+
+/// The person back from `upstream_id`, with an answer that may be taken only once (a
+/// SAML Assertion) taken now: the same answer again, here or at another replica, is
+/// refused.
+pub(super) async fn finish_once(app: &Ctx<'_>, upstream_id: &str, back: Return<'_>) -> Result<Person, UpstreamError> {
+    let upstream = app
+        .upstreams
+        .get(upstream_id)
+        .ok_or_else(|| UpstreamError::Denied("the upstream is gone".into()))?;
+    let now = back.now;
+    let person = upstream.finish(app.http, back).await?;
+    if let Some(once) = &person.once {
+        let key = format!("{}:{upstream_id}:{}", upstream_id.len(), once.id);
+        let used = crate::store::UsedAssertion { used_at: now };
+        let first = app
+            .store
+            .used_assertions
+            .insert_new(&key, &used, Some(once.until), now)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        if !first {
+            return Err(UpstreamError::Invalid(
+                "the answer was presented before (a replay)".into(),
+            ));
+        }
+    }
+    Ok(person)
 }
 
 /// `POST /login/{pending}/{upstream}`'s step: the password form of an upstream that

@@ -1,6 +1,6 @@
 //! `/callback/{upstream}`: the person is back from an upstream that redirects.
 
-use super::page_input::PageQuery;
+use super::page_input::{PageForm, PageQuery};
 use super::render::{self, Screen};
 use crate::flow::Handles;
 use crate::flow::account_link;
@@ -17,6 +17,21 @@ pub async fn handler(
     Path(upstream): Path<String>,
     PageQuery(params): PageQuery<CallbackParams>,
 ) -> Response {
+    back(flow, screen, headers, upstream, params).await
+}
+
+/// The same, posted: a SAML upstream's Response, handed on by its ACS page.
+pub async fn post(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    headers: HeaderMap,
+    Path(upstream): Path<String>,
+    PageForm(params): PageForm<CallbackParams>,
+) -> Response {
+    back(flow, screen, headers, upstream, params).await
+}
+
+async fn back(flow: Handles, screen: Screen, headers: HeaderMap, upstream: String, params: CallbackParams) -> Response {
     let browser = screen.cookies.get(&headers, Cookie::Browser);
     let now = flow.now();
     let session = screen.cookies.get(&headers, Cookie::Session);

@@ -25,6 +25,7 @@ mod page_input;
 pub mod par;
 pub mod render;
 pub mod revoke;
+pub mod saml;
 pub mod token;
 pub mod userinfo;
 

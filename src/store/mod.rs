@@ -208,6 +208,7 @@ store_tables! {
     used_client_assertions: UsedClientAssertion = "used-client-assertions",
     pushed_requests: PushedRequest = "pushed-requests",
     used_dpop_proofs: UsedDpopProof = "used-dpop-proofs",
+    used_assertions: UsedAssertion = "used-assertions",
     dpop_nonces: DpopNonce = "dpop-nonces",
     device_grants: DeviceGrant = "device-grants",
     device_user_codes: DeviceUserCode = "device-user-codes",

@@ -16,6 +16,7 @@ kinds::upstream_kinds! {
     "oauth2" => OAuth2(oauth2::OAuth2Provider),
     "local" => Local(local::LocalUsers),
     "ldap" => Ldap(ldap::LdapDirectory),
+    "saml" => Saml(saml::SamlProvider),
 }
 
 use crate::config::Config;
@@ -67,6 +68,8 @@ pub struct CallbackParams {
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// A SAML upstream's Response (base64), handed on by its ACS page.
+    pub saml_response: Option<String>,
 }
 
 /// What a login asks of the upstream besides the person's identity: the relying party's
@@ -102,6 +105,16 @@ pub struct Person {
     pub document: Json,
     pub authentication: Authentication,
     pub session: Option<UpstreamSession>,
+    /// What the answer was that may be taken only once (a SAML Assertion's ID), and
+    /// until when it could be presented.
+    pub once: Option<Once>,
+}
+
+/// An answer's id that the flow takes once (kept in the store until `until`, so that
+/// every replica refuses it again).
+pub struct Once {
+    pub id: String,
+    pub until: i64,
 }
 
 /// An upstream's session as its logout tokens name it: the subject (its ID token's

@@ -220,8 +220,10 @@ fn each_kind_refuses_the_keys_of_other_kinds_and_names_what_it_lacks() {
 #[test]
 fn an_unknown_kind_is_refused() {
     assert_reports(
-        &GOOD.replace("kind = \"oidc\"", "kind = \"saml\""),
-        &["FILE: upstreams[0].kind: unknown variant `saml`, expected one of `oidc`, `oauth2`, `local`"],
+        &GOOD.replace("kind = \"oidc\"", "kind = \"wsfed\""),
+        &[
+            "FILE: upstreams[0].kind: unknown variant `wsfed`, expected one of `oidc`, `oauth2`, `local`, `ldap`, `saml`",
+        ],
     );
 }
 
@@ -816,4 +818,61 @@ disabled_filter = "(nsAccountLock=TRUE"
             "FILE: upstreams[2].disabled_filter: is not a valid LDAP filter",
         ],
     );
+}
+
+#[test]
+fn every_mistake_in_a_saml_upstream_is_reported_by_key() {
+    let files = tempfile::tempdir().unwrap();
+    let broken = files.path().join("broken.xml");
+    std::fs::write(
+        &broken,
+        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\"",
+    )
+    .unwrap();
+    let keyless = files.path().join("keyless.xml");
+    std::fs::write(
+        &keyless,
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#,
+    )
+    .unwrap();
+    let text = format!(
+        r#"{GOOD}
+[[upstreams]]
+id = "broken"
+kind = "saml"
+idp_metadata_file = "{}"
+name_id_format = "whatever"
+clock_skew = "1h"
+
+[[upstreams]]
+id = "keyless"
+kind = "saml"
+idp_metadata_file = "{}"
+
+[[upstreams]]
+id = "neither"
+kind = "saml"
+sp_entity_id = ""
+"#,
+        broken.display(),
+        keyless.display()
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: upstreams[1].idp_metadata_file: ",
+            "FILE: upstreams[1].name_id_format: must be persistent, transient, emailAddress, unspecified or a NameID format URN",
+            "FILE: upstreams[1].clock_skew: must be at most 10m",
+            "FILE: upstreams[2].idp_metadata_file: ",
+            "FILE: upstreams[3].idp_metadata_file: is required for kind = \"saml\"",
+            "FILE: upstreams[3].sp_entity_id: must not be empty",
+        ],
+    );
+    let (_, _, stderr, _dir) = check(&text);
+    assert!(stderr.contains("not well-formed XML"), "{stderr}");
+    assert!(stderr.contains("has no signing certificate"), "{stderr}");
 }

@@ -38,6 +38,7 @@ mod properties;
 mod quickstart;
 mod replica_recipe;
 mod replicas;
+mod saml;
 mod session_index;
 mod store_conformance;
 mod token_exchange;

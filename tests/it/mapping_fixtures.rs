@@ -75,6 +75,21 @@ fn active_directory() {
 }
 
 #[test]
+fn saml_generic() {
+    check_fixture("saml-generic");
+}
+
+#[test]
+fn adfs() {
+    check_fixture("adfs");
+}
+
+#[test]
+fn entra_saml() {
+    check_fixture("entra-saml");
+}
+
+#[test]
 fn every_shipped_mapping_has_a_fixture() {
     for entry in std::fs::read_dir(root().join("claim-mappings")).unwrap() {
         let path = entry.unwrap().path();

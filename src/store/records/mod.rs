@@ -202,6 +202,13 @@ pub struct UsedClientAssertion {
     pub used_at: i64,
 }
 
+/// An upstream's answer that may be taken once (a SAML Assertion), keyed
+/// `{upstream length}:{upstream}:{assertion ID}` until it could no longer be presented.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsedAssertion {
+    pub used_at: i64,
+}
+
 /// A DPoP proof that has been taken, keyed `{key thumbprint}:{jti}` until it is too old
 /// to be taken anyway (RFC 9449 §11.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]

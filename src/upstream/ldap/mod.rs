@@ -105,6 +105,7 @@ impl Kind for LdapDirectory {
         self.count(http, "login", checked.as_ref().map(Option::is_some), started);
         let found = checked.map_err(|e| CheckError::Unavailable(e.to_string()))?;
         Ok(found.map(|(document, id)| Person {
+            once: None,
             document,
             authentication: Authentication::default(),
             // What a refresh finds the entry by, whatever it is called by then.

@@ -56,6 +56,7 @@ impl Kind for LocalUsers {
             .run(|| None, move || document_if_password(&settings, &username, &password))
             .await?;
         Ok(document.map(|document| Person {
+            once: None,
             document,
             authentication: Authentication::default(),
             session: None,

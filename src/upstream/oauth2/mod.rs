@@ -73,6 +73,7 @@ impl Kind for OAuth2Provider {
     async fn finish(&self, http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<Person, UpstreamError> {
         let document = self.exchange_and_fetch(http, back.callback, back.pkce_verifier).await?;
         Ok(Person {
+            once: None,
             document,
             authentication: Authentication {
                 auth_time: Some(back.now),

@@ -61,6 +61,7 @@ impl OidcProvider {
             SubjectToken::IdToken => claims,
         };
         Ok(Person {
+            once: None,
             document: Json::Object(document),
             authentication,
             session: None,

@@ -294,6 +294,7 @@ impl Kind for OidcProvider {
             .completed(http, &metadata, claims, &subject, tokens.access_token().secret())
             .await?;
         Ok(Person {
+            once: None,
             document: Json::Object(document),
             authentication,
             session: Some(session),

@@ -8,6 +8,7 @@ pub mod mock_op;
 pub mod postgres;
 pub mod process;
 pub mod rp;
+pub mod saml_idp;
 pub mod signing_key;
 pub mod slapd;
 

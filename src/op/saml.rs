@@ -1,0 +1,89 @@
+//! A SAML upstream's own paths: its SP metadata, and its ACS, which takes the IdP's
+//! HTTP-POST and hands the Response on to `/callback/{upstream}` from a page of
+//! Gatehouse's own. The IdP's POST is cross-site, so the browser sends no `SameSite=Lax`
+//! cookie with it; the form this page posts is same-site, so the callback knows the
+//! browser that started the login by its cookie, as it does after any upstream. Nothing
+//! in the Response is read here.
+
+use super::page_input::PageForm;
+use super::render::Screen;
+use crate::flow::Handles;
+use crate::upstream::Upstream;
+use crate::web::FormAction;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The HTTP-POST binding's fields (SAML 2.0 Bindings §3.5.4).
+#[derive(Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// `GET /saml/{upstream}/metadata`.
+pub async fn metadata(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    Path(upstream): Path<String>,
+) -> Response {
+    match flow.upstreams.get(&upstream).map(|u| &*u.kind) {
+        Some(Upstream::Saml(saml)) => {
+            let mut response = saml.sp_metadata().into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/samlmetadata+xml"),
+            );
+            response
+        }
+        _ => not_saml(&screen),
+    }
+}
+
+/// `POST /saml/{upstream}/acs`: the page that posts the Response on to the callback.
+pub async fn acs(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    Path(upstream): Path<String>,
+    PageForm(form): PageForm<AcsForm>,
+) -> Response {
+    if !matches!(flow.upstreams.get(&upstream).map(|u| &*u.kind), Some(Upstream::Saml(_))) {
+        return not_saml(&screen);
+    }
+    let Some(saml_response) = form.saml_response else {
+        return screen.pages.error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The identity provider sent no answer.",
+            "Go back to the application and sign in again.",
+        );
+    };
+    let fields = [
+        json!({ "name": "state", "value": form.relay_state.unwrap_or_default() }),
+        json!({ "name": "saml_response", "value": saml_response }),
+    ];
+    screen.pages.page_with_forms(
+        StatusCode::OK,
+        "form_post",
+        &json!({
+            "title": "Continuing your sign-in",
+            "action": crate::routes::callback(&upstream),
+            "fields": fields,
+            "note": "JavaScript is off: press the button to continue signing in.",
+        }),
+        &FormAction::SelfOnly,
+    )
+}
+
+fn not_saml(screen: &Screen) -> Response {
+    screen.pages.error(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no SAML identity provider here.",
+        "",
+    )
+}

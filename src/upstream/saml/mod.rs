@@ -1,0 +1,144 @@
+//! `kind = "saml"`: a SAML 2.0 identity provider, with Gatehouse as its Service Provider
+//! (Web Browser SSO Profile, SAML 2.0 Profiles §4.1). The AuthnRequest goes by the
+//! HTTP-Redirect binding; the Response comes back by HTTP-POST to the ACS, which hands it
+//! on to `/callback/{id}` from Gatehouse's own origin, so that the browser that started
+//! the login is known by its cookie there (the IdP's cross-site POST carries none). The
+//! Response is checked in full (`response.rs`, `signature.rs`) before anything in it is
+//! believed; the document the mapping reads is `document.rs`.
+
+mod document;
+mod metadata;
+mod request;
+mod response;
+mod signature;
+mod settings;
+mod sp_metadata;
+mod time;
+mod xml;
+
+pub use settings::SamlSettings;
+
+use super::{Authentication, Begin, Capabilities, Kind, LoginOptions, Once, Person, Return, UpstreamError, UpstreamSession};
+use crate::config::Problem;
+use response::{Expected, Refused};
+use std::path::Path;
+
+/// The largest `SAMLResponse` the ACS takes (base64), for the body limit of its route.
+pub const LARGEST_RESPONSE: usize = response::LARGEST_RESPONSE;
+
+pub struct SamlProvider {
+    settings: SamlSettings,
+    /// Gatehouse's entity id toward the IdP.
+    sp_entity_id: String,
+    /// `{issuer}/saml/{id}/acs`: where the IdP posts its Response.
+    acs_url: String,
+}
+
+impl Kind for SamlProvider {
+    type Settings = SamlSettings;
+
+    fn settings(table: toml::Value, at: &str, base: &Path, problems: &mut Vec<Problem>) -> Option<SamlSettings> {
+        settings::read(table, at, base, problems)
+    }
+
+    fn open(id: &str, settings: &SamlSettings, issuer: &str) -> Self {
+        let base = format!("{issuer}{}", crate::routes::saml(id));
+        SamlProvider {
+            sp_entity_id: settings.sp_entity_id.clone().unwrap_or_else(|| base.clone()),
+            acs_url: format!("{base}/acs"),
+            settings: settings.clone(),
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            redirect: true,
+            ..Capabilities::default()
+        }
+    }
+
+    /// The AuthnRequest, by the HTTP-Redirect binding, with `RelayState` the pending
+    /// login. Its ID is kept (as the login's nonce) for the Response's `InResponseTo`.
+    async fn begin(&self, _http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+        let id = request::new_id();
+        let instant = crate::clock::iso8601(crate::Clock::System.now());
+        let authn_contexts = self.settings.acr_map.to_upstream(options.acr_values);
+        let request = request::AuthnRequest {
+            id: &id,
+            issue_instant: &instant,
+            destination: &self.settings.idp.sso_url,
+            sp_entity_id: &self.sp_entity_id,
+            acs_url: &self.acs_url,
+            name_id_format: &self.settings.name_id_format,
+            force_authn: options.force_login || options.max_age == Some(0),
+            authn_contexts: &authn_contexts,
+        };
+        let url = request.redirect_url(options.state).map_err(UpstreamError::Unavailable)?;
+        Ok(Begin {
+            url,
+            nonce: Some(id),
+            // SAML has no PKCE; the flow keeps one for every redirect, unused here.
+            pkce_verifier: crate::secrets::random_token(),
+        })
+    }
+
+    /// Checks the Response the ACS handed on and makes the person of its Assertion.
+    async fn finish(&self, _http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<Person, UpstreamError> {
+        let request_id = back
+            .nonce
+            .ok_or_else(|| UpstreamError::Denied("no AuthnRequest was kept for this login".into()))?;
+        let encoded = back
+            .callback
+            .saml_response
+            .as_deref()
+            .ok_or_else(|| UpstreamError::Invalid("the identity provider sent no SAMLResponse".into()))?;
+        let expected = Expected {
+            acs_url: &self.acs_url,
+            sp_entity_id: &self.sp_entity_id,
+            idp: &self.settings.idp,
+            request_id,
+            want_assertions_signed: self.settings.want_assertions_signed,
+            clock_skew: self.settings.clock_skew.as_secs_i64(),
+            now: back.now,
+        };
+        let asserted = response::validate(encoded, &expected).map_err(|refused| match refused {
+            Refused::Status(said) => UpstreamError::Denied(format!("the identity provider answered {said}")),
+            Refused::Invalid(why) => UpstreamError::Invalid(why),
+        })?;
+        let document = document::of(&asserted, &self.settings.subject)
+            .map_err(UpstreamError::Invalid)?;
+        let acr = asserted
+            .authn_context
+            .as_deref()
+            .map(|theirs| self.settings.acr_map.from_upstream(theirs));
+        Ok(Person {
+            authentication: Authentication {
+                auth_time: asserted.authn_instant,
+                acr,
+                amr: Vec::new(),
+            },
+            session: Some(UpstreamSession {
+                subject: asserted.name_id.clone(),
+                sid: asserted.session_index.clone(),
+                refresh_token: None,
+            }),
+            once: Some(Once {
+                id: asserted.assertion_id.clone(),
+                until: asserted.valid_until,
+            }),
+            document,
+        })
+    }
+}
+
+impl SamlProvider {
+    /// Gatehouse's SP metadata for this IdP: its entity id and ACS.
+    pub fn sp_metadata(&self) -> String {
+        sp_metadata::xml(
+            &self.sp_entity_id,
+            &self.acs_url,
+            &self.settings.name_id_format,
+            self.settings.want_assertions_signed,
+        )
+    }
+}
