@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
+import { startSimpleSamlPhp, USER as SAML_USER } from './simplesamlphp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -29,7 +30,7 @@ const freePort = () => new Promise((ok, fail) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
 });
 
-const [UP_PORT, GH_PORT, RP_PORT] = [await freePort(), await freePort(), await freePort()];
+const [UP_PORT, GH_PORT, RP_PORT, SAML_PORT] = [await freePort(), await freePort(), await freePort(), await freePort()];
 const UPSTREAM = `http://127.0.0.1:${UP_PORT}`;
 const GH = `http://127.0.0.1:${GH_PORT}`;
 const RP = `http://127.0.0.1:${RP_PORT}`;
@@ -96,6 +97,9 @@ const LDAP = await new Promise((ok, fail) => {
   });
   slapd.once('exit', (code) => fail(new Error(`.ci/with-slapd exited ${code} before slapd answered`)));
 });
+
+// ---- the SAML identity provider: SimpleSAMLphp -------------------------------------------
+const samlIdp = await startSimpleSamlPhp({ port: SAML_PORT, spEntityId: `${GH}/saml/uni`, acs: `${GH}/saml/uni/acs` });
 
 // ---- Gatehouse ------------------------------------------------------------------------
 // The keys of the application that authenticates with private_key_jwt: ES256 from
@@ -227,6 +231,16 @@ user_base = "ou=people,dc=example,dc=org"
 group_base = "ou=groups,dc=example,dc=org"
 nested_groups = true
 refresh = "on_refresh"
+
+[scopes.affiliation]
+claims = ["affiliation"]
+
+[[upstreams]]
+id = "uni"
+name = "University"
+kind = "saml"
+idp_metadata_file = "${samlIdp.metadataFile}"
+mapping = "${join(root, 'claim-mappings/saml-generic.toml')}"
 `);
 
 let gatehouse;
@@ -718,10 +732,52 @@ try {
       await own.close();
     }
   });
+  await test('SAML: SimpleSAMLphp logs the person in; its cross-site POST to the ACS reaches the browser\'s login, and the app gets mapped claims', async () => {
+    // A browser of its own: no Gatehouse session, and its cookies as Chromium keeps them.
+    const own = await browser.newContext();
+    try {
+      const p = await own.newPage();
+      const verifier = client.randomPKCECodeVerifier();
+      const [state, nonce] = [client.randomState(), client.randomNonce()];
+      const url = client.buildAuthorizationUrl(confidential, {
+        redirect_uri: REDIRECT, scope: 'openid profile email affiliation', state, nonce, upstream: 'uni',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      let typed = false;
+      const back = await visit(url.href, async (at) => {
+        if (at.url().startsWith(samlIdp.base) && await at.locator('input[name="password"]').count()) {
+          typed = true;
+          await at.screenshot({ path: join(SHOTS, 'saml-idp-login.png'), fullPage: true });
+          await at.fill('input[name="username"]', SAML_USER.username);
+          await at.fill('input[name="password"]', SAML_USER.password);
+          await Promise.all([at.waitForNavigation(), at.press('input[name="password"]', 'Enter')]);
+        } else if (at.url().startsWith(GH) && await at.locator('button[value="allow"]').count()) {
+          await at.screenshot({ path: join(SHOTS, 'saml-consent.png'), fullPage: true });
+          await at.click('button[value="allow"]');
+        } else {
+          await at.waitForLoadState();
+        }
+      }, p);
+      if (!typed) throw new Error('the SimpleSAMLphp login form was never shown');
+      const grace = await client.authorizationCodeGrant(confidential, back, {
+        pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+      });
+      const claims = grace.claims();
+      equal([claims.name, claims.given_name, claims.email, claims.preferred_username],
+        ['Grace Hopper', 'Grace', 'grace@uni.example', 'grace@uni.example'], 'claims');
+      equal(claims.affiliation, ['staff@uni.example', 'member@uni.example'], 'affiliation');
+      // The browser's Gatehouse cookies are SameSite=Lax: the IdP's POST could not carry them.
+      const cookies = await own.cookies(GH);
+      if (!cookies.length || cookies.some((c) => c.sameSite === 'None')) throw new Error(`cookies: ${JSON.stringify(cookies.map((c) => [c.name, c.sameSite]))}`);
+    } finally {
+      await own.close();
+    }
+  });
 } catch (e) {
   results.push(false);
   console.log(`not ok - the suite could not run: ${e?.stack ?? e}`);
 } finally {
+  await samlIdp.stop().catch(() => {});
   slapd.stdin.end();
   await slapdStopped;
   await browser.close().catch(() => {});
@@ -733,6 +789,6 @@ try {
 
 const passed = results.filter(Boolean).length;
 const failed = results.length - passed;
-if (failed) console.log(`--- Gatehouse's log ---\n${gatehouseLog.join('')}`);
+if (failed) console.log(`--- Gatehouse's log ---\n${gatehouseLog.join('')}\n--- SimpleSAMLphp's log ---\n${samlIdp.log.join('')}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
