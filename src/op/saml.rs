@@ -1,4 +1,5 @@
-//! A SAML upstream's own paths: its SP metadata, and its ACS, which takes the IdP's
+//! A SAML upstream's own paths: its SP metadata, its single logout service, and its
+//! ACS, which takes the IdP's
 //! HTTP-POST and hands the Response on to `/callback/{upstream}` from a page of
 //! Gatehouse's own. The IdP's POST is cross-site, so the browser sends no `SameSite=Lax`
 //! cookie with it; the form this page posts is same-site, so the callback knows the
@@ -10,7 +11,7 @@ use super::render::Screen;
 use crate::flow::Handles;
 use crate::upstream::Upstream;
 use crate::web::FormAction;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -77,6 +78,62 @@ pub async fn acs(
         }),
         &FormAction::SelfOnly,
     )
+}
+
+/// `GET /saml/{upstream}/slo`: the IdP's LogoutRequest (HTTP-Redirect, signed). The
+/// sessions that came from the IdP session it names end, with the same cascade as a
+/// back-channel logout; the browser goes back to the IdP with a LogoutResponse.
+pub async fn slo(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    Path(upstream): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(Upstream::Saml(saml)) = flow.upstreams.get(&upstream).map(|u| &*u.kind) else {
+        return not_saml(&screen);
+    };
+    let query = query.unwrap_or_default();
+    let now = flow.now();
+    let ctx = flow.ctx();
+    let taken = crate::domain::upstream_logout::receive(ctx.outbox(), ctx.upstreams, ctx.http, &upstream, &query, now);
+    match taken.await {
+        Ok(ended) => {
+            tracing::info!(%upstream, ended, "the identity provider's logout request was taken");
+            match saml.logout_response_url(&query, now) {
+                Ok(Some(url)) => super::render::redirect(&url),
+                Ok(None) => screen.pages.error(
+                    StatusCode::OK,
+                    "Signed out",
+                    "You are signed out.",
+                    "You can close this window.",
+                ),
+                Err(e) => {
+                    tracing::warn!(%upstream, error = %e, "no logout response can be made");
+                    screen
+                        .pages
+                        .error(StatusCode::OK, "Signed out", "You are signed out.", "")
+                }
+            }
+        }
+        Err(crate::domain::upstream_logout::Refused::Unavailable(e)) => {
+            tracing::warn!(%upstream, error = %e, "the identity provider's logout request cannot be taken now");
+            screen.pages.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-out failed",
+                "Signing out is temporarily unavailable.",
+                "Try again in a moment.",
+            )
+        }
+        Err(refused) => {
+            tracing::warn!(%upstream, error = %refused, "the identity provider's logout request was refused");
+            screen.pages.error(
+                StatusCode::BAD_REQUEST,
+                "Sign-out failed",
+                "The sign-out request could not be verified.",
+                "",
+            )
+        }
+    }
 }
 
 fn not_saml(screen: &Screen) -> Response {

@@ -99,7 +99,10 @@ const LDAP = await new Promise((ok, fail) => {
 });
 
 // ---- the SAML identity provider: SimpleSAMLphp -------------------------------------------
-const samlIdp = await startSimpleSamlPhp({ port: SAML_PORT, spEntityId: `${GH}/saml/uni`, acs: `${GH}/saml/uni/acs` });
+const samlIdp = await startSimpleSamlPhp({
+  port: SAML_PORT, spEntityId: `${GH}/saml/uni`, acs: `${GH}/saml/uni/acs`, slo: `${GH}/saml/uni/slo`,
+  trustedHosts: [`127.0.0.1:${RP_PORT}`],
+});
 
 // ---- Gatehouse ------------------------------------------------------------------------
 // The keys of the application that authenticates with private_key_jwt: ES256 from
@@ -732,7 +735,7 @@ try {
       await own.close();
     }
   });
-  await test('SAML: SimpleSAMLphp logs the person in; its cross-site POST to the ACS reaches the browser\'s login, and the app gets mapped claims', async () => {
+  await test('SAML: SimpleSAMLphp logs the person in (its cross-site POST to the ACS reaches the browser\'s login, the app gets mapped claims) and out (its signed LogoutRequest ends the session)', async () => {
     // A browser of its own: no Gatehouse session, and its cookies as Chromium keeps them.
     const own = await browser.newContext();
     try {
@@ -769,6 +772,16 @@ try {
       // The browser's Gatehouse cookies are SameSite=Lax: the IdP's POST could not carry them.
       const cookies = await own.cookies(GH);
       if (!cookies.length || cookies.some((c) => c.sameSite === 'None')) throw new Error(`cookies: ${JSON.stringify(cookies.map((c) => [c.name, c.sameSite]))}`);
+
+      // Logging out at SimpleSAMLphp: its signed LogoutRequest ends the Gatehouse session,
+      // and Gatehouse's LogoutResponse takes the browser back, on to the RelayState.
+      landed = null;
+      await p.goto(samlIdp.logoutUrl(`${RP}/saml-logged-out`));
+      for (let i = 0; i < 50 && !landed; i += 1) await new Promise((ok) => setTimeout(ok, 100));
+      if (!landed?.startsWith(`${RP}/saml-logged-out`)) throw new Error(`the logout ended at ${p.url()}`);
+      const silent = client.buildAuthorizationUrl(confidential, { redirect_uri: REDIRECT, scope: 'openid', prompt: 'none', state: 's' });
+      const answer = await visit(silent.href, async () => {}, p);
+      equal(answer.searchParams.get('error'), 'login_required', 'prompt=none after the IdP\'s logout');
     } finally {
       await own.close();
     }

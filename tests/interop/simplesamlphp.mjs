@@ -13,8 +13,11 @@ const WWW = '/usr/share/simplesamlphp/www';
 
 export const USER = { username: 'grace', password: 'grace-password' };
 
-/** Starts the IdP on `port` for the SP `spEntityId` with its ACS; resolves once it answers. */
-export async function startSimpleSamlPhp({ port, spEntityId, acs }) {
+/**
+ * Starts the IdP on `port` for the SP `spEntityId` with its ACS and logout service, its logout
+ * allowed to return to `trustedHosts` (host:port); resolves once it answers.
+ */
+export async function startSimpleSamlPhp({ port, spEntityId, acs, slo, trustedHosts = [] }) {
   if (!existsSync(WWW)) throw new Error('SimpleSAMLphp is missing: apt-get install simplesamlphp php-xml (.ci/run installs it)');
   const base = `http://localhost:${port}`;
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-simplesamlphp-'));
@@ -44,6 +47,8 @@ $config = [
     'session.cookie.secure' => false,
     'session.phpsession.savepath' => ${php(`${dir}/data`)},
     'language.default' => 'en',
+    // Where its logout may send the browser back to (host:port).
+    'trusted.url.domains' => [${trustedHosts.map(php).join(', ')}],
 ];
 `);
   writeFileSync(join(dir, 'config/authsources.php'), `<?php
@@ -69,6 +74,7 @@ $metadata[${php(`${base}/idp`)}] = [
     'privatekey' => 'idp.key',
     'certificate' => 'idp.crt',
     'auth' => 'people',
+    'logouttype' => 'traditional',
     'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     'authproc' => [
         90 => ['class' => 'saml:PersistentNameID', 'attribute' => 'uid'],
@@ -80,6 +86,9 @@ $metadata[${php(`${base}/idp`)}] = [
   writeFileSync(join(dir, 'metadata/saml20-sp-remote.php'), `<?php
 $metadata[${php(spEntityId)}] = [
     'AssertionConsumerService' => ${php(acs)},
+    'SingleLogoutService' => ${php(slo)},
+    // Its LogoutRequests to Gatehouse are signed (Gatehouse refuses unsigned ones).
+    'sign.logout' => true,
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
 ];
 `);
@@ -106,6 +115,10 @@ $metadata[${php(spEntityId)}] = [
     base,
     metadataFile,
     log,
+    /** Where a browser with a session there starts single logout, coming back to `relayState`. */
+    logoutUrl(relayState) {
+      return `${base}/saml2/idp/initSLO.php?RelayState=${encodeURIComponent(relayState)}`;
+    },
     async stop() {
       server.kill('SIGTERM');
       await stopped;

@@ -173,6 +173,10 @@ async fn the_sp_metadata_names_the_entity_and_the_acs() {
         xml.contains(&format!("Location=\"{}/saml/uni/acs\"", server.base)),
         "{xml}"
     );
+    assert!(
+        xml.contains(&format!("Location=\"{}/saml/uni/slo\"", server.base)),
+        "{xml}"
+    );
     assert_eq!(server.get("/saml/nobody/metadata").await.status(), 404);
     server.stop().await;
 }
@@ -552,5 +556,67 @@ async fn the_readme_example_logs_people_in() {
         jwt_claims(tokens["id_token"].as_str().unwrap())["email"],
         "ada@example.org"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_idps_signed_logout_request_ends_the_session_and_is_answered() {
+    let idp = TestIdp::new();
+    let other = TestIdp::new();
+    let (_dir, server) = server(&idp, "").await;
+    let login = start_login(&server, "openid offline_access").await;
+    let page = login.post(&server, &login.answer().signed_by(&idp)).await;
+    let code = page.redirect_params()["code"].clone();
+    let tokens = server.redeem(("app", "app-secret"), &code, REDIRECT, None).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+    let slo = format!("{}/saml/uni/slo", server.base);
+    let request = saml_idp::logout_request("_logout-1", &slo, "ada-persistent-id", "_session-1", NOW);
+
+    // Unsigned, or signed by another key: refused, and the session lives on.
+    let unsigned = idp.signed_redirect_query(&request, "back");
+    let unsigned = unsigned.split("&SigAlg=").next().unwrap();
+    let forged = other.signed_redirect_query(&request, "back");
+    for query in [unsigned, forged.as_str()] {
+        let answer = login.browser.get(&format!("{slo}?{query}")).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+    }
+    let still = crate::support::refresh_at(&server.base, ("app", "app-secret"), &refresh_token).await;
+    assert_eq!(still.status(), 200);
+    let refresh_token = still.json::<serde_json::Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Signed by the IdP: the session ends, and the browser goes back with a LogoutResponse.
+    let query = idp.signed_redirect_query(&request, "back");
+    let answer = login.browser.get(&format!("{slo}?{query}")).await;
+    let location = answer
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("{} {}", answer.status, answer.body));
+    assert!(location.starts_with(saml_idp::SLO_URL), "{location}");
+    let url = url::Url::parse(&location).unwrap();
+    let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(pairs["RelayState"], "back");
+    let deflated = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &pairs["SAMLResponse"]).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&deflated[..]), &mut xml).unwrap();
+    assert!(xml.contains("InResponseTo=\"_logout-1\""), "{xml}");
+    assert!(xml.contains("urn:oasis:names:tc:SAML:2.0:status:Success"), "{xml}");
+    let after = crate::support::refresh_at(&server.base, ("app", "app-secret"), &refresh_token).await;
+    assert_eq!(after.status(), 400, "the family ended with the session");
+    let silent = format!(
+        "{}/authorize?client_id=app&response_type=code&scope=openid&redirect_uri={REDIRECT}&prompt=none",
+        server.base
+    );
+    let answer = login
+        .browser
+        .follow(&server.base, login.browser.get(&silent).await)
+        .await;
+    assert_eq!(app_error(&answer).as_deref(), Some("login_required"));
+
+    // The same request again is a replay.
+    let again = login.browser.get(&format!("{slo}?{query}")).await;
+    assert_eq!(again.status, 400, "{}", again.body);
     server.stop().await;
 }

@@ -7,6 +7,7 @@
 //! believed; the document the mapping reads is `document.rs`.
 
 mod document;
+mod logout;
 mod metadata;
 mod request;
 mod response;
@@ -18,7 +19,10 @@ mod xml;
 
 pub use settings::SamlSettings;
 
-use super::{Authentication, Begin, Capabilities, Kind, LoginOptions, Once, Person, Return, UpstreamError, UpstreamSession};
+use super::{
+    Authentication, Begin, Capabilities, Kind, LoggedOut, LoginOptions, LogoutNotice, Once, Person, Return,
+    UpstreamError, UpstreamSession,
+};
 use crate::config::Problem;
 use response::{Expected, Refused};
 use std::path::Path;
@@ -32,6 +36,11 @@ pub struct SamlProvider {
     sp_entity_id: String,
     /// `{issuer}/saml/{id}/acs`: where the IdP posts its Response.
     acs_url: String,
+    /// `{issuer}/saml/{id}/slo`: where the IdP sends its LogoutRequests.
+    slo_url: String,
+    /// The public keys (SPKI DER) of the metadata's signing certificates, for signatures
+    /// in a redirect's query.
+    idp_keys: Vec<Vec<u8>>,
 }
 
 impl Kind for SamlProvider {
@@ -46,6 +55,13 @@ impl Kind for SamlProvider {
         SamlProvider {
             sp_entity_id: settings.sp_entity_id.clone().unwrap_or_else(|| base.clone()),
             acs_url: format!("{base}/acs"),
+            slo_url: format!("{base}/slo"),
+            idp_keys: settings
+                .idp
+                .signing_certificates
+                .iter()
+                .filter_map(|der| bergshamra_keys::loader::load_x509_cert_der(der).ok()?.to_spki_der())
+                .collect(),
             settings: settings.clone(),
         }
     }
@@ -79,6 +95,31 @@ impl Kind for SamlProvider {
             nonce: Some(id),
             // SAML has no PKCE; the flow keeps one for every redirect, unused here.
             pkce_verifier: crate::secrets::random_token(),
+        })
+    }
+
+    /// The IdP's LogoutRequest, `token` being the query of its redirect to the SLO
+    /// service: signed by the IdP, for this SP. It names the IdP session (NameID and
+    /// SessionIndex) whose Gatehouse sessions end.
+    async fn verify_logout_token(
+        &self,
+        _http: &crate::upstream::UpstreamHttp,
+        token: &str,
+        now: i64,
+    ) -> Result<LogoutNotice, UpstreamError> {
+        let request = logout::verify(token, &self.logout_expected(now)).map_err(UpstreamError::Invalid)?;
+        let session = match request.session_indexes.as_slice() {
+            [one] => LoggedOut::Session {
+                sid: one.clone(),
+                subject: Some(request.name_id),
+            },
+            // None, or several: every session of the person from this IdP.
+            _ => LoggedOut::Subject(request.name_id),
+        };
+        Ok(LogoutNotice {
+            session,
+            jti: request.id,
+            remember_until: request.valid_until,
         })
     }
 
@@ -132,11 +173,34 @@ impl Kind for SamlProvider {
 }
 
 impl SamlProvider {
+    fn logout_expected(&self, now: i64) -> logout::Expected<'_> {
+        logout::Expected {
+            slo_url: &self.slo_url,
+            idp_entity_id: &self.settings.idp.entity_id,
+            keys: &self.idp_keys,
+            clock_skew: self.settings.clock_skew.as_secs_i64(),
+            now,
+        }
+    }
+
+    /// Where to send the browser after the IdP's LogoutRequest in `raw_query` was taken:
+    /// the IdP's logout service with a LogoutResponse; `None` when it has none.
+    pub fn logout_response_url(&self, raw_query: &str, now: i64) -> Result<Option<String>, String> {
+        let Some(slo_url) = &self.settings.idp.slo_url else {
+            return Ok(None);
+        };
+        let request = logout::verify(raw_query, &self.logout_expected(now))?;
+        let relay_state = logout::relay_state(raw_query);
+        let instant = crate::clock::iso8601(now);
+        logout::response_url(slo_url, &self.sp_entity_id, &request.id, relay_state.as_deref(), &instant).map(Some)
+    }
+
     /// Gatehouse's SP metadata for this IdP: its entity id and ACS.
     pub fn sp_metadata(&self) -> String {
         sp_metadata::xml(
             &self.sp_entity_id,
             &self.acs_url,
+            &self.slo_url,
             &self.settings.name_id_format,
             self.settings.want_assertions_signed,
         )

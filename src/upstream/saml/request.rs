@@ -60,20 +60,25 @@ impl AuthnRequest<'_> {
 
     /// The URL that sends the person to the IdP with this request and `relay_state`.
     pub fn redirect_url(&self, relay_state: &str) -> Result<String, String> {
-        let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        deflater
-            .write_all(self.xml().as_bytes())
-            .map_err(|e| format!("cannot compress the request: {e}"))?;
-        let deflated = deflater
-            .finish()
-            .map_err(|e| format!("cannot compress the request: {e}"))?;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(deflated);
+        let encoded = deflated_base64(&self.xml())?;
         let mut url = url::Url::parse(self.destination).map_err(|e| format!("{}: {e}", self.destination))?;
         url.query_pairs_mut()
             .append_pair("SAMLRequest", &encoded)
             .append_pair("RelayState", relay_state);
         Ok(url.to_string())
     }
+}
+
+/// `xml` as the HTTP-Redirect binding carries it: DEFLATE, then base64.
+pub fn deflated_base64(xml: &str) -> Result<String, String> {
+    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater
+        .write_all(xml.as_bytes())
+        .map_err(|e| format!("cannot compress the message: {e}"))?;
+    let deflated = deflater
+        .finish()
+        .map_err(|e| format!("cannot compress the message: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(deflated))
 }
 
 /// A new request ID: an `xs:ID` (it starts with a letter or `_`) of 256 random bits.

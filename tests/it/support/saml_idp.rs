@@ -10,6 +10,7 @@ use std::process::Command;
 
 pub const ENTITY_ID: &str = "https://idp.test.example/saml";
 pub const SSO_URL: &str = "https://idp.test.example/sso";
+pub const SLO_URL: &str = "https://idp.test.example/slo";
 const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 
@@ -60,6 +61,7 @@ impl TestIdp {
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{ENTITY_ID}">
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{SLO_URL}"/>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{SSO_URL}"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
@@ -95,6 +97,54 @@ impl TestIdp {
         );
         std::fs::read_to_string(output).unwrap()
     }
+}
+
+impl TestIdp {
+    /// The query of a redirect that sends `xml` (a LogoutRequest) with `relay_state`,
+    /// signed in the query as the HTTP-Redirect binding says, by this IdP's key.
+    pub fn signed_redirect_query(&self, xml: &str, relay_state: &str) -> String {
+        let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut deflater, xml.as_bytes()).unwrap();
+        let request = base64::engine::general_purpose::STANDARD.encode(deflater.finish().unwrap());
+        let signed = format!(
+            "SAMLRequest={}&RelayState={}&SigAlg={}",
+            encode(&request),
+            encode(relay_state),
+            encode("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+        );
+        let input = self.dir.path().join("to-sign");
+        std::fs::write(&input, &signed).unwrap();
+        let out = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(self.dir.path().join("key.pem"))
+            .arg(&input)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let signature = base64::engine::general_purpose::STANDARD.encode(out.stdout);
+        format!("{signed}&Signature={}", encode(&signature))
+    }
+}
+
+/// A LogoutRequest of the test IdP for `name_id`'s session `session_index`, to the SP
+/// logout service `slo`, valid from `now` for five minutes.
+pub fn logout_request(id: &str, slo: &str, name_id: &str, session_index: &str, now: i64) -> String {
+    format!(
+        concat!(
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
+            r#" ID="{id}" Version="2.0" IssueInstant="{now}" NotOnOrAfter="{until}" Destination="{slo}">"#,
+            r#"<saml:Issuer>{issuer}</saml:Issuer><saml:NameID>{name_id}</saml:NameID>"#,
+            r#"<samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#
+        ),
+        id = id,
+        now = gatehouse::clock::iso8601(now),
+        until = gatehouse::clock::iso8601(now + 300),
+        slo = slo,
+        issuer = ENTITY_ID,
+        name_id = name_id,
+        session_index = session_index,
+    )
 }
 
 /// A signature template for the element whose ID is `id`.

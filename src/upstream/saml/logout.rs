@@ -1,0 +1,204 @@
+//! Single logout started at the identity provider (SAML 2.0 Profiles §4.4): its
+//! LogoutRequest arrives by the HTTP-Redirect binding, signed in the query (Bindings
+//! §3.4.4.1: the signature covers `SAMLRequest`, `RelayState` and `SigAlg` exactly as
+//! they were encoded); an unsigned one is refused, as a forged one would end anyone's
+//! session. Gatehouse answers with a LogoutResponse by the same binding.
+
+use super::request::deflated_base64;
+use super::xml::{self, ASSERTION, PROTOCOL, escape};
+use base64::Engine;
+use std::io::Read;
+
+/// A LogoutRequest inflated larger than this is not one.
+const LARGEST_REQUEST: u64 = 64 * 1024;
+const SIGNATURE_ALGORITHMS: &[(&str, &aws_lc_rs::signature::RsaParameters)] = &[
+    (
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+    ),
+    (
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA384,
+    ),
+    (
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA512,
+    ),
+];
+
+/// What the IdP's LogoutRequest must match.
+pub struct Expected<'a> {
+    pub slo_url: &'a str,
+    pub idp_entity_id: &'a str,
+    /// The public keys (SPKI DER) of the IdP's signing certificates.
+    pub keys: &'a [Vec<u8>],
+    pub clock_skew: i64,
+    pub now: i64,
+}
+
+/// A verified LogoutRequest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutRequest {
+    pub id: String,
+    pub name_id: String,
+    pub session_indexes: Vec<String>,
+    /// Until when it could be presented.
+    pub valid_until: i64,
+}
+
+/// The LogoutRequest in the redirect query `raw_query`, its signature checked.
+pub fn verify(raw_query: &str, expected: &Expected<'_>) -> Result<LogoutRequest, String> {
+    let mut request = None;
+    let mut relay_state = None;
+    let mut algorithm = None;
+    let mut signature = None;
+    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match name {
+            "SAMLRequest" => &mut request,
+            "RelayState" => &mut relay_state,
+            "SigAlg" => &mut algorithm,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(format!("the query has {name} twice"));
+        }
+    }
+    let request = request.ok_or("the query has no SAMLRequest")?;
+    let (Some(algorithm), Some(signature)) = (algorithm, signature) else {
+        return Err("the LogoutRequest is not signed".into());
+    };
+    let mut signed = format!("SAMLRequest={request}");
+    if let Some(relay_state) = relay_state {
+        signed.push_str(&format!("&RelayState={relay_state}"));
+    }
+    signed.push_str(&format!("&SigAlg={algorithm}"));
+    let algorithm = decode_component(algorithm)?;
+    let parameters = SIGNATURE_ALGORITHMS
+        .iter()
+        .find(|(uri, _)| *uri == algorithm)
+        .map(|(_, parameters)| *parameters)
+        .ok_or_else(|| format!("the signature algorithm {algorithm} is not taken (RSA with SHA-256 or longer)"))?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(decode_component(signature)?)
+        .map_err(|_| "the Signature is not base64")?;
+    let verified = expected.keys.iter().any(|key| {
+        aws_lc_rs::signature::UnparsedPublicKey::new(parameters, key)
+            .verify(signed.as_bytes(), &signature)
+            .is_ok()
+    });
+    if !verified {
+        return Err("the LogoutRequest's signature does not verify with the metadata's keys".into());
+    }
+    let xml = inflate(&decode_component(request)?)?;
+    read(&xml, expected)
+}
+
+/// A query component, percent-decoded (`+` is a space).
+fn decode_component(raw: &str) -> Result<String, String> {
+    url::form_urlencoded::parse(format!("v={raw}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .ok_or_else(|| "a query value cannot be decoded".into())
+}
+
+fn inflate(encoded: &str) -> Result<String, String> {
+    let compact: Vec<u8> = encoded.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| "the SAMLRequest is not base64")?;
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .take(LARGEST_REQUEST)
+        .read_to_string(&mut xml)
+        .map_err(|_| "the SAMLRequest is not DEFLATE-compressed UTF-8")?;
+    Ok(xml)
+}
+
+fn read(text: &str, expected: &Expected<'_>) -> Result<LogoutRequest, String> {
+    let doc = xml::parse(text)?;
+    let root = doc.document_element().ok_or("the LogoutRequest is empty")?;
+    if !xml::is(&doc, root, PROTOCOL, "LogoutRequest") || xml::attribute(&doc, root, "Version") != Some("2.0") {
+        return Err("the SAMLRequest is not a SAML 2.0 LogoutRequest".into());
+    }
+    let id = xml::attribute(&doc, root, "ID")
+        .filter(|id| !id.is_empty())
+        .ok_or("the LogoutRequest has no ID")?
+        .to_string();
+    if xml::attribute(&doc, root, "Destination") != Some(expected.slo_url) {
+        return Err("the LogoutRequest is not for this logout service (Destination)".into());
+    }
+    if xml::child_text(&doc, root, ASSERTION, "Issuer")?.as_deref() != Some(expected.idp_entity_id) {
+        return Err("the LogoutRequest was not issued by the identity provider".into());
+    }
+    let valid_until = match xml::attribute(&doc, root, "NotOnOrAfter") {
+        Some(until) => {
+            let until = super::time::parse(until).ok_or("NotOnOrAfter is not a time")?;
+            if expected.now >= until + expected.clock_skew {
+                return Err("the LogoutRequest has expired".into());
+            }
+            until
+        }
+        // Kept long enough that a replay within any sane delivery is seen.
+        None => expected.now + 600,
+    } + expected.clock_skew;
+    if xml::only_child(&doc, root, ASSERTION, "EncryptedID")?.is_some() {
+        return Err("the LogoutRequest's NameID is encrypted, which is not supported yet".into());
+    }
+    let name_id = xml::child_text(&doc, root, ASSERTION, "NameID")?
+        .filter(|n| !n.is_empty())
+        .ok_or("the LogoutRequest names nobody (NameID)")?;
+    let mut session_indexes = Vec::new();
+    for index in xml::children(&doc, root, PROTOCOL, "SessionIndex") {
+        session_indexes.push(xml::text(&doc, index)?.trim().to_string());
+    }
+    Ok(LogoutRequest {
+        id,
+        name_id,
+        session_indexes,
+        valid_until,
+    })
+}
+
+/// The redirect that answers the LogoutRequest `in_response_to` with Success.
+pub fn response_url(
+    slo_url: &str,
+    sp_entity_id: &str,
+    in_response_to: &str,
+    relay_state: Option<&str>,
+    issue_instant: &str,
+) -> Result<String, String> {
+    let xml = format!(
+        concat!(
+            r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
+            r#" ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}" InResponseTo="{in_response_to}">"#,
+            r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
+            r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>"#,
+            "</samlp:LogoutResponse>"
+        ),
+        id = super::request::new_id(),
+        instant = escape(issue_instant),
+        destination = escape(slo_url),
+        in_response_to = escape(in_response_to),
+        issuer = escape(sp_entity_id),
+    );
+    let mut url = url::Url::parse(slo_url).map_err(|e| format!("{slo_url}: {e}"))?;
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("SAMLResponse", &deflated_base64(&xml)?);
+        if let Some(relay_state) = relay_state {
+            query.append_pair("RelayState", relay_state);
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// The RelayState of the redirect query `raw_query`, decoded.
+pub fn relay_state(raw_query: &str) -> Option<String> {
+    raw_query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "RelayState")
+        .and_then(|(_, value)| decode_component(value).ok())
+}
