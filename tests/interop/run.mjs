@@ -6,8 +6,8 @@
 //
 //   node run.mjs        (after `cargo build`; GATEHOUSE_BIN overrides the binary)
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,7 +99,14 @@ const LDAP = await new Promise((ok, fail) => {
 });
 
 // ---- the SAML identity provider: SimpleSAMLphp -------------------------------------------
+// Gatehouse's SP key, which signs its AuthnRequests and LogoutResponses; SimpleSAMLphp is
+// told to check those signatures with the certificate.
+const spKeys = mkdtempSync(join(tmpdir(), 'gatehouse-interop-sp-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=Gatehouse interop SP',
+  '-keyout', join(spKeys, 'sp.key'), '-out', join(spKeys, 'sp.crt')], { stdio: 'ignore' });
+const spCertificate = readFileSync(join(spKeys, 'sp.crt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
 const samlIdp = await startSimpleSamlPhp({
+  spCertificate,
   port: SAML_PORT, spEntityId: `${GH}/saml/uni`, acs: `${GH}/saml/uni/acs`, slo: `${GH}/saml/uni/slo`,
   trustedHosts: [`127.0.0.1:${RP_PORT}`],
 });
@@ -244,6 +251,9 @@ name = "University"
 kind = "saml"
 idp_metadata_file = "${samlIdp.metadataFile}"
 mapping = "${join(root, 'claim-mappings/saml-generic.toml')}"
+sign_requests = true
+sp_key_file = "${join(spKeys, 'sp.key')}"
+sp_cert_file = "${join(spKeys, 'sp.crt')}"
 `);
 
 let gatehouse;
@@ -791,6 +801,7 @@ try {
   console.log(`not ok - the suite could not run: ${e?.stack ?? e}`);
 } finally {
   await samlIdp.stop().catch(() => {});
+  rmSync(spKeys, { recursive: true, force: true });
   slapd.stdin.end();
   await slapdStopped;
   await browser.close().catch(() => {});

@@ -14,10 +14,11 @@ const WWW = '/usr/share/simplesamlphp/www';
 export const USER = { username: 'grace', password: 'grace-password' };
 
 /**
- * Starts the IdP on `port` for the SP `spEntityId` with its ACS and logout service, its logout
+ * Starts the IdP on `port` for the SP `spEntityId` with its ACS, logout service and signing
+ * certificate (`spCertificate`, base64 DER, which its requests must be signed with), its logout
  * allowed to return to `trustedHosts` (host:port); resolves once it answers.
  */
-export async function startSimpleSamlPhp({ port, spEntityId, acs, slo, trustedHosts = [] }) {
+export async function startSimpleSamlPhp({ port, spEntityId, acs, slo, spCertificate, trustedHosts = [] }) {
   if (!existsSync(WWW)) throw new Error('SimpleSAMLphp is missing: apt-get install simplesamlphp php-xml (.ci/run installs it)');
   const base = `http://localhost:${port}`;
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-simplesamlphp-'));
@@ -89,6 +90,10 @@ $metadata[${php(spEntityId)}] = [
     'SingleLogoutService' => ${php(slo)},
     // Its LogoutRequests to Gatehouse are signed (Gatehouse refuses unsigned ones).
     'sign.logout' => true,
+    // Gatehouse's AuthnRequests and LogoutResponses must be signed by its SP key.
+    'certData' => ${php(spCertificate)},
+    'validate.authnrequest' => true,
+    'validate.logout' => true,
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
 ];
 `);

@@ -857,9 +857,29 @@ idp_metadata_file = "{}"
 id = "neither"
 kind = "saml"
 sp_entity_id = ""
+sign_requests = true
+sp_cert_file = "{}"
+
+[[upstreams]]
+id = "unkeyed"
+kind = "saml"
+idp_metadata_file = "{}"
+sign_requests = true
+
+[[upstreams]]
+id = "not-pem"
+kind = "saml"
+idp_metadata_file = "{}"
+sp_key_file = "{}"
+sp_cert_file = "{}"
 "#,
         broken.display(),
-        keyless.display()
+        keyless.display(),
+        keyless.display(),
+        keyless.display(),
+        keyless.display(),
+        broken.display(),
+        broken.display()
     );
     assert_reports(
         &text,
@@ -870,6 +890,10 @@ sp_entity_id = ""
             "FILE: upstreams[2].idp_metadata_file: ",
             "FILE: upstreams[3].idp_metadata_file: is required for kind = \"saml\"",
             "FILE: upstreams[3].sp_entity_id: must not be empty",
+            "FILE: upstreams[3].sp_key_file: is required with sp_cert_file",
+            "FILE: upstreams[4].sign_requests: needs sp_key_file and sp_cert_file",
+            "FILE: upstreams[5].sp_key_file: ",
+            "FILE: upstreams[5].sp_cert_file: ",
         ],
     );
     let (_, _, stderr, _dir) = check(&text);

@@ -620,3 +620,118 @@ async fn the_idps_signed_logout_request_ends_the_session_and_is_answered() {
     assert_eq!(again.status, 400, "{}", again.body);
     server.stop().await;
 }
+
+/// Whether the signature in the redirect query `query` (HTTP-Redirect binding) verifies
+/// with the certificate `cert`, checked by openssl.
+fn redirect_signature_verifies(query: &str, cert: &std::path::Path, dir: &std::path::Path) -> bool {
+    let (signed, signature) = query.split_once("&Signature=").expect("a signed query");
+    let signature = url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .to_string();
+    let signature = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
+    std::fs::write(dir.join("signed"), signed).unwrap();
+    std::fs::write(dir.join("signature"), signature).unwrap();
+    let public = std::process::Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    std::fs::write(dir.join("public.pem"), public.stdout).unwrap();
+    std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.join("public.pem"))
+        .arg("-signature")
+        .arg(dir.join("signature"))
+        .arg(dir.join("signed"))
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[tokio::test]
+async fn with_an_sp_key_authn_requests_and_logout_responses_are_signed_and_the_metadata_carries_it() {
+    let idp = TestIdp::new();
+    let keys = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Gatehouse SP",
+        ])
+        .args(["-keyout", "sp.key", "-out", "sp.crt"])
+        .current_dir(keys.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let lines = format!(
+        "sign_requests = true\nsp_key_file = \"{}\"\nsp_cert_file = \"{}\"",
+        keys.path().join("sp.key").display(),
+        keys.path().join("sp.crt").display()
+    );
+    let (_dir, server) = server(&idp, &lines).await;
+    let metadata = server.get("/saml/uni/metadata").await.text().await.unwrap();
+    let certificate: String = std::fs::read_to_string(keys.path().join("sp.crt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(metadata.contains("AuthnRequestsSigned=\"true\""), "{metadata}");
+    assert!(metadata.contains(&certificate), "{metadata}");
+
+    let browser = Browser::default();
+    let url = format!(
+        "{}/authorize?client_id=app&response_type=code&scope=openid&redirect_uri={REDIRECT}",
+        server.base
+    );
+    let page = browser.follow(&server.base, browser.get(&url).await).await;
+    let location = page.location.unwrap();
+    let query = location.split_once('?').unwrap().1;
+    assert!(query.contains("&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256&Signature="));
+    assert!(redirect_signature_verifies(
+        query,
+        &keys.path().join("sp.crt"),
+        keys.path()
+    ));
+    let tampered = query.replacen("RelayState=", "RelayState=x", 1);
+    assert!(!redirect_signature_verifies(
+        &tampered,
+        &keys.path().join("sp.crt"),
+        keys.path()
+    ));
+
+    // The login goes on as ever; then the IdP's logout is answered signed.
+    let (request_id, relay_state) = request_of(&location);
+    let login = Started {
+        browser,
+        request_id,
+        relay_state,
+        acs: format!("{}/saml/uni/acs", server.base),
+        sp_entity_id: format!("{}/saml/uni", server.base),
+    };
+    let page = login.post(&server, &login.answer().signed_by(&idp)).await;
+    assert!(page.redirect_params().contains_key("code"));
+    let slo = format!("{}/saml/uni/slo", server.base);
+    let request = saml_idp::logout_request("_logout-2", &slo, "ada-persistent-id", "_session-1", NOW);
+    let answer = login
+        .browser
+        .get(&format!("{slo}?{}", idp.signed_redirect_query(&request, "back")))
+        .await;
+    let location = answer.location.unwrap();
+    let query = location.split_once('?').unwrap().1;
+    assert!(query.starts_with("SAMLResponse=") && query.contains("&RelayState=back&SigAlg="));
+    assert!(redirect_signature_verifies(
+        query,
+        &keys.path().join("sp.crt"),
+        keys.path()
+    ));
+    server.stop().await;
+}

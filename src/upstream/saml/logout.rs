@@ -2,7 +2,8 @@
 //! LogoutRequest arrives by the HTTP-Redirect binding, signed in the query (Bindings
 //! §3.4.4.1: the signature covers `SAMLRequest`, `RelayState` and `SigAlg` exactly as
 //! they were encoded); an unsigned one is refused, as a forged one would end anyone's
-//! session. Gatehouse answers with a LogoutResponse by the same binding.
+//! session. Gatehouse answers with a LogoutResponse by the same binding, signed when it
+//! has an SP key.
 
 use super::request::deflated_base64;
 use super::xml::{self, ASSERTION, PROTOCOL, escape};
@@ -168,6 +169,7 @@ pub fn response_url(
     in_response_to: &str,
     relay_state: Option<&str>,
     issue_instant: &str,
+    key: Option<&super::sp_key::SpKey>,
 ) -> Result<String, String> {
     let xml = format!(
         concat!(
@@ -183,15 +185,7 @@ pub fn response_url(
         in_response_to = escape(in_response_to),
         issuer = escape(sp_entity_id),
     );
-    let mut url = url::Url::parse(slo_url).map_err(|e| format!("{slo_url}: {e}"))?;
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("SAMLResponse", &deflated_base64(&xml)?);
-        if let Some(relay_state) = relay_state {
-            query.append_pair("RelayState", relay_state);
-        }
-    }
-    Ok(url.to_string())
+    super::sp_key::redirect(slo_url, "SAMLResponse", &deflated_base64(&xml)?, relay_state, key)
 }
 
 /// The RelayState of the redirect query `raw_query`, decoded.

@@ -13,6 +13,7 @@ mod request;
 mod response;
 mod signature;
 mod settings;
+mod sp_key;
 mod sp_metadata;
 mod time;
 mod xml;
@@ -89,7 +90,10 @@ impl Kind for SamlProvider {
             force_authn: options.force_login || options.max_age == Some(0),
             authn_contexts: &authn_contexts,
         };
-        let url = request.redirect_url(options.state).map_err(UpstreamError::Unavailable)?;
+        let key = self.settings.sp_key.as_ref().filter(|_| self.settings.sign_requests);
+        let url = request
+            .redirect_url(options.state, key)
+            .map_err(UpstreamError::Unavailable)?;
         Ok(Begin {
             url,
             nonce: Some(id),
@@ -192,7 +196,9 @@ impl SamlProvider {
         let request = logout::verify(raw_query, &self.logout_expected(now))?;
         let relay_state = logout::relay_state(raw_query);
         let instant = crate::clock::iso8601(now);
-        logout::response_url(slo_url, &self.sp_entity_id, &request.id, relay_state.as_deref(), &instant).map(Some)
+        let key = self.settings.sp_key.as_ref();
+        logout::response_url(slo_url, &self.sp_entity_id, &request.id, relay_state.as_deref(), &instant, key)
+            .map(Some)
     }
 
     /// Gatehouse's SP metadata for this IdP: its entity id and ACS.
@@ -203,6 +209,8 @@ impl SamlProvider {
             &self.slo_url,
             &self.settings.name_id_format,
             self.settings.want_assertions_signed,
+            self.settings.sign_requests,
+            self.settings.sp_key.as_ref().map(|key| key.certificate.as_slice()),
         )
     }
 }

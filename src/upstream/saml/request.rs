@@ -2,6 +2,7 @@
 //! §3.4): DEFLATE, base64, and the URL's `SAMLRequest`, with `RelayState` naming the
 //! pending login.
 
+use super::sp_key::SpKey;
 use super::xml::escape;
 use base64::Engine;
 use std::io::Write;
@@ -58,14 +59,11 @@ impl AuthnRequest<'_> {
         )
     }
 
-    /// The URL that sends the person to the IdP with this request and `relay_state`.
-    pub fn redirect_url(&self, relay_state: &str) -> Result<String, String> {
+    /// The URL that sends the person to the IdP with this request and `relay_state`,
+    /// signed in the query with `key` when one is given.
+    pub fn redirect_url(&self, relay_state: &str, key: Option<&SpKey>) -> Result<String, String> {
         let encoded = deflated_base64(&self.xml())?;
-        let mut url = url::Url::parse(self.destination).map_err(|e| format!("{}: {e}", self.destination))?;
-        url.query_pairs_mut()
-            .append_pair("SAMLRequest", &encoded)
-            .append_pair("RelayState", relay_state);
-        Ok(url.to_string())
+        super::sp_key::redirect(self.destination, "SAMLRequest", &encoded, Some(relay_state), key)
     }
 }
 
@@ -108,7 +106,7 @@ mod tests {
     fn the_redirect_carries_the_deflated_request_and_the_relay_state() {
         let contexts = vec!["urn:oasis:names:tc:SAML:2.0:ac:classes:X509".to_string()];
         let request = request(true, &contexts);
-        let url = url::Url::parse(&request.redirect_url("pending-1").unwrap()).unwrap();
+        let url = url::Url::parse(&request.redirect_url("pending-1", None).unwrap()).unwrap();
         let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(pairs["tenant"], "1", "the IdP's own query stays");
         assert_eq!(pairs["RelayState"], "pending-1");
