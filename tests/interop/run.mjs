@@ -384,7 +384,14 @@ async function personClicksThrough(p) {
   }
 }
 
-async function login(config, { scope = 'openid profile email address offline_access', extra = {}, maxAge, par = false, dpop } = {}) {
+/**
+ * A code flow with PKCE for `config`, the person acting by `steps` on the page `on` (the
+ * shared page by default), redeemed by openid-client.
+ */
+async function login(config, {
+  scope = 'openid profile email address offline_access', extra = {}, maxAge, par = false, dpop,
+  steps = personClicksThrough, on = page,
+} = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -393,7 +400,7 @@ async function login(config, { scope = 'openid profile email address offline_acc
     redirect_uri: REDIRECT, scope, state, nonce,
     code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
   }, { DPoP: dpop });
-  const back = await visit(url.href, personClicksThrough);
+  const back = await visit(url.href, steps, on);
   return client.authorizationCodeGrant(config, back, {
     pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true, maxAge,
   }, undefined, { DPoP: dpop });
@@ -703,14 +710,8 @@ try {
     const own = await browser.newContext();
     try {
       const p = await own.newPage();
-      const verifier = client.randomPKCECodeVerifier();
-      const [state, nonce] = [client.randomState(), client.randomNonce()];
-      const url = client.buildAuthorizationUrl(confidential, {
-        redirect_uri: REDIRECT, scope: 'openid profile email groups offline_access', state, nonce, upstream: 'directory',
-        code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-      });
       let typed = 0;
-      const back = await visit(url.href, async (at) => {
+      const steps = async (at) => {
         if (await at.locator('input[name="password"]').count()) {
           // First a wrong password, which the form refuses (on the same URL); then the right one.
           for (const password of ['not her password', 'correct horse']) {
@@ -730,11 +731,9 @@ try {
         } else {
           await at.waitForLoadState();
         }
-      }, p);
+      };
+      const ada = await login(confidential, { scope: 'openid profile email groups offline_access', extra: { upstream: 'directory' }, on: p, steps });
       equal(typed, 2, 'the form was filled twice');
-      const ada = await client.authorizationCodeGrant(confidential, back, {
-        pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-      });
       const claims = ada.claims();
       equal([claims.name, claims.email, claims.email_verified, claims.amr], ['Ada Lovelace', 'ada@example.org', false, ['pwd']], 'claims');
       equal(claims.groups, ['engineering', 'loop-a', 'loop-b', 'staff'], 'groups, nested');
@@ -750,14 +749,8 @@ try {
     const own = await browser.newContext();
     try {
       const p = await own.newPage();
-      const verifier = client.randomPKCECodeVerifier();
-      const [state, nonce] = [client.randomState(), client.randomNonce()];
-      const url = client.buildAuthorizationUrl(confidential, {
-        redirect_uri: REDIRECT, scope: 'openid profile email affiliation', state, nonce, upstream: 'uni',
-        code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-      });
       let typed = false;
-      const back = await visit(url.href, async (at) => {
+      const steps = async (at) => {
         if (at.url().startsWith(samlIdp.base) && await at.locator('input[name="password"]').count()) {
           typed = true;
           await at.screenshot({ path: join(SHOTS, 'saml-idp-login.png'), fullPage: true });
@@ -770,11 +763,9 @@ try {
         } else {
           await at.waitForLoadState();
         }
-      }, p);
+      };
+      const grace = await login(confidential, { scope: 'openid profile email affiliation', extra: { upstream: 'uni' }, on: p, steps });
       if (!typed) throw new Error('the SimpleSAMLphp login form was never shown');
-      const grace = await client.authorizationCodeGrant(confidential, back, {
-        pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-      });
       const claims = grace.claims();
       equal([claims.name, claims.given_name, claims.email, claims.preferred_username],
         ['Grace Hopper', 'Grace', 'grace@uni.example', 'grace@uni.example'], 'claims');

@@ -374,20 +374,8 @@ async fn directory_calls_and_login_outcomes_are_counted_in_the_metrics() {
     slapd.stop();
     assert_eq!(sign_in(&server, "ada", "correct horse").await.status, 503);
 
-    let scrape = crate::support::client()
-        .get(server.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |series: &str| {
-        scrape
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .map_or(0.0, |value| value.trim().parse::<f64>().unwrap())
-    };
+    let scrape = crate::support::metrics::scrape(&server).await;
+    let count = |series: &str| crate::support::metrics::metric(&scrape, series);
     let calls = |outcome: &str| {
         count(&format!(
             "gatehouse_upstream_requests_total{{upstream=\"corp\",endpoint=\"login\",outcome=\"{outcome}\"}}"

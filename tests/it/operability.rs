@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::browser::{Browser, local_login, local_login_tokens};
 use support::config::{REDIRECT, TestClient, TestConfig};
+use support::metrics::{metric, scrape};
 use support::mock_op::{Misbehaviour, MockOp};
 use support::process::Server;
 use support::{ADMIN_TOKEN, TestServer, client, redeem_at};
@@ -18,25 +19,6 @@ fn config() -> String {
         .client(TestClient::confidential("app", "app-secret").no_consent())
         .bob()
         .build()
-}
-
-async fn scrape(server: &TestServer) -> String {
-    let response = client().get(server.admin_url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
-    response.text().await.unwrap()
-}
-
-/// The value of one series (`name{labels}`) of a scrape; 0 when it is not there yet.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
 async fn refresh(base: &str, refresh_token: &str) -> Value {
