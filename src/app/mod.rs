@@ -210,7 +210,7 @@ impl App {
             let (id, upstream, app) = (id.clone(), upstream.clone(), self.clone());
             tasks.push(tokio::spawn(async move {
                 let mut pause = std::time::Duration::from_secs(1);
-                while let Err(e) = upstream.prepare(&app.state().http).await {
+                while let Err(e) = upstream.prepare(&app.state().http, app.state().clock.now()).await {
                     let still_used = app
                         .state()
                         .upstreams

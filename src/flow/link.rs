@@ -121,6 +121,7 @@ pub async fn start(
             max_age: Some(0),
             acr_values: &[],
             ui_locales: None,
+            now,
         };
         let begin = upstream.begin(app.http, options).await.map_err(|e| {
             tracing::warn!(upstream = %upstream_id, error = %e, "cannot start a link login");

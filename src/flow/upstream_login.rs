@@ -75,6 +75,7 @@ async fn send(
         select_account: request.prompt.select_account(),
         acr_values: &request.acr_values,
         ui_locales: request.ui_locales.as_deref(),
+        now,
     };
     let begin = match upstream.begin(app.http, options).await {
         Ok(begin) => begin,

@@ -44,8 +44,9 @@ pub trait Kind: Sized {
         true
     }
 
-    /// Gets ready to log people in (fetches discovery); retried until it succeeds.
-    async fn prepare(&self, _http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+    /// Gets ready to log people in (fetches discovery or metadata) at `now`; retried
+    /// until it succeeds.
+    async fn prepare(&self, _http: &crate::upstream::UpstreamHttp, _now: i64) -> Result<(), UpstreamError> {
         Ok(())
     }
 
@@ -179,9 +180,9 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.is_ready()),+ }
             }
 
-            pub async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+            pub async fn prepare(&self, http: &crate::upstream::UpstreamHttp, now: i64) -> Result<(), UpstreamError> {
                 use $crate::upstream::Kind;
-                match self { $(Upstream::$variant(u) => u.prepare(http).await),+ }
+                match self { $(Upstream::$variant(u) => u.prepare(http, now).await),+ }
             }
 
             pub async fn begin(&self, http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {

@@ -87,6 +87,7 @@ pub struct LoginOptions<'a> {
     /// The acr values asked for, in Gatehouse's terms (the kind translates them).
     pub acr_values: &'a [String],
     pub ui_locales: Option<&'a str>,
+    pub now: i64,
 }
 
 /// How the upstream says the person authenticated (OpenID Connect Core §2), read from

@@ -872,6 +872,17 @@ kind = "saml"
 idp_metadata_file = "{}"
 sp_key_file = "{}"
 sp_cert_file = "{}"
+
+[[upstreams]]
+id = "plain-http"
+kind = "saml"
+idp_metadata_url = "http://idp.example/metadata"
+
+[[upstreams]]
+id = "both"
+kind = "saml"
+idp_metadata_url = "https://idp.example/metadata"
+idp_metadata_file = "{}"
 "#,
         broken.display(),
         keyless.display(),
@@ -879,7 +890,8 @@ sp_cert_file = "{}"
         keyless.display(),
         keyless.display(),
         broken.display(),
-        broken.display()
+        broken.display(),
+        keyless.display()
     );
     assert_reports(
         &text,
@@ -894,6 +906,8 @@ sp_cert_file = "{}"
             "FILE: upstreams[4].sign_requests: needs sp_key_file and sp_cert_file",
             "FILE: upstreams[5].sp_key_file: ",
             "FILE: upstreams[5].sp_cert_file: ",
+            "FILE: upstreams[6].idp_metadata_url: \"http://idp.example/metadata\" must use https (http is only allowed on loopback)",
+            "FILE: upstreams[7].idp_metadata_url: cannot be given with idp_metadata_file: one of them",
         ],
     );
     let (_, _, stderr, _dir) = check(&text);

@@ -78,7 +78,7 @@ impl Kind for LdapDirectory {
     }
 
     /// Binds the service account and asks the root DSE whether this is AD.
-    async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+    async fn prepare(&self, http: &crate::upstream::UpstreamHttp, _now: i64) -> Result<(), UpstreamError> {
         let started = Instant::now();
         let asked = self.learn_whether_active_directory().await;
         self.count(http, "root_dse", asked.as_ref().map(|_| true), started);

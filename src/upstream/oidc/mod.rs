@@ -113,7 +113,7 @@ impl Kind for OidcProvider {
     }
 
     /// Discovery, unless it is done already.
-    async fn prepare(&self, http: &crate::upstream::UpstreamHttp) -> Result<(), UpstreamError> {
+    async fn prepare(&self, http: &crate::upstream::UpstreamHttp, _now: i64) -> Result<(), UpstreamError> {
         if self.metadata.read().is_ok_and(|m| m.is_some()) {
             return Ok(());
         }

@@ -23,6 +23,9 @@ pub struct IdpMetadata {
     pub wants_signed_requests: bool,
     /// `validUntil`, as unix seconds: the metadata must not be used after it.
     pub valid_until: Option<i64>,
+    /// `cacheDuration`, in seconds: how long a fetched copy may be kept before it is
+    /// fetched again.
+    pub cache_duration: Option<i64>,
 }
 
 /// Reads the metadata in `text`; the error says what is missing or wrong.
@@ -41,6 +44,9 @@ pub fn parse(text: &str) -> Result<IdpMetadata, String> {
         .to_string();
     let valid_until = xml::attribute(&doc, root, "validUntil")
         .map(|at| super::time::parse(at).ok_or(format!("validUntil \"{at}\" is not a time")))
+        .transpose()?;
+    let cache_duration = xml::attribute(&doc, root, "cacheDuration")
+        .map(|d| super::time::parse_duration(d).ok_or(format!("cacheDuration \"{d}\" is not a duration")))
         .transpose()?;
     let idp = match xml::children(&doc, root, METADATA, "IDPSSODescriptor").as_slice() {
         [one] => *one,
@@ -91,6 +97,7 @@ pub fn parse(text: &str) -> Result<IdpMetadata, String> {
         signing_certificates,
         wants_signed_requests,
         valid_until,
+        cache_duration,
     })
 }
 

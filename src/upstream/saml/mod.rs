@@ -7,6 +7,7 @@
 //! believed; the document the mapping reads is `document.rs`.
 
 mod document;
+mod idp;
 mod logout;
 mod metadata;
 mod request;
@@ -39,9 +40,8 @@ pub struct SamlProvider {
     acs_url: String,
     /// `{issuer}/saml/{id}/slo`: where the IdP sends its LogoutRequests.
     slo_url: String,
-    /// The public keys (SPKI DER) of the metadata's signing certificates, for signatures
-    /// in a redirect's query.
-    idp_keys: Vec<Vec<u8>>,
+    /// The identity provider's metadata as known now.
+    idp: idp::Idp,
 }
 
 impl Kind for SamlProvider {
@@ -57,12 +57,7 @@ impl Kind for SamlProvider {
             sp_entity_id: settings.sp_entity_id.clone().unwrap_or_else(|| base.clone()),
             acs_url: format!("{base}/acs"),
             slo_url: format!("{base}/slo"),
-            idp_keys: settings
-                .idp
-                .signing_certificates
-                .iter()
-                .filter_map(|der| bergshamra_keys::loader::load_x509_cert_der(der).ok()?.to_spki_der())
-                .collect(),
+            idp: idp::Idp::new(id, &settings.idp),
             settings: settings.clone(),
         }
     }
@@ -74,16 +69,26 @@ impl Kind for SamlProvider {
         }
     }
 
+    fn is_ready(&self) -> bool {
+        self.idp.is_known()
+    }
+
+    /// The metadata fetched from `idp_metadata_url`, unless it is known already.
+    async fn prepare(&self, http: &crate::upstream::UpstreamHttp, now: i64) -> Result<(), UpstreamError> {
+        self.idp.current(http, now).await.map(|_| ())
+    }
+
     /// The AuthnRequest, by the HTTP-Redirect binding, with `RelayState` the pending
     /// login. Its ID is kept (as the login's nonce) for the Response's `InResponseTo`.
-    async fn begin(&self, _http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+    async fn begin(&self, http: &crate::upstream::UpstreamHttp, options: LoginOptions<'_>) -> Result<Begin, UpstreamError> {
+        let idp = self.idp.current(http, options.now).await?;
         let id = request::new_id();
-        let instant = crate::clock::iso8601(crate::Clock::System.now());
+        let instant = crate::clock::iso8601(options.now);
         let authn_contexts = self.settings.acr_map.to_upstream(options.acr_values);
         let request = request::AuthnRequest {
             id: &id,
             issue_instant: &instant,
-            destination: &self.settings.idp.sso_url,
+            destination: &idp.metadata.sso_url,
             sp_entity_id: &self.sp_entity_id,
             acs_url: &self.acs_url,
             name_id_format: &self.settings.name_id_format,
@@ -111,7 +116,8 @@ impl Kind for SamlProvider {
         token: &str,
         now: i64,
     ) -> Result<LogoutNotice, UpstreamError> {
-        let request = logout::verify(token, &self.logout_expected(now)).map_err(UpstreamError::Invalid)?;
+        let idp = self.idp.known_now()?;
+        let request = logout::verify(token, &self.logout_expected(&idp, now)).map_err(UpstreamError::Invalid)?;
         let session = match request.session_indexes.as_slice() {
             [one] => LoggedOut::Session {
                 sid: one.clone(),
@@ -137,10 +143,11 @@ impl Kind for SamlProvider {
             .saml_response
             .as_deref()
             .ok_or_else(|| UpstreamError::Invalid("the identity provider sent no SAMLResponse".into()))?;
+        let idp = self.idp.known_now()?;
         let expected = Expected {
             acs_url: &self.acs_url,
             sp_entity_id: &self.sp_entity_id,
-            idp: &self.settings.idp,
+            idp: &idp.metadata,
             request_id,
             want_assertions_signed: self.settings.want_assertions_signed,
             clock_skew: self.settings.clock_skew.as_secs_i64(),
@@ -177,11 +184,11 @@ impl Kind for SamlProvider {
 }
 
 impl SamlProvider {
-    fn logout_expected(&self, now: i64) -> logout::Expected<'_> {
+    fn logout_expected<'a>(&'a self, idp: &'a idp::Known, now: i64) -> logout::Expected<'a> {
         logout::Expected {
             slo_url: &self.slo_url,
-            idp_entity_id: &self.settings.idp.entity_id,
-            keys: &self.idp_keys,
+            idp_entity_id: &idp.metadata.entity_id,
+            keys: &idp.keys,
             clock_skew: self.settings.clock_skew.as_secs_i64(),
             now,
         }
@@ -190,10 +197,11 @@ impl SamlProvider {
     /// Where to send the browser after the IdP's LogoutRequest in `raw_query` was taken:
     /// the IdP's logout service with a LogoutResponse; `None` when it has none.
     pub fn logout_response_url(&self, raw_query: &str, now: i64) -> Result<Option<String>, String> {
-        let Some(slo_url) = &self.settings.idp.slo_url else {
+        let idp = self.idp.known_now().map_err(|e| e.to_string())?;
+        let Some(slo_url) = &idp.metadata.slo_url else {
             return Ok(None);
         };
-        let request = logout::verify(raw_query, &self.logout_expected(now))?;
+        let request = logout::verify(raw_query, &self.logout_expected(&idp, now))?;
         let relay_state = logout::relay_state(raw_query);
         let instant = crate::clock::iso8601(now);
         let key = self.settings.sp_key.as_ref();

@@ -3,6 +3,7 @@
 
 use super::metadata::{self, IdpMetadata};
 use super::sp_key::SpKey;
+use crate::config::checks::web_url;
 use crate::config::{Duration, KindSettings, Problem, decode, same_settings};
 use crate::upstream::acr_map::{AcrMap, OneOrMore};
 use serde::Deserialize;
@@ -11,8 +12,8 @@ use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamlSettings {
-    /// The identity provider, from `idp_metadata_file` (read with the config).
-    pub idp: IdpMetadata,
+    /// Where the identity provider's metadata comes from.
+    pub idp: IdpSource,
     /// Gatehouse's entity id toward it; `{issuer}/saml/{id}` when not given.
     pub sp_entity_id: Option<String>,
     /// The NameID format asked for (a full URN).
@@ -29,6 +30,15 @@ pub struct SamlSettings {
     /// The most the identity provider's clock may be off.
     pub clock_skew: Duration,
     pub acr_map: AcrMap,
+}
+
+/// Where the identity provider's metadata comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdpSource {
+    /// `idp_metadata_file`, read with the config.
+    File(IdpMetadata),
+    /// `idp_metadata_url`, fetched when the upstream starts and again when it is due.
+    Url(String),
 }
 
 /// `subject`: the NameID, or the first value of an attribute (by its `Name`).
@@ -90,14 +100,11 @@ pub fn read(table: toml::Value, at: &str, base: &Path, problems: &mut Vec<Proble
     let raw: RawSaml = decode(table, at, problems)?;
     let start = problems.len();
     let idp = match (&raw.idp_metadata_file, &raw.idp_metadata_url) {
-        (Some(file), None) => read_metadata(&format!("{at}.idp_metadata_file"), &base.join(file), problems),
-        (None, Some(_)) => {
-            // Not built yet: metadata fetched and refreshed from a URL.
-            problems.push(Problem::new(
-                format!("{at}.idp_metadata_url"),
-                "is not supported yet: download the metadata and give it as idp_metadata_file",
-            ));
-            None
+        (Some(file), None) => {
+            read_metadata(&format!("{at}.idp_metadata_file"), &base.join(file), problems).map(IdpSource::File)
+        }
+        (None, Some(url)) => {
+            web_url(&format!("{at}.idp_metadata_url"), url, problems).map(|_| IdpSource::Url(url.clone()))
         }
         (Some(_), Some(_)) => {
             problems.push(Problem::new(

@@ -56,9 +56,15 @@ impl TestIdp {
     }
 
     pub fn metadata(&self) -> String {
+        self.metadata_with("")
+    }
+
+    /// The metadata with `attributes` (`cacheDuration="PT1H"`, `validUntil=...`) on its
+    /// EntityDescriptor.
+    pub fn metadata_with(&self, attributes: &str) -> String {
         format!(
             r#"<?xml version="1.0"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{ENTITY_ID}">
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{ENTITY_ID}" {attributes}>
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
     <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{SLO_URL}"/>
@@ -360,4 +366,71 @@ pub fn request_of(redirect: &str) -> (String, String) {
         .unwrap()
         .to_string();
     (id, pairs["RelayState"].clone())
+}
+
+/// An IdP's web server as `idp_metadata_url` fetches metadata from: it answers what was
+/// last [`MetadataServer::serve`]d, or 503 when nothing is, and counts the fetches.
+pub struct MetadataServer {
+    pub url: String,
+    body: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetadataServer {
+    pub async fn start(body: Option<String>) -> MetadataServer {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/idp/metadata",
+            listener.local_addr().unwrap().port()
+        );
+        let body = std::sync::Arc::new(std::sync::Mutex::new(body));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (served, counted) = (body.clone(), fetches.clone());
+        let app = axum::Router::new().route(
+            "/idp/metadata",
+            axum::routing::get(move || {
+                let (served, counted) = (served.clone(), counted.clone());
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    match served.lock().unwrap().clone() {
+                        Some(xml) => (
+                            axum::http::StatusCode::OK,
+                            [("content-type", "application/samlmetadata+xml")],
+                            xml,
+                        ),
+                        None => (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            [("content-type", "text/plain")],
+                            String::new(),
+                        ),
+                    }
+                }
+            }),
+        );
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        MetadataServer {
+            url,
+            body,
+            fetches,
+            task,
+        }
+    }
+
+    pub fn serve(&self, body: Option<String>) {
+        *self.body.lock().unwrap() = body;
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for MetadataServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -11,7 +11,16 @@ use gatehouse::Clock;
 
 const NOW: i64 = 1_800_000_000;
 
+mod metadata_url;
+
 fn config(idp: &TestIdp, lines: &str) -> String {
+    let source = format!("idp_metadata_file = \"{}\"", idp.metadata_path().display());
+    config_from(&source, lines)
+}
+
+/// The config of the `uni` upstream whose metadata is where `source` (its
+/// `idp_metadata_file` or `idp_metadata_url` line) says.
+fn config_from(source: &str, lines: &str) -> String {
     let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/claim-mappings/saml-generic.toml");
     TestConfig::new()
         .client(TestClient::confidential("app", "app-secret").no_consent())
@@ -25,10 +34,9 @@ id = "uni"
 name = "University"
 kind = "saml"
 mapping = "{mapping}"
-idp_metadata_file = "{}"
+{source}
 {lines}
-"#,
-            idp.metadata_path().display()
+"#
         ))
         .build()
 }
@@ -519,7 +527,7 @@ async fn whatever_is_posted_to_the_acs_and_the_callback_gets_no_server_error() {
 
 #[tokio::test]
 async fn the_readme_example_logs_people_in() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let section = readme
         .split("\n## SAML identity providers\n")
         .nth(1)
