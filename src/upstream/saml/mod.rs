@@ -7,6 +7,7 @@
 //! believed; the document the mapping reads is `document.rs`.
 
 mod document;
+mod encrypted;
 mod idp;
 mod logout;
 mod metadata;
@@ -150,6 +151,7 @@ impl Kind for SamlProvider {
             idp: &idp.metadata,
             request_id,
             want_assertions_signed: self.settings.want_assertions_signed,
+            sp_key: self.settings.sp_key.as_ref(),
             clock_skew: self.settings.clock_skew.as_secs_i64(),
             now: back.now,
         };

@@ -6,8 +6,10 @@
 //! `SubjectConfirmation` for this ACS and request, still valid; `Conditions` in time and
 //! for this SP's audience; the authentication statement; the attributes.
 
+use super::encrypted;
 use super::metadata::IdpMetadata;
 use super::signature;
+use super::sp_key::SpKey;
 use super::time;
 use super::xml::{self, ASSERTION, PROTOCOL};
 use base64::Engine;
@@ -26,6 +28,8 @@ pub struct Expected<'a> {
     /// The ID of the AuthnRequest this login sent.
     pub request_id: &'a str,
     pub want_assertions_signed: bool,
+    /// What an EncryptedAssertion is decrypted with.
+    pub sp_key: Option<&'a SpKey>,
     pub clock_skew: i64,
     pub now: i64,
 }
@@ -75,9 +79,26 @@ pub fn validate(encoded: &str, expected: &Expected<'_>) -> Result<Asserted, Refu
     let response = doc.document_element().ok_or(invalid("the SAMLResponse is empty".into()))?;
     envelope(&doc, response, expected).map_err(invalid)?;
     status(&doc, response)?;
-    let assertion = only_assertion(&doc, response).map_err(invalid)?;
-    signed(&doc, &text, response, assertion, expected).map_err(invalid)?;
-    read_assertion(&doc, assertion, expected).map_err(invalid)
+    match only_assertion(&doc, response).map_err(invalid)? {
+        Found::Plain(assertion) => {
+            let covered = signatures(&doc, &text, &[response, assertion], expected).map_err(invalid)?;
+            enough(covered.contains(&assertion), covered.contains(&response), expected).map_err(invalid)?;
+            read_assertion(&doc, assertion, expected).map_err(invalid)
+        }
+        Found::Encrypted(encrypted) => {
+            // The Response's signature covers what was sent: the Assertion encrypted.
+            let outer = signatures(&doc, &text, &[response], expected).map_err(invalid)?;
+            let key = expected
+                .sp_key
+                .ok_or(invalid("the Assertion is encrypted, and this upstream has no SP key".into()))?;
+            let decrypted = encrypted::decrypt(&doc, encrypted, key).map_err(invalid)?;
+            let inner = xml::parse(&decrypted).map_err(invalid)?;
+            let assertion = decrypted_assertion(&inner).map_err(invalid)?;
+            let covered = signatures(&inner, &decrypted, &[assertion], expected).map_err(invalid)?;
+            enough(covered.contains(&assertion), outer.contains(&response), expected).map_err(invalid)?;
+            read_assertion(&inner, assertion, expected).map_err(invalid)
+        }
+    }
 }
 
 /// The Response itself: what it is, where it was sent, what it answers, who sent it.
@@ -134,51 +155,71 @@ fn status(doc: &Document<'_>, response: NodeId) -> Result<(), Refused> {
     Err(Refused::Status(said))
 }
 
+/// The Response's one Assertion, in the clear or encrypted.
+enum Found {
+    Plain(NodeId),
+    Encrypted(NodeId),
+}
+
 /// The one Assertion of the document, a child of the Response: a second one anywhere,
 /// or one elsewhere, is refused (where wrapping attacks hide the forged one).
-fn only_assertion(doc: &Document<'_>, response: NodeId) -> Result<NodeId, String> {
-    if !xml::descendants(doc, response, ASSERTION, "EncryptedAssertion").is_empty() {
-        return Err("the Response holds an EncryptedAssertion, which is not supported yet".into());
-    }
-    match xml::descendants(doc, response, ASSERTION, "Assertion").as_slice() {
-        [one] if doc.parent(*one) == Some(response) => Ok(*one),
-        [_] => Err("the Assertion is not a child of the Response".into()),
-        [] => Err("the Response holds no Assertion".into()),
+fn only_assertion(doc: &Document<'_>, response: NodeId) -> Result<Found, String> {
+    let plain = xml::descendants(doc, response, ASSERTION, "Assertion");
+    let encrypted = xml::descendants(doc, response, ASSERTION, "EncryptedAssertion");
+    match (plain.as_slice(), encrypted.as_slice()) {
+        ([one], []) if doc.parent(*one) == Some(response) => Ok(Found::Plain(*one)),
+        ([], [one]) if doc.parent(*one) == Some(response) => Ok(Found::Encrypted(*one)),
+        ([_], []) | ([], [_]) => Err("the Assertion is not a child of the Response".into()),
+        ([], []) => Err("the Response holds no Assertion".into()),
         _ => Err("the Response holds more than one Assertion".into()),
     }
 }
 
-/// Every signature is of the taken shape and verifies, covering the Response or the
-/// Assertion; the Assertion is covered (by its own signature when that is wanted).
-fn signed(
-    doc: &Document<'_>,
-    text: &str,
-    response: NodeId,
-    assertion: NodeId,
-    expected: &Expected<'_>,
-) -> Result<(), String> {
-    let signatures = xml::descendants(doc, response, xml::DSIG, "Signature");
+/// The Assertion decrypted in the document of its own `encrypted::decrypt` made: the
+/// one Assertion there, in the EncryptedAssertion.
+fn decrypted_assertion(doc: &Document<'_>) -> Result<NodeId, String> {
+    let holder = doc.document_element().ok_or("the decrypted Assertion is empty")?;
+    let encrypted = match xml::children(doc, holder, ASSERTION, "EncryptedAssertion").as_slice() {
+        [one] => *one,
+        _ => return Err("the decrypted EncryptedAssertion is not where it was".into()),
+    };
+    match xml::descendants(doc, holder, ASSERTION, "Assertion").as_slice() {
+        [one] if doc.parent(*one) == Some(encrypted) => Ok(*one),
+        _ => Err("the EncryptedAssertion does not hold exactly one Assertion".into()),
+    }
+}
+
+/// Checks every signature in `doc` (parsed from `text`): each a child of one of
+/// `signable`, one each at most, of the taken shape, verifying; returns the elements
+/// they cover.
+fn signatures(doc: &Document<'_>, text: &str, signable: &[NodeId], expected: &Expected<'_>) -> Result<Vec<NodeId>, String> {
+    let root = doc.document_element().ok_or("the document is empty")?;
+    let signatures = xml::descendants(doc, root, xml::DSIG, "Signature");
     if signatures.is_empty() {
-        return Err("neither the Response nor the Assertion is signed".into());
+        return Ok(Vec::new());
     }
     for signature in &signatures {
-        let parent = doc.parent(*signature);
-        if parent != Some(response) && parent != Some(assertion) {
+        if !doc.parent(*signature).is_some_and(|parent| signable.contains(&parent)) {
             return Err("a signature is neither the Response's nor the Assertion's".into());
         }
         signature::check_shape(doc, *signature)?;
     }
-    if signatures.len() > 2 || signatures.iter().filter(|s| doc.parent(**s) == Some(assertion)).count() > 1 {
+    let parents: Vec<_> = signatures.iter().filter_map(|s| doc.parent(*s)).collect();
+    if (1..parents.len()).any(|i| parents[..i].contains(&parents[i])) {
         return Err("an element carries more than one signature".into());
     }
     let keys = signature::keys(&expected.idp.signing_certificates)?;
-    let covered = signature::covered(doc, text, keys)?;
-    let assertion_signed = covered.contains(&assertion);
+    signature::covered(doc, text, keys)
+}
+
+/// Whether the signatures found cover the Assertion: its own, or (when assertions need
+/// not be signed themselves) the Response's around it.
+fn enough(assertion_signed: bool, response_signed: bool, expected: &Expected<'_>) -> Result<(), String> {
+    if !assertion_signed && !response_signed {
+        return Err("neither the Response nor the Assertion is signed".into());
+    }
     if expected.want_assertions_signed && !assertion_signed {
         return Err("the Assertion is not signed itself (want_assertions_signed)".into());
-    }
-    if !assertion_signed && !covered.contains(&response) {
-        return Err("no signature covers the Assertion".into());
     }
     Ok(())
 }

@@ -69,6 +69,14 @@ impl SpKey {
         })
     }
 
+    /// The key as the XML Encryption library takes it, to decrypt what the IdP encrypted
+    /// for the certificate.
+    pub fn decryption_key(&self) -> Result<bergshamra_keys::Key, String> {
+        let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &self.pkcs8)
+            .map_err(|_| "the SP key cannot be used")?;
+        bergshamra_keys::loader::load_rsa_private_pem(pem.as_bytes()).map_err(|_| "the SP key cannot be used".to_string())
+    }
+
     /// `query` (the binding's parameters, encoded) with `SigAlg` and `Signature` added.
     pub fn sign_query(&self, query: &str) -> Result<String, String> {
         let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();

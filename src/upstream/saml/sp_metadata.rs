@@ -1,7 +1,7 @@
 //! Gatehouse's SP metadata for one IdP (SAML 2.0 Metadata §2.4.4): what the IdP's
 //! administrator registers: the entity id, the ACS (HTTP-POST), the single logout service
 //! (HTTP-Redirect), the NameID format, and the certificate of Gatehouse's SP key when it
-//! has one.
+//! has one (for signing, and for the assertions the IdP encrypts).
 
 use super::xml::escape;
 
@@ -14,13 +14,26 @@ pub fn xml(
     sign_requests: bool,
     certificate: Option<&[u8]>,
 ) -> String {
+    // The one key signs Gatehouse's messages and decrypts what the IdP encrypts for it;
+    // the methods it prefers are announced (Metadata §2.4.1.1), AES-GCM and RSA-OAEP.
     let key = certificate.map_or(String::new(), |der| {
-        format!(
+        let key_info = format!(
             concat!(
-                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">"#,
-                "<ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+                r#"<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">"#,
+                "<ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
             ),
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)
+        );
+        format!(
+            concat!(
+                r#"<md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>"#,
+                r#"<md:KeyDescriptor use="encryption">{key_info}"#,
+                r#"<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/>"#,
+                r#"<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/>"#,
+                r#"<md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>"#,
+                "</md:KeyDescriptor>"
+            ),
+            key_info = key_info
         )
     });
     format!(

@@ -11,6 +11,7 @@ use gatehouse::Clock;
 
 const NOW: i64 = 1_800_000_000;
 
+mod encrypted;
 mod metadata_url;
 
 fn config(idp: &TestIdp, lines: &str) -> String {
@@ -662,29 +663,8 @@ fn redirect_signature_verifies(query: &str, cert: &std::path::Path, dir: &std::p
 #[tokio::test]
 async fn with_an_sp_key_authn_requests_and_logout_responses_are_signed_and_the_metadata_carries_it() {
     let idp = TestIdp::new();
-    let keys = tempfile::tempdir().unwrap();
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Gatehouse SP",
-        ])
-        .args(["-keyout", "sp.key", "-out", "sp.crt"])
-        .current_dir(keys.path())
-        .output()
-        .unwrap();
-    assert!(made.status.success());
-    let lines = format!(
-        "sign_requests = true\nsp_key_file = \"{}\"\nsp_cert_file = \"{}\"",
-        keys.path().join("sp.key").display(),
-        keys.path().join("sp.crt").display()
-    );
+    let keys = saml_idp::sp_key_files();
+    let lines = format!("sign_requests = true\n{}", saml_idp::sp_key_lines(keys.path()));
     let (_dir, server) = server(&idp, &lines).await;
     let metadata = server.get("/saml/uni/metadata").await.text().await.unwrap();
     let certificate: String = std::fs::read_to_string(keys.path().join("sp.crt"))

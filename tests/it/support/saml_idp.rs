@@ -318,6 +318,63 @@ impl Answer {
         }
     }
 
+    /// The whole Response with the Assertion (signed as this answer says) encrypted for
+    /// the SP certificate `sp_cert` by xmlsec1: the content with `data_method`, its key
+    /// sent with `key_method`; then the Response signed, if it is to be.
+    pub fn encrypted_for(&self, idp: &TestIdp, sp_cert: &Path, data_method: &str, key_method: &str) -> String {
+        let assertion = self.assertion();
+        let assertion = if self.sign_assertion {
+            let signed = idp.sign(&self.response_around_unsigned(&assertion));
+            extract(&signed, "<saml:Assertion", "</saml:Assertion>")
+        } else {
+            assertion
+        };
+        let plain = self.response_around(&format!(
+            "<saml:EncryptedAssertion>{assertion}</saml:EncryptedAssertion>"
+        ));
+        let template = format!(
+            concat!(
+                r#"<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">"#,
+                r#"<xenc:EncryptionMethod Algorithm="{data}"/>"#,
+                r#"<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>"#,
+                r#"<xenc:EncryptionMethod Algorithm="{key}"/><xenc:CipherData><xenc:CipherValue/></xenc:CipherData>"#,
+                r#"</xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>"#
+            ),
+            data = data_method,
+            key = key_method
+        );
+        let dir = &idp.dir;
+        std::fs::write(dir.path().join("plain.xml"), plain).unwrap();
+        std::fs::write(dir.path().join("template.xml"), template).unwrap();
+        let size = match data_method {
+            m if m.contains("tripledes") => "des-192",
+            m if m.contains("128") => "aes-128",
+            _ => "aes-256",
+        };
+        let out = Command::new("xmlsec1")
+            .arg("--encrypt")
+            .arg("--pubkey-cert-pem")
+            .arg(sp_cert)
+            .args(["--session-key", size])
+            .args(["--id-attr:ID", &format!("{ASSERTION_NS}:Assertion")])
+            .args(["--xml-data", "plain.xml", "--node-id", &self.assertion_id])
+            .args(["--output", "encrypted.xml", "template.xml"])
+            .current_dir(dir.path())
+            .output()
+            .expect("xmlsec1 runs");
+        assert!(
+            out.status.success(),
+            "xmlsec1: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let encrypted = std::fs::read_to_string(dir.path().join("encrypted.xml")).unwrap();
+        if self.sign_response {
+            idp.sign(&encrypted)
+        } else {
+            encrypted
+        }
+    }
+
     fn in_response_to_attribute(&self) -> String {
         self.in_response_to
             .as_ref()
@@ -332,6 +389,29 @@ impl Answer {
         }
         .response_around(assertion)
     }
+}
+
+/// A new SP key and certificate, as `sp.key` and `sp.crt` in the folder, made by
+/// openssl as the README says.
+pub fn sp_key_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=Gatehouse SP", "-keyout", "sp.key", "-out", "sp.crt"])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    dir
+}
+
+/// The config lines of an SP key made by [`sp_key_files`].
+pub fn sp_key_lines(keys: &Path) -> String {
+    format!(
+        "sp_key_file = \"{}\"\nsp_cert_file = \"{}\"",
+        keys.join("sp.key").display(),
+        keys.join("sp.crt").display()
+    )
 }
 
 /// The part of `xml` from `start` to the end of the matching `end` (the first of each).
