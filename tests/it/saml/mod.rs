@@ -13,6 +13,7 @@ const NOW: i64 = 1_800_000_000;
 
 mod encrypted;
 mod metadata_url;
+mod properties;
 
 fn config(idp: &TestIdp, lines: &str) -> String {
     let source = format!("idp_metadata_file = \"{}\"", idp.metadata_path().display());
