@@ -113,6 +113,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         token_endpoint_auth_method: credentials.method,
         introspect: raw.introspect.unwrap_or(false),
         backchannel_logout_uri: raw.backchannel_logout_uri,
+        initiate_login_uri: raw.initiate_login_uri,
         idp_claim: raw.idp_claim.unwrap_or(false),
         scopes: raw.scopes,
         token_exchange: raw.token_exchange,
@@ -178,6 +179,13 @@ fn check_addresses(raw: &RawClient, at: &str, upstream_ids: &HashSet<&str>, prob
                 format!("{at}.backchannel_logout_uri"),
                 format!("\"{uri}\" must be an absolute http(s) URL without fragment"),
             )),
+        }
+    }
+    if let Some(uri) = &raw.initiate_login_uri {
+        // OpenID Connect Registration §2: https, without fragment (http on loopback).
+        let key = format!("{at}.initiate_login_uri");
+        if super::checks::web_url(&key, uri, problems).is_some_and(|url| url.fragment().is_some()) {
+            problems.push(Problem::new(key, format!("\"{uri}\" must not have a fragment")));
         }
     }
     check_redirect_uris(&format!("{at}.redirect_uris"), &raw.redirect_uris, problems);

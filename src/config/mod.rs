@@ -244,6 +244,10 @@ pub struct Client {
     pub introspect: bool,
     /// Where logout tokens go when a session this client has tokens from ends.
     pub backchannel_logout_uri: Option<String>,
+    /// Where a login another party started (a SAML IdP's own, unsolicited) sends the
+    /// person, for the client to start its own authorization request (OpenID Connect
+    /// Core §4).
+    pub initiate_login_uri: Option<String>,
     /// Its ID tokens name the upstream the person logged in at (`idp`).
     pub idp_claim: bool,
     /// The scopes this client may be granted; `None` means every scope of the config.

@@ -76,6 +76,7 @@ pub struct RawClient {
     pub require_dpop: Option<bool>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
+    pub initiate_login_uri: Option<String>,
     pub idp_claim: Option<bool>,
     pub scopes: Option<Vec<String>>,
     #[serde(default)]

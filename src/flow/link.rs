@@ -194,12 +194,10 @@ async fn finish(
                 "The sign-in there did not succeed, so nothing was linked.",
             )
         };
-        let person = super::upstream_login::finish_once(app, upstream_id, back)
-            .await
-            .map_err(|e| {
-                tracing::warn!(upstream = %upstream_id, error = %e, "a link login failed");
-                refused()
-            })?;
+        let person = super::sign_in::finish_once(app, upstream_id, back).await.map_err(|e| {
+            tracing::warn!(upstream = %upstream_id, error = %e, "a link login failed");
+            refused()
+        })?;
         let fresh = person
             .authentication
             .auth_time

@@ -10,12 +10,14 @@ mod after_login;
 mod chooser;
 mod deliver;
 mod device;
+mod idp_initiated;
 mod link;
 mod logout;
 pub mod par;
 mod pending;
 mod request;
 mod requirements;
+mod sign_in;
 mod start;
 #[cfg(test)]
 mod tests;

@@ -4,14 +4,13 @@
 //! browser.
 
 use super::Ctx;
+use super::sign_in::{SignInFailed, finish_once, sign_in};
 use super::{
     ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, requirements, settle,
 };
-use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
-use crate::domain::sessions;
 use crate::limits::CheckError;
 use crate::routes;
-use crate::store::{AuthContext, CompletedLogin, PendingAuthorization};
+use crate::store::PendingAuthorization;
 use crate::upstream::{
     Authentication, CallbackParams, LiveUpstream, LoginOptions, Person, Return, Upstream, UpstreamError,
 };
@@ -105,10 +104,18 @@ pub async fn callback(
     let finished = async {
         let pid = params.state.as_deref().ok_or(Outcome::Expired)?;
         // The state is single use: a replayed callback finds nothing.
-        let pending = pending::resume(app.store, pid, browser, now, |p| {
+        let resumed = pending::resume(app.store, pid, browser, now, |p| {
             p.upstream.as_deref() == Some(upstream_id)
         })
-        .await?;
+        .await;
+        let pending = match resumed {
+            Ok(pending) => pending,
+            // No login of this browser: one the IdP started, if the upstream takes those.
+            Err(Outcome::Expired) if super::idp_initiated::applies(app, upstream_id, params) => {
+                return super::idp_initiated::login(app, upstream_id, params, now).await;
+            }
+            Err(refused) => return Err(refused),
+        };
         pending::use_up(app, pid, now).await?;
         app.upstreams.get(upstream_id).ok_or(Outcome::Expired)?;
         crate::telemetry::note_upstream(upstream_id);
@@ -131,34 +138,6 @@ pub async fn callback(
         }
     };
     finished.await.unwrap_or_else(Step::from)
-}
-
-/// The person back from `upstream_id`, with an answer that may be taken only once (a
-/// SAML Assertion) taken now: the same answer again, here or at another replica, is
-/// refused.
-pub(super) async fn finish_once(app: &Ctx<'_>, upstream_id: &str, back: Return<'_>) -> Result<Person, UpstreamError> {
-    let upstream = app
-        .upstreams
-        .get(upstream_id)
-        .ok_or_else(|| UpstreamError::Denied("the upstream is gone".into()))?;
-    let now = back.now;
-    let person = upstream.finish(app.http, back).await?;
-    if let Some(once) = &person.once {
-        let key = format!("{}:{upstream_id}:{}", upstream_id.len(), once.id);
-        let used = crate::store::UsedAssertion { used_at: now };
-        let first = app
-            .store
-            .used_assertions
-            .insert_new(&key, &used, Some(once.until), now)
-            .await
-            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        if !first {
-            return Err(UpstreamError::Invalid(
-                "the answer was presented before (a replay)".into(),
-            ));
-        }
-    }
-    Ok(person)
 }
 
 /// `POST /login/{pending}/{upstream}`'s step: the password form of an upstream that
@@ -299,25 +278,14 @@ async fn complete(
 ) -> Flow<Step> {
     let to = ReplyTo::of(&pending.request);
     let asked_at = pending.parked_at.unwrap_or(now);
-    let auth = requirements::check(&pending.request, asked_at, person.authentication, now).inspect_err(|_| {
-        app.telemetry
-            .login_failed(upstream_id, &pending.request.client_id, "requirements_unmet");
-    })?;
-    let admitted = accounts::admit(
-        app.store,
-        app.config,
-        app.upstreams,
-        upstream_id,
-        &person.document,
-        Admission::SignIn,
-        now,
-    )
-    .await;
-    let sub = match admitted {
-        Ok(Admitted::SignedIn(sub)) => sub,
-        Err(NotAdmitted::Store(e)) => return Err(e.into()),
-        Err(NotAdmitted::Unmapped(e)) => {
-            tracing::warn!(upstream = %upstream_id, error = %e, "the upstream's answer does not fit its mapping");
+    let auth =
+        requirements::check(&pending.request, asked_at, person.authentication.clone(), now).inspect_err(|_| {
+            app.telemetry
+                .login_failed(upstream_id, &pending.request.client_id, "requirements_unmet");
+        })?;
+    let (cookie, done) = match sign_in(app, upstream_id, person, auth, now).await {
+        Ok(signed_in) => signed_in,
+        Err(SignInFailed::Unmapped) => {
             app.telemetry
                 .login_failed(upstream_id, &pending.request.client_id, "unmapped");
             return Err(Outcome::refuse(
@@ -326,38 +294,9 @@ async fn complete(
                 "the identity provider's answer could not be used",
             ));
         }
-        Ok(_) | Err(NotAdmitted::NoMapping(_) | NotAdmitted::AnotherPerson) => {
-            return Err(Outcome::Failed(format!("upstream {upstream_id} has no mapping")));
-        }
+        Err(SignInFailed::Flow(outcome)) => return Err(outcome),
     };
-    let auth = AuthContext {
-        idp: Some(upstream_id.to_string()),
-        ..auth
-    };
-    let mut from = person.session;
-    let upstream_refresh_token = from.as_mut().and_then(|s| s.refresh_token.take());
-    let subject = from.as_ref().map(|s| s.subject.clone()).unwrap_or_default();
-    let (cookie, session) = sessions::start(app.store, app.config, &sub, upstream_id, auth, from, now).await?;
-    // A kind that renews without a refresh token of its own (a directory) reads the
-    // person again by `subject`.
-    let renews_by_subject = app
-        .config
-        .upstream(upstream_id)
-        .is_some_and(|u| u.settings.renew_on_app_refresh().is_some() && !u.settings.keeps_refresh_tokens());
-    if upstream_refresh_token.is_some() || (renews_by_subject && !subject.is_empty()) {
-        let sealing = &app.keys.policy().sealing;
-        let grant = (upstream_id, subject.as_str(), sub.as_str());
-        let token = upstream_refresh_token.as_ref();
-        crate::domain::upstream_refresh::keep(app.store, app.config, sealing, &session.sid, grant, token, now)
-            .await
-            .map_err(|e| Outcome::Failed(e.to_string()))?;
-    }
     app.telemetry.login_succeeded(upstream_id, &pending.request.client_id);
-    let done = CompletedLogin {
-        sub: session.sub,
-        sid: session.sid,
-        auth: session.auth,
-    };
     let outcome = settle(after_login::after_login(app, pending.request, done, browser, now).await);
     Ok(Step {
         outcome,

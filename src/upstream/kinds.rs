@@ -20,6 +20,9 @@ pub struct Capabilities {
     pub logout: bool,
     /// Gatehouse can refresh what the upstream said about the person without a login.
     pub refresh: bool,
+    /// The upstream may send a person back that no login of Gatehouse's sent there (a
+    /// SAML IdP's own, unsolicited Response).
+    pub unsolicited: bool,
 }
 
 /// One kind of upstream. Every capability a kind lacks keeps its default, which refuses.

@@ -643,7 +643,9 @@ fn hash_password_makes_an_argon2_hash_that_check_accepts() {
 fn client_credentials_backchannel_and_admin_settings_are_checked() {
     let text = format!(
         "{GOOD}\n[[clients]]\nid = \"m2m\"\ngrant_types = [\"client_credentials\"]\n\
-         [[clients]]\nid = \"bcl\"\nsecret = \"x\"\nredirect_uris = [\"https://b.example.com/cb\"]\nbackchannel_logout_uri = \"logout\"\n"
+         [[clients]]\nid = \"bcl\"\nsecret = \"x\"\nredirect_uris = [\"https://b.example.com/cb\"]\nbackchannel_logout_uri = \"logout\"\n\
+         initiate_login_uri = \"http://b.example.com/login\"\n\
+         [[clients]]\nid = \"frag\"\nsecret = \"x\"\nredirect_uris = [\"https://f.example.com/cb\"]\ninitiate_login_uri = \"https://f.example.com/login#x\"\n"
     )
     .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nadmin_listen = 9091");
     assert_reports(
@@ -651,6 +653,8 @@ fn client_credentials_backchannel_and_admin_settings_are_checked() {
         &[
             "FILE: clients[1].grant_types: client_credentials is for confidential clients",
             "FILE: clients[2].backchannel_logout_uri: \"logout\" must be an absolute http(s) URL",
+            "FILE: clients[2].initiate_login_uri: \"http://b.example.com/login\" must use https",
+            "FILE: clients[3].initiate_login_uri: \"https://f.example.com/login#x\" must not have a fragment",
             "FILE: admin_token: is required when admin_listen is set",
         ],
     );

@@ -66,6 +66,7 @@ impl Kind for SamlProvider {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             redirect: true,
+            unsolicited: self.settings.allow_idp_initiated,
             ..Capabilities::default()
         }
     }
@@ -136,9 +137,13 @@ impl Kind for SamlProvider {
 
     /// Checks the Response the ACS handed on and makes the person of its Assertion.
     async fn finish(&self, _http: &crate::upstream::UpstreamHttp, back: Return<'_>) -> Result<Person, UpstreamError> {
-        let request_id = back
-            .nonce
-            .ok_or_else(|| UpstreamError::Denied("no AuthnRequest was kept for this login".into()))?;
+        // No request: a login the IdP started, taken only when the upstream allows them.
+        let request_id = match back.nonce {
+            None if !self.settings.allow_idp_initiated => {
+                return Err(UpstreamError::Denied("no AuthnRequest was kept for this login".into()));
+            }
+            kept => kept,
+        };
         let encoded = back
             .callback
             .saml_response

@@ -1,6 +1,7 @@
 //! The identity provider's `samlp:Response` (SAML 2.0 Core §3.3.3, Profiles §4.1.4),
 //! checked in this order: size and well-formedness (no DTD); `Destination`;
-//! `InResponseTo` (the request this login sent; nothing unsolicited); status; exactly one
+//! `InResponseTo` (the request this login sent; none when the IdP started the login);
+//! status; exactly one
 //! Assertion, in the Response; every signature, by the metadata's keys, covering its own
 //! element; then, read only from the covered Assertion: `Issuer`, a bearer
 //! `SubjectConfirmation` for this ACS and request, still valid; `Conditions` in time and
@@ -25,8 +26,9 @@ pub struct Expected<'a> {
     pub acs_url: &'a str,
     pub sp_entity_id: &'a str,
     pub idp: &'a IdpMetadata,
-    /// The ID of the AuthnRequest this login sent.
-    pub request_id: &'a str,
+    /// The ID of the AuthnRequest this login sent; `None` for a login the IdP started
+    /// (unsolicited), which must answer no request.
+    pub request_id: Option<&'a str>,
     pub want_assertions_signed: bool,
     /// What an EncryptedAssertion is decrypted with.
     pub sp_key: Option<&'a SpKey>,
@@ -114,10 +116,12 @@ fn envelope(doc: &Document<'_>, response: NodeId, expected: &Expected<'_>) -> Re
         Some(destination) => return Err(format!("the Response was sent to {destination}, not to this ACS")),
         None => return Err("the Response names no Destination".into()),
     }
-    match xml::attribute(doc, response, "InResponseTo") {
-        Some(id) if id == expected.request_id => {}
-        Some(_) => return Err("the Response answers another request (InResponseTo)".into()),
-        None => return Err("the Response answers no request of Gatehouse's (unsolicited)".into()),
+    match (xml::attribute(doc, response, "InResponseTo"), expected.request_id) {
+        (Some(id), Some(ours)) if id == ours => {}
+        (None, None) => {}
+        (Some(_), Some(_)) => return Err("the Response answers another request (InResponseTo)".into()),
+        (None, Some(_)) => return Err("the Response answers no request of Gatehouse's (unsolicited)".into()),
+        (Some(_), None) => return Err("the Response answers a request no login is waiting for".into()),
     }
     if let Some(issuer) = xml::child_text(doc, response, ASSERTION, "Issuer")?
         && issuer != expected.idp.entity_id
@@ -318,7 +322,7 @@ fn bearer_confirmation(doc: &Document<'_>, subject: NodeId, expected: &Expected<
             why = "the bearer SubjectConfirmation is for another Recipient".into();
             continue;
         }
-        if attribute("InResponseTo") != Some(expected.request_id) {
+        if attribute("InResponseTo") != expected.request_id {
             why = "the bearer SubjectConfirmation answers another request".into();
             continue;
         }

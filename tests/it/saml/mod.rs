@@ -12,6 +12,7 @@ use gatehouse::Clock;
 const NOW: i64 = 1_800_000_000;
 
 mod encrypted;
+mod idp_initiated;
 mod metadata_url;
 mod properties;
 
@@ -23,8 +24,13 @@ fn config(idp: &TestIdp, lines: &str) -> String {
 /// The config of the `uni` upstream whose metadata is where `source` (its
 /// `idp_metadata_file` or `idp_metadata_url` line) says.
 fn config_from(source: &str, lines: &str) -> String {
+    config_beside(TestConfig::new(), source, lines)
+}
+
+/// [`config_from`], with what `others` has already (more clients).
+fn config_beside(others: TestConfig, source: &str, lines: &str) -> String {
     let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/claim-mappings/saml-generic.toml");
-    TestConfig::new()
+    others
         .client(TestClient::confidential("app", "app-secret").no_consent())
         .tables(&format!(
             r#"
