@@ -7,7 +7,8 @@ use super::Ctx;
 use crate::config::Client;
 use crate::domain::sessions;
 use crate::keys::TokenType;
-use crate::store::PendingLogout;
+use crate::store::{PendingLogout, Session};
+use crate::upstream::LoggingOut;
 use crate::{routes, secrets};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -103,7 +104,7 @@ pub async fn end_session(
                 Err(e) => return LogoutOutcome::Failed(e.to_string()),
             }
             tracing::info!("session ended by logout");
-            if let Some(url) = upstream_logout(app, &session.upstream, client, &params, now).await {
+            if let Some(url) = upstream_logout(app, &session, client, &params, now).await {
                 return LogoutOutcome::Upstream(url);
             }
             done(client, &params, "You have been signed out of Gatehouse.", true)
@@ -122,15 +123,25 @@ pub async fn end_session(
 /// they come back to [`upstream_done`], which finishes as this logout would have.
 async fn upstream_logout(
     app: &Ctx<'_>,
-    upstream: &str,
+    session: &Session,
     client: Option<&Client>,
     params: &LogoutParams,
     now: i64,
 ) -> Option<String> {
-    let provider = app.upstreams.get(upstream).filter(|u| u.capabilities().logout)?;
+    let provider = app
+        .upstreams
+        .get(&session.upstream)
+        .filter(|u| u.capabilities().logout)?;
     let id = secrets::random_token();
     let back = format!("{}{}", app.config.issuer, routes::UPSTREAM_LOGGED_OUT);
-    let url = provider.logout_url(app.http, &back, &id).await?;
+    let out = LoggingOut {
+        subject: session.upstream_subject.as_deref(),
+        sid: session.upstream_sid.as_deref(),
+        post_logout_redirect_uri: &back,
+        state: &id,
+        now,
+    };
+    let url = provider.logout_url(app.http, out).await?;
     let pending = PendingLogout {
         client_id: client.map(|c| c.id.clone()),
         post_logout_redirect_uri: params.post_logout_redirect_uri.clone(),

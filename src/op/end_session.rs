@@ -59,7 +59,7 @@ pub async fn upstream_done(
     render(&screen, outcome)
 }
 
-fn render(state: &Screen, outcome: LogoutOutcome) -> Response {
+pub(super) fn render(state: &Screen, outcome: LogoutOutcome) -> Response {
     let clear = || state.cookies.clear(Cookie::Session);
     let page = |data: serde_json::Value| {
         state

@@ -82,7 +82,9 @@ pub async fn acs(
 
 /// `GET /saml/{upstream}/slo`: the IdP's LogoutRequest (HTTP-Redirect, signed). The
 /// sessions that came from the IdP session it names end, with the same cascade as a
-/// back-channel logout; the browser goes back to the IdP with a LogoutResponse.
+/// back-channel logout; the browser goes back to the IdP with a LogoutResponse. Or the
+/// IdP's LogoutResponse to a logout that started at Gatehouse (`logout_upstream`),
+/// which then finishes as it would have without the IdP.
 pub async fn slo(
     State(flow): State<Handles>,
     State(screen): State<Screen>,
@@ -95,6 +97,24 @@ pub async fn slo(
     let query = query.unwrap_or_default();
     let now = flow.now();
     let ctx = flow.ctx();
+    if query.split('&').any(|pair| pair.starts_with("SAMLResponse=")) {
+        // The IdP's answer to the LogoutRequest of a logout that started here.
+        return match saml.logout_answered(&query) {
+            Ok(pending) => {
+                let outcome = crate::flow::upstream_done(&ctx, Some(&pending), now).await;
+                super::end_session::render(&screen, outcome)
+            }
+            Err(e) => {
+                tracing::warn!(%upstream, error = %e, "the identity provider's logout response was refused");
+                screen.pages.error(
+                    StatusCode::BAD_REQUEST,
+                    "Signed out of Gatehouse",
+                    "You are signed out of Gatehouse.",
+                    "The identity provider's answer could not be verified.",
+                )
+            }
+        };
+    }
     let taken = crate::domain::upstream_logout::receive(ctx.outbox(), ctx.upstreams, ctx.http, &upstream, &query, now);
     match taken.await {
         Ok(ended) => {

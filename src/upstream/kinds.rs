@@ -3,7 +3,7 @@
 //! upstream enum, dispatching to each kind. A kind is a folder with a type implementing
 //! [`Kind`]; adding one is that folder and one line in the list.
 
-use super::{Begin, LoginOptions, LogoutNotice, Person, Refreshed, Return, UpstreamError};
+use super::{Begin, LoggingOut, LoginOptions, LogoutNotice, Person, Refreshed, Return, UpstreamError};
 use crate::config::Problem;
 use crate::config::Secret;
 use crate::limits::{CheckError, PasswordChecks};
@@ -122,13 +122,9 @@ pub trait Kind: Sized {
     }
 
     /// Where to send the person to log out at the upstream too, coming back to
-    /// `post_logout_redirect_uri` with `state`.
-    async fn logout_url(
-        &self,
-        _http: &crate::upstream::UpstreamHttp,
-        _post_logout_redirect_uri: &str,
-        _state: &str,
-    ) -> Option<String> {
+    /// Gatehouse with `out.state` (at `out.post_logout_redirect_uri`, or where the kind's
+    /// own binding says).
+    async fn logout_url(&self, _http: &crate::upstream::UpstreamHttp, _out: LoggingOut<'_>) -> Option<String> {
         None
     }
 }
@@ -218,9 +214,9 @@ macro_rules! upstream_kinds {
                 match self { $(Upstream::$variant(u) => u.exchange(http, token, kind, now).await),+ }
             }
 
-            pub async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, back: &str, state: &str) -> Option<String> {
+            pub async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, out: $crate::upstream::LoggingOut<'_>) -> Option<String> {
                 use $crate::upstream::Kind;
-                match self { $(Upstream::$variant(u) => u.logout_url(http, back, state).await),+ }
+                match self { $(Upstream::$variant(u) => u.logout_url(http, out).await),+ }
             }
         }
     };

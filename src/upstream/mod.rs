@@ -163,6 +163,18 @@ pub struct Return<'a> {
     pub now: i64,
 }
 
+/// A logout at Gatehouse going on to the upstream's own logout: the upstream session
+/// that ended there, and where and with what the upstream sends the person back.
+pub struct LoggingOut<'a> {
+    /// The upstream's subject (a SAML NameID) and session id (a SessionIndex) of the
+    /// Gatehouse session that ended, as the login gave them.
+    pub subject: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    pub post_logout_redirect_uri: &'a str,
+    pub state: &'a str,
+    pub now: i64,
+}
+
 /// The start of a login: where to send the person, and what to keep for the callback.
 pub struct Begin {
     pub url: String,

@@ -887,6 +887,12 @@ id = "both"
 kind = "saml"
 idp_metadata_url = "https://idp.example/metadata"
 idp_metadata_file = "{}"
+
+[[upstreams]]
+id = "unsigned-logout"
+kind = "saml"
+idp_metadata_url = "https://idp.example/metadata"
+logout_upstream = true
 "#,
         broken.display(),
         keyless.display(),
@@ -912,6 +918,7 @@ idp_metadata_file = "{}"
             "FILE: upstreams[5].sp_cert_file: ",
             "FILE: upstreams[6].idp_metadata_url: \"http://idp.example/metadata\" must use https (http is only allowed on loopback)",
             "FILE: upstreams[7].idp_metadata_url: cannot be given with idp_metadata_file: one of them",
+            "FILE: upstreams[8].logout_upstream: needs sp_key_file and sp_cert_file: the LogoutRequest to the identity provider must be signed",
         ],
     );
     let (_, _, stderr, _dir) = check(&text);

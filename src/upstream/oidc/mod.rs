@@ -132,7 +132,7 @@ impl Kind for OidcProvider {
 
     /// Where to send the person to log out at the upstream too (RP-Initiated Logout 1.0),
     /// when `logout_upstream` is on and the upstream announces an end_session_endpoint.
-    async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, post_logout_redirect_uri: &str, state: &str) -> Option<String> {
+    async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, out: crate::upstream::LoggingOut<'_>) -> Option<String> {
         if !self.settings.logout_upstream {
             return None;
         }
@@ -147,8 +147,8 @@ impl Kind for OidcProvider {
         let mut url = url::Url::parse(endpoint).ok()?;
         url.query_pairs_mut()
             .append_pair("client_id", &self.settings.client_id)
-            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
-            .append_pair("state", state);
+            .append_pair("post_logout_redirect_uri", out.post_logout_redirect_uri)
+            .append_pair("state", out.state);
         Some(url.to_string())
     }
 

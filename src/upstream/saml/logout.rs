@@ -5,27 +5,9 @@
 //! session. Gatehouse answers with a LogoutResponse by the same binding, signed when it
 //! has an SP key.
 
+use super::binding;
 use super::request::deflated_base64;
 use super::xml::{self, ASSERTION, PROTOCOL, escape};
-use base64::Engine;
-use std::io::Read;
-
-/// A LogoutRequest inflated larger than this is not one.
-const LARGEST_REQUEST: u64 = 64 * 1024;
-const SIGNATURE_ALGORITHMS: &[(&str, &aws_lc_rs::signature::RsaParameters)] = &[
-    (
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-    ),
-    (
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA384,
-    ),
-    (
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA512,
-    ),
-];
 
 /// What the IdP's LogoutRequest must match.
 pub struct Expected<'a> {
@@ -49,72 +31,8 @@ pub struct LogoutRequest {
 
 /// The LogoutRequest in the redirect query `raw_query`, its signature checked.
 pub fn verify(raw_query: &str, expected: &Expected<'_>) -> Result<LogoutRequest, String> {
-    let mut request = None;
-    let mut relay_state = None;
-    let mut algorithm = None;
-    let mut signature = None;
-    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match name {
-            "SAMLRequest" => &mut request,
-            "RelayState" => &mut relay_state,
-            "SigAlg" => &mut algorithm,
-            "Signature" => &mut signature,
-            _ => continue,
-        };
-        if slot.replace(value).is_some() {
-            return Err(format!("the query has {name} twice"));
-        }
-    }
-    let request = request.ok_or("the query has no SAMLRequest")?;
-    let (Some(algorithm), Some(signature)) = (algorithm, signature) else {
-        return Err("the LogoutRequest is not signed".into());
-    };
-    let mut signed = format!("SAMLRequest={request}");
-    if let Some(relay_state) = relay_state {
-        signed.push_str(&format!("&RelayState={relay_state}"));
-    }
-    signed.push_str(&format!("&SigAlg={algorithm}"));
-    let algorithm = decode_component(algorithm)?;
-    let parameters = SIGNATURE_ALGORITHMS
-        .iter()
-        .find(|(uri, _)| *uri == algorithm)
-        .map(|(_, parameters)| *parameters)
-        .ok_or_else(|| format!("the signature algorithm {algorithm} is not taken (RSA with SHA-256 or longer)"))?;
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(decode_component(signature)?)
-        .map_err(|_| "the Signature is not base64")?;
-    let verified = expected.keys.iter().any(|key| {
-        aws_lc_rs::signature::UnparsedPublicKey::new(parameters, key)
-            .verify(signed.as_bytes(), &signature)
-            .is_ok()
-    });
-    if !verified {
-        return Err("the LogoutRequest's signature does not verify with the metadata's keys".into());
-    }
-    let xml = inflate(&decode_component(request)?)?;
+    let xml = binding::verified(raw_query, "SAMLRequest", expected.keys)?;
     read(&xml, expected)
-}
-
-/// A query component, percent-decoded (`+` is a space).
-fn decode_component(raw: &str) -> Result<String, String> {
-    url::form_urlencoded::parse(format!("v={raw}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .ok_or_else(|| "a query value cannot be decoded".into())
-}
-
-fn inflate(encoded: &str) -> Result<String, String> {
-    let compact: Vec<u8> = encoded.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let deflated = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|_| "the SAMLRequest is not base64")?;
-    let mut xml = String::new();
-    flate2::read::DeflateDecoder::new(&deflated[..])
-        .take(LARGEST_REQUEST)
-        .read_to_string(&mut xml)
-        .map_err(|_| "the SAMLRequest is not DEFLATE-compressed UTF-8")?;
-    Ok(xml)
 }
 
 fn read(text: &str, expected: &Expected<'_>) -> Result<LogoutRequest, String> {
@@ -186,13 +104,4 @@ pub fn response_url(
         issuer = escape(sp_entity_id),
     );
     super::sp_key::redirect(slo_url, "SAMLResponse", &deflated_base64(&xml)?, relay_state, key)
-}
-
-/// The RelayState of the redirect query `raw_query`, decoded.
-pub fn relay_state(raw_query: &str) -> Option<String> {
-    raw_query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| *name == "RelayState")
-        .and_then(|(_, value)| decode_component(value).ok())
 }

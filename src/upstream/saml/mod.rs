@@ -6,6 +6,7 @@
 //! Response is checked in full (`response.rs`, `signature.rs`) before anything in it is
 //! believed; the document the mapping reads is `document.rs`.
 
+mod binding;
 mod document;
 mod encrypted;
 mod idp;
@@ -16,6 +17,7 @@ mod response;
 mod signature;
 mod settings;
 mod sp_key;
+mod sp_logout;
 mod sp_metadata;
 mod time;
 mod xml;
@@ -23,7 +25,7 @@ mod xml;
 pub use settings::SamlSettings;
 
 use super::{
-    Authentication, Begin, Capabilities, Kind, LoggedOut, LoginOptions, LogoutNotice, Once, Person, Return,
+    Authentication, Begin, Capabilities, Kind, LoggedOut, LoggingOut, LoginOptions, LogoutNotice, Once, Person, Return,
     UpstreamError, UpstreamSession,
 };
 use crate::config::Problem;
@@ -67,6 +69,7 @@ impl Kind for SamlProvider {
         Capabilities {
             redirect: true,
             unsolicited: self.settings.allow_idp_initiated,
+            logout: self.settings.logout_upstream,
             ..Capabilities::default()
         }
     }
@@ -133,6 +136,32 @@ impl Kind for SamlProvider {
             jti: request.id,
             remember_until: request.valid_until,
         })
+    }
+
+    /// The IdP's logout service with a signed LogoutRequest for the IdP session the
+    /// Gatehouse session came from; the IdP answers at Gatehouse's logout service
+    /// ([`SamlProvider::logout_answered`]), whatever `post_logout_redirect_uri` says.
+    async fn logout_url(&self, http: &crate::upstream::UpstreamHttp, out: LoggingOut<'_>) -> Option<String> {
+        if !self.settings.logout_upstream {
+            return None;
+        }
+        let (Some(name_id), Some(key)) = (out.subject, self.settings.sp_key.as_ref()) else {
+            return None;
+        };
+        let idp = self.idp.current(http, out.now).await.ok()?;
+        let destination = idp.metadata.slo_url.as_deref()?;
+        let request = sp_logout::Request {
+            destination,
+            sp_entity_id: &self.sp_entity_id,
+            name_id,
+            name_id_format: &self.settings.name_id_format,
+            session_index: out.sid,
+            state: out.state,
+            now: out.now,
+        };
+        sp_logout::request_url(&request, key)
+            .inspect_err(|e| tracing::warn!(error = %e, "no logout request can be made for the identity provider"))
+            .ok()
     }
 
     /// Checks the Response the ACS handed on and makes the person of its Assertion.
@@ -209,11 +238,23 @@ impl SamlProvider {
             return Ok(None);
         };
         let request = logout::verify(raw_query, &self.logout_expected(&idp, now))?;
-        let relay_state = logout::relay_state(raw_query);
+        let relay_state = binding::relay_state(raw_query);
         let instant = crate::clock::iso8601(now);
         let key = self.settings.sp_key.as_ref();
         logout::response_url(slo_url, &self.sp_entity_id, &request.id, relay_state.as_deref(), &instant, key)
             .map(Some)
+    }
+
+    /// The pending logout the IdP's LogoutResponse in `raw_query` (to the SLO service)
+    /// answers, once it is verified.
+    pub fn logout_answered(&self, raw_query: &str) -> Result<String, String> {
+        let idp = self.idp.known_now().map_err(|e| e.to_string())?;
+        let expected = sp_logout::Expected {
+            slo_url: &self.slo_url,
+            idp_entity_id: &idp.metadata.entity_id,
+            keys: &idp.keys,
+        };
+        sp_logout::answered(raw_query, &expected)
     }
 
     /// Gatehouse's SP metadata for this IdP: its entity id and ACS.

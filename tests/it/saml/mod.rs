@@ -10,9 +10,12 @@ use crate::support::{TestServer, jwt_claims};
 use gatehouse::Clock;
 
 const NOW: i64 = 1_800_000_000;
+/// Where the app asks to be sent after a logout.
+const AFTER_LOGOUT: &str = "http://127.0.0.1:9/after-logout";
 
 mod encrypted;
 mod idp_initiated;
+mod logout_upstream;
 mod metadata_url;
 mod properties;
 
@@ -31,7 +34,11 @@ fn config_from(source: &str, lines: &str) -> String {
 fn config_beside(others: TestConfig, source: &str, lines: &str) -> String {
     let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/claim-mappings/saml-generic.toml");
     others
-        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .client(
+            TestClient::confidential("app", "app-secret")
+                .no_consent()
+                .with("post_logout_redirect_uris", &format!("[\"{AFTER_LOGOUT}\"]")),
+        )
         .tables(&format!(
             r#"
 [scopes.affiliation]
@@ -559,7 +566,11 @@ async fn the_readme_example_logs_people_in() {
             &format!("\"{root}/claim-mappings/saml-generic.toml\""),
         );
     let config = TestConfig::new()
-        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .client(
+            TestClient::confidential("app", "app-secret")
+                .no_consent()
+                .with("post_logout_redirect_uris", &format!("[\"{AFTER_LOGOUT}\"]")),
+        )
         .tables(&example)
         .build();
     let dir = tempfile::tempdir().unwrap();

@@ -109,12 +109,17 @@ impl TestIdp {
     /// The query of a redirect that sends `xml` (a LogoutRequest) with `relay_state`,
     /// signed in the query as the HTTP-Redirect binding says, by this IdP's key.
     pub fn signed_redirect_query(&self, xml: &str, relay_state: &str) -> String {
+        self.signed_redirect("SAMLRequest", xml, relay_state)
+    }
+
+    /// The same for the message `parameter` (`SAMLRequest` or `SAMLResponse`).
+    pub fn signed_redirect(&self, parameter: &str, xml: &str, relay_state: &str) -> String {
         let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
         let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut deflater, xml.as_bytes()).unwrap();
         let request = base64::engine::general_purpose::STANDARD.encode(deflater.finish().unwrap());
         let signed = format!(
-            "SAMLRequest={}&RelayState={}&SigAlg={}",
+            "{parameter}={}&RelayState={}&SigAlg={}",
             encode(&request),
             encode(relay_state),
             encode("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
@@ -428,6 +433,20 @@ pub fn encode(xml: &str) -> String {
 
 /// The ID of the AuthnRequest in a redirect to the IdP, and the RelayState.
 pub fn request_of(redirect: &str) -> (String, String) {
+    let (xml, relay_state) = message_of(redirect);
+    let id = xml
+        .split(" ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (id, relay_state)
+}
+
+/// The `SAMLRequest` of a redirect to the IdP, inflated, and its `RelayState`.
+pub fn message_of(redirect: &str) -> (String, String) {
     let url = url::Url::parse(redirect).unwrap();
     let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     let deflated = base64::engine::general_purpose::STANDARD
@@ -437,15 +456,7 @@ pub fn request_of(redirect: &str) -> (String, String) {
     flate2::read::DeflateDecoder::new(&deflated[..])
         .read_to_string(&mut xml)
         .unwrap();
-    let id = xml
-        .split(" ID=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (id, pairs["RelayState"].clone())
+    (xml, pairs["RelayState"].clone())
 }
 
 /// An IdP's web server as `idp_metadata_url` fetches metadata from: it answers what was
