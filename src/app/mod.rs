@@ -128,6 +128,9 @@ impl App {
         let http = upstream::UpstreamHttp::new(config.limits.upstream_response_bytes, telemetry.clone())
             .map_err(|e| StartError::Runtime(format!("no HTTP client: {e}")))?;
         let upstreams = upstream::open_all(&config, &mappings, None);
+        domain::saml_sp_keys::give_kept_keys(&store, &keys.policy().sealing, &upstreams, clock.now())
+            .await
+            .map_err(StartError::Runtime)?;
         let verified_secrets =
             verified_secrets::VerifiedSecrets::new(verified_secrets::CAPACITY, verified_secrets::TRUSTED_FOR_SECS)
                 .map_err(|e| StartError::Runtime(format!("no key for remembering secret checks: {e}")))?;

@@ -33,6 +33,12 @@ impl App {
             tracing::warn!(key = %warning.key, "{}", warning.message);
         }
         let upstreams = crate::upstream::open_all(&config, &mappings, Some(&running.upstreams));
+        let sealing = &running.keys.policy().sealing;
+        let kept =
+            crate::domain::saml_sp_keys::give_kept_keys(&running.store, sealing, &upstreams, running.clock.now());
+        if let Err(e) = kept.await {
+            return refused(&running, vec![e]);
+        }
         let state = AppState::new(Inner {
             client_keys: Arc::new(crate::client_keys::ClientKeys::for_clients(&config.clients)),
             config: Arc::new(config),

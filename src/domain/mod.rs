@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod indexes;
 pub mod logout_outbox;
 pub mod refresh_families;
+pub mod saml_sp_keys;
 pub mod scopes;
 pub mod sessions;
 pub mod token_liveness;

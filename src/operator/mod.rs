@@ -77,12 +77,18 @@ impl Operator {
         }
     }
 
-    /// Seals every key under the current key-encryption key; returns how many changed.
+    /// Seals every key under the current key-encryption key; returns how many were
+    /// sealed anew (the signing keys that were not under it yet, every SAML SP key).
     pub async fn rewrap_keys(&self) -> Result<usize, String> {
         match self {
-            Operator::Direct(direct) => keys::rewrap(&direct.store, &direct.policy, Clock::System.now())
-                .await
-                .map_err(|e| e.to_string()),
+            Operator::Direct(direct) => {
+                let now = Clock::System.now();
+                let signing = keys::rewrap(&direct.store, &direct.policy, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let saml = crate::domain::saml_sp_keys::rewrap(&direct.store, &direct.policy.sealing, now).await?;
+                Ok(signing + saml)
+            }
             Operator::Admin(_) => Err("the embedded database is in use by the running server: stop it, run \
                  `gatehouse keys rewrap`, and start it again"
                 .into()),

@@ -209,6 +209,7 @@ store_tables! {
     pushed_requests: PushedRequest = "pushed-requests",
     used_dpop_proofs: UsedDpopProof = "used-dpop-proofs",
     used_assertions: UsedAssertion = "used-assertions",
+    saml_sp_keys: SamlSpKeyRecord = "saml-sp-keys",
     dpop_nonces: DpopNonce = "dpop-nonces",
     device_grants: DeviceGrant = "device-grants",
     device_user_codes: DeviceUserCode = "device-user-codes",

@@ -843,6 +843,10 @@ fn every_mistake_in_a_saml_upstream_is_reported_by_key() {
 </md:EntityDescriptor>"#,
     )
     .unwrap();
+    // Everything an IdP needs but a logout service.
+    let sloless = files.path().join("sloless.xml");
+    let idp = crate::support::saml_idp::TestIdp::new();
+    std::fs::write(&sloless, idp.metadata().replace("<md:SingleLogoutService", "<md:Other")).unwrap();
     let text = format!(
         r#"{GOOD}
 [[upstreams]]
@@ -889,9 +893,9 @@ idp_metadata_url = "https://idp.example/metadata"
 idp_metadata_file = "{}"
 
 [[upstreams]]
-id = "unsigned-logout"
+id = "no-logout-service"
 kind = "saml"
-idp_metadata_url = "https://idp.example/metadata"
+idp_metadata_file = "{}"
 logout_upstream = true
 "#,
         broken.display(),
@@ -901,7 +905,8 @@ logout_upstream = true
         keyless.display(),
         broken.display(),
         broken.display(),
-        keyless.display()
+        keyless.display(),
+        sloless.display()
     );
     assert_reports(
         &text,
@@ -913,12 +918,11 @@ logout_upstream = true
             "FILE: upstreams[3].idp_metadata_file: is required for kind = \"saml\"",
             "FILE: upstreams[3].sp_entity_id: must not be empty",
             "FILE: upstreams[3].sp_key_file: is required with sp_cert_file",
-            "FILE: upstreams[4].sign_requests: needs sp_key_file and sp_cert_file",
             "FILE: upstreams[5].sp_key_file: ",
             "FILE: upstreams[5].sp_cert_file: ",
             "FILE: upstreams[6].idp_metadata_url: \"http://idp.example/metadata\" must use https (http is only allowed on loopback)",
             "FILE: upstreams[7].idp_metadata_url: cannot be given with idp_metadata_file: one of them",
-            "FILE: upstreams[8].logout_upstream: needs sp_key_file and sp_cert_file: the LogoutRequest to the identity provider must be signed",
+            "FILE: upstreams[8].logout_upstream: the identity provider's metadata has no SingleLogoutService with the HTTP-Redirect binding",
         ],
     );
     let (_, _, stderr, _dir) = check(&text);

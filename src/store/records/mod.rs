@@ -57,6 +57,21 @@ pub struct SealedKey {
     pub sealed: String,
 }
 
+/// The key and certificate Gatehouse made for itself toward a SAML IdP (an upstream with
+/// no `sp_key_file`), keyed by the upstream's id, so that every replica and every restart
+/// shows the IdP the same certificate. The private key is sealed like the signing keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SamlSpKeyRecord {
+    /// PKCS#8 PEM; empty when the key is stored sealed.
+    #[serde(default)]
+    pub private_key_pem: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_private_key: Option<SealedKey>,
+    /// The self-signed certificate, base64 DER.
+    pub certificate: String,
+    pub created_at: i64,
+}
+
 /// The last rotation of the signing keys. Every rotation replaces it with a conditional
 /// write, so of two replicas that decide to rotate at once only one does.
 #[derive(Debug, Clone, Serialize, Deserialize)]

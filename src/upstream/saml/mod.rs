@@ -23,6 +23,7 @@ mod time;
 mod xml;
 
 pub use settings::SamlSettings;
+pub use sp_key::SpKey;
 
 use super::{
     Authentication, Begin, Capabilities, Kind, LoggedOut, LoggingOut, LoginOptions, LogoutNotice, Once, Person, Return,
@@ -31,6 +32,7 @@ use super::{
 use crate::config::Problem;
 use response::{Expected, Refused};
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 /// The largest `SAMLResponse` the ACS takes (base64), for the body limit of its route.
 pub const LARGEST_RESPONSE: usize = response::LARGEST_RESPONSE;
@@ -45,6 +47,9 @@ pub struct SamlProvider {
     slo_url: String,
     /// The identity provider's metadata as known now.
     idp: idp::Idp,
+    /// Gatehouse's key toward the IdP: from `sp_key_file`, or the one it made and keeps
+    /// in the store, given once the upstream runs ([`SamlProvider::use_kept_key`]).
+    sp_key: RwLock<Option<Arc<SpKey>>>,
 }
 
 impl Kind for SamlProvider {
@@ -61,6 +66,7 @@ impl Kind for SamlProvider {
             acs_url: format!("{base}/acs"),
             slo_url: format!("{base}/slo"),
             idp: idp::Idp::new(id, &settings.idp),
+            sp_key: RwLock::new(settings.sp_key.clone().map(Arc::new)),
             settings: settings.clone(),
         }
     }
@@ -100,9 +106,12 @@ impl Kind for SamlProvider {
             force_authn: options.force_login || options.max_age == Some(0),
             authn_contexts: &authn_contexts,
         };
-        let key = self.settings.sp_key.as_ref().filter(|_| self.settings.sign_requests);
+        let key = self.sp_key().filter(|_| self.settings.sign_requests);
+        if self.settings.sign_requests && key.is_none() {
+            return Err(UpstreamError::Unavailable("the SP key is not ready".into()));
+        }
         let url = request
-            .redirect_url(options.state, key)
+            .redirect_url(options.state, key.as_deref())
             .map_err(UpstreamError::Unavailable)?;
         Ok(Begin {
             url,
@@ -145,7 +154,7 @@ impl Kind for SamlProvider {
         if !self.settings.logout_upstream {
             return None;
         }
-        let (Some(name_id), Some(key)) = (out.subject, self.settings.sp_key.as_ref()) else {
+        let (Some(name_id), Some(key)) = (out.subject, self.sp_key()) else {
             return None;
         };
         let idp = self.idp.current(http, out.now).await.ok()?;
@@ -159,7 +168,7 @@ impl Kind for SamlProvider {
             state: out.state,
             now: out.now,
         };
-        sp_logout::request_url(&request, key)
+        sp_logout::request_url(&request, &key)
             .inspect_err(|e| tracing::warn!(error = %e, "no logout request can be made for the identity provider"))
             .ok()
     }
@@ -179,13 +188,14 @@ impl Kind for SamlProvider {
             .as_deref()
             .ok_or_else(|| UpstreamError::Invalid("the identity provider sent no SAMLResponse".into()))?;
         let idp = self.idp.known_now()?;
+        let sp_key = self.sp_key();
         let expected = Expected {
             acs_url: &self.acs_url,
             sp_entity_id: &self.sp_entity_id,
             idp: &idp.metadata,
             request_id,
             want_assertions_signed: self.settings.want_assertions_signed,
-            sp_key: self.settings.sp_key.as_ref(),
+            sp_key: sp_key.as_deref(),
             clock_skew: self.settings.clock_skew.as_secs_i64(),
             now: back.now,
         };
@@ -240,8 +250,8 @@ impl SamlProvider {
         let request = logout::verify(raw_query, &self.logout_expected(&idp, now))?;
         let relay_state = binding::relay_state(raw_query);
         let instant = crate::clock::iso8601(now);
-        let key = self.settings.sp_key.as_ref();
-        logout::response_url(slo_url, &self.sp_entity_id, &request.id, relay_state.as_deref(), &instant, key)
+        let key = self.sp_key();
+        logout::response_url(slo_url, &self.sp_entity_id, &request.id, relay_state.as_deref(), &instant, key.as_deref())
             .map(Some)
     }
 
@@ -266,7 +276,21 @@ impl SamlProvider {
             &self.settings.name_id_format,
             self.settings.want_assertions_signed,
             self.settings.sign_requests,
-            self.settings.sp_key.as_ref().map(|key| key.certificate.as_slice()),
+            self.sp_key().as_ref().map(|key| key.certificate.as_slice()),
         )
+    }
+
+    fn sp_key(&self) -> Option<Arc<SpKey>> {
+        self.sp_key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether it waits for a key Gatehouse keeps for it (no `sp_key_file` was given).
+    pub fn needs_kept_key(&self) -> bool {
+        self.sp_key().is_none()
+    }
+
+    /// The key Gatehouse made for it and keeps in the store.
+    pub fn use_kept_key(&self, key: SpKey) {
+        *self.sp_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(key));
     }
 }

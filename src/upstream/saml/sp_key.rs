@@ -1,5 +1,6 @@
-//! Gatehouse's own key toward a SAML IdP (`sp_key_file`, `sp_cert_file`): an RSA key
-//! (PKCS#8 PEM) and its certificate, announced in the SP metadata. It signs the messages
+//! Gatehouse's own key toward a SAML IdP: an RSA key and its certificate, announced in
+//! the SP metadata, given by `sp_key_file` and `sp_cert_file` (PKCS#8 PEM) or made by
+//! Gatehouse ([`SpKey::generate`]) and kept in the store. It signs the messages
 //! Gatehouse sends by the HTTP-Redirect binding, in the query (SAML 2.0 Bindings
 //! §3.4.4.1): `SAMLRequest` or `SAMLResponse`, `RelayState` and `SigAlg`, URL-encoded, in
 //! that order.
@@ -69,11 +70,49 @@ impl SpKey {
         })
     }
 
+    /// A new RSA-2048 key and a self-signed certificate for it naming `common_name`. The
+    /// certificate's dates are not what the IdP trusts it by (it is pinned in the
+    /// metadata), so it is valid from 1975 to 4096, as rcgen makes them. Slow (an RSA
+    /// key generation): call it off the async workers.
+    pub fn generate(common_name: &str) -> Result<SpKey, String> {
+        use aws_lc_rs::encoding::AsDer;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| "no RSA key can be generated")?;
+        let pkcs8 = pair.as_der().map_err(|_| "the RSA key cannot be encoded")?.as_ref().to_vec();
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice());
+        let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)
+            .map_err(|e| format!("the RSA key cannot sign a certificate: {e}"))?;
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        let certificate = params
+            .self_signed(&signer)
+            .map_err(|e| format!("no certificate can be made: {e}"))?;
+        Ok(SpKey {
+            pkcs8,
+            certificate: certificate.der().to_vec(),
+        })
+    }
+
+    /// A key kept before: PKCS#8 PEM and its certificate's DER.
+    pub fn from_kept(pkcs8_pem: &str, certificate: Vec<u8>) -> Result<SpKey, String> {
+        let (label, pkcs8) =
+            pem_rfc7468::decode_vec(pkcs8_pem.trim().as_bytes()).map_err(|e| format!("the kept SP key is not PEM: {e}"))?;
+        if label != "PRIVATE KEY" || RsaKeyPair::from_pkcs8(&pkcs8).is_err() {
+            return Err("the kept SP key is not an RSA private key (PKCS#8)".into());
+        }
+        Ok(SpKey { pkcs8, certificate })
+    }
+
+    /// The private key as PKCS#8 PEM, to keep.
+    pub fn pkcs8_pem(&self) -> Result<String, String> {
+        pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &self.pkcs8)
+            .map_err(|_| "the SP key cannot be encoded".to_string())
+    }
+
     /// The key as the XML Encryption library takes it, to decrypt what the IdP encrypted
     /// for the certificate.
     pub fn decryption_key(&self) -> Result<bergshamra_keys::Key, String> {
-        let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, &self.pkcs8)
-            .map_err(|_| "the SP key cannot be used")?;
+        let pem = self.pkcs8_pem()?;
         bergshamra_keys::loader::load_rsa_private_pem(pem.as_bytes()).map_err(|_| "the SP key cannot be used".to_string())
     }
 

@@ -15,6 +15,7 @@ const AFTER_LOGOUT: &str = "http://127.0.0.1:9/after-logout";
 
 mod encrypted;
 mod idp_initiated;
+mod kept_key;
 mod logout_upstream;
 mod metadata_url;
 mod properties;
