@@ -26,7 +26,7 @@ async fn ready(server: &TestServer) -> (u16, serde_json::Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn until_ready(server: &TestServer) {
+pub(super) async fn until_ready(server: &TestServer) {
     // Gatehouse retries a failed fetch after 1 s, 2 s, 4 s ...
     let deadline = Instant::now() + Duration::from_secs(60);
     while ready(server).await.0 != 200 {

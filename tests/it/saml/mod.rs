@@ -555,12 +555,13 @@ async fn the_readme_example_logs_people_in() {
         .and_then(|block| block.split("```").next())
         .expect("the example");
     let idp = TestIdp::new();
+    let metadata = saml_idp::MetadataServer::start(Some(idp.metadata())).await;
     let root = env!("CARGO_MANIFEST_DIR");
     // The example as printed, with the test IdP's metadata and the repository's mapping.
     let example = example
         .replace(
-            "\"idp-metadata.xml\"",
-            &format!("\"{}\"", idp.metadata_path().display()),
+            "\"https://idp.example.edu/idp/shibboleth\"",
+            &format!("\"{}\"", metadata.url),
         )
         .replace(
             "\"claim-mappings/saml-generic.toml\"",
@@ -576,6 +577,22 @@ async fn the_readme_example_logs_people_in() {
         .build();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config, Clock::manual(NOW)).await;
+    metadata_url::until_ready(&server).await;
+    // What the README says to register at the IdP is what the SP metadata says.
+    let sp_metadata = server.get("/saml/uni/metadata").await.text().await.unwrap();
+    for (what, url) in [
+        ("entityID", "/saml/uni"),
+        ("Location", "/saml/uni/acs"),
+        ("Location", "/saml/uni/slo"),
+    ] {
+        let printed = format!("`https://login.example.com{url}`");
+        assert!(section.contains(&printed), "{printed}");
+        assert!(
+            sp_metadata.contains(&format!("{what}=\"{}{url}\"", server.base)),
+            "{sp_metadata}"
+        );
+    }
+    assert!(sp_metadata.contains("<ds:X509Certificate>"), "{sp_metadata}");
     let login = start_login(&server, "openid email").await;
     let page = login.post(&server, &login.answer().signed_by(&idp)).await;
     let code = page.redirect_params()["code"].clone();
