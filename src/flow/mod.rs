@@ -6,6 +6,7 @@
 //! extracts the inputs and renders the outcome, and decides nothing itself. The RFC error
 //! codes of the authorization endpoint live here.
 
+mod acs_page;
 mod after_login;
 mod chooser;
 mod deliver;
@@ -23,6 +24,7 @@ mod start;
 mod tests;
 mod upstream_login;
 
+pub use acs_page::returns_to as saml_returns_to;
 pub use after_login::consent;
 pub use chooser::{EmailLogin, by_email};
 

@@ -4,7 +4,8 @@
 //! Gatehouse's own. The IdP's POST is cross-site, so the browser sends no `SameSite=Lax`
 //! cookie with it; the form this page posts is same-site, so the callback knows the
 //! browser that started the login by its cookie, as it does after any upstream. Nothing
-//! in the Response is read here.
+//! in the Response is read here; the RelayState only names the app the callback's answer
+//! may redirect to (the page's `form-action`).
 
 use super::page_input::PageForm;
 use super::render::Screen;
@@ -63,8 +64,11 @@ pub async fn acs(
             "Go back to the application and sign in again.",
         );
     };
+    let relay_state = form.relay_state.unwrap_or_default();
+    let returns_to = crate::flow::saml_returns_to(&flow.ctx(), &upstream, &relay_state, flow.now()).await;
+    let form_action = returns_to.map_or(FormAction::SelfOnly, FormAction::SelfThenApp);
     let fields = [
-        json!({ "name": "state", "value": form.relay_state.unwrap_or_default() }),
+        json!({ "name": "state", "value": relay_state }),
         json!({ "name": "saml_response", "value": saml_response }),
     ];
     screen.pages.page_with_forms(
@@ -76,7 +80,7 @@ pub async fn acs(
             "fields": fields,
             "note": "JavaScript is off: press the button to continue signing in.",
         }),
-        &FormAction::SelfOnly,
+        &form_action,
     )
 }
 

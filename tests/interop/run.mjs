@@ -249,9 +249,10 @@ claims = ["affiliation"]
 id = "uni"
 name = "University"
 kind = "saml"
-idp_metadata_file = "${samlIdp.metadataFile}"
+idp_metadata_url = "${samlIdp.metadataUrl}"
 mapping = "${join(root, 'claim-mappings/saml-generic.toml')}"
 sign_requests = true
+logout_upstream = true
 sp_key_file = "${join(spKeys, 'sp.key')}"
 sp_cert_file = "${join(spKeys, 'sp.crt')}"
 `);
@@ -744,11 +745,19 @@ try {
       await own.close();
     }
   });
-  await test('SAML: SimpleSAMLphp logs the person in (its cross-site POST to the ACS reaches the browser\'s login, the app gets mapped claims) and out (its signed LogoutRequest ends the session)', async () => {
+  await test('SAML: SimpleSAMLphp (metadata by URL) logs the person in (its cross-site POST of an encrypted assertion to the ACS reaches the browser\'s login, the app gets mapped claims), out from the app (a signed LogoutRequest to the IdP and back) and out from the IdP (its signed LogoutRequest ends the session)', async () => {
     // A browser of its own: no Gatehouse session, and its cookies as Chromium keeps them.
     const own = await browser.newContext();
     try {
       const p = await own.newPage();
+      // What SimpleSAMLphp's page posts to the ACS: its Response, with the Assertion encrypted.
+      const posted = [];
+      p.on('request', (request) => {
+        if (request.url() === `${GH}/saml/uni/acs`) {
+          const response = new URLSearchParams(request.postData() ?? '').get('SAMLResponse') ?? '';
+          posted.push(Buffer.from(response, 'base64').toString());
+        }
+      });
       let typed = false;
       const steps = async (at) => {
         if (at.url().startsWith(samlIdp.base) && await at.locator('input[name="password"]').count()) {
@@ -766,6 +775,9 @@ try {
       };
       const grace = await login(confidential, { scope: 'openid profile email affiliation', extra: { upstream: 'uni' }, on: p, steps });
       if (!typed) throw new Error('the SimpleSAMLphp login form was never shown');
+      if (posted.length !== 1 || !posted[0].includes('EncryptedAssertion') || posted[0].includes('<saml:Assertion')) {
+        throw new Error(`the ACS got no encrypted assertion: ${posted.map((x) => x.slice(0, 300))}`);
+      }
       const claims = grace.claims();
       equal([claims.name, claims.given_name, claims.email, claims.preferred_username],
         ['Grace Hopper', 'Grace', 'grace@uni.example', 'grace@uni.example'], 'claims');
@@ -773,6 +785,20 @@ try {
       // The browser's Gatehouse cookies are SameSite=Lax: the IdP's POST could not carry them.
       const cookies = await own.cookies(GH);
       if (!cookies.length || cookies.some((c) => c.sameSite === 'None')) throw new Error(`cookies: ${JSON.stringify(cookies.map((c) => [c.name, c.sameSite]))}`);
+
+      // Logging out at the app: Gatehouse ends its session, then sends the person to
+      // SimpleSAMLphp with a LogoutRequest signed by its SP key, whose signed LogoutResponse
+      // brings them back through Gatehouse to the app.
+      const bye = client.buildEndSessionUrl(confidential, {
+        id_token_hint: grace.id_token, post_logout_redirect_uri: AFTER_LOGOUT, state: 'saml-bye',
+      });
+      const back = await visit(bye.href, async (at) => { await at.waitForLoadState(); }, p);
+      equal([back.origin + back.pathname, back.searchParams.get('state')], [AFTER_LOGOUT, 'saml-bye'], 'back at the app');
+      if (!gatehouseLog.join('').includes('session ended by logout')) throw new Error('no logout in the log');
+      // Out at the IdP too: the next login asks for the password again.
+      typed = false;
+      await login(confidential, { scope: 'openid', extra: { upstream: 'uni' }, on: p, steps });
+      if (!typed) throw new Error('SimpleSAMLphp still had a session after the logout');
 
       // Logging out at SimpleSAMLphp: its signed LogoutRequest ends the Gatehouse session,
       // and Gatehouse's LogoutResponse takes the browser back, on to the RelayState.

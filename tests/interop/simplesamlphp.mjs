@@ -1,6 +1,7 @@
 // SimpleSAMLphp (Debian's package) as a real SAML 2.0 identity provider for the interop
 // suite: a scratch config in a temporary folder (its own signing key, one user with
-// eduPerson attributes sent under their urn:oid names, a persistent NameID), served by
+// eduPerson attributes sent under their urn:oid names, a persistent NameID, assertions
+// encrypted for Gatehouse's SP certificate), served by
 // `php -S` on a loopback port. Its host is `localhost` while Gatehouse's is `127.0.0.1`,
 // so its POST to Gatehouse's ACS is cross-site, as it is in production.
 
@@ -95,6 +96,9 @@ $metadata[${php(spEntityId)}] = [
     'validate.authnrequest' => true,
     'validate.logout' => true,
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+    // Assertions go encrypted for the same certificate, with AES-GCM.
+    'assertion.encryption' => true,
+    'sharedkey_algorithm' => 'http://www.w3.org/2009/xmlenc11#aes128-gcm',
 ];
 `);
   const log = [];
@@ -119,6 +123,7 @@ $metadata[${php(spEntityId)}] = [
   return {
     base,
     metadataFile,
+    metadataUrl: `${base}/saml2/idp/metadata.php`,
     log,
     /** Where a browser with a session there starts single logout, coming back to `relayState`. */
     logoutUrl(relayState) {

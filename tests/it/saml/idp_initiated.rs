@@ -102,6 +102,16 @@ async fn when_allowed_the_person_is_signed_in_and_sent_to_the_app_to_start_its_o
     assert_eq!(claims["email"], "ada@example.org");
     assert_eq!(claims["auth_time"], NOW);
 
+    // The ACS page may lead on to the app's initiate_login_uri.
+    let acs = format!("{}/saml/uni/acs", server.base);
+    let page = Browser::default()
+        .post(
+            &acs,
+            &[("SAMLResponse", encode("<x/>").as_str()), ("RelayState", "portal")],
+        )
+        .await;
+    assert_eq!(super::form_action(&page), "form-action 'self' https://portal.example");
+
     // The same Assertion again, in another browser: taken once.
     let other = Browser::default();
     let page = post(&server, &other, &xml, "portal").await;

@@ -184,6 +184,36 @@ async fn the_authn_request_asks_for_a_fresh_login_when_the_app_does() {
     server.stop().await;
 }
 
+/// The `form-action` of the page the ACS answered with.
+fn form_action(page: &Page) -> String {
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    policy
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("form-action"))
+        .unwrap_or_else(|| panic!("{policy}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_acs_page_may_lead_on_to_the_app_the_login_is_for_and_nowhere_else() {
+    // Browsers hold a form's redirects to its page's form-action: the callback's redirect
+    // to the app (a code without a consent page) must be allowed, and only that.
+    let idp = TestIdp::new();
+    let (_dir, server) = server(&idp, "").await;
+    let login = start_login(&server, "openid").await;
+    let page = login.post_encoded(&server, &encode("<x/>")).await;
+    assert_eq!(form_action(&page), "form-action 'self' http://127.0.0.1:9");
+    let stranger = Browser::default()
+        .post(
+            &login.acs,
+            &[("SAMLResponse", encode("<x/>").as_str()), ("RelayState", "app")],
+        )
+        .await;
+    assert_eq!(form_action(&stranger), "form-action 'self'");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_sp_metadata_names_the_entity_and_the_acs() {
     let idp = TestIdp::new();
