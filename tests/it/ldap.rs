@@ -498,38 +498,22 @@ async fn ldap_test_prints_the_mapped_claims_of_an_entry_without_binding_as_it() 
     );
 }
 
-async fn ready(server: &TestServer) -> (u16, serde_json::Value) {
-    let response = crate::support::client()
-        .get(format!("{}/healthz/ready", server.base))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn ready_waits_for_the_directory_as_for_an_oidc_upstream_unless_it_is_optional() {
     let mut slapd = Slapd::start(PEOPLE, false);
     slapd.stop();
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir, &config(&slapd.url(), ""), Clock::manual(NOW)).await;
-    let (status, body) = ready(&server).await;
+    let (status, body) = server.ready().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["waiting_for"], serde_json::json!(["upstream corp"]));
     slapd.resume();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while ready(&server).await.0 != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never ready once the directory is back"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    server.until_ready().await;
     server.stop().await;
 
     slapd.stop();
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir, &config(&slapd.url(), "optional = true"), Clock::manual(NOW)).await;
-    assert_eq!(ready(&server).await, (200, serde_json::json!({ "status": "ready" })));
+    assert_eq!(server.ready().await, (200, serde_json::json!({ "status": "ready" })));
     server.stop().await;
 }

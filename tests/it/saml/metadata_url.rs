@@ -17,24 +17,6 @@ async fn start(metadata: &MetadataServer) -> (tempfile::TempDir, TestServer) {
     (dir, server)
 }
 
-async fn ready(server: &TestServer) -> (u16, serde_json::Value) {
-    let response = crate::support::client()
-        .get(format!("{}/healthz/ready", server.base))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-pub(super) async fn until_ready(server: &TestServer) {
-    // Gatehouse retries a failed fetch after 1 s, 2 s, 4 s ...
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ready(server).await.0 != 200 {
-        assert!(Instant::now() < deadline, "never ready: {}", ready(server).await.1);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Logs in at the server's time with an answer `signer` signed: the code, or the error
 /// the app got.
 async fn log_in(server: &TestServer, signer: &TestIdp, nth: usize) -> Result<String, String> {
@@ -53,7 +35,7 @@ async fn the_metadata_is_fetched_again_when_due_and_a_failed_fetch_keeps_the_las
     let idp = TestIdp::new();
     let metadata = MetadataServer::start(Some(idp.metadata_with(r#"cacheDuration="PT1H""#))).await;
     let (_dir, server) = start(&metadata).await;
-    until_ready(&server).await;
+    server.until_ready().await;
     log_in(&server, &idp, 1).await.unwrap();
     log_in(&server, &idp, 2).await.unwrap();
     assert_eq!(
@@ -94,7 +76,7 @@ async fn not_ready_until_the_url_gives_metadata_that_reads_and_has_not_expired()
     let idp = TestIdp::new();
     let metadata = MetadataServer::start(None).await;
     let (_dir, server) = start(&metadata).await;
-    let (status, body) = ready(&server).await;
+    let (status, body) = server.ready().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["waiting_for"], serde_json::json!(["upstream uni"]));
     // A login meanwhile is told to come back later, not failed for good.
@@ -121,11 +103,11 @@ async fn not_ready_until_the_url_gives_metadata_that_reads_and_has_not_expired()
         assert!(Instant::now() < deadline, "Gatehouse stopped trying");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ready(&server).await.0, 503);
+    assert_eq!(server.ready().await.0, 503);
 
     let valid = format!(r#"validUntil="{}""#, gatehouse::clock::iso8601(NOW + 86_400));
     metadata.serve(Some(idp.metadata_with(&valid)));
-    until_ready(&server).await;
+    server.until_ready().await;
     log_in(&server, &idp, 1).await.unwrap();
     server.stop().await;
 }

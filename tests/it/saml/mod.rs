@@ -607,7 +607,7 @@ async fn the_readme_example_logs_people_in() {
         .build();
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config, Clock::manual(NOW)).await;
-    metadata_url::until_ready(&server).await;
+    server.until_ready().await;
     // What the README says to register at the IdP is what the SP metadata says.
     let sp_metadata = server.get("/saml/uni/metadata").await.text().await.unwrap();
     for (what, url) in [

@@ -96,6 +96,29 @@ impl TestServer {
         server
     }
 
+    /// `/healthz/ready`: its status and what it says.
+    pub async fn ready(&self) -> (u16, serde_json::Value) {
+        let response = client()
+            .get(format!("{}/healthz/ready", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Waits until `/healthz/ready` says ready (an upstream's retries pause 1 s, 2 s, 4 s...).
+    pub async fn until_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.ready().await.0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never ready: {}",
+                self.ready().await.1
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         client()
             .get(format!("{}{path}", self.base))

@@ -308,13 +308,7 @@ impl Answer {
     /// The whole Response, signed as this answer says by `idp`: the Assertion first,
     /// then the Response around it.
     pub fn signed_by(&self, idp: &TestIdp) -> String {
-        let assertion = self.assertion();
-        let assertion = if self.sign_assertion {
-            let signed = idp.sign(&self.response_around_unsigned(&assertion));
-            extract(&signed, "<saml:Assertion", "</saml:Assertion>")
-        } else {
-            assertion
-        };
+        let assertion = self.assertion_signed_by(idp);
         let response = self.response_around(&assertion);
         if self.sign_response {
             idp.sign(&response)
@@ -327,13 +321,7 @@ impl Answer {
     /// the SP certificate `sp_cert` by xmlsec1: the content with `data_method`, its key
     /// sent with `key_method`; then the Response signed, if it is to be.
     pub fn encrypted_for(&self, idp: &TestIdp, sp_cert: &Path, data_method: &str, key_method: &str) -> String {
-        let assertion = self.assertion();
-        let assertion = if self.sign_assertion {
-            let signed = idp.sign(&self.response_around_unsigned(&assertion));
-            extract(&signed, "<saml:Assertion", "</saml:Assertion>")
-        } else {
-            assertion
-        };
+        let assertion = self.assertion_signed_by(idp);
         let plain = self.response_around(&format!(
             "<saml:EncryptedAssertion>{assertion}</saml:EncryptedAssertion>"
         ));
@@ -378,6 +366,16 @@ impl Answer {
         } else {
             encrypted
         }
+    }
+
+    /// The Assertion, signed by `idp` when this answer signs it.
+    fn assertion_signed_by(&self, idp: &TestIdp) -> String {
+        let assertion = self.assertion();
+        if !self.sign_assertion {
+            return assertion;
+        }
+        let signed = idp.sign(&self.response_around_unsigned(&assertion));
+        extract(&signed, "<saml:Assertion", "</saml:Assertion>")
     }
 
     fn in_response_to_attribute(&self) -> String {
