@@ -66,7 +66,8 @@ pub fn callback(upstream: &str) -> String {
 pub const SAML_METADATA: &str = "/saml/{upstream}/metadata";
 /// `/saml/{upstream}/acs`: where a SAML upstream posts its Response (HTTP-POST binding).
 pub const SAML_ACS: &str = "/saml/{upstream}/acs";
-/// `/saml/{upstream}/slo`: where a SAML upstream sends its LogoutRequests (HTTP-Redirect).
+/// `/saml/{upstream}/slo`: where a SAML upstream sends its LogoutRequests and
+/// LogoutResponses (HTTP-Redirect or HTTP-POST).
 pub const SAML_SLO: &str = "/saml/{upstream}/slo";
 
 /// `/saml/{upstream}`: what the SAML upstream's paths (and default entity id) start with.

@@ -39,7 +39,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::SAML_METADATA, get(saml::metadata))
         .route(routes::SAML_ACS, post(saml::acs).layer(saml_sized()))
-        .route(routes::SAML_SLO, get(saml::slo))
+        .route(routes::SAML_SLO, get(saml::slo).post(saml::slo_post))
         .route(routes::ACCOUNT_LINK, get(account::choices))
         .route(routes::ACCOUNT_LINK_TO, post(account::start))
         .route(routes::CONSENT, post(consent::submit))

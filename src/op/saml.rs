@@ -95,10 +95,25 @@ pub async fn slo(
     Path(upstream): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    single_logout(flow, screen, upstream, query.unwrap_or_default()).await
+}
+
+/// `POST /saml/{upstream}/slo`: the same by the HTTP-POST binding, the message signed in
+/// its XML. The form is read as it came, as the query is.
+pub async fn slo_post(
+    State(flow): State<Handles>,
+    State(screen): State<Screen>,
+    Path(upstream): Path<String>,
+    body: String,
+) -> Response {
+    single_logout(flow, screen, upstream, body).await
+}
+
+/// A logout message in `query` (a redirect's query, or a posted form).
+async fn single_logout(flow: Handles, screen: Screen, upstream: String, query: String) -> Response {
     let Some(Upstream::Saml(saml)) = flow.upstreams.get(&upstream).map(|u| &*u.kind) else {
         return not_saml(&screen);
     };
-    let query = query.unwrap_or_default();
     let now = flow.now();
     let ctx = flow.ctx();
     if query.split('&').any(|pair| pair.starts_with("SAMLResponse=")) {

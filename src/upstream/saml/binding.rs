@@ -1,11 +1,69 @@
-//! Messages that come by the HTTP-Redirect binding (SAML 2.0 Bindings §3.4): DEFLATEd,
-//! base64, in the query, signed in the query (§3.4.4.1: the signature covers the
-//! message, `RelayState` and `SigAlg` exactly as they were encoded, in that order). An
-//! unsigned one is refused: a forged logout message would end anyone's session or
-//! finish anyone's logout.
+//! Logout messages, as they come by either binding, signed either way; an unsigned one is
+//! refused: a forged logout message would end anyone's session or finish anyone's logout.
+//!
+//! - HTTP-Redirect (SAML 2.0 Bindings §3.4): DEFLATEd, base64, in the query, signed in the
+//!   query (§3.4.4.1: the signature covers the message, `RelayState` and `SigAlg`
+//!   exactly as they were encoded, in that order).
+//! - HTTP-POST (§3.5): base64 in a form field, signed in the XML: one enveloped signature
+//!   of the message's root element, checked as an Assertion's is (`signature.rs`).
 
+use super::signature;
+use super::xml::{self, DSIG};
 use base64::Engine;
 use std::io::Read;
+
+/// The IdP's keys, as each binding checks with them.
+pub struct IdpKeys<'a> {
+    /// The public keys (SPKI DER) of its signing certificates, for query signatures.
+    pub spki: &'a [Vec<u8>],
+    /// The certificates (DER), for XML signatures.
+    pub certificates: &'a [Vec<u8>],
+}
+
+/// The XML of the `parameter` (`SAMLRequest` or `SAMLResponse`) of `raw` (a redirect's
+/// query, or a posted form), once its signature verifies: in the query when it has one
+/// (`SigAlg`), otherwise in the XML.
+pub fn message(raw: &str, parameter: &str, keys: &IdpKeys<'_>) -> Result<String, String> {
+    let signed_in_query = raw
+        .split('&')
+        .any(|pair| pair.starts_with("SigAlg=") || pair.starts_with("Signature="));
+    if signed_in_query {
+        verified(raw, parameter, keys.spki)
+    } else {
+        posted(raw, parameter, keys.certificates)
+    }
+}
+
+/// The XML of the posted `parameter` of the form `raw`, once its one signature, of its
+/// root element, verifies with one of `certificates`.
+fn posted(raw: &str, parameter: &str, certificates: &[Vec<u8>]) -> Result<String, String> {
+    let mut values = url::form_urlencoded::parse(raw.as_bytes()).filter(|(name, _)| name == parameter);
+    let encoded = values.next().ok_or_else(|| format!("the form has no {parameter}"))?.1;
+    if values.next().is_some() {
+        return Err(format!("the form has {parameter} twice"));
+    }
+    if encoded.len() as u64 > LARGEST_MESSAGE {
+        return Err(format!("the {parameter} is too large"));
+    }
+    let compact: Vec<u8> = encoded.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| format!("the {parameter} is not base64"))?;
+    let text = String::from_utf8(decoded).map_err(|_| format!("the {parameter} is not UTF-8"))?;
+    let doc = xml::parse(&text)?;
+    let root = doc.document_element().ok_or_else(|| format!("the {parameter} is empty"))?;
+    let signature = match xml::descendants(&doc, root, DSIG, "Signature").as_slice() {
+        [one] if doc.parent(*one) == Some(root) => *one,
+        [] => return Err(format!("the {parameter} is not signed")),
+        _ => return Err(format!("the {parameter} must carry exactly one signature, of itself")),
+    };
+    signature::check_shape(&doc, signature)?;
+    let covered = signature::covered(&doc, &text, signature::keys(certificates)?)?;
+    if covered != [root] {
+        return Err(format!("the {parameter}'s signature does not cover it"));
+    }
+    Ok(text)
+}
 
 /// A message inflated larger than this is not one.
 const LARGEST_MESSAGE: u64 = 64 * 1024;
@@ -26,7 +84,7 @@ const SIGNATURE_ALGORITHMS: &[(&str, &aws_lc_rs::signature::RsaParameters)] = &[
 
 /// The XML of the `parameter` (`SAMLRequest` or `SAMLResponse`) of the redirect query
 /// `raw_query`, once its signature verifies with one of `keys` (SPKI DER).
-pub fn verified(raw_query: &str, parameter: &str, keys: &[Vec<u8>]) -> Result<String, String> {
+fn verified(raw_query: &str, parameter: &str, keys: &[Vec<u8>]) -> Result<String, String> {
     let mut message = None;
     let mut relay_state = None;
     let mut algorithm = None;
@@ -73,7 +131,7 @@ pub fn verified(raw_query: &str, parameter: &str, keys: &[Vec<u8>]) -> Result<St
     inflate(&decode_component(message)?, parameter)
 }
 
-/// The RelayState of the redirect query `raw_query`, decoded.
+/// The RelayState of the redirect query or posted form `raw_query`, decoded.
 pub fn relay_state(raw_query: &str) -> Option<String> {
     raw_query
         .split('&')

@@ -29,6 +29,14 @@ pub struct Known {
 }
 
 impl Known {
+    /// Its keys as the logout bindings check with them.
+    pub fn binding_keys(&self) -> super::binding::IdpKeys<'_> {
+        super::binding::IdpKeys {
+            spki: &self.keys,
+            certificates: &self.metadata.signing_certificates,
+        }
+    }
+
     fn of(metadata: IdpMetadata, due: i64) -> Arc<Known> {
         let keys = metadata
             .signing_certificates

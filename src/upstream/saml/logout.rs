@@ -1,9 +1,8 @@
 //! Single logout started at the identity provider (SAML 2.0 Profiles §4.4): its
-//! LogoutRequest arrives by the HTTP-Redirect binding, signed in the query (Bindings
-//! §3.4.4.1: the signature covers `SAMLRequest`, `RelayState` and `SigAlg` exactly as
-//! they were encoded); an unsigned one is refused, as a forged one would end anyone's
-//! session. Gatehouse answers with a LogoutResponse by the same binding, signed when it
-//! has an SP key.
+//! LogoutRequest arrives by the HTTP-Redirect or HTTP-POST binding, signed
+//! (`binding.rs`); an unsigned one is refused, as a forged one would end anyone's
+//! session. Gatehouse answers with a LogoutResponse by the HTTP-Redirect binding, signed
+//! with its SP key.
 
 use super::binding;
 use super::request::deflated_base64;
@@ -13,8 +12,8 @@ use super::xml::{self, ASSERTION, PROTOCOL, escape};
 pub struct Expected<'a> {
     pub slo_url: &'a str,
     pub idp_entity_id: &'a str,
-    /// The public keys (SPKI DER) of the IdP's signing certificates.
-    pub keys: &'a [Vec<u8>],
+    /// The IdP's signing keys.
+    pub keys: binding::IdpKeys<'a>,
     pub clock_skew: i64,
     pub now: i64,
 }
@@ -29,9 +28,10 @@ pub struct LogoutRequest {
     pub valid_until: i64,
 }
 
-/// The LogoutRequest in the redirect query `raw_query`, its signature checked.
+/// The LogoutRequest in the redirect query or posted form `raw_query`, its signature
+/// checked.
 pub fn verify(raw_query: &str, expected: &Expected<'_>) -> Result<LogoutRequest, String> {
-    let xml = binding::verified(raw_query, "SAMLRequest", expected.keys)?;
+    let xml = binding::message(raw_query, "SAMLRequest", &expected.keys)?;
     read(&xml, expected)
 }
 

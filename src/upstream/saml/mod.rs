@@ -234,7 +234,7 @@ impl SamlProvider {
         logout::Expected {
             slo_url: &self.slo_url,
             idp_entity_id: &idp.metadata.entity_id,
-            keys: &idp.keys,
+            keys: idp.binding_keys(),
             clock_skew: self.settings.clock_skew.as_secs_i64(),
             now,
         }
@@ -262,7 +262,7 @@ impl SamlProvider {
         let expected = sp_logout::Expected {
             slo_url: &self.slo_url,
             idp_entity_id: &idp.metadata.entity_id,
-            keys: &idp.keys,
+            keys: idp.binding_keys(),
         };
         sp_logout::answered(raw_query, &expected)
     }

@@ -2,8 +2,8 @@
 //! the Gatehouse session has ended, the person goes to the IdP's logout service with a
 //! LogoutRequest naming the IdP session the login came from (its NameID and
 //! SessionIndex), signed in the query with the SP key (the IdP must know it is Gatehouse
-//! asking, §4.4.4.1). The IdP answers with a LogoutResponse by the same binding to
-//! Gatehouse's logout service, signed by it, answering that request.
+//! asking, §4.4.4.1). The IdP answers with a LogoutResponse to Gatehouse's logout
+//! service (by HTTP-Redirect or HTTP-POST), signed by it, answering that request.
 //!
 //! The request's ID is made from the pending logout's id (its `RelayState`), so the
 //! answer is matched to it without keeping anything more.
@@ -71,15 +71,16 @@ pub fn request_url(request: &Request<'_>, key: &SpKey) -> Result<String, String>
 pub struct Expected<'a> {
     pub slo_url: &'a str,
     pub idp_entity_id: &'a str,
-    /// The public keys (SPKI DER) of the IdP's signing certificates.
-    pub keys: &'a [Vec<u8>],
+    /// The IdP's signing keys.
+    pub keys: binding::IdpKeys<'a>,
 }
 
-/// The pending logout the LogoutResponse in the redirect query `raw_query` answers,
+/// The pending logout the LogoutResponse in the redirect query or posted form
+/// `raw_query` answers,
 /// its signature checked; a status other than Success is logged, the logout at
 /// Gatehouse having happened whatever the IdP did.
 pub fn answered(raw_query: &str, expected: &Expected<'_>) -> Result<String, String> {
-    let text = binding::verified(raw_query, "SAMLResponse", expected.keys)?;
+    let text = binding::message(raw_query, "SAMLResponse", &expected.keys)?;
     let state = binding::relay_state(raw_query).ok_or("the LogoutResponse has no RelayState")?;
     let doc = xml::parse(&text)?;
     let root = doc.document_element().ok_or("the LogoutResponse is empty")?;

@@ -9,7 +9,7 @@ use crate::support::config::REDIRECT;
 use crate::support::saml_idp::{self, ENTITY_ID, SLO_URL, TestIdp, message_of, sp_key_files, sp_key_lines};
 
 /// Logs ada in through the IdP in `browser`: her ID token.
-async fn logged_in(server: &TestServer, idp: &TestIdp) -> (Browser, String) {
+pub(super) async fn logged_in(server: &TestServer, idp: &TestIdp) -> (Browser, String) {
     let login = start_login(server, "openid").await;
     let page = login.post(server, &login.answer().signed_by(idp)).await;
     let code = page.redirect_params()["code"].clone();
@@ -18,7 +18,7 @@ async fn logged_in(server: &TestServer, idp: &TestIdp) -> (Browser, String) {
 }
 
 /// The IdP's LogoutResponse to the request `in_response_to`, to Gatehouse's SLO service.
-fn logout_response(server: &TestServer, in_response_to: &str, status: &str) -> String {
+pub(super) fn logout_response(server: &TestServer, in_response_to: &str, status: &str) -> String {
     format!(
         concat!(
             r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
@@ -34,7 +34,7 @@ fn logout_response(server: &TestServer, in_response_to: &str, status: &str) -> S
     )
 }
 
-async fn signed_in(server: &TestServer, browser: &Browser) -> bool {
+pub(super) async fn signed_in(server: &TestServer, browser: &Browser) -> bool {
     let url = format!(
         "{}/authorize?client_id=app&response_type=code&scope=openid&redirect_uri={REDIRECT}&prompt=none",
         server.base

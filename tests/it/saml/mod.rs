@@ -18,6 +18,7 @@ mod idp_initiated;
 mod kept_key;
 mod logout_upstream;
 mod metadata_url;
+mod post_binding;
 mod properties;
 
 fn config(idp: &TestIdp, lines: &str) -> String {

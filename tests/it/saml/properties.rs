@@ -247,3 +247,35 @@ fn a_signed_response_cut_or_spliced_anywhere_gets_no_server_error() {
         })
     });
 }
+
+#[test]
+fn arbitrary_logout_messages_by_either_binding_get_no_server_error() {
+    let target = Target::start();
+    let message = (
+        proptest::sample::select(vec!["SAMLRequest", "SAMLResponse"]),
+        element(),
+        any::<bool>(),
+        proptest::option::of("[ -~]{0,16}"),
+    );
+    target.check(message, |(parameter, xml, by_post, relay_state)| {
+        target.runtime.block_on(async {
+            let slo = format!("{}/saml/uni/slo", target.server.base);
+            let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, xml.as_bytes());
+            let mut fields = vec![(parameter, encoded.as_str())];
+            if let Some(relay_state) = &relay_state {
+                fields.push(("RelayState", relay_state.as_str()));
+            }
+            let browser = crate::support::browser::Browser::default();
+            let page = if by_post {
+                browser.post(&slo, &fields).await
+            } else {
+                let query: String = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&fields)
+                    .finish();
+                browser.get(&format!("{slo}?{query}")).await
+            };
+            prop_assert!(page.status < 500, "{} for {xml}", page.status);
+            Ok(())
+        })
+    });
+}

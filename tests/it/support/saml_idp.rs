@@ -91,6 +91,8 @@ impl TestIdp {
             ))
             .args(["--id-attr:ID", &format!("{ASSERTION_NS}:Assertion")])
             .args(["--id-attr:ID", &format!("{PROTOCOL_NS}:Response")])
+            .args(["--id-attr:ID", &format!("{PROTOCOL_NS}:LogoutRequest")])
+            .args(["--id-attr:ID", &format!("{PROTOCOL_NS}:LogoutResponse")])
             .arg("--output")
             .arg(&output)
             .arg(&input)
@@ -106,6 +108,18 @@ impl TestIdp {
 }
 
 impl TestIdp {
+    /// `xml` (a LogoutRequest or LogoutResponse with the ID `id`) as the HTTP-POST binding
+    /// sends it: signed in the XML by this IdP (its signature after the Issuer, as the
+    /// schema has it), base64.
+    pub fn signed_for_post(&self, xml: &str, id: &str) -> String {
+        let with_template = xml.replacen(
+            "</saml:Issuer>",
+            &format!("</saml:Issuer>{}", signature_template(id)),
+            1,
+        );
+        base64::engine::general_purpose::STANDARD.encode(self.sign(&with_template))
+    }
+
     /// The query of a redirect that sends `xml` (a LogoutRequest) with `relay_state`,
     /// signed in the query as the HTTP-Redirect binding says, by this IdP's key.
     pub fn signed_redirect_query(&self, xml: &str, relay_state: &str) -> String {
