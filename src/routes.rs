@@ -1,6 +1,9 @@
 //! Every path Gatehouse serves, shared by the router, the pages and the discovery document.
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// OAuth 2.0 Authorization Server Metadata (RFC 8414 §3) of an issuer without a path;
+/// for one with a path, the path goes after it ([`authorization_server_metadata`]).
+pub const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const JWKS: &str = "/jwks";
 pub const HEALTH: &str = "/healthz";
 /// 200 while the process runs.
@@ -75,9 +78,19 @@ pub fn saml(upstream: &str) -> String {
     format!("/saml/{upstream}")
 }
 
+/// Where the RFC 8414 metadata of `issuer` is, on its host: the well-known path with the
+/// issuer's own path after it (RFC 8414 §3.1).
+pub fn authorization_server_metadata(issuer: &str) -> String {
+    let path = url::Url::parse(issuer)
+        .map(|url| url.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    format!("{AUTHORIZATION_SERVER_METADATA}{path}")
+}
+
 /// Every route pattern of both routers, for the `route` label of the metrics.
 const PATTERNS: &[&str] = &[
     DISCOVERY,
+    AUTHORIZATION_SERVER_METADATA,
     JWKS,
     HEALTH,
     HEALTH_LIVE,
@@ -131,5 +144,29 @@ pub mod admin {
 
 /// The route pattern a router matched, as a label value that lives forever.
 pub fn pattern(matched: &str) -> &'static str {
+    if matched.starts_with(AUTHORIZATION_SERVER_METADATA) {
+        return AUTHORIZATION_SERVER_METADATA;
+    }
     PATTERNS.iter().find(|p| **p == matched).copied().unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_server_metadata_goes_before_the_issuers_path() {
+        assert_eq!(
+            authorization_server_metadata("https://login.example.com"),
+            "/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            authorization_server_metadata("https://example.com/tenant/a"),
+            "/.well-known/oauth-authorization-server/tenant/a"
+        );
+        assert_eq!(
+            pattern("/.well-known/oauth-authorization-server/tenant/a"),
+            AUTHORIZATION_SERVER_METADATA
+        );
+    }
 }

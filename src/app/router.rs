@@ -20,12 +20,18 @@ use std::sync::Arc;
 
 pub fn router(state: AppState) -> Router {
     let discovery = discovery::document(&state.config, &state.upstreams, &state.keys);
+    // RFC 8414's metadata is the same document: OpenID Connect Discovery's is a superset.
+    let as_metadata = discovery.clone();
     let observer = telemetry::Observer {
         telemetry: state.telemetry.clone(),
         trust_request_id: state.config.log.trust_request_id,
     };
     Router::new()
         .route(routes::DISCOVERY, get(move || discovery::handler(discovery.clone())))
+        .route(
+            &routes::authorization_server_metadata(&state.config.issuer),
+            get(move || discovery::handler(as_metadata.clone())),
+        )
         .route(routes::JWKS, get(jwks::handler))
         .route(routes::HEALTH, get(health::handler))
         .route(routes::HEALTH_LIVE, get(health::live))

@@ -95,6 +95,42 @@ async fn discovery_lists_exactly_what_is_implemented() {
 }
 
 #[tokio::test]
+async fn the_oauth_authorization_server_metadata_is_the_discovery_document() {
+    // RFC 8414: what clients of the MCP authorization spec read.
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), "", Clock::System).await;
+    let response = server.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let metadata: serde_json::Value = response.json().await.unwrap();
+    let discovery: serde_json::Value = server
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata, discovery);
+    assert_eq!(metadata["issuer"], server.base.as_str());
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        server
+            .get("/.well-known/oauth-authorization-server/other")
+            .await
+            .status(),
+        404
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn discovery_lists_the_response_types_that_clients_opted_in_to() {
     let dir = tempfile::tempdir().unwrap();
     let config = r#"
