@@ -130,16 +130,31 @@ fn check_token_exchange(
     known: &Known<'_>,
     problems: &mut Vec<Problem>,
 ) {
-    for (key, listed) in [
-        ("token_exchange", &raw.token_exchange),
-        ("exchange_actors", &raw.exchange_actors),
-    ] {
-        if !listed.is_empty() && !grant_types.contains(&GrantType::TokenExchange) {
-            problems.push(Problem::new(
-                format!("{at}.{key}"),
-                format!("needs {} in grant_types", GrantType::TokenExchange.as_str()),
-            ));
-        }
+    let exchanges = grant_types.contains(&GrantType::TokenExchange);
+    if !raw.token_exchange.is_empty() && !exchanges && !grant_types.contains(&GrantType::JwtBearer) {
+        problems.push(Problem::new(
+            format!("{at}.token_exchange"),
+            format!(
+                "needs {} or {} in grant_types",
+                GrantType::TokenExchange.as_str(),
+                GrantType::JwtBearer.as_str()
+            ),
+        ));
+    }
+    if !raw.exchange_actors.is_empty() && !exchanges {
+        problems.push(Problem::new(
+            format!("{at}.exchange_actors"),
+            format!("needs {} in grant_types", GrantType::TokenExchange.as_str()),
+        ));
+    }
+    if grant_types.contains(&GrantType::JwtBearer) && raw.token_exchange.is_empty() {
+        problems.push(Problem::new(
+            format!("{at}.grant_types"),
+            format!(
+                "{} needs token_exchange: the upstreams whose tokens the client may present",
+                GrantType::JwtBearer.as_str()
+            ),
+        ));
     }
     for (j, id) in raw.token_exchange.iter().enumerate() {
         let message = if !known.upstreams.contains(id.as_str()) {

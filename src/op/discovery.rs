@@ -121,9 +121,13 @@ pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Provider
     if device_grant {
         grant_types.push(crate::config::GrantType::DeviceCode.as_str());
     }
-    let exchange = crate::config::GrantType::TokenExchange;
-    if config.clients.iter().any(|c| c.grant_types.contains(&exchange)) {
-        grant_types.push(exchange.as_str());
+    for grant in [
+        crate::config::GrantType::TokenExchange,
+        crate::config::GrantType::JwtBearer,
+    ] {
+        if config.clients.iter().any(|c| c.grant_types.contains(&grant)) {
+            grant_types.push(grant.as_str());
+        }
     }
     let (auth_methods, auth_algs) = auth_methods(config);
     ProviderMetadata {

@@ -63,6 +63,39 @@ impl TokenService<'_> {
         }
     }
 
+    /// The JWT bearer grant (RFC 7523 §2.1): an upstream's JWT as the grant, taken exactly
+    /// as token exchange takes it as a subject token (the same upstreams, the same checks,
+    /// the same mapping), answered as a plain token response.
+    pub(super) async fn jwt_bearer(
+        &self,
+        client: &Client,
+        assertion: String,
+        scope: Option<String>,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let issuer = crate::signed_jwt::SignedJwt::parse(&assertion, "the assertion")
+            .ok()
+            .and_then(|jwt| jwt.unverified_claims::<Map<String, Json>>())
+            .and_then(|claims| claims.get("iss").and_then(Json::as_str).map(String::from))
+            .ok_or_else(|| TokenError::InvalidGrant("the assertion is not a JWT with an issuer".into()))?;
+        if issuer == self.config.issuer {
+            return Err(TokenError::InvalidGrant(
+                "the assertion must come from an identity provider: Gatehouse's own tokens are exchanged (RFC 8693)"
+                    .into(),
+            ));
+        }
+        let request = ExchangeRequest {
+            subject_token: assertion,
+            subject_token_type: JWT_TYPE.to_string(),
+            actor: None,
+            audience: None,
+            scope,
+        };
+        let mut response = self.upstream_token(client, &request, &issuer, jkt).await?;
+        response.issued_token_type = None;
+        Ok(response)
+    }
+
     /// An upstream's token for Gatehouse's: verified by the upstream, mapped and linked
     /// as a login there is, and signed for `client` (with an ID token for `openid`).
     async fn upstream_token(

@@ -59,6 +59,7 @@ impl TokenService<'_> {
             }
             TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref(), jkt).await,
             TokenRequest::TokenExchange(request) => self.exchange(client, &request, jkt).await,
+            TokenRequest::JwtBearer { assertion, scope } => self.jwt_bearer(client, assertion, scope, jkt).await,
         }
     }
 

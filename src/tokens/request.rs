@@ -1,6 +1,6 @@
 //! The parameters of a form request to an endpoint that authenticates clients, and the
 //! token request they make, one variant per `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6;
-//! RFC 8628 §3.4; RFC 8693 §2.1).
+//! RFC 8628 §3.4; RFC 8693 §2.1; RFC 7523 §2.1).
 
 use super::TokenError;
 
@@ -58,6 +58,11 @@ pub enum TokenRequest {
         device_code: String,
     },
     TokenExchange(Box<ExchangeRequest>),
+    /// An upstream's JWT as the grant (RFC 7523 §2.1).
+    JwtBearer {
+        assertion: String,
+        scope: Option<String>,
+    },
 }
 
 /// A token exchange request (RFC 8693 §2.1).
@@ -123,6 +128,7 @@ impl TokenRequest {
             TokenRequest::ClientCredentials { .. } => "client_credentials",
             TokenRequest::DeviceCode { .. } => "device_code",
             TokenRequest::TokenExchange(_) => "token_exchange",
+            TokenRequest::JwtBearer { .. } => "jwt_bearer",
         }
     }
 
@@ -135,6 +141,7 @@ impl TokenRequest {
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
             TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
+            TokenRequest::JwtBearer { .. } => GrantType::JwtBearer,
         }
     }
 
@@ -159,6 +166,10 @@ impl TokenRequest {
             "urn:ietf:params:oauth:grant-type:token-exchange" => {
                 Ok(TokenRequest::TokenExchange(Box::new(ExchangeRequest::parse(params)?)))
             }
+            "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(TokenRequest::JwtBearer {
+                assertion: params.required("assertion")?.to_string(),
+                scope: params.owned("scope")?,
+            }),
             other => Err(TokenError::UnsupportedGrantType(format!(
                 "grant_type {other} is not supported"
             ))),

@@ -735,6 +735,8 @@ fn token_exchange_settings_are_checked_key_by_key() {
          token_exchange = [\"corp\", \"nowhere\"]\nexchange_actors = [\"svc\"]\n\
          [[clients]]\nid = \"exchanger\"\nsecret = \"x\"\n\
          grant_types = [\"urn:ietf:params:oauth:grant-type:token-exchange\"]\nexchange_actors = [\"svc\", \"ghost\"]\n\
+         [[clients]]\nid = \"bearer\"\nsecret = \"x\"\n\
+         grant_types = [\"urn:ietf:params:oauth:grant-type:jwt-bearer\"]\n\
          [limits]\nuser_code_failures_per_hour = 0\n\
          [[upstreams]]\nid = \"partner\"\nkind = \"oidc\"\nissuer = \"https://partner.example.com\"\n\
          client_id = \"gatehouse\"\nexchange_audiences = [\"mobile\"]\n\
@@ -745,11 +747,12 @@ fn token_exchange_settings_are_checked_key_by_key() {
         &text,
         &[
             "FILE: upstreams[1].exchange_audiences: only applies with exchange = true",
-            "FILE: clients[1].token_exchange: needs urn:ietf:params:oauth:grant-type:token-exchange in grant_types",
+            "FILE: clients[1].token_exchange: needs urn:ietf:params:oauth:grant-type:token-exchange or urn:ietf:params:oauth:grant-type:jwt-bearer in grant_types",
             "FILE: clients[1].token_exchange[0]: upstream \"corp\" does not have exchange = true (an oidc upstream whose tokens may be exchanged)",
             "FILE: clients[1].token_exchange[1]: no upstream has id \"nowhere\"",
             "FILE: clients[1].exchange_actors: needs urn:ietf:params:oauth:grant-type:token-exchange in grant_types",
             "FILE: clients[2].exchange_actors[1]: no client has id \"ghost\" (client \"exchanger\")",
+            "FILE: clients[3].grant_types: urn:ietf:params:oauth:grant-type:jwt-bearer needs token_exchange: the upstreams whose tokens the client may present",
             // Each problem of a client's or upstream's table names it by id.
             "FILE: clients[1].token_exchange[1]: no upstream has id \"nowhere\" (client \"svc\")",
             "FILE: upstreams[1].exchange_audiences: only applies with exchange = true (upstream \"partner\")",

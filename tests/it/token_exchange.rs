@@ -14,6 +14,7 @@ use support::signing_key::ClientKey;
 use support::{TestServer, client, post_form};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 const BILLING: &str = "https://billing.example.com";
@@ -64,7 +65,7 @@ async fn start(dir: &std::path::Path, corp: &MockOp, partner: &MockOp, app_keys:
     let app = TestClient::confidential("app", "s3cret")
         .with(
             "grant_types",
-            &format!("[\"authorization_code\", \"refresh_token\", \"{EXCHANGE}\"]"),
+            &format!("[\"authorization_code\", \"refresh_token\", \"{EXCHANGE}\", \"{JWT_BEARER}\"]"),
         )
         .with("token_exchange", "[\"corp\"]")
         .with("upstreams", "[\"corp\"]");
@@ -195,6 +196,94 @@ async fn an_upstream_token_of_the_app_becomes_gatehouse_tokens_for_the_same_acco
     );
     let (status, body) = exchange(server, ("orders", "orders-secret"), &form).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    ex.stop().await;
+}
+
+#[tokio::test]
+async fn the_jwt_bearer_grant_takes_an_upstream_token_as_token_exchange_does() {
+    let ex = exchanging(&[]).await;
+    let (server, corp, partner) = (&ex.server, &ex.corp, &ex.partner);
+    let metadata = server.get_json("/.well-known/openid-configuration").await;
+    assert!(
+        metadata["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(JWT_BEARER)),
+        "{metadata}"
+    );
+    let browser_sub = id_token_claims(&log_in(server, &Browser::default(), "openid").await)["sub"].clone();
+    let bearer = |assertion: &str, client: (&'static str, &'static str), scope: Option<&'static str>| {
+        let assertion = assertion.to_string();
+        async move {
+            let mut form = vec![("grant_type", JWT_BEARER), ("assertion", assertion.as_str())];
+            form.extend(scope.map(|scope| ("scope", scope)));
+            post_form(server, "/token", client, &form).await
+        }
+    };
+
+    let mobile = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "mobile-app", "person": { "name": { "first": "Una", "last": "Mobile" } } }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    let (status, tokens) = bearer(&mobile, ("app", "s3cret"), Some("openid profile offline_access")).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(
+        tokens.get("issued_token_type").is_none(),
+        "a plain token response: {tokens}"
+    );
+    assert_eq!(tokens["scope"], "openid profile", "no refresh token: {tokens}");
+    let id = support::verify_jwt(server, tokens["id_token"].as_str().unwrap(), "app")
+        .await
+        .unwrap();
+    assert_eq!(id["sub"], browser_sub, "the same account as the browser login");
+    assert_eq!(id["name"], "Una Mobile");
+
+    // Refused as token exchange refuses: forged, for another audience, from an upstream
+    // without exchange = true; and Gatehouse's own tokens are no assertion.
+    let forged = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "mobile-app" }),
+        "JWT",
+        Misbehaviour::BadSignature,
+    );
+    let wrong_aud = corp.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "another-app" }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    let unmarked = partner.app_token(
+        json!({ "sub": "upstream-user-1", "aud": "gatehouse" }),
+        "JWT",
+        Misbehaviour::None,
+    );
+    let own = tokens["access_token"].as_str().unwrap().to_string();
+    for (assertion, what) in [
+        (forged.as_str(), "forged"),
+        (wrong_aud.as_str(), "another audience"),
+        (unmarked.as_str(), "an upstream without exchange"),
+        (own.as_str(), "Gatehouse's own token"),
+        ("not a jwt", "not a JWT"),
+    ] {
+        let (status, body) = bearer(assertion, ("app", "s3cret"), None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{what}: {body}"
+        );
+    }
+    let (status, body) = post_form(server, "/token", ("app", "s3cret"), &[("grant_type", JWT_BEARER)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    // Only a client with the grant.
+    let (status, body) = bearer(&mobile, ("plain", "plain-secret"), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
     ex.stop().await;
 }
 
