@@ -144,6 +144,9 @@ async fn a_wrong_password_an_unknown_name_and_an_empty_password_get_the_same_ans
         .matches("BIND dn=\"uid=ada,ou=people,dc=example,dc=org\"")
         .count();
     assert_eq!(ada_binds, 1, "one bind for the wrong password, none for the empty one");
+    // The unknown name cost a bind too (to an entry that cannot exist), as a wrong
+    // password does: the time taken does not tell which names exist.
+    assert!(slapd.wait_for_log("BIND dn=\"cn=gatehouse-no-such-entry,ou=people,dc=example,dc=org\" method=128"));
     server.stop().await;
 }
 

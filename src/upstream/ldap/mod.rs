@@ -208,6 +208,13 @@ impl LdapDirectory {
             .as_service(async |ldap| directory::one_entry(ldap, base, Scope::Subtree, &filter).await)
             .await?;
         let Some(entry) = found else {
+            // Nobody by that name: a bind all the same, to an entry that cannot exist, so
+            // that an unknown name costs the directory round trips a wrong password does
+            // and the time taken does not tell which names exist. Its answer is no.
+            let decoy = format!("cn=gatehouse-no-such-entry,{base}");
+            if let Err(e) = directory.password_is(&decoy, password).await {
+                tracing::debug!(upstream = %self.id, error = %e, "the bind for an unknown name failed");
+            }
             return Ok(None);
         };
         if !directory.password_is(&entry.dn, password).await? {
