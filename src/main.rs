@@ -2,6 +2,7 @@
 
 mod accounts_command;
 mod check_command;
+mod clients_command;
 mod ldap_test_command;
 mod sessions_command;
 
@@ -55,6 +56,12 @@ enum Command {
     Sessions {
         #[command(subcommand)]
         action: sessions_command::SessionsCommand,
+    },
+    /// List the clients, show or delete one that registered itself (through the admin
+    /// API while the server runs).
+    Clients {
+        #[command(subcommand)]
+        action: clients_command::ClientsCommand,
     },
     /// Show or remove the upstream identities linked to an account.
     Accounts {
@@ -140,6 +147,7 @@ fn main() -> ExitCode {
             action: KeysCommand::Rewrap(args),
         } => keys_rewrap(&args.config),
         Command::Sessions { action } => sessions_command::run(action),
+        Command::Clients { action } => clients_command::run(action),
         Command::Accounts { action } => accounts_command::run(action),
         Command::Store {
             action: StoreCommand::Migrate { config, from },

@@ -29,6 +29,14 @@ pub const END_SESSION: &str = "/end_session";
 /// Where upstreams send the person back after their own logout.
 pub const UPSTREAM_LOGGED_OUT: &str = "/end_session/upstream";
 pub const CONSENT: &str = "/consent";
+/// Dynamic Client Registration (RFC 7591).
+pub const REGISTER: &str = "/register";
+/// `/register/{client_id}`: a registered client's configuration endpoint (RFC 7592).
+pub const REGISTER_CLIENT: &str = "/register/{client_id}";
+
+pub fn register_client(client_id: &str) -> String {
+    format!("/register/{client_id}")
+}
 /// `/backchannel/{upstream}`: where an upstream sends its back-channel logout tokens.
 pub const BACKCHANNEL: &str = "/backchannel/{upstream}";
 
@@ -108,6 +116,8 @@ const PATTERNS: &[&str] = &[
     END_SESSION,
     UPSTREAM_LOGGED_OUT,
     CONSENT,
+    REGISTER,
+    REGISTER_CLIENT,
     BACKCHANNEL,
     LOGIN,
     LOGIN_BY_EMAIL,
@@ -126,6 +136,8 @@ const PATTERNS: &[&str] = &[
     admin::ACCOUNT_LINK,
     admin::ACCOUNT_CONSENT,
     admin::BACKCHANNEL,
+    admin::CLIENTS,
+    admin::CLIENT,
 ];
 
 /// The admin API's paths, on the admin listener (`op/admin.rs`).
@@ -140,6 +152,9 @@ pub mod admin {
     pub const ACCOUNT_CONSENT: &str = "/admin/accounts/{sub}/consents/{client}";
     /// The back-channel logout outbox.
     pub const BACKCHANNEL: &str = "/admin/backchannel";
+    /// The clients that registered themselves.
+    pub const CLIENTS: &str = "/admin/clients";
+    pub const CLIENT: &str = "/admin/clients/{client_id}";
 }
 
 /// The route pattern a router matched, as a label value that lives forever.

@@ -8,7 +8,7 @@ use crate::op::health::Probe;
 use crate::op::render::Screen;
 use crate::op::{
     account, authorize, backchannel, callback, consent, device, discovery, end_session, health, introspect, jwks,
-    login, par, revoke, saml, token, userinfo,
+    login, par, register, revoke, saml, token, userinfo,
 };
 use crate::web::Pages;
 use crate::{AppState, Clock, Config, dpop, flow, op, routes, telemetry};
@@ -54,6 +54,11 @@ pub fn router(state: AppState) -> Router {
         .route(routes::BACKCHANNEL, post(backchannel::handler))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::PAR, post(par::handler))
+        .route(routes::REGISTER, post(register::register))
+        .route(
+            routes::REGISTER_CLIENT,
+            get(register::read).put(register::update).delete(register::delete),
+        )
         .route(routes::DEVICE_AUTHORIZATION, post(device::authorization))
         .route(routes::DEVICE, get(device::page).post(device::submit))
         .route(routes::DEVICE_DONE, get(device::done))

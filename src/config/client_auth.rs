@@ -126,26 +126,21 @@ fn inline_jwks(key: &str, value: &toml::Value, problems: &mut Vec<Problem>) -> O
         },
         other => toml_to_json(other),
     };
+    public_jwks(json)
+        .map_err(|why| problems.push(Problem::new(key, why)))
+        .ok()
+}
+
+/// A client's JWK set, as JSON: public keys only, at least one Gatehouse can verify with.
+pub fn public_jwks(json: serde_json::Value) -> Result<CoreJsonWebKeySet, String> {
     let holds_private = json["keys"]
         .as_array()
         .is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some() || k.get("k").is_some()));
     if holds_private {
-        problems.push(Problem::new(
-            key,
-            "holds a private or symmetric key: give the client's public keys only",
-        ));
-        return None;
+        return Err("holds a private or symmetric key: give the client's public keys only".into());
     }
-    let jwks: CoreJsonWebKeySet = match serde_json::from_value(json) {
-        Ok(jwks) => jwks,
-        Err(e) => {
-            problems.push(Problem::new(
-                key,
-                format!("is not a JWK set ({{\"keys\": [...]}}): {e}"),
-            ));
-            return None;
-        }
-    };
+    let jwks: CoreJsonWebKeySet =
+        serde_json::from_value(json).map_err(|e| format!("is not a JWK set ({{\"keys\": [...]}}): {e}"))?;
     let usable = jwks.keys().iter().any(|k| {
         matches!(
             k.key_type(),
@@ -153,8 +148,7 @@ fn inline_jwks(key: &str, value: &toml::Value, problems: &mut Vec<Problem>) -> O
         )
     });
     if !usable {
-        problems.push(Problem::new(key, "has no RSA, EC or OKP public key"));
-        return None;
+        return Err("has no RSA, EC or OKP public key".into());
     }
-    Some(jwks)
+    Ok(jwks)
 }

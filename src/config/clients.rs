@@ -118,6 +118,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         scopes: raw.scopes,
         token_exchange: raw.token_exchange,
         exchange_actors: raw.exchange_actors,
+        origin: super::ClientOrigin::Config,
     })
 }
 
@@ -222,7 +223,7 @@ fn check_addresses(raw: &RawClient, at: &str, upstream_ids: &HashSet<&str>, prob
 }
 
 /// The grant types must make sense together and with the client's secret.
-fn check_grant_types(at: &str, grant_types: &[GrantType], confidential: bool, problems: &mut Vec<Problem>) {
+pub fn check_grant_types(at: &str, grant_types: &[GrantType], confidential: bool, problems: &mut Vec<Problem>) {
     if grant_types.is_empty() {
         problems.push(Problem::new(
             format!("{at}.grant_types"),
@@ -284,7 +285,7 @@ fn response_types(
 /// Redirect URIs are compared exactly, so each must be absolute and carry no fragment
 /// (RFC 6749 §3.1.2); codes and tokens travel to them, so only `https`, `http` to this
 /// machine, and the private-use schemes of native apps (RFC 8252 §7.1, §8.3) are allowed.
-fn check_redirect_uris(at: &str, uris: &[String], problems: &mut Vec<Problem>) {
+pub fn check_redirect_uris(at: &str, uris: &[String], problems: &mut Vec<Problem>) {
     for (j, uri) in uris.iter().enumerate() {
         let key = format!("{at}[{j}]");
         match Url::parse(uri) {

@@ -34,6 +34,12 @@ pub struct Limits {
     pub request_body_bytes: usize,
     /// The largest answer read from an upstream, in bytes.
     pub upstream_response_bytes: usize,
+    /// Client registrations (RFC 7591) from one address in an hour.
+    pub registrations_per_ip_per_hour: u32,
+    /// Registered clients kept at once, all addresses together.
+    pub registered_clients: usize,
+    /// The largest registration (its JSON body), in bytes.
+    pub registration_body_bytes: usize,
     /// Peers (reverse proxies) whose `client_ip_header` names the client's address.
     pub trusted_proxies: Vec<IpAddr>,
     /// The header a trusted proxy puts the client address in; its last entry counts.
@@ -56,6 +62,9 @@ impl Default for Limits {
             request_timeout: Duration::seconds(30),
             request_body_bytes: 64 * 1024,
             upstream_response_bytes: 1024 * 1024,
+            registrations_per_ip_per_hour: 20,
+            registered_clients: 10_000,
+            registration_body_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
             client_ip_header: "X-Forwarded-For".to_string(),
         }
@@ -86,6 +95,12 @@ pub fn validate_limits(limits: Option<toml::Value>, problems: &mut Vec<Problem>)
         ("connections", limits.connections),
         ("request_body_bytes", limits.request_body_bytes),
         ("upstream_response_bytes", limits.upstream_response_bytes),
+        (
+            "registrations_per_ip_per_hour",
+            limits.registrations_per_ip_per_hour as usize,
+        ),
+        ("registered_clients", limits.registered_clients),
+        ("registration_body_bytes", limits.registration_body_bytes),
     ];
     for (key, value) in counts {
         if value == 0 {

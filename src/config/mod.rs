@@ -8,6 +8,10 @@ pub(crate) mod checks;
 mod chooser;
 mod client_auth;
 mod clients;
+mod registration;
+/// The rules a client's redirect URIs and grants keep, wherever it is registered.
+pub use client_auth::public_jwks;
+pub use clients::{check_grant_types, check_redirect_uris};
 mod dpop;
 mod duration;
 mod env;
@@ -30,6 +34,7 @@ pub(crate) use key_path::join_key;
 pub use limits::Limits;
 pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::decode;
+pub use registration::RegistrationSettings;
 pub use resource_servers::ResourceServer;
 pub use store::{DEFAULT_CACHE_MB, KeyEncryptionKey, PostgresSettings, StoreSettings};
 pub use upstream_kind::{KindSettings, ReadSettings, UpstreamKind, same_settings};
@@ -67,6 +72,8 @@ pub struct Config {
     pub chooser: ChooserSettings,
     pub dpop: DpopSettings,
     pub backchannel: BackchannelSettings,
+    /// Clients that register themselves (RFC 7591).
+    pub registration: RegistrationSettings,
     /// The audiences exchanged access tokens may be issued for (RFC 8693).
     pub resource_servers: Vec<ResourceServer>,
     /// Custom scopes and the claims each one releases.
@@ -258,6 +265,17 @@ pub struct Client {
     /// The other clients whose access tokens it may present as an exchange's
     /// `actor_token` (its own, and those issued for it, it always may).
     pub exchange_actors: Vec<String>,
+    /// Where it was registered: by the operator, or by itself.
+    pub origin: ClientOrigin,
+}
+
+/// Who registered a client, which the consent page tells the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOrigin {
+    /// A `[[clients]]` table: the operator vouches for it.
+    Config,
+    /// It registered itself (RFC 7591), so its name is its own claim; until `expires_at`.
+    Registered { expires_at: i64 },
 }
 
 impl Client {
@@ -285,6 +303,9 @@ impl Client {
 pub enum ClientSecret {
     Plain(Secret),
     Argon2Hash(Secret),
+    /// One Gatehouse made for a registered client (256 random bits), kept as its SHA-256
+    /// (`secrets::hash`): nothing that long is guessed, so a fast hash is enough.
+    Sha256(Secret),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

@@ -26,6 +26,7 @@ pub struct RawRoot {
     pub chooser: Option<toml::Value>,
     pub dpop: Option<toml::Value>,
     pub backchannel: Option<toml::Value>,
+    pub registration: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]

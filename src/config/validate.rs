@@ -51,6 +51,7 @@ pub fn validate(
     };
     let resource_servers = super::resource_servers::validate_resource_servers(root.resource_servers, &scopes, problems);
     let clients = validate_clients(root.clients, &known, problems);
+    let registration = super::registration::validate_registration(root.registration, &scopes, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
     let templates_dir = root.templates_dir.map(|dir| base.join(dir));
     let (admin_listen, admin_token) = validate_admin(root.admin_listen, root.admin_token, problems);
@@ -78,6 +79,7 @@ pub fn validate(
         chooser,
         dpop,
         backchannel,
+        registration,
         resource_servers,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),

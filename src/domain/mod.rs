@@ -15,6 +15,8 @@
 //! - `indexes`: the one-time fill-in of each person's session and family indexes.
 
 pub mod accounts;
+pub mod client_metadata;
+pub mod clients;
 pub mod indexes;
 pub mod logout_outbox;
 pub mod refresh_families;

@@ -8,7 +8,8 @@
 use crate::config::Config;
 use crate::keys::{Keys, TokenType};
 use crate::store::{
-    Account, Consent, ExchangedSubject, Found, Reads, RevokedToken, Slot, Store, StoreError, WithdrawnGrant,
+    Account, Consent, ExchangedSubject, Found, Reads, RegisteredClient, RevokedToken, Slot, Store, StoreError,
+    WithdrawnGrant,
 };
 use serde_json::{Map, Value as Json};
 
@@ -133,6 +134,8 @@ struct IssuedToken<'t> {
     token: &'t ExchangedSubject,
     revoked: Slot<RevokedToken>,
     withdrawn: Slot<WithdrawnGrant>,
+    /// The client's registration, when it is not a config client but may be registered.
+    registration: Option<Slot<RegisteredClient>>,
 }
 
 impl<'t> IssuedToken<'t> {
@@ -142,13 +145,21 @@ impl<'t> IssuedToken<'t> {
             token,
             revoked: reads.add(&store.revoked_tokens, &token.jti),
             withdrawn: reads.add(&store.withdrawn_grants, &Consent::key(sub, &token.client_id)),
+            registration: token
+                .client_id
+                .starts_with(super::clients::REGISTERED_ID_PREFIX)
+                .then(|| reads.add(&store.registered_clients, &token.client_id)),
         }
     }
 
     /// Why the token was ended, if it was: revoked, its client gone, or the grant
     /// withdrawn since it was issued.
     fn ended(self, config: &Config, found: &mut Found) -> Result<Option<&'static str>, StoreError> {
-        if config.client(&self.token.client_id).is_none() {
+        let registered = match self.registration {
+            Some(slot) => found.take(slot)?.is_some(),
+            None => false,
+        };
+        if config.client(&self.token.client_id).is_none() && !registered {
             return Ok(Some(
                 "the client the access token was issued to is no longer configured",
             ));

@@ -3,6 +3,7 @@
 
 use super::Ctx;
 use super::{ErrorCode, Flow, Outcome, ReplyTo, deliver, pending, settle};
+use crate::config::{Client, ClientOrigin};
 use crate::domain::accounts;
 use crate::store::{AuthorizationRequest, CompletedLogin};
 
@@ -14,12 +15,12 @@ pub(super) async fn after_login(
     browser: &str,
     now: i64,
 ) -> Flow<Outcome> {
-    let Some(client) = app.config.client(&request.client_id) else {
+    let Some(client) = app.client(&request.client_id, now).await? else {
         // A reload removed the client while the person was logging in.
         tracing::info!("the client of a parked request is no longer configured");
         return Err(Outcome::Expired);
     };
-    if !accounts::needs_consent(app.store, client, &done.sub, &request, now).await? {
+    if !accounts::needs_consent(app.store, &client, &done.sub, &request, now).await? {
         return deliver::deliver(app, request, done, now).await;
     }
     if request.prompt.none() {
@@ -32,14 +33,16 @@ pub(super) async fn after_login(
     }
     let scopes = request.scope.iter().map(|s| describe_scope(app, s)).collect();
     let client_name = client.name.clone();
+    let unvetted = unvetted_notice(&client, &request.redirect_uri);
     let (pid, pending) = pending::park(app.store, request, browser, done, now).await?;
-    Ok(Outcome::Consent {
+    Ok(Outcome::Consent(Box::new(super::ConsentPage {
         client_name,
+        unvetted,
         scopes,
         pending: pid,
         csrf: pending.csrf,
         returns_to: pending.request.redirect_uri,
-    })
+    })))
 }
 
 /// `POST /consent`'s step: the person's answer on the consent page of the parked
@@ -58,9 +61,9 @@ pub async fn consent(app: &Ctx<'_>, pid: &str, csrf: &str, allow: bool, browser:
                 "the person did not allow access",
             ));
         }
-        let client = app.config.client(&request.client_id).ok_or(Outcome::Expired)?;
+        let client = app.client(&request.client_id, now).await?.ok_or(Outcome::Expired)?;
         let ttl = client.consent_ttl(&app.config.tokens);
-        accounts::remember_consent(app.store, &done.sub, client, &request.scope, ttl, now).await?;
+        accounts::remember_consent(app.store, &done.sub, &client, &request.scope, ttl, now).await?;
         deliver::deliver(app, request, done, now).await
     };
     settle(answered.await)
@@ -80,4 +83,19 @@ fn describe_scope(app: &Ctx<'_>, scope: &str) -> String {
             None => custom.into(),
         },
     }
+}
+
+/// What the consent page tells a person about a client that registered itself: that its
+/// name is its own claim, and the host the answer goes to, which it cannot fake.
+fn unvetted_notice(client: &Client, redirect_uri: &str) -> Option<String> {
+    if client.origin == ClientOrigin::Config {
+        return None;
+    }
+    let host = url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|url| url.host_str().map(String::from))
+        .unwrap_or_else(|| redirect_uri.to_string());
+    Some(format!(
+        "This application registered itself: its name is not checked. After your answer you go to {host}."
+    ))
 }

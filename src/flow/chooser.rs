@@ -54,16 +54,19 @@ pub async fn by_email(app: &Ctx<'_>, pid: &str, form: EmailLogin, browser: Optio
             crate::secrets::equal(&p.csrf, &form.csrf) && p.login.is_none()
         })
         .await?;
-        let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
+        let client = app
+            .client(&pending.request.client_id, now)
+            .await?
+            .ok_or(Outcome::Expired)?;
         crate::telemetry::note_client(&client.id);
         let email = form.email.trim();
-        let usable = usable_upstreams(app.config, client);
+        let usable = usable_upstreams(app.config, &client);
         let Some(upstream) = upstream_of_email(&usable, email) else {
             let notice = match domain_of(email) {
                 Some(domain) => format!("There is no sign-in for {domain} here. Choose one of these."),
                 None => "Enter your email address, like name@example.com.".to_string(),
             };
-            return Ok(chooser(app.config, client, pid, &pending, Some(notice)));
+            return Ok(chooser(app.config, &client, pid, &pending, Some(notice)));
         };
         pending.request.login_hint = Some(email.to_string());
         pending::keep(app.store, pid, &pending, now).await?;

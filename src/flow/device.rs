@@ -109,7 +109,7 @@ pub async fn submit(
             per_hour.failed(&limit_key, now);
             return Ok(form_page(browser, &entry.user_code, None, Some(CodeRefused::Wrong)));
         };
-        let Some(client) = app.config.client(&current.value.client_id) else {
+        let Some(client) = app.client(&current.value.client_id, now).await? else {
             // A reload removed the client since the device asked.
             return Ok(Outcome::Expired);
         };
@@ -119,7 +119,7 @@ pub async fn submit(
             None => Ok(form_page(browser, &entry.user_code, Some(client.name.clone()), None)),
             Some("continue") => {
                 let validated = Validated {
-                    client,
+                    client: &client,
                     request: sign_in_request(app, &key, &current, now).await?,
                     upstream: None,
                 };

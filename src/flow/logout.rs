@@ -69,10 +69,14 @@ pub async fn end_session(
     {
         return LogoutOutcome::Refused("The sign-out request names two different applications.");
     }
-    let client = hint_client
-        .as_deref()
-        .or(params.client_id.as_deref())
-        .and_then(|id| app.config.client(id));
+    let found = match hint_client.as_deref().or(params.client_id.as_deref()) {
+        Some(id) => match app.client(id, now).await {
+            Ok(client) => client,
+            Err(e) => return LogoutOutcome::Failed(e.to_string()),
+        },
+        None => None,
+    };
+    let client = found.as_deref();
     if let Some(uri) = &params.post_logout_redirect_uri
         && !client.is_some_and(|c| c.post_logout_redirect_uris.contains(uri))
     {
@@ -165,7 +169,14 @@ pub async fn upstream_done(app: &Ctx<'_>, state: Option<&str>, now: i64) -> Logo
         Err(e) => return LogoutOutcome::Failed(e.to_string()),
         Ok(None) => return done(None, &LogoutParams::default(), "You have been signed out.", false),
     };
-    let client = pending.client_id.as_deref().and_then(|id| app.config.client(id));
+    let found = match pending.client_id.as_deref() {
+        Some(id) => match app.client(id, now).await {
+            Ok(client) => client,
+            Err(e) => return LogoutOutcome::Failed(e.to_string()),
+        },
+        None => None,
+    };
+    let client = found.as_deref();
     let params = LogoutParams {
         post_logout_redirect_uri: pending.post_logout_redirect_uri,
         state: pending.state,

@@ -43,7 +43,7 @@ pub use request::{AuthorizeParams, may_use};
 pub use start::authorize;
 pub use upstream_login::{PasswordLogin, begin, callback, password};
 
-use crate::config::Config;
+use crate::config::{Client, Config};
 use crate::keys::Keys;
 use crate::limits::Guards;
 use crate::response_type::ResponseMode;
@@ -69,6 +69,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The client `id`, configured or registered (`domain::clients`).
+    pub async fn client(&self, id: &str, now: i64) -> Result<Option<Arc<Client>>, StoreError> {
+        crate::domain::clients::find(self.config, self.store, id, now).await
+    }
+
     /// The back-channel outbox's view: ending a session tells its applications.
     pub fn outbox(&self) -> crate::domain::logout_outbox::Parts<'a> {
         crate::domain::logout_outbox::Parts {
@@ -288,6 +293,20 @@ impl PasswordRefused {
     }
 }
 
+/// Ask whether `client_name` may have what `scopes` describe.
+#[derive(Debug)]
+pub struct ConsentPage {
+    pub client_name: String,
+    /// For a client nobody vouched for (it registered itself): what the person can
+    /// tell it by, since its name is its own claim.
+    pub unvetted: Option<String>,
+    pub scopes: Vec<String>,
+    pub pending: String,
+    pub csrf: String,
+    /// The app's redirect URI, where the form's answer ends.
+    pub returns_to: String,
+}
+
 /// What happens after a step.
 #[derive(Debug)]
 pub enum Outcome {
@@ -302,15 +321,7 @@ pub enum Outcome {
         notice: Option<String>,
     },
     PasswordForm(Box<PasswordForm>),
-    /// Ask whether `client_name` may have what `scopes` describe.
-    Consent {
-        client_name: String,
-        scopes: Vec<String>,
-        pending: String,
-        csrf: String,
-        /// The app's redirect URI, where the form's answer ends.
-        returns_to: String,
-    },
+    Consent(Box<ConsentPage>),
     /// Answer the relying party: a code, tokens, or an error.
     Reply {
         to: ReplyTo,

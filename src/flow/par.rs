@@ -57,7 +57,7 @@ pub async fn push(app: &Ctx<'_>, client: &Client, pushed: Pushed<'_>, now: i64) 
         Some(_) => {}
         None => params.client_id = Some(client.id.clone()),
     }
-    validate(app.config, params.clone(), true).map_err(|refused| match refused {
+    validate(app.config, Some(client), params.clone(), true).map_err(|refused| match refused {
         Invalid::Untrusted { message, .. } => invalid(message),
         Invalid::Reply { error, description, .. } => PushError::Refused(error, description),
     })?;

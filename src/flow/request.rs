@@ -99,9 +99,15 @@ pub struct Validated<'c> {
     pub upstream: Option<String>,
 }
 
-/// Checks `params` against the client's registration and the specs; `pushed` when they
-/// came by `/par` (RFC 9126), which a client with `require_par` must use.
-pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Result<Validated<'_>, Invalid> {
+/// Checks `params` against the client's registration and the specs; `client` is the one
+/// `params` names, looked up ([`Ctx::client`]); `pushed` when they came by `/par`
+/// (RFC 9126), which a client with `require_par` must use.
+pub fn validate<'c>(
+    config: &Config,
+    client: Option<&'c Client>,
+    params: AuthorizeParams,
+    pushed: bool,
+) -> Result<Validated<'c>, Invalid> {
     let too_long = params.longer_than(config.limits.parameter_length);
     if let Some(name) = too_long
         && (name == "client_id" || name == "redirect_uri")
@@ -111,7 +117,7 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
             message: format!("The sign-in request's {name} is too long."),
         });
     }
-    let (client, redirect_uri) = trusted_client(config, &params)?;
+    let (client, redirect_uri) = trusted_client(client, &params)?;
     let response_type = params.response_type.as_deref().and_then(ResponseType::parse);
     let mut to = reply_to(&params, redirect_uri, response_type);
     if let Some(name) = too_long {
@@ -192,9 +198,9 @@ pub fn validate(config: &Config, params: AuthorizeParams, pushed: bool) -> Resul
 const MAX_LOGGED_URI_CHARS: usize = 256;
 
 /// The registered client and the registered redirect URI the request names.
-fn trusted_client<'c>(config: &'c Config, params: &AuthorizeParams) -> Result<(&'c Client, String), Invalid> {
+fn trusted_client<'c>(client: Option<&'c Client>, params: &AuthorizeParams) -> Result<(&'c Client, String), Invalid> {
     let client_id = params.client_id.as_deref().unwrap_or_default();
-    let Some(client) = config.client(client_id) else {
+    let Some(client) = client.filter(|c| c.id == client_id) else {
         let message = if client_id.is_empty() {
             "The sign-in request does not say which application it comes from.".into()
         } else {

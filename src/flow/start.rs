@@ -23,7 +23,11 @@ pub async fn authorize(
         Ok(resolved) => resolved,
         Err(outcome) => return outcome,
     };
-    let validated = match validate(app.config, params, pushed) {
+    let client = match app.client(params.client_id.as_deref().unwrap_or_default(), now).await {
+        Ok(client) => client,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let validated = match validate(app.config, client.as_deref(), params, pushed) {
         Ok(validated) => validated,
         Err(Invalid::Untrusted { title, message }) => {
             return Outcome::Untrusted {

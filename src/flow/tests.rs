@@ -61,7 +61,8 @@ fn params(client: &str, extra: &[(&str, &str)]) -> AuthorizeParams {
 /// The request `params` make, or the error and description the app is sent.
 fn validated(params: AuthorizeParams) -> Result<AuthorizationRequest, (ErrorCode, String)> {
     let config = config();
-    match validate(&config, params, false) {
+    let client = config.client(params.client_id.as_deref().unwrap_or_default());
+    match validate(&config, client, params, false) {
         Ok(valid) => Ok(valid.request),
         Err(Invalid::Reply { error, description, .. }) => Err((error, description)),
         Err(Invalid::Untrusted { message, .. }) => panic!("untrusted: {message}"),

@@ -8,6 +8,7 @@ use super::sign_in::{SignInFailed, finish_once, sign_in};
 use super::{
     ErrorCode, Flow, Outcome, PasswordForm, PasswordRefused, ReplyTo, Step, after_login, pending, requirements, settle,
 };
+use crate::config::Client;
 use crate::limits::CheckError;
 use crate::routes;
 use crate::store::PendingAuthorization;
@@ -29,25 +30,35 @@ pub struct PasswordLogin {
 pub async fn begin(app: &Ctx<'_>, pid: &str, upstream_id: &str, browser: Option<&str>, now: i64) -> Outcome {
     let started = async {
         let pending = pending::resume(app.store, pid, browser, now, |_| true).await?;
-        let upstream = usable(app, &pending, upstream_id)?;
+        let (client, upstream) = usable(app, &pending, upstream_id, now).await?;
         crate::telemetry::note_upstream(upstream_id);
         app.telemetry.login_started(upstream_id);
         if upstream.capabilities().password {
-            return Ok(password_form(app, pid, &pending, upstream_id, "", None));
+            return Ok(password_form(app, &client, pid, &pending, upstream_id, "", None));
         }
         send(app, pid, pending, upstream_id, &upstream, now).await
     };
     settle(started.await)
 }
 
-/// The running upstream `upstream_id`, if the parked request's client may use it.
-fn usable(app: &Ctx<'_>, pending: &PendingAuthorization, upstream_id: &str) -> Flow<Arc<LiveUpstream>> {
-    let client = app.config.client(&pending.request.client_id).ok_or(Outcome::Expired)?;
+/// The parked request's client, and the running upstream `upstream_id` if the client
+/// may use it.
+async fn usable(
+    app: &Ctx<'_>,
+    pending: &PendingAuthorization,
+    upstream_id: &str,
+    now: i64,
+) -> Flow<(Arc<Client>, Arc<LiveUpstream>)> {
+    let client = app
+        .client(&pending.request.client_id, now)
+        .await?
+        .ok_or(Outcome::Expired)?;
     crate::telemetry::note_client(&client.id);
-    if !super::may_use(app.config, client, upstream_id) {
+    if !super::may_use(app.config, &client, upstream_id) {
         return Err(Outcome::Expired);
     }
-    app.upstreams.get(upstream_id).cloned().ok_or(Outcome::Expired)
+    let upstream = app.upstreams.get(upstream_id).cloned().ok_or(Outcome::Expired)?;
+    Ok((client, upstream))
 }
 
 /// Sends the person to an upstream that redirects, keeping the nonce and PKCE verifier
@@ -157,13 +168,13 @@ pub async fn password(
             crate::secrets::equal(&p.csrf, &form.csrf)
         })
         .await?;
-        let upstream = usable(app, &pending, upstream_id)?;
+        let (client, upstream) = usable(app, &pending, upstream_id, now).await?;
         crate::telemetry::note_upstream(upstream_id);
         if !upstream.capabilities().password {
             return Err(Outcome::Expired);
         }
         let refuse = |pending: &PendingAuthorization, why| {
-            password_form(app, pid, pending, upstream_id, &form.username, Some(why))
+            password_form(app, &client, pid, pending, upstream_id, &form.username, Some(why))
         };
         let user_key = format!("user {upstream_id} {}", form.username);
         let address_key = client_ip.map(|ip| format!("address {ip}"));
@@ -229,16 +240,16 @@ pub async fn password(
 
 fn password_form(
     app: &Ctx<'_>,
+    client: &Client,
     pid: &str,
     pending: &PendingAuthorization,
     upstream_id: &str,
     username: &str,
     refused: Option<PasswordRefused>,
 ) -> Outcome {
-    let name_of_client = app.config.client(&pending.request.client_id).map(|c| c.name.clone());
     let name_of_upstream = app.config.upstream(upstream_id).map(|u| u.name.clone());
     Outcome::PasswordForm(Box::new(PasswordForm {
-        client_name: name_of_client.unwrap_or_default(),
+        client_name: client.name.clone(),
         upstream_name: name_of_upstream.unwrap_or_default(),
         action: routes::login_start(pid, upstream_id),
         csrf: pending.csrf.clone(),

@@ -25,6 +25,11 @@ pub struct Guards {
     pub user_code_failures: Backoff,
     /// ...and at most so many fail in an hour (RFC 8628 §5.1).
     pub user_code_failures_per_hour: WindowCap,
+    /// Client registrations (RFC 7591) per client address in an hour.
+    pub registrations_per_hour: WindowCap,
+    /// Held while a registration counts the registered clients and adds one, so that
+    /// two at once cannot both take the last place.
+    pub registering: tokio::sync::Mutex<()>,
 }
 
 impl Guards {
@@ -43,6 +48,8 @@ impl Guards {
                 backoff::CAPACITY,
             ),
             user_code_failures_per_hour: WindowCap::new(limits.user_code_failures_per_hour, 3600, backoff::CAPACITY),
+            registrations_per_hour: WindowCap::new(limits.registrations_per_ip_per_hour, 3600, backoff::CAPACITY),
+            registering: tokio::sync::Mutex::new(()),
         })
     }
 }

@@ -10,7 +10,8 @@ use crate::flow::Handles;
 use crate::keys::KeyInfo;
 use crate::routes;
 use crate::routes::admin::{
-    ACCOUNT_CONSENT, ACCOUNT_LINK, ACCOUNT_LINKS, BACKCHANNEL, KEYS, KEYS_ROTATE, RELOAD, SESSION, SESSIONS,
+    ACCOUNT_CONSENT, ACCOUNT_LINK, ACCOUNT_LINKS, BACKCHANNEL, CLIENT, CLIENTS, KEYS, KEYS_ROTATE, RELOAD, SESSION,
+    SESSIONS,
 };
 use crate::telemetry::{Observer, observe};
 use axum::extract::{Path, Query, Request, State};
@@ -56,6 +57,8 @@ pub fn router(running: impl Running) -> Router {
         .route(ACCOUNT_LINK, delete(unlink))
         .route(ACCOUNT_CONSENT, delete(withdraw_consent))
         .route(BACKCHANNEL, get(deliveries))
+        .route(CLIENTS, get(list_clients))
+        .route(CLIENT, get(show_client).delete(delete_client))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
     Router::new()
         .merge(api)
@@ -242,6 +245,33 @@ async fn metrics(State(state): State<Handles>) -> Response {
             text,
         )
             .into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn list_clients(State(state): State<Handles>) -> Response {
+    match crate::domain::clients::registered(&state.store, state.clock.now()).await {
+        Ok(clients) => Json(clients).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn show_client(State(state): State<Handles>, Path(id): Path<String>) -> Response {
+    match crate::domain::clients::registered_one(&state.store, &id, state.clock.now()).await {
+        Ok(Some(client)) => Json(client).into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// Ends a registered client, with its refresh tokens and the consents given to it.
+async fn delete_client(State(state): State<Handles>, Path(id): Path<String>) -> Response {
+    match crate::domain::clients::delete(&state.store, &state.config, &id, state.clock.now()).await {
+        Ok(true) => {
+            tracing::info!(client = %id, "an operator deleted a registered client");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => failed(e),
     }
 }

@@ -62,10 +62,7 @@ where
             .map_err(|e| TokenError::InvalidRequest(format!("the request body is not a valid form: {e}")))?;
         let params = Params::new(pairs);
         let client = authenticate(&checks, basic?, &params, &endpoint).await?;
-        Ok(ClientRequest {
-            client: Arc::clone(client),
-            params,
-        })
+        Ok(ClientRequest { client, params })
     }
 }
 
@@ -77,12 +74,12 @@ enum Presented<'p> {
 }
 
 /// Authenticates the client the way it is registered to (RFC 6749 §2.3, RFC 7523 §2.2).
-async fn authenticate<'s>(
-    state: &'s ClientChecks,
+async fn authenticate(
+    state: &ClientChecks,
     basic: Option<(String, String)>,
     params: &Params,
     endpoint: &str,
-) -> Result<&'s Arc<Client>, TokenError> {
+) -> Result<Arc<Client>, TokenError> {
     let sent_id = params.get("client_id")?;
     let sent_secret = params.get("client_secret")?;
     let assertion = client_assertion(params)?;
@@ -112,14 +109,15 @@ async fn authenticate<'s>(
         ));
     }
     let unknown = || TokenError::InvalidClient("client authentication failed".into());
-    let Some(client) = state.config.shared_client(&client_id) else {
+    let found = crate::domain::clients::find(&state.config, &state.store, &client_id, state.clock.now()).await?;
+    let Some(client) = found else {
         state.telemetry.client_auth_failed(None, "unknown_client");
         return Err(unknown());
     };
     let client_id = client.id.as_str();
     let (secret, method) = match presented {
         Presented::Assertion(assertion) => {
-            return match client_assertion::verify(state.verifier(), client, assertion, endpoint).await {
+            return match client_assertion::verify(state.verifier(), &client, assertion, endpoint).await {
                 Ok(()) => {
                     crate::telemetry::note_client(client_id);
                     Ok(client)
@@ -141,6 +139,7 @@ async fn authenticate<'s>(
     let verified = match (&client.secret, secret) {
         (None, None) => true,
         (Some(ClientSecret::Plain(expected)), Some(given)) => crate::secrets::equal(&expected.0, given),
+        (Some(ClientSecret::Sha256(hash)), Some(given)) => crate::secrets::equal(&hash.0, &crate::secrets::hash(given)),
         (Some(ClientSecret::Argon2Hash(hash)), Some(given)) => state
             .verified_secrets
             .verify(

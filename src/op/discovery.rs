@@ -23,6 +23,9 @@ pub struct ProviderMetadata {
     /// The device authorization endpoint (RFC 8628 §4), when some client may use the grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
+    /// Dynamic Client Registration (RFC 7591), when `[registration] enabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     pub userinfo_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
@@ -63,7 +66,11 @@ pub struct ProviderMetadata {
 /// public methods always, the JWT ones when some client is registered for them.
 fn auth_methods(config: &crate::config::Config) -> (Vec<&'static str>, Vec<String>) {
     use crate::config::AuthMethod;
-    let uses = |method: AuthMethod| config.clients.iter().any(|c| c.token_endpoint_auth_method == method);
+    let registration = &config.registration;
+    let uses = |method: AuthMethod| {
+        config.clients.iter().any(|c| c.token_endpoint_auth_method == method)
+            || (registration.enabled && registration.allowed_auth_methods.contains(&method))
+    };
     let mut methods = vec!["client_secret_basic", "client_secret_post"];
     let mut algs = Vec::new();
     if uses(AuthMethod::ClientSecretJwt) {
@@ -114,10 +121,15 @@ pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Provider
     if response_types.iter().any(|t| t.returns_tokens()) {
         grant_types.push("implicit");
     }
+    let registration = &config.registration;
     let device_grant = config
         .clients
         .iter()
-        .any(|c| c.grant_types.contains(&crate::config::GrantType::DeviceCode));
+        .any(|c| c.grant_types.contains(&crate::config::GrantType::DeviceCode))
+        || (registration.enabled
+            && registration
+                .allowed_grant_types
+                .contains(&crate::config::GrantType::DeviceCode));
     if device_grant {
         grant_types.push(crate::config::GrantType::DeviceCode.as_str());
     }
@@ -137,6 +149,7 @@ pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Provider
         pushed_authorization_request_endpoint: url(routes::PAR),
         require_pushed_authorization_requests: false,
         device_authorization_endpoint: device_grant.then(|| url(routes::DEVICE_AUTHORIZATION)),
+        registration_endpoint: registration.enabled.then(|| url(routes::REGISTER)),
         userinfo_endpoint: url(routes::USERINFO),
         revocation_endpoint: url(routes::REVOKE),
         introspection_endpoint: url(routes::INTROSPECT),

@@ -23,6 +23,7 @@ pub mod jwks;
 pub mod login;
 mod page_input;
 pub mod par;
+pub mod register;
 pub mod render;
 pub mod revoke;
 pub mod saml;

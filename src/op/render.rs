@@ -73,20 +73,14 @@ pub fn outcome(state: &Screen, outcome: Outcome) -> Response {
                 .pages
                 .page_with_forms(status, "login", &page, &FormAction::SelfThenApp(form.returns_to))
         }
-        Outcome::Consent {
-            client_name,
-            scopes,
-            pending,
-            csrf,
-            returns_to,
-        } => state.pages.page_with_forms(
+        Outcome::Consent(page) => state.pages.page_with_forms(
             StatusCode::OK,
             "consent",
             &json!({
-                "title": "Allow access", "client_name": client_name, "scopes": scopes,
-                "action": crate::routes::CONSENT, "pending": pending, "csrf": csrf,
+                "title": "Allow access", "client_name": page.client_name, "unvetted": page.unvetted,
+                "scopes": page.scopes, "action": crate::routes::CONSENT, "pending": page.pending, "csrf": page.csrf,
             }),
-            &FormAction::SelfThenApp(returns_to),
+            &FormAction::SelfThenApp(page.returns_to),
         ),
         Outcome::Account(page) => {
             let choices: Vec<_> = page

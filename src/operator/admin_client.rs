@@ -1,6 +1,7 @@
 //! Calls to the admin API of the server running with a config (`op/admin.rs`).
 
 use crate::domain::accounts::Withdrawn;
+use crate::domain::clients::ClientInfo;
 use crate::domain::sessions::SessionInfo;
 use crate::keys::KeyInfo;
 use crate::routes::admin;
@@ -82,6 +83,30 @@ impl AdminClient {
             .replace("{sub}", &segment(sub))
             .replace("{upstream}", &segment(upstream));
         self.call(reqwest::Method::DELETE, &path).await.map_err(Failure::text)
+    }
+
+    pub async fn clients(&self) -> Result<Vec<ClientInfo>, String> {
+        self.call(reqwest::Method::GET, admin::CLIENTS)
+            .await
+            .map_err(Failure::text)
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Option<ClientInfo>, String> {
+        let path = admin::CLIENT.replace("{client_id}", &segment(id));
+        match self.call(reqwest::Method::GET, &path).await {
+            Ok(client) => Ok(Some(client)),
+            Err(Failure::NotFound) => Ok(None),
+            Err(failure) => Err(failure.text()),
+        }
+    }
+
+    pub async fn delete_client(&self, id: &str) -> Result<bool, String> {
+        let path = admin::CLIENT.replace("{client_id}", &segment(id));
+        match self.call::<serde_json::Value>(reqwest::Method::DELETE, &path).await {
+            Ok(_) => Ok(true),
+            Err(Failure::NotFound) => Ok(false),
+            Err(failure) => Err(failure.text()),
+        }
     }
 
     pub async fn withdraw_consent(&self, sub: &str, client: &str) -> Result<Withdrawn, String> {

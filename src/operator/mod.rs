@@ -11,6 +11,7 @@ pub use admin_client::AdminClient;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::accounts::Withdrawn;
+use crate::domain::clients::{self, ClientInfo};
 use crate::domain::logout_outbox;
 use crate::domain::sessions::{self, SessionInfo};
 use crate::keys::{self, KeyInfo, Keys};
@@ -154,6 +155,37 @@ impl Operator {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| nothing_to_withdraw(sub, client)),
             Operator::Admin(admin) => admin.withdraw_consent(sub, client).await,
+        }
+    }
+
+    /// The clients that registered themselves.
+    pub async fn clients(&self) -> Result<Vec<ClientInfo>, String> {
+        match self {
+            Operator::Direct(direct) => clients::registered(&direct.store, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.clients().await,
+        }
+    }
+
+    /// The registered client `id`, if there is one.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientInfo>, String> {
+        match self {
+            Operator::Direct(direct) => clients::registered_one(&direct.store, id, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.client(id).await,
+        }
+    }
+
+    /// Ends the registered client `id` with its refresh tokens and the consents given to
+    /// it; false when there is no such client.
+    pub async fn delete_client(&self, id: &str) -> Result<bool, String> {
+        match self {
+            Operator::Direct(direct) => clients::delete(&direct.store, &direct.config, id, Clock::System.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Operator::Admin(admin) => admin.delete_client(id).await,
         }
     }
 

@@ -220,6 +220,7 @@ store_tables! {
     ended_sessions: EndedSession = "ended-sessions",
     withdrawn_grants: WithdrawnGrant = "withdrawn-grants",
     exchanged_tokens: ExchangedFrom = "exchanged-tokens",
+    registered_clients: RegisteredClient = "registered-clients",
 }
 
 impl Store {

@@ -932,3 +932,35 @@ logout_upstream = true
     assert!(stderr.contains("not well-formed XML"), "{stderr}");
     assert!(stderr.contains("has no signing certificate"), "{stderr}");
 }
+
+#[test]
+fn every_mistake_in_the_registration_policy_is_reported_by_key() {
+    let text = format!(
+        r#"{GOOD}
+[registration]
+enabled = true
+client_lifetime = "30d"
+allowed_grant_types = ["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"]
+allowed_auth_methods = ["none", "client_secret_jwt"]
+allowed_scopes = ["openid", "payroll"]
+
+[limits]
+registered_clients = 0
+"#
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: registration.initial_access_tokens: registration is enabled and not open",
+            "FILE: registration.allowed_grant_types[1]: urn:ietf:params:oauth:grant-type:token-exchange names upstreams",
+            "FILE: registration.allowed_auth_methods[1]: client_secret_jwt needs the secret in clear",
+            "FILE: registration.allowed_scopes[1]: \"payroll\" is neither a standard scope",
+            "FILE: limits.registered_clients: must be at least 1",
+        ],
+    );
+    let short = format!("{GOOD}\n[registration]\nenabled = true\ninitial_access_tokens = [\"short\"]\n");
+    assert_reports(
+        &short,
+        &["FILE: registration.initial_access_tokens[0]: is shorter than 16 characters"],
+    );
+}

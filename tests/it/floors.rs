@@ -58,6 +58,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "check_command",
             "ldap_test_command",
             "sessions_command",
+            "clients_command",
         ],
     ),
 ];

@@ -36,6 +36,7 @@ mod person_api;
 mod postgres_store;
 mod properties;
 mod quickstart;
+mod registration;
 mod replica_recipe;
 mod replicas;
 mod saml;

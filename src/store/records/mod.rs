@@ -12,6 +12,7 @@ mod indexes;
 mod liveness;
 mod outbox;
 mod prompt;
+mod registered_client;
 
 pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
 pub use family_id::FamilyId;
@@ -19,6 +20,7 @@ pub use indexes::{AccountFamily, AccountSession, Migration};
 pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant};
 pub use outbox::LogoutMessage;
 pub use prompt::Prompt;
+pub use registered_client::{ClientMetadata, RegisteredClient};
 
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.
