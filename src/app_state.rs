@@ -28,6 +28,8 @@ pub struct Inner {
     pub clock: Clock,
     /// The fetched keys of clients that publish them at a `jwks_uri`.
     pub client_keys: Arc<client_keys::ClientKeys>,
+    /// The clients that Client ID Metadata Documents describe, as fetched lately.
+    pub client_documents: Arc<crate::domain::client_documents::ClientDocuments>,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
     /// The server's DPoP nonces as this process last read them.
@@ -55,6 +57,7 @@ impl AppState {
             guards: self.guards.clone(),
             telemetry: self.telemetry.clone(),
             clock: self.clock.clone(),
+            documents: self.client_documents.clone(),
         }
     }
 }

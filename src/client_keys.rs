@@ -5,9 +5,13 @@
 //! most once a minute, so that made-up `kid`s cannot make it hammer the client's server;
 //! a failed fetch is retried after [`RETRY_FAILED_AFTER_SECS`], and meanwhile the last set
 //! it had still serves. One slot per configured URI, made with the config: the table does
-//! not grow with requests, and a reload starts from empty.
+//! not grow with requests, and a reload starts from empty. The `jwks_uri`s of clients
+//! that named themselves (a registration, a metadata document) get slots as they are
+//! used, at most [`NAMED_CAPACITY`], and are fetched through [`PublicFetch`]: those URLs
+//! are anyone's choice.
 
 use crate::config::{Client, ClientJwks};
+use crate::public_fetch::PublicFetch;
 use crate::upstream::UpstreamHttp;
 use openidconnect::core::CoreJsonWebKeySet;
 use std::collections::HashMap;
@@ -16,11 +20,18 @@ use std::sync::Arc;
 pub const FRESH_FOR_SECS: i64 = 300;
 const REFETCH_AFTER_SECS: i64 = 60;
 const RETRY_FAILED_AFTER_SECS: i64 = 10;
+/// The most `jwks_uri`s of self-named clients kept at once.
+pub const NAMED_CAPACITY: usize = 1000;
+/// The largest key set read from a self-named client's `jwks_uri`.
+const NAMED_MOST_BYTES: usize = 64 * 1024;
 
 pub struct ClientKeys {
     /// Held while a fetch runs, so that requests that arrive meanwhile wait for its
     /// answer instead of fetching too.
     by_uri: HashMap<String, tokio::sync::Mutex<Slot>>,
+    /// The slots of the `jwks_uri`s self-named clients gave.
+    named: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    public: PublicFetch,
 }
 
 #[derive(Default)]
@@ -32,7 +43,7 @@ struct Slot {
 }
 
 impl ClientKeys {
-    pub fn for_clients(clients: &[Arc<Client>]) -> ClientKeys {
+    pub fn for_clients(clients: &[Arc<Client>], public: PublicFetch) -> ClientKeys {
         let by_uri = clients
             .iter()
             .filter_map(|client| match &client.jwks {
@@ -40,7 +51,11 @@ impl ClientKeys {
                 _ => None,
             })
             .collect();
-        ClientKeys { by_uri }
+        ClientKeys {
+            by_uri,
+            named: std::sync::Mutex::default(),
+            public,
+        }
     }
 
     /// The keys at `uri`: the cached set while it is fresh, or when `newer` (the cached
@@ -52,10 +67,14 @@ impl ClientKeys {
         newer: bool,
         now: i64,
     ) -> Result<Arc<CoreJsonWebKeySet>, String> {
-        let slot = self
-            .by_uri
-            .get(uri)
-            .ok_or_else(|| format!("{uri} is not a configured jwks_uri"))?;
+        let named;
+        let slot = match self.by_uri.get(uri) {
+            Some(configured) => configured,
+            None => {
+                named = self.named_slot(uri, now);
+                &*named
+            }
+        };
         let mut slot = slot.lock().await;
         let fresh = slot.keys.is_some() && now - slot.fetched_at < FRESH_FOR_SECS;
         if (fresh && !newer) || now < slot.next_try_at {
@@ -64,7 +83,12 @@ impl ClientKeys {
                 .clone()
                 .ok_or_else(|| format!("the keys at {uri} could not be fetched lately"));
         }
-        match fetch(http, uri).await {
+        let fetched = if self.by_uri.contains_key(uri) {
+            fetch(http, uri).await
+        } else {
+            fetch_public(&self.public, uri).await
+        };
+        match fetched {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 *slot = Slot {
@@ -81,6 +105,40 @@ impl ClientKeys {
             }
         }
     }
+}
+
+impl ClientKeys {
+    /// The slot of a self-named client's `uri`, made when there is none; when all are
+    /// taken, the one fetched longest ago goes.
+    fn named_slot(&self, uri: &str, now: i64) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        if !named.contains_key(uri) && named.len() >= NAMED_CAPACITY {
+            let oldest = named
+                .iter()
+                .filter_map(|(key, slot)| slot.try_lock().ok().map(|s| (key.clone(), s.fetched_at)))
+                .min_by_key(|(_, at)| *at)
+                .map(|(key, _)| key);
+            if let Some(key) = oldest {
+                named.remove(&key);
+            }
+        }
+        let slot = named.entry(uri.to_string()).or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(Slot {
+                next_try_at: now,
+                ..Slot::default()
+            }))
+        });
+        Arc::clone(slot)
+    }
+}
+
+async fn fetch_public(public: &PublicFetch, uri: &str) -> Result<CoreJsonWebKeySet, String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("{uri} is not a URL: {e}"))?;
+    let fetched = public
+        .get(&url, "application/json", NAMED_MOST_BYTES)
+        .await
+        .map_err(|e| format!("{uri}: {e}"))?;
+    serde_json::from_slice(&fetched.body).map_err(|e| format!("{uri} does not hold a JWK set: {e}"))
 }
 
 async fn fetch(http: &UpstreamHttp, uri: &str) -> Result<CoreJsonWebKeySet, String> {

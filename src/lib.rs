@@ -19,6 +19,7 @@ pub mod logging;
 pub mod mapping;
 pub mod op;
 pub mod operator;
+pub mod public_fetch;
 pub mod response_type;
 pub mod routes;
 pub mod scope;

@@ -137,8 +137,10 @@ impl App {
         let cookies = web::cookies::Cookies::for_issuer(config.issuer_is_https());
         let guards = limits::Guards::new(&config.limits)
             .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
+        let (client_keys, client_documents) = client_services(&config).map_err(StartError::Runtime)?;
         let state = AppState::new(Inner {
-            client_keys: Arc::new(client_keys::ClientKeys::for_clients(&config.clients)),
+            client_keys,
+            client_documents,
             config: Arc::new(config),
             pages: Arc::new(pages),
             upstreams: Arc::new(upstreams),
@@ -233,4 +235,24 @@ impl App {
     fn stop_discovery(&self) -> Vec<tokio::task::JoinHandle<()>> {
         std::mem::take(&mut *self.discovery.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// What finds and checks clients beyond the config: the keys at their `jwks_uri`s and
+/// their metadata documents, both fetched from URLs clients name (see `public_fetch`).
+pub(crate) fn client_services(
+    config: &Config,
+) -> Result<
+    (
+        Arc<client_keys::ClientKeys>,
+        Arc<domain::client_documents::ClientDocuments>,
+    ),
+    String,
+> {
+    let settings = &config.client_id_metadata_documents;
+    let public = crate::public_fetch::PublicFetch::new(std::time::Duration::from_secs(5), settings.allow_loopback)
+        .map_err(|e| format!("no HTTP client: {e}"))?;
+    Ok((
+        Arc::new(client_keys::ClientKeys::for_clients(&config.clients, public.clone())),
+        Arc::new(domain::client_documents::ClientDocuments::new(settings.clone(), public)),
+    ))
 }

@@ -39,8 +39,13 @@ impl App {
         if let Err(e) = kept.await {
             return refused(&running, vec![e]);
         }
+        let (client_keys, client_documents) = match super::client_services(&config) {
+            Ok(services) => services,
+            Err(e) => return refused(&running, vec![e]),
+        };
         let state = AppState::new(Inner {
-            client_keys: Arc::new(crate::client_keys::ClientKeys::for_clients(&config.clients)),
+            client_keys,
+            client_documents,
             config: Arc::new(config),
             pages: Arc::new(pages),
             upstreams: Arc::new(upstreams),

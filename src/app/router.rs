@@ -111,6 +111,7 @@ impl FromRef<AppState> for ClientChecks {
             config: app.config.clone(),
             store: app.store.clone(),
             client_keys: app.client_keys.clone(),
+            documents: app.client_documents.clone(),
             http: app.http.clone(),
             clock: app.clock.clone(),
             guards: app.guards.clone(),

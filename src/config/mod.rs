@@ -7,6 +7,7 @@ mod backchannel;
 pub(crate) mod checks;
 mod chooser;
 mod client_auth;
+mod client_documents;
 mod clients;
 mod registration;
 /// The rules a client's redirect URIs and grants keep, wherever it is registered.
@@ -28,6 +29,7 @@ mod validate;
 
 pub use backchannel::BackchannelSettings;
 pub use chooser::ChooserSettings;
+pub use client_documents::ClientDocumentSettings;
 pub use dpop::DpopSettings;
 pub use duration::Duration;
 pub(crate) use key_path::join_key;
@@ -74,6 +76,8 @@ pub struct Config {
     pub backchannel: BackchannelSettings,
     /// Clients that register themselves (RFC 7591).
     pub registration: RegistrationSettings,
+    /// Clients whose id is the URL of their metadata.
+    pub client_id_metadata_documents: ClientDocumentSettings,
     /// The audiences exchanged access tokens may be issued for (RFC 8693).
     pub resource_servers: Vec<ResourceServer>,
     /// Custom scopes and the claims each one releases.
@@ -276,6 +280,9 @@ pub enum ClientOrigin {
     Config,
     /// It registered itself (RFC 7591), so its name is its own claim; until `expires_at`.
     Registered { expires_at: i64 },
+    /// Its id is the URL of its metadata document on `host`, which is all that vouches
+    /// for it.
+    Document { host: String },
 }
 
 impl Client {

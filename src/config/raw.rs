@@ -27,6 +27,7 @@ pub struct RawRoot {
     pub dpop: Option<toml::Value>,
     pub backchannel: Option<toml::Value>,
     pub registration: Option<toml::Value>,
+    pub client_id_metadata_documents: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]

@@ -52,6 +52,8 @@ pub fn validate(
     let resource_servers = super::resource_servers::validate_resource_servers(root.resource_servers, &scopes, problems);
     let clients = validate_clients(root.clients, &known, problems);
     let registration = super::registration::validate_registration(root.registration, &scopes, problems);
+    let client_id_metadata_documents =
+        super::client_documents::validate_client_documents(root.client_id_metadata_documents, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
     let templates_dir = root.templates_dir.map(|dir| base.join(dir));
     let (admin_listen, admin_token) = validate_admin(root.admin_listen, root.admin_token, problems);
@@ -80,6 +82,7 @@ pub fn validate(
         dpop,
         backchannel,
         registration,
+        client_id_metadata_documents,
         resource_servers,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),

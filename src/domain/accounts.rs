@@ -273,7 +273,8 @@ pub async fn needs_consent(
     if !client.consent {
         return Ok(false);
     }
-    if request.prompt.consent() {
+    // A client known only by a document anyone can write is asked about every time.
+    if request.prompt.consent() || matches!(client.origin, crate::config::ClientOrigin::Document { .. }) {
         return Ok(true);
     }
     let granted = store.consents.get(&Consent::key(sub, &client.id), now).await?;

@@ -40,12 +40,43 @@ impl MetadataError {
     }
 }
 
+/// What a client that names itself may be: the `[registration]` policy, or what a
+/// Client ID Metadata Document may say.
+pub struct Policy<'a> {
+    pub auth_methods: &'a [AuthMethod],
+    pub grant_types: &'a [GrantType],
+    /// `None`: every scope of the config.
+    pub scopes: Option<&'a [String]>,
+}
+
+impl Policy<'_> {
+    pub fn registration(config: &Config) -> Policy<'_> {
+        let policy = &config.registration;
+        Policy {
+            auth_methods: &policy.allowed_auth_methods,
+            grant_types: &policy.allowed_grant_types,
+            scopes: policy.allowed_scopes.as_deref(),
+        }
+    }
+
+    /// A metadata document holds no secret (anyone can read it): its client is public or
+    /// proves itself with its keys, and signs people in with the code grant.
+    pub const DOCUMENT: Policy<'static> = Policy {
+        auth_methods: &[AuthMethod::None, AuthMethod::PrivateKeyJwt],
+        grant_types: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: None,
+    };
+}
+
 /// `metadata` with the defaults filled in (RFC 7591 §2: `client_secret_basic`, the
-/// `authorization_code` grant, the `code` response type), checked; what it holds that
-/// Gatehouse does not use for the method it names (keys of a client without
-/// `private_key_jwt`) is dropped, so the answer shows what was registered.
-pub fn check(mut metadata: ClientMetadata, config: &Config) -> Result<ClientMetadata, MetadataError> {
-    let policy = &config.registration;
+/// `authorization_code` grant, the `code` response type), checked against `policy`;
+/// what it holds that Gatehouse does not use for the method it names (keys of a client
+/// without `private_key_jwt`) is dropped, so the answer shows what was registered.
+pub fn check(
+    mut metadata: ClientMetadata,
+    policy: &Policy<'_>,
+    config: &Config,
+) -> Result<ClientMetadata, MetadataError> {
     if metadata.software_statement.is_some() {
         return Err(MetadataError::SoftwareStatement);
     }
@@ -53,18 +84,22 @@ pub fn check(mut metadata: ClientMetadata, config: &Config) -> Result<ClientMeta
         .token_endpoint_auth_method
         .get_or_insert_with(|| AuthMethod::ClientSecretBasic.as_str().to_string());
     let method = auth_method(method_name)
-        .filter(|m| policy.allowed_auth_methods.contains(m))
+        .filter(|m| policy.auth_methods.contains(m))
         .ok_or_else(|| {
             invalid(format!(
                 "token_endpoint_auth_method \"{method_name}\" is not allowed here: use one of {}",
-                names(policy.allowed_auth_methods.iter().map(|m| m.as_str()))
+                names(policy.auth_methods.iter().map(|m| m.as_str()))
             ))
         })?;
-    let grants = grant_types(&mut metadata, config)?;
+    let grants = grant_types(&mut metadata, policy.grant_types)?;
     response_types(&mut metadata, &grants)?;
     redirect_uris(&metadata, &grants, config)?;
-    keys(&mut metadata, method)?;
-    scope(&mut metadata, config)?;
+    keys(
+        &mut metadata,
+        method,
+        config.client_id_metadata_documents.allow_loopback,
+    )?;
+    scope(&mut metadata, policy.scopes, config)?;
     descriptive(&metadata)?;
     Ok(metadata)
 }
@@ -102,8 +137,7 @@ fn grant_type(name: &str) -> Option<GrantType> {
     .find(|g| g.as_str() == name)
 }
 
-fn grant_types(metadata: &mut ClientMetadata, config: &Config) -> Result<Vec<GrantType>, MetadataError> {
-    let allowed = &config.registration.allowed_grant_types;
+fn grant_types(metadata: &mut ClientMetadata, allowed: &[GrantType]) -> Result<Vec<GrantType>, MetadataError> {
     let listed = metadata
         .grant_types
         .get_or_insert_with(|| vec![GrantType::AuthorizationCode.as_str().to_string()]);
@@ -182,7 +216,7 @@ fn redirect_uris(metadata: &ClientMetadata, grants: &[GrantType], config: &Confi
 }
 
 /// A `private_key_jwt` client's public keys, given inline (`jwks`) or by `jwks_uri`.
-fn keys(metadata: &mut ClientMetadata, method: AuthMethod) -> Result<(), MetadataError> {
+fn keys(metadata: &mut ClientMetadata, method: AuthMethod, allow_loopback: bool) -> Result<(), MetadataError> {
     if method != AuthMethod::PrivateKeyJwt {
         metadata.jwks = None;
         metadata.jwks_uri = None;
@@ -196,19 +230,16 @@ fn keys(metadata: &mut ClientMetadata, method: AuthMethod) -> Result<(), Metadat
         (Some(jwks), None) => crate::config::public_jwks(jwks.clone())
             .map(|_| ())
             .map_err(|why| invalid(format!("jwks {why}"))),
-        (None, Some(uri)) => match url::Url::parse(uri) {
-            Ok(url) if url.scheme() == "https" && url.fragment().is_none() => Ok(()),
-            _ => Err(invalid(format!(
-                "jwks_uri \"{uri}\" must be an https URL without fragment"
-            ))),
-        },
+        (None, Some(uri)) => url::Url::parse(uri)
+            .map_err(|e| e.to_string())
+            .and_then(|url| crate::public_fetch::fetchable(&url, allow_loopback))
+            .map_err(|why| invalid(format!("jwks_uri \"{uri}\" cannot be fetched: {why}"))),
     }
 }
 
 /// The scopes it may be granted: those it asks for, each allowed; none asked for, the
 /// policy's list (or, without one, every scope).
-fn scope(metadata: &mut ClientMetadata, config: &Config) -> Result<(), MetadataError> {
-    let allowed = config.registration.allowed_scopes.as_ref();
+fn scope(metadata: &mut ClientMetadata, allowed: Option<&[String]>, config: &Config) -> Result<(), MetadataError> {
     let Some(asked) = &metadata.scope else {
         metadata.scope = allowed.map(|scopes| scopes.join(" "));
         return Ok(());
@@ -271,7 +302,19 @@ fn first_problem(problems: Vec<Problem>, error: fn(String) -> MetadataError) -> 
 /// The client a kept registration makes. It always asks the person's consent: nobody
 /// vouched for it.
 pub fn client(id: &str, registered: &RegisteredClient) -> Result<Client, String> {
-    let metadata = &registered.metadata;
+    let origin = ClientOrigin::Registered {
+        expires_at: registered.expires_at,
+    };
+    client_of(id, &registered.metadata, registered.secret_hash.clone(), origin)
+}
+
+/// The client `metadata` (checked) describes, with the hash of its secret if it has one.
+pub fn client_of(
+    id: &str,
+    metadata: &ClientMetadata,
+    secret_hash: Option<Secret>,
+    origin: ClientOrigin,
+) -> Result<Client, String> {
     let method = metadata
         .token_endpoint_auth_method
         .as_deref()
@@ -290,7 +333,7 @@ pub fn client(id: &str, registered: &RegisteredClient) -> Result<Client, String>
     };
     Ok(Client {
         id: id.to_string(),
-        secret: registered.secret_hash.clone().map(ClientSecret::Sha256),
+        secret: secret_hash.map(ClientSecret::Sha256),
         redirect_uris: metadata.redirect_uris.clone(),
         post_logout_redirect_uris: metadata.post_logout_redirect_uris.clone(),
         name: metadata.client_name.clone().unwrap_or_else(|| id.to_string()),
@@ -318,9 +361,7 @@ pub fn client(id: &str, registered: &RegisteredClient) -> Result<Client, String>
             .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()),
         token_exchange: Vec::new(),
         exchange_actors: Vec::new(),
-        origin: ClientOrigin::Registered {
-            expires_at: registered.expires_at,
-        },
+        origin,
     })
 }
 

@@ -4,6 +4,7 @@
 //! take a config client's id, as registered ids are made here and start with
 //! [`REGISTERED_ID_PREFIX`], which only registered clients are looked up by.
 
+use super::client_documents::ClientDocuments;
 use super::client_metadata::{self, MetadataError};
 use crate::config::{Client, Config};
 use crate::store::{ClientMetadata, Consent, RegisteredClient, Store, StoreError};
@@ -13,10 +14,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// What the ids Gatehouse gives registered clients start with.
 pub const REGISTERED_ID_PREFIX: &str = "dyn.";
 
-/// The client `id`: the config's, else a live registered one.
-pub async fn find(config: &Config, store: &Store, id: &str, now: i64) -> Result<Option<Arc<Client>>, StoreError> {
+/// The client `id`: the config's, else a live registered one, else the one a metadata
+/// document at `id` describes (`None` when it cannot be used; the log says why).
+pub async fn find(
+    config: &Config,
+    store: &Store,
+    documents: &ClientDocuments,
+    id: &str,
+    now: i64,
+) -> Result<Option<Arc<Client>>, StoreError> {
     if let Some(client) = config.shared_client(id) {
         return Ok(Some(Arc::clone(client)));
+    }
+    if config.client_id_metadata_documents.names_document(id) {
+        return Ok(documents.client(config, id, now).await.ok());
     }
     if !id.starts_with(REGISTERED_ID_PREFIX) {
         return Ok(None);
@@ -60,7 +71,8 @@ pub async fn register(
     metadata: ClientMetadata,
     now: i64,
 ) -> Result<Registration, RegisterError> {
-    let metadata = client_metadata::check(metadata, config).map_err(RegisterError::Metadata)?;
+    let metadata = client_metadata::check(metadata, &client_metadata::Policy::registration(config), config)
+        .map_err(RegisterError::Metadata)?;
     if store.registered_clients.stored_len().await? >= config.limits.registered_clients {
         return Err(RegisterError::Full);
     }
@@ -142,7 +154,8 @@ pub async fn update(
     if with_token(store, id, token, now).await?.is_none() {
         return Err(UpdateError::Gone);
     }
-    let metadata = client_metadata::check(metadata, config).map_err(UpdateError::Metadata)?;
+    let metadata = client_metadata::check(metadata, &client_metadata::Policy::registration(config), config)
+        .map_err(UpdateError::Metadata)?;
     let presented = crate::secrets::hash(token);
     let registration_access_token = crate::secrets::random_token();
     let new_secret = crate::secrets::random_token();

@@ -15,6 +15,7 @@
 //! - `indexes`: the one-time fill-in of each person's session and family indexes.
 
 pub mod accounts;
+pub mod client_documents;
 pub mod client_metadata;
 pub mod clients;
 pub mod indexes;

@@ -159,7 +159,10 @@ impl<'t> IssuedToken<'t> {
             Some(slot) => found.take(slot)?.is_some(),
             None => false,
         };
-        if config.client(&self.token.client_id).is_none() && !registered {
+        let by_document = config
+            .client_id_metadata_documents
+            .names_document(&self.token.client_id);
+        if config.client(&self.token.client_id).is_none() && !registered && !by_document {
             return Ok(Some(
                 "the client the access token was issued to is no longer configured",
             ));

@@ -88,8 +88,14 @@ fn describe_scope(app: &Ctx<'_>, scope: &str) -> String {
 /// What the consent page tells a person about a client that registered itself: that its
 /// name is its own claim, and the host the answer goes to, which it cannot fake.
 fn unvetted_notice(client: &Client, redirect_uri: &str) -> Option<String> {
-    if client.origin == ClientOrigin::Config {
-        return None;
+    match &client.origin {
+        ClientOrigin::Config => return None,
+        ClientOrigin::Document { host } => {
+            return Some(format!(
+                "This application is described by a document at {host}: its name is not checked."
+            ));
+        }
+        ClientOrigin::Registered { .. } => {}
     }
     let host = url::Url::parse(redirect_uri)
         .ok()

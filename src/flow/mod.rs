@@ -44,6 +44,7 @@ pub use start::authorize;
 pub use upstream_login::{PasswordLogin, begin, callback, password};
 
 use crate::config::{Client, Config};
+use crate::domain::client_documents::ClientDocuments;
 use crate::keys::Keys;
 use crate::limits::Guards;
 use crate::response_type::ResponseMode;
@@ -66,12 +67,13 @@ pub struct Ctx<'a> {
     pub guards: &'a Guards,
     pub telemetry: &'a Telemetry,
     pub clock: &'a crate::Clock,
+    pub documents: &'a ClientDocuments,
 }
 
 impl<'a> Ctx<'a> {
     /// The client `id`, configured or registered (`domain::clients`).
     pub async fn client(&self, id: &str, now: i64) -> Result<Option<Arc<Client>>, StoreError> {
-        crate::domain::clients::find(self.config, self.store, id, now).await
+        crate::domain::clients::find(self.config, self.store, self.documents, id, now).await
     }
 
     /// The back-channel outbox's view: ending a session tells its applications.
@@ -121,6 +123,7 @@ pub struct Handles {
     pub guards: Arc<Guards>,
     pub telemetry: Telemetry,
     pub clock: crate::Clock,
+    pub documents: Arc<ClientDocuments>,
 }
 
 impl Handles {
@@ -134,6 +137,7 @@ impl Handles {
             guards: &self.guards,
             telemetry: &self.telemetry,
             clock: &self.clock,
+            documents: &self.documents,
         }
     }
 

@@ -26,6 +26,7 @@ pub struct ClientChecks {
     pub config: Arc<Config>,
     pub store: Store,
     pub client_keys: Arc<client_keys::ClientKeys>,
+    pub documents: Arc<crate::domain::client_documents::ClientDocuments>,
     pub http: upstream::UpstreamHttp,
     pub clock: Clock,
     pub guards: Arc<limits::Guards>,
@@ -109,7 +110,14 @@ async fn authenticate(
         ));
     }
     let unknown = || TokenError::InvalidClient("client authentication failed".into());
-    let found = crate::domain::clients::find(&state.config, &state.store, &client_id, state.clock.now()).await?;
+    let found = crate::domain::clients::find(
+        &state.config,
+        &state.store,
+        &state.documents,
+        &client_id,
+        state.clock.now(),
+    )
+    .await?;
     let Some(client) = found else {
         state.telemetry.client_auth_failed(None, "unknown_client");
         return Err(unknown());

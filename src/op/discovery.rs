@@ -26,6 +26,9 @@ pub struct ProviderMetadata {
     /// Dynamic Client Registration (RFC 7591), when `[registration] enabled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// A `client_id` may be the URL of the client's metadata document.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
     pub userinfo_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
@@ -70,6 +73,7 @@ fn auth_methods(config: &crate::config::Config) -> (Vec<&'static str>, Vec<Strin
     let uses = |method: AuthMethod| {
         config.clients.iter().any(|c| c.token_endpoint_auth_method == method)
             || (registration.enabled && registration.allowed_auth_methods.contains(&method))
+            || (config.client_id_metadata_documents.enabled && method == AuthMethod::PrivateKeyJwt)
     };
     let mut methods = vec!["client_secret_basic", "client_secret_post"];
     let mut algs = Vec::new();
@@ -150,6 +154,7 @@ pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Provider
         require_pushed_authorization_requests: false,
         device_authorization_endpoint: device_grant.then(|| url(routes::DEVICE_AUTHORIZATION)),
         registration_endpoint: registration.enabled.then(|| url(routes::REGISTER)),
+        client_id_metadata_document_supported: config.client_id_metadata_documents.enabled,
         userinfo_endpoint: url(routes::USERINFO),
         revocation_endpoint: url(routes::REVOKE),
         introspection_endpoint: url(routes::INTROSPECT),

@@ -31,6 +31,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "keys",
             "limits",
             "logging",
+            "public_fetch",
             "secrets",
             "store",
             "telemetry",

@@ -7,6 +7,7 @@ mod support;
 mod account_link;
 mod admin;
 mod backchannel_outbox;
+mod client_documents;
 mod client_jwt;
 mod config;
 mod consent;

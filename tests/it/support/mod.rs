@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod config;
 pub mod corp;
+pub mod document_host;
 pub mod metrics;
 pub mod mock_op;
 pub mod postgres;
