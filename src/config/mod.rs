@@ -37,7 +37,7 @@ pub use limits::Limits;
 pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::decode;
 pub use registration::RegistrationSettings;
-pub use resource_servers::ResourceServer;
+pub use resource_servers::{ResourceIndicatorSettings, ResourceServer};
 pub use store::{DEFAULT_CACHE_MB, KeyEncryptionKey, PostgresSettings, StoreSettings};
 pub use upstream_kind::{KindSettings, ReadSettings, UpstreamKind, same_settings};
 
@@ -76,6 +76,8 @@ pub struct Config {
     pub backchannel: BackchannelSettings,
     /// Clients that register themselves (RFC 7591).
     pub registration: RegistrationSettings,
+    /// What `resource` may name besides the resource servers (RFC 8707).
+    pub resource_indicators: ResourceIndicatorSettings,
     /// Clients whose id is the URL of their metadata.
     pub client_id_metadata_documents: ClientDocumentSettings,
     /// The audiences exchanged access tokens may be issued for (RFC 8693).

@@ -28,6 +28,7 @@ pub struct RawRoot {
     pub backchannel: Option<toml::Value>,
     pub registration: Option<toml::Value>,
     pub client_id_metadata_documents: Option<toml::Value>,
+    pub resource_indicators: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]

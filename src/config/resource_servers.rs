@@ -54,3 +54,41 @@ pub fn validate_resource_servers(
     }
     out
 }
+
+/// `[resource_indicators]`: what a `resource` (RFC 8707) may name besides the
+/// `[[resource_servers]]` audiences.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ResourceIndicatorSettings {
+    /// Any https URL on one of these hosts (an MCP server's own URL, say).
+    pub allowed_hosts: Vec<String>,
+}
+
+pub fn validate_resource_indicators(
+    table: Option<toml::Value>,
+    problems: &mut Vec<Problem>,
+) -> ResourceIndicatorSettings {
+    let settings = table
+        .and_then(|t| decode::<ResourceIndicatorSettings>(t, "resource_indicators", problems))
+        .unwrap_or_default();
+    for (i, host) in settings.allowed_hosts.iter().enumerate() {
+        let parsed = url::Host::parse(host).is_ok() && !host.contains(['/', ':', '*']);
+        if !parsed {
+            problems.push(Problem::new(
+                format!("resource_indicators.allowed_hosts[{i}]"),
+                format!("\"{host}\" is not a host name (no scheme, port, path or wildcard)"),
+            ));
+        }
+    }
+    settings
+}
+
+impl ResourceIndicatorSettings {
+    /// Whether `resource` is an https URL on an allowed host.
+    pub fn allows(&self, resource: &url::Url) -> bool {
+        resource.scheme() == "https"
+            && resource
+                .host_str()
+                .is_some_and(|host| self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+    }
+}

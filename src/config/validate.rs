@@ -52,6 +52,7 @@ pub fn validate(
     let resource_servers = super::resource_servers::validate_resource_servers(root.resource_servers, &scopes, problems);
     let clients = validate_clients(root.clients, &known, problems);
     let registration = super::registration::validate_registration(root.registration, &scopes, problems);
+    let resource_indicators = super::resource_servers::validate_resource_indicators(root.resource_indicators, problems);
     let client_id_metadata_documents =
         super::client_documents::validate_client_documents(root.client_id_metadata_documents, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
@@ -83,6 +84,7 @@ pub fn validate(
         backchannel,
         registration,
         client_id_metadata_documents,
+        resource_indicators,
         resource_servers,
         scopes,
         clients: clients.into_iter().map(std::sync::Arc::new).collect(),

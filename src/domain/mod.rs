@@ -21,6 +21,7 @@ pub mod clients;
 pub mod indexes;
 pub mod logout_outbox;
 pub mod refresh_families;
+pub mod resources;
 pub mod saml_sp_keys;
 pub mod scopes;
 pub mod sessions;

@@ -186,6 +186,8 @@ async fn sign_in_request(
         ui_locales: None,
         dpop_jkt: None,
         device_grant: Some(key.to_string()),
+        // A device names its resources at the token endpoint, which narrows to them.
+        resources: Vec::new(),
     })
 }
 

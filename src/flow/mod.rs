@@ -185,6 +185,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// An essential acr could not be met (OpenID Connect Core 1.0 errata set 2 §3.1.2.6).
     UnmetAuthenticationRequirements,
+    /// A `resource` this issuer issues no tokens for (RFC 8707 §2).
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -201,6 +203,7 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            ErrorCode::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -32,14 +32,23 @@ pub struct AuthorizeParams {
     pub upstream: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// The APIs the access token is for (RFC 8707), each sent as its own `resource`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<String>,
 }
 
 impl AuthorizeParams {
     /// The parameters among form `pairs` (others are ignored, as at `/authorize`); a
-    /// parameter sent twice is refused (RFC 6749 §3.1).
+    /// parameter sent twice is refused (RFC 6749 §3.1), but for `resource`, which may
+    /// be sent once per resource (RFC 8707 §2).
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<AuthorizeParams, String> {
         let mut map = serde_json::Map::new();
+        let mut resources = Vec::new();
         for (name, value) in pairs {
+            if name == "resource" {
+                resources.push(serde_json::Value::String(value.clone()));
+                continue;
+            }
             if map
                 .insert(name.clone(), serde_json::Value::String(value.clone()))
                 .is_some()
@@ -47,6 +56,7 @@ impl AuthorizeParams {
                 return Err(format!("{name} is sent more than once"));
             }
         }
+        map.insert("resource".into(), serde_json::Value::Array(resources));
         serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())
     }
 
@@ -77,6 +87,7 @@ impl AuthorizeParams {
             .into_iter()
             .find(|(_, value)| value.as_ref().is_some_and(|v| v.len() > limit))
             .map(|(name, _)| name)
+            .or_else(|| self.resource.iter().any(|r| r.len() > limit).then_some("resource"))
     }
 }
 
@@ -164,6 +175,8 @@ pub fn validate<'c>(
         let description = "dpop_jkt must be a SHA-256 JWK thumbprint, base64url".into();
         return Err(fail(ErrorCode::InvalidRequest, description));
     }
+    let resources = crate::domain::resources::checked(config, &params.resource)
+        .map_err(|why| fail(ErrorCode::InvalidTarget, why))?;
     if let Some(upstream) = &params.upstream
         && !may_use(config, client, upstream)
     {
@@ -189,6 +202,7 @@ pub fn validate<'c>(
             ui_locales: params.ui_locales,
             dpop_jkt: params.dpop_jkt,
             device_grant: None,
+            resources,
         },
         upstream: params.upstream,
     })

@@ -17,9 +17,9 @@ pub async fn get(
     State(screen): State<Screen>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    PageQuery(params): PageQuery<AuthorizeParams>,
+    PageQuery(params): PageQuery<Vec<(String, String)>>,
 ) -> Response {
-    authorize(&flow, &screen, ip, &headers, params).await
+    authorize(&flow, &screen, ip, &headers, &params).await
 }
 
 pub async fn post(
@@ -27,9 +27,9 @@ pub async fn post(
     State(screen): State<Screen>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    PageForm(params): PageForm<AuthorizeParams>,
+    PageForm(params): PageForm<Vec<(String, String)>>,
 ) -> Response {
-    authorize(&flow, &screen, ip, &headers, params).await
+    authorize(&flow, &screen, ip, &headers, &params).await
 }
 
 async fn authorize(
@@ -37,8 +37,12 @@ async fn authorize(
     screen: &Screen,
     ip: Option<IpAddr>,
     headers: &HeaderMap,
-    params: AuthorizeParams,
+    pairs: &[(String, String)],
 ) -> Response {
+    let params = match AuthorizeParams::from_pairs(pairs) {
+        Ok(params) => params,
+        Err(why) => return super::page_input::malformed(&screen.pages, &why),
+    };
     let (browser, new_browser) = match screen.cookies.get(headers, Cookie::Browser) {
         Some(browser) => (browser, false),
         None => (crate::secrets::random_token(), true),

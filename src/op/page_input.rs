@@ -44,7 +44,7 @@ where
     }
 }
 
-fn malformed(pages: &Pages, detail: &str) -> Response {
+pub fn malformed(pages: &Pages, detail: &str) -> Response {
     pages.error(
         StatusCode::BAD_REQUEST,
         "Invalid request",

@@ -197,6 +197,7 @@ impl TokenService<'_> {
             login: &login,
             nonce: None,
             jkt,
+            resources: &[],
         };
         let jti = secrets::random_token();
         let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();

@@ -31,6 +31,7 @@ impl TokenService<'_> {
                 code,
                 redirect_uri,
                 code_verifier,
+                resources,
             } => {
                 let presented = Presented {
                     code_key: secrets::hash(&code),
@@ -39,10 +40,11 @@ impl TokenService<'_> {
                         verifier: code_verifier.as_deref(),
                     },
                     jkt,
+                    resources: &resources,
                 };
                 self.exchange_code(client, &presented).await
             }
-            TokenRequest::DeviceCode { device_code } => {
+            TokenRequest::DeviceCode { device_code, resources } => {
                 let approved = super::device_grant::poll(self.store, client, &device_code, self.now).await?;
                 let presented = Presented {
                     code_key: approved.code_key,
@@ -51,13 +53,21 @@ impl TokenService<'_> {
                         expires_at: approved.expires_at,
                     },
                     jkt,
+                    resources: &resources,
                 };
                 self.exchange_code(client, &presented).await
             }
-            TokenRequest::RefreshToken { refresh_token, scope } => {
-                self.refresh(client, &refresh_token, scope.as_deref(), jkt).await
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+                resources,
+            } => {
+                self.refresh(client, &refresh_token, scope.as_deref(), &resources, jkt)
+                    .await
             }
-            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_deref(), jkt).await,
+            TokenRequest::ClientCredentials { scope, resources } => {
+                self.client_credentials(client, scope.as_deref(), &resources, jkt).await
+            }
             TokenRequest::TokenExchange(request) => self.exchange(client, &request, jkt).await,
             TokenRequest::JwtBearer { assertion, scope } => self.jwt_bearer(client, assertion, scope, jkt).await,
         }
@@ -107,7 +117,10 @@ impl TokenService<'_> {
                 }
             }
             check_bound_key(record.request.dpop_jkt.as_deref(), presented.jkt, "code")?;
-            if let Some(response) = self.redeem(client, key, &current, presented.jkt).await? {
+            let resources =
+                crate::domain::resources::narrowed(self.config, &record.request.resources, presented.resources)
+                    .map_err(TokenError::InvalidTarget)?;
+            if let Some(response) = self.redeem(client, key, &current, &resources, presented.jkt).await? {
                 return Ok(response);
             }
         }
@@ -122,6 +135,7 @@ impl TokenService<'_> {
         client: &Client,
         key: &str,
         current: &Versioned<crate::store::AuthorizationCode>,
+        resources: &[String],
         jkt: Option<&str>,
     ) -> Result<Option<TokenResponse>, TokenError> {
         let record = &current.value;
@@ -164,6 +178,7 @@ impl TokenService<'_> {
             login: &record.login,
             nonce: record.request.nonce.as_deref(),
             jkt,
+            resources,
         };
         let response = self.sign(&grant, &jti, access_exp, refresh_token).await?;
         Ok(match self.store.commit(write).await? {
@@ -179,6 +194,7 @@ impl TokenService<'_> {
         client: &Client,
         token: &str,
         scope: Option<&str>,
+        resources: &[String],
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let invalid = || TokenError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
@@ -207,8 +223,14 @@ impl TokenService<'_> {
             }
             check_bound_key(family.jkt.as_deref(), jkt, "refresh token")?;
             let scope = narrowed_scope(&family.scope, scope)?;
+            let resources = crate::domain::resources::narrowed(self.config, &family.resources, resources)
+                .map_err(TokenError::InvalidTarget)?;
             self.renew_at_upstream(&record.family, family).await?;
-            if let Some(response) = self.rotate(client, &record.family, &current, &scope, jkt).await? {
+            let asked = Asked {
+                scope: &scope,
+                resources: &resources,
+            };
+            if let Some(response) = self.rotate(client, &record.family, &current, asked, jkt).await? {
                 return Ok(response);
             }
         }
@@ -241,7 +263,7 @@ impl TokenService<'_> {
         client: &Client,
         family_id: &FamilyId,
         current: &Versioned<crate::store::RefreshFamily>,
-        scope: &Scopes,
+        asked: Asked<'_>,
         jkt: Option<&str>,
     ) -> Result<Option<TokenResponse>, TokenError> {
         let family = &current.value;
@@ -269,10 +291,11 @@ impl TokenService<'_> {
         };
         let grant = Grant {
             client_id: &client.id,
-            scope,
+            scope: asked.scope,
             login: &login,
             nonce: None,
             jkt,
+            resources: asked.resources,
         };
         let jti = secrets::random_token();
         let access_exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
@@ -289,8 +312,10 @@ impl TokenService<'_> {
         &self,
         client: &Client,
         scope: Option<&str>,
+        resources: &[String],
         jkt: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
+        let resources = crate::domain::resources::checked(self.config, resources).map_err(TokenError::InvalidTarget)?;
         let asked = Scopes::parse(scope.unwrap_or_default());
         if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(*s)) {
             return Err(TokenError::InvalidScope(format!(
@@ -306,7 +331,8 @@ impl TokenService<'_> {
         let jti = secrets::random_token();
         let exp = self.now + self.config.tokens.access_token_ttl.as_secs_i64();
         let mut claims = json!({
-            "iss": self.config.issuer, "sub": client.id, "aud": client.id, "client_id": client.id,
+            "iss": self.config.issuer, "sub": client.id,
+            "aud": crate::domain::resources::audience(&client.id, &resources), "client_id": client.id,
             "scope": scope, "iat": self.now, "exp": exp, "jti": jti,
         });
         if let (Json::Object(claims), Some(jkt)) = (&mut claims, jkt) {
@@ -323,6 +349,16 @@ struct Presented<'p> {
     by: Redeemer<'p>,
     /// The thumbprint of its DPoP proof's key.
     jkt: Option<&'p str>,
+    /// The resources it names (RFC 8707 §2.2).
+    resources: &'p [String],
+}
+
+/// What a refresh asks the new access token to be for: the family's scope and
+/// resources, or fewer.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    scope: &'a Scopes,
+    resources: &'a [String],
 }
 
 /// Who redeems a code, with what they show for it.

@@ -33,6 +33,16 @@ impl Params {
             .ok_or_else(|| TokenError::InvalidRequest(format!("{name} is missing")))
     }
 
+    /// Every value of `name`, for the parameters that may be sent more than once
+    /// (`resource`, RFC 8707 §2).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     fn owned(&self, name: &str) -> Result<Option<String>, TokenError> {
         Ok(self.get(name)?.map(String::from))
     }
@@ -45,17 +55,22 @@ pub enum TokenRequest {
         code: String,
         redirect_uri: Option<String>,
         code_verifier: Option<String>,
+        /// The resources (RFC 8707) the access token is for: the grant's, or fewer.
+        resources: Vec<String>,
     },
     RefreshToken {
         refresh_token: String,
         scope: Option<String>,
+        resources: Vec<String>,
     },
     ClientCredentials {
         scope: Option<String>,
+        resources: Vec<String>,
     },
     /// A device's poll (RFC 8628 §3.4).
     DeviceCode {
         device_code: String,
+        resources: Vec<String>,
     },
     TokenExchange(Box<ExchangeRequest>),
     /// An upstream's JWT as the grant (RFC 7523 §2.1).
@@ -152,16 +167,20 @@ impl TokenRequest {
                 code: params.required("code")?.to_string(),
                 redirect_uri: params.owned("redirect_uri")?,
                 code_verifier: params.owned("code_verifier")?,
+                resources: params.all("resource"),
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 refresh_token: params.required("refresh_token")?.to_string(),
                 scope: params.owned("scope")?,
+                resources: params.all("resource"),
             }),
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
                 scope: params.owned("scope")?,
+                resources: params.all("resource"),
             }),
             "urn:ietf:params:oauth:grant-type:device_code" => Ok(TokenRequest::DeviceCode {
                 device_code: params.required("device_code")?.to_string(),
+                resources: params.all("resource"),
             }),
             "urn:ietf:params:oauth:grant-type:token-exchange" => {
                 Ok(TokenRequest::TokenExchange(Box::new(ExchangeRequest::parse(params)?)))

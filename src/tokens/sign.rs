@@ -17,6 +17,8 @@ pub(super) struct Grant<'r> {
     pub nonce: Option<&'r str>,
     /// The thumbprint of the DPoP key the access token is bound to.
     pub jkt: Option<&'r str>,
+    /// The APIs the access token is for (RFC 8707); none: the client.
+    pub resources: &'r [String],
 }
 
 impl TokenService<'_> {
@@ -66,6 +68,7 @@ impl TokenService<'_> {
             nonce: request.nonce.as_deref(),
             // The front channel carries no proof: its tokens are bearer tokens.
             jkt: None,
+            resources: &request.resources,
         };
         let access_token = match access {
             Some(access) => Some(IssuedAccessToken {
@@ -86,7 +89,8 @@ impl TokenService<'_> {
     /// An RFC 9068 access token.
     async fn access_token(&self, grant: &Grant<'_>, jti: &str, exp: i64) -> Result<String, TokenError> {
         let mut claims = json!({
-            "iss": self.config.issuer, "sub": grant.login.sub, "aud": grant.client_id,
+            "iss": self.config.issuer, "sub": grant.login.sub,
+            "aud": crate::domain::resources::audience(grant.client_id, grant.resources),
             "client_id": grant.client_id, "scope": grant.scope, "iat": self.now, "exp": exp, "jti": jti,
             "sid": grant.login.sid,
         });

@@ -33,6 +33,7 @@ impl TokenService<'_> {
             current: hash.clone(),
             revoked: false,
             jkt: jkt.map(String::from),
+            resources: request.resources.clone(),
         };
         self.store.refresh_families.stage_put(write, family, &record, expires)?;
         // Indexed for as long as the family can live, however often it rotates.

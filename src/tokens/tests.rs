@@ -27,7 +27,7 @@ fn a_token_request_is_read_by_its_grant_type() {
     ]);
     assert!(matches!(
         request,
-        Ok(TokenRequest::AuthorizationCode { code, redirect_uri: None, code_verifier: Some(v) }) if code == "c" && v == "v"
+        Ok(TokenRequest::AuthorizationCode { code, redirect_uri: None, code_verifier: Some(v), .. }) if code == "c" && v == "v"
     ));
     assert!(matches!(
         parse(&[

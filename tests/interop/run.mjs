@@ -1,7 +1,8 @@
 // Gatehouse between software nobody here wrote: node-oidc-provider (an OpenID-certified
 // OP) is the upstream, openid-client (a certified RP library) is the application, and
 // headless Chromium is the person, clicking through every page; Debian's OpenLDAP slapd
-// (started by .ci/with-slapd) is a directory people log in against on Gatehouse's form.
+// (started by .ci/with-slapd) is a directory people log in against on Gatehouse's form;
+// the official MCP TypeScript SDK is the client of an MCP server that trusts Gatehouse.
 // Prints one line per case and ends with "N passed, M failed"; exits non-zero on any failure.
 //
 //   node run.mjs        (after `cargo build`; GATEHOUSE_BIN overrides the binary)
@@ -17,6 +18,7 @@ import Provider from 'oidc-provider';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 import { startSimpleSamlPhp, USER as SAML_USER } from './simplesamlphp.mjs';
+import { startMcpServer, mcpWhoami } from './mcp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -30,13 +32,19 @@ const freePort = () => new Promise((ok, fail) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
 });
 
-const [UP_PORT, GH_PORT, RP_PORT, SAML_PORT] = [await freePort(), await freePort(), await freePort(), await freePort()];
+const [UP_PORT, GH_PORT, RP_PORT, SAML_PORT, MCP_PORT] = [
+  await freePort(), await freePort(), await freePort(), await freePort(), await freePort(),
+];
 const UPSTREAM = `http://127.0.0.1:${UP_PORT}`;
 const GH = `http://127.0.0.1:${GH_PORT}`;
 const RP = `http://127.0.0.1:${RP_PORT}`;
 const REDIRECT = `${RP}/cb`;
 const AFTER_LOGOUT = `${RP}/bye`;
 const APP_BACKCHANNEL = `${RP}/backchannel`;
+// The MCP server's URL (its resource indicator), and the metadata document of the MCP
+// client that is known by its URL (served by the application's server).
+const MCP_URL = `http://127.0.0.1:${MCP_PORT}/mcp`;
+const MCP_CLIENT_DOCUMENT = `${RP}/mcp-client.json`;
 
 // ---- the upstream: node-oidc-provider ------------------------------------------------
 const people = {
@@ -201,6 +209,18 @@ token_exchange = ["corp"]
 audience = "https://billing.interop.example"
 scopes = ["email"]
 
+[[resource_servers]]
+audience = "${MCP_URL}"
+
+[registration]
+enabled = true
+open = true
+
+[client_id_metadata_documents]
+enabled = true
+# The interop's documents are on loopback, over http.
+allow_loopback = true
+
 [[clients]]
 id = "interop-hmac"
 token_endpoint_auth_method = "client_secret_jwt"
@@ -312,6 +332,18 @@ const appServer = createServer((request, response) => {
     if (request.url === '/jwks') {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ keys: [appJwk] }));
+      return;
+    }
+    if (request.url === '/mcp-client.json') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({
+        client_id: MCP_CLIENT_DOCUMENT,
+        client_name: 'Interop MCP Agent',
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      }));
       return;
     }
     if (request.url === '/backchannel') {
@@ -435,9 +467,13 @@ async function fails(promise, what) {
 let confidential;
 let publicRp;
 let tokens;
+let mcpServer;
+// Grace's sub, from the first sign-in through the upstream.
+let graceSub;
 
 try {
   await startGatehouse();
+  mcpServer = await startMcpServer({ port: MCP_PORT, issuer: GH });
   confidential = await relyingParty('interop-confidential', 'interop-secret');
   publicRp = await relyingParty('interop-public');
 
@@ -450,6 +486,7 @@ try {
   await test('code flow with PKCE, confidential client, through the upstream and both consent pages', async () => {
     tokens = await login(confidential);
     const claims = tokens.claims();
+    graceSub = claims.sub;
     equal(claims.name, 'Grace Hopper', 'name mapped from the nested upstream claim');
     equal(claims.address, { locality: 'Arlington' }, 'address');
     equal(claims.email, 'grace@corp.example', 'email');
@@ -706,6 +743,40 @@ try {
       audience: 'https://unknown.example',
     }), 'an exchange for an audience that is not a resource server');
   });
+  // The person's part of an MCP client's sign-in: Chromium from the SDK's authorization
+  // URL back to the application, the consent page (which says who asks) on the way.
+  let consentNotice;
+  const mcpSignIn = (url) => visit(url, async (p) => {
+    if (p.url().startsWith(GH) && await p.locator('button[value="allow"]').count()) {
+      consentNotice = await p.locator('p.alert').textContent();
+    }
+    await personClicksThrough(p);
+  });
+
+  await test('MCP by Dynamic Client Registration: the official TypeScript SDK finds Gatehouse by the server\'s RFC 9728 metadata, registers itself (RFC 7591), the person signs in in Chromium, and the SDK calls a tool with a token for the server (RFC 8707 aud) that answers the person\'s sub', async () => {
+    consentNotice = undefined;
+    const result = await mcpWhoami({ mcpUrl: MCP_URL, redirectUrl: REDIRECT, clientName: 'Interop MCP (DCR)', signIn: mcpSignIn });
+    equal(result.sub, graceSub, 'the tool answers the person\'s sub');
+    if (!result.client.client_id?.startsWith('dyn.')) throw new Error(`not a registered client: ${JSON.stringify(result.client)}`);
+    equal(result.authorizationUrl.searchParams.get('resource'), MCP_URL, 'the SDK asks for the server as its resource');
+    equal(jwtClaims(result.tokens.access_token).aud, MCP_URL, 'the access token is for the MCP server');
+    if (!consentNotice?.includes('registered itself')) throw new Error(`the consent page did not say so: ${consentNotice}`);
+  });
+
+  await test('MCP by Client ID Metadata Document: the SDK\'s client id is its document\'s URL, which Gatehouse fetches; the person consents (told the document\'s host), and the tool answers the same sub', async () => {
+    consentNotice = undefined;
+    // The SDK takes a document URL only over https (it checks before using one); the
+    // interop's is on loopback over http, so the SDK is given it as the client id it has.
+    const result = await mcpWhoami({
+      mcpUrl: MCP_URL, redirectUrl: REDIRECT, clientName: 'Interop MCP Agent', clientId: MCP_CLIENT_DOCUMENT, signIn: mcpSignIn,
+    });
+    equal(result.sub, graceSub, 'the tool answers the person\'s sub');
+    equal(jwtClaims(result.tokens.access_token).client_id, MCP_CLIENT_DOCUMENT, 'the client is the document');
+    equal(jwtClaims(result.tokens.access_token).aud, MCP_URL, 'the access token is for the MCP server');
+    if (!consentNotice?.includes('described by a document at 127.0.0.1')) throw new Error(`the consent page did not say so: ${consentNotice}`);
+    if (!mcpServer.refusals.length) throw new Error('the MCP server never refused a missing token');
+  });
+
   await test('LDAP: a person types their directory password on Gatehouse\'s form (slapd), gets its claims and nested groups, and refreshes', async () => {
     // A browser of their own: no Gatehouse session yet.
     const own = await browser.newContext();
@@ -825,6 +896,7 @@ try {
   if (gatehouse && gatehouse.exitCode === null) await stopGatehouse().catch(() => {});
   upstreamServer.close();
   appServer.close();
+  await mcpServer?.stop().catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 }
 

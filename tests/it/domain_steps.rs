@@ -79,6 +79,7 @@ async fn ending_a_session_ends_it_once_with_its_families_and_logout_tokens(h: &i
         current: "token-hash".into(),
         revoked: false,
         jkt: None,
+        resources: Vec::new(),
     };
     let family_id = gatehouse::store::FamilyId::new("s1");
     store

@@ -40,6 +40,7 @@ mod quickstart;
 mod registration;
 mod replica_recipe;
 mod replicas;
+mod resource_indicators;
 mod saml;
 mod session_index;
 mod store_conformance;

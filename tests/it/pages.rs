@@ -60,16 +60,20 @@ async fn a_parameter_sent_twice_gets_the_styled_error_page() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &config(""), Clock::System).await;
     let twice = format!("{}&state=a&state=b", authorize_url(&server.base));
-    for url in [twice, format!("{}/end_session?state=a&state=b", server.base)] {
+    let cases = [
+        (twice, "state is sent more than once"),
+        (
+            format!("{}/end_session?state=a&state=b", server.base),
+            "duplicate field",
+        ),
+    ];
+    for (url, says) in cases {
         let response = client().get(&url).send().await.unwrap();
         assert_eq!(response.status(), 400);
         let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
         assert!(content_type.starts_with("text/html"), "{content_type}");
         let body = response.text().await.unwrap();
-        assert!(
-            body.contains("Invalid request") && body.contains("duplicate field"),
-            "{body}"
-        );
+        assert!(body.contains("Invalid request") && body.contains(says), "{body}");
     }
     server.stop().await;
 }

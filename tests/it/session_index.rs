@@ -126,6 +126,7 @@ async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
         current: "c".into(),
         revoked: false,
         jkt: None,
+        resources: Vec::new(),
     };
     store
         .refresh_families

@@ -100,6 +100,7 @@ fn code() -> AuthorizationCode {
             ui_locales: None,
             dpop_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
             device_grant: Some("device-grant-key".into()),
+            resources: vec!["https://api.example/".into()],
         },
         login: CompletedLogin {
             sub: "sub-1".into(),

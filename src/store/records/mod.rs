@@ -285,6 +285,9 @@ pub struct AuthorizationRequest {
     /// that grant's polling and never for the authorization_code grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_grant: Option<String>,
+    /// The APIs its access tokens are for (RFC 8707); none: the client itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// An authorization request parked while the person logs in upstream or decides on
@@ -400,6 +403,9 @@ pub struct RefreshFamily {
     /// started with a DPoP proof (RFC 9449 §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// The APIs its access tokens may be for (RFC 8707); a refresh may name fewer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// The scopes a person has allowed a client to receive, keyed by `Consent::key`.
