@@ -8,6 +8,10 @@ use crate::response_type::ResponseType;
 use std::collections::{BTreeMap, HashSet};
 use url::Url;
 
+/// What the ids Gatehouse gives clients that register themselves start with, which no
+/// config client's may: so neither can ever take the other's.
+pub const REGISTERED_ID_PREFIX: &str = "dyn.";
+
 /// What a client's registration is checked against: the upstreams and the custom scopes.
 pub struct Known<'a> {
     pub upstreams: &'a HashSet<&'a str>,
@@ -28,6 +32,11 @@ pub fn validate_clients(clients: Vec<toml::Value>, known: &Known<'_>, problems: 
         let client = decode::<RawClient>(value, &at, problems).and_then(|raw| {
             if raw.id.is_empty() {
                 problems.push(Problem::new(format!("{at}.id"), "must not be empty"));
+            } else if raw.id.starts_with(REGISTERED_ID_PREFIX) {
+                problems.push(Problem::new(
+                    format!("{at}.id"),
+                    format!("\"{REGISTERED_ID_PREFIX}\" starts the ids of clients that register themselves: choose another id"),
+                ));
             } else if !seen.insert(raw.id.clone()) {
                 problems.push(Problem::new(
                     format!("{at}.id"),

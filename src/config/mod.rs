@@ -12,7 +12,7 @@ mod clients;
 mod registration;
 /// The rules a client's redirect URIs and grants keep, wherever it is registered.
 pub use client_auth::public_jwks;
-pub use clients::{check_grant_types, check_redirect_uris};
+pub use clients::{REGISTERED_ID_PREFIX, check_grant_types, check_redirect_uris};
 mod dpop;
 mod duration;
 mod env;

@@ -1,8 +1,8 @@
 //! Every client, wherever it was registered: a `[[clients]]` table of the config, or a
 //! client that registered itself (RFC 7591) and lives in the store, so that every
-//! replica knows it at once. Config clients come first: a registered client can never
-//! take a config client's id, as registered ids are made here and start with
-//! [`REGISTERED_ID_PREFIX`], which only registered clients are looked up by.
+//! replica knows it at once. Config clients come first; a registered client can never
+//! take a config client's id, nor the other way round, as registered ids are made here
+//! and start with [`REGISTERED_ID_PREFIX`], which no config client's may.
 
 use super::client_documents::ClientDocuments;
 use super::client_metadata::{self, MetadataError};
@@ -11,8 +11,7 @@ use crate::store::{ClientMetadata, Consent, RegisteredClient, Store, StoreError}
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// What the ids Gatehouse gives registered clients start with.
-pub const REGISTERED_ID_PREFIX: &str = "dyn.";
+pub use crate::config::REGISTERED_ID_PREFIX;
 
 /// The client `id`: the config's, else a live registered one, else the one a metadata
 /// document at `id` describes (`None` when it cannot be used; the log says why).

@@ -958,9 +958,14 @@ registered_clients = 0
             "FILE: limits.registered_clients: must be at least 1",
         ],
     );
-    let short = format!("{GOOD}\n[registration]\nenabled = true\ninitial_access_tokens = [\"short\"]\n");
+    let short = format!(
+        "{GOOD}\n[registration]\nenabled = true\ninitial_access_tokens = [\"short\"]\n\n[[clients]]\nid = \"dyn.mine\"\nredirect_uris = [\"https://app.example/cb\"]\n"
+    );
     assert_reports(
         &short,
-        &["FILE: registration.initial_access_tokens[0]: is shorter than 16 characters"],
+        &[
+            "FILE: registration.initial_access_tokens[0]: is shorter than 16 characters",
+            "FILE: clients[1].id: \"dyn.\" starts the ids of clients that register themselves",
+        ],
     );
 }

@@ -681,3 +681,78 @@ async fn the_operator_lists_shows_and_deletes_registered_clients() {
     let (code, _, stderr) = support::gatehouse_async(&["clients", "delete", "--config", &config, &second_id]).await;
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// The `language` blocks of the README's "Clients that register themselves" section.
+fn readme_blocks(language: &str) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Clients that register themselves\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README's section");
+    section
+        .split(&format!("```{language}\n"))
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_readme_examples_load_and_register_a_client() {
+    let toml = readme_blocks("toml");
+    let json = readme_blocks("json");
+    assert_eq!((toml.len(), json.len()), (4, 2), "the README's examples");
+    let request: Value = serde_json::from_str(&json[0]).unwrap();
+    let metadata: Value = serde_json::from_str(&json[1]).unwrap();
+    assert_eq!(metadata["authorization_servers"][0], "https://login.example.com");
+
+    // The registration, document and resource examples together, the token as printed
+    // but from the test rather than the environment.
+    let rest = format!(
+        "{}\n{}\n{}\n{}",
+        toml[0].replace("${GATEHOUSE_REGISTRATION_TOKEN}", INITIAL_TOKEN),
+        toml[1],
+        toml[2],
+        TestConfig::new().bob().build()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &rest, Clock::System).await;
+    let discovery = server.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(discovery["registration_endpoint"], format!("{}/register", server.base));
+    assert_eq!(discovery["client_id_metadata_document_supported"], true);
+    let (status, _, registered) = register_with(&server, Some(INITIAL_TOKEN), &request).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["client_name"], "Example Agent");
+    assert_eq!(
+        registered["client_secret_expires_at"].as_i64().unwrap() - registered["client_id_issued_at"].as_i64().unwrap(),
+        30 * 86_400
+    );
+    server.stop().await;
+
+    // The MCP server's authorization server, on the test's own issuer.
+    let mcp = toml[3]
+        .lines()
+        .filter(|line| !line.starts_with("issuer = "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &mcp, Clock::System).await;
+    let (status, registered) = register(&server, &request).await;
+    assert_eq!(status, 201, "{registered}");
+    let id = registered["client_id"].as_str().unwrap();
+    let redirect = registered["redirect_uris"][0].as_str().unwrap();
+    let challenge = gatehouse::secrets::s256("a-code-verifier-that-is-long-enough-for-rfc-7636-yes");
+    let authorize = |resource: &str| {
+        format!(
+            "{}/authorize?client_id={id}&response_type=code&scope=openid&redirect_uri={redirect}&code_challenge={challenge}&code_challenge_method=S256&resource={resource}",
+            server.base
+        )
+    };
+    let page = Browser::default().get(&authorize("https://mcp.example.com/mcp")).await;
+    assert_eq!(page.status, 303, "on to the login: {}", page.body);
+    let page = Browser::default()
+        .get(&authorize("https://elsewhere.example.com/mcp"))
+        .await;
+    assert_eq!(page.redirect_params()["error"], "invalid_target");
+    server.stop().await;
+}
