@@ -262,24 +262,9 @@ async fn ldaps_and_starttls_are_checked_against_the_configured_ca() {
     server.stop().await;
 }
 
-/// The `language` blocks of the README's "LDAP and Active Directory" section.
-fn readme_examples(language: &str) -> Vec<String> {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("\n## LDAP and Active Directory\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("the README's LDAP section");
-    section
-        .split(&format!("```{language}\n"))
-        .skip(1)
-        .map(|block| block.split("```").next().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn the_readme_examples_load_and_the_openldap_one_logs_people_in() {
-    let examples = readme_examples("toml");
+    let examples = crate::support::readme_blocks("LDAP and Active Directory", "toml");
     assert_eq!(examples.len(), 2, "the OpenLDAP and the Active Directory examples");
     let slapd = Slapd::start(PEOPLE, true);
     let root = env!("CARGO_MANIFEST_DIR");
@@ -308,7 +293,7 @@ async fn the_readme_examples_load_and_the_openldap_one_logs_people_in() {
     );
     server.stop().await;
     // The README's `gatehouse ldap-test` command, on the same config.
-    let commands = readme_examples("sh");
+    let commands = crate::support::readme_blocks("LDAP and Active Directory", "sh");
     assert_eq!(commands.len(), 1, "the ldap-test command");
     let path = crate::support::write_config(dir.path(), 0, &config);
     let command = commands[0]

@@ -682,25 +682,10 @@ async fn the_operator_lists_shows_and_deletes_registered_clients() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-/// The `language` blocks of the README's "Clients that register themselves" section.
-fn readme_blocks(language: &str) -> Vec<String> {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split("\n## Clients that register themselves\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("the README's section");
-    section
-        .split(&format!("```{language}\n"))
-        .skip(1)
-        .map(|block| block.split("```").next().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn the_readme_examples_load_and_register_a_client() {
-    let toml = readme_blocks("toml");
-    let json = readme_blocks("json");
+    let toml = support::readme_blocks("Clients that register themselves", "toml");
+    let json = support::readme_blocks("Clients that register themselves", "json");
     assert_eq!((toml.len(), json.len()), (4, 2), "the README's examples");
     let request: Value = serde_json::from_str(&json[0]).unwrap();
     let metadata: Value = serde_json::from_str(&json[1]).unwrap();

@@ -392,3 +392,18 @@ pub fn jwt_claims(jwt: &str) -> serde_json::Value {
     )
     .expect("JSON claims")
 }
+
+/// The `language` blocks of the README's section `## {heading}`, in order.
+pub fn readme_blocks(heading: &str, language: &str) -> Vec<String> {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split(&format!("\n## {heading}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap_or_else(|| panic!("the README has no section {heading}"));
+    section
+        .split(&format!("```{language}\n"))
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default().to_string())
+        .collect()
+}
