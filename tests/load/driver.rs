@@ -149,6 +149,7 @@ async fn populate(config: &std::path::Path, count: usize) {
                 current: token.clone(),
                 revoked: false,
                 jkt: None,
+                resources: Vec::new(),
             };
             let mut write = store.write(now);
             store
