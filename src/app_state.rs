@@ -58,6 +58,7 @@ impl AppState {
             telemetry: self.telemetry.clone(),
             clock: self.clock.clone(),
             documents: self.client_documents.clone(),
+            client_keys: self.client_keys.clone(),
         }
     }
 }

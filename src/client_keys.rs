@@ -12,8 +12,10 @@
 
 use crate::config::{Client, ClientJwks};
 use crate::public_fetch::PublicFetch;
+use crate::signed_jwt::{Refused, SignedJwt};
 use crate::upstream::UpstreamHttp;
 use openidconnect::core::CoreJsonWebKeySet;
+use openidconnect::core::CoreJwsSigningAlgorithm;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -107,7 +109,48 @@ impl ClientKeys {
     }
 }
 
+/// Why a JWT was not taken as signed by a client.
+pub enum KeyFailure {
+    /// Not signed by a key of the client (or not validly): the description says which.
+    Refused(String),
+    /// The client's keys cannot be fetched now.
+    Unavailable(String),
+}
+
 impl ClientKeys {
+    /// Checks that `jwt` is signed, by one of `allowed`, with a key of `jwks` (fetched
+    /// again, at most once a minute, when none fits: the client may have rotated).
+    pub async fn verify(
+        &self,
+        http: &UpstreamHttp,
+        jwt: &SignedJwt<'_>,
+        jwks: &ClientJwks,
+        allowed: &[CoreJwsSigningAlgorithm],
+        now: i64,
+    ) -> Result<(), KeyFailure> {
+        let refused = |e: Refused| match e {
+            Refused::NoMatchingKey => {
+                KeyFailure::Refused(format!("no key of the client fits {}'s kid and alg", jwt.what()))
+            }
+            Refused::Invalid(why) => KeyFailure::Refused(why),
+        };
+        let uri = match jwks {
+            ClientJwks::Inline(keys) => return jwt.verify_with(keys, allowed).map_err(refused),
+            ClientJwks::Uri(uri) => uri,
+        };
+        let keys = self.get(http, uri, false, now).await.map_err(KeyFailure::Unavailable)?;
+        match jwt.verify_with(&keys, allowed) {
+            Err(Refused::NoMatchingKey) => {
+                let newer = self.get(http, uri, true, now).await.map_err(KeyFailure::Unavailable)?;
+                if Arc::ptr_eq(&newer, &keys) {
+                    return Err(refused(Refused::NoMatchingKey));
+                }
+                jwt.verify_with(&newer, allowed).map_err(refused)
+            }
+            verified => verified.map_err(refused),
+        }
+    }
+
     /// The slot of a self-named client's `uri`, made when there is none; when all are
     /// taken, the one fetched longest ago goes.
     fn named_slot(&self, uri: &str, now: i64) -> Arc<tokio::sync::Mutex<Slot>> {

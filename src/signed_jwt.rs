@@ -25,6 +25,14 @@ pub const ASYMMETRIC_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
+/// The algorithms a FAPI 2.0 client may sign with (FAPI 2.0 Security Profile §5.4):
+/// its assertions, request objects and DPoP proofs.
+pub const FAPI_ALGS: [CoreJwsSigningAlgorithm; 3] = [
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
 /// The HMAC algorithms of a secret shared with a client (`client_secret_jwt`).
 pub const HMAC_ALGS: [CoreJwsSigningAlgorithm; 3] = [
     CoreJwsSigningAlgorithm::HmacSha256,
@@ -130,6 +138,11 @@ impl<'t> SignedJwt<'t> {
     }
 
     /// The claims, read only once the signature has been checked.
+    /// What the token is called in errors ("the client assertion").
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, String> {
         serde_json::from_slice(&self.payload).map_err(|e| format!("{}'s claims: {e}", self.what))
     }

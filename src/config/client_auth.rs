@@ -73,12 +73,7 @@ pub(super) fn credentials(given: Given, at: &str, problems: &mut Vec<Problem>) -
         }
         _ => {}
     }
-    if jwks.is_some() && method != AuthMethod::PrivateKeyJwt {
-        problems.push(Problem::new(
-            key("jwks"),
-            "keys are only for token_endpoint_auth_method = \"private_key_jwt\"",
-        ));
-    }
+    // Keys beside a secret sign the client's request objects (RFC 9101).
     Credentials { secret, jwks, method }
 }
 

@@ -98,6 +98,9 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
     check_scopes(raw.scopes.as_deref(), at, known.scopes, problems);
     check_grant_types(at, &grant_types, confidential, problems);
     check_token_exchange(&raw, at, &grant_types, known, problems);
+    if raw.profile == Some(super::ClientProfile::Fapi2) {
+        check_fapi2(&raw, at, &credentials, &response_types, problems);
+    }
     if raw.introspect == Some(true) && !confidential {
         // Anyone can present a public client's id: it would let anyone introspect.
         problems.push(Problem::new(
@@ -128,6 +131,8 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         token_exchange: raw.token_exchange,
         exchange_actors: raw.exchange_actors,
         origin: super::ClientOrigin::Config,
+        require_signed_request_object: raw.require_signed_request_object.unwrap_or(false),
+        profile: raw.profile.unwrap_or_default(),
     })
 }
 
@@ -331,5 +336,43 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
+    }
+}
+
+/// What a `profile = "fapi2"` client must be to meet the FAPI 2.0 Security Profile: a
+/// confidential client proving itself with its keys (§5.3.2.1), using the code flow
+/// only, with https redirect URIs.
+fn check_fapi2(
+    raw: &RawClient,
+    at: &str,
+    credentials: &super::client_auth::Credentials,
+    response_types: &[ResponseType],
+    problems: &mut Vec<Problem>,
+) {
+    if credentials.method != AuthMethod::PrivateKeyJwt || credentials.jwks.is_none() {
+        problems.push(Problem::new(
+            format!("{at}.token_endpoint_auth_method"),
+            "profile = \"fapi2\" needs private_key_jwt with the client's keys (jwks or jwks_uri)",
+        ));
+    }
+    if credentials.secret.is_some() {
+        problems.push(Problem::new(
+            format!("{at}.secret"),
+            "a fapi2 client proves itself with its keys, not a shared secret: remove it",
+        ));
+    }
+    if response_types.iter().any(|t| *t != ResponseType::CODE) {
+        problems.push(Problem::new(
+            format!("{at}.response_types"),
+            "a fapi2 client uses response_type=code only",
+        ));
+    }
+    for (j, uri) in raw.redirect_uris.iter().enumerate() {
+        if !uri.starts_with("https://") {
+            problems.push(Problem::new(
+                format!("{at}.redirect_uris[{j}]"),
+                format!("\"{uri}\": a fapi2 client's redirect URIs are https"),
+            ));
+        }
     }
 }

@@ -273,6 +273,20 @@ pub struct Client {
     pub exchange_actors: Vec<String>,
     /// Where it was registered: by the operator, or by itself.
     pub origin: ClientOrigin,
+    /// Its authorization requests must come as signed request objects (RFC 9101 §10.5).
+    pub require_signed_request_object: bool,
+    /// The security profile Gatehouse enforces for it.
+    pub profile: ClientProfile,
+}
+
+/// A security profile a client is held to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientProfile {
+    #[default]
+    Standard,
+    /// The FAPI 2.0 Security Profile's authorization server requirements.
+    Fapi2,
 }
 
 /// Who registered a client, which the consent page tells the person.
@@ -296,6 +310,10 @@ impl Client {
     /// Whether the client can prove who it is (by a secret or a key).
     pub fn is_confidential(&self) -> bool {
         self.token_endpoint_auth_method != AuthMethod::None
+    }
+
+    pub fn is_fapi2(&self) -> bool {
+        self.profile == ClientProfile::Fapi2
     }
 
     pub fn may_have_scope(&self, scope: &str) -> bool {

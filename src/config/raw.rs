@@ -77,6 +77,8 @@ pub struct RawClient {
     pub jwks_uri: Option<String>,
     pub require_par: Option<bool>,
     pub require_dpop: Option<bool>,
+    pub require_signed_request_object: Option<bool>,
+    pub profile: Option<super::ClientProfile>,
     pub introspect: Option<bool>,
     pub backchannel_logout_uri: Option<String>,
     pub initiate_login_uri: Option<String>,

@@ -362,6 +362,8 @@ pub fn client_of(
         token_exchange: Vec::new(),
         exchange_actors: Vec::new(),
         origin,
+        require_signed_request_object: false,
+        profile: crate::config::ClientProfile::Standard,
     })
 }
 

@@ -17,6 +17,7 @@ mod logout;
 pub mod par;
 mod pending;
 mod request;
+mod request_object;
 mod requirements;
 mod sign_in;
 mod start;
@@ -68,6 +69,8 @@ pub struct Ctx<'a> {
     pub telemetry: &'a Telemetry,
     pub clock: &'a crate::Clock,
     pub documents: &'a ClientDocuments,
+    /// The published keys of clients, for their signed request objects.
+    pub client_keys: &'a crate::client_keys::ClientKeys,
 }
 
 impl<'a> Ctx<'a> {
@@ -124,6 +127,7 @@ pub struct Handles {
     pub telemetry: Telemetry,
     pub clock: crate::Clock,
     pub documents: Arc<ClientDocuments>,
+    pub client_keys: Arc<crate::client_keys::ClientKeys>,
 }
 
 impl Handles {
@@ -138,6 +142,7 @@ impl Handles {
             telemetry: &self.telemetry,
             clock: &self.clock,
             documents: &self.documents,
+            client_keys: &self.client_keys,
         }
     }
 
@@ -187,6 +192,8 @@ pub enum ErrorCode {
     UnmetAuthenticationRequirements,
     /// A `resource` this issuer issues no tokens for (RFC 8707 §2).
     InvalidTarget,
+    /// A request object that is not signed right or says what it may not (RFC 9101 §6.3).
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -204,6 +211,7 @@ impl ErrorCode {
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
         }
     }
 }

@@ -4,7 +4,8 @@
 //! pushed parameters, once, and nothing else from the query (§4).
 
 use super::Ctx;
-use super::request::{Invalid, validate};
+use super::request::{Arrival, Invalid, validate};
+use super::request_object::Unpacked;
 use super::{AuthorizeParams, ErrorCode, Outcome};
 use crate::config::Client;
 use crate::limits::Full;
@@ -41,6 +42,24 @@ pub struct Pushed<'p> {
 pub async fn push(app: &Ctx<'_>, client: &Client, pushed: Pushed<'_>, now: i64) -> Result<String, PushError> {
     let invalid = |why: String| PushError::Refused(ErrorCode::InvalidRequest, why);
     let mut params = AuthorizeParams::from_pairs(pushed.pairs).map_err(invalid)?;
+    if params.client_id.as_ref().is_some_and(|id| *id != client.id) {
+        return Err(invalid("client_id is not the authenticated client".into()));
+    }
+    let signed = params.request.is_some();
+    if let Some(jwt) = params.request.take() {
+        params = match super::request_object::unpack(app, client, &jwt, now).await {
+            Ok(unpacked) => unpacked,
+            Err(Unpacked::Invalid(why)) => return Err(PushError::Refused(ErrorCode::InvalidRequestObject, why)),
+            Err(Unpacked::Unavailable(why)) => {
+                tracing::warn!(client = %client.id, "a request object's keys cannot be fetched: {why}");
+                return Err(PushError::Busy("the client's keys cannot be fetched now"));
+            }
+        };
+    }
+    if client.is_fapi2() && pushed.dpop_jkt.is_none() && params.dpop_jkt.is_none() {
+        // FAPI 2.0 §5.3.2.2: the code is bound to the client's DPoP key from the start.
+        return Err(invalid("a FAPI 2.0 client pushes with a DPoP proof or dpop_jkt".into()));
+    }
     if let Some(proven) = pushed.dpop_jkt {
         match &params.dpop_jkt {
             Some(sent) if *sent != proven => {
@@ -57,7 +76,8 @@ pub async fn push(app: &Ctx<'_>, client: &Client, pushed: Pushed<'_>, now: i64) 
         Some(_) => {}
         None => params.client_id = Some(client.id.clone()),
     }
-    validate(app.config, Some(client), params.clone(), true).map_err(|refused| match refused {
+    let arrival = Arrival { pushed: true, signed };
+    validate(app.config, Some(client), params.clone(), arrival).map_err(|refused| match refused {
         Invalid::Untrusted { message, .. } => invalid(message),
         Invalid::Reply { error, description, .. } => PushError::Refused(error, description),
     })?;
@@ -81,6 +101,7 @@ pub async fn push(app: &Ctx<'_>, client: &Client, pushed: Pushed<'_>, now: i64) 
     let record = PushedRequest {
         client_id: client.id.clone(),
         params: serde_json::to_value(&params).map_err(|e| PushError::Store(StoreError::Backend(e.to_string())))?,
+        signed,
     };
     let stored = app
         .store
@@ -105,13 +126,13 @@ pub async fn push(app: &Ctx<'_>, client: &Client, pushed: Pushed<'_>, now: i64) 
 /// The parameters `/authorize` goes on with, and whether they were pushed: those of the
 /// pushed request that `request_uri` names (taken: a second use finds nothing), or the
 /// ones sent when there is no Gatehouse `request_uri`.
-pub async fn resolve(app: &Ctx<'_>, params: AuthorizeParams, now: i64) -> Result<(AuthorizeParams, bool), Outcome> {
+pub async fn resolve(app: &Ctx<'_>, params: AuthorizeParams, now: i64) -> Result<(AuthorizeParams, Arrival), Outcome> {
     let Some(handle) = params
         .request_uri
         .as_deref()
         .and_then(|uri| uri.strip_prefix(REQUEST_URI_PREFIX))
     else {
-        return Ok((params, false));
+        return Ok((params, Arrival::default()));
     };
     let expired = || Outcome::Untrusted {
         title: "Sign-in request expired".into(),
@@ -133,5 +154,9 @@ pub async fn resolve(app: &Ctx<'_>, params: AuthorizeParams, now: i64) -> Result
         return Err(expired());
     }
     let params = serde_json::from_value(pushed.params).map_err(|_| expired())?;
-    Ok((params, true))
+    let arrival = Arrival {
+        pushed: true,
+        signed: pushed.signed,
+    };
+    Ok((params, arrival))
 }

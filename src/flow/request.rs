@@ -110,14 +110,22 @@ pub struct Validated<'c> {
     pub upstream: Option<String>,
 }
 
+/// How an authorization request arrived: pushed by `/par` (RFC 9126), and as a signed
+/// request object (RFC 9101).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrival {
+    pub pushed: bool,
+    pub signed: bool,
+}
+
 /// Checks `params` against the client's registration and the specs; `client` is the one
-/// `params` names, looked up ([`Ctx::client`]); `pushed` when they came by `/par`
-/// (RFC 9126), which a client with `require_par` must use.
+/// `params` names, looked up ([`super::Ctx::client`]); `arrival` says how they came, which
+/// a client with `require_par` or `require_signed_request_object` is held to.
 pub fn validate<'c>(
     config: &Config,
     client: Option<&'c Client>,
     params: AuthorizeParams,
-    pushed: bool,
+    arrival: Arrival,
 ) -> Result<Validated<'c>, Invalid> {
     let too_long = params.longer_than(config.limits.parameter_length);
     if let Some(name) = too_long
@@ -148,8 +156,12 @@ pub fn validate<'c>(
         error,
         description,
     };
-    if client.require_par && !pushed {
+    if (client.require_par || client.is_fapi2()) && !arrival.pushed {
         let description = "this client must push its authorization requests to the PAR endpoint first".into();
+        return Err(fail(ErrorCode::InvalidRequest, description));
+    }
+    if client.require_signed_request_object && !arrival.signed {
+        let description = "this client must send its authorization requests as signed request objects".into();
         return Err(fail(ErrorCode::InvalidRequest, description));
     }
     let response_type = checked_response_type(client, &params, response_type).map_err(|(e, d)| fail(e, d))?;
@@ -273,13 +285,15 @@ fn checked_response_type(
 ) -> Result<ResponseType, Refusal> {
     let invalid = |d: &str| (ErrorCode::InvalidRequest, d.to_string());
     if params.request.is_some() {
+        // Unpacked before validation; one left here is one that could not be.
         return Err((
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported".into(),
+            ErrorCode::InvalidRequestObject,
+            "the request object cannot be read".into(),
         ));
     }
     if params.request_uri.is_some() {
-        let description = "only request_uri values from the PAR endpoint are taken (request objects are not supported)";
+        let description =
+            "only request_uri values from the PAR endpoint are taken (request objects by reference are not)";
         return Err((ErrorCode::RequestUriNotSupported, description.into()));
     }
     let returns_tokens = parsed.is_some_and(ResponseType::returns_tokens);
@@ -336,6 +350,7 @@ fn code_challenge(
         (None, None) if !client.is_confidential() => {
             Err("PKCE (code_challenge with S256) is required for public clients")
         }
+        (None, None) if client.is_fapi2() => Err("PKCE (code_challenge with S256) is required (FAPI 2.0)"),
         (None, None) => Ok(None),
     }
 }

@@ -4,6 +4,7 @@
 
 use super::Ctx;
 use super::request::{Invalid, Validated, validate};
+use super::request_object::Unpacked;
 use super::requirements::session_fits;
 use super::{AuthorizeParams, ErrorCode, Flow, Outcome, ReplyTo, after_login, pending, settle};
 use crate::domain::sessions;
@@ -19,7 +20,7 @@ pub async fn authorize(
     client_ip: Option<IpAddr>,
     now: i64,
 ) -> Outcome {
-    let (params, pushed) = match super::par::resolve(app, params, now).await {
+    let (mut params, mut arrival) = match super::par::resolve(app, params, now).await {
         Ok(resolved) => resolved,
         Err(outcome) => return outcome,
     };
@@ -27,7 +28,28 @@ pub async fn authorize(
         Ok(client) => client,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    let validated = match validate(app.config, client.as_deref(), params, pushed) {
+    if let (Some(jwt), Some(client)) = (params.request.clone(), client.as_deref()) {
+        params = match super::request_object::unpack(app, client, &jwt, now).await {
+            Ok(unpacked) => unpacked,
+            // Nothing of the request can be trusted, its redirect URI least: a page, not
+            // a redirect.
+            Err(Unpacked::Invalid(why)) => {
+                return Outcome::Untrusted {
+                    title: "Invalid sign-in request".into(),
+                    message: format!("The application's signed request was refused: {why}."),
+                };
+            }
+            Err(Unpacked::Unavailable(why)) => {
+                tracing::warn!(client = %client.id, "a request object's keys cannot be fetched: {why}");
+                return Outcome::Untrusted {
+                    title: "Sign-in unavailable".into(),
+                    message: "The application's keys cannot be fetched now. Try again in a moment.".into(),
+                };
+            }
+        };
+        arrival.signed = true;
+    }
+    let validated = match validate(app.config, client.as_deref(), params, arrival) {
         Ok(validated) => validated,
         Err(Invalid::Untrusted { title, message }) => {
             return Outcome::Untrusted {

@@ -62,7 +62,7 @@ fn params(client: &str, extra: &[(&str, &str)]) -> AuthorizeParams {
 fn validated(params: AuthorizeParams) -> Result<AuthorizationRequest, (ErrorCode, String)> {
     let config = config();
     let client = config.client(params.client_id.as_deref().unwrap_or_default());
-    match validate(&config, client, params, false) {
+    match validate(&config, client, params, Default::default()) {
         Ok(valid) => Ok(valid.request),
         Err(Invalid::Reply { error, description, .. }) => Err((error, description)),
         Err(Invalid::Untrusted { message, .. }) => panic!("untrusted: {message}"),

@@ -4,8 +4,9 @@
 //! `sub` = client id), for this provider (`aud`: the issuer, the token endpoint, or the
 //! endpoint it is presented at), unexpired, and taken once (its `jti` is kept until `exp`).
 
+use crate::client_keys::KeyFailure;
 use crate::config::{AuthMethod, Client, ClientJwks, ClientSecret};
-use crate::signed_jwt::{ASYMMETRIC_ALGS, Audience, Refused, SignedJwt};
+use crate::signed_jwt::{ASYMMETRIC_ALGS, Audience, FAPI_ALGS, SignedJwt};
 use crate::store::UsedClientAssertion;
 use crate::tokens::TokenError;
 use serde::Deserialize;
@@ -71,7 +72,14 @@ pub async fn verify(state: Verifier<'_>, client: &Arc<Client>, assertion: &str, 
     let jwt = SignedJwt::parse(assertion, "the client assertion").map_err(refused)?;
     let now = state.clock.now();
     match (&client.token_endpoint_auth_method, &client.jwks, &client.secret) {
-        (AuthMethod::PrivateKeyJwt, Some(jwks), _) => verify_with_keys(state, &jwt, jwks, now).await?,
+        (AuthMethod::PrivateKeyJwt, Some(jwks), _) => {
+            let allowed: &[_] = if client.is_fapi2() {
+                &FAPI_ALGS
+            } else {
+                &ASYMMETRIC_ALGS
+            };
+            verify_with_keys(state, &jwt, jwks, allowed, now).await?
+        }
         (AuthMethod::ClientSecretJwt, _, Some(ClientSecret::Plain(secret))) => {
             jwt.verify_hmac(secret.0.as_bytes()).map_err(refused)?
         }
@@ -84,6 +92,13 @@ pub async fn verify(state: Verifier<'_>, client: &Arc<Client>, assertion: &str, 
     }
     let claims: Claims = jwt.claims().map_err(refused)?;
     check(&claims, &client.id, &state.config.issuer, endpoint, now).map_err(refused)?;
+    if client.is_fapi2() && !matches!(&claims.aud, Audience::One(aud) if *aud == state.config.issuer) {
+        // FAPI 2.0 §5.3.2.1 (final): the issuer identifier as a string, and nothing else.
+        return Err(refused(format!(
+            "a FAPI 2.0 client assertion's aud is the issuer ({}) as a string, nothing else",
+            state.config.issuer
+        )));
+    }
     let key = format!("{}:{}:{}", client.id.len(), client.id, claims.jti);
     let used = UsedClientAssertion { used_at: now };
     let first = state
@@ -105,40 +120,15 @@ async fn verify_with_keys(
     state: Verifier<'_>,
     jwt: &SignedJwt<'_>,
     jwks: &ClientJwks,
+    allowed: &[openidconnect::core::CoreJwsSigningAlgorithm],
     now: i64,
 ) -> Result<(), Failure> {
-    let refused = |e: Refused| match e {
-        Refused::NoMatchingKey => Failure::Refused(
-            "bad_assertion",
-            "no key of the client fits the client assertion's kid and alg".into(),
-        ),
-        Refused::Invalid(why) => Failure::Refused("bad_assertion", why),
-    };
-    let uri = match jwks {
-        ClientJwks::Inline(keys) => return jwt.verify_with(keys, &ASYMMETRIC_ALGS).map_err(refused),
-        ClientJwks::Uri(uri) => uri,
-    };
-    let unavailable =
-        |why: String| Failure::Unavailable(TokenError::TemporarilyUnavailable(format!("the client's keys: {why}")));
-    let keys = state
-        .client_keys
-        .get(state.http, uri, false, now)
-        .await
-        .map_err(unavailable)?;
-    match jwt.verify_with(&keys, &ASYMMETRIC_ALGS) {
-        Err(Refused::NoMatchingKey) => {
-            // The client may have rotated its keys since they were fetched.
-            let newer = state
-                .client_keys
-                .get(state.http, uri, true, now)
-                .await
-                .map_err(unavailable)?;
-            if Arc::ptr_eq(&newer, &keys) {
-                return Err(refused(Refused::NoMatchingKey));
-            }
-            jwt.verify_with(&newer, &ASYMMETRIC_ALGS).map_err(refused)
-        }
-        verified => verified.map_err(refused),
+    match state.client_keys.verify(state.http, jwt, jwks, allowed, now).await {
+        Ok(()) => Ok(()),
+        Err(KeyFailure::Refused(why)) => Err(Failure::Refused("bad_assertion", why)),
+        Err(KeyFailure::Unavailable(why)) => Err(Failure::Unavailable(TokenError::TemporarilyUnavailable(format!(
+            "the client's keys: {why}"
+        )))),
     }
 }
 

@@ -60,6 +60,9 @@ pub struct ProviderMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
+    /// The algorithms of signed request objects (RFC 9101): a client's keys, or an HMAC
+    /// of its secret.
+    pub request_object_signing_alg_values_supported: Vec<String>,
     pub request_uri_parameter_supported: bool,
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
@@ -178,7 +181,10 @@ pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Provider
         acr_values_supported: acr_values(config).into_iter().collect(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: true,
-        request_parameter_supported: false,
+        request_parameter_supported: true,
+        request_object_signing_alg_values_supported: crate::signed_jwt::alg_names(&crate::signed_jwt::ASYMMETRIC_ALGS)
+            .chain(crate::signed_jwt::alg_names(&crate::signed_jwt::HMAC_ALGS))
+            .collect(),
         request_uri_parameter_supported: false,
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,

@@ -24,7 +24,7 @@ pub async fn handler(
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let dpop_jkt = match super::token::proven_key(&dpop, &headers, false, crate::routes::PAR, now).await {
+    let dpop_jkt = match super::token::proven_key(&dpop, &headers, &client, crate::routes::PAR, now).await {
         Ok(jkt) => jkt,
         Err(error) => return error.into_response(),
     };

@@ -21,7 +21,7 @@ pub async fn handler(
         let ClientRequest { client, params } = request?;
         let grant = TokenRequest::parse(&params)?;
         let grant_type = grant.grant_type();
-        let jkt = proven_key(&dpop, &headers, client.require_dpop, routes::TOKEN, now).await?;
+        let jkt = proven_key(&dpop, &headers, &client, routes::TOKEN, now).await?;
         let tokens = flow.tokens(now).grant(&client, grant, jkt.as_deref()).await?;
         let telemetry = &flow.telemetry;
         telemetry.token_issued("access", grant_type);
@@ -50,14 +50,16 @@ pub async fn handler(
 }
 
 /// The thumbprint of the key of the request's DPoP proof, checked for a POST to `path`;
-/// `None` without a proof, which a client with `require_dpop` must send.
+/// `None` without a proof, which a client with `require_dpop` (or FAPI 2.0, at the token
+/// endpoint) must send. A FAPI 2.0 client's proof is signed with PS256, ES256 or EdDSA.
 pub async fn proven_key(
     checker: &dpop::Checker,
     headers: &HeaderMap,
-    required: bool,
+    client: &crate::config::Client,
     path: &'static str,
     now: i64,
 ) -> Result<Option<String>, TokenError> {
+    let required = path == routes::TOKEN && (client.require_dpop || client.is_fapi2());
     let Some(proof) = dpop::proof_of(headers)? else {
         if required {
             return Err(TokenError::InvalidDpopProof(
@@ -66,6 +68,15 @@ pub async fn proven_key(
         }
         return Ok(None);
     };
+    if client.is_fapi2() {
+        let parsed =
+            crate::signed_jwt::SignedJwt::parse(proof, "the DPoP proof").map_err(TokenError::InvalidDpopProof)?;
+        if !crate::signed_jwt::FAPI_ALGS.contains(&parsed.header.alg) {
+            return Err(TokenError::InvalidDpopProof(
+                "a FAPI 2.0 client signs its DPoP proofs with PS256, ES256 or EdDSA".into(),
+            ));
+        }
+    }
     let request = dpop::Request {
         method: &Method::POST,
         path,

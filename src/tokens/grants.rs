@@ -95,9 +95,7 @@ impl TokenService<'_> {
             match presented.by {
                 Redeemer::Client { redirect_uri, verifier } => {
                     // A device sign-in's code is for its device's polling only.
-                    if record.request.device_grant.is_some()
-                        || self.now - record.issued_at > self.config.tokens.code_ttl.as_secs_i64()
-                    {
+                    if record.request.device_grant.is_some() || self.now - record.issued_at > self.code_ttl(client) {
                         return Err(invalid());
                     }
                     if redirect_uri != Some(record.request.redirect_uri.as_str()) {
@@ -167,7 +165,8 @@ impl TokenService<'_> {
             Some(family) => {
                 // A confidential client's refresh tokens are bound to it by its
                 // authentication; a public client's, by its DPoP key (RFC 9449 §5).
-                let family_jkt = jkt.filter(|_| !client.is_confidential());
+                // A FAPI 2.0 client's are bound to its DPoP key as well: they do not rotate.
+                let family_jkt = jkt.filter(|_| !client.is_confidential() || client.is_fapi2());
                 Some(self.stage_family(&mut write, family, &record.request, &record.login, family_jkt)?)
             }
             None => None,
@@ -221,7 +220,16 @@ impl TokenService<'_> {
                 self.telemetry.refresh_reuse(&client.id);
                 return Err(invalid());
             }
-            check_bound_key(family.jkt.as_deref(), jkt, "refresh token")?;
+            if let Err(refused) = check_bound_key(family.jkt.as_deref(), jkt, "refresh token") {
+                // A FAPI 2.0 client's refresh token does not rotate, so reuse cannot show a
+                // theft; the client's own key with another DPoP key does: whoever holds the
+                // token and the client's credentials is not the client's instance.
+                if client.is_fapi2() && jkt.is_some() {
+                    self.revoke_family(&record.family).await?;
+                    self.telemetry.refresh_reuse(&client.id);
+                }
+                return Err(refused);
+            }
             let scope = narrowed_scope(&family.scope, scope)?;
             let resources = crate::domain::resources::narrowed(self.config, &family.resources, resources)
                 .map_err(TokenError::InvalidTarget)?;
@@ -229,6 +237,7 @@ impl TokenService<'_> {
             let asked = Asked {
                 scope: &scope,
                 resources: &resources,
+                token,
             };
             if let Some(response) = self.rotate(client, &record.family, &current, asked, jkt).await? {
                 return Ok(response);
@@ -267,7 +276,13 @@ impl TokenService<'_> {
         jkt: Option<&str>,
     ) -> Result<Option<TokenResponse>, TokenError> {
         let family = &current.value;
-        let next = secrets::random_token();
+        // FAPI 2.0 §5.3.2.1 forbids rotation: a FAPI 2.0 client keeps its (DPoP-bound)
+        // token, whose lifetime moves on as a rotated one's would.
+        let next = if client.is_fapi2() {
+            asked.token.to_string()
+        } else {
+            secrets::random_token()
+        };
         let next_hash = secrets::hash(&next);
         let expires = Some(self.refresh_expiry(family.auth.started_at()));
         let mut rotated = family.clone();
@@ -342,6 +357,19 @@ impl TokenService<'_> {
     }
 }
 
+impl TokenService<'_> {
+    /// How long a code of `client` may be redeemed: `code_ttl`, and at most a minute for a
+    /// FAPI 2.0 client (FAPI 2.0 Security Profile §5.3.2.1).
+    fn code_ttl(&self, client: &Client) -> i64 {
+        let configured = self.config.tokens.code_ttl.as_secs_i64();
+        if client.is_fapi2() {
+            configured.min(60)
+        } else {
+            configured
+        }
+    }
+}
+
 /// What a client presents to redeem a code.
 struct Presented<'p> {
     /// The code's hash, which it is stored under.
@@ -359,6 +387,8 @@ struct Presented<'p> {
 struct Asked<'a> {
     scope: &'a Scopes,
     resources: &'a [String],
+    /// The refresh token presented.
+    token: &'a str,
 }
 
 /// Who redeems a code, with what they show for it.

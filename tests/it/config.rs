@@ -406,13 +406,6 @@ jwks_uri = "https://keys.example/jwks"
 id = "plain-http"
 grant_types = ["client_credentials"]
 jwks_uri = "http://keys.example/jwks"
-
-[[clients]]
-id = "keys-for-a-secret"
-secret = "s"
-grant_types = ["client_credentials"]
-token_endpoint_auth_method = "client_secret_basic"
-jwks = '{{"keys": [{{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}]}}'
 "#
     );
     assert_reports(
@@ -424,7 +417,6 @@ jwks = '{{"keys": [{{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHO
             "FILE: clients[4].jwks: holds a private or symmetric key",
             "FILE: clients[5].jwks_uri: set either jwks or jwks_uri, not both",
             "FILE: clients[6].jwks_uri: \"http://keys.example/jwks\" must use https",
-            "FILE: clients[7].jwks: keys are only for token_endpoint_auth_method = \"private_key_jwt\"",
         ],
     );
 }
@@ -966,6 +958,29 @@ registered_clients = 0
         &[
             "FILE: registration.initial_access_tokens[0]: is shorter than 16 characters",
             "FILE: clients[1].id: \"dyn.\" starts the ids of clients that register themselves",
+        ],
+    );
+}
+
+#[test]
+fn a_fapi2_client_that_cannot_meet_the_profile_is_refused_by_key() {
+    let text = format!(
+        r#"{GOOD}
+[[clients]]
+id = "bank"
+profile = "fapi2"
+secret = "a-shared-secret"
+redirect_uris = ["http://127.0.0.1:9/cb", "https://bank.example/cb"]
+response_types = ["code", "code id_token"]
+"#
+    );
+    assert_reports(
+        &text,
+        &[
+            "FILE: clients[1].token_endpoint_auth_method: profile = \"fapi2\" needs private_key_jwt",
+            "FILE: clients[1].secret: a fapi2 client proves itself with its keys",
+            "FILE: clients[1].response_types: a fapi2 client uses response_type=code only",
+            "FILE: clients[1].redirect_uris[0]: \"http://127.0.0.1:9/cb\": a fapi2 client's redirect URIs are https",
         ],
     );
 }

@@ -17,6 +17,7 @@ mod domain_steps;
 mod dpop;
 mod durability;
 mod error_responses;
+mod fapi2;
 mod federation;
 mod floors;
 mod home_realm;

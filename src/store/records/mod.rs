@@ -247,6 +247,9 @@ pub struct PushedRequest {
     /// The authorization parameters, as `/authorize` reads them (client authentication
     /// is not among them).
     pub params: serde_json::Value,
+    /// They came as a signed request object (RFC 9101).
+    #[serde(default)]
+    pub signed: bool,
 }
 
 /// A validated authorization request, as the relying party sent it.
