@@ -121,19 +121,57 @@ pub enum ResponseMode {
     Fragment,
     /// An auto-submitted HTML form that POSTs the parameters to the redirect URI.
     FormPost,
+    /// The parameters in one JWT Gatehouse signed (JARM), sent as `response` in the query...
+    QueryJwt,
+    /// ...in the fragment...
+    FragmentJwt,
+    /// ...or by an auto-submitted form.
+    FormPostJwt,
 }
 
 impl ResponseMode {
-    pub fn parse(text: &str) -> Option<ResponseMode> {
+    /// The mode `text` names for a response that returns tokens or not (`jwt` alone is
+    /// JARM in the response type's default mode, JARM §2.3.4).
+    pub fn parse(text: &str, returns_tokens: bool) -> Option<ResponseMode> {
         match text {
             "query" => Some(ResponseMode::Query),
             "fragment" => Some(ResponseMode::Fragment),
             "form_post" => Some(ResponseMode::FormPost),
+            "query.jwt" => Some(ResponseMode::QueryJwt),
+            "fragment.jwt" => Some(ResponseMode::FragmentJwt),
+            "form_post.jwt" => Some(ResponseMode::FormPostJwt),
+            "jwt" if returns_tokens => Some(ResponseMode::FragmentJwt),
+            "jwt" => Some(ResponseMode::QueryJwt),
             _ => None,
         }
     }
 
-    pub const ALL: [&'static str; 3] = ["query", "fragment", "form_post"];
+    /// Whether the response goes as a signed JWT (JARM).
+    pub fn is_jwt(self) -> bool {
+        matches!(
+            self,
+            ResponseMode::QueryJwt | ResponseMode::FragmentJwt | ResponseMode::FormPostJwt
+        )
+    }
+
+    /// How the response (or its JWT) travels.
+    pub fn carrier(self) -> ResponseMode {
+        match self {
+            ResponseMode::Query | ResponseMode::QueryJwt => ResponseMode::Query,
+            ResponseMode::Fragment | ResponseMode::FragmentJwt => ResponseMode::Fragment,
+            ResponseMode::FormPost | ResponseMode::FormPostJwt => ResponseMode::FormPost,
+        }
+    }
+
+    pub const ALL: [&'static str; 7] = [
+        "query",
+        "fragment",
+        "form_post",
+        "query.jwt",
+        "fragment.jwt",
+        "form_post.jwt",
+        "jwt",
+    ];
 }
 
 #[cfg(test)]

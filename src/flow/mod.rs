@@ -12,6 +12,7 @@ mod chooser;
 mod deliver;
 mod device;
 mod idp_initiated;
+mod jarm;
 mod link;
 mod logout;
 pub mod par;
@@ -28,6 +29,7 @@ mod upstream_login;
 pub use acs_page::returns_to as saml_returns_to;
 pub use after_login::consent;
 pub use chooser::{EmailLogin, by_email};
+pub use jarm::seal;
 
 /// The person's side of the device authorization grant.
 pub mod device_sign_in {
@@ -162,6 +164,10 @@ pub struct ReplyTo {
     pub redirect_uri: String,
     pub mode: ResponseMode,
     pub state: Option<String>,
+    /// Whom a JWT response (JARM) is for.
+    pub client_id: String,
+    /// The parameters are already one signed `response` (JARM): nothing goes beside it.
+    pub sealed: bool,
 }
 
 impl ReplyTo {
@@ -170,6 +176,8 @@ impl ReplyTo {
             redirect_uri: request.redirect_uri.clone(),
             mode: request.response_mode,
             state: request.state.clone(),
+            client_id: request.client_id.clone(),
+            sealed: false,
         }
     }
 }

@@ -264,14 +264,20 @@ fn trusted_client<'c>(client: Option<&'c Client>, params: &AuthorizeParams) -> R
 /// tokens in the fragment), so it is read before any error is sent back.
 fn reply_to(params: &AuthorizeParams, redirect_uri: String, response_type: Option<ResponseType>) -> ReplyTo {
     let returns_tokens = response_type.is_some_and(ResponseType::returns_tokens);
-    let mode = match params.response_mode.as_deref().map(ResponseMode::parse) {
-        Some(Some(mode)) if !(mode == ResponseMode::Query && returns_tokens) => mode,
+    let mode = match params
+        .response_mode
+        .as_deref()
+        .map(|m| ResponseMode::parse(m, returns_tokens))
+    {
+        Some(Some(mode)) if !(mode.carrier() == ResponseMode::Query && returns_tokens) => mode,
         _ => response_type.unwrap_or_default().default_mode(),
     };
     ReplyTo {
         redirect_uri,
         mode,
         state: params.state.clone(),
+        client_id: params.client_id.clone().unwrap_or_default(),
+        sealed: false,
     }
 }
 
@@ -297,9 +303,17 @@ fn checked_response_type(
         return Err((ErrorCode::RequestUriNotSupported, description.into()));
     }
     let returns_tokens = parsed.is_some_and(ResponseType::returns_tokens);
-    match params.response_mode.as_deref().map(ResponseMode::parse) {
-        Some(None) => return Err(invalid("response_mode must be query, fragment or form_post")),
-        Some(Some(ResponseMode::Query)) if returns_tokens => {
+    match params
+        .response_mode
+        .as_deref()
+        .map(|m| ResponseMode::parse(m, returns_tokens))
+    {
+        Some(None) => {
+            return Err(invalid(
+                "response_mode must be query, fragment, form_post, or one of them .jwt, or jwt",
+            ));
+        }
+        Some(Some(mode)) if mode.carrier() == ResponseMode::Query && returns_tokens => {
             return Err(invalid(
                 "response_mode=query cannot carry tokens: use fragment or form_post",
             ));

@@ -73,16 +73,28 @@ pub enum TokenType {
     Id,
     /// A back-channel logout token (OpenID Connect Back-Channel Logout §2.4).
     Logout,
+    /// An authorization response in a JWT (JARM).
+    AuthorizationResponse,
+    /// A signed introspection response (RFC 9701).
+    Introspection,
 }
 
 impl TokenType {
-    pub(crate) const ALL: [TokenType; 3] = [TokenType::Access, TokenType::Id, TokenType::Logout];
+    pub(crate) const ALL: [TokenType; 5] = [
+        TokenType::Access,
+        TokenType::Id,
+        TokenType::Logout,
+        TokenType::AuthorizationResponse,
+        TokenType::Introspection,
+    ];
 
     pub fn typ(self) -> &'static str {
         match self {
             TokenType::Access => "at+jwt",
             TokenType::Id => "JWT",
             TokenType::Logout => "logout+jwt",
+            TokenType::AuthorizationResponse => "oauth-authz-resp+jwt",
+            TokenType::Introspection => "token-introspection+jwt",
         }
     }
 }

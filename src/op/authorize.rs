@@ -49,7 +49,7 @@ async fn authorize(
     };
     let session = screen.cookies.get(headers, Cookie::Session);
     let outcome = flow::authorize(&flow.ctx(), params, &browser, session.as_deref(), ip, flow.now()).await;
-    let mut response = render::outcome(screen, outcome);
+    let mut response = render::sealed(flow, screen, outcome).await;
     if new_browser {
         let cookie = screen.cookies.set(Cookie::Browser, &browser, None);
         response.headers_mut().append(header::SET_COOKIE, cookie);

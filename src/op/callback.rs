@@ -38,8 +38,8 @@ async fn back(flow: Handles, screen: Screen, headers: HeaderMap, upstream: Strin
     let ctx = flow.ctx();
     let link = account_link::callback(&ctx, &upstream, &params, browser.as_deref(), session.as_deref(), now);
     if let Some(outcome) = link.await {
-        return render::outcome(&screen, outcome);
+        return render::sealed(&flow, &screen, outcome).await;
     }
     let step = crate::flow::callback(&ctx, &upstream, &params, browser.as_deref(), now).await;
-    render::step(&screen, step)
+    render::sealed_step(&flow, &screen, step).await
 }

@@ -33,5 +33,5 @@ pub async fn submit(
         flow.now(),
     )
     .await;
-    render::outcome(&screen, outcome)
+    render::sealed(&flow, &screen, outcome).await
 }

@@ -60,6 +60,10 @@ pub struct ProviderMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
+    /// JARM: the algorithm authorization responses in a JWT are signed with.
+    pub authorization_signing_alg_values_supported: Vec<String>,
+    /// RFC 9701: introspection answers as a JWT, on `Accept: application/token-introspection+jwt`.
+    pub introspection_signing_alg_values_supported: Vec<String>,
     /// The algorithms of signed request objects (RFC 9101): a client's keys, or an HMAC
     /// of its secret.
     pub request_object_signing_alg_values_supported: Vec<String>,
@@ -182,6 +186,8 @@ pub fn metadata(config: &Config, upstreams: &Upstreams, keys: &Keys) -> Provider
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: true,
         request_parameter_supported: true,
+        authorization_signing_alg_values_supported: vec![keys.signing_alg().to_string()],
+        introspection_signing_alg_values_supported: vec![keys.signing_alg().to_string()],
         request_object_signing_alg_values_supported: crate::signed_jwt::alg_names(&crate::signed_jwt::ASYMMETRIC_ALGS)
             .chain(crate::signed_jwt::alg_names(&crate::signed_jwt::HMAC_ALGS))
             .collect(),

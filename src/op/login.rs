@@ -20,7 +20,7 @@ pub async fn start(
 ) -> Response {
     let browser = screen.cookies.get(&headers, Cookie::Browser);
     let outcome = flow::begin(&flow.ctx(), &pid, &upstream, browser.as_deref(), flow.now()).await;
-    render::outcome(&screen, outcome)
+    render::sealed(&flow, &screen, outcome).await
 }
 
 pub async fn submit(
@@ -33,7 +33,7 @@ pub async fn submit(
 ) -> Response {
     let browser = screen.cookies.get(&headers, Cookie::Browser);
     let step = flow::password(&flow.ctx(), &pid, &upstream, form, browser.as_deref(), ip, flow.now()).await;
-    render::step(&screen, step)
+    render::sealed_step(&flow, &screen, step).await
 }
 
 pub async fn by_email(
@@ -45,5 +45,5 @@ pub async fn by_email(
 ) -> Response {
     let browser = screen.cookies.get(&headers, Cookie::Browser);
     let outcome = flow::by_email(&flow.ctx(), &pid, form, browser.as_deref(), flow.now()).await;
-    render::outcome(&screen, outcome)
+    render::sealed(&flow, &screen, outcome).await
 }

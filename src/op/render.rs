@@ -22,6 +22,18 @@ pub struct Screen {
     pub config: Arc<Config>,
 }
 
+/// Renders `outcome`, an answer to the relying party in a JWT response mode signed
+/// first (JARM). Every handler that can answer a relying party renders this way.
+pub async fn sealed(flow: &crate::flow::Handles, state: &Screen, outcome: Outcome) -> Response {
+    self::outcome(state, crate::flow::seal(&flow.ctx(), outcome, flow.now()).await)
+}
+
+/// [`sealed`] for a step.
+pub async fn sealed_step(flow: &crate::flow::Handles, state: &Screen, mut done: Step) -> Response {
+    done.outcome = crate::flow::seal(&flow.ctx(), done.outcome, flow.now()).await;
+    step(state, done)
+}
+
 /// Renders `step`, setting the session cookie when it started a session.
 pub fn step(state: &Screen, step: Step) -> Response {
     let mut response = outcome(state, step.outcome);
@@ -139,11 +151,14 @@ fn device(state: &Screen, page: crate::flow::DevicePage) -> Response {
 /// Sends `params` (plus `state` and the RFC 9207 `iss`) to the relying party.
 fn reply(state: &Screen, to: &ReplyTo, params: Vec<(&'static str, String)>) -> Response {
     let mut params = params;
-    if let Some(s) = &to.state {
-        params.push(("state", s.clone()));
+    // A sealed (JARM) answer carries state and iss inside its JWT.
+    if !to.sealed {
+        if let Some(s) = &to.state {
+            params.push(("state", s.clone()));
+        }
+        params.push(("iss", state.config.issuer.clone()));
     }
-    params.push(("iss", state.config.issuer.clone()));
-    if to.mode == ResponseMode::FormPost {
+    if to.mode.carrier() == ResponseMode::FormPost {
         let fields: Vec<_> = params
             .iter()
             .map(|(name, value)| json!({ "name": name, "value": value }))
@@ -165,7 +180,7 @@ fn reply(state: &Screen, to: &ReplyTo, params: Vec<(&'static str, String)>) -> R
         );
     };
     let pairs = params.iter().map(|(k, v)| (*k, v.as_str()));
-    if to.mode == ResponseMode::Fragment {
+    if to.mode.carrier() == ResponseMode::Fragment {
         // Registered redirect URIs have no fragment of their own (checked at load).
         let encoded = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)

@@ -32,8 +32,17 @@ async fn discovery_lists_exactly_what_is_implemented() {
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         doc["response_modes_supported"],
-        serde_json::json!(["query", "fragment", "form_post"])
+        serde_json::json!([
+            "query",
+            "fragment",
+            "form_post",
+            "query.jwt",
+            "fragment.jwt",
+            "form_post.jwt",
+            "jwt"
+        ])
     );
+    assert_eq!(doc["request_parameter_supported"], true);
     assert_eq!(doc["revocation_endpoint"], endpoint("/revoke"));
     assert_eq!(doc["introspection_endpoint"], endpoint("/introspect"));
     assert_eq!(doc["end_session_endpoint"], endpoint("/end_session"));
@@ -63,6 +72,7 @@ async fn discovery_lists_exactly_what_is_implemented() {
         [
             "authorization_endpoint",
             "authorization_response_iss_parameter_supported",
+            "authorization_signing_alg_values_supported",
             "backchannel_logout_session_supported",
             "backchannel_logout_supported",
             "claims_parameter_supported",
@@ -74,9 +84,11 @@ async fn discovery_lists_exactly_what_is_implemented() {
             "id_token_signing_alg_values_supported",
             "introspection_endpoint",
             "introspection_endpoint_auth_methods_supported",
+            "introspection_signing_alg_values_supported",
             "issuer",
             "jwks_uri",
             "pushed_authorization_request_endpoint",
+            "request_object_signing_alg_values_supported",
             "request_parameter_supported",
             "request_uri_parameter_supported",
             "require_pushed_authorization_requests",

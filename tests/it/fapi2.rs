@@ -463,3 +463,139 @@ fn base64_json(value: &Value) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
 }
+
+#[tokio::test]
+async fn jarm_answers_in_one_jwt_gatehouse_signed_errors_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        &config(&ClientKey::new("bank-1"), &ClientKey::new("app-1")),
+        Clock::System,
+    )
+    .await;
+    let discovery = server.get_json("/.well-known/openid-configuration").await;
+    for mode in ["jwt", "query.jwt", "fragment.jwt", "form_post.jwt"] {
+        assert!(
+            discovery["response_modes_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == mode),
+            "{mode}"
+        );
+    }
+    assert_eq!(
+        discovery["authorization_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    let authorize = |mode: &str, scope: &str| {
+        format!(
+            "{}/authorize?client_id=app&response_type=code&scope={scope}&redirect_uri={APP_REDIRECT}&state=jarm-state&response_mode={mode}",
+            server.base
+        )
+    };
+    let now = Clock::System.now();
+
+    // jwt for a code: in the query, and nothing beside it.
+    let answer = local_login(
+        &server.base,
+        &Browser::default(),
+        &authorize("jwt", "openid"),
+        "bob",
+        "bob",
+    )
+    .await;
+    let params = answer.redirect_params();
+    assert_eq!(params.keys().collect::<Vec<_>>(), vec!["response"], "{params:?}");
+    let claims = support::verify_jwt(&server, &params["response"], "app").await.unwrap();
+    assert_eq!(claims["state"], "jarm-state");
+    assert!(claims["code"].is_string(), "{claims}");
+    let exp = claims["exp"].as_i64().unwrap();
+    assert!(exp > now && exp <= now + 610, "{claims}");
+    let header = jsonwebtoken::decode_header(&params["response"]).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("oauth-authz-resp+jwt"));
+
+    // An error is signed too.
+    let page = Browser::default()
+        .get(&authorize("query.jwt", "openid&prompt=none"))
+        .await;
+    let params = page.redirect_params();
+    let claims = support::verify_jwt(&server, &params["response"], "app").await.unwrap();
+    assert_eq!(claims["error"], "login_required", "{claims}");
+    assert_eq!(claims["iss"], server.base);
+
+    // In the fragment.
+    let page = Browser::default()
+        .get(&authorize("fragment.jwt", "openid&prompt=none"))
+        .await;
+    let location = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
+    let fragment: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(location.fragment().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert!(location.query().is_none(), "{location}");
+    let claims = support::verify_jwt(&server, &fragment["response"], "app")
+        .await
+        .unwrap();
+    assert_eq!(claims["error"], "login_required");
+
+    // By a form.
+    let page = Browser::default()
+        .get(&authorize("form_post.jwt", "openid&prompt=none"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let fields = page.hidden_fields();
+    assert_eq!(
+        fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        vec!["response"],
+        "{fields:?}"
+    );
+    let claims = support::verify_jwt(&server, &fields[0].1, "app").await.unwrap();
+    assert_eq!(claims["error"], "login_required");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn introspection_answers_as_a_signed_jwt_when_asked_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        &config(&ClientKey::new("bank-1"), &ClientKey::new("app-1")),
+        Clock::System,
+    )
+    .await;
+    let url = format!(
+        "{}/authorize?client_id=app&response_type=code&scope=openid&redirect_uri={APP_REDIRECT}",
+        server.base
+    );
+    let answer = local_login(&server.base, &Browser::default(), &url, "bob", "bob").await;
+    let code = answer.redirect_params()["code"].clone();
+    let tokens = server.redeem(("app", APP_SECRET), &code, APP_REDIRECT, None).await;
+    let introspect = |accept: &'static str| {
+        client()
+            .post(format!("{}/introspect", server.base))
+            .basic_auth("app", Some(APP_SECRET))
+            .header("accept", accept)
+            .form(&[("token", tokens["access_token"].as_str().unwrap())])
+            .send()
+    };
+    let response = introspect("application/token-introspection+jwt").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/token-introspection+jwt"
+    );
+    let jwt = response.text().await.unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&jwt).unwrap().typ.as_deref(),
+        Some("token-introspection+jwt")
+    );
+    let claims = support::verify_jwt_with(&server, &jwt, "app", false).await.unwrap();
+    assert_eq!(claims["token_introspection"]["active"], true, "{claims}");
+    assert_eq!(claims["token_introspection"]["client_id"], "app");
+    // Plain JSON otherwise.
+    let response = introspect("application/json").await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    server.stop().await;
+}

@@ -364,6 +364,16 @@ pub async fn verify_with_jwks(server: &TestServer, token: &str) -> Result<serde_
 
 /// Verifies a JWT from the server against its JWKS with `aud`; returns the claims.
 pub async fn verify_jwt(server: &TestServer, token: &str, aud: &str) -> Result<serde_json::Value, String> {
+    verify_jwt_with(server, token, aud, true).await
+}
+
+/// [`verify_jwt`], for a JWT that need not expire (a signed introspection answer).
+pub async fn verify_jwt_with(
+    server: &TestServer,
+    token: &str,
+    aud: &str,
+    expires: bool,
+) -> Result<serde_json::Value, String> {
     use jsonwebtoken::jwk::JwkSet;
     use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
     let jwks: JwkSet = server.get("/jwks").await.json().await.map_err(|e| e.to_string())?;
@@ -374,6 +384,10 @@ pub async fn verify_jwt(server: &TestServer, token: &str, aud: &str) -> Result<s
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[aud]);
     validation.set_issuer(&[&server.base]);
+    if !expires {
+        validation.required_spec_claims.remove("exp");
+        validation.validate_exp = false;
+    }
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     decode::<serde_json::Value>(token, &key, &validation)
         .map(|d| d.claims)
