@@ -45,6 +45,9 @@ const APP_BACKCHANNEL = `${RP}/backchannel`;
 // client that is known by its URL (served by the application's server).
 const MCP_URL = `http://127.0.0.1:${MCP_PORT}/mcp`;
 const MCP_CLIENT_DOCUMENT = `${RP}/mcp-client.json`;
+// A FAPI 2.0 client's redirect URI is https on a host that does not resolve here: the
+// request Chromium makes for it is where the answer arrived.
+const FAPI_REDIRECT = 'https://bank.interop.example/cb';
 
 // ---- the upstream: node-oidc-provider ------------------------------------------------
 const people = {
@@ -182,6 +185,16 @@ token_endpoint_auth_method = "private_key_jwt"
 jwks_uri = "${RP}/jwks"
 require_par = true
 redirect_uris = ["${REDIRECT}"]
+consent = false
+upstreams = ["corp"]
+
+[[clients]]
+id = "interop-fapi"
+name = "Interop Bank"
+profile = "fapi2"
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "${RP}/jwks"
+redirect_uris = ["${FAPI_REDIRECT}"]
 consent = false
 upstreams = ["corp"]
 
@@ -644,6 +657,43 @@ try {
       (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])).privateKey,
     ));
     await fails(client.refreshTokenGrant(other, refreshed.refresh_token), 'an assertion signed by another key');
+  });
+
+  await test('FAPI 2.0 (profile = "fapi2"): openid-client pushes a signed request object (JAR) with DPoP and private_key_jwt, gets the answer as a signed JWT (JARM), redeems with DPoP, reads userinfo with DPoP, and its refresh token does not rotate', async () => {
+    const bank = await relyingParty('interop-fapi', undefined, client.PrivateKeyJwt({ key: appKeys.privateKey, kid: 'app-1' }));
+    const metadata = bank.serverMetadata();
+    if (!metadata.request_parameter_supported) throw new Error('no request objects in discovery');
+    if (!metadata.response_modes_supported.includes('jwt')) throw new Error('no JARM in discovery');
+    client.useJwtResponseMode(bank);
+    const dpop = client.getDPoPHandle(bank, await client.randomDPoPKeyPair('ES256'));
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const signedRequest = await client.buildAuthorizationUrlWithJAR(bank, {
+      redirect_uri: FAPI_REDIRECT, scope: 'openid email offline_access', state,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }, { key: appKeys.privateKey, kid: 'app-1' });
+    if (!signedRequest.searchParams.get('request')) throw new Error('no request object');
+    const pushed = await client.buildAuthorizationUrlWithPAR(bank, signedRequest.searchParams, { DPoP: dpop });
+    // The bank's host does not resolve here: the request Chromium makes for it is the answer.
+    let arrival = null;
+    const arrived = page.waitForEvent('request', { predicate: (r) => r.url().startsWith(FAPI_REDIRECT), timeout: 30_000 })
+      .then((r) => { arrival = r.url(); });
+    await page.goto(pushed.href).catch(() => { /* the last hop cannot load */ });
+    for (let i = 0; i < 10 && !arrival; i += 1) {
+      await Promise.race([arrived, personClicksThrough(page).catch(() => {})]);
+    }
+    await arrived;
+    const back = new URL(arrival);
+    if (!back.searchParams.get('response') || back.searchParams.get('code')) throw new Error(`not a JARM answer: ${back}`);
+    const tokens = await client.authorizationCodeGrant(bank, back, {
+      pkceCodeVerifier: verifier, expectedState: state, idTokenExpected: true,
+    }, undefined, { DPoP: dpop });
+    equal(tokens.token_type, 'dpop', 'token_type');
+    equal(tokens.claims().sub, graceSub, 'the same person');
+    const info = await client.fetchUserInfo(bank, tokens.access_token, graceSub, { DPoP: dpop });
+    equal(info.email, 'grace@corp.example', 'userinfo with DPoP');
+    const refreshed = await client.refreshTokenGrant(bank, tokens.refresh_token, undefined, { DPoP: dpop });
+    equal(refreshed.refresh_token, tokens.refresh_token, 'the refresh token is not rotated');
   });
 
   await test('client_secret_jwt: client_credentials with an HS256 assertion', async () => {
