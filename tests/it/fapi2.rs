@@ -599,3 +599,23 @@ async fn introspection_answers_as_a_signed_jwt_when_asked_to() {
     assert_eq!(body["active"], true);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_readme_fapi2_client_loads_and_must_push() {
+    let blocks = support::readme_blocks("Modern OAuth", "toml");
+    let example = blocks
+        .iter()
+        .find(|block| block.contains("profile = \"fapi2\""))
+        .expect("the README's fapi2 client");
+    let dir = tempfile::tempdir().unwrap();
+    let rest = format!("{example}\n{}", TestConfig::new().bob().build());
+    let server = TestServer::start(dir.path(), &rest, Clock::System).await;
+    let url = format!(
+        "{}/authorize?client_id=bank-app&response_type=code&scope=openid&redirect_uri=https://bank-app.example.com/callback&code_challenge={}&code_challenge_method=S256",
+        server.base,
+        gatehouse::secrets::s256(VERIFIER)
+    );
+    let page = Browser::default().get(&url).await;
+    assert_eq!(page.redirect_params()["error"], "invalid_request", "PAR is required");
+    server.stop().await;
+}
