@@ -619,3 +619,128 @@ async fn the_readme_fapi2_client_loads_and_must_push() {
     assert_eq!(page.redirect_params()["error"], "invalid_request", "PAR is required");
     server.stop().await;
 }
+
+/// An RSA key as a JWK with `kid`, and its PKCS#8 PEM.
+fn rsa_key(kid: &str) -> (Value, String) {
+    use base64::Engine;
+    use rsa::traits::PublicKeyParts;
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+    let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF).unwrap();
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwk = json!({
+        "kty": "RSA", "kid": kid, "use": "sig",
+        "n": b64(private.n().to_bytes_be()), "e": b64(private.e().to_bytes_be()),
+    });
+    (jwk, pem.to_string())
+}
+
+#[tokio::test]
+async fn a_fapi2_client_may_not_sign_with_rs256_though_the_key_is_its_own() {
+    let bank = ClientKey::new("bank-1");
+    let (rsa_jwk, rsa_pem) = rsa_key("bank-rsa");
+    let rsa_signing = EncodingKey::from_rsa_pem(rsa_pem.as_bytes()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rest = TestConfig::new()
+        .tables(&format!(
+            "[[clients]]\nid = \"bank\"\nprofile = \"fapi2\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{}'\nredirect_uris = [\"{BANK_REDIRECT}\"]\nconsent = false\n",
+            json!({ "keys": [bank.jwk, rsa_jwk] })
+        ))
+        .bob()
+        .build();
+    let server = TestServer::start(dir.path(), &rest, Clock::System).await;
+    let now = Clock::System.now();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("bank-rsa".into());
+    let dpop = ClientKey::new("dpop");
+    let proof = || dpop.dpop_proof("POST", &format!("{}/par", server.base), now, json!({}));
+    let request = |jti: &str| {
+        signed_request(
+            &bank,
+            &request_claims("bank", &server.base, now, jti, code_request(BANK_REDIRECT, "s")),
+        )
+    };
+
+    // A client assertion with its own RSA key.
+    let rs256_assertion = jsonwebtoken::encode(
+        &header,
+        &json!({ "iss": "bank", "sub": "bank", "aud": server.base, "iat": now, "exp": now + 60, "jti": "rs" }),
+        &rsa_signing,
+    )
+    .unwrap();
+    let (status, body) = post(
+        &server,
+        "/par",
+        &[("request", &request("a"))],
+        &rs256_assertion,
+        Some(&proof()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+
+    // A request object with its own RSA key.
+    let mut request_header = header.clone();
+    request_header.typ = Some("oauth-authz-req+jwt".into());
+    let rs256_request = jsonwebtoken::encode(
+        &request_header,
+        &request_claims("bank", &server.base, now, "b", code_request(BANK_REDIRECT, "s")),
+        &rsa_signing,
+    )
+    .unwrap();
+    let good_assertion = assertion(&bank, "bank", json!(server.base), now);
+    let (status, body) = post(
+        &server,
+        "/par",
+        &[("request", &rs256_request)],
+        &good_assertion,
+        Some(&proof()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request_object")),
+        "{body}"
+    );
+
+    // A DPoP proof signed with RS256.
+    let mut proof_header = Header::new(Algorithm::RS256);
+    proof_header.typ = Some("dpop+jwt".into());
+    let (proof_jwk, proof_pem) = rsa_key("proof");
+    proof_header.jwk = Some(serde_json::from_value(proof_jwk).unwrap());
+    let rs256_proof = jsonwebtoken::encode(
+        &proof_header,
+        &json!({ "jti": "p", "htm": "POST", "htu": format!("{}/par", server.base), "iat": now }),
+        &EncodingKey::from_rsa_pem(proof_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let good_assertion = assertion(&bank, "bank", json!(server.base), now);
+    let (status, body) = post(
+        &server,
+        "/par",
+        &[("request", &request("c"))],
+        &good_assertion,
+        Some(&rs256_proof),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+
+    // The same client with EdDSA throughout is fine.
+    let good_assertion = assertion(&bank, "bank", json!(server.base), now);
+    let (status, body) = post(
+        &server,
+        "/par",
+        &[("request", &request("d"))],
+        &good_assertion,
+        Some(&proof()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    server.stop().await;
+}
