@@ -13,6 +13,15 @@ use crate::store::{
 };
 use serde_json::{Map, Value as Json};
 
+/// Why an access token is not taken.
+#[derive(Debug)]
+pub enum Inactive {
+    /// It is not active, for this reason.
+    Ended(&'static str),
+    /// Whether it was ended cannot be read now: neither active nor inactive (503).
+    Unknown(StoreError),
+}
+
 /// An active access token: its claims, and the account of its `sub` when asked for.
 pub struct ActiveToken {
     pub claims: Map<String, Json>,
@@ -26,7 +35,7 @@ pub async fn active_access_token(
     store: &Store,
     token: &str,
     now: i64,
-) -> Result<Map<String, Json>, &'static str> {
+) -> Result<Map<String, Json>, Inactive> {
     Ok(active_token(config, keys, store, token, false, now).await?.claims)
 }
 
@@ -38,7 +47,7 @@ pub async fn active_access_token_and_account(
     store: &Store,
     token: &str,
     now: i64,
-) -> Result<ActiveToken, &'static str> {
+) -> Result<ActiveToken, Inactive> {
     active_token(config, keys, store, token, true, now).await
 }
 
@@ -49,26 +58,23 @@ async fn active_token(
     token: &str,
     with_account: bool,
     now: i64,
-) -> Result<ActiveToken, &'static str> {
+) -> Result<ActiveToken, Inactive> {
     let claims = keys
         .verify(token, TokenType::Access, now)
-        .map_err(|_| "the access token is not valid")?;
+        .map_err(|_| Inactive::Ended("the access token is not valid"))?;
     let Json::Object(claims) = claims else {
-        return Err("the access token is not valid");
+        return Err(Inactive::Ended("the access token is not valid"));
     };
     if claims.get("iss").and_then(Json::as_str) != Some(config.issuer.as_str()) {
-        return Err("the access token is not from this issuer");
+        return Err(Inactive::Ended("the access token is not from this issuer"));
     }
     if claims.get("exp").and_then(Json::as_i64).is_none_or(|exp| exp <= now) {
-        return Err("the access token has expired");
+        return Err(Inactive::Ended("the access token has expired"));
     }
     match ended(config, store, &claims, with_account, now).await {
         Ok(Ok(account)) => Ok(ActiveToken { claims, account }),
-        Ok(Err(why)) => Err(why),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check whether an access token was ended");
-            Err("the access token cannot be checked now")
-        }
+        Ok(Err(why)) => Err(Inactive::Ended(why)),
+        Err(e) => Err(Inactive::Unknown(e)),
     }
 }
 

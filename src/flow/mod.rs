@@ -363,6 +363,8 @@ pub enum Outcome {
     Expired,
     /// Something broke on our side; the detail is logged, not shown.
     Failed(String),
+    /// The store cannot be reached now: try again in a moment (503).
+    Unavailable(String),
 }
 
 impl Outcome {
@@ -379,6 +381,9 @@ impl Outcome {
 
 impl From<StoreError> for Outcome {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return Outcome::Unavailable(e.to_string());
+        }
         Outcome::Failed(e.to_string())
     }
 }

@@ -26,7 +26,7 @@ pub async fn authorize(
     };
     let client = match app.client(params.client_id.as_deref().unwrap_or_default(), now).await {
         Ok(client) => client,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::from(e),
     };
     if let (Some(jwt), Some(client)) = (params.request.clone(), client.as_deref()) {
         params = match super::request_object::unpack(app, client, &jwt, now).await {
@@ -59,7 +59,19 @@ pub async fn authorize(
         }
         Err(Invalid::Reply { to, error, description }) => return Outcome::refuse(&to, error, description),
     };
-    settle(decide(app, validated, browser, session_cookie, client_ip, now).await)
+    let to = ReplyTo::of(&validated.request);
+    match decide(app, validated, browser, session_cookie, client_ip, now).await {
+        // The request is valid and its redirect URI registered: the app hears it.
+        Err(Outcome::Unavailable(detail)) => {
+            tracing::debug!(%detail, "the store is unavailable: the app is told to try again");
+            Outcome::refuse(
+                &to,
+                ErrorCode::TemporarilyUnavailable,
+                "the service is unavailable for a moment",
+            )
+        }
+        decided => settle(decided),
+    }
 }
 
 pub(super) async fn decide(

@@ -87,6 +87,18 @@ impl IntoResponse for BearerError {
                 description,
                 nonce,
             } => return dpop_refusal(error, &description, nonce),
+            BearerError::Unavailable(detail) => {
+                tracing::debug!(%detail, "the store is unavailable: answering 503");
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": "temporarily_unavailable", "error_description": "try again in a moment" })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
             BearerError::Server(detail) => {
                 tracing::error!(%detail, "protected resource failed");
                 return (StatusCode::INTERNAL_SERVER_ERROR, "server error").into_response();

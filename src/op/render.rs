@@ -118,6 +118,7 @@ pub fn outcome(state: &Screen, outcome: Outcome) -> Response {
         ),
         Outcome::Expired => login_expired(state),
         Outcome::Failed(detail) => internal_error(state, detail),
+        Outcome::Unavailable(detail) => unavailable(state, detail),
     }
 }
 
@@ -216,6 +217,21 @@ pub fn internal_error(state: &Screen, detail: impl std::fmt::Display) -> Respons
         "Gatehouse could not complete this step of your sign-in.",
         "Go back to the application and try again in a moment.",
     )
+}
+
+/// The page for a step the store could not serve now: 503, to be tried again.
+pub fn unavailable(state: &Screen, detail: impl std::fmt::Display) -> Response {
+    tracing::debug!(%detail, "the store is unavailable: answering 503");
+    let mut response = state.pages.error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Gatehouse cannot complete this step of your sign-in right now.",
+        "Try again in a moment.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 /// The page for a login link that is no longer valid (expired, used, or another browser's).

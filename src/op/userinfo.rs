@@ -167,6 +167,7 @@ fn from_dpop(e: dpop::DpopError) -> BearerError {
             description: "the DPoP proof must carry the nonce in the DPoP-Nonce header".into(),
             nonce: Some(nonce),
         },
+        dpop::DpopError::Store(e) if e.is_unavailable() => BearerError::Unavailable(e.to_string()),
         dpop::DpopError::Store(e) => BearerError::Server(e.to_string()),
     }
 }

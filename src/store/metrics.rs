@@ -35,8 +35,12 @@ impl Default for StoreMetrics {
 }
 
 impl StoreMetrics {
-    pub(crate) fn count<T, E>(&self, operation: &'static str, result: &Result<T, E>) {
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+    pub(crate) fn count<T>(&self, operation: &'static str, result: &Result<T, super::StoreError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) if e.is_unavailable() => "unavailable",
+            Err(_) => "error",
+        };
         self.count_outcome(operation, outcome);
     }
 

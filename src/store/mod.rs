@@ -59,6 +59,17 @@ pub enum StoreError {
     Contended { table: &'static str, key_len: usize },
     #[error("the store is shut down")]
     Closed,
+    /// The database cannot be reached or cannot write now (a lost connection, no free
+    /// connection in time, an I/O error): worth trying again, unlike the rest.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the store is out of reach for now (answered 503), rather than broken.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Closed)
+    }
 }
 
 /// The backends. An enum rather than a trait object: each operation is a plain async

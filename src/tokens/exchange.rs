@@ -13,7 +13,7 @@ use super::sign::Grant;
 use super::{ServerFault, TokenError, TokenResponse, TokenService};
 use crate::config::{Client, ResourceServer};
 use crate::domain::accounts::{self, Admission, Admitted, NotAdmitted};
-use crate::domain::token_liveness::active_access_token;
+use crate::domain::token_liveness::{Inactive, active_access_token};
 use crate::response_type::ResponseType;
 use crate::scope::Scopes;
 use crate::secrets;
@@ -325,7 +325,10 @@ impl TokenService<'_> {
     async fn own_access_token(&self, token: &str, role: &str) -> Result<Map<String, Json>, TokenError> {
         active_access_token(self.config, self.keys, self.store, token, self.now)
             .await
-            .map_err(|why| TokenError::InvalidGrant(format!("the {role} token: {why}")))
+            .map_err(|inactive| match inactive {
+                Inactive::Ended(why) => TokenError::InvalidGrant(format!("the {role} token: {why}")),
+                Inactive::Unknown(e) => e.into(),
+            })
     }
 
     /// The resource server `audience` names.

@@ -90,6 +90,10 @@ impl TokenError {
 
 impl From<crate::store::StoreError> for TokenError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::debug!(error = %e, "the store is unavailable: answering 503");
+            return TokenError::TemporarilyUnavailable("the service is unavailable for a moment; try again".into());
+        }
         TokenError::Server(e.into())
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{TokenError, TokenService};
 use crate::config::Client;
-use crate::domain::token_liveness::active_access_token;
+use crate::domain::token_liveness::{Inactive, active_access_token};
 use crate::secrets;
 use crate::store::{
     AccountFamily, AuthorizationRequest, CompletedLogin, FamilyId, IssuedJti, Redeemed, RefreshFamily, RefreshToken,
@@ -92,17 +92,21 @@ impl TokenService<'_> {
         Ok(self.store.revoked_tokens.put(jti, &revoked, Some(exp)).await?)
     }
 
-    async fn active_access_token(&self, token: &str) -> Option<Map<String, Json>> {
-        active_access_token(self.config, self.keys, self.store, token, self.now)
-            .await
-            .ok()
+    /// The claims of `token` if it is an active access token; an error only when that
+    /// cannot be told now.
+    async fn active_access_token(&self, token: &str) -> Result<Option<Map<String, Json>>, TokenError> {
+        match active_access_token(self.config, self.keys, self.store, token, self.now).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(Inactive::Ended(_)) => Ok(None),
+            Err(Inactive::Unknown(e)) => Err(e.into()),
+        }
     }
 
     /// Token revocation (RFC 7009): an access token is revoked by its `jti` until it
     /// would expire; a refresh token revokes its family. Unknown tokens are not an error.
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), TokenError> {
         let not_yours = || TokenError::UnauthorizedClient("the token was not issued to this client".into());
-        if let Some(claims) = self.active_access_token(token).await {
+        if let Some(claims) = self.active_access_token(token).await? {
             if claims.get("client_id").and_then(Json::as_str) != Some(client.id.as_str()) {
                 return Err(not_yours());
             }
@@ -129,7 +133,7 @@ impl TokenService<'_> {
     pub async fn introspect(&self, caller: &Client, token: &str) -> Result<Json, TokenError> {
         let inactive = json!({ "active": false });
         let may_see = |client_id: &str| caller.introspect || caller.id == client_id;
-        if let Some(claims) = self.active_access_token(token).await {
+        if let Some(claims) = self.active_access_token(token).await? {
             let client_id = claims.get("client_id").and_then(Json::as_str).unwrap_or_default();
             if !may_see(client_id) {
                 return Ok(inactive);

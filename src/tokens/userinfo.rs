@@ -2,7 +2,7 @@
 //! claims of its person, or why the token is refused (RFC 6750 §3).
 
 use super::TokenService;
-use crate::domain::token_liveness::{ActiveToken, active_access_token_and_account};
+use crate::domain::token_liveness::{ActiveToken, Inactive, active_access_token_and_account};
 use crate::mapping::release;
 use crate::scope::Scopes;
 use serde_json::Value as Json;
@@ -23,6 +23,8 @@ pub enum BearerError {
         nonce: Option<String>,
     },
     Server(String),
+    /// The store cannot be reached now (503).
+    Unavailable(String),
 }
 
 impl TokenService<'_> {
@@ -30,7 +32,11 @@ impl TokenService<'_> {
     pub async fn active_token(&self, token: &str) -> Result<ActiveToken, BearerError> {
         active_access_token_and_account(self.config, self.keys, self.store, token, self.now)
             .await
-            .map_err(|why| BearerError::InvalidToken(why.to_string()))
+            .map_err(|inactive| match inactive {
+                Inactive::Ended(why) => BearerError::InvalidToken(why.to_string()),
+                Inactive::Unknown(e) if e.is_unavailable() => BearerError::Unavailable(e.to_string()),
+                Inactive::Unknown(e) => BearerError::Server(e.to_string()),
+            })
     }
 
     /// The claims an access token's scopes release about its person, with `sub`.

@@ -94,9 +94,16 @@ fn cases() -> Vec<Case> {
             Expect::Redirect("invalid_scope"),
         ),
         get(
-            "request object",
+            // Nothing of a request object that cannot be verified is trusted, its
+            // redirect URI least: a page.
+            "request object that is no signed JWT",
             &authorize(&format!("{code}&request=x")),
-            Expect::Redirect("request_not_supported"),
+            Expect::Page(400),
+        ),
+        get(
+            "request object by reference",
+            &authorize(&format!("{code}&request_uri=https://rp.example/request.jwt")),
+            Expect::Redirect("request_uri_not_supported"),
         ),
         get(
             "unknown prompt",

@@ -712,7 +712,10 @@ async fn authorize_accepts_post_and_refuses_what_it_does_not_support() {
             "invalid_request",
         ),
         ("&response_type=code&scope=openid&max_age=soon", "invalid_request"),
-        ("&response_type=code&scope=openid&request=eyJ", "request_not_supported"),
+        (
+            "&response_type=code&scope=openid&request_uri=https://rp.example/r",
+            "request_uri_not_supported",
+        ),
     ] {
         let params = browser.get(&format!("{base}{query}")).await.redirect_params();
         assert_eq!(params.get("error").map(String::as_str), Some(error), "{query}");

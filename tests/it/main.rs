@@ -45,6 +45,7 @@ mod resource_indicators;
 mod saml;
 mod session_index;
 mod store_conformance;
+mod store_outage;
 mod token_exchange;
 mod token_lifecycle;
 mod upstream_logout;

@@ -68,7 +68,9 @@ fn tls(settings: &PostgresSettings) -> Result<tokio_postgres_rustls::MakeRustlsC
 pub fn pool_error(e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => super::db_error(e),
-        PoolError::Timeout(_) => StoreError::Backend("PostgreSQL: no connection free in time (store.pool_size)".into()),
-        other => StoreError::Backend(format!("cannot reach PostgreSQL: {other}")),
+        PoolError::Timeout(_) => {
+            StoreError::Unavailable("PostgreSQL: no connection free in time (store.pool_size)".into())
+        }
+        other => StoreError::Unavailable(format!("cannot reach PostgreSQL: {other}")),
     }
 }

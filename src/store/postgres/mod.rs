@@ -396,8 +396,22 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// A failure of PostgreSQL: `Unavailable` when the connection is gone or the server
+/// cannot take it now (SQLSTATE class 08, shutting down, too many connections), a
+/// `Backend` error otherwise.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(described(&e))
+    let unavailable = match e.as_db_error() {
+        None => true,
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+    };
+    if unavailable {
+        StoreError::Unavailable(described(&e))
+    } else {
+        StoreError::Backend(described(&e))
+    }
 }
 
 /// What went wrong, with the SQLSTATE when the server said it.

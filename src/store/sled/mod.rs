@@ -182,8 +182,12 @@ fn sortable(at: i64) -> [u8; 8] {
     ((at as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-fn backend(e: ::sled::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// A failure of sled: an I/O error (a full or failing disk) is `Unavailable`.
+pub(super) fn backend(e: ::sled::Error) -> StoreError {
+    match e {
+        ::sled::Error::Io(io) => StoreError::Unavailable(format!("the disk: {io}")),
+        other => StoreError::Backend(other.to_string()),
+    }
 }
 
 fn unknown_table(table: &str) -> StoreError {

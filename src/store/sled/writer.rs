@@ -180,8 +180,15 @@ impl WriterThread {
         let mut outcomes = match self.commit_all(&writes) {
             Ok(outcomes) => outcomes.into_iter(),
             Err(e) => {
+                let unavailable = e.is_unavailable();
                 let detail = e.to_string();
-                let failed = (0..writes.len()).map(|_| Err(StoreError::Backend(detail.clone())));
+                let failed = (0..writes.len()).map(|_| {
+                    Err(if unavailable {
+                        StoreError::Unavailable(detail.clone())
+                    } else {
+                        StoreError::Backend(detail.clone())
+                    })
+                });
                 failed.collect::<Vec<_>>().into_iter()
             }
         };
@@ -226,7 +233,7 @@ impl WriterThread {
             Ok(outcomes)
         });
         outcome.map_err(|e: TransactionError<()>| match e {
-            TransactionError::Storage(e) => StoreError::Backend(e.to_string()),
+            TransactionError::Storage(e) => super::backend(e),
             TransactionError::Abort(()) => StoreError::Backend("the batch was aborted".into()),
         })
     }
@@ -253,7 +260,7 @@ impl WriterThread {
                 Ok(())
             })
             .map_err(|e: TransactionError<()>| match e {
-                TransactionError::Storage(e) => StoreError::Backend(e.to_string()),
+                TransactionError::Storage(e) => super::backend(e),
                 TransactionError::Abort(()) => StoreError::Backend("the sweep was aborted".into()),
             })?;
         Ok(due.len())
@@ -331,7 +338,7 @@ fn answer(applied: Applied, flushed: &Result<(), String>) {
 fn settle<T>(reply: Reply<T>, flushed: &Result<(), String>, result: Result<T, StoreError>) {
     let answer = match flushed {
         Ok(()) => result,
-        Err(e) => Err(StoreError::Backend(format!("the write is not durable: {e}"))),
+        Err(e) => Err(StoreError::Unavailable(format!("the write is not durable: {e}"))),
     };
     // A caller that stopped waiting is no error: its write stands.
     let _ = reply.send(answer);

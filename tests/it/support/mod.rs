@@ -13,6 +13,7 @@ pub mod rp;
 pub mod saml_idp;
 pub mod signing_key;
 pub mod slapd;
+pub mod tcp_cut;
 
 use gatehouse::{App, Clock, Config};
 

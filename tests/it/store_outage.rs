@@ -1,0 +1,87 @@
+//! A database outage as the relying parties see it: every answer that needs the store is
+//! a 503 (JSON with Retry-After at the token endpoint and resources, the app told
+//! `temporarily_unavailable` at `/authorize`), none a 500 nor a token called inactive,
+//! and the same requests work again soon after the database is back.
+
+use crate::support;
+
+use gatehouse::Clock;
+use serde_json::Value;
+use support::browser::local_login_tokens;
+use support::config::{REDIRECT, TestClient, TestConfig};
+use support::tcp_cut::TcpCut;
+use support::{TestServer, client};
+
+#[tokio::test]
+async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() {
+    let Some(url) = support::postgres::new_database("a_database_outage_is_a_clean_503").await else {
+        return;
+    };
+    // Gatehouse reaches the database through a line the test can cut.
+    let parsed = url::Url::parse(&url).unwrap();
+    let target: std::net::SocketAddr = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap())
+        .parse()
+        .unwrap();
+    let line = TcpCut::start(target).await;
+    let mut through = parsed.clone();
+    through.set_port(Some(line.addr.port())).unwrap();
+    let rest = format!(
+        "{}\n{}",
+        support::postgres::store_table(through.as_str()),
+        TestConfig::new()
+            .client(TestClient::confidential("app", "app-secret").no_consent())
+            .bob()
+            .build()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &rest, Clock::System).await;
+    let browser = support::browser::Browser::default();
+    let tokens = local_login_tokens(&server.base, &browser, "bob", "bob", REDIRECT).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+    let access_token = tokens["access_token"].as_str().unwrap().to_string();
+
+    line.cut();
+    let refreshed = server.refresh(("app", "app-secret"), &refresh_token).await;
+    assert_eq!(refreshed.status(), 503);
+    assert!(refreshed.headers().contains_key("retry-after"));
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    let userinfo = client()
+        .get(format!("{}/userinfo", server.base))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 503, "not 401: the token was not found inactive");
+    let introspected = client()
+        .post(format!("{}/introspect", server.base))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[("token", access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspected.status(), 503, "not active: false");
+    // A valid authorization request from a browser with a session: the app is told.
+    let page = browser
+        .get(&format!(
+            "{}/authorize?client_id=app&response_type=code&scope=openid&redirect_uri={REDIRECT}&state=s",
+            server.base
+        ))
+        .await;
+    let params = page.redirect_params();
+    assert_eq!(params["error"], "temporarily_unavailable", "{params:?}");
+    assert_eq!(params["state"], "s");
+
+    // Back: the same refresh token works (the outage rotated nothing).
+    line.mend();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let status = server.refresh(("app", "app-secret"), &refresh_token).await.status();
+        if status != 503 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(status, 200);
+    server.stop().await;
+}
