@@ -166,6 +166,10 @@ pub struct TokenSettings {
     pub key_rotation: Duration,
     /// How long a person's consent to a client is remembered (a client may set its own).
     pub consent_ttl: Duration,
+    /// How long a refresh token just rotated may be presented again, its successor unused,
+    /// and get a new successor instead of revoking its family (an answer lost on the way);
+    /// 0 turns it off.
+    pub refresh_retry_window_secs: i64,
 }
 
 impl TokenSettings {
@@ -188,6 +192,7 @@ impl Default for TokenSettings {
             session_ttl: Duration::seconds(12 * 3600),
             key_rotation: Duration::seconds(30 * 86_400),
             consent_ttl: Duration::seconds(365 * 86_400),
+            refresh_retry_window_secs: 30,
         }
     }
 }

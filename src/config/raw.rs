@@ -50,6 +50,8 @@ pub struct RawTokens {
     pub session_ttl: Option<Duration>,
     pub key_rotation: Option<Duration>,
     pub consent_ttl: Option<Duration>,
+    /// A duration, or "0s" for none.
+    pub refresh_retry_window: Option<String>,
 }
 
 #[derive(Deserialize)]

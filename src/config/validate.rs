@@ -202,6 +202,17 @@ fn validate_tokens(tokens: Option<toml::Value>, problems: &mut Vec<Problem>) -> 
         session_ttl: raw.session_ttl.unwrap_or(d.session_ttl),
         key_rotation: raw.key_rotation.unwrap_or(d.key_rotation),
         consent_ttl: raw.consent_ttl.unwrap_or(d.consent_ttl),
+        refresh_retry_window_secs: match raw.refresh_retry_window.as_deref().map(str::trim) {
+            None => d.refresh_retry_window_secs,
+            Some(off) if is_zero_duration(off) => 0,
+            Some(text) => match Duration::parse(text) {
+                Ok(window) => window.as_secs_i64(),
+                Err(why) => {
+                    problems.push(Problem::new("tokens.refresh_retry_window", why));
+                    d.refresh_retry_window_secs
+                }
+            },
+        },
     };
     if settings.refresh_token_absolute_ttl.as_secs_i64() < settings.refresh_token_ttl.as_secs_i64() {
         problems.push(Problem::new(
@@ -210,6 +221,12 @@ fn validate_tokens(tokens: Option<toml::Value>, problems: &mut Vec<Problem>) -> 
         ));
     }
     settings
+}
+
+/// "0s", "0m", ...: a duration of nothing, which only some keys take (to mean "off").
+fn is_zero_duration(text: &str) -> bool {
+    text.strip_suffix(['s', 'm', 'h', 'd'])
+        .is_some_and(|number| !number.is_empty() && number.chars().all(|c| c == '0'))
 }
 
 fn validate_scopes(

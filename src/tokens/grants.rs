@@ -216,9 +216,12 @@ impl TokenService<'_> {
                 return Err(invalid());
             }
             if family.current != hash {
-                self.revoke_family(&record.family).await?;
-                self.telemetry.refresh_reuse(&client.id);
-                return Err(invalid());
+                if !self.is_retry(client, family, &hash) {
+                    self.revoke_family(&record.family).await?;
+                    self.telemetry.refresh_reuse(&client.id);
+                    return Err(invalid());
+                }
+                tracing::info!(client = %client.id, "a refresh token rotated moments ago came again: a new successor, no revocation");
             }
             if let Err(refused) = check_bound_key(family.jkt.as_deref(), jkt, "refresh token") {
                 // A FAPI 2.0 client's refresh token does not rotate, so reuse cannot show a
@@ -286,6 +289,13 @@ impl TokenService<'_> {
         let next_hash = secrets::hash(&next);
         let expires = Some(self.refresh_expiry(family.auth.started_at()));
         let mut rotated = family.clone();
+        // A retry keeps what the rotation it retries took, and when: the window does not
+        // start again.
+        let presented = secrets::hash(asked.token);
+        if family.current == presented && !client.is_fapi2() {
+            rotated.previous = Some(presented);
+            rotated.rotated_at = Some(self.now);
+        }
         rotated.current = next_hash.clone();
         let mut write = self.store.write(self.now);
         self.store.refresh_families.expect(&mut write, family_id, Some(current));
@@ -358,6 +368,18 @@ impl TokenService<'_> {
 }
 
 impl TokenService<'_> {
+    /// Whether `hash`, a token of `family` that is no longer current, is a retry of the
+    /// family's last rotation: the token that rotation took, presented within
+    /// `tokens.refresh_retry_window`, and its successor not used since (a use would have
+    /// moved `previous` on). A FAPI 2.0 client's tokens do not rotate, so never.
+    fn is_retry(&self, client: &Client, family: &crate::store::RefreshFamily, hash: &str) -> bool {
+        let window = self.config.tokens.refresh_retry_window_secs;
+        window > 0
+            && !client.is_fapi2()
+            && family.previous.as_deref() == Some(hash)
+            && family.rotated_at.is_some_and(|at| self.now - at < window)
+    }
+
     /// How long a code of `client` may be redeemed: `code_ttl`, and at most a minute for a
     /// FAPI 2.0 client (FAPI 2.0 Security Profile §5.3.2.1).
     fn code_ttl(&self, client: &Client) -> i64 {

@@ -34,6 +34,8 @@ impl TokenService<'_> {
             revoked: false,
             jkt: jkt.map(String::from),
             resources: request.resources.clone(),
+            previous: None,
+            rotated_at: None,
         };
         self.store.refresh_families.stage_put(write, family, &record, expires)?;
         // Indexed for as long as the family can live, however often it rotates.

@@ -80,6 +80,8 @@ async fn ending_a_session_ends_it_once_with_its_families_and_logout_tokens(h: &i
         revoked: false,
         jkt: None,
         resources: Vec::new(),
+        previous: None,
+        rotated_at: None,
     };
     let family_id = gatehouse::store::FamilyId::new("s1");
     store

@@ -39,7 +39,7 @@ async fn metrics_count_a_login_a_refresh_and_a_failed_login() {
     let before = scrape(&server).await;
     let browser = Browser::default();
     let tokens = local_login_tokens(&server.base, &browser, "bob", "bob", REDIRECT).await;
-    refresh(&server.base, tokens["refresh_token"].as_str().unwrap()).await;
+    let rotated = refresh(&server.base, tokens["refresh_token"].as_str().unwrap()).await;
     let wrong = local_login(
         &server.base,
         &Browser::default(),
@@ -93,7 +93,9 @@ async fn metrics_count_a_login_a_refresh_and_a_failed_login() {
     assert!(metric(&after, "gatehouse_store_batch_writes_count") >= 1.0);
     assert!(after.contains("gatehouse_signing_key_age_seconds "), "{after}");
 
-    // A replayed refresh token is reuse.
+    // A replayed refresh token is reuse once its successor was used (before, within
+    // tokens.refresh_retry_window, it would be a retry of a lost answer).
+    refresh(&server.base, rotated["refresh_token"].as_str().unwrap()).await;
     let reused = server
         .refresh(("app", "app-secret"), tokens["refresh_token"].as_str().unwrap())
         .await;

@@ -127,6 +127,8 @@ async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
         revoked: false,
         jkt: None,
         resources: Vec::new(),
+        previous: None,
+        rotated_at: None,
     };
     store
         .refresh_families

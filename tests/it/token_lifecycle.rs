@@ -4,7 +4,7 @@ use crate::support;
 
 use gatehouse::Clock;
 use serde_json::Value;
-use support::browser::{Browser, local_login};
+use support::browser::{Browser, local_login, local_login_tokens};
 use support::config::{REDIRECT, TestClient, TestConfig};
 use support::{TestServer, client, post_form as post};
 
@@ -416,5 +416,66 @@ async fn a_refresh_family_ends_at_its_absolute_lifetime_however_often_it_rotates
     clock.advance(86_400);
     let (status, body) = rotate(refresh).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    server.stop().await;
+}
+
+/// A refresh_token grant by `app`; the status and the JSON answer.
+async fn refresh_answer(server: &TestServer, token: &str) -> (u16, serde_json::Value) {
+    let response = server.refresh(("app", "app-secret"), token).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_rotation_whose_answer_was_lost_is_answered_again_within_the_retry_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(1_900_000_000);
+    let config = TestConfig::new()
+        .client(TestClient::confidential("app", "app-secret").no_consent())
+        .bob()
+        .build();
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let login = || async {
+        let tokens = local_login_tokens(&server.base, &Browser::default(), "bob", "bob", REDIRECT).await;
+        tokens["refresh_token"].as_str().unwrap().to_string()
+    };
+
+    // The answer to the first rotation is lost; the client presents its token again.
+    let t0 = login().await;
+    let (status, lost) = refresh_answer(&server, &t0).await;
+    assert_eq!(status, 200);
+    let t1 = lost["refresh_token"].as_str().unwrap().to_string();
+    clock.advance(20);
+    let (status, retried) = refresh_answer(&server, &t0).await;
+    assert_eq!(status, 200, "a retry within the window: {retried}");
+    let t2 = retried["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(t2, t1);
+    // The family lives on with the new successor; the one never delivered is retired.
+    let (status, next) = refresh_answer(&server, &t2).await;
+    assert_eq!(status, 200, "{next}");
+    let t3 = next["refresh_token"].as_str().unwrap().to_string();
+    let (status, _) = refresh_answer(&server, &t1).await;
+    assert_eq!(status, 400, "the retired successor is reuse");
+    let (status, _) = refresh_answer(&server, &t3).await;
+    assert_eq!(status, 400, "and reuse revoked the family");
+
+    // After the window, presenting the old token again is reuse.
+    let t0 = login().await;
+    let (_, rotated) = refresh_answer(&server, &t0).await;
+    clock.advance(31);
+    let (status, _) = refresh_answer(&server, &t0).await;
+    assert_eq!(status, 400);
+    let (status, _) = refresh_answer(&server, rotated["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the family is revoked");
+
+    // Once the successor was used, the old token is reuse, however soon.
+    let t0 = login().await;
+    let (_, first) = refresh_answer(&server, &t0).await;
+    let (status, second) = refresh_answer(&server, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let (status, _) = refresh_answer(&server, &t0).await;
+    assert_eq!(status, 400);
+    let (status, _) = refresh_answer(&server, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the family is revoked");
     server.stop().await;
 }

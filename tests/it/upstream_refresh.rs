@@ -30,7 +30,10 @@ async fn started(interval: &str) -> Refreshing {
         json!({ "sub": "u-1", "person": { "name": { "first": "Grace", "last": "Hopper" } } });
     let dir = tempfile::tempdir().unwrap();
     // The upstream table's lines, then `[store]` after it.
-    let extra = format!("refresh = \"on_refresh\"\nrefresh_interval = \"{interval}\"\n{KEK}");
+    // No window for retries: a token rotated by a concurrent refresh is reuse at once.
+    let extra = format!(
+        "refresh = \"on_refresh\"\nrefresh_interval = \"{interval}\"\n{KEK}\n[tokens]\nrefresh_retry_window = \"0s\"\n"
+    );
     let clock = Clock::manual(jsonwebtoken::get_current_timestamp() as i64);
     let app = TestClient::confidential("app", "s3cret");
     let server = start_at(dir.path(), &upstream, &extra, app, clock.clone()).await;

@@ -150,6 +150,8 @@ async fn populate(config: &std::path::Path, count: usize) {
                 revoked: false,
                 jkt: None,
                 resources: Vec::new(),
+                previous: None,
+                rotated_at: None,
             };
             let mut write = store.write(now);
             store

@@ -409,6 +409,12 @@ pub struct RefreshFamily {
     /// The APIs its access tokens may be for (RFC 8707); a refresh may name fewer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The hash of the token the last rotation took, and when: presented again within
+    /// `tokens.refresh_retry_window`, while `current` is unused, it is a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<i64>,
 }
 
 /// The scopes a person has allowed a client to receive, keyed by `Consent::key`.
