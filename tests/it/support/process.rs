@@ -46,13 +46,21 @@ impl Server {
     }
 
     /// A replica's config: the shared `issuer`, its own `listen_port`, then `tables`.
-    pub fn configure_replica(dir: &Path, name: &str, issuer: &str, listen_port: u16, tables: &str) -> PathBuf {
+    /// `tokens`: more lines of its `[tokens]` table.
+    pub fn configure_replica(
+        dir: &Path,
+        name: &str,
+        issuer: &str,
+        listen_port: u16,
+        tokens: &str,
+        tables: &str,
+    ) -> PathBuf {
         let config = dir.join(format!("{name}.toml"));
         let text = TestConfig::new()
             .set("issuer", &format!("\"{issuer}\""))
             .set("listen", &format!("\"127.0.0.1:{listen_port}\""))
             .set("data_dir", &format!("\"data-{name}\""))
-            .tables("[tokens]\nsigning_alg = \"EdDSA\"\n")
+            .tables(&format!("[tokens]\nsigning_alg = \"EdDSA\"\n{tokens}"))
             .client(
                 TestClient::confidential("app", "app-secret")
                     .no_consent()
