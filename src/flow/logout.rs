@@ -49,6 +49,17 @@ pub enum LogoutOutcome {
     /// The request cannot be followed: the page says why.
     Refused(&'static str),
     Failed(String),
+    /// The store cannot be reached now: try again in a moment (503).
+    Unavailable(String),
+}
+
+impl From<crate::store::StoreError> for LogoutOutcome {
+    fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            return LogoutOutcome::Unavailable(e.to_string());
+        }
+        LogoutOutcome::Failed(e.to_string())
+    }
 }
 
 /// `/end_session`'s step. `confirming` is set for the confirmation form's answer.
@@ -72,7 +83,7 @@ pub async fn end_session(
     let found = match hint_client.as_deref().or(params.client_id.as_deref()) {
         Some(id) => match app.client(id, now).await {
             Ok(client) => client,
-            Err(e) => return LogoutOutcome::Failed(e.to_string()),
+            Err(e) => return LogoutOutcome::from(e),
         },
         None => None,
     };
@@ -84,7 +95,7 @@ pub async fn end_session(
     }
     let session = match sessions::find(app.store, session_cookie, now).await {
         Ok(session) => session,
-        Err(e) => return LogoutOutcome::Failed(e.to_string()),
+        Err(e) => return LogoutOutcome::from(e),
     };
     let csrf = session_cookie.map(logout_csrf);
     let decision = params.decision.as_deref().filter(|_| confirming);
@@ -105,7 +116,7 @@ pub async fn end_session(
             match crate::domain::sessions::end_and_notify(app.outbox(), &session.sid, now).await {
                 Ok(Some(deliveries)) => deliveries.detach(),
                 Ok(None) => {}
-                Err(e) => return LogoutOutcome::Failed(e.to_string()),
+                Err(e) => return LogoutOutcome::from(e),
             }
             tracing::info!("session ended by logout");
             if let Some(url) = upstream_logout(app, &session, client, &params, now).await {
@@ -166,13 +177,13 @@ pub async fn upstream_done(app: &Ctx<'_>, state: Option<&str>, now: i64) -> Logo
     };
     let pending = match taken {
         Ok(Some(pending)) => pending,
-        Err(e) => return LogoutOutcome::Failed(e.to_string()),
+        Err(e) => return LogoutOutcome::from(e),
         Ok(None) => return done(None, &LogoutParams::default(), "You have been signed out.", false),
     };
     let found = match pending.client_id.as_deref() {
         Some(id) => match app.client(id, now).await {
             Ok(client) => client,
-            Err(e) => return LogoutOutcome::Failed(e.to_string()),
+            Err(e) => return LogoutOutcome::from(e),
         },
         None => None,
     };

@@ -119,6 +119,20 @@ fn failed(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// A failed store operation: 503 with Retry-After when the store is out of reach for now.
+fn store_failed(e: crate::store::StoreError) -> Response {
+    if !e.is_unavailable() {
+        return failed(e);
+    }
+    tracing::warn!(error = %e, "admin request: the store is unavailable");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        Json(json!({ "error": "temporarily_unavailable" })),
+    )
+        .into_response()
+}
+
 async fn list_keys(State(state): State<Handles>) -> Response {
     match crate::keys::list(&state.store, state.keys.policy(), state.clock.now()).await {
         Ok(keys) => Json::<Vec<KeyInfo>>(keys).into_response(),
@@ -145,7 +159,7 @@ struct SessionFilter {
 async fn list_sessions(State(state): State<Handles>, Query(filter): Query<SessionFilter>) -> Response {
     match crate::domain::sessions::list(&state.store, filter.sub.as_deref(), state.clock.now()).await {
         Ok(sessions) => Json::<Vec<SessionInfo>>(sessions).into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -158,7 +172,7 @@ async fn end_session(State(state): State<Handles>, Path(sid): Path<String>) -> R
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such session" }))).into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -166,7 +180,7 @@ async fn account_links(State(state): State<Handles>, Path(sub): Path<String>) ->
     match state.store.accounts.get(&sub, state.clock.now()).await {
         Ok(Some(account)) => Json(crate::domain::accounts::links_of(&account)).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such account" }))).into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -189,7 +203,7 @@ async fn unlink(State(state): State<Handles>, Path((sub, upstream)): Path<(Strin
 async fn deliveries(State(state): State<Handles>) -> Response {
     match crate::domain::logout_outbox::queued(&state.store, state.clock.now()).await {
         Ok(queued) => Json(queued).into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -207,7 +221,7 @@ async fn withdraw_consent(State(state): State<Handles>, Path((sub, client)): Pat
             Json(json!({ "error": "the account has no consent to this client and no refresh tokens from it" })),
         )
             .into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -252,7 +266,7 @@ async fn metrics(State(state): State<Handles>) -> Response {
 async fn list_clients(State(state): State<Handles>) -> Response {
     match crate::domain::clients::registered(&state.store, state.clock.now()).await {
         Ok(clients) => Json(clients).into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -260,7 +274,7 @@ async fn show_client(State(state): State<Handles>, Path(id): Path<String>) -> Re
     match crate::domain::clients::registered_one(&state.store, &id, state.clock.now()).await {
         Ok(Some(client)) => Json(client).into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -272,6 +286,6 @@ async fn delete_client(State(state): State<Handles>, Path(id): Path<String>) -> 
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => failed(e),
+        Err(e) => store_failed(e),
     }
 }

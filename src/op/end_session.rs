@@ -101,5 +101,6 @@ pub(super) fn render(state: &Screen, outcome: LogoutOutcome) -> Response {
             "You are still signed in. Close this page, or sign out from Gatehouse directly.",
         ),
         LogoutOutcome::Failed(detail) => internal_error(state, detail),
+        LogoutOutcome::Unavailable(detail) => super::render::unavailable(state, detail),
     }
 }

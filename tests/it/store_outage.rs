@@ -71,6 +71,11 @@ async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() 
     let params = page.redirect_params();
     assert_eq!(params["error"], "temporarily_unavailable", "{params:?}");
     assert_eq!(params["state"], "s");
+    // A page: the styled 503, to be tried again.
+    let page = browser.get(&format!("{}/end_session", server.base)).await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.headers.contains_key("retry-after"));
+    assert!(page.body.contains("Temporarily unavailable"), "{}", page.body);
 
     // Back: the same refresh token works (the outage rotated nothing).
     line.mend();
