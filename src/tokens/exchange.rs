@@ -7,7 +7,7 @@
 //! client its `exchange_actors` names) and proven when DPoP-bound; the new token is active
 //! only as long as its subject is.
 
-use super::grants::narrowed_scope;
+use super::refresh::narrowed_scope;
 use super::request::{ACCESS_TOKEN_TYPE, ExchangeRequest, ID_TOKEN_TYPE, JWT_TYPE};
 use super::sign::Grant;
 use super::{ServerFault, TokenError, TokenResponse, TokenService};

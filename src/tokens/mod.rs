@@ -6,6 +6,7 @@
 pub mod device_grant;
 mod exchange;
 mod grants;
+mod refresh;
 mod request;
 mod sign;
 mod state;

@@ -2,7 +2,8 @@
 //! binding, and narrowing a refresh's scope.
 
 use super::TokenError;
-use super::grants::{check_bound_key, check_pkce, narrowed_scope};
+use super::grants::{check_bound_key, check_pkce};
+use super::refresh::narrowed_scope;
 use super::request::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, Params, TokenRequest};
 use crate::scope::Scopes;
 
