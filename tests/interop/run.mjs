@@ -678,14 +678,21 @@ try {
     if (!signedRequest.searchParams.get('request')) throw new Error('no request object');
     const pushed = await client.buildAuthorizationUrlWithPAR(bank, signedRequest.searchParams, { DPoP: dpop });
     // The bank's host does not resolve here: the request Chromium makes for it is the answer.
+    // A tab of its own (the same browser, so the same session), closed afterwards, so that
+    // its failed last navigation cannot interrupt the next case's.
+    const tab = await context.newPage();
     let arrival = null;
-    const arrived = page.waitForEvent('request', { predicate: (r) => r.url().startsWith(FAPI_REDIRECT), timeout: 30_000 })
-      .then((r) => { arrival = r.url(); });
-    await page.goto(pushed.href).catch(() => { /* the last hop cannot load */ });
-    for (let i = 0; i < 10 && !arrival; i += 1) {
-      await Promise.race([arrived, personClicksThrough(page).catch(() => {})]);
+    try {
+      const arrived = tab.waitForEvent('request', { predicate: (r) => r.url().startsWith(FAPI_REDIRECT), timeout: 30_000 })
+        .then((r) => { arrival = r.url(); });
+      await tab.goto(pushed.href).catch(() => { /* the last hop cannot load */ });
+      for (let i = 0; i < 10 && !arrival; i += 1) {
+        await Promise.race([arrived, personClicksThrough(tab).catch(() => {})]);
+      }
+      await arrived;
+    } finally {
+      await tab.close();
     }
-    await arrived;
     const back = new URL(arrival);
     if (!back.searchParams.get('response') || back.searchParams.get('code')) throw new Error(`not a JARM answer: ${back}`);
     const tokens = await client.authorizationCodeGrant(bank, back, {
