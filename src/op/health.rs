@@ -83,7 +83,7 @@ async fn store_answers(store: &Store, keys: &Keys, now: i64) -> bool {
     match store.keys.get(&keys.active_kid(), now).await {
         Ok(_) => true,
         Err(e) => {
-            tracing::error!(error = %e, "health check: the database does not answer");
+            tracing::debug!(error = %e, "health check: the database does not answer");
             false
         }
     }

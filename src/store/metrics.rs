@@ -6,6 +6,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
@@ -20,6 +22,9 @@ pub struct StoreMetrics {
     pub batch_writes: Histogram,
     /// From a batch's start to the moment it is durable.
     pub durable_seconds: Histogram,
+    /// Whether the last operation found the store available: the log says when this
+    /// changes, once, rather than on every request refused meanwhile.
+    available: Arc<AtomicBool>,
 }
 
 impl Default for StoreMetrics {
@@ -30,6 +35,7 @@ impl Default for StoreMetrics {
             batch_writes: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             // 50 µs to ~3 s.
             durable_seconds: Histogram::new(exponential_buckets(0.000_05, 3.0, 11)),
+            available: Arc::new(AtomicBool::new(true)),
         }
     }
 }
@@ -42,6 +48,19 @@ impl StoreMetrics {
             Err(_) => "error",
         };
         self.count_outcome(operation, outcome);
+        match result {
+            Err(e) if e.is_unavailable() => {
+                if self.available.swap(false, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "the store is unavailable: what needs it is answered 503 until it is back");
+                }
+            }
+            Ok(_) => {
+                if !self.available.swap(true, Ordering::Relaxed) {
+                    tracing::info!("the store is available again");
+                }
+            }
+            Err(_) => {}
+        }
     }
 
     pub(crate) fn count_outcome(&self, operation: &'static str, outcome: &'static str) {

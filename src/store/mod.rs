@@ -84,7 +84,7 @@ impl Backend {
     /// The live record under `key` in `table` at `now`.
     async fn get(&self, table: &'static str, key: &str, now: i64) -> Result<Option<Stored>, StoreError> {
         let got = match self {
-            Backend::Sled(b) => b.get(table, key, now),
+            Backend::Sled(b) => b.get(table, key, now).await,
             Backend::Postgres(b) => b.get(table, key, now).await,
         };
         self.metrics().count("get", &got);
@@ -101,7 +101,13 @@ impl Backend {
     /// The live records under each (table, key) of `asked`, in its order.
     async fn get_many(&self, asked: &[(&'static str, String)], now: i64) -> Result<Vec<Option<Stored>>, StoreError> {
         let got = match self {
-            Backend::Sled(b) => asked.iter().map(|(table, key)| b.get(table, key, now)).collect(),
+            Backend::Sled(b) => {
+                let mut found = Vec::with_capacity(asked.len());
+                for (table, key) in asked {
+                    found.push(b.get(table, key, now).await?);
+                }
+                Ok(found)
+            }
             Backend::Postgres(b) => b.get_many(asked, now).await,
         };
         self.metrics().count("get_many", &got);
@@ -116,7 +122,7 @@ impl Backend {
         now: i64,
     ) -> Result<Vec<(String, Stored)>, StoreError> {
         let found = match self {
-            Backend::Sled(b) => b.scan_prefix(table, prefix, now),
+            Backend::Sled(b) => b.scan_prefix(table, prefix, now).await,
             Backend::Postgres(b) => b.scan_prefix(table, prefix, now).await,
         };
         self.metrics().count("scan", &found);
@@ -129,12 +135,10 @@ impl Backend {
             Backend::Sled(b) => b.commit(write).await,
             Backend::Postgres(b) => b.commit(write).await,
         };
-        let outcome = match &committed {
-            Ok(Commit::Done) => "ok",
-            Ok(Commit::Conflict) => "conflict",
-            Err(_) => "error",
-        };
-        self.metrics().count_outcome("commit", outcome);
+        match &committed {
+            Ok(Commit::Conflict) => self.metrics().count_outcome("commit", "conflict"),
+            other => self.metrics().count("commit", other),
+        }
         committed
     }
 
@@ -167,7 +171,7 @@ impl Backend {
     /// How many records carry an expiry (expired ones included).
     async fn expiring_len(&self) -> Result<usize, StoreError> {
         match self {
-            Backend::Sled(b) => Ok(b.expiring_len()),
+            Backend::Sled(b) => b.expiring_len(),
             Backend::Postgres(b) => b.expiring_len().await,
         }
     }

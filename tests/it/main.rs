@@ -13,6 +13,7 @@ mod config;
 mod consent;
 mod device;
 mod discovery;
+mod disk_full;
 mod domain_steps;
 mod dpop;
 mod durability;

@@ -1,4 +1,4 @@
-//! The one thread that writes to sled: group commit.
+//! The one thread that writes to sled: group commit, and healing after a failed write.
 //!
 //! Callers queue a job and wait. The thread takes every job that is waiting (up to
 //! [`MAX_BATCH`]) and applies the batch's writes in order, each only if its checks still
@@ -7,13 +7,23 @@
 //! once. It then flushes once with sled's synchronous `flush`, and only then answers
 //! the callers of the batch. The queue is bounded: when it is full, callers wait for
 //! room. The thread ends when the last handle is dropped, after a final flush.
+//!
+//! When a batch cannot be made durable (a full or failing disk), sled keeps that error
+//! and fails every later write of the same opening, and its memory holds writes the disk
+//! does not. So the thread stops serving that opening at once (readers are refused, see
+//! `open`), lets it go, and opens the database again from disk, which brings back only
+//! what was durable: retrying with a growing pause until an opening can write again,
+//! and serving from it. Nothing needs a restart once the disk has room.
 
-use super::{encode, index_key, is_live, split_index_key, stored_expiry, unknown_table};
-use crate::store::write::{Change, Commit, Expect, Write};
-use crate::store::{StoreError, StoreMetrics, TABLES};
-use ::sled::Transactional;
-use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use std::collections::HashMap;
+use super::Current;
+use super::batch::apply;
+use super::open::Opening;
+use crate::store::write::{Change, Commit, Write};
+use crate::store::{StoreError, StoreMetrics};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 /// How many jobs may wait for the writer before callers wait for room.
@@ -21,12 +31,15 @@ const QUEUE_BOUND: usize = 4096;
 /// The most jobs applied between two flushes.
 const MAX_BATCH: usize = 1024;
 /// How long a batch smaller than the one before waits for more writes.
-const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(150);
+const COMMIT_DELAY: Duration = Duration::from_micros(150);
+/// The first and the longest pause between two attempts to open the database again.
+const FIRST_RETRY: Duration = Duration::from_millis(20);
+const LONGEST_RETRY: Duration = Duration::from_secs(1);
 
 /// Where a caller waits for its answer.
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-enum Job {
+pub(super) enum Job {
     Commit(Write, Reply<Commit>),
     Sweep {
         now: i64,
@@ -37,7 +50,7 @@ enum Job {
 }
 
 /// A job applied, waiting for its batch to be flushed before it is answered.
-enum Applied {
+pub(super) enum Applied {
     Commit(Reply<Commit>, Result<Commit, StoreError>),
     Sweep(Reply<usize>, Result<usize, StoreError>),
     Flush(Reply<()>),
@@ -50,23 +63,26 @@ pub(super) struct Writer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Where the database lives and how it is opened again.
+pub(super) struct Location {
+    pub(super) dir: PathBuf,
+    pub(super) cache_bytes: u64,
+}
+
 impl Writer {
     pub(super) fn start(
-        db: ::sled::Db,
-        trees: HashMap<&'static str, ::sled::Tree>,
-        expiry: ::sled::Tree,
+        open: Arc<Opening>,
+        current: Arc<Current>,
+        location: Location,
         metrics: StoreMetrics,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel(QUEUE_BOUND);
-        let mut ordered = Vec::with_capacity(TABLES.len() + 1);
-        for table in TABLES {
-            ordered.push(trees.get(table).ok_or_else(|| unknown_table(table))?.clone());
-        }
-        ordered.push(expiry);
         let thread = WriterThread {
-            db,
-            trees: ordered,
+            open: Some(open),
+            current,
+            location,
             metrics,
+            batch: 0,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -111,11 +127,14 @@ impl Drop for Writer {
 }
 
 struct WriterThread {
-    db: ::sled::Db,
-    /// Every table's tree in the order of [`TABLES`], then the expiry index: the trees
-    /// of every transaction.
-    trees: Vec<::sled::Tree>,
+    /// The opening writes go to; none while the database is being opened again.
+    open: Option<Arc<Opening>>,
+    /// The opening readers use, the same one (or none).
+    current: Arc<Current>,
+    location: Location,
     metrics: StoreMetrics,
+    /// The number of the batch last applied.
+    batch: u64,
 }
 
 /// Moves the jobs waiting in the queue into `jobs`, up to a full batch.
@@ -128,16 +147,8 @@ fn take_waiting(queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
     }
 }
 
-/// Where the expiry index is in [`WriterThread::trees`].
-const EXPIRY: usize = TABLES.len();
-
-/// Where a table's tree is in [`WriterThread::trees`].
-fn position(table: &str) -> Option<usize> {
-    TABLES.iter().position(|t| *t == table)
-}
-
 impl WriterThread {
-    fn run(self, mut queue: mpsc::Receiver<Job>) {
+    fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         let mut last_batch = 0;
         while let Some(first) = queue.blocking_recv() {
@@ -150,180 +161,130 @@ impl WriterThread {
                 take_waiting(&mut queue, &mut jobs);
             }
             last_batch = jobs.len();
-            let started = std::time::Instant::now();
-            let applied = self.apply(std::mem::take(&mut jobs));
-            let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
-            self.metrics.batch_done(last_batch, started);
-            if let Err(e) = &flushed {
-                tracing::error!(error = %e, "the database cannot be flushed: the writes of this batch are not durable");
-            }
-            for applied in applied {
-                answer(applied, &flushed);
+            let Some(open) = self.open.clone() else {
+                jobs.drain(..).for_each(refuse);
+                continue;
+            };
+            if !self.write_batch(&open, std::mem::take(&mut jobs)) {
+                drop(open);
+                if !self.heal(&mut queue) {
+                    return;
+                }
             }
         }
-        if let Err(e) = self.db.flush() {
+        if let Some(open) = &self.open
+            && let Err(e) = open.db.flush()
+        {
             tracing::error!(error = %e, "the database cannot be flushed on close");
         }
     }
 
-    /// Applies a batch: every conditional write in one sled transaction (sled writes
-    /// each transaction's start and end to disk, so one per batch costs a fraction of
-    /// one per write), then the sweeps.
-    fn apply(&self, jobs: Vec<Job>) -> Vec<Applied> {
-        let writes: Vec<&Write> = jobs
-            .iter()
-            .filter_map(|job| match job {
-                Job::Commit(write, _) => Some(write),
-                _ => None,
-            })
-            .collect();
-        let mut outcomes = match self.commit_all(&writes) {
-            Ok(outcomes) => outcomes.into_iter(),
-            Err(e) => {
-                let unavailable = e.is_unavailable();
-                let detail = e.to_string();
-                let failed = (0..writes.len()).map(|_| {
-                    Err(if unavailable {
-                        StoreError::Unavailable(detail.clone())
-                    } else {
-                        StoreError::Backend(detail.clone())
-                    })
-                });
-                failed.collect::<Vec<_>>().into_iter()
-            }
+    /// Applies, flushes and answers one batch; false if it could not be made durable.
+    fn write_batch(&mut self, open: &Opening, jobs: Vec<Job>) -> bool {
+        self.batch += 1;
+        let started = std::time::Instant::now();
+        open.begin(self.batch, changed_records(&jobs));
+        let applied = apply(open, jobs);
+        let broken = applied.iter().find_map(Applied::unavailable);
+        let flushed = match broken {
+            Some(detail) => Err(detail),
+            None => open.db.flush().map(|_| ()).map_err(|e| e.to_string()),
         };
-        jobs.into_iter()
-            .map(|job| match job {
-                Job::Commit(_, reply) => {
-                    let outcome = outcomes.next().unwrap_or(Err(StoreError::Closed));
-                    Applied::Commit(reply, outcome)
-                }
-                Job::Sweep { now, limit, reply } => Applied::Sweep(reply, self.sweep(now, limit)),
-                Job::Flush(reply) => Applied::Flush(reply),
-            })
-            .collect()
+        open.settle(self.batch, flushed.is_ok());
+        self.metrics.batch_done(applied.len(), started);
+        if let Err(e) = &flushed {
+            tracing::error!(
+                error = %e,
+                "the disk refused a write: the store stops serving (answering 503) and opens the database \
+                 again from disk, keeping only what was durable"
+            );
+        }
+        for applied in applied {
+            answer(applied, &flushed);
+        }
+        flushed.is_ok()
     }
 
-    /// Applies `writes` in order, each only if its checks hold against everything
-    /// before it (earlier writes of the batch included): one that does not hold is
-    /// left out and answered `Conflict`, and the others go on.
-    fn commit_all(&self, writes: &[&Write]) -> Result<Vec<Result<Commit, StoreError>>, StoreError> {
-        if writes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let outcome = self.trees.as_slice().transaction(|view| {
-            let mut outcomes = Vec::with_capacity(writes.len());
-            for write in writes {
-                let mut tables = write
-                    .checks
-                    .iter()
-                    .map(|c| c.table)
-                    .chain(write.changes.iter().map(Change::table));
-                if let Some(table) = tables.find(|t| position(t).is_none()) {
-                    outcomes.push(Err(unknown_table(table)));
-                } else if checks_hold(view, write)? {
-                    for change in &write.changes {
-                        apply_change(view, change)?;
-                    }
-                    outcomes.push(Ok(Commit::Done));
-                } else {
-                    outcomes.push(Ok(Commit::Conflict));
+    /// Opens the database again until an opening can write, answering every job that
+    /// arrives meanwhile as unavailable. False if the queue closed first (shutdown).
+    fn heal(&mut self, queue: &mut mpsc::Receiver<Job>) -> bool {
+        self.current.set(None);
+        self.open = None;
+        let mut pause = FIRST_RETRY;
+        let mut last_failure = String::new();
+        loop {
+            loop {
+                match queue.try_recv() {
+                    Ok(job) => refuse(job),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return false,
                 }
             }
-            Ok(outcomes)
-        });
-        outcome.map_err(|e: TransactionError<()>| match e {
-            TransactionError::Storage(e) => super::backend(e),
-            TransactionError::Abort(()) => StoreError::Backend("the batch was aborted".into()),
+            match self.reopen() {
+                Ok(open) => {
+                    self.current.set(Some(open.clone()));
+                    self.open = Some(open);
+                    tracing::info!("the database is open again and writes reach the disk: the store serves again");
+                    return true;
+                }
+                Err(e) => {
+                    let failure = e.to_string();
+                    if failure != last_failure {
+                        tracing::warn!(error = %failure, "the database cannot be opened again yet; retrying");
+                        last_failure = failure;
+                    }
+                }
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(LONGEST_RETRY);
+        }
+    }
+
+    /// A fresh opening that has shown it can write, or why not.
+    fn reopen(&self) -> Result<Arc<Opening>, StoreError> {
+        let open = Opening::open(&self.location.dir, self.location.cache_bytes)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        open.probe(now)?;
+        Ok(Arc::new(open))
+    }
+}
+
+/// Every (table, key) the commits among `jobs` change.
+fn changed_records(jobs: &[Job]) -> impl Iterator<Item = (&str, &str)> {
+    jobs.iter()
+        .filter_map(|job| match job {
+            Job::Commit(write, _) => Some(write.changes.iter()),
+            _ => None,
         })
-    }
-
-    /// Removes up to `limit` expired records, oldest expiry first, in one transaction.
-    fn sweep(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
-        let end = super::sortable(now.saturating_add(1));
-        let mut due = Vec::new();
-        for entry in self.trees[EXPIRY].range(..end.as_slice()).take(limit) {
-            let (index_key, _) = entry.map_err(super::backend)?;
-            due.push(index_key);
-        }
-        self.trees
-            .as_slice()
-            .transaction(|view| {
-                for index_key in &due {
-                    view[EXPIRY].remove(index_key.as_ref())?;
-                    // An entry that names no table (from a future version, or damaged)
-                    // is dropped with nothing else.
-                    if let Some((at, key)) = split_index_key(index_key).and_then(|(t, k)| Some((position(t)?, k))) {
-                        view[at].remove(key)?;
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e: TransactionError<()>| match e {
-                TransactionError::Storage(e) => super::backend(e),
-                TransactionError::Abort(()) => StoreError::Backend("the sweep was aborted".into()),
-            })?;
-        Ok(due.len())
-    }
+        .flatten()
+        .map(|change| match change {
+            Change::Put { table, key, .. } | Change::Delete { table, key } => (*table, key.as_str()),
+        })
 }
 
-/// Whether every check of `write` holds in the transaction's view.
-fn checks_hold(view: &[TransactionalTree], write: &Write) -> Result<bool, ConflictableTransactionError<()>> {
-    for check in &write.checks {
-        let Some(at) = position(check.table) else {
-            return Ok(false);
+impl Applied {
+    /// Why the job failed, if the disk was the reason.
+    fn unavailable(&self) -> Option<String> {
+        let error = match self {
+            Applied::Commit(_, Err(e)) => e,
+            Applied::Sweep(_, Err(e)) => e,
+            _ => return None,
         };
-        let holds = match (&check.expect, view[at].get(check.key.as_bytes())?) {
-            (Expect::Absent, None) => true,
-            (Expect::Absent, Some(bytes)) => !is_live(stored_expiry(&bytes), write.now),
-            (Expect::Version(version), Some(bytes)) => version.0 == bytes.as_ref(),
-            (Expect::Version(_), None) => false,
-        };
-        if !holds {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// Stages one change and moves its record's expiry index entry along.
-fn apply_change(view: &[TransactionalTree], change: &Change) -> Result<(), ConflictableTransactionError<()>> {
-    let Some(at) = position(change.table()) else {
-        return Ok(());
-    };
-    let expiry = &view[EXPIRY];
-    match change {
-        Change::Put {
-            table,
-            key,
-            value,
-            expires_at,
-        } => {
-            let old = view[at].insert(key.as_bytes(), encode(value, *expires_at))?;
-            reindex(expiry, table, key.as_bytes(), old.as_deref(), *expires_at)
-        }
-        Change::Delete { table, key } => {
-            let old = view[at].remove(key.as_bytes())?;
-            reindex(expiry, table, key.as_bytes(), old.as_deref(), None)
-        }
+        error.is_unavailable().then(|| error.to_string())
     }
 }
 
-/// Moves a record's entry in the expiry index from its old expiry to the new one.
-fn reindex(
-    expiry: &TransactionalTree,
-    table: &str,
-    key: &[u8],
-    old: Option<&[u8]>,
-    expires_at: Option<i64>,
-) -> Result<(), ConflictableTransactionError<()>> {
-    if let Some(old_expiry) = old.and_then(stored_expiry) {
-        expiry.remove(index_key(old_expiry, table, key))?;
+/// Answers a job that arrived while no opening can write.
+fn refuse(job: Job) {
+    let why = || StoreError::Unavailable("the disk refused a write: the database is being reopened".into());
+    match job {
+        Job::Commit(_, reply) => drop(reply.send(Err(why()))),
+        Job::Sweep { reply, .. } => drop(reply.send(Err(why()))),
+        // Every write accepted before is durable: writes since have been refused.
+        Job::Flush(reply) => drop(reply.send(Ok(()))),
     }
-    if let Some(at) = expires_at {
-        expiry.insert(index_key(at, table, key), &[])?;
-    }
-    Ok(())
 }
 
 fn answer(applied: Applied, flushed: &Result<(), String>) {

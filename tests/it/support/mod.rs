@@ -14,6 +14,7 @@ pub mod saml_idp;
 pub mod signing_key;
 pub mod slapd;
 pub mod tcp_cut;
+pub mod tmpfs;
 
 use gatehouse::{App, Clock, Config};
 
