@@ -18,6 +18,7 @@ mod domain_steps;
 mod dpop;
 mod durability;
 mod error_responses;
+mod failover;
 mod fapi2;
 mod federation;
 mod floors;

@@ -90,3 +90,58 @@ async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() 
     assert_eq!(status, 200);
     server.stop().await;
 }
+
+/// A rotation PostgreSQL committed whose answer never reached Gatehouse (the line drops
+/// right after the COMMIT went out): the client is told 503, presents the same token
+/// again, and is answered — no reuse, no revoked family.
+#[tokio::test]
+async fn a_committed_rotation_whose_answer_was_lost_is_retried_without_revoking() {
+    let Some(url) = support::postgres::new_database("a_committed_rotation_whose_answer_was_lost").await else {
+        return;
+    };
+    let parsed = url::Url::parse(&url).unwrap();
+    let target: std::net::SocketAddr = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap())
+        .parse()
+        .unwrap();
+    let line = TcpCut::start(target).await;
+    let mut through = parsed.clone();
+    through.set_port(Some(line.addr.port())).unwrap();
+    let rest = format!(
+        "{}\n{}",
+        support::postgres::store_table(through.as_str()),
+        TestConfig::new()
+            .client(TestClient::confidential("app", "app-secret").no_consent())
+            .bob()
+            .build()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &rest, Clock::System).await;
+    let browser = support::browser::Browser::default();
+    let tokens = local_login_tokens(&server.base, &browser, "bob", "bob", REDIRECT).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // The rotation's write names the refresh-families table; its COMMIT's answer is lost.
+    line.lose_answer(b"refresh-families", b"COMMIT\0");
+    let refreshed = server.refresh(("app", "app-secret"), &refresh_token).await;
+    assert!(line.answer_lost(), "the rotation's COMMIT went by");
+    assert_eq!(refreshed.status(), 503, "{}", refreshed.text().await.unwrap());
+    // PostgreSQL did commit it: the token presented is no longer the family's current one.
+    let introspected = client()
+        .post(format!("{}/introspect", server.base))
+        .basic_auth("app", Some("app-secret"))
+        .form(&[("token", refresh_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = introspected.json().await.unwrap();
+    assert_eq!(body["active"], false, "the rotation was committed: {body}");
+
+    // The client's retry is answered, and the family lives on.
+    let retried = server.refresh(("app", "app-secret"), &refresh_token).await;
+    assert_eq!(retried.status(), 200, "{}", retried.text().await.unwrap());
+    let retried: Value = retried.json().await.unwrap();
+    let next = retried["refresh_token"].as_str().unwrap();
+    let after = server.refresh(("app", "app-secret"), next).await;
+    assert_eq!(after.status(), 200, "{}", after.text().await.unwrap());
+    server.stop().await;
+}

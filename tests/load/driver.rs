@@ -13,7 +13,13 @@
 //!       with the server stopped, writes COUNT live sessions into the database of
 //!       CONFIG, each with a refresh family and its token, as COUNT logins with
 //!       offline_access would (tests/load/memory.sh measures the server on them).
+//!   load-driver chains BASE TOKENS_FILE SECONDS
+//!       refreshes every family of TOKENS_FILE over and over, retrying after errors,
+//!       and says what it saw and whether any acknowledged token was lost (chains.rs;
+//!       tests/load/faults.sh runs it through faults).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chains;
 
 #[path = "../it/support/browser.rs"]
 #[allow(dead_code)]
@@ -209,12 +215,20 @@ async fn main() {
             )
             .await
         }
+        Some("chains") if args.len() == 5 => {
+            chains::chains(
+                &args[2],
+                std::path::Path::new(&args[3]),
+                args[4].parse().expect("SECONDS"),
+            )
+            .await
+        }
         Some("populate") if args.len() == 4 => {
             populate(std::path::Path::new(&args[2]), args[3].parse().expect("COUNT")).await
         }
         _ => {
             eprintln!(
-                "usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS [UPSTREAM] | populate CONFIG COUNT"
+                "usage: load-driver setup BASE PEOPLE OUT_DIR | logins BASE CONCURRENCY SECONDS [UPSTREAM] | populate CONFIG COUNT | chains BASE TOKENS_FILE SECONDS"
             );
             std::process::exit(2);
         }

@@ -12,6 +12,9 @@
 #                                     # superuser in GATEHOUSE_TEST_POSTGRES (a database
 #                                     # is made per run)
 #   LDAP=no tests/load/run.sh         # without the ldap login scenario
+#   ONLY="refresh_token" tests/load/run.sh EdDSA
+#                                     # only the scenarios named (as in the table's first
+#                                     # column; "beside" and "login" for those groups)
 #
 # The ldap scenario logs people in through an `ldap` upstream on Debian's slapd: unless
 # GATEHOUSE_TEST_LDAP names one already, the script runs itself again under .ci/with-slapd
@@ -29,6 +32,7 @@ LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY:-4}
 STORES=${STORES:-sled}
 LOG_LEVEL=${LOG_LEVEL:-warn}
 LDAP=${LDAP:-yes}
+ONLY=${ONLY:-}
 if [ "$LDAP" = yes ] && [ -z "${GATEHOUSE_TEST_LDAP:-}" ]; then
   LOAD_LDIF=$(mktemp /tmp/gatehouse-load-people.XXXXXX)
   export LOAD_LDIF
@@ -175,9 +179,13 @@ summarize() {
   '
 }
 
+# Whether the scenario (or group) NAME is to run: all of them unless ONLY names some.
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
 run_wrk() { # NAME SCRIPT ARGS...
   local name=$1 script=$2
   shift 2
+  wanted "$name" || return 0
   printf '%-20s' "$name"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$base" -- "$@" | summarize
 }
@@ -212,6 +220,7 @@ for alg in "${ALGS[@]}"; do
   run_wrk discovery tests/load/request.lua GET /.well-known/openid-configuration ""
   # Whether signing holds up cheap requests: discovery on 2 connections while 16 others
   # ask for client_credentials tokens.
+  if wanted beside; then
   wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s tests/load/request.lua "$base" -- POST /token \
     "$(basic machine machine-secret)" "grant_type=client_credentials&scope=api%3Aread" >"$dir/beside" &
   signing=$!
@@ -221,9 +230,11 @@ for alg in "${ALGS[@]}"; do
   wait "$signing"
   printf '%-20s' "cc beside discovery"
   summarize <"$dir/beside"
+  fi
   seconds=${DURATION%s}
   upstreams=(demo)
   [ -z "${GATEHOUSE_TEST_LDAP:-}" ] || upstreams+=(corp)
+  wanted login || upstreams=()
   for upstream in "${upstreams[@]}"; do
     kind=local
     [ "$upstream" = demo ] || kind=ldap

@@ -1,27 +1,28 @@
 //! The shared backend: one PostgreSQL database that several replicas use at once.
 //!
 //! Every table of the Store API is one row set in `gatehouse_records` (see [`schema`]).
-//! A [`Write`] is one transaction: it first takes a transaction-scoped advisory lock on
-//! every key it checks or changes (in one order, so two writes never deadlock), then
-//! reads the checked rows, compares their versions, and applies its changes (one
-//! statement for its puts, one for its deletes). Two writes
-//! that touch a key are therefore serialized, across replicas as on sled's one writer,
-//! and a missing row is locked as surely as a present one (a row lock could not). A
-//! write returns once PostgreSQL has committed it: durable, as the Store API promises.
+//! Writes are committed in groups ([`group`]): a transaction first takes a
+//! transaction-scoped advisory lock on every key its writes check or change (in one
+//! order, so two transactions never deadlock), then reads the checked rows, compares
+//! their versions, and applies the changes of the writes whose checks hold (one
+//! statement for the puts, one for the deletes). Two writes that touch a key are
+//! therefore serialized, across replicas as on sled's one writer, and a missing row is
+//! locked as surely as a present one (a row lock could not). A write returns once
+//! PostgreSQL has committed it: durable, as the Store API promises.
 //!
 //! Sweeping takes a further advisory lock without waiting: one replica sweeps at a
 //! time, the others skip their turn.
 
 mod connect;
+mod group;
 pub(crate) mod schema;
 
-use super::write::{Change, Commit, Expect, Stored, Version, Write};
+use super::write::{Change, Commit, Stored, Version, Write};
 use super::{StoreError, StoreMetrics};
 use crate::config::PostgresSettings;
 use futures_util::future;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use tokio_postgres::types::ToSql;
 
 /// An advisory lock of Gatehouse's (PostgreSQL's lock ids are one 64-bit space per
 /// database, shared with anything else that uses the database).
@@ -48,6 +49,7 @@ impl LockId {
 
 pub(crate) struct PostgresBackend {
     pool: deadpool_postgres::Pool,
+    committer: group::Committer,
     pub(crate) metrics: StoreMetrics,
 }
 
@@ -57,9 +59,15 @@ impl PostgresBackend {
         let pool = connect::pool(settings)?;
         let mut client = pool.get().await.map_err(connect::pool_error)?;
         schema::migrate(&mut client).await?;
+        let metrics = StoreMetrics::default();
+        // A quarter of the pool commits (at most 4 at once: batches grow instead), the
+        // rest reads.
+        let committers = (settings.pool_size / 4).clamp(1, 4);
+        let committer = group::Committer::start(pool.clone(), metrics.clone(), committers);
         Ok(PostgresBackend {
             pool,
-            metrics: StoreMetrics::default(),
+            committer,
+            metrics,
         })
     }
 
@@ -77,13 +85,7 @@ impl PostgresBackend {
 
     pub(crate) async fn get(&self, table: &'static str, key: &str, now: i64) -> Result<Option<Stored>, StoreError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT value, expires_at, version FROM gatehouse_records \
-                 WHERE tbl = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)",
-            )
-            .await
-            .map_err(db_error)?;
+        let statement = client.prepare_cached(GET_LIVE).await.map_err(db_error)?;
         let row = client
             .query_opt(&statement, &[&table, &key.as_bytes(), &now])
             .await
@@ -91,8 +93,10 @@ impl PostgresBackend {
         Ok(row.map(|row| stored(row.get(0), row.get(1), row.get(2))))
     }
 
-    /// The live records under each (table, key) of `asked`, in its order: one query,
-    /// joining the pairs asked for to the primary key.
+    /// The live records under each (table, key) of `asked`, in its order: one lookup per
+    /// record, all sent at once on one connection (one round trip). Not one join over
+    /// arrays: its plan is cached from when the table was small (a hash join over a
+    /// sequential scan) and grows with the table; a primary-key lookup does not.
     pub(crate) async fn get_many(
         &self,
         asked: &[(&'static str, String)],
@@ -102,31 +106,15 @@ impl PostgresBackend {
             return Ok(Vec::new());
         }
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT asked.i, r.value, r.expires_at, r.version \
-                 FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS asked(tbl, key, i) \
-                 JOIN gatehouse_records r ON r.tbl = asked.tbl AND r.key = asked.key \
-                 WHERE r.expires_at IS NULL OR r.expires_at > $3",
-            )
-            .await
-            .map_err(db_error)?;
-        let tables: Vec<&str> = asked.iter().map(|(table, _)| *table).collect();
-        let keys: Vec<&[u8]> = asked.iter().map(|(_, key)| key.as_bytes()).collect();
-        let rows = client
-            .query(&statement, &[&tables, &keys, &now])
-            .await
-            .map_err(db_error)?;
-        let mut found: Vec<Option<Stored>> = vec![None; asked.len()];
-        for row in rows {
-            // WITH ORDINALITY counts from 1.
-            let position = usize::try_from(row.get::<_, i64>(0) - 1)
-                .ok()
-                .and_then(|i| found.get_mut(i))
-                .ok_or_else(|| StoreError::Backend("a batch read answered a position not asked for".into()))?;
-            *position = Some(stored(row.get(1), row.get(2), row.get(3)));
-        }
-        Ok(found)
+        let statement = client.prepare_cached(GET_LIVE).await.map_err(db_error)?;
+        let lookups = asked
+            .iter()
+            .map(|(table, key)| async { client.query_opt(&statement, &[table, &key.as_bytes(), &now]).await });
+        let rows = future::try_join_all(lookups).await.map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.map(|row| stored(row.get(0), row.get(1), row.get(2))))
+            .collect())
     }
 
     pub(crate) async fn scan_prefix(
@@ -159,67 +147,10 @@ impl PostgresBackend {
             .collect())
     }
 
+    /// Applies `write` if its checks hold, in a transaction it may share with the
+    /// writes of concurrent requests ([`group`]); returns once committed.
     pub(crate) async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
-        let started = std::time::Instant::now();
-        let committed = self.commit_now(write).await;
-        if let Ok(Commit::Done) = committed {
-            self.metrics.batch_done(1, started);
-        }
-        committed
-    }
-
-    async fn commit_now(&self, write: Write) -> Result<Commit, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let lock = tx.prepare_cached(LOCK_RECORDS).await.map_err(db_error)?;
-        let read = tx.prepare_cached(READ_CHECKED).await.map_err(db_error)?;
-        let locks = record_locks(&write);
-        let tables: Vec<&str> = write.checks.iter().map(|c| c.table).collect();
-        let keys: Vec<&[u8]> = write.checks.iter().map(|c| c.key.as_bytes()).collect();
-        // Pipelined: the read is sent right behind the locks, without waiting for them
-        // (futures-util polls in argument order, so the locks go first), and PostgreSQL
-        // runs it after them with a snapshot of its own: it sees every write that held
-        // these locks before.
-        let (_, found) = future::try_join(tx.execute(&lock, &[&locks]), async {
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            tx.query(&read, &[&tables, &keys]).await
-        })
-        .await
-        .map_err(db_error)?;
-        if !checks_hold(&write, &found) {
-            tx.rollback().await.map_err(db_error)?;
-            return Ok(Commit::Conflict);
-        }
-        let changes = FinalChanges::of(&write);
-        let put = tx.prepare_cached(PUT_ALL).await.map_err(db_error)?;
-        let delete = tx.prepare_cached(DELETE_ALL).await.map_err(db_error)?;
-        future::try_join(
-            async {
-                if changes.put_keys.is_empty() {
-                    return Ok(0);
-                }
-                let params: [&(dyn ToSql + Sync); 4] = [
-                    &changes.put_tables,
-                    &changes.put_keys,
-                    &changes.put_values,
-                    &changes.put_expiries,
-                ];
-                tx.execute(&put, &params).await
-            },
-            async {
-                if changes.delete_keys.is_empty() {
-                    return Ok(0);
-                }
-                tx.execute(&delete, &[&changes.delete_tables, &changes.delete_keys])
-                    .await
-            },
-        )
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(Commit::Done)
+        self.committer.commit(write).await
     }
 
     /// Every commit is durable when it returns: nothing is waiting.
@@ -279,14 +210,16 @@ impl PostgresBackend {
     }
 }
 
+/// A live record.
+const GET_LIVE: &str = "SELECT value, expires_at, version FROM gatehouse_records \
+     WHERE tbl = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)";
+
 /// Takes the lock of every record a write checks or changes, in ascending order (so
 /// two writes never wait for each other in a cycle); `unnest` keeps the array's order.
 const LOCK_RECORDS: &str = "SELECT pg_advisory_xact_lock(l) FROM unnest($1::int8[]) AS l";
 
-/// The version and expiry of each checked record that exists, by its position.
-const READ_CHECKED: &str = "SELECT c.i, r.version, r.expires_at \
-     FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS c(tbl, key, i) \
-     JOIN gatehouse_records r ON r.tbl = c.tbl AND r.key = c.key";
+/// The version and expiry of a checked record, if it exists.
+const READ_CHECKED: &str = "SELECT version, expires_at FROM gatehouse_records WHERE tbl = $1 AND key = $2";
 
 /// Every put of a write in one statement, each with a new version.
 const PUT_ALL: &str = "INSERT INTO gatehouse_records (tbl, key, value, expires_at, version) \
@@ -299,37 +232,23 @@ const PUT_ALL: &str = "INSERT INTO gatehouse_records (tbl, key, value, expires_a
 const DELETE_ALL: &str = "DELETE FROM gatehouse_records r USING unnest($1::text[], $2::bytea[]) AS d(tbl, key) \
      WHERE r.tbl = d.tbl AND r.key = d.key";
 
-fn record_locks(write: &Write) -> Vec<i64> {
-    let mut locks: Vec<i64> = write
-        .checks
-        .iter()
-        .map(|check| LockId::record(check.table, &check.key))
-        .chain(write.changes.iter().map(|change| match change {
-            Change::Put { table, key, .. } | Change::Delete { table, key } => LockId::record(table, key),
-        }))
+/// The lock of every record the writes check or change, ascending, each once.
+fn record_locks<'a>(writes: impl Iterator<Item = &'a Write>) -> Vec<i64> {
+    let mut locks: Vec<i64> = writes
+        .flat_map(|write| {
+            let checked = write.checks.iter().map(|check| LockId::record(check.table, &check.key));
+            let changed = write.changes.iter().map(|change| match change {
+                Change::Put { table, key, .. } | Change::Delete { table, key } => LockId::record(table, key),
+            });
+            checked.chain(changed)
+        })
         .collect();
     locks.sort_unstable();
     locks.dedup();
     locks
 }
 
-/// Whether every check of `write` holds, given the rows read under the write's locks.
-fn checks_hold(write: &Write, found: &[tokio_postgres::Row]) -> bool {
-    let found: HashMap<i64, (i64, Option<i64>)> =
-        found.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect();
-    write.checks.iter().zip(1i64..).all(|(check, i)| {
-        let live = found
-            .get(&i)
-            .filter(|(_, expires_at)| expires_at.is_none_or(|at| at > write.now));
-        match (&check.expect, live) {
-            (Expect::Absent, None) => true,
-            (Expect::Version(expected), Some((version, _))) => *expected == version_of(*version),
-            _ => false,
-        }
-    })
-}
-
-/// What a write leaves behind, as columns for one put and one delete statement: the
+/// What changes leave behind, as columns for one put and one delete statement: the
 /// last change to a key is the one that counts (one statement may touch a row once).
 #[derive(Default)]
 struct FinalChanges<'a> {
@@ -342,9 +261,9 @@ struct FinalChanges<'a> {
 }
 
 impl<'a> FinalChanges<'a> {
-    fn of(write: &'a Write) -> FinalChanges<'a> {
+    fn of(changes: Vec<&'a Change>) -> FinalChanges<'a> {
         let mut last: HashMap<(&str, &str), &Change> = HashMap::new();
-        for change in &write.changes {
+        for change in changes {
             let (Change::Put { table, key, .. } | Change::Delete { table, key }) = change;
             last.insert((table, key.as_str()), change);
         }

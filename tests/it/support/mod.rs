@@ -7,6 +7,7 @@ pub mod corp;
 pub mod document_host;
 pub mod metrics;
 pub mod mock_op;
+pub mod pg_cluster;
 pub mod postgres;
 pub mod process;
 pub mod rp;
