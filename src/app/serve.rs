@@ -43,8 +43,13 @@ pub async fn serve(
             let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
             loop {
                 ticks.tick().await;
-                if let Err(e) = app.maintain().await {
-                    tracing::error!(error = %e, "maintenance failed");
+                match app.maintain().await {
+                    Ok(()) => {}
+                    // The store says once that it is unavailable, not every pass.
+                    Err(StartError::Store(e)) if e.is_unavailable() => {
+                        tracing::debug!(error = %e, "maintenance waits for the store");
+                    }
+                    Err(e) => tracing::error!(error = %e, "maintenance failed"),
                 }
             }
         })
@@ -60,6 +65,9 @@ pub async fn serve(
                 // A pass ends with its attempts, so that passes never pile up.
                 match domain::logout_outbox::deliver_due(state.handles().ctx().outbox(), state.clock.now()).await {
                     Ok(attempts) => attempts.wait().await,
+                    Err(e) if e.is_unavailable() => {
+                        tracing::debug!(error = %e, "the back-channel outbox waits for the store");
+                    }
                     Err(e) => tracing::error!(error = %e, "the back-channel outbox cannot be read"),
                 }
             }
@@ -74,8 +82,12 @@ pub async fn serve(
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if let Err(e) = state.keys.refresh(state.clock.now()).await {
-                    tracing::error!(error = %e, "re-reading the signing keys failed");
+                match state.keys.refresh(state.clock.now()).await {
+                    Ok(()) => {}
+                    Err(crate::keys::KeyError::Store(e)) if e.is_unavailable() => {
+                        tracing::debug!(error = %e, "re-reading the signing keys waits for the store");
+                    }
+                    Err(e) => tracing::error!(error = %e, "re-reading the signing keys failed"),
                 }
             }
         })

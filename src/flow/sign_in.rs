@@ -99,7 +99,13 @@ pub async fn sign_in(
         let token = upstream_refresh_token.as_ref();
         crate::domain::upstream_refresh::keep(app.store, app.config, sealing, &session.sid, grant, token, now)
             .await
-            .map_err(|e| failed(Outcome::Failed(e.to_string())))?;
+            .map_err(|e| {
+                failed(match e {
+                    // An unavailable store is a 503, to be tried again.
+                    crate::domain::upstream_refresh::Failed::Store(e) => Outcome::from(e),
+                    other => Outcome::Failed(other.to_string()),
+                })
+            })?;
     }
     let done = CompletedLogin {
         sub: session.sub,

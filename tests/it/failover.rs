@@ -67,6 +67,24 @@ async fn until_each_grew(counters: &[Arc<AtomicUsize>], from: &[usize], by: usiz
     }
 }
 
+/// The README's `[store]` table for failover, with only names changed: the two hosts
+/// are the test's clusters on loopback (which speak no TLS, and trust the role), the key
+/// is the tests' own.
+fn readme_store_table(primary: u16, standby: u16) -> String {
+    let example = support::readme_blocks("Running several replicas", "toml")
+        .into_iter()
+        .find(|block| block.contains("target_session_attrs=read-write"))
+        .expect("the README's failover example");
+    let table = example
+        .replace("db1.internal:5432", &format!("127.0.0.1:{primary}"))
+        .replace("db2.internal:5432", &format!("127.0.0.1:{standby}"))
+        .replace("sslmode=require&", "")
+        .replace("gatehouse:${GATEHOUSE_DB_PASSWORD}@", "gatehouse@")
+        .replace("${GATEHOUSE_KEK}", support::postgres::KEK_BASE64);
+    assert!(!table.contains("${"), "every placeholder replaced: {table}");
+    format!("{table}poll_interval = \"1s\"\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_primary_dies_its_standby_is_promoted_and_no_acknowledged_rotation_is_lost() {
     let Some(primary) = Cluster::primary("failover", &[]).await else {
@@ -91,13 +109,9 @@ async fn the_primary_dies_its_standby_is_promoted_and_no_acknowledged_rotation_i
         assert!(Instant::now() < deadline, "the standby never streamed synchronously");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let url = format!(
-        "postgres://gatehouse@127.0.0.1:{},127.0.0.1:{}/gatehouse?target_session_attrs=read-write",
-        primary.port, standby.port
-    );
     let rest = format!(
         "{}\n{}",
-        support::postgres::store_table(&url),
+        readme_store_table(primary.port, standby.port),
         TestConfig::new()
             .client(TestClient::confidential(APP.0, APP.1).no_consent())
             .bob()

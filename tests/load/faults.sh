@@ -61,21 +61,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local port
+# Sets `port` to a loopback port nothing listens on, below the kernel's range for outgoing
+# connections (32768 and up), which a connection of the run could hold. Not a $(...)
+# function: RANDOM in a subshell repeats the parent's sequence, so two calls would agree.
+pick_port() {
   while :; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+    port=$((20000 + RANDOM % 12000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 0
   done
 }
 now_ms() { date +%s%3N; }
+# A scenario's folder, where the unprivileged user can make its clusters.
+new_dir() { # DIR
+  mkdir -p "$1"
+  [ ${#run_as[@]} -eq 0 ] || chown "$user" "$1"
+}
 
 pg() { "${run_as[@]}" "$bin/$1" "${@:2}"; }
 start_cluster() { # DIR PORT [SETTINGS...]
   local dir=$1 port=$2
   shift 2
   pg pg_ctl -D "$dir" -l "$dir.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $scratch $*" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $scratch $*" start >/dev/null ||
+    { tail -n 20 "$dir.log" >&2; return 1; }
 }
 new_primary() { # DIR PORT [SETTINGS...]
   pg initdb -D "$1" -U gatehouse --auth=trust --encoding=UTF8 --no-instructions >"$1.init.log" 2>&1
@@ -86,7 +94,7 @@ new_primary() { # DIR PORT [SETTINGS...]
 
 start_gatehouse() { # DIR STORE_TOML
   local dir=$1 port hash
-  port=$(free_port)
+  pick_port
   base="http://127.0.0.1:$port"
   hash=$(printf bob | "$gatehouse" hash-password)
   {
@@ -117,12 +125,13 @@ store_toml() { # URL
 report() { # DRIVER_OUTPUT SERVER_LOG
   sed 's/^/  /' "$1"
   echo "  server log lines at ERROR: $(grep -c ERROR "$2" || true)"
+  grep ERROR "$2" | sed 's/.*"message":"\([^"]*\)".*/\1/' | sort | uniq -c | sed 's/^/    /' || true
 }
 
 outage() {
   local dir=$scratch/outage port
-  mkdir -p "$dir"
-  port=$(free_port)
+  new_dir "$dir"
+  pick_port
   new_primary "$dir/pg" "$port"
   start_gatehouse "$dir" "$(store_toml "postgres://gatehouse@127.0.0.1:$port/gatehouse")"
   echo "== outage: PostgreSQL stopped for ${OUTAGE}s under refresh load from $PEOPLE families"
@@ -144,10 +153,12 @@ outage() {
 }
 
 failover() {
-  local dir=$scratch/failover primary standby admin
-  mkdir -p "$dir"
-  primary=$(free_port)
-  standby=$(free_port)
+  local dir=$scratch/failover primary standby admin port
+  new_dir "$dir"
+  pick_port
+  primary=$port
+  pick_port
+  standby=$port
   new_primary "$dir/primary" "$primary"
   admin="postgres://gatehouse@127.0.0.1:$primary/postgres"
   pg pg_basebackup -h 127.0.0.1 -p "$primary" -U gatehouse -D "$dir/standby" -R -X stream -c fast >/dev/null
@@ -182,15 +193,22 @@ failover() {
 
 soak() {
   local dir=$scratch/soak
-  mkdir -p "$dir"
+  new_dir "$dir"
   start_gatehouse "$dir" ""
-  echo "== soak: ${SOAK}s of refreshes from $PEOPLE families on sled"
-  local rss_before rss_after
-  rss_before=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
-  "$driver" chains "$base" "$dir/refresh_tokens" "$SOAK" >"$dir/chains"
-  rss_after=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
+  echo "== soak: ${SOAK}s of refreshes from $PEOPLE families on sled (cache_mb 64, the default)"
+  local samples=() chains
+  "$driver" chains "$base" "$dir/refresh_tokens" "$SOAK" >"$dir/chains" &
+  chains=$!
+  # RSS every tenth of the run: growing without bound, or levelling off?
+  for _ in $(seq 1 10); do
+    samples+=("$(($(awk '/VmRSS/ { print $2 }' "/proc/$server/status") / 1024))")
+    sleep "$((SOAK / 10))"
+  done
+  wait "$chains"
+  samples+=("$(($(awk '/VmRSS/ { print $2 }' "/proc/$server/status") / 1024))")
   report "$dir/chains" "$dir/server.log"
-  echo "  RSS: $((rss_before / 1024)) MiB before, $((rss_after / 1024)) MiB after"
+  echo "  RSS (MiB) every $((SOAK / 10)) s: ${samples[*]}"
+  echo "  database on disk: $(du -sh "$dir/data" | cut -f1)"
   stop_gatehouse
 }
 
