@@ -10,7 +10,8 @@
 #   tests/load/faults.sh outage             # PostgreSQL stopped for OUTAGE seconds
 #   tests/load/faults.sh failover           # the primary killed, its streaming standby promoted
 #   SYNC=off tests/load/faults.sh failover  # the same with an asynchronous standby
-#   SOAK=60 tests/load/faults.sh soak       # SOAK seconds of refreshes on sled: RSS before, after
+#   SOAK=60 tests/load/faults.sh soak       # SOAK seconds of refreshes on sled: RSS through the run
+#   SOAK_STORE=postgres tests/load/faults.sh soak   # the same on PostgreSQL
 #
 # PostgreSQL comes from Debian (installed when missing) and runs as an unprivileged user,
 # in throwaway clusters on loopback ports, removed afterwards. Every run is bounded.
@@ -23,6 +24,7 @@ AFTER=${AFTER:-10}     # seconds of load after the fault ends
 PROMOTE_AFTER=${PROMOTE_AFTER:-1} # seconds from the primary's death to the promotion (failover)
 SYNC=${SYNC:-on}       # failover: "on" = synchronous_standby_names '*', "off" = asynchronous
 SOAK=${SOAK:-180}
+SOAK_STORE=${SOAK_STORE:-sled} # soak: "sled" or "postgres"
 PEOPLE=${PEOPLE:-40}
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(outage failover soak)
@@ -192,10 +194,15 @@ failover() {
 }
 
 soak() {
-  local dir=$scratch/soak
+  local dir=$scratch/soak store="" port
   new_dir "$dir"
-  start_gatehouse "$dir" ""
-  echo "== soak: ${SOAK}s of refreshes from $PEOPLE families on sled (cache_mb 64, the default)"
+  if [ "$SOAK_STORE" = postgres ]; then
+    pick_port
+    new_primary "$dir/pg" "$port"
+    store=$(store_toml "postgres://gatehouse@127.0.0.1:$port/gatehouse")
+  fi
+  start_gatehouse "$dir" "$store"
+  echo "== soak: ${SOAK}s of refreshes from $PEOPLE families on $SOAK_STORE (cache_mb 64, the default, on sled)"
   local samples=() chains
   "$driver" chains "$base" "$dir/refresh_tokens" "$SOAK" >"$dir/chains" &
   chains=$!
@@ -208,7 +215,7 @@ soak() {
   samples+=("$(($(awk '/VmRSS/ { print $2 }' "/proc/$server/status") / 1024))")
   report "$dir/chains" "$dir/server.log"
   echo "  RSS (MiB) every $((SOAK / 10)) s: ${samples[*]}"
-  echo "  database on disk: $(du -sh "$dir/data" | cut -f1)"
+  [ "$SOAK_STORE" = postgres ] || echo "  database on disk: $(du -sh "$dir/data" | cut -f1)"
   stop_gatehouse
 }
 
