@@ -12,12 +12,18 @@ use support::config::{REDIRECT, TestClient, TestConfig};
 use support::tcp_cut::TcpCut;
 use support::{TestServer, client};
 
-#[tokio::test]
-async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() {
-    let Some(url) = support::postgres::new_database("a_database_outage_is_a_clean_503").await else {
-        return;
-    };
-    // Gatehouse reaches the database through a line the test can cut.
+/// Gatehouse on a database of its own, reached through a line the test can cut, and bob
+/// logged in to `app` once.
+struct Behind {
+    line: TcpCut,
+    server: TestServer,
+    browser: support::browser::Browser,
+    tokens: Value,
+    _dir: tempfile::TempDir,
+}
+
+async fn behind_a_line(test: &str) -> Option<Behind> {
+    let url = support::postgres::new_database(test).await?;
     let parsed = url::Url::parse(&url).unwrap();
     let target: std::net::SocketAddr = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap())
         .parse()
@@ -37,6 +43,27 @@ async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() 
     let server = TestServer::start(dir.path(), &rest, Clock::System).await;
     let browser = support::browser::Browser::default();
     let tokens = local_login_tokens(&server.base, &browser, "bob", "bob", REDIRECT).await;
+    Some(Behind {
+        line,
+        server,
+        browser,
+        tokens,
+        _dir: dir,
+    })
+}
+
+#[tokio::test]
+async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() {
+    let Some(Behind {
+        line,
+        server,
+        browser,
+        tokens,
+        _dir,
+    }) = behind_a_line("a_database_outage_is_a_clean_503").await
+    else {
+        return;
+    };
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
     let access_token = tokens["access_token"].as_str().unwrap().to_string();
 
@@ -96,28 +123,16 @@ async fn a_database_outage_is_a_clean_503_and_service_resumes_when_it_is_back() 
 /// again, and is answered — no reuse, no revoked family.
 #[tokio::test]
 async fn a_committed_rotation_whose_answer_was_lost_is_retried_without_revoking() {
-    let Some(url) = support::postgres::new_database("a_committed_rotation_whose_answer_was_lost").await else {
+    let Some(Behind {
+        line,
+        server,
+        tokens,
+        _dir,
+        ..
+    }) = behind_a_line("a_committed_rotation_whose_answer_was_lost").await
+    else {
         return;
     };
-    let parsed = url::Url::parse(&url).unwrap();
-    let target: std::net::SocketAddr = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap())
-        .parse()
-        .unwrap();
-    let line = TcpCut::start(target).await;
-    let mut through = parsed.clone();
-    through.set_port(Some(line.addr.port())).unwrap();
-    let rest = format!(
-        "{}\n{}",
-        support::postgres::store_table(through.as_str()),
-        TestConfig::new()
-            .client(TestClient::confidential("app", "app-secret").no_consent())
-            .bob()
-            .build()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &rest, Clock::System).await;
-    let browser = support::browser::Browser::default();
-    let tokens = local_login_tokens(&server.base, &browser, "bob", "bob", REDIRECT).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
 
     // The rotation's write names the refresh-families table; its COMMIT's answer is lost.

@@ -130,28 +130,44 @@ report() { # DRIVER_OUTPUT SERVER_LOG
   grep ERROR "$2" | sed 's/.*"message":"\([^"]*\)".*/\1/' | sort | uniq -c | sed 's/^/    /' || true
 }
 
+# Refresh load for SECONDS from the families of DIR; FAULT DIR runs after BEFORE seconds,
+# and returns when what it did is over (WHAT names that moment in the report).
+under_load() { # DIR SECONDS FAULT WHAT
+  local dir=$1 began ended chains recovered
+  began=$(now_ms)
+  "$driver" chains "$base" "$dir/refresh_tokens" "$2" >"$dir/chains" &
+  chains=$!
+  sleep "$BEFORE"
+  "$3" "$dir"
+  ended=$(($(now_ms) - began))
+  wait "$chains"
+  report "$dir/chains" "$dir/server.log"
+  recovered=$(awk '/^recovered_at_ms:/ { print $2 }' "$dir/chains")
+  echo "  $4 at ${ended} ms; the last family answered again at ${recovered} ms: $((recovered - ended)) ms later"
+  stop_gatehouse
+}
+
+stop_database() { # DIR
+  pg pg_ctl -D "$1/pg" -m fast stop >/dev/null
+  sleep "$OUTAGE"
+  start_cluster "$1/pg" "$database_port"
+}
+
+kill_primary() { # DIR
+  pg pg_ctl -D "$1/primary" -m immediate stop >/dev/null
+  sleep "$PROMOTE_AFTER"
+  pg pg_ctl -D "$1/standby" -w promote >/dev/null
+}
+
 outage() {
   local dir=$scratch/outage port
   new_dir "$dir"
   pick_port
+  database_port=$port
   new_primary "$dir/pg" "$port"
   start_gatehouse "$dir" "$(store_toml "postgres://gatehouse@127.0.0.1:$port/gatehouse")"
   echo "== outage: PostgreSQL stopped for ${OUTAGE}s under refresh load from $PEOPLE families"
-  local began back
-  began=$(now_ms)
-  "$driver" chains "$base" "$dir/refresh_tokens" $((BEFORE + OUTAGE + AFTER)) >"$dir/chains" &
-  local chains=$!
-  sleep "$BEFORE"
-  pg pg_ctl -D "$dir/pg" -m fast stop >/dev/null
-  sleep "$OUTAGE"
-  start_cluster "$dir/pg" "$port"
-  back=$(($(now_ms) - began))
-  wait "$chains"
-  report "$dir/chains" "$dir/server.log"
-  local recovered
-  recovered=$(awk '/^recovered_at_ms:/ { print $2 }' "$dir/chains")
-  echo "  PostgreSQL back at ${back} ms; the last family answered again at ${recovered} ms: $((recovered - back)) ms later"
-  stop_gatehouse
+  under_load "$dir" $((BEFORE + OUTAGE + AFTER)) stop_database "PostgreSQL back"
 }
 
 failover() {
@@ -176,21 +192,7 @@ failover() {
   fi
   start_gatehouse "$dir" "$(store_toml "postgres://gatehouse@127.0.0.1:$primary,127.0.0.1:$standby/gatehouse?target_session_attrs=read-write")"
   echo "== failover (synchronous standby: $SYNC): the primary killed, the standby promoted ${PROMOTE_AFTER}s later"
-  local began promoted
-  began=$(now_ms)
-  "$driver" chains "$base" "$dir/refresh_tokens" $((BEFORE + PROMOTE_AFTER + AFTER)) >"$dir/chains" &
-  local chains=$!
-  sleep "$BEFORE"
-  pg pg_ctl -D "$dir/primary" -m immediate stop >/dev/null
-  sleep "$PROMOTE_AFTER"
-  pg pg_ctl -D "$dir/standby" -w promote >/dev/null
-  promoted=$(($(now_ms) - began))
-  wait "$chains"
-  report "$dir/chains" "$dir/server.log"
-  local recovered
-  recovered=$(awk '/^recovered_at_ms:/ { print $2 }' "$dir/chains")
-  echo "  standby promoted at ${promoted} ms; the last family answered again at ${recovered} ms: $((recovered - promoted)) ms later"
-  stop_gatehouse
+  under_load "$dir" $((BEFORE + PROMOTE_AFTER + AFTER)) kill_primary "standby promoted"
 }
 
 soak() {

@@ -3,8 +3,8 @@
 
 use super::backend;
 use super::envelope::{encode, index_key, is_live, sortable, split_index_key, stored_expiry};
+use super::jobs::{Applied, Job};
 use super::open::{Opening, position, unknown_table};
-use super::writer::{Applied, Job};
 use crate::store::write::{Change, Commit, Expect, Write};
 use crate::store::{StoreError, TABLES};
 use ::sled::Transactional;

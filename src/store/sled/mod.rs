@@ -19,6 +19,7 @@
 
 mod batch;
 mod envelope;
+mod jobs;
 mod open;
 mod writer;
 

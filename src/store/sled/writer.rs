@@ -17,6 +17,7 @@
 
 use super::Current;
 use super::batch::apply;
+use super::jobs::{Applied, Job, Reply};
 use super::open::Opening;
 use crate::store::write::{Change, Commit, Write};
 use crate::store::{StoreError, StoreMetrics};
@@ -35,26 +36,6 @@ const COMMIT_DELAY: Duration = Duration::from_micros(150);
 /// The first and the longest pause between two attempts to open the database again.
 const FIRST_RETRY: Duration = Duration::from_millis(20);
 const LONGEST_RETRY: Duration = Duration::from_secs(1);
-
-/// Where a caller waits for its answer.
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-pub(super) enum Job {
-    Commit(Write, Reply<Commit>),
-    Sweep {
-        now: i64,
-        limit: usize,
-        reply: Reply<usize>,
-    },
-    Flush(Reply<()>),
-}
-
-/// A job applied, waiting for its batch to be flushed before it is answered.
-pub(super) enum Applied {
-    Commit(Reply<Commit>, Result<Commit, StoreError>),
-    Sweep(Reply<usize>, Result<usize, StoreError>),
-    Flush(Reply<()>),
-}
 
 /// The handle callers use. Dropping it lets the thread finish the queue, flush and
 /// end, and waits for that, so the database is closed when the store is dropped.
@@ -262,18 +243,6 @@ fn changed_records(jobs: &[Job]) -> impl Iterator<Item = (&str, &str)> {
         .map(|change| match change {
             Change::Put { table, key, .. } | Change::Delete { table, key } => (*table, key.as_str()),
         })
-}
-
-impl Applied {
-    /// Why the job failed, if the disk was the reason.
-    fn unavailable(&self) -> Option<String> {
-        let error = match self {
-            Applied::Commit(_, Err(e)) => e,
-            Applied::Sweep(_, Err(e)) => e,
-            _ => return None,
-        };
-        error.is_unavailable().then(|| error.to_string())
-    }
 }
 
 /// Answers a job that arrived while no opening can write.
