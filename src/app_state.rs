@@ -30,6 +30,8 @@ pub struct Inner {
     pub client_keys: Arc<client_keys::ClientKeys>,
     /// The clients that Client ID Metadata Documents describe, as fetched lately.
     pub client_documents: Arc<crate::domain::client_documents::ClientDocuments>,
+    /// Pushes Shared Signals to the endpoints apps name (public addresses only).
+    pub signals_http: crate::public_fetch::PublicFetch,
     /// Hashed client secrets that passed their check lately.
     pub verified_secrets: Arc<verified_secrets::VerifiedSecrets>,
     /// The server's DPoP nonces as this process last read them.
@@ -59,6 +61,7 @@ impl AppState {
             clock: self.clock.clone(),
             documents: self.client_documents.clone(),
             client_keys: self.client_keys.clone(),
+            signals_http: self.signals_http.clone(),
         }
     }
 }

@@ -100,6 +100,34 @@ impl PublicFetch {
     }
 }
 
+impl PublicFetch {
+    /// POSTs `body` as `content_type` to `url` (with `authorization`, when given); the
+    /// answer's status, its body unread.
+    pub async fn post(
+        &self,
+        url: &Url,
+        content_type: &str,
+        authorization: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::StatusCode, PublicFetchError> {
+        self.check_url(url).map_err(PublicFetchError::Refused)?;
+        let _place = self.in_flight.try_acquire().map_err(|_| PublicFetchError::Busy)?;
+        let mut request = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        if let Some(authorization) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PublicFetchError::Failed(describe(&e)))?;
+        Ok(response.status())
+    }
+}
+
 /// Whether `url` is one Gatehouse may fetch for a client at all: https (http to
 /// loopback when `allow_loopback`), no credentials, and, when its host is an address,
 /// a public one.

@@ -43,6 +43,26 @@ pub const BACKCHANNEL: &str = "/backchannel/{upstream}";
 pub fn backchannel(upstream: &str) -> String {
     format!("/backchannel/{upstream}")
 }
+/// Where an upstream's Shared Signals transmitter pushes its events (RFC 8935).
+pub const SSF_RECEIVER: &str = "/ssf/{upstream}";
+
+pub fn ssf_receiver(upstream: &str) -> String {
+    format!("/ssf/{upstream}")
+}
+/// The Shared Signals transmitter's configuration (SSF 1.0 §7.2).
+pub const SSF_CONFIGURATION: &str = "/.well-known/ssf-configuration";
+/// An app's streams: create (POST), read (GET), update (PATCH), replace (PUT), delete.
+pub const SIGNALS_STREAMS: &str = "/signals/streams";
+pub const SIGNALS_STATUS: &str = "/signals/status";
+pub const SIGNALS_SUBJECTS_ADD: &str = "/signals/subjects/add";
+pub const SIGNALS_SUBJECTS_REMOVE: &str = "/signals/subjects/remove";
+pub const SIGNALS_VERIFY: &str = "/signals/verify";
+/// `/signals/poll/{stream_id}`: a poll stream's endpoint (RFC 8936).
+pub const SIGNALS_POLL: &str = "/signals/poll/{stream_id}";
+
+pub fn signals_poll(stream_id: &str) -> String {
+    format!("/signals/poll/{stream_id}")
+}
 /// `/login/{pending}/{upstream}`: starts a login at an upstream (and takes the local form).
 pub const LOGIN: &str = "/login/{pending}/{upstream}";
 
@@ -118,6 +138,14 @@ const PATTERNS: &[&str] = &[
     CONSENT,
     REGISTER,
     REGISTER_CLIENT,
+    SSF_RECEIVER,
+    SSF_CONFIGURATION,
+    SIGNALS_STREAMS,
+    SIGNALS_STATUS,
+    SIGNALS_SUBJECTS_ADD,
+    SIGNALS_SUBJECTS_REMOVE,
+    SIGNALS_VERIFY,
+    SIGNALS_POLL,
     BACKCHANNEL,
     LOGIN,
     LOGIN_BY_EMAIL,

@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The built-in scope of Shared Signals stream management (SSF 1.0 §8.1): only clients
+/// with `shared_signals = true` get it, by their own credentials.
+pub const SSF_SCOPE: &str = "ssf";
+
 /// A set of scopes. Reads and writes as the space-separated string it is on the wire, so
 /// records and answers that hold one look as they did when they held the string.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -137,10 +137,11 @@ impl App {
         let cookies = web::cookies::Cookies::for_issuer(config.issuer_is_https());
         let guards = limits::Guards::new(&config.limits)
             .map_err(|e| StartError::Runtime(format!("cannot start the password check threads: {e}")))?;
-        let (client_keys, client_documents) = client_services(&config).map_err(StartError::Runtime)?;
+        let (client_keys, client_documents, signals_http) = client_services(&config).map_err(StartError::Runtime)?;
         let state = AppState::new(Inner {
             client_keys,
             client_documents,
+            signals_http,
             config: Arc::new(config),
             pages: Arc::new(pages),
             upstreams: Arc::new(upstreams),
@@ -245,6 +246,7 @@ pub(crate) fn client_services(
     (
         Arc<client_keys::ClientKeys>,
         Arc<domain::client_documents::ClientDocuments>,
+        crate::public_fetch::PublicFetch,
     ),
     String,
 > {
@@ -254,5 +256,12 @@ pub(crate) fn client_services(
     Ok((
         Arc::new(client_keys::ClientKeys::for_clients(&config.clients, public.clone())),
         Arc::new(domain::client_documents::ClientDocuments::new(settings.clone(), public)),
+        signals_http(config)?,
     ))
+}
+
+/// What pushes Security Event Tokens to the endpoints apps name for their streams.
+pub(crate) fn signals_http(config: &Config) -> Result<crate::public_fetch::PublicFetch, String> {
+    crate::public_fetch::PublicFetch::new(std::time::Duration::from_secs(10), config.shared_signals.allow_loopback)
+        .map_err(|e| format!("no HTTP client: {e}"))
 }

@@ -39,13 +39,14 @@ impl App {
         if let Err(e) = kept.await {
             return refused(&running, vec![e]);
         }
-        let (client_keys, client_documents) = match super::client_services(&config) {
+        let (client_keys, client_documents, signals_http) = match super::client_services(&config) {
             Ok(services) => services,
             Err(e) => return refused(&running, vec![e]),
         };
         let state = AppState::new(Inner {
             client_keys,
             client_documents,
+            signals_http,
             config: Arc::new(config),
             pages: Arc::new(pages),
             upstreams: Arc::new(upstreams),

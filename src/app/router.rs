@@ -8,7 +8,7 @@ use crate::op::health::Probe;
 use crate::op::render::Screen;
 use crate::op::{
     account, authorize, backchannel, callback, consent, device, discovery, end_session, health, introspect, jwks,
-    login, par, register, revoke, saml, token, userinfo,
+    login, par, register, revoke, saml, signals, token, userinfo,
 };
 use crate::web::Pages;
 use crate::{AppState, Clock, Config, dpop, flow, op, routes, telemetry};
@@ -52,6 +52,20 @@ pub fn router(state: AppState) -> Router {
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
         .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))
         .route(routes::BACKCHANNEL, post(backchannel::handler))
+        .route(routes::SSF_CONFIGURATION, get(signals::configuration_handler))
+        .route(
+            routes::SIGNALS_STREAMS,
+            post(signals::create)
+                .get(signals::read)
+                .patch(signals::update)
+                .put(signals::replace)
+                .delete(signals::delete),
+        )
+        .route(routes::SIGNALS_STATUS, get(signals::status).post(signals::set_status))
+        .route(routes::SIGNALS_SUBJECTS_ADD, post(signals::add_subject))
+        .route(routes::SIGNALS_SUBJECTS_REMOVE, post(signals::remove_subject))
+        .route(routes::SIGNALS_VERIFY, post(signals::verify))
+        .route(routes::SIGNALS_POLL, post(signals::poll))
         .route(routes::TOKEN, post(token::handler))
         .route(routes::PAR, post(par::handler))
         .route(routes::REGISTER, post(register::register))

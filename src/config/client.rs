@@ -51,6 +51,9 @@ pub struct Client {
     pub require_signed_request_object: bool,
     /// The security profile Gatehouse enforces for it.
     pub profile: ClientProfile,
+    /// It may manage Shared Signals streams (SSF 1.0) with access tokens of the built-in
+    /// `ssf` scope.
+    pub shared_signals: bool,
 }
 
 /// A security profile a client is held to.

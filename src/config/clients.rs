@@ -108,6 +108,13 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
             "needs secret, secret_hash or keys: a public client cannot prove who it is",
         ));
     }
+    if raw.shared_signals == Some(true) && !(confidential && grant_types.contains(&GrantType::ClientCredentials)) {
+        // It manages its streams with access tokens it gets by its own credentials.
+        problems.push(Problem::new(
+            format!("{at}.shared_signals"),
+            "needs a confidential client (secret, secret_hash or keys) with \"client_credentials\" in grant_types",
+        ));
+    }
     (problems.len() == start).then(|| Client {
         name: raw.name.unwrap_or_else(|| raw.id.clone()),
         id: raw.id,
@@ -133,6 +140,7 @@ fn validate_client(mut raw: RawClient, at: &str, known: &Known<'_>, problems: &m
         origin: super::ClientOrigin::Config,
         require_signed_request_object: raw.require_signed_request_object.unwrap_or(false),
         profile: raw.profile.unwrap_or_default(),
+        shared_signals: raw.shared_signals.unwrap_or(false),
     })
 }
 

@@ -24,6 +24,7 @@ mod limits;
 mod log;
 mod raw;
 mod resource_servers;
+mod shared_signals;
 mod store;
 mod upstream_kind;
 mod upstreams;
@@ -40,6 +41,7 @@ pub use log::{LogFormat, LogSettings};
 pub(crate) use raw::decode;
 pub use registration::RegistrationSettings;
 pub use resource_servers::{ResourceIndicatorSettings, ResourceServer};
+pub use shared_signals::{SharedSignalsSettings, SignalDelivery, SignalReceiver, read_receiver};
 pub use store::{DEFAULT_CACHE_MB, KeyEncryptionKey, PostgresSettings, StoreSettings};
 pub use upstream_kind::{KindSettings, ReadSettings, UpstreamKind, same_settings};
 
@@ -82,6 +84,8 @@ pub struct Config {
     pub resource_indicators: ResourceIndicatorSettings,
     /// Clients whose id is the URL of their metadata.
     pub client_id_metadata_documents: ClientDocumentSettings,
+    /// Gatehouse as a Shared Signals transmitter.
+    pub shared_signals: SharedSignalsSettings,
     /// The audiences exchanged access tokens may be issued for (RFC 8693).
     pub resource_servers: Vec<ResourceServer>,
     /// Custom scopes and the claims each one releases.

@@ -29,6 +29,7 @@ pub struct RawRoot {
     pub registration: Option<toml::Value>,
     pub client_id_metadata_documents: Option<toml::Value>,
     pub resource_indicators: Option<toml::Value>,
+    pub shared_signals: Option<toml::Value>,
     #[serde(default)]
     pub scopes: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -85,6 +86,7 @@ pub struct RawClient {
     pub backchannel_logout_uri: Option<String>,
     pub initiate_login_uri: Option<String>,
     pub idp_claim: Option<bool>,
+    pub shared_signals: Option<bool>,
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub token_exchange: Vec<String>,

@@ -40,6 +40,11 @@ pub trait KindSettings: Any + Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// How it sends Gatehouse its Shared Signals, when it does.
+    fn signal_receiver(&self) -> Option<&super::SignalReceiver> {
+        None
+    }
+
     /// The issuer of the tokens it has exchanged, when it takes part in token exchange.
     fn exchange_issuer(&self) -> Option<&str> {
         None

@@ -55,6 +55,7 @@ pub fn validate(
     let resource_indicators = super::resource_servers::validate_resource_indicators(root.resource_indicators, problems);
     let client_id_metadata_documents =
         super::client_documents::validate_client_documents(root.client_id_metadata_documents, problems);
+    let shared_signals = super::shared_signals::validate_shared_signals(root.shared_signals, problems);
     let data_dir = base.join(root.data_dir.as_deref().unwrap_or("data"));
     let templates_dir = root.templates_dir.map(|dir| base.join(dir));
     let (admin_listen, admin_token) = validate_admin(root.admin_listen, root.admin_token, problems);
@@ -84,6 +85,7 @@ pub fn validate(
         backchannel,
         registration,
         client_id_metadata_documents,
+        shared_signals,
         resource_indicators,
         resource_servers,
         scopes,

@@ -355,6 +355,7 @@ pub fn client_of(
         backchannel_logout_uri: None,
         initiate_login_uri: None,
         idp_claim: false,
+        shared_signals: false,
         scopes: metadata
             .scope
             .as_ref()

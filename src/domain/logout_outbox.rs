@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::keys::{Keys, TokenType};
 use crate::secrets;
-use crate::store::{Commit, LogoutMessage, Session, Store, StoreError, Versioned, Write};
+use crate::store::{Commit, LogoutMessage, PushedSignal, Session, Store, StoreError, Versioned, Write};
 use crate::telemetry::Telemetry;
 use rand::Rng;
 use serde_json::json;
@@ -72,15 +72,56 @@ pub fn stage_messages(
             give_up_at,
             gave_up_at: None,
             last_error: None,
+            signal: None,
         };
-        let key = format!("{WAITING}{now:012}:{}", secrets::random_token());
-        // Kept past the last retry, so that a message whose time ran out while no process
-        // ran is still found, and given up with a trace.
-        let kept = give_up_at.saturating_add(GAVE_UP_KEPT_SECS);
-        store.logout_outbox.stage_put(write, &key, &message, Some(kept))?;
-        keys.push(key);
+        keys.push(stage(store, write, &message)?);
     }
     Ok(keys)
+}
+
+/// Adds to `write` a Security Event Token with `claims` for the push stream
+/// `stream_key` of `client_id`, retried until `give_up_at`; returns its key.
+pub fn stage_signal(
+    store: &Store,
+    write: &mut Write,
+    client_id: &str,
+    stream_key: &str,
+    claims: serde_json::Value,
+    now: i64,
+    give_up_at: i64,
+) -> Result<String, StoreError> {
+    let jti = claims
+        .get("jti")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let message = LogoutMessage {
+        client_id: client_id.to_string(),
+        sub: String::new(),
+        sid: String::new(),
+        jti,
+        queued_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        leased_until: None,
+        give_up_at,
+        gave_up_at: None,
+        last_error: None,
+        signal: Some(PushedSignal {
+            stream_key: stream_key.to_string(),
+            claims,
+        }),
+    };
+    stage(store, write, &message)
+}
+
+fn stage(store: &Store, write: &mut Write, message: &LogoutMessage) -> Result<String, StoreError> {
+    let key = format!("{WAITING}{:012}:{}", message.queued_at, secrets::random_token());
+    // Kept past the last retry, so that a message whose time ran out while no process
+    // ran is still found, and given up with a trace.
+    let kept = message.give_up_at.saturating_add(GAVE_UP_KEPT_SECS);
+    store.logout_outbox.stage_put(write, &key, message, Some(kept))?;
+    Ok(key)
 }
 
 /// What delivering needs.
@@ -90,6 +131,7 @@ pub struct Parts<'a> {
     pub store: &'a Store,
     pub keys: &'a Keys,
     pub http: &'a reqwest::Client,
+    pub signals_http: &'a crate::public_fetch::PublicFetch,
     pub telemetry: &'a Telemetry,
     pub clock: &'a crate::Clock,
 }
@@ -155,16 +197,30 @@ fn is_due(message: &LogoutMessage, now: i64) -> bool {
     message.gave_up_at.is_none() && message.next_attempt_at <= now && message.leased_until.is_none_or(|l| l <= now)
 }
 
+/// What an attempt sends where.
+enum Sending {
+    /// A logout token, as a form (Back-Channel Logout 1.0 §2.5).
+    Logout { uri: String, token: String },
+    /// A Security Event Token to a push stream (RFC 8935 §2), with the Authorization
+    /// header its receiver asked for.
+    Signal {
+        url: url::Url,
+        authorization: Option<String>,
+        set: String,
+    },
+}
+
 /// An attempt that holds its message's lease.
 struct Attempt {
     store: Store,
     http: reqwest::Client,
+    signals_http: crate::public_fetch::PublicFetch,
     telemetry: Telemetry,
     clock: crate::Clock,
     key: String,
     leased: Versioned<LogoutMessage>,
-    /// Where to, and the token; `None` when the client no longer takes logout tokens.
-    send: Option<(String, String)>,
+    /// Where to, and the token; `None` when the client (or stream) takes it no more.
+    send: Option<Sending>,
 }
 
 /// Takes the lease of the message `key` if it is due and free, and makes its token.
@@ -191,23 +247,29 @@ async fn lease(
     let Some(leased) = app.store.logout_outbox.read(key, now).await? else {
         return Ok(None);
     };
-    let uri = app
-        .config
-        .client(&message.client_id)
-        .and_then(|c| c.backchannel_logout_uri.clone());
-    let send = match uri {
-        Some(uri) => match logout_token(app.config, app.keys, &message, now).await {
-            Ok(token) => Some((uri, token)),
-            Err(e) => {
-                tracing::error!(client = %message.client_id, error = %e, "cannot sign a logout token");
-                None
+    let send = match &message.signal {
+        Some(signal) => signal_to_send(app, signal, now).await?,
+        None => {
+            let uri = app
+                .config
+                .client(&message.client_id)
+                .and_then(|c| c.backchannel_logout_uri.clone());
+            match uri {
+                Some(uri) => match logout_token(app.config, app.keys, &message, now).await {
+                    Ok(token) => Some(Sending::Logout { uri, token }),
+                    Err(e) => {
+                        tracing::error!(client = %message.client_id, error = %e, "cannot sign a logout token");
+                        None
+                    }
+                },
+                None => None,
             }
-        },
-        None => None,
+        }
     };
     Ok(Some(Attempt {
         store: app.store.clone(),
         http: app.http.clone(),
+        signals_http: app.signals_http.clone(),
         telemetry: app.telemetry.clone(),
         clock: app.clock.clone(),
         key: key.to_string(),
@@ -216,27 +278,81 @@ async fn lease(
     }))
 }
 
+/// The Security Event Token `signal` as its stream takes it now: `None` when the stream
+/// is gone, no longer pushes or is disabled.
+async fn signal_to_send(app: Parts<'_>, signal: &PushedSignal, now: i64) -> Result<Option<Sending>, StoreError> {
+    let Some(stream) = app.store.signal_streams.get(&signal.stream_key, now).await? else {
+        return Ok(None);
+    };
+    if stream.delivery_method != crate::domain::signals::events::PUSH || stream.status == "disabled" {
+        return Ok(None);
+    }
+    let Ok(url) = url::Url::parse(&stream.endpoint_url) else {
+        return Ok(None);
+    };
+    match app.keys.sign(&signal.claims, TokenType::SecurityEvent).await {
+        Ok(set) => Ok(Some(Sending::Signal {
+            url,
+            authorization: stream.authorization_header.clone(),
+            set,
+        })),
+        Err(e) => {
+            tracing::error!(client = %stream.client_id, error = %e, "cannot sign a security event token");
+            Ok(None)
+        }
+    }
+}
+
 impl Attempt {
     async fn run(self) {
         let client_id = self.leased.value.client_id.clone();
         let attempt = self.leased.value.attempts;
+        let what = match self.leased.value.signal {
+            Some(_) => "security event",
+            None => "back-channel logout",
+        };
         let failure = match &self.send {
+            None if what == "security event" => Some("the stream no longer takes pushed events".to_string()),
             None => Some("the client no longer takes logout tokens".to_string()),
-            Some((uri, token)) => match self.http.post(uri).form(&[("logout_token", token)]).send().await {
-                Ok(response) if response.status().is_success() => None,
-                Ok(response) => Some(format!("answered {}", response.status())),
-                Err(e) => Some(format!("not reached: {e}")),
-            },
+            Some(Sending::Logout { uri, token }) => {
+                match self.http.post(uri).form(&[("logout_token", token)]).send().await {
+                    Ok(response) if response.status().is_success() => None,
+                    Ok(response) => Some(format!("answered {}", response.status())),
+                    Err(e) => Some(format!("not reached: {e}")),
+                }
+            }
+            Some(Sending::Signal {
+                url,
+                authorization,
+                set,
+            }) => {
+                let sent = self
+                    .signals_http
+                    .post(
+                        url,
+                        "application/secevent+jwt",
+                        authorization.as_deref(),
+                        set.clone().into_bytes(),
+                    )
+                    .await;
+                match sent {
+                    Ok(status) if status.is_success() => None,
+                    Ok(status) => Some(format!("answered {status}")),
+                    Err(e) => Some(format!("not reached: {e}")),
+                }
+            }
         };
         let now = self.clock.now();
         let recorded = match failure {
             None => {
-                tracing::info!(client = %client_id, attempt, "back-channel logout delivered");
-                self.telemetry.backchannel("sent");
+                tracing::info!(client = %client_id, attempt, "{what} delivered");
+                if self.leased.value.signal.is_none() {
+                    self.telemetry.backchannel("sent");
+                }
                 self.finish(None, now).await
             }
             Some(why) => {
-                tracing::warn!(client = %client_id, attempt, reason = %why, "back-channel logout failed");
+                tracing::warn!(client = %client_id, attempt, reason = %why, "{what} failed");
                 self.finish(Some(why), now).await
             }
         };

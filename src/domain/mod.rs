@@ -25,6 +25,7 @@ pub mod resources;
 pub mod saml_sp_keys;
 pub mod scopes;
 pub mod sessions;
+pub mod signals;
 pub mod token_liveness;
 pub mod upstream_logout;
 pub mod upstream_refresh;

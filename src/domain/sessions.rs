@@ -166,6 +166,7 @@ pub async fn end(
             return Ok(None);
         };
         let session = &current.value;
+        let streams = super::signals::emit::streams_of(store, config, &session.clients, now).await?;
         let mut write = store.write(now);
         store.sessions.expect(&mut write, sid, Some(&current));
         store.sessions.stage_delete(&mut write, sid);
@@ -177,7 +178,16 @@ pub async fn end(
         store
             .ended_sessions
             .stage_put(&mut write, sid, &EndedSession { ended_at: now }, Some(ended_until))?;
-        let queued = logout_outbox::stage_messages(store, config, &mut write, session, now)?;
+        let mut queued = logout_outbox::stage_messages(store, config, &mut write, session, now)?;
+        let revoked = super::signals::emit::Signal {
+            event: super::signals::events::EventType::SessionRevoked,
+            sub: session.sub.clone(),
+            sid: Some(session.sid.clone()),
+            payload: serde_json::json!({}),
+        };
+        queued.extend(super::signals::emit::stage(
+            store, config, &mut write, &streams, &revoked, now,
+        )?);
         if store.commit(write).await? == Commit::Conflict {
             // A client was noted on the session meanwhile: read it again.
             continue;

@@ -73,6 +73,8 @@ pub struct Ctx<'a> {
     pub documents: &'a ClientDocuments,
     /// The published keys of clients, for their signed request objects.
     pub client_keys: &'a crate::client_keys::ClientKeys,
+    /// Pushes Shared Signals to the endpoints apps name.
+    pub signals_http: &'a crate::public_fetch::PublicFetch,
 }
 
 impl<'a> Ctx<'a> {
@@ -88,6 +90,7 @@ impl<'a> Ctx<'a> {
             store: self.store,
             keys: self.keys,
             http: self.http.client(),
+            signals_http: self.signals_http,
             telemetry: self.telemetry,
             clock: self.clock,
         }
@@ -130,6 +133,7 @@ pub struct Handles {
     pub clock: crate::Clock,
     pub documents: Arc<ClientDocuments>,
     pub client_keys: Arc<crate::client_keys::ClientKeys>,
+    pub signals_http: crate::public_fetch::PublicFetch,
 }
 
 impl Handles {
@@ -145,6 +149,7 @@ impl Handles {
             clock: &self.clock,
             documents: &self.documents,
             client_keys: &self.client_keys,
+            signals_http: &self.signals_http,
         }
     }
 

@@ -77,15 +77,18 @@ pub enum TokenType {
     AuthorizationResponse,
     /// A signed introspection response (RFC 9701).
     Introspection,
+    /// A Security Event Token (RFC 8417, SSF 1.0 §4.1).
+    SecurityEvent,
 }
 
 impl TokenType {
-    pub(crate) const ALL: [TokenType; 5] = [
+    pub(crate) const ALL: [TokenType; 6] = [
         TokenType::Access,
         TokenType::Id,
         TokenType::Logout,
         TokenType::AuthorizationResponse,
         TokenType::Introspection,
+        TokenType::SecurityEvent,
     ];
 
     pub fn typ(self) -> &'static str {
@@ -95,6 +98,7 @@ impl TokenType {
             TokenType::Logout => "logout+jwt",
             TokenType::AuthorizationResponse => "oauth-authz-resp+jwt",
             TokenType::Introspection => "token-introspection+jwt",
+            TokenType::SecurityEvent => "secevent+jwt",
         }
     }
 }

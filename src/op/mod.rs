@@ -27,6 +27,7 @@ pub mod register;
 pub mod render;
 pub mod revoke;
 pub mod saml;
+pub mod signals;
 pub mod token;
 pub mod userinfo;
 

@@ -226,7 +226,13 @@ impl Direct {
             .await
             .map_err(|e| e.to_string())?;
         let telemetry = crate::telemetry::Telemetry::new(self.store.metrics());
+        let signals_http = crate::public_fetch::PublicFetch::new(
+            std::time::Duration::from_secs(10),
+            self.config.shared_signals.allow_loopback,
+        )
+        .map_err(|e| e.to_string())?;
         let parts = logout_outbox::Parts {
+            signals_http: &signals_http,
             config: &self.config,
             store: &self.store,
             keys: &keys,

@@ -236,6 +236,10 @@ store_tables! {
     withdrawn_grants: WithdrawnGrant = "withdrawn-grants",
     exchanged_tokens: ExchangedFrom = "exchanged-tokens",
     registered_clients: RegisteredClient = "registered-clients",
+    signal_streams: SignalStream = "signal-streams",
+    queued_signals: QueuedSignal = "queued-signals",
+    signal_receivers: SignalReceiverState = "signal-receivers",
+    seen_signals: SeenLogoutToken = "seen-signals",
 }
 
 impl Store {

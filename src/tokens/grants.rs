@@ -5,7 +5,7 @@
 use super::sign::Grant;
 use super::{TokenError, TokenRequest, TokenResponse, TokenService};
 use crate::config::{Client, GrantType};
-use crate::scope::Scopes;
+use crate::scope::{SSF_SCOPE, Scopes};
 use crate::secrets;
 use crate::store::{Commit, Redeemed, Versioned};
 use serde_json::{Value as Json, json};
@@ -187,7 +187,7 @@ impl TokenService<'_> {
     }
 
     /// The client_credentials grant: an access token whose `sub` is the client, for the
-    /// custom scopes it asks for.
+    /// custom scopes it asks for (and `ssf` for a client that takes Shared Signals).
     async fn client_credentials(
         &self,
         client: &Client,
@@ -197,12 +197,17 @@ impl TokenService<'_> {
     ) -> Result<TokenResponse, TokenError> {
         let resources = crate::domain::resources::checked(self.config, resources).map_err(TokenError::InvalidTarget)?;
         let asked = Scopes::parse(scope.unwrap_or_default());
-        if let Some(unknown) = asked.iter().find(|s| !self.config.scopes.contains_key(*s)) {
+        // `ssf` is built in: the scope of Shared Signals stream management.
+        let built_in = |s: &str| s == SSF_SCOPE && client.shared_signals;
+        if let Some(unknown) = asked
+            .iter()
+            .find(|s| !self.config.scopes.contains_key(*s) && !built_in(s))
+        {
             return Err(TokenError::InvalidScope(format!(
                 "\"{unknown}\" is not a scope a client can be granted alone"
             )));
         }
-        if let Some(refused) = asked.iter().find(|s| !client.may_have_scope(s)) {
+        if let Some(refused) = asked.iter().find(|s| !client.may_have_scope(s) && !built_in(s)) {
             return Err(TokenError::InvalidScope(format!(
                 "this client may not have \"{refused}\""
             )));

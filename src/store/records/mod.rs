@@ -13,14 +13,16 @@ mod liveness;
 mod outbox;
 mod prompt;
 mod registered_client;
+mod signals;
 
 pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
 pub use family_id::FamilyId;
 pub use indexes::{AccountFamily, AccountSession, Migration};
 pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant};
-pub use outbox::LogoutMessage;
+pub use outbox::{LogoutMessage, PushedSignal};
 pub use prompt::Prompt;
 pub use registered_client::{ClientMetadata, RegisteredClient};
+pub use signals::{QueuedSignal, SignalReceiverState, SignalStream};
 
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.

@@ -22,4 +22,16 @@ pub struct LogoutMessage {
     /// Set once retries stopped; the message is kept a while to be listed.
     pub gave_up_at: Option<i64>,
     pub last_error: Option<String>,
+    /// A Security Event Token to push to a Shared Signals stream instead of a logout
+    /// token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<PushedSignal>,
+}
+
+/// A Security Event Token owed to a push stream (RFC 8935): the stream's key and the
+/// token's claims, signed at each attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PushedSignal {
+    pub stream_key: String,
+    pub claims: serde_json::Value,
 }

@@ -30,6 +30,8 @@ pub struct OidcSettings {
     /// With `exchange = true`: the audiences its tokens may carry to be exchanged for
     /// Gatehouse's (RFC 8693): `client_id` and the `exchange_audiences`.
     pub exchange: Option<Vec<String>>,
+    /// Its Shared Signals transmitter, when Gatehouse receives from it (`[upstreams.ssf]`).
+    pub ssf: Option<crate::config::SignalReceiver>,
 }
 
 impl KindSettings for OidcSettings {
@@ -51,6 +53,10 @@ impl KindSettings for OidcSettings {
 
     fn exchange_issuer(&self) -> Option<&str> {
         self.exchange.is_some().then_some(self.issuer.as_str())
+    }
+
+    fn signal_receiver(&self) -> Option<&crate::config::SignalReceiver> {
+        self.ssf.as_ref()
     }
 
     fn acr_values(&self) -> Vec<&str> {
@@ -88,6 +94,7 @@ struct RawOidc {
     refresh_interval: Option<Duration>,
     exchange: Option<bool>,
     exchange_audiences: Option<Vec<String>>,
+    ssf: Option<toml::Value>,
 }
 
 const KIND: &str = "oidc";
@@ -125,7 +132,18 @@ pub fn read(table: toml::Value, at: &str, problems: &mut Vec<Problem>) -> Option
         }
         (false, None) => None,
     };
+    let ssf = match raw.ssf {
+        Some(table) => Some(crate::config::read_receiver(table, &format!("{at}.ssf"), problems)?),
+        None => None,
+    };
+    if ssf.is_some() && raw.client_secret.is_none() {
+        problems.push(Problem::new(
+            format!("{at}.ssf"),
+            "needs client_secret: Gatehouse manages its stream there with a client_credentials token",
+        ));
+    }
     Some(OidcSettings {
+        ssf,
         issuer: issuer?,
         client_id: client_id?,
         client_secret: raw.client_secret.map(Secret),
