@@ -4,6 +4,7 @@
 mod reload;
 mod router;
 mod serve;
+mod signals;
 
 pub use crate::app_state::ReloadReport;
 pub use reload::reload_on_sighup;
@@ -94,7 +95,12 @@ pub struct App {
     reloading: Arc<tokio::sync::Mutex<()>>,
     /// The discovery tasks of the upstreams, ended with the server.
     discovery: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The Shared Signals receivers, by the running upstream each serves.
+    receivers: Arc<std::sync::Mutex<Receivers>>,
 }
+
+/// The Shared Signals receiver tasks, each with the running upstream it serves.
+type Receivers = Vec<(Arc<crate::upstream::Upstream>, tokio::task::JoinHandle<()>)>;
 
 /// What serves requests now.
 struct Live {
@@ -159,6 +165,7 @@ impl App {
             live: Arc::new(arc_swap::ArcSwap::from_pointee(Live::of(state))),
             reloading: Arc::default(),
             discovery: Arc::default(),
+            receivers: Arc::default(),
         })
     }
 
@@ -210,6 +217,7 @@ impl App {
     /// (a login also tries discovery itself). A task ends when a reload removes its
     /// upstream.
     fn prepare_upstreams(&self, state: &AppState) {
+        self.start_receivers(state);
         let mut tasks = self.discovery.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|task| !task.is_finished());
         for (id, upstream) in state.upstreams.iter().filter(|(_, u)| !u.is_ready()) {
@@ -233,8 +241,32 @@ impl App {
         }
     }
 
+    /// Starts a Shared Signals receiver for each upstream that sends them and has none
+    /// running for its running kind.
+    fn start_receivers(&self, state: &AppState) {
+        let mut running = self.receivers.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|(kind, task)| {
+            let kept = state.upstreams.values().any(|u| Arc::ptr_eq(&u.kind, kind));
+            if !kept {
+                task.abort();
+            }
+            kept && !task.is_finished()
+        });
+        for (id, upstream) in state.upstreams.iter().filter(|(_, u)| u.signals().is_some()) {
+            if running.iter().any(|(kind, _)| Arc::ptr_eq(kind, &upstream.kind)) {
+                continue;
+            }
+            let task = tokio::spawn(signals::receive(self.clone(), id.clone(), upstream.kind.clone()));
+            running.push((upstream.kind.clone(), task));
+        }
+    }
+
+    /// The discovery and Shared Signals tasks, for the server to end.
     fn stop_discovery(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        std::mem::take(&mut *self.discovery.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut tasks = std::mem::take(&mut *self.discovery.lock().unwrap_or_else(|e| e.into_inner()));
+        let receivers = std::mem::take(&mut *self.receivers.lock().unwrap_or_else(|e| e.into_inner()));
+        tasks.extend(receivers.into_iter().map(|(_, task)| task));
+        tasks
     }
 }
 

@@ -8,7 +8,7 @@ use crate::op::health::Probe;
 use crate::op::render::Screen;
 use crate::op::{
     account, authorize, backchannel, callback, consent, device, discovery, end_session, health, introspect, jwks,
-    login, par, register, revoke, saml, signals, token, userinfo,
+    login, par, register, revoke, saml, signals, ssf_receiver, token, userinfo,
 };
 use crate::web::Pages;
 use crate::{AppState, Clock, Config, dpop, flow, op, routes, telemetry};
@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::END_SESSION, get(end_session::get).post(end_session::post))
         .route(routes::UPSTREAM_LOGGED_OUT, get(end_session::upstream_done))
         .route(routes::BACKCHANNEL, post(backchannel::handler))
+        .route(routes::SSF_RECEIVER, post(ssf_receiver::handler))
         .route(routes::SSF_CONFIGURATION, get(signals::configuration_handler))
         .route(
             routes::SIGNALS_STREAMS,

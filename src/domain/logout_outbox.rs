@@ -248,7 +248,13 @@ async fn lease(
         return Ok(None);
     };
     let send = match &message.signal {
-        Some(signal) => signal_to_send(app, signal, now).await?,
+        Some(signal) => crate::domain::signals::push::prepare(app.store, app.keys, signal, now)
+            .await?
+            .map(|(url, authorization, set)| Sending::Signal {
+                url,
+                authorization,
+                set,
+            }),
         None => {
             let uri = app
                 .config
@@ -276,31 +282,6 @@ async fn lease(
         leased,
         send,
     }))
-}
-
-/// The Security Event Token `signal` as its stream takes it now: `None` when the stream
-/// is gone, no longer pushes or is disabled.
-async fn signal_to_send(app: Parts<'_>, signal: &PushedSignal, now: i64) -> Result<Option<Sending>, StoreError> {
-    let Some(stream) = app.store.signal_streams.get(&signal.stream_key, now).await? else {
-        return Ok(None);
-    };
-    if stream.delivery_method != crate::domain::signals::events::PUSH || stream.status == "disabled" {
-        return Ok(None);
-    }
-    let Ok(url) = url::Url::parse(&stream.endpoint_url) else {
-        return Ok(None);
-    };
-    match app.keys.sign(&signal.claims, TokenType::SecurityEvent).await {
-        Ok(set) => Ok(Some(Sending::Signal {
-            url,
-            authorization: stream.authorization_header.clone(),
-            set,
-        })),
-        Err(e) => {
-            tracing::error!(client = %stream.client_id, error = %e, "cannot sign a security event token");
-            Ok(None)
-        }
-    }
 }
 
 impl Attempt {

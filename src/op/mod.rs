@@ -28,6 +28,7 @@ pub mod render;
 pub mod revoke;
 pub mod saml;
 pub mod signals;
+pub mod ssf_receiver;
 pub mod token;
 pub mod userinfo;
 

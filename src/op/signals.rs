@@ -88,13 +88,10 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-/// A JSON body, or 400.
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        refused(StreamError::Invalid(format!(
-            "the body is not the JSON object expected: {e}"
-        )))
-    })
+/// A JSON body, or why not.
+fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StreamError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StreamError::Invalid(format!("the body is not the JSON object expected: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -105,7 +102,7 @@ pub struct StreamQuery {
 pub async fn create(State(flow): State<Handles>, headers: HeaderMap, bytes: axum::body::Bytes) -> Response {
     let run = async {
         let client_id = authorized(&flow, &headers).await?;
-        let request: StreamRequest = body(&bytes)?;
+        let request: StreamRequest = body(&bytes).map_err(refused)?;
         let stream = streams::create(&flow.store, &flow.config, &client_id, request, flow.now())
             .await
             .map_err(refused)?;
@@ -132,7 +129,7 @@ pub async fn read(State(flow): State<Handles>, headers: HeaderMap, Query(query):
 async fn change(flow: Handles, headers: HeaderMap, bytes: axum::body::Bytes, how: Change) -> Response {
     let run = async {
         let client_id = authorized(&flow, &headers).await?;
-        let request: StreamRequest = body(&bytes)?;
+        let request: StreamRequest = body(&bytes).map_err(refused)?;
         let stream = streams::change(&flow.store, &flow.config, &client_id, request, how, flow.now())
             .await
             .map_err(refused)?;
@@ -196,7 +193,7 @@ struct StatusRequest {
 pub async fn set_status(State(flow): State<Handles>, headers: HeaderMap, bytes: axum::body::Bytes) -> Response {
     let run = async {
         let client_id = authorized(&flow, &headers).await?;
-        let request: StatusRequest = body(&bytes)?;
+        let request: StatusRequest = body(&bytes).map_err(refused)?;
         let stream = streams::set_status(
             &flow.store,
             &client_id,
@@ -221,7 +218,7 @@ struct SubjectRequest {
 async fn subjects(flow: Handles, headers: HeaderMap, bytes: axum::body::Bytes, hear: bool) -> Response {
     let run = async {
         let client_id = authorized(&flow, &headers).await?;
-        let request: SubjectRequest = body(&bytes)?;
+        let request: SubjectRequest = body(&bytes).map_err(refused)?;
         streams::hear_of(
             &flow.store,
             &flow.config,
@@ -259,7 +256,7 @@ struct VerifyRequest {
 pub async fn verify(State(flow): State<Handles>, headers: HeaderMap, bytes: axum::body::Bytes) -> Response {
     let run = async {
         let client_id = authorized(&flow, &headers).await?;
-        let request: VerifyRequest = body(&bytes)?;
+        let request: VerifyRequest = body(&bytes).map_err(refused)?;
         let now = flow.now();
         let push = streams::verify(
             &flow.store,
@@ -294,7 +291,7 @@ pub async fn poll(
         let request: PollRequest = if bytes.is_empty() {
             PollRequest::default()
         } else {
-            body(&bytes)?
+            body(&bytes).map_err(refused)?
         };
         let answered = polling::poll(&flow.store, &flow.keys, &client_id, &stream_id, request, flow.now())
             .await

@@ -196,6 +196,16 @@ pub fn callback_uri(issuer: &str, id: &str) -> String {
     format!("{issuer}{}", crate::routes::callback(id))
 }
 
+impl Upstream {
+    /// The upstream as a Shared Signals transmitter, when Gatehouse receives from it.
+    pub fn signals(&self) -> Option<&oidc::OidcProvider> {
+        match self {
+            Upstream::Oidc(oidc) if oidc.signal_settings().is_some() => Some(oidc),
+            _ => None,
+        }
+    }
+}
+
 /// An upstream as it runs: its table in the config, its kind running, and its claim
 /// mapping, found together by the upstream's id.
 pub struct LiveUpstream {

@@ -46,6 +46,7 @@ mod replicas;
 mod resource_indicators;
 mod saml;
 mod session_index;
+mod shared_signals;
 mod store_conformance;
 mod store_outage;
 mod token_exchange;

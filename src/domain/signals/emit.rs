@@ -55,7 +55,7 @@ pub fn stage(
     let uri = signal.event.uri();
     for (key, stream) in streams {
         let wanted = stream.status != "disabled"
-            && stream.events_requested.iter().any(|e| *e == uri)
+            && stream.events_requested.contains(&uri)
             && !stream.removed_subjects.contains(&signal.sub);
         if !wanted {
             continue;

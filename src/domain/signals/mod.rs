@@ -5,5 +5,7 @@
 pub mod emit;
 pub mod events;
 pub mod polling;
+pub mod push;
 pub mod receive;
+pub mod receiver;
 pub mod streams;

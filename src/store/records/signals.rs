@@ -53,5 +53,7 @@ pub struct SignalReceiverState {
     pub stream_id: String,
     /// The hash of the Authorization header value the transmitter pushes with.
     pub authorization_hash: Option<String>,
+    /// Where Gatehouse polls, for a poll stream.
+    pub poll_url: Option<String>,
     pub created_at: i64,
 }

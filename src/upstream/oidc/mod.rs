@@ -7,9 +7,13 @@ mod answer;
 mod exchange;
 mod logout_token;
 mod settings;
+mod signals;
+mod stream;
 
 pub use crate::upstream::acr_map::AcrMap;
 pub use settings::{OidcSettings, RefreshPolicy};
+pub use signals::{ReceivedSignal, Transmitter, configuration_url};
+pub use stream::{Delivery, Polled, RemoteStream};
 
 use super::{
     Authentication, Begin, Capabilities, Kind, LoginOptions, LogoutNotice, Person, Return, UpstreamAuthMethod,
@@ -81,6 +85,10 @@ pub struct OidcProvider {
     /// When a logout token last made Gatehouse fetch the JWKS: anyone can send one, so
     /// they may not make it fetch more often than once a minute.
     logout_jwks_fetched_at: std::sync::atomic::AtomicI64,
+    /// Its Shared Signals transmitter's configuration and keys, once fetched.
+    signals: RwLock<Option<signals::Known>>,
+    /// As `logout_jwks_fetched_at`, for the transmitter's keys.
+    signal_keys_fetched_at: std::sync::atomic::AtomicI64,
 }
 
 impl Kind for OidcProvider {
@@ -97,6 +105,8 @@ impl Kind for OidcProvider {
             redirect_uri: super::callback_uri(issuer, id),
             metadata: RwLock::new(None),
             logout_jwks_fetched_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+            signals: RwLock::new(None),
+            signal_keys_fetched_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 

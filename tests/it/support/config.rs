@@ -29,8 +29,10 @@ impl TestClient {
         self.with("consent", "false")
     }
 
-    /// `key = value`, the value written as TOML.
+    /// `key = value`, the value written as TOML (in place of the key's earlier value).
     pub fn with(mut self, key: &str, value: &str) -> TestClient {
+        let set = format!("{key} = ");
+        self.lines.retain(|line| !line.starts_with(&set));
         self.lines.push(format!("{key} = {value}"));
         self
     }

@@ -67,6 +67,18 @@ impl TestServer {
 
     async fn start_with(dir: &Path, rest: &str, clock: Clock, with_admin: bool) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        TestServer::start_listening(listener, dir, rest, clock, with_admin).await
+    }
+
+    /// Like [`TestServer::start`], on `listener` (bound before, so that another server's
+    /// config can name this one's address).
+    pub async fn start_listening(
+        listener: tokio::net::TcpListener,
+        dir: &Path,
+        rest: &str,
+        clock: Clock,
+        with_admin: bool,
+    ) -> TestServer {
         let port = listener.local_addr().expect("addr").port();
         let (admin, rest) = if with_admin {
             let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
