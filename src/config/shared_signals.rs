@@ -53,7 +53,11 @@ pub enum SignalDelivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignalReceiver {
     pub delivery: SignalDelivery,
+    /// Poll: how often Gatehouse polls.
     pub poll_interval: Duration,
+    /// Push: how often Gatehouse asks for a verification event to see that the stream
+    /// still delivers.
+    pub verify_interval: Duration,
     /// The scope of the client_credentials token Gatehouse manages its stream with.
     pub scope: String,
     /// Where the transmitter's configuration is; by default its well-known place under
@@ -67,6 +71,7 @@ pub struct SignalReceiver {
 struct RawReceiver {
     delivery: SignalDelivery,
     poll_interval: Option<Duration>,
+    verify_interval: Option<Duration>,
     scope: Option<String>,
     configuration_url: Option<String>,
     stream_id: Option<String>,
@@ -91,9 +96,24 @@ pub fn read_receiver(table: toml::Value, at: &str, problems: &mut Vec<Problem>) 
             "only applies with delivery = \"poll\"",
         ));
     }
+    if raw.delivery == SignalDelivery::Poll && raw.verify_interval.is_some() {
+        problems.push(Problem::new(
+            format!("{at}.verify_interval"),
+            "only applies with delivery = \"push\"",
+        ));
+    }
+    if raw.delivery == SignalDelivery::Push && raw.stream_id.is_some() {
+        // The transmitter must push with the Authorization header Gatehouse chooses when
+        // it makes the stream.
+        problems.push(Problem::new(
+            format!("{at}.stream_id"),
+            "only applies with delivery = \"poll\": Gatehouse makes its push stream itself",
+        ));
+    }
     Some(SignalReceiver {
         delivery: raw.delivery,
         poll_interval: raw.poll_interval.unwrap_or(Duration::seconds(30)),
+        verify_interval: raw.verify_interval.unwrap_or(Duration::seconds(600)),
         scope: raw.scope.unwrap_or_else(|| "ssf".into()),
         configuration_url,
         stream_id: raw.stream_id.filter(|s| !s.is_empty()),

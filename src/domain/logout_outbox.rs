@@ -7,6 +7,7 @@
 //! replicas exactly one sends it at a time.
 
 use crate::config::Config;
+use crate::domain::signals::push::Prepared;
 use crate::keys::{Keys, TokenType};
 use crate::secrets;
 use crate::store::{Commit, LogoutMessage, PushedSignal, Session, Store, StoreError, Versioned, Write};
@@ -208,6 +209,8 @@ enum Sending {
         authorization: Option<String>,
         set: String,
     },
+    /// Nothing now: the stream is paused; the attempt counts as failed and is retried.
+    Held,
 }
 
 /// An attempt that holds its message's lease.
@@ -248,13 +251,19 @@ async fn lease(
         return Ok(None);
     };
     let send = match &message.signal {
-        Some(signal) => crate::domain::signals::push::prepare(app.store, app.keys, signal, now)
-            .await?
-            .map(|(url, authorization, set)| Sending::Signal {
+        Some(signal) => match crate::domain::signals::push::prepare(app.store, app.keys, signal, now).await? {
+            Some(Prepared::Send {
+                url,
+                authorization,
+                set,
+            }) => Some(Sending::Signal {
                 url,
                 authorization,
                 set,
             }),
+            Some(Prepared::Hold) => Some(Sending::Held),
+            None => None,
+        },
         None => {
             let uri = app
                 .config
@@ -302,6 +311,7 @@ impl Attempt {
                     Err(e) => Some(format!("not reached: {e}")),
                 }
             }
+            Some(Sending::Held) => Some("the stream is paused".to_string()),
             Some(Sending::Signal {
                 url,
                 authorization,

@@ -45,6 +45,7 @@ pub async fn start(
         upstream_subject: from.as_ref().map(|f| f.subject.clone()),
         upstream_sid: from.as_ref().and_then(|f| f.sid.clone()),
         clients: Vec::new(),
+        must_reauthenticate: false,
     };
     let expires = Some(now + config.tokens.session_ttl.as_secs_i64());
     let mut write = store.write(now);

@@ -7,8 +7,11 @@
 //! concurrent refreshes call it once; the others go on with what is known.
 
 use super::accounts::{self, Admission, NotAdmitted};
+use super::signals::emit::Signal;
+use super::signals::events::EventType;
 use crate::config::{Config, Secret};
 use crate::keys::Sealing;
+use crate::mapping::release;
 use crate::store::{Commit, RefreshFamily, Store, StoreError, UpstreamGrant};
 use crate::upstream::{UpstreamError, UpstreamHttp, Upstreams};
 
@@ -132,6 +135,7 @@ pub async fn renew(
             return Err(forget(store, &family.sid, why, now).await);
         }
     };
+    let before = store.accounts.get(&grant.sub, now).await?;
     let admitted = accounts::admit(
         store,
         config,
@@ -147,6 +151,7 @@ pub async fn renew(
         Err(NotAdmitted::Store(e)) => return Err(e.into()),
         Err(not) => return Err(forget(store, &family.sid, not.to_string(), now).await),
     }
+    tell_changed_claims(store, config, family, before.map(|a| a.claims), now).await?;
     let mut renewed = grant.clone();
     renewed.refreshed_at = now;
     renewed.refreshing_until = None;
@@ -168,4 +173,36 @@ async fn forget(store: &Store, sid: &str, why: String, now: i64) -> Failed {
         Ok(_) => Failed::Gone(why),
         Err(e) => Failed::Store(e),
     }
+}
+
+/// Tells the family's app, when it takes Shared Signals, which of the claims released to
+/// it changed (CAEP `token-claims-change`), now that the upstream said them anew.
+async fn tell_changed_claims(
+    store: &Store,
+    config: &Config,
+    family: &RefreshFamily,
+    before: Option<serde_json::Map<String, serde_json::Value>>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(after) = store.accounts.get(&family.sub, now).await? else {
+        return Ok(());
+    };
+    let released_before = release(&before.unwrap_or_default(), &family.scope, &config.scopes);
+    let released_after = release(&after.claims, &family.scope, &config.scopes);
+    let changed: serde_json::Map<String, serde_json::Value> = released_after
+        .into_iter()
+        .filter(|(name, value)| released_before.get(name) != Some(value))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let signal = Signal {
+        event: EventType::TokenClaimsChange,
+        sub: family.sub.clone(),
+        sid: Some(family.sid.clone()),
+        payload: serde_json::json!({ "claims": changed }),
+    };
+    // The outbox's next pass pushes it.
+    super::signals::emit::record(store, config, std::slice::from_ref(&family.client_id), &signal, now).await?;
+    Ok(())
 }

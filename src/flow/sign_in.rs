@@ -19,6 +19,20 @@ pub async fn finish_once(app: &Ctx<'_>, upstream_id: &str, back: Return<'_>) -> 
         .ok_or_else(|| UpstreamError::Denied("the upstream is gone".into()))?;
     let now = back.now;
     let person = upstream.finish(app.http, back).await?;
+    if let Some(session) = &person.session {
+        let disabled = crate::store::DisabledSubject::key(upstream_id, &session.subject);
+        let found = app
+            .store
+            .disabled_subjects
+            .get(&disabled, now)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        if found.is_some() {
+            return Err(UpstreamError::Denied(
+                "the identity provider has disabled this account (a Shared Signals event)".into(),
+            ));
+        }
+    }
     if let Some(once) = &person.once {
         let key = format!("{}:{upstream_id}:{}", upstream_id.len(), once.id);
         let used = crate::store::UsedAssertion { used_at: now };

@@ -91,7 +91,9 @@ pub(super) async fn decide(
     let session = sessions::find(app.store, session_cookie, now)
         .await?
         .filter(|s| super::may_use(app.config, client, &s.upstream))
-        .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream));
+        .filter(|s| upstream.as_ref().is_none_or(|u| *u == s.upstream))
+        // The upstream said the person's credential or assurance changed: log in again.
+        .filter(|s| !s.must_reauthenticate);
     if let Some(session) = session.filter(|s| session_fits(s, &request, now)) {
         let done = CompletedLogin {
             sub: session.sub,

@@ -246,6 +246,7 @@ fn session(auth_time: i64, acr: Option<&str>) -> Session {
         upstream_subject: None,
         upstream_sid: None,
         clients: Vec::new(),
+        must_reauthenticate: false,
     }
 }
 

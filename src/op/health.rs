@@ -1,7 +1,8 @@
 //! Health for load balancers and orchestrators: `/healthz` (the database answers, as
 //! always), `/healthz/live` (the process runs) and `/healthz/ready` (it can serve logins:
 //! the database answers, the signing keys are loaded, and every upstream not marked
-//! `optional` is ready — an `oidc` upstream once its discovery has succeeded).
+//! `optional` is ready — an `oidc` upstream once its discovery has succeeded). Ready or
+//! not, it shows how each upstream's Shared Signals stream fares.
 
 use crate::Clock;
 use crate::config::Config;
@@ -69,14 +70,25 @@ pub async fn ready(State(state): State<Probe>) -> impl IntoResponse {
             waiting_for.push(format!("upstream {}", upstream.id));
         }
     }
-    if waiting_for.is_empty() {
-        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    let (status, mut body) = if waiting_for.is_empty() {
+        (StatusCode::OK, json!({ "status": "ready" }))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "waiting_for": waiting_for })),
+            json!({ "status": "not ready", "waiting_for": waiting_for }),
         )
+    };
+    // How each upstream's Shared Signals stream fares: shown, but it does not hold
+    // logins back.
+    let streams: serde_json::Map<String, serde_json::Value> = state
+        .upstreams
+        .iter()
+        .filter_map(|(id, u)| u.signals().map(|s| (id.clone(), json!(s.receiver_health()))))
+        .collect();
+    if let (false, Some(fields)) = (streams.is_empty(), body.as_object_mut()) {
+        fields.insert("shared_signals".into(), serde_json::Value::Object(streams));
     }
+    (status, Json(body))
 }
 
 async fn store_answers(store: &Store, keys: &Keys, now: i64) -> bool {

@@ -240,6 +240,7 @@ store_tables! {
     queued_signals: QueuedSignal = "queued-signals",
     signal_receivers: SignalReceiverState = "signal-receivers",
     seen_signals: SeenLogoutToken = "seen-signals",
+    disabled_subjects: DisabledSubject = "disabled-subjects",
 }
 
 impl Store {

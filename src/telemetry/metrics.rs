@@ -109,6 +109,14 @@ pub(super) struct Inner {
     reloads: Family<OutcomeLabels, Counter>,
     backchannel_logouts: Family<OutcomeLabels, Counter>,
     pub admin_calls: Family<OutcomeLabels, Counter>,
+    signals_received: Family<UpstreamOutcomeLabels, Counter>,
+    signal_receivers_up: Family<UpstreamLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamOutcomeLabels {
+    upstream: String,
+    outcome: &'static str,
 }
 
 impl Telemetry {
@@ -136,6 +144,8 @@ impl Telemetry {
             reloads: Family::default(),
             backchannel_logouts: Family::default(),
             admin_calls: Family::default(),
+            signals_received: Family::default(),
+            signal_receivers_up: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -243,6 +253,16 @@ impl Telemetry {
             inner.admin_calls.clone(),
         );
         r.register(
+            "shared_signals_received",
+            "Security events from upstreams' Shared Signals transmitters, by outcome (taken, refused)",
+            inner.signals_received.clone(),
+        );
+        r.register(
+            "shared_signals_receiver_up",
+            "1 while Gatehouse's stream at the upstream delivers (its last poll or verification came through), else 0",
+            inner.signal_receivers_up.clone(),
+        );
+        r.register(
             "store_operations",
             "Store operations, by kind and outcome",
             store.operations.clone(),
@@ -288,6 +308,23 @@ impl Telemetry {
             .backchannel_logouts
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// An upstream's security event was taken or refused.
+    pub fn signal_received(&self, upstream: &str, outcome: &'static str) {
+        let labels = UpstreamOutcomeLabels {
+            upstream: upstream.to_string(),
+            outcome,
+        };
+        self.0.signals_received.get_or_create(&labels).inc();
+    }
+
+    /// Whether Gatehouse's stream at `upstream` delivers now.
+    pub fn signal_receiver_up(&self, upstream: &str, up: bool) {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_string(),
+        };
+        self.0.signal_receivers_up.get_or_create(&labels).set(i64::from(up));
     }
 
     pub fn reloaded(&self, applied: bool) {

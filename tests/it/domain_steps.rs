@@ -68,6 +68,7 @@ async fn ending_a_session_ends_it_once_with_its_families_and_logout_tokens(h: &i
         upstream_subject: None,
         upstream_sid: None,
         clients: vec!["app".into(), "quiet".into()],
+        must_reauthenticate: false,
     };
     store.sessions.put("s1", &session, Some(NOW + 3600)).await.unwrap();
     let family = RefreshFamily {

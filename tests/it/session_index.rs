@@ -115,6 +115,7 @@ async fn sessions_and_families_written_before_the_indexes_are_filled_in_once() {
         upstream_subject: None,
         upstream_sid: None,
         clients: vec!["app".into()],
+        must_reauthenticate: false,
     };
     store.sessions.put("old-sid", &session, Some(now + 3600)).await.unwrap();
     let family = RefreshFamily {

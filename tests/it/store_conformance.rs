@@ -68,6 +68,7 @@ fn session(sid: &str) -> Session {
         upstream_subject: Some("upstream-user".into()),
         upstream_sid: None,
         clients: Vec::new(),
+        must_reauthenticate: false,
     }
 }
 

@@ -104,3 +104,36 @@ pub fn queue(
 pub fn queue_prefix(stream_key: &str) -> String {
     format!("{stream_key}|")
 }
+
+/// Tells the streams of the apps `client_ids` about `signal` now, on its own (not with a
+/// change it reports), and starts the pushes.
+pub async fn tell(
+    outbox: logout_outbox::Parts<'_>,
+    client_ids: &[String],
+    signal: &Signal,
+    now: i64,
+) -> Result<(), StoreError> {
+    let pushes = record(outbox.store, outbox.config, client_ids, signal, now).await?;
+    logout_outbox::start(outbox, &pushes, now).await?.detach();
+    Ok(())
+}
+
+/// Queues `signal` for the streams of the apps `client_ids`, for the outbox's next pass
+/// to push (or their pollers to take); returns the keys of the pushes.
+pub async fn record(
+    store: &Store,
+    config: &Config,
+    client_ids: &[String],
+    signal: &Signal,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let streams = streams_of(store, config, client_ids, now).await?;
+    if streams.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut write = store.write(now);
+    let pushes = stage(store, config, &mut write, &streams, signal, now)?;
+    // Puts that check nothing: no conflict.
+    let _ = store.commit(write).await?;
+    Ok(pushes)
+}

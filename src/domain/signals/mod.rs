@@ -2,6 +2,7 @@
 //! toward apps (their streams, the events they are owed, delivered by push or poll) and
 //! as a receiver of its upstreams' events, which end or narrow what came from them.
 
+pub mod actions;
 pub mod emit;
 pub mod events;
 pub mod polling;

@@ -5,8 +5,9 @@
 //! it; a disabled, purged or compromised account (and a changed credential) ends every
 //! session of that person from that upstream. Each ending tells the apps in turn.
 
+use super::actions;
 use super::events::EventType;
-use crate::domain::{logout_outbox, sessions};
+use crate::domain::logout_outbox;
 use crate::store::SeenLogoutToken;
 use crate::upstream::{LoggedOut, UpstreamError, UpstreamHttp, Upstreams};
 use serde_json::Value as Json;
@@ -55,6 +56,27 @@ pub async fn take(
     token: &str,
     now: i64,
 ) -> Result<Taken, Refused> {
+    let taken = take_once(outbox, upstreams, http, upstream_id, token, now).await;
+    let outcome = match &taken {
+        Ok(_) => "taken",
+        Err(Refused::Replayed) => "replayed",
+        Err(Refused::Unavailable(_)) => "unavailable",
+        Err(_) => "refused",
+    };
+    if upstreams.contains_key(upstream_id) {
+        outbox.telemetry.signal_received(upstream_id, outcome);
+    }
+    taken
+}
+
+async fn take_once(
+    outbox: logout_outbox::Parts<'_>,
+    upstreams: &Upstreams,
+    http: &UpstreamHttp,
+    upstream_id: &str,
+    token: &str,
+    now: i64,
+) -> Result<Taken, Refused> {
     let upstream = upstreams
         .get(upstream_id)
         .ok_or_else(|| Refused::UnknownUpstream(upstream_id.to_string()))?;
@@ -85,25 +107,15 @@ pub async fn take(
         return Err(Refused::Replayed);
     }
     let ended = match (event, named) {
-        (Some(EventType::SessionRevoked), Some(named)) => end(outbox, upstream_id, &named, now).await?,
-        (
-            Some(
-                EventType::AccountDisabled
-                | EventType::AccountPurged
-                | EventType::AccountCredentialChangeRequired
-                | EventType::CredentialChange,
-            ),
-            Some(named),
-        ) => {
-            let person = match named {
-                LoggedOut::Subject(subject) => LoggedOut::Subject(subject),
-                LoggedOut::Session { sid, subject: None } => LoggedOut::Session { sid, subject: None },
-                LoggedOut::Session {
-                    subject: Some(subject), ..
-                } => LoggedOut::Subject(subject),
-            };
-            end(outbox, upstream_id, &person, now).await?
+        (Some(EventType::Verification), _) => {
+            verified(outbox, upstream_id, &signal.payload, now)
+                .await
+                .map_err(unavailable)?;
+            0
         }
+        (Some(event), Some(named)) => act(outbox, source, upstream_id, event, &named, &signal.payload, now)
+            .await
+            .map_err(unavailable)?,
         _ => 0,
     };
     tracing::info!(upstream = %upstream_id, event = %signal.event, sessions_ended = ended, "shared signal taken");
@@ -113,26 +125,93 @@ pub async fn take(
     })
 }
 
-/// Ends the sessions that came from what `named` names at the upstream.
-async fn end(
+/// Does what `event` about `named` asks; returns how many sessions it ended.
+async fn act(
+    outbox: logout_outbox::Parts<'_>,
+    source: &crate::upstream::oidc::OidcProvider,
+    upstream_id: &str,
+    event: EventType,
+    named: &LoggedOut,
+    payload: &serde_json::Map<String, Json>,
+    now: i64,
+) -> Result<usize, crate::store::StoreError> {
+    // An account event is about the person, whatever session it names.
+    let account_wide = matches!(
+        event,
+        EventType::AccountDisabled
+            | EventType::AccountEnabled
+            | EventType::AccountPurged
+            | EventType::AccountCredentialChangeRequired
+    );
+    let named = match named {
+        LoggedOut::Session {
+            subject: Some(subject), ..
+        } if account_wide => LoggedOut::Subject(subject.clone()),
+        other => other.clone(),
+    };
+    let found = actions::sessions_named(outbox, upstream_id, &named, now).await?;
+    match event {
+        EventType::SessionRevoked => actions::end(outbox, &found, now).await,
+        EventType::AccountDisabled | EventType::AccountPurged | EventType::AccountCredentialChangeRequired => {
+            if event == EventType::AccountDisabled {
+                actions::disable(outbox, upstream_id, &actions::subjects(&named, &found), true, now).await?;
+            }
+            if event != EventType::AccountCredentialChangeRequired {
+                actions::pass_on(outbox, &found, event, payload, now).await?;
+            }
+            actions::end(outbox, &found, now).await
+        }
+        EventType::AccountEnabled => {
+            actions::disable(outbox, upstream_id, &actions::subjects(&named, &found), false, now).await?;
+            Ok(0)
+        }
+        EventType::CredentialChange => {
+            actions::step_up(outbox, &found, None, now).await?;
+            actions::pass_on(outbox, &found, event, payload, now).await?;
+            Ok(0)
+        }
+        EventType::AssuranceLevelChange => {
+            let increased = payload.get("change_direction").and_then(Json::as_str) == Some("increase");
+            if !increased {
+                let level = payload
+                    .get("current_level")
+                    .and_then(Json::as_str)
+                    .map(|theirs| source.acr_from_upstream(theirs));
+                actions::step_up(outbox, &found, Some(level.as_deref().unwrap_or("")), now).await?;
+            }
+            actions::pass_on(outbox, &found, event, payload, now).await?;
+            Ok(0)
+        }
+        EventType::TokenClaimsChange => {
+            actions::claims_changed(outbox, &found, now).await?;
+            Ok(0)
+        }
+        EventType::Verification | EventType::StreamUpdated => Ok(0),
+    }
+}
+
+/// A verification event (SSF 1.0 §8.1.4): when it carries the `state` Gatehouse asked
+/// with, the stream is known to deliver.
+async fn verified(
     outbox: logout_outbox::Parts<'_>,
     upstream_id: &str,
-    named: &LoggedOut,
+    payload: &serde_json::Map<String, Json>,
     now: i64,
-) -> Result<usize, Refused> {
-    let unavailable = |e: crate::store::StoreError| Refused::Unavailable(e.to_string());
-    let found = sessions::from_upstream(outbox.store, upstream_id, named, now)
-        .await
-        .map_err(unavailable)?;
-    for session in &found {
-        if let Some(deliveries) = sessions::end_and_notify(outbox, &session.sid, now)
-            .await
-            .map_err(unavailable)?
-        {
-            deliveries.detach();
-        }
-    }
-    Ok(found.len())
+) -> Result<(), crate::store::StoreError> {
+    let state = payload.get("state").and_then(Json::as_str).map(String::from);
+    outbox
+        .store
+        .signal_receivers
+        .update(upstream_id, now, |current| {
+            current.map(|mut known| {
+                if state.is_some() && known.verification_state == state {
+                    known.verified_at = Some(now);
+                }
+                (known, None)
+            })
+        })
+        .await?;
+    Ok(())
 }
 
 /// What the subject `subject` names at the upstream whose issuer is `issuer` (SSF 1.0

@@ -77,6 +77,9 @@ pub async fn connect(
         stream_id: remote.stream_id,
         authorization_hash,
         created_at: now,
+        verification_state: None,
+        verification_asked_at: None,
+        verified_at: None,
     };
     let mut write = store.write(now);
     store
@@ -164,4 +167,40 @@ pub async fn poll_once(
         acks.push(jti);
     }
     Ok(polled)
+}
+
+/// Asks the transmitter for a verification event on Gatehouse's push stream `made`,
+/// remembering in the store the `state` it must carry back; returns that state.
+pub async fn ask_verification(
+    store: &Store,
+    http: &UpstreamHttp,
+    upstream: &LiveUpstream,
+    made: &SignalReceiverState,
+    now: i64,
+) -> Result<String, String> {
+    let id = &upstream.config.id;
+    let source = upstream.signals().ok_or("the upstream sends no Shared Signals")?;
+    let settings = source.signal_settings().ok_or("the upstream sends no Shared Signals")?;
+    let state = secrets::random_token();
+    store
+        .signal_receivers
+        .update(id, now, |current| {
+            current.map(|mut known| {
+                known.verification_state = Some(state.clone());
+                known.verification_asked_at = Some(now);
+                known.verified_at = None;
+                (known, None)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = source
+        .service_token(http, &settings.scope)
+        .await
+        .map_err(|e| e.to_string())?;
+    source
+        .request_verification(http, &token, &made.stream_id, &state)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(state)
 }

@@ -22,7 +22,7 @@ pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant
 pub use outbox::{LogoutMessage, PushedSignal};
 pub use prompt::Prompt;
 pub use registered_client::{ClientMetadata, RegisteredClient};
-pub use signals::{QueuedSignal, SignalReceiverState, SignalStream};
+pub use signals::{DisabledSubject, QueuedSignal, SignalReceiverState, SignalStream};
 
 /// A signing key. The active one signs; retired ones stay (and are published) until
 /// every token they signed has expired, and then expire themselves.
@@ -156,6 +156,10 @@ pub struct Session {
     /// The clients that received a code in this session (told of its end).
     #[serde(default)]
     pub clients: Vec<String>,
+    /// The upstream said the person's credential or assurance changed (Shared Signals):
+    /// the session no longer spares them a login there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub must_reauthenticate: bool,
 }
 
 /// Finds the sessions that came from one upstream session, or from one person at an

@@ -56,4 +56,26 @@ pub struct SignalReceiverState {
     /// Where Gatehouse polls, for a poll stream.
     pub poll_url: Option<String>,
     pub created_at: i64,
+    /// The `state` of the verification event Gatehouse asked for last, and when.
+    #[serde(default)]
+    pub verification_state: Option<String>,
+    #[serde(default)]
+    pub verification_asked_at: Option<i64>,
+    /// When that verification event arrived.
+    #[serde(default)]
+    pub verified_at: Option<i64>,
+}
+
+/// A person an upstream said is disabled there (RISC `account-disabled`), keyed
+/// `{upstream length}:{upstream}:{subject}`: they cannot log in through it until it says
+/// `account-enabled`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DisabledSubject {
+    pub disabled_at: i64,
+}
+
+impl DisabledSubject {
+    pub fn key(upstream: &str, subject: &str) -> String {
+        format!("{}:{upstream}:{subject}", upstream.len())
+    }
 }

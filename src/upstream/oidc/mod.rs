@@ -13,7 +13,7 @@ mod stream;
 pub use crate::upstream::acr_map::AcrMap;
 pub use settings::{OidcSettings, RefreshPolicy};
 pub use signals::{ReceivedSignal, Transmitter, configuration_url};
-pub use stream::{Delivery, Polled, RemoteStream};
+pub use stream::{Delivery, Polled, ReceiverHealth, RemoteStream};
 
 use super::{
     Authentication, Begin, Capabilities, Kind, LoginOptions, LogoutNotice, Person, Return, UpstreamAuthMethod,
@@ -89,6 +89,8 @@ pub struct OidcProvider {
     signals: RwLock<Option<signals::Known>>,
     /// As `logout_jwks_fetched_at`, for the transmitter's keys.
     signal_keys_fetched_at: std::sync::atomic::AtomicI64,
+    /// How its Shared Signals stream fares.
+    signal_health: std::sync::Mutex<stream::ReceiverHealth>,
 }
 
 impl Kind for OidcProvider {
@@ -107,6 +109,7 @@ impl Kind for OidcProvider {
             logout_jwks_fetched_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             signals: RwLock::new(None),
             signal_keys_fetched_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+            signal_health: std::sync::Mutex::default(),
         }
     }
 

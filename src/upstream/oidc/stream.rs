@@ -30,6 +30,18 @@ pub struct Polled {
     pub more_available: bool,
 }
 
+/// How Gatehouse's stream at an upstream fares, for `/healthz/ready`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReceiverHealth {
+    /// Its last poll, or its last verification event, came through.
+    pub delivering: bool,
+    /// Since when it has been delivering, or failing.
+    pub since: Option<i64>,
+    /// Failures in a row.
+    pub failures: u32,
+    pub last_error: Option<String>,
+}
+
 /// How Gatehouse asks its events to come.
 pub enum Delivery<'a> {
     Push { endpoint: &'a str, authorization: &'a str },
@@ -40,6 +52,11 @@ impl OidcProvider {
     /// The `ssf` table of this upstream, when it has one.
     pub fn signal_settings(&self) -> Option<&crate::config::SignalReceiver> {
         self.settings.ssf.as_ref()
+    }
+
+    /// The upstream's `acr` value `theirs` in Gatehouse's terms.
+    pub fn acr_from_upstream(&self, theirs: &str) -> String {
+        self.settings.acr_map.from_upstream(theirs)
     }
 
     /// The upstream's issuer, which names its people in `iss_sub` subjects.
@@ -112,6 +129,58 @@ impl OidcProvider {
             return Err(UpstreamError::Unavailable(format!("{url} answered {status}")));
         }
         serde_json::from_slice(&answer).map_err(|e| UpstreamError::Invalid(format!("{url}: not a poll answer: {e}")))
+    }
+
+    /// Asks the transmitter for a verification event on `stream_id` carrying `state`
+    /// (SSF 1.0 §8.1.4.2).
+    pub async fn request_verification(
+        &self,
+        http: &UpstreamHttp,
+        token: &str,
+        stream_id: &str,
+        state: &str,
+    ) -> Result<(), UpstreamError> {
+        let endpoint = self
+            .signal_transmitter(http)
+            .await?
+            .verification_endpoint
+            .ok_or_else(|| UpstreamError::Invalid("the transmitter has no verification_endpoint".into()))?;
+        let body = json!({ "stream_id": stream_id, "state": state });
+        let request = http.client().post(&endpoint).bearer_auth(token).json(&body);
+        let (status, _) = send(http, &self.id, &endpoint, request).await?;
+        if !status.is_success() {
+            return Err(UpstreamError::Unavailable(format!("{endpoint} answered {status}")));
+        }
+        Ok(())
+    }
+
+    /// Records how Gatehouse's stream at the upstream fares: `Ok` when it just delivered
+    /// (or answered a poll), the reason when it did not.
+    pub fn note_receiver(&self, outcome: Result<(), &str>, now: i64) {
+        let mut health = self.signal_health.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok(()) => {
+                if !health.delivering {
+                    health.since = Some(now);
+                }
+                health.delivering = true;
+                health.failures = 0;
+                health.last_error = None;
+            }
+            Err(why) => {
+                if health.delivering || health.since.is_none() {
+                    health.since = Some(now);
+                }
+                health.delivering = false;
+                health.failures = health.failures.saturating_add(1);
+                health.last_error = Some(why.to_string());
+            }
+        }
+    }
+
+    /// How Gatehouse's stream at the upstream fares, as last noted.
+    pub fn receiver_health(&self) -> ReceiverHealth {
+        self.signal_health.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     async fn configuration_endpoint(&self, http: &UpstreamHttp) -> Result<String, UpstreamError> {
