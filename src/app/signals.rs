@@ -81,7 +81,7 @@ pub(super) async fn receive(app: App, id: String, kind: Arc<Upstream>) {
                 };
                 let next = pause.map_or(first, |p| (p * 2).min(LONGEST_PAUSE));
                 tracing::warn!(upstream = %id, error = %why, retry_in = ?next, "the upstream's Shared Signals stream failed");
-                source.note_receiver(Err(&why), state.clock.now());
+                source.note_receiver(Err((&why, next.as_secs())), state.clock.now());
                 state.telemetry.signal_receiver_up(&id, false);
                 pause = Some(next);
                 next

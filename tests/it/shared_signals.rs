@@ -1,192 +1,29 @@
 //! Shared Signals end to end, with one Gatehouse (A) as the `oidc` upstream of another
-//! (B): B makes its push stream at A's transmitter by client credentials; a session
-//! revoked at A ends B's session that came from it, and B tells its app's push endpoint
-//! and poll stream; forged, replayed, wrong-audience and unknown-subject events change
-//! nothing.
+//! (B): B makes its stream at A's transmitter by client credentials; a session revoked
+//! at A ends B's session that came from it, and B tells its app's push endpoint and poll
+//! stream; forged, replayed, wrong-audience and unknown-subject events change nothing; a
+//! transmitter that is down is polled less and less often until it is back.
 
 use crate::support;
 
-use gatehouse::Clock;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-use support::browser::{Browser, local_login_from};
-use support::config::{REDIRECT, TestClient, TestConfig};
+use support::browser::Browser;
+use support::client;
 use support::signing_key::ClientKey;
-use support::{ADMIN_TOKEN, TestServer, client};
+use support::ssf_chain::{Chain, PushEndpoint, SESSION_REVOKED, chain, claims_of, ssf_token};
 
-const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const APP_PUSH_AUTHORIZATION: &str = "Bearer app-push-secret-0123456789";
+const PUSH: &str = "{ delivery = \"push\" }";
 
-/// The app's push endpoint: the tokens it received with the Authorization header sent.
-struct PushEndpoint {
-    url: String,
-    received: Arc<Mutex<Vec<(String, String)>>>,
-    arrived: Arc<tokio::sync::Notify>,
-}
-
-async fn push_endpoint() -> PushEndpoint {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let arrived = Arc::new(tokio::sync::Notify::new());
-    let (r, n) = (received.clone(), arrived.clone());
-    let app = axum::Router::new().route(
-        "/events",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| async move {
-            let authorization = headers
-                .get("authorization")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            assert_eq!(headers["content-type"], "application/secevent+jwt");
-            r.lock().unwrap().push((authorization, body));
-            n.notify_one();
-            axum::http::StatusCode::ACCEPTED
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}/events", listener.local_addr().unwrap().port());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    PushEndpoint { url, received, arrived }
-}
-
-fn claims_of(jwt: &str) -> (Value, Value) {
-    use base64::Engine;
-    let decode = |part: &str| -> Value {
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-    };
-    let mut parts = jwt.split('.');
-    (decode(parts.next().unwrap()), decode(parts.next().unwrap()))
-}
-
-struct Chain {
-    a: TestServer,
-    b: TestServer,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-}
-
-/// A with bob and B's client there; B with A as its upstream `a` (push delivery) and
-/// the app `app`, which takes Shared Signals.
-async fn chain() -> Chain {
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_b = format!("http://127.0.0.1:{}", listener_b.local_addr().unwrap().port());
-    let gatehouse_b = TestClient::confidential("gatehouse-b", "b-secret-0123456789")
-        .no_consent()
-        .with("redirect_uris", &format!("[\"{base_b}/callback/a\"]"))
-        .with(
-            "grant_types",
-            "[\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
-        )
-        .with("shared_signals", "true");
-    let config_a = TestConfig::new()
-        .tables("[shared_signals]\nallow_loopback = true\n")
-        .client(gatehouse_b)
-        .bob()
-        .build();
-    let a = TestServer::start_with_admin(dir_a.path(), &config_a, Clock::System).await;
-    let app = TestClient::confidential("app", "app-secret")
-        .no_consent()
-        .with(
-            "grant_types",
-            "[\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
-        )
-        .with("shared_signals", "true");
-    let upstream = format!(
-        "[[upstreams]]\nid = \"a\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"gatehouse-b\"\n\
-         client_secret = \"b-secret-0123456789\"\nscopes = [\"openid\"]\nssf = {{ delivery = \"push\" }}\n",
-        a.base
-    );
-    let config_b = TestConfig::new()
-        .tables("[shared_signals]\nallow_loopback = true\n")
-        .tables(&upstream)
-        .client(app)
-        .build();
-    let b = TestServer::start_listening(listener_b, dir_b.path(), &config_b, Clock::System, false).await;
-    // Ready once B's stream at A is made (B's receiver task does it at start).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let now = b.clock.now();
-        if b.app
-            .state()
-            .store
-            .signal_receivers
-            .get("a", now)
-            .await
-            .unwrap()
-            .is_some()
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "B never made its stream at A");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    Chain {
-        a,
-        b,
-        _dirs: (dir_a, dir_b),
-    }
-}
-
-/// An access token of `client` at `server` for the `ssf` scope.
-async fn ssf_token(server: &TestServer, (id, secret): (&str, &str)) -> String {
-    let response = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "ssf")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Logs bob in at B through A; returns B's tokens for the app.
-async fn log_in(chain: &Chain, browser: &Browser) -> Value {
-    let challenge = gatehouse::secrets::s256(&"v".repeat(43));
-    let url = format!(
-        "{}/authorize?client_id=app&response_type=code&scope=openid%20offline_access&redirect_uri={REDIRECT}\
-         &code_challenge={challenge}&code_challenge_method=S256",
-        chain.b.base
-    );
-    // B sends the browser to A, whose login form bob fills in; A sends it back to B.
-    let start = browser.get(&url).await;
-    let to_a = browser.follow(&chain.b.base, start).await;
-    let back = local_login_from(&chain.a.base, browser, to_a, "bob", "bob").await;
-    let answer = browser.follow_while(back, |next| !next.starts_with(REDIRECT)).await;
-    let code = answer.redirect_params()["code"].clone();
-    chain
-        .b
-        .redeem(("app", "app-secret"), &code, REDIRECT, Some(&"v".repeat(43)))
-        .await
-}
-
-async fn a_session(chain: &Chain) -> String {
-    let sessions: Value = client()
-        .get(chain.a.admin_url("/admin/sessions"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    sessions[0]["sid"].as_str().unwrap().to_string()
-}
-
-#[tokio::test]
-async fn a_session_revoked_upstream_ends_the_session_here_and_tells_the_apps_streams() {
-    let chain = chain().await;
-    let configuration = chain.b.get_json("/.well-known/ssf-configuration").await;
-    assert_eq!(configuration["issuer"], chain.b.base);
-    assert_eq!(configuration["spec_version"], "1_0");
+/// Makes the app's push stream at B to `endpoint`, and a poll stream; returns the
+/// app's token and the poll stream's endpoint.
+async fn app_streams(chain: &Chain, endpoint: &PushEndpoint) -> (String, String) {
     let token = ssf_token(&chain.b, ("app", "app-secret")).await;
-    let pushed = push_endpoint().await;
     let created = client()
         .post(format!("{}/signals/streams", chain.b.base))
         .bearer_auth(&token)
         .json(&json!({
-            "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": pushed.url, "authorization_header": APP_PUSH_AUTHORIZATION },
+            "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": endpoint.url, "authorization_header": APP_PUSH_AUTHORIZATION },
             "events_requested": [SESSION_REVOKED],
         }))
         .send()
@@ -196,6 +33,10 @@ async fn a_session_revoked_upstream_ends_the_session_here_and_tells_the_apps_str
     let push_stream: Value = created.json().await.unwrap();
     assert_eq!(push_stream["events_delivered"], json!([SESSION_REVOKED]));
     assert_eq!(push_stream["aud"], "app");
+    assert!(
+        push_stream["delivery"].get("authorization_header").is_none(),
+        "never shown again"
+    );
     let polled_stream: Value = client()
         .post(format!("{}/signals/streams", chain.b.base))
         .bearer_auth(&token)
@@ -207,29 +48,43 @@ async fn a_session_revoked_upstream_ends_the_session_here_and_tells_the_apps_str
         .await
         .unwrap();
     let poll_url = polled_stream["delivery"]["endpoint_url"].as_str().unwrap().to_string();
+    (token, poll_url)
+}
+
+#[tokio::test]
+async fn a_session_revoked_upstream_ends_the_session_here_and_tells_the_apps_streams() {
+    let chain = chain(PUSH, false, "").await;
+    let configuration = chain.b.get_json("/.well-known/ssf-configuration").await;
+    assert_eq!(configuration["issuer"], chain.b.base);
+    assert_eq!(configuration["spec_version"], "1_0");
+    assert_eq!(configuration["jwks_uri"], format!("{}/jwks", chain.b.base));
+    // B's push stream at A is verified: A's verification event came through.
+    chain
+        .until("B's stream at A is verified", || async {
+            chain.receiver_health().await["delivering"] == true
+        })
+        .await;
+    let metrics = support::metrics::scrape(&chain.b).await;
+    assert_eq!(
+        support::metrics::metric(&metrics, "gatehouse_shared_signals_receiver_up{upstream=\"a\"}"),
+        1.0
+    );
+    let pushed = PushEndpoint::start().await;
+    let (token, poll_url) = app_streams(&chain, &pushed).await;
 
     let browser = Browser::default();
-    let tokens = log_in(&chain, &browser).await;
+    let tokens = chain.log_in(&browser).await;
     let id_token = claims_of(tokens["id_token"].as_str().unwrap()).1;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
-    // The security team revokes bob's session at A.
-    let sid_a = a_session(&chain).await;
-    let ended = client()
-        .delete(chain.a.admin_url(&format!("/admin/sessions/{sid_a}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 204);
-
-    // A pushes session-revoked to B, which ends its session and pushes to the app.
-    let arrived = pushed.arrived.notified();
-    if pushed.received.lock().unwrap().is_empty() {
-        tokio::time::timeout(std::time::Duration::from_secs(20), arrived)
-            .await
-            .expect("the app's push endpoint got nothing");
-    }
+    // The security team revokes bob's session at A: A pushes session-revoked to B, which
+    // ends its session and pushes to the app.
+    chain.end_sessions_at_a().await;
+    chain
+        .until("the app's push endpoint gets the event", || async {
+            !pushed.received.lock().unwrap().is_empty()
+        })
+        .await;
     let (authorization, set) = pushed.received.lock().unwrap()[0].clone();
     assert_eq!(authorization, APP_PUSH_AUTHORIZATION);
     let (header, claims) = claims_of(&set);
@@ -261,6 +116,7 @@ async fn a_session_revoked_upstream_ends_the_session_here_and_tells_the_apps_str
     let (jti, polled_set) = sets.iter().next().unwrap();
     let polled_claims = claims_of(polled_set.as_str().unwrap()).1;
     assert_eq!(polled_claims["sub_id"]["session"]["id"], id_token["sid"]);
+    assert_eq!(&polled_claims["jti"], jti);
     let after_ack = poll(json!({ "ack": [jti], "returnImmediately": true })).await;
     assert_eq!(after_ack["sets"], json!({}));
     assert_eq!(after_ack["moreAvailable"], false);
@@ -273,7 +129,7 @@ async fn push_header(chain: &Chain) -> String {
     streams[0].1.authorization_header.clone().unwrap()
 }
 
-async fn push_to_b(chain: &Chain, authorization: &str, set: &str) -> (u16, Value) {
+pub async fn push_to_b(chain: &Chain, authorization: &str, set: &str) -> (u16, Value) {
     let response = client()
         .post(format!("{}/ssf/a", chain.b.base))
         .header("authorization", authorization)
@@ -286,6 +142,7 @@ async fn push_to_b(chain: &Chain, authorization: &str, set: &str) -> (u16, Value
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// An event as A would send it: `claims`, signed with A's key.
 async fn signed_by_a(chain: &Chain, claims: &Value) -> String {
     chain
         .a
@@ -297,11 +154,22 @@ async fn signed_by_a(chain: &Chain, claims: &Value) -> String {
         .unwrap()
 }
 
+/// A pushes `event` about `subject` to B, signed with A's key; returns B's answer.
+pub async fn a_tells_b(chain: &Chain, event: &str, subject: Value, payload: Value) -> (u16, Value) {
+    let now = chain.a.clock.now();
+    let claims = json!({
+        "iss": chain.a.base, "aud": "gatehouse-b", "iat": now, "jti": gatehouse::secrets::random_token(),
+        "sub_id": subject, "events": { event: payload },
+    });
+    let set = signed_by_a(chain, &claims).await;
+    push_to_b(chain, &push_header(chain).await, &set).await
+}
+
 #[tokio::test]
 async fn forged_replayed_misaddressed_and_unknown_events_change_nothing() {
-    let chain = chain().await;
+    let chain = chain(PUSH, false, "").await;
     let browser = Browser::default();
-    let tokens = log_in(&chain, &browser).await;
+    let tokens = chain.log_in(&browser).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
     let header = push_header(&chain).await;
     let now = chain.a.clock.now();
@@ -344,4 +212,57 @@ async fn forged_replayed_misaddressed_and_unknown_events_change_nothing() {
 
     let refreshed = chain.b.refresh(("app", "app-secret"), &refresh_token).await;
     assert_eq!(refreshed.status(), 200, "bob's session at B lives on");
+    let metrics = support::metrics::scrape(&chain.b).await;
+    let count = |outcome: &str| {
+        support::metrics::metric(
+            &metrics,
+            &format!("gatehouse_shared_signals_received_total{{upstream=\"a\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(count("replayed"), 1.0);
+    assert!(count("refused") >= 3.0);
+}
+
+#[tokio::test]
+async fn polled_events_end_sessions_and_a_transmitter_that_is_down_is_polled_less_often_until_it_is_back() {
+    let chain = chain("{ delivery = \"poll\", poll_interval = \"1s\" }", true, "").await;
+    let relay = chain.relay.as_ref().unwrap();
+    let browser = Browser::default();
+    let tokens = chain.log_in(&browser).await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(chain.b.userinfo_status(&access_token).await, 200);
+    chain.end_sessions_at_a().await;
+    chain
+        .until("B polls the revocation and ends the session", || async {
+            chain.b.userinfo_status(&access_token).await == 401
+        })
+        .await;
+    assert_eq!(chain.receiver_health().await["delivering"], true);
+
+    // A's transmitter goes away: B's polls fail, each pause twice the last.
+    relay.cut();
+    chain
+        .until("three polls have failed", || async {
+            chain.receiver_health().await["failures"].as_u64().unwrap_or(0) >= 3
+        })
+        .await;
+    let health = chain.receiver_health().await;
+    assert_eq!(health["delivering"], false);
+    let failures = health["failures"].as_u64().unwrap();
+    let expected = 1u64 << (failures - 1);
+    assert_eq!(health["retry_in_secs"].as_u64(), Some(expected), "{health}");
+    assert!(expected >= 4, "{health}");
+
+    // Back: the next poll goes through, and events flow again.
+    relay.mend();
+    let browser = Browser::default();
+    let tokens = chain.log_in(&browser).await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_string();
+    chain.end_sessions_at_a().await;
+    chain
+        .until("B polls again and ends the new session", || async {
+            chain.b.userinfo_status(&access_token).await == 401
+        })
+        .await;
+    assert_eq!(chain.receiver_health().await["delivering"], true);
 }

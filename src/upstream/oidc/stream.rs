@@ -40,6 +40,8 @@ pub struct ReceiverHealth {
     /// Failures in a row.
     pub failures: u32,
     pub last_error: Option<String>,
+    /// After a failure: how long Gatehouse waits before it tries again.
+    pub retry_in_secs: Option<u64>,
 }
 
 /// How Gatehouse asks its events to come.
@@ -155,8 +157,8 @@ impl OidcProvider {
     }
 
     /// Records how Gatehouse's stream at the upstream fares: `Ok` when it just delivered
-    /// (or answered a poll), the reason when it did not.
-    pub fn note_receiver(&self, outcome: Result<(), &str>, now: i64) {
+    /// (or answered a poll); the reason when it did not, and the pause before the next try.
+    pub fn note_receiver(&self, outcome: Result<(), (&str, u64)>, now: i64) {
         let mut health = self.signal_health.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             Ok(()) => {
@@ -166,8 +168,10 @@ impl OidcProvider {
                 health.delivering = true;
                 health.failures = 0;
                 health.last_error = None;
+                health.retry_in_secs = None;
             }
-            Err(why) => {
+            Err((why, retry_in_secs)) => {
+                health.retry_in_secs = Some(retry_in_secs);
                 if health.delivering || health.since.is_none() {
                     health.since = Some(now);
                 }

@@ -14,6 +14,7 @@ pub mod rp;
 pub mod saml_idp;
 pub mod signing_key;
 pub mod slapd;
+pub mod ssf_chain;
 pub mod tcp_cut;
 pub mod tmpfs;
 
@@ -83,8 +84,12 @@ impl TestServer {
         let (admin, rest) = if with_admin {
             let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
             let admin_port = admin.local_addr().expect("addr").port();
-            let settings =
-                format!("admin_listen = \"127.0.0.1:{admin_port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n{rest}");
+            let admin_lines = format!("admin_listen = \"127.0.0.1:{admin_port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n");
+            // A config's own issuer line stays first (see `write_config`).
+            let settings = match rest.split_once('\n') {
+                Some((issuer, others)) if issuer.starts_with("issuer = ") => format!("{issuer}\n{admin_lines}{others}"),
+                _ => format!("{admin_lines}{rest}"),
+            };
             (Some(admin), settings)
         } else {
             (None, rest.to_string())
