@@ -47,6 +47,8 @@ mod resource_indicators;
 mod saml;
 mod session_index;
 mod shared_signals;
+mod shared_signals_events;
+mod signal_streams;
 mod store_conformance;
 mod store_outage;
 mod token_exchange;
