@@ -48,6 +48,7 @@ mod saml;
 mod session_index;
 mod shared_signals;
 mod shared_signals_events;
+mod shared_signals_readme;
 mod signal_streams;
 mod store_conformance;
 mod store_outage;

@@ -10,6 +10,7 @@ mod device;
 mod family_id;
 mod indexes;
 mod liveness;
+mod once;
 mod outbox;
 mod prompt;
 mod registered_client;
@@ -19,6 +20,7 @@ pub use device::{DeviceGrant, DeviceStatus, DeviceUserCode};
 pub use family_id::FamilyId;
 pub use indexes::{AccountFamily, AccountSession, Migration};
 pub use liveness::{EndedSession, ExchangedFrom, ExchangedSubject, WithdrawnGrant};
+pub use once::{SeenLogoutToken, UsedAssertion, UsedClientAssertion, UsedDpopProof};
 pub use outbox::{LogoutMessage, PushedSignal};
 pub use prompt::Prompt;
 pub use registered_client::{ClientMetadata, RegisteredClient};
@@ -208,35 +210,6 @@ pub struct UpstreamGrant {
     /// Set while one request refreshes at the upstream, so that others do not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshing_until: Option<i64>,
-}
-
-/// A logout token that has been taken, keyed `{upstream length}:{upstream}:{jti}`: a
-/// second one with the same `jti` is a replay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeenLogoutToken {
-    pub received_at: i64,
-}
-
-/// A client assertion (`private_key_jwt`, `client_secret_jwt`) that has been taken, keyed
-/// `{client id length}:{client id}:{jti}` until its `exp`: one with the same `jti` again
-/// is a replay (RFC 7523 §3).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UsedClientAssertion {
-    pub used_at: i64,
-}
-
-/// An upstream's answer that may be taken once (a SAML Assertion), keyed
-/// `{upstream length}:{upstream}:{assertion ID}` until it could no longer be presented.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UsedAssertion {
-    pub used_at: i64,
-}
-
-/// A DPoP proof that has been taken, keyed `{key thumbprint}:{jti}` until it is too old
-/// to be taken anyway (RFC 9449 §11.1).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UsedDpopProof {
-    pub used_at: i64,
 }
 
 /// The server's DPoP nonce of one five-minute window, keyed by the window's number.

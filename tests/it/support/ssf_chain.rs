@@ -26,6 +26,21 @@ pub struct Chain {
 /// The chain, B receiving as `ssf` (an inline TOML table) says; A behind a relay when
 /// `relayed`; `b_tables` more TOML for B.
 pub async fn chain(ssf: &str, relayed: bool, b_tables: &str) -> Chain {
+    let upstream = format!(
+        "[[upstreams]]\nid = \"a\"\nkind = \"oidc\"\nissuer = \"{ISSUER_A}\"\nclient_id = \"gatehouse-b\"\n\
+         client_secret = \"{SECRET_AT_A}\"\nscopes = [\"openid\"]\nssf = {ssf}\n"
+    );
+    chain_from(&upstream, relayed, b_tables).await
+}
+
+/// Stands for A's issuer in the upstream table of [`chain_from`].
+pub const ISSUER_A: &str = "${ISSUER_A}";
+/// B's client at A: `gatehouse-b`, with this secret.
+pub const SECRET_AT_A: &str = "b-secret-0123456789";
+
+/// The chain with `upstream` (an `[[upstreams]]` table with id `a`, for the client
+/// `gatehouse-b`, its issuer written [`ISSUER_A`]) as B's upstream.
+pub async fn chain_from(upstream: &str, relayed: bool, b_tables: &str) -> Chain {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let listener_a = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -38,7 +53,7 @@ pub async fn chain(ssf: &str, relayed: bool, b_tables: &str) -> Chain {
         Some(relay) => format!("http://{}", relay.addr),
         None => format!("http://{}", listener_a.local_addr().unwrap()),
     };
-    let gatehouse_b = TestClient::confidential("gatehouse-b", "b-secret-0123456789")
+    let gatehouse_b = TestClient::confidential("gatehouse-b", SECRET_AT_A)
         .no_consent()
         .with("redirect_uris", &format!("[\"{base_b}/callback/a\"]"))
         .with(
@@ -66,10 +81,7 @@ pub async fn chain(ssf: &str, relayed: bool, b_tables: &str) -> Chain {
             "[\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
         )
         .with("shared_signals", "true");
-    let upstream = format!(
-        "[[upstreams]]\nid = \"a\"\nkind = \"oidc\"\nissuer = \"{issuer_a}\"\nclient_id = \"gatehouse-b\"\n\
-         client_secret = \"b-secret-0123456789\"\nscopes = [\"openid\"]\nssf = {ssf}\n"
-    );
+    let upstream = upstream.replace(ISSUER_A, &issuer_a);
     let config_b = TestConfig::new()
         .tables("[shared_signals]\nallow_loopback = true\n")
         .tables(&upstream)
