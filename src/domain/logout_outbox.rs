@@ -62,18 +62,9 @@ pub fn stage_messages(
             continue;
         }
         let message = LogoutMessage {
-            client_id: client_id.clone(),
             sub: session.sub.clone(),
             sid: session.sid.clone(),
-            jti: secrets::random_token(),
-            queued_at: now,
-            attempts: 0,
-            next_attempt_at: now,
-            leased_until: None,
-            give_up_at,
-            gave_up_at: None,
-            last_error: None,
-            signal: None,
+            ..new_message(client_id, secrets::random_token(), now, give_up_at)
         };
         keys.push(stage(store, write, &message)?);
     }
@@ -97,6 +88,19 @@ pub fn stage_signal(
         .unwrap_or_default()
         .to_string();
     let message = LogoutMessage {
+        signal: Some(PushedSignal {
+            stream_key: stream_key.to_string(),
+            claims,
+        }),
+        ..new_message(client_id, jti, now, give_up_at)
+    };
+    stage(store, write, &message)
+}
+
+/// A message for `client_id` queued now, to be attempted at once and retried until
+/// `give_up_at`.
+fn new_message(client_id: &str, jti: String, now: i64, give_up_at: i64) -> LogoutMessage {
+    LogoutMessage {
         client_id: client_id.to_string(),
         sub: String::new(),
         sid: String::new(),
@@ -108,12 +112,8 @@ pub fn stage_signal(
         give_up_at,
         gave_up_at: None,
         last_error: None,
-        signal: Some(PushedSignal {
-            stream_key: stream_key.to_string(),
-            claims,
-        }),
-    };
-    stage(store, write, &message)
+        signal: None,
+    }
 }
 
 fn stage(store: &Store, write: &mut Write, message: &LogoutMessage) -> Result<String, StoreError> {

@@ -4,11 +4,11 @@
 
 use super::events::EventType;
 use super::receive::{self, Refused};
-use crate::config::{Config, SignalDelivery};
+use crate::config::{Config, SignalDelivery, SignalReceiver};
 use crate::domain::logout_outbox;
 use crate::secrets;
 use crate::store::{SignalReceiverState, Store};
-use crate::upstream::oidc::Delivery;
+use crate::upstream::oidc::{Delivery, OidcProvider};
 use crate::upstream::{LiveUpstream, UpstreamHttp, Upstreams};
 
 /// Gatehouse's stream at the upstream `upstream`: the one the store remembers while the
@@ -21,8 +21,7 @@ pub async fn connect(
     now: i64,
 ) -> Result<SignalReceiverState, String> {
     let id = &upstream.config.id;
-    let source = upstream.signals().ok_or("the upstream sends no Shared Signals")?;
-    let settings = source.signal_settings().ok_or("the upstream sends no Shared Signals")?;
+    let (source, settings) = source_of(upstream)?;
     let token = source
         .service_token(http, &settings.scope)
         .await
@@ -93,6 +92,13 @@ pub async fn connect(
     Ok(state)
 }
 
+/// The upstream as a transmitter, and its `ssf` table.
+fn source_of(upstream: &LiveUpstream) -> Result<(&OidcProvider, &SignalReceiver), String> {
+    let source = upstream.signals().ok_or("the upstream sends no Shared Signals")?;
+    let settings = source.signal_settings().ok_or("the upstream sends no Shared Signals")?;
+    Ok((source, settings))
+}
+
 fn requested() -> Vec<String> {
     EventType::RECEIVED.iter().map(|e| e.uri()).collect()
 }
@@ -135,8 +141,7 @@ pub async fn poll_once(
     acks: &mut Vec<String>,
 ) -> Result<Polled, String> {
     let upstream = upstreams.get(upstream_id).ok_or("the upstream is gone")?;
-    let source = upstream.signals().ok_or("the upstream sends no Shared Signals")?;
-    let settings = source.signal_settings().ok_or("the upstream sends no Shared Signals")?;
+    let (source, settings) = source_of(upstream)?;
     let url = state.poll_url.as_deref().ok_or("the stream has no poll endpoint")?;
     let token = source
         .service_token(http, &settings.scope)
@@ -179,8 +184,7 @@ pub async fn ask_verification(
     now: i64,
 ) -> Result<String, String> {
     let id = &upstream.config.id;
-    let source = upstream.signals().ok_or("the upstream sends no Shared Signals")?;
-    let settings = source.signal_settings().ok_or("the upstream sends no Shared Signals")?;
+    let (source, settings) = source_of(upstream)?;
     let state = secrets::random_token();
     store
         .signal_receivers
