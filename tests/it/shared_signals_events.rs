@@ -139,3 +139,41 @@ async fn a_changed_credential_sends_the_next_sign_in_to_the_upstream() {
     assert_eq!(event["credential_type"], "password");
     assert_eq!(heard["sub_id"]["format"], "complex");
 }
+
+#[tokio::test]
+async fn a_lowered_assurance_sends_the_next_sign_in_upstream_and_is_passed_on() {
+    let chain = chain("{ delivery = \"push\" }", false, "").await;
+    let pushed = PushEndpoint::start().await;
+    let event = format!("{CAEP}assurance-level-change");
+    app_stream(&chain, &pushed, std::slice::from_ref(&event)).await;
+    let browser = Browser::default();
+    chain.log_in(&browser).await;
+
+    // Raised: nothing to do.
+    let raised = json!({ "namespace": "RFC8176", "current_level": "mfa", "previous_level": "pwd", "change_direction": "increase" });
+    assert_eq!(a_tells_b(&chain, &event, bob_at_a(&chain).await, raised).await.0, 202);
+    assert!(
+        sign_in_goes_to(&chain, &browser)
+            .await
+            .starts_with(support::config::REDIRECT)
+    );
+
+    let lowered = json!({ "namespace": "RFC8176", "current_level": "pwd", "previous_level": "mfa", "change_direction": "decrease", "reason_admin": { "en": "internal note" } });
+    assert_eq!(a_tells_b(&chain, &event, bob_at_a(&chain).await, lowered).await.0, 202);
+    let goes_to = sign_in_goes_to(&chain, &browser).await;
+    assert!(goes_to.starts_with(&chain.a.base), "the sign-in goes to A: {goes_to}");
+    chain
+        .until("the app hears of both", || async { pushed.events().len() >= 2 })
+        .await;
+    let heard = pushed.events();
+    let last = heard
+        .iter()
+        .map(|e| &e["events"][&event])
+        .find(|e| e["change_direction"] == "decrease")
+        .expect("the lowered level is passed on");
+    assert_eq!(last["current_level"], "pwd");
+    assert!(
+        last.get("reason_admin").is_none(),
+        "the upstream's own words stay with Gatehouse"
+    );
+}

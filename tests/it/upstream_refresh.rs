@@ -25,6 +25,11 @@ struct Refreshing {
 
 /// A Gatehouse whose `corp` refreshes when what it said is older than `interval`.
 async fn started(interval: &str) -> Refreshing {
+    started_with(interval, TestClient::confidential("app", "s3cret")).await
+}
+
+/// [`started`], with the client `app` made from `app`.
+async fn started_with(interval: &str, app: TestClient) -> Refreshing {
     let upstream = MockOp::start().await;
     *upstream.state.person.lock().unwrap() =
         json!({ "sub": "u-1", "person": { "name": { "first": "Grace", "last": "Hopper" } } });
@@ -35,7 +40,6 @@ async fn started(interval: &str) -> Refreshing {
         "refresh = \"on_refresh\"\nrefresh_interval = \"{interval}\"\n{KEK}\n[tokens]\nrefresh_retry_window = \"0s\"\n"
     );
     let clock = Clock::manual(jsonwebtoken::get_current_timestamp() as i64);
-    let app = TestClient::confidential("app", "s3cret");
     let server = start_at(dir.path(), &upstream, &extra, app, clock.clone()).await;
     Refreshing {
         server,
@@ -210,4 +214,71 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[tokio::test]
+async fn claims_an_upstream_refresh_changed_are_told_to_the_apps_stream() {
+    const CHANGED: &str = "https://schemas.openid.net/secevent/caep/event-type/token-claims-change";
+    let app = TestClient::confidential("app", "s3cret")
+        .with(
+            "grant_types",
+            "[\"authorization_code\", \"refresh_token\", \"client_credentials\"]",
+        )
+        .with("shared_signals", "true");
+    let Refreshing {
+        server,
+        upstream,
+        clock,
+        ..
+    } = started_with("60s", app).await;
+    let token = support::ssf_chain::ssf_token(&server, ("app", "s3cret")).await;
+    let stream: Value = support::client()
+        .post(format!("{}/signals/streams", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "events_requested": [CHANGED] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let poll_url = stream["delivery"]["endpoint_url"].as_str().unwrap().to_string();
+    let poll = |ack: Vec<String>| {
+        let (url, token) = (poll_url.clone(), token.clone());
+        async move {
+            let answer: Value = support::client()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "ack": ack }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["sets"].as_object().unwrap().clone()
+        }
+    };
+    let tokens = log_in(&server).await;
+    let sid = id_token_claims(&tokens)["sid"].clone();
+
+    clock.advance(61);
+    rename(&upstream, "Amazing Grace");
+    let (status, refreshed) = refresh(&server, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let sets = poll(Vec::new()).await;
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let (jti, set) = sets.iter().next().unwrap();
+    let claims = support::ssf_chain::claims_of(set.as_str().unwrap()).1;
+    assert_eq!(
+        claims["events"][CHANGED]["claims"],
+        json!({ "name": "Amazing Grace Hopper" })
+    );
+    assert_eq!(claims["sub_id"]["session"]["id"], sid);
+
+    // Refreshed again with nothing changed: nothing to tell.
+    clock.advance(61);
+    let (status, _) = refresh(&server, refreshed["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, calls(&upstream)), (200, 2));
+    assert!(poll(vec![jti.clone()]).await.is_empty());
 }
