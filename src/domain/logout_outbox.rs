@@ -337,9 +337,8 @@ impl Attempt {
         let recorded = match failure {
             None => {
                 tracing::info!(client = %client_id, attempt, "{what} delivered");
-                if self.leased.value.signal.is_none() {
-                    self.telemetry.backchannel("sent");
-                }
+                self.telemetry
+                    .outbox_attempt(self.leased.value.signal.is_some(), "sent");
                 self.finish(None, now).await
             }
             Some(why) => {
@@ -348,7 +347,7 @@ impl Attempt {
             }
         };
         if let Err(e) = recorded {
-            tracing::error!(client = %client_id, error = %e, "the outcome of a back-channel logout cannot be recorded");
+            tracing::error!(client = %client_id, error = %e, "the outcome of a {what} cannot be recorded");
         }
     }
 
@@ -373,7 +372,7 @@ impl Attempt {
             stage_give_up(store, &mut write, &self.key, &mut message, &self.telemetry, now)?;
         } else {
             message.next_attempt_at = next;
-            self.telemetry.backchannel("retried");
+            self.telemetry.outbox_attempt(message.signal.is_some(), "retried");
             store
                 .logout_outbox
                 .stage_put(&mut write, &self.key, &message, self.leased.expires_at)?;
@@ -396,8 +395,12 @@ fn stage_give_up(
 ) -> Result<(), StoreError> {
     message.gave_up_at = Some(now);
     message.leased_until = None;
-    tracing::error!(client = %message.client_id, attempts = message.attempts, "back-channel logout given up");
-    telemetry.backchannel("abandoned");
+    let what = match message.signal {
+        Some(_) => "security event",
+        None => "back-channel logout",
+    };
+    tracing::error!(client = %message.client_id, attempts = message.attempts, "{what} given up");
+    telemetry.outbox_attempt(message.signal.is_some(), "abandoned");
     let kept = Some(now.saturating_add(GAVE_UP_KEPT_SECS));
     store.logout_outbox.stage_delete(write, key);
     store

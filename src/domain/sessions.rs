@@ -68,6 +68,9 @@ pub async fn start(
             .upstream_sid
             .as_ref()
             .map(|s| UpstreamSessionEntry::by_sid(upstream, s)),
+        from.as_ref()
+            .and_then(|f| f.email.as_ref())
+            .map(|email| UpstreamSessionEntry::by_email(upstream, &email.to_lowercase())),
     ];
     for prefix in prefixes.into_iter().flatten() {
         let key = format!("{prefix}{}", session.sid);
@@ -256,6 +259,7 @@ pub async fn from_upstream(
     let (prefix, subject) = match logged_out {
         LoggedOut::Subject(subject) => (UpstreamSessionEntry::by_subject(upstream, subject), Some(subject)),
         LoggedOut::Session { sid, subject } => (UpstreamSessionEntry::by_sid(upstream, sid), subject.as_ref()),
+        LoggedOut::Email(email) => (UpstreamSessionEntry::by_email(upstream, email), None),
     };
     let mut sessions = Vec::new();
     for (_, entry) in store.upstream_sessions.entries_with_prefix(&prefix, now).await? {

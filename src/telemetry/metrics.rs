@@ -110,6 +110,7 @@ pub(super) struct Inner {
     backchannel_logouts: Family<OutcomeLabels, Counter>,
     pub admin_calls: Family<OutcomeLabels, Counter>,
     signals_received: Family<UpstreamOutcomeLabels, Counter>,
+    signals_pushed: Family<OutcomeLabels, Counter>,
     signal_receivers_up: Family<UpstreamLabels, Gauge>,
 }
 
@@ -145,6 +146,7 @@ impl Telemetry {
             backchannel_logouts: Family::default(),
             admin_calls: Family::default(),
             signals_received: Family::default(),
+            signals_pushed: Family::default(),
             signal_receivers_up: Family::default(),
             registry: Registry::default(),
         };
@@ -258,6 +260,11 @@ impl Telemetry {
             inner.signals_received.clone(),
         );
         r.register(
+            "shared_signals_pushed",
+            "Pushes of security events to apps' streams, by outcome (sent, retried, abandoned)",
+            inner.signals_pushed.clone(),
+        );
+        r.register(
             "shared_signals_receiver_up",
             "1 while Gatehouse's stream at the upstream delivers (its last poll or verification came through), else 0",
             inner.signal_receivers_up.clone(),
@@ -301,13 +308,15 @@ impl Telemetry {
         self.0.swept.inc_by(records as u64);
     }
 
-    /// A back-channel logout attempt ended: `sent`, `retried` (failed, to be tried again)
-    /// or `abandoned` (failed for the last time).
-    pub fn backchannel(&self, outcome: &'static str) {
-        self.0
-            .backchannel_logouts
-            .get_or_create(&OutcomeLabels { outcome })
-            .inc();
+    /// An attempt of the outbox ended (a back-channel logout, or a push of a security
+    /// event when `signal`): `sent`, `retried` (failed, to be tried again) or `abandoned`
+    /// (failed for the last time).
+    pub fn outbox_attempt(&self, signal: bool, outcome: &'static str) {
+        let family = match signal {
+            true => &self.0.signals_pushed,
+            false => &self.0.backchannel_logouts,
+        };
+        family.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// An upstream's security event was taken or refused.

@@ -17,7 +17,7 @@ use crate::domain::token_liveness::{Inactive, active_access_token};
 use crate::response_type::ResponseType;
 use crate::scope::Scopes;
 use crate::secrets;
-use crate::store::{AuthContext, CompletedLogin, ExchangedFrom, ExchangedSubject};
+use crate::store::{AuthContext, CompletedLogin, DisabledSubject, ExchangedFrom, ExchangedSubject};
 use crate::upstream::{SubjectToken, UpstreamError};
 use serde_json::{Map, Value as Json, json};
 
@@ -144,6 +144,15 @@ impl TokenService<'_> {
                     TokenError::InvalidGrant(format!("the subject token is refused: {why}"))
                 }
             })?;
+        // A person the upstream disabled (a Shared Signals event) gets no tokens through it.
+        if let Some(subject) = person.document.get("sub").and_then(Json::as_str) {
+            let disabled = DisabledSubject::key(upstream_id, subject);
+            if self.store.disabled_subjects.get(&disabled, self.now).await?.is_some() {
+                return Err(TokenError::InvalidGrant(
+                    "the identity provider has disabled this account".into(),
+                ));
+            }
+        }
         let admitted = accounts::admit(
             self.store,
             self.config,

@@ -126,6 +126,8 @@ pub struct UpstreamSession {
     pub sid: Option<String>,
     /// The upstream's refresh token, when its `refresh` is on and it gave one.
     pub refresh_token: Option<crate::config::Secret>,
+    /// The email address the upstream said (Shared Signals may name the person by it).
+    pub email: Option<String>,
 }
 
 /// What an upstream says of the person after refreshing its tokens: the document for
@@ -152,6 +154,9 @@ pub enum LoggedOut {
     Subject(String),
     /// This session (of this subject, when the token names one).
     Session { sid: String, subject: Option<String> },
+    /// Every session of the person with this email address there (a Shared Signals
+    /// `email` subject), lowercase.
+    Email(String),
 }
 
 /// The person back from the upstream, and what was kept for them since the start.

@@ -177,3 +177,17 @@ async fn a_lowered_assurance_sends_the_next_sign_in_upstream_and_is_passed_on() 
         "the upstream's own words stay with Gatehouse"
     );
 }
+
+#[tokio::test]
+async fn an_email_subject_finds_the_person_by_what_the_upstream_said() {
+    let chain = chain("{ delivery = \"push\" }", false, "").await;
+    let tokens = chain.log_in(&Browser::default()).await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_string();
+    let someone_else = json!({ "format": "email", "email": "alice@example.org" });
+    let revoked = format!("{CAEP}session-revoked");
+    assert_eq!(a_tells_b(&chain, &revoked, someone_else, json!({})).await.0, 202);
+    assert_eq!(chain.b.userinfo_status(&access_token).await, 200, "not bob");
+    let bob = json!({ "format": "email", "email": "Bob@Example.org" });
+    assert_eq!(a_tells_b(&chain, &revoked, bob, json!({})).await.0, 202);
+    assert_eq!(chain.b.userinfo_status(&access_token).await, 401);
+}

@@ -198,6 +198,19 @@ async fn streams_are_managed_as_ssf_says_by_their_own_apps_only() {
         200
     );
     until("the held push arrives", || async { !push.events().is_empty() }).await;
+    let metrics = support::metrics::scrape(&server).await;
+    let pushed = |outcome: &str| {
+        support::metrics::metric(
+            &metrics,
+            &format!("gatehouse_shared_signals_pushed_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert!(pushed("retried") >= 1.0, "the held attempts count as retried");
+    until("the delivery is counted", || async {
+        let metrics = support::metrics::scrape(&server).await;
+        support::metrics::metric(&metrics, "gatehouse_shared_signals_pushed_total{outcome=\"sent\"}") >= 1.0
+    })
+    .await;
     assert_eq!(push.events()[0]["sub_id"]["user"]["sub"], json!(sub));
     let (_, waiting) = call(reqwest::Method::POST, poll_url.clone(), &token, Some(json!({}))).await;
     let jtis: Vec<String> = waiting["sets"].as_object().unwrap().keys().cloned().collect();

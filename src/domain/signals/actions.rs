@@ -41,7 +41,7 @@ pub fn subjects(named: &LoggedOut, found: &[Session]) -> Vec<String> {
         | LoggedOut::Session {
             subject: Some(subject), ..
         } => vec![subject.clone()],
-        LoggedOut::Session { subject: None, .. } => Vec::new(),
+        LoggedOut::Session { subject: None, .. } | LoggedOut::Email(_) => Vec::new(),
     };
     for session in found {
         if let Some(subject) = &session.upstream_subject

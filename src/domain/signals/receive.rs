@@ -231,6 +231,7 @@ fn subject(issuer: &str, subject: &Json) -> Result<LoggedOut, Refused> {
         }
         Some("iss_sub") => Err(invalid("an iss_sub subject of another issuer")),
         Some("opaque") => field(value, "id").ok_or_else(|| invalid("an opaque subject without id")),
+        Some("email") => Err(invalid("an email subject inside a complex one")),
         Some(other) => Err(Refused::Subject(format!("format {other} cannot name a person here"))),
         None => Err(invalid("a subject without format")),
     };
@@ -250,6 +251,9 @@ fn subject(issuer: &str, subject: &Json) -> Result<LoggedOut, Refused> {
                 (None, None) => Err(invalid("a complex subject without user or session")),
             }
         }
+        Some("email") => field(subject, "email")
+            .map(|email| LoggedOut::Email(email.to_lowercase()))
+            .ok_or_else(|| invalid("an email subject without email")),
         _ => person(subject).map(LoggedOut::Subject),
     }
 }

@@ -188,6 +188,11 @@ impl UpstreamSessionEntry {
     pub fn by_subject(upstream: &str, subject: &str) -> String {
         format!("sub:{}:{upstream}:{}:{subject}:", upstream.len(), subject.len())
     }
+
+    /// By the email address the upstream said, lowercase.
+    pub fn by_email(upstream: &str, email: &str) -> String {
+        format!("email:{}:{upstream}:{}:{email}:", upstream.len(), email.len())
+    }
 }
 
 /// What Gatehouse keeps of a login at an upstream whose `refresh` is on, keyed by the

@@ -113,6 +113,7 @@ impl Kind for LdapDirectory {
                 subject: id.to_subject(),
                 sid: None,
                 refresh_token: None,
+                email: None,
             }),
         }))
     }

@@ -298,6 +298,7 @@ impl Kind for OidcProvider {
         let (subject, authentication, claims) = self.verified(http, &metadata, id_token, &nonce, Expect::IdTokenForUs, now).await?;
         let session = UpstreamSession {
             sid: claims.get("sid").and_then(Json::as_str).map(String::from),
+            email: claims.get("email").and_then(Json::as_str).map(String::from),
             subject: subject.clone(),
             refresh_token: (self.settings.refresh != RefreshPolicy::Never)
                 .then(|| tokens.refresh_token().map(|t| Secret(t.secret().clone())))

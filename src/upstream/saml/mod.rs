@@ -219,6 +219,7 @@ impl Kind for SamlProvider {
                 subject: asserted.name_id.clone(),
                 sid: asserted.session_index.clone(),
                 refresh_token: None,
+                email: None,
             }),
             once: Some(Once {
                 id: asserted.assertion_id.clone(),

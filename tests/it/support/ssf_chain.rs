@@ -28,7 +28,7 @@ pub struct Chain {
 pub async fn chain(ssf: &str, relayed: bool, b_tables: &str) -> Chain {
     let upstream = format!(
         "[[upstreams]]\nid = \"a\"\nkind = \"oidc\"\nissuer = \"{ISSUER_A}\"\nclient_id = \"gatehouse-b\"\n\
-         client_secret = \"{SECRET_AT_A}\"\nscopes = [\"openid\"]\nssf = {ssf}\n"
+         client_secret = \"{SECRET_AT_A}\"\nscopes = [\"openid\", \"email\"]\nssf = {ssf}\n"
     );
     chain_from(&upstream, relayed, b_tables).await
 }
@@ -64,7 +64,7 @@ pub async fn chain_from(upstream: &str, relayed: bool, b_tables: &str) -> Chain 
     let config_a = TestConfig::new()
         .tables("[shared_signals]\nallow_loopback = true\n")
         .client(gatehouse_b)
-        .bob()
+        .bob_with("email = \"bob@example.org\"\nemail_verified = true")
         .build();
     let a = TestServer::start_listening(
         listener_a,
