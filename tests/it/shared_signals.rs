@@ -192,11 +192,20 @@ async fn forged_replayed_misaddressed_and_unknown_events_change_nothing() {
     forged_header.typ = Some("secevent+jwt".into());
     let forged = ClientKey::new("x").sign_with(forged_header, &event("gatehouse-b", nobody.clone(), "jti-2"));
     let (status, body) = push_to_b(&chain, &header, &forged).await;
-    assert_eq!((status, body["err"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert_eq!((status, body["err"].as_str()), (400, Some("invalid_key")), "{body}");
 
-    // For another audience: refused.
+    // For another audience, or from another issuer: refused, saying so (RFC 8935 §2.4).
     let misaddressed = signed_by_a(&chain, &event("someone-else", nobody.clone(), "jti-3")).await;
-    assert_eq!(push_to_b(&chain, &header, &misaddressed).await.0, 400);
+    let (status, body) = push_to_b(&chain, &header, &misaddressed).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_audience")),
+        "{body}"
+    );
+    let mut elsewhere = event("gatehouse-b", nobody.clone(), "jti-5");
+    elsewhere["iss"] = json!("https://elsewhere.example");
+    let (status, body) = push_to_b(&chain, &header, &signed_by_a(&chain, &elsewhere).await).await;
+    assert_eq!((status, body["err"].as_str()), (400, Some("invalid_issuer")), "{body}");
 
     // A subject in a format that cannot name anyone here: refused.
     let phone = json!({ "format": "phone_number", "phone_number": "+12065550100" });
@@ -220,7 +229,7 @@ async fn forged_replayed_misaddressed_and_unknown_events_change_nothing() {
         )
     };
     assert_eq!(count("replayed"), 1.0);
-    assert!(count("refused") >= 3.0);
+    assert!(count("refused") >= 4.0);
 }
 
 #[tokio::test]

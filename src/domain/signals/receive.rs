@@ -9,7 +9,8 @@ use super::actions;
 use super::events::EventType;
 use crate::domain::logout_outbox;
 use crate::store::SeenLogoutToken;
-use crate::upstream::{LoggedOut, UpstreamError, UpstreamHttp, Upstreams};
+use crate::upstream::oidc::SignalError;
+use crate::upstream::{LoggedOut, UpstreamHttp, Upstreams};
 use serde_json::Value as Json;
 
 /// Why an event was refused (RFC 8935 §2.3 names the error codes).
@@ -17,8 +18,9 @@ use serde_json::Value as Json;
 pub enum Refused {
     #[error("no upstream {0} sends Shared Signals here")]
     UnknownUpstream(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// With the error code of RFC 8935 §2.4.
+    #[error("{why}")]
+    Invalid { code: &'static str, why: String },
     #[error("the event's subject: {0}")]
     Subject(String),
     #[error("the event was received before")]
@@ -32,9 +34,8 @@ impl Refused {
     /// The `err` code of RFC 8935 §2.4.
     pub fn code(&self) -> &'static str {
         match self {
-            Refused::UnknownUpstream(_) | Refused::Invalid(_) | Refused::Subject(_) | Refused::Replayed => {
-                "invalid_request"
-            }
+            Refused::Invalid { code, .. } => code,
+            Refused::UnknownUpstream(_) | Refused::Subject(_) | Refused::Replayed => "invalid_request",
             Refused::Unavailable(_) => "temporarily_unavailable",
         }
     }
@@ -84,8 +85,8 @@ async fn take_once(
         .signals()
         .ok_or_else(|| Refused::UnknownUpstream(upstream_id.to_string()))?;
     let signal = source.verify_signal(http, token, now).await.map_err(|e| match e {
-        UpstreamError::Unavailable(why) => Refused::Unavailable(why),
-        UpstreamError::Denied(why) | UpstreamError::Invalid(why) => Refused::Invalid(why),
+        SignalError::Unavailable(why) => Refused::Unavailable(why),
+        SignalError::Refused { code, why } => Refused::Invalid { code, why },
     })?;
     let event = EventType::from_uri(&signal.event);
     // The subject is read before the jti is spent, so that a refused event can be fixed
@@ -106,17 +107,18 @@ async fn take_once(
     {
         return Err(Refused::Replayed);
     }
-    let ended = match (event, named) {
-        (Some(EventType::Verification), _) => {
-            verified(outbox, upstream_id, &signal.payload, now)
-                .await
-                .map_err(unavailable)?;
-            0
+    let acted = match (event, named) {
+        (Some(EventType::Verification), _) => verified(outbox, upstream_id, &signal.payload, now).await.map(|()| 0),
+        (Some(event), Some(named)) => act(outbox, source, upstream_id, event, &named, &signal.payload, now).await,
+        _ => Ok(0),
+    };
+    let ended = match acted {
+        Ok(ended) => ended,
+        Err(e) => {
+            // Not done: the transmitter's retry must not be taken for a replay.
+            let _ = outbox.store.seen_signals.take(&key, now).await;
+            return Err(unavailable(e));
         }
-        (Some(event), Some(named)) => act(outbox, source, upstream_id, event, &named, &signal.payload, now)
-            .await
-            .map_err(unavailable)?,
-        _ => 0,
     };
     tracing::info!(upstream = %upstream_id, event = %signal.event, sessions_ended = ended, "shared signal taken");
     Ok(Taken {

@@ -12,7 +12,7 @@ mod stream;
 
 pub use crate::upstream::acr_map::AcrMap;
 pub use settings::{OidcSettings, RefreshPolicy};
-pub use signals::{ReceivedSignal, Transmitter, configuration_url};
+pub use signals::{ReceivedSignal, SignalError, Transmitter, configuration_url};
 pub use stream::{Delivery, Polled, ReceiverHealth, RemoteStream};
 
 use super::{

@@ -34,6 +34,28 @@ pub(super) struct Known {
     jwks: CoreJsonWebKeySet,
 }
 
+/// Why an event from the transmitter is not taken.
+#[derive(Debug)]
+pub enum SignalError {
+    /// The transmitter's configuration or keys cannot be fetched now: worth sending again.
+    Unavailable(String),
+    /// Refused, with the error code of RFC 8935 §2.4 (`invalid_request`, `invalid_key`,
+    /// `invalid_issuer`, `invalid_audience`).
+    Refused { code: &'static str, why: String },
+}
+
+impl From<UpstreamError> for SignalError {
+    fn from(e: UpstreamError) -> SignalError {
+        match e {
+            UpstreamError::Unavailable(why) => SignalError::Unavailable(why),
+            UpstreamError::Denied(why) | UpstreamError::Invalid(why) => SignalError::Refused {
+                code: "invalid_request",
+                why,
+            },
+        }
+    }
+}
+
 /// An event from the transmitter, verified: its type, what it says, whom it is about.
 #[derive(Debug, Clone)]
 pub struct ReceivedSignal {
@@ -127,16 +149,19 @@ impl OidcProvider {
 
     /// The event `token` says, if the transmitter signed it for Gatehouse just now (its
     /// keys fetched once more for a key it started using since, at most once a minute).
-    pub async fn verify_signal(&self, http: &UpstreamHttp, token: &str, now: i64) -> Result<ReceivedSignal, UpstreamError> {
-        let known = self.transmitter(http).await?;
-        let refused = |refused| match refused {
-            Refused::NoMatchingKey => UpstreamError::Invalid("no key of the transmitter signed the event".into()),
-            Refused::Invalid(why) => UpstreamError::Invalid(why),
+    pub async fn verify_signal(&self, http: &UpstreamHttp, token: &str, now: i64) -> Result<ReceivedSignal, SignalError> {
+        let known = self.transmitter(http).await.map_err(SignalError::from)?;
+        let refused = |check| match check {
+            Check::NoKey => SignalError::Refused {
+                code: "invalid_key",
+                why: "no key of the transmitter signed the event".into(),
+            },
+            Check::Refused(code, why) => SignalError::Refused { code, why },
         };
         let audience = self.settings.client_id.as_str();
         match verify(token, &known, audience, now) {
-            Err(Refused::NoMatchingKey) if self.may_fetch_keys(now) => {
-                let known = self.fetch_transmitter(http).await?;
+            Err(Check::NoKey) if self.may_fetch_keys(now) => {
+                let known = self.fetch_transmitter(http).await.map_err(SignalError::from)?;
                 verify(token, &known, audience, now).map_err(refused)
             }
             verified => verified.map_err(refused),
@@ -165,20 +190,31 @@ async fn get(http: &UpstreamHttp, upstream: &str, url: &str) -> Result<Vec<u8>, 
     Ok(body)
 }
 
-fn verify(token: &str, known: &Known, audience: &str, now: i64) -> Result<ReceivedSignal, Refused> {
-    let invalid = |why: &str| Refused::Invalid(why.to_string());
-    let jwt = SignedJwt::parse(token, "the security event token").map_err(Refused::Invalid)?;
+/// Why [`verify`] did not take an event.
+enum Check {
+    /// No key of the transmitter's set signed it (perhaps one it started using since).
+    NoKey,
+    /// Refused, with the error code of RFC 8935 §2.4.
+    Refused(&'static str, String),
+}
+
+fn verify(token: &str, known: &Known, audience: &str, now: i64) -> Result<ReceivedSignal, Check> {
+    let invalid = |why: &str| Check::Refused("invalid_request", why.to_string());
+    let jwt = SignedJwt::parse(token, "the security event token").map_err(|why| Check::Refused("invalid_request", why))?;
     let typ = jwt.header.typ.as_deref().unwrap_or_default();
     if !typ.eq_ignore_ascii_case("secevent+jwt") && !typ.eq_ignore_ascii_case("application/secevent+jwt") {
         return Err(invalid("the event's typ is not secevent+jwt"));
     }
-    jwt.verify_with(&known.jwks, &ASYMMETRIC_ALGS)?;
-    let claims: Claims = jwt.claims().map_err(Refused::Invalid)?;
+    jwt.verify_with(&known.jwks, &ASYMMETRIC_ALGS).map_err(|refused| match refused {
+        Refused::NoMatchingKey => Check::NoKey,
+        Refused::Invalid(why) => Check::Refused("invalid_key", why),
+    })?;
+    let claims: Claims = jwt.claims().map_err(|why| Check::Refused("invalid_request", why))?;
     if claims.iss != known.transmitter.issuer {
-        return Err(invalid("the event is from another issuer"));
+        return Err(Check::Refused("invalid_issuer", "the event is from another issuer".into()));
     }
     if !claims.aud.contains(|aud| aud == audience) {
-        return Err(invalid("the event is for another audience"));
+        return Err(Check::Refused("invalid_audience", "the event is for another audience".into()));
     }
     if claims.iat > now + AHEAD_SECS || claims.iat < now - OLDEST_EVENT_SECS {
         return Err(invalid("the event's iat is too far from now"));
