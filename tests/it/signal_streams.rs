@@ -11,8 +11,8 @@ use std::time::Duration;
 use support::browser::{Browser, local_login_tokens};
 use support::config::{REDIRECT, TestClient, TestConfig};
 use support::process::Server;
-use support::ssf_chain::{PushEndpoint, SESSION_REVOKED, claims_of, ssf_token, until};
-use support::{ADMIN_TOKEN, TestServer, client};
+use support::ssf_chain::{PushEndpoint, SESSION_REVOKED, claims_of, ssf_token, ssf_token_at, until};
+use support::{ADMIN_TOKEN, TestServer, admin_delete, admin_get, client};
 
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 
@@ -48,13 +48,10 @@ async fn session_ended(server: &TestServer) -> String {
     let tokens = local_login_tokens(&server.base, &Browser::default(), "bob", "bob", REDIRECT).await;
     let id_token = claims_of(tokens["id_token"].as_str().unwrap()).1;
     let sid = id_token["sid"].as_str().unwrap();
-    let ended = client()
-        .delete(server.admin_url(&format!("/admin/sessions/{sid}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 204);
+    assert_eq!(
+        admin_delete(&server.admin_url(&format!("/admin/sessions/{sid}"))).await,
+        204
+    );
     id_token["sub"].as_str().unwrap().to_string()
 }
 
@@ -177,15 +174,7 @@ async fn streams_are_managed_as_ssf_says_by_their_own_apps_only() {
     assert_eq!((status, &paused["status"]), (200, &json!("paused")));
     let sub = session_ended(&server).await;
     until("the push is held", || async {
-        let queued: Value = client()
-            .get(server.admin_url("/admin/backchannel"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queued = admin_get(&server.admin_url("/admin/backchannel")).await;
         queued[0]["last_error"] == "the stream is paused"
     })
     .await;
@@ -301,17 +290,7 @@ async fn a_push_owed_survives_a_kill() {
     let push = PushEndpoint::start().await;
     push.status.store(503, std::sync::atomic::Ordering::SeqCst);
 
-    let token: Value = client()
-        .post(format!("{}/token", server.base))
-        .basic_auth("app", Some("app-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "ssf")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = ssf_token_at(&server.base, ("app", "app-secret")).await;
     let stream = json!({
         "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": push.url },
         "events_requested": [SESSION_REVOKED],
@@ -329,24 +308,10 @@ async fn a_push_owed_survives_a_kill() {
         .as_str()
         .unwrap()
         .to_string();
-    let ended = client()
-        .delete(admin_url(&format!("/admin/sessions/{sid}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 204);
+    assert_eq!(admin_delete(&admin_url(&format!("/admin/sessions/{sid}"))).await, 204);
     // The app's endpoint is down: the first attempt fails and is recorded for a retry.
     until("the failed attempt is recorded", || async {
-        let queued: Value = client()
-            .get(admin_url("/admin/backchannel"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queued = admin_get(&admin_url("/admin/backchannel")).await;
         queued[0]["last_error"].as_str().is_some_and(|e| e.contains("503"))
     })
     .await;

@@ -41,14 +41,8 @@ impl Refused {
     }
 }
 
-/// What taking an event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Taken {
-    pub event: Option<EventType>,
-    pub sessions_ended: usize,
-}
-
-/// Takes the Security Event Token `token` from the upstream `upstream_id`.
+/// Takes the Security Event Token `token` from the upstream `upstream_id`; returns how
+/// many sessions it ended.
 pub async fn take(
     outbox: logout_outbox::Parts<'_>,
     upstreams: &Upstreams,
@@ -56,7 +50,7 @@ pub async fn take(
     upstream_id: &str,
     token: &str,
     now: i64,
-) -> Result<Taken, Refused> {
+) -> Result<usize, Refused> {
     let taken = take_once(outbox, upstreams, http, upstream_id, token, now).await;
     let outcome = match &taken {
         Ok(_) => "taken",
@@ -77,7 +71,7 @@ async fn take_once(
     upstream_id: &str,
     token: &str,
     now: i64,
-) -> Result<Taken, Refused> {
+) -> Result<usize, Refused> {
     let upstream = upstreams
         .get(upstream_id)
         .ok_or_else(|| Refused::UnknownUpstream(upstream_id.to_string()))?;
@@ -121,10 +115,7 @@ async fn take_once(
         }
     };
     tracing::info!(upstream = %upstream_id, event = %signal.event, sessions_ended = ended, "shared signal taken");
-    Ok(Taken {
-        event,
-        sessions_ended: ended,
-    })
+    Ok(ended)
 }
 
 /// Does what `event` about `named` asks; returns how many sessions it ended.

@@ -5,7 +5,7 @@
 
 use super::OidcProvider;
 use crate::signed_jwt::{ASYMMETRIC_ALGS, Refused, SignedJwt};
-use crate::upstream::{FetchError, UpstreamError, UpstreamHttp};
+use crate::upstream::{UpstreamError, UpstreamHttp};
 use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::{ClientId, ClientSecret, OAuth2TokenResponse, Scope};
 use serde::Deserialize;
@@ -180,10 +180,7 @@ async fn get(http: &UpstreamHttp, upstream: &str, url: &str) -> Result<Vec<u8>, 
         .client()
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json");
-    let (status, body) = http.to(upstream, "ssf").fetch(request).await.map_err(|e| match e {
-        FetchError::Http(e) => UpstreamError::Unavailable(format!("{url} failed: {e}")),
-        too_large @ FetchError::TooLarge(_) => UpstreamError::Invalid(format!("{url}: {too_large}")),
-    })?;
+    let (status, body) = super::stream::send(http, upstream, url, request).await?;
     if !status.is_success() {
         return Err(UpstreamError::Unavailable(format!("{url} answered {status}")));
     }

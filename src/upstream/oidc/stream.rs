@@ -195,7 +195,8 @@ impl OidcProvider {
     }
 }
 
-async fn send(
+/// Sends `request` to the transmitter at `url`: its status and body (bounded).
+pub(super) async fn send(
     http: &UpstreamHttp,
     upstream: &str,
     url: &str,

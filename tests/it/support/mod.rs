@@ -441,3 +441,28 @@ pub fn readme_blocks(heading: &str, language: &str) -> Vec<String> {
         .map(|block| block.split("```").next().unwrap_or_default().to_string())
         .collect()
 }
+
+/// GETs `url` of an admin API with [`ADMIN_TOKEN`]; what it answers, as JSON.
+pub async fn admin_get(url: &str) -> serde_json::Value {
+    client()
+        .get(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin request")
+        .json()
+        .await
+        .expect("admin JSON")
+}
+
+/// DELETEs `url` of an admin API with [`ADMIN_TOKEN`]; the status.
+pub async fn admin_delete(url: &str) -> u16 {
+    client()
+        .delete(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin request")
+        .status()
+        .as_u16()
+}

@@ -6,7 +6,7 @@
 use super::browser::{Browser, local_login_from};
 use super::config::{REDIRECT, TestClient, TestConfig};
 use super::tcp_cut::TcpCut;
-use super::{ADMIN_TOKEN, TestServer, client};
+use super::{TestServer, admin_delete, admin_get, client};
 use gatehouse::Clock;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -144,24 +144,13 @@ impl Chain {
 
     /// Ends every session at A, as its admin would.
     pub async fn end_sessions_at_a(&self) {
-        let sessions: Value = client()
-            .get(self.a.admin_url("/admin/sessions"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let sessions = admin_get(&self.a.admin_url("/admin/sessions")).await;
         for session in sessions.as_array().unwrap() {
             let sid = session["sid"].as_str().unwrap();
-            let ended = client()
-                .delete(self.a.admin_url(&format!("/admin/sessions/{sid}")))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(ended.status(), 204);
+            assert_eq!(
+                admin_delete(&self.a.admin_url(&format!("/admin/sessions/{sid}"))).await,
+                204
+            );
         }
     }
 
@@ -181,9 +170,14 @@ pub async fn until<F: std::future::Future<Output = bool>>(what: &str, done: impl
 }
 
 /// An access token of `client` at `server` for the `ssf` scope.
-pub async fn ssf_token(server: &TestServer, (id, secret): (&str, &str)) -> String {
+pub async fn ssf_token(server: &TestServer, client_credentials: (&str, &str)) -> String {
+    ssf_token_at(&server.base, client_credentials).await
+}
+
+/// [`ssf_token`], at the Gatehouse at `base`.
+pub async fn ssf_token_at(base: &str, (id, secret): (&str, &str)) -> String {
     let response = client()
-        .post(format!("{}/token", server.base))
+        .post(format!("{base}/token"))
         .basic_auth(id, Some(secret))
         .form(&[("grant_type", "client_credentials"), ("scope", "ssf")])
         .send()

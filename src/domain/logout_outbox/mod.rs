@@ -15,6 +15,9 @@ use crate::telemetry::Telemetry;
 use rand::Rng;
 use serde_json::json;
 
+mod listing;
+pub use listing::{Queued, queued};
+
 /// How long an attempt holds its message: more than a request to a client can take.
 const LEASE_SECS: i64 = 30;
 /// The longest pause between two attempts.
@@ -417,35 +420,4 @@ fn pause_after(attempts: u32) -> i64 {
         .min(LONGEST_PAUSE_SECS);
     let jitter: f64 = rand::thread_rng().gen_range(0.5..1.5);
     (base * jitter).ceil() as i64
-}
-
-/// What `gatehouse sessions deliveries` shows of a queued message.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Queued {
-    pub client_id: String,
-    pub sid: String,
-    pub queued_at: i64,
-    pub attempts: u32,
-    pub next_attempt_at: Option<i64>,
-    pub gave_up_at: Option<i64>,
-    pub last_error: Option<String>,
-}
-
-/// The messages still waiting and those given up, oldest first.
-pub async fn queued(store: &Store, now: i64) -> Result<Vec<Queued>, StoreError> {
-    Ok(store
-        .logout_outbox
-        .entries(now)
-        .await?
-        .into_iter()
-        .map(|(_, m)| Queued {
-            next_attempt_at: m.gave_up_at.is_none().then_some(m.next_attempt_at),
-            client_id: m.client_id,
-            sid: m.sid,
-            queued_at: m.queued_at,
-            attempts: m.attempts,
-            gave_up_at: m.gave_up_at,
-            last_error: m.last_error,
-        })
-        .collect())
 }
